@@ -1,0 +1,33 @@
+/**
+ * Stamp geometry shared by the GPU engine and the float64 reference.
+ *
+ * A stamp of N pixels covers image pixels corner .. corner + N - 1 in each axis. The corner is
+ * fixed when the scene is built (so accumulation can be precomputed and is deterministic);
+ * the sub-pixel position and the offsets (dx, dy) enter as a Fourier phase.
+ *
+ * The FFT grid has M = fftFactor·N pixels; stamp pixel i sits at FFT index i + pad with
+ * pad = (M − N) / 2, so a source at the stamp centre sits at the FFT grid centre and its
+ * light wraps around only beyond the cropped stamp.
+ */
+
+/** Integer corner of the N-pixel stamp for a source at 0-based pixel coordinate x. */
+export function stampCorner(x: number, n: number): number {
+  return Math.round(x) - n / 2;
+}
+
+/** Padding of the stamp inside its FFT grid. */
+export function fftPad(n: number, m: number): number {
+  return (m - n) / 2;
+}
+
+/** Signed frequency index m ∈ [−M/2, M/2) of FFT index i (numpy fftfreq·M). */
+export function signedFreq(i: number, m: number): number {
+  return i < m / 2 ? i : i - m;
+}
+
+/** Smallest tier with 2 (3 h_pix + 10.5) ≤ size (SHINE's rule); the largest tier otherwise. */
+export function chooseTier(hlrPixels: number, tiers: readonly number[] = [64, 128, 256]): number {
+  const need = 2 * (3 * hlrPixels + 10.5);
+  for (const t of tiers) if (need <= t) return t;
+  return tiers[tiers.length - 1];
+}

@@ -1,0 +1,138 @@
+/**
+ * The in-memory ExposureSet: what the engine renders and compares with.
+ *
+ * Conventions (shared by the GPU engine, the float64 CPU reference and the simulator):
+ *
+ * - Pixel coordinates are 0-based: the centre of the first pixel is (0, 0); x runs along
+ *   image columns (FITS NAXIS1), y along rows (NAXIS2). Images are row-major `[y][x]`.
+ *   The data layer converts from the FITS convention (first pixel centre = 1.0).
+ * - World coordinates (u, v) are arcsec on the tangent plane at the source, GalSim's
+ *   convention: +v towards North, +u towards West (u = -ΔRA·cos δ), so that an image with
+ *   North up shows East to the left. Shears (g1, g2) and intrinsic distortions (e1, e2)
+ *   are defined in this (u, v) frame; offsets (dx, dy) are (Δu, Δv) in arcsec.
+ * - The local Jacobian J = [[dudx, dudy], [dvdx, dvdy]] (arcsec / pixel) maps a pixel
+ *   displacement to a world displacement. An image-plane Fourier transform is the world
+ *   transform at q = J⁻ᵀ k (k in radians / pixel, q in radians / arcsec).
+ * - PSF stamps are 21×21 (any odd size) images in the quadrant's own pixel frame
+ *   (the Euclid PSF product is sampled on native detector pixels), centred on the centre
+ *   pixel, normalised to unit sum. Treating them in the pixel frame is what makes
+ *   CCDs rotated by 180° come out right.
+ * - Each visible (source, quadrant) pair is rendered on a stamp of `stampSize` N pixels whose
+ *   lower-left pixel is the fixed integer corner `stampCorner(x, N)` (engine/model/geometry.ts),
+ *   on an FFT grid of M = fftFactor · N pixels.
+ */
+
+/** One CCD quadrant of one exposure, unmodified except for background subtraction. */
+export interface QuadrantData {
+  /** Unique name, e.g. "3-4.F@exp0". */
+  name: string;
+  /** NAXIS1 (columns). */
+  width: number;
+  /** NAXIS2 (rows). */
+  height: number;
+  /** Science pixels, ADU, row-major [y][x], length width·height. NaN pixels are masked. */
+  sci: Float32Array;
+  /** RMS noise per pixel (ADU). Pixels with rms ≤ 0 or non-finite are masked. */
+  rms: Float32Array;
+  /** Flag bits per pixel; a pixel with (flags & badPixelMask) != 0 is masked. */
+  flags: Uint32Array | Int32Array;
+  /** Background in ADU subtracted from `sci` before comparison: a constant or a full map. */
+  background?: number | Float32Array;
+}
+
+/** Where a source lands in one quadrant. */
+export interface PairGeometry {
+  /** Index into ExposureSet.sources. */
+  source: number;
+  /** Index into ExposureSet.quadrants. */
+  quadrant: number;
+  /** Source position in the quadrant, 0-based pixels (sub-pixel kept). */
+  x: number;
+  y: number;
+  /** Local WCS Jacobian at (x, y): [dudx, dudy, dvdx, dvdy], arcsec / pixel. */
+  jacobian: [number, number, number, number];
+  /** PSF stamp at (x, y), psfSize × psfSize, row-major, unit sum (null allowed only when not visible). */
+  psf: Float32Array | Float64Array | null;
+  /** True when the stamp footprint overlaps the quadrant (only visible pairs are rendered). */
+  visible: boolean;
+}
+
+export interface SourceInfo {
+  /** Catalog identifier (OBJECT_ID). */
+  id: number;
+  /** Stamp size N in pixels: one of the tiers (64, 128, 256 by default). */
+  stampSize: number;
+}
+
+export interface ExposureSet {
+  quadrants: QuadrantData[];
+  sources: SourceInfo[];
+  pairs: PairGeometry[];
+  /** Side of the PSF stamps (21 for Euclid). */
+  psfSize: number;
+}
+
+export interface RenderOptions {
+  /** FFT grid size = fftFactor · stamp size (default 2). */
+  fftFactor: number;
+  /** Multiply by the pixel response sinc(kx/2π)·sinc(ky/2π) (GalSim "auto"). Default false:
+   *  Euclid PSFs already include the pixel (config `psf_includes_pixel: true`). */
+  pixelResponse: boolean;
+  /** Flag bits that mask a pixel (SHINE default 0x1). */
+  badPixelMask: number;
+}
+
+export const DEFAULT_RENDER_OPTIONS: RenderOptions = {
+  fftFactor: 2,
+  pixelResponse: false,
+  badPixelMask: 0x1,
+};
+
+/**
+ * Parameters of a sub-tile, structure of arrays, float64 on the CPU side.
+ * flux in ADU, hlr in arcsec, (e1, e2) distortion, (dx, dy) arcsec on the sky (u, v),
+ * (g1, g2) reduced shear of the sub-tile.
+ */
+export interface SceneParams {
+  g1: number;
+  g2: number;
+  flux: Float64Array;
+  hlr: Float64Array;
+  e1: Float64Array;
+  e2: Float64Array;
+  dx: Float64Array;
+  dy: Float64Array;
+}
+
+/** d logL / d parameter, same layout as SceneParams. */
+export type SceneGradient = SceneParams;
+
+/** Names of the per-source parameters, in the order used in packed arrays. */
+export const SOURCE_PARAM_NAMES = ['flux', 'hlr', 'e1', 'e2', 'dx', 'dy'] as const;
+export type SourceParamName = (typeof SOURCE_PARAM_NAMES)[number];
+
+export function allocParams(nSources: number): SceneParams {
+  return {
+    g1: 0,
+    g2: 0,
+    flux: new Float64Array(nSources),
+    hlr: new Float64Array(nSources),
+    e1: new Float64Array(nSources),
+    e2: new Float64Array(nSources),
+    dx: new Float64Array(nSources),
+    dy: new Float64Array(nSources),
+  };
+}
+
+export function cloneParams(p: SceneParams): SceneParams {
+  return {
+    g1: p.g1,
+    g2: p.g2,
+    flux: p.flux.slice(),
+    hlr: p.hlr.slice(),
+    e1: p.e1.slice(),
+    e2: p.e2.slice(),
+    dx: p.dx.slice(),
+    dy: p.dy.slice(),
+  };
+}
