@@ -1,0 +1,173 @@
+/**
+ * Input validation shared by the GPU engine and the float64 reference: everything is checked on
+ * the CPU before any dispatch, and every problem is reported as a SceneError that names the
+ * source (index and catalog id), the pair or the quadrant, and the offending field.
+ */
+import { SceneError } from '../errors.ts';
+import type { ExposureSet, RenderOptions, SceneParams } from '../scene/types.ts';
+import { DEFAULT_RENDER_OPTIONS, SOURCE_PARAM_NAMES } from '../scene/types.ts';
+
+function isPow2(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+/** Fill in defaults and check the render options. */
+export function resolveRenderOptions(opts: Partial<RenderOptions> = {}): RenderOptions {
+  const o: RenderOptions = { ...DEFAULT_RENDER_OPTIONS, ...opts };
+  if (!Number.isInteger(o.fftFactor) || o.fftFactor < 1 || !isPow2(o.fftFactor)) {
+    throw new SceneError(`fftFactor = ${o.fftFactor} must be a positive power of two (1, 2, 4, ...)`, { field: 'fftFactor' });
+  }
+  if (typeof o.pixelResponse !== 'boolean') {
+    throw new SceneError(`pixelResponse must be true or false, got ${String(o.pixelResponse)}`, { field: 'pixelResponse' });
+  }
+  if (!Number.isInteger(o.badPixelMask) || o.badPixelMask < 0 || o.badPixelMask > 0xffffffff) {
+    throw new SceneError(`badPixelMask = ${o.badPixelMask} must be an integer in [0, 2^32)`, { field: 'badPixelMask' });
+  }
+  return o;
+}
+
+function describeSource(set: ExposureSet, s: number): string {
+  const src = set.sources[s];
+  return src ? `source ${s} (id ${src.id})` : `source ${s}`;
+}
+
+function describePair(set: ExposureSet, p: number): string {
+  const pr = set.pairs[p];
+  if (!pr) return `pair ${p}`;
+  const q = set.quadrants[pr.quadrant];
+  return `pair ${p} (${describeSource(set, pr.source)} in quadrant ${pr.quadrant}${q ? ` "${q.name}"` : ''})`;
+}
+
+/**
+ * Structural checks of an ExposureSet: image sizes, stamp sizes (M = fftFactor·N must be a
+ * power of two), pair indices, finite positions and non-singular Jacobians, and a PSF of
+ * psfSize² finite values for every visible pair.
+ */
+export function validateExposureSet(set: ExposureSet, optsIn: Partial<RenderOptions> = {}): void {
+  const opts = resolveRenderOptions(optsIn);
+  const P = set.psfSize;
+  if (!Number.isInteger(P) || P < 1 || P % 2 !== 1) {
+    throw new SceneError(`psfSize = ${P} must be a positive odd integer (21 for Euclid)`, { field: 'psfSize' });
+  }
+  set.quadrants.forEach((q, j) => {
+    const where = `quadrant ${j} "${q.name}"`;
+    if (!Number.isInteger(q.width) || q.width < 1 || !Number.isInteger(q.height) || q.height < 1) {
+      throw new SceneError(`${where}: width × height = ${q.width} × ${q.height} must be positive integers`, { field: `quadrants[${j}].width` });
+    }
+    const n = q.width * q.height;
+    for (const key of ['sci', 'rms', 'flags'] as const) {
+      const arr = q[key];
+      if (!arr || arr.length !== n) {
+        throw new SceneError(
+          `${where}: ${key} has ${arr ? arr.length : 'no'} pixels, expected width·height = ${q.width}·${q.height} = ${n}`,
+          { field: `quadrants[${j}].${key}` },
+        );
+      }
+    }
+    if (q.background !== undefined) {
+      if (typeof q.background === 'number') {
+        if (!Number.isFinite(q.background)) {
+          throw new SceneError(`${where}: background = ${q.background} is not finite`, { field: `quadrants[${j}].background` });
+        }
+      } else if (q.background.length !== n) {
+        throw new SceneError(`${where}: background map has ${q.background.length} pixels, expected ${n}`, {
+          field: `quadrants[${j}].background`,
+        });
+      }
+    }
+  });
+  set.sources.forEach((s, i) => {
+    const N = s.stampSize;
+    if (!Number.isInteger(N) || N < 2 || N % 2 !== 0) {
+      throw new SceneError(`${describeSource(set, i)}: stampSize = ${N} must be a positive even integer`, {
+        field: `sources[${i}].stampSize`,
+      });
+    }
+    const M = opts.fftFactor * N;
+    if (!isPow2(M)) {
+      throw new SceneError(
+        `${describeSource(set, i)}: FFT size fftFactor·stampSize = ${opts.fftFactor}·${N} = ${M} is not a power of two`,
+        { field: `sources[${i}].stampSize` },
+      );
+    }
+  });
+  set.pairs.forEach((pr, p) => {
+    if (!Number.isInteger(pr.source) || pr.source < 0 || pr.source >= set.sources.length) {
+      throw new SceneError(`pair ${p}: source index ${pr.source} out of range [0, ${set.sources.length})`, { field: `pairs[${p}].source` });
+    }
+    if (!Number.isInteger(pr.quadrant) || pr.quadrant < 0 || pr.quadrant >= set.quadrants.length) {
+      throw new SceneError(`pair ${p}: quadrant index ${pr.quadrant} out of range [0, ${set.quadrants.length})`, {
+        field: `pairs[${p}].quadrant`,
+      });
+    }
+    if (!pr.visible) return;
+    const where = describePair(set, p);
+    if (!Number.isFinite(pr.x) || !Number.isFinite(pr.y)) {
+      throw new SceneError(`${where}: position (${pr.x}, ${pr.y}) is not finite`, { field: `pairs[${p}].x` });
+    }
+    const J = pr.jacobian;
+    if (!J || J.length !== 4 || !J.every(Number.isFinite)) {
+      throw new SceneError(`${where}: jacobian must be 4 finite numbers [dudx, dudy, dvdx, dvdy], got ${String(J)}`, {
+        field: `pairs[${p}].jacobian`,
+      });
+    }
+    const det = J[0] * J[3] - J[1] * J[2];
+    const scale = Math.max(Math.abs(J[0]), Math.abs(J[1]), Math.abs(J[2]), Math.abs(J[3]));
+    if (!(Math.abs(det) > 1e-12 * scale * scale) || scale === 0) {
+      throw new SceneError(`${where}: jacobian [${J.join(', ')}] is singular (det = ${det})`, { field: `pairs[${p}].jacobian` });
+    }
+    if (!pr.psf) {
+      throw new SceneError(`${where}: the pair is visible but has no PSF stamp`, { field: `pairs[${p}].psf` });
+    }
+    if (pr.psf.length !== P * P) {
+      throw new SceneError(`${where}: PSF stamp has ${pr.psf.length} values, expected psfSize² = ${P}² = ${P * P}`, {
+        field: `pairs[${p}].psf`,
+      });
+    }
+    for (let i = 0; i < pr.psf.length; i++) {
+      if (!Number.isFinite(pr.psf[i])) {
+        throw new SceneError(`${where}: PSF stamp value ${i} (row ${Math.floor(i / P)}, column ${i % P}) is ${pr.psf[i]}`, {
+          field: `pairs[${p}].psf`,
+        });
+      }
+    }
+  });
+}
+
+/**
+ * Parameter checks: array lengths equal to the number of sources, every value finite,
+ * hlr > 0, |e| < 1 per source, |g| < 1 for the sub-tile.
+ */
+export function validateParams(set: ExposureSet, params: SceneParams): void {
+  const n = set.sources.length;
+  for (const name of SOURCE_PARAM_NAMES) {
+    const arr = params[name];
+    if (!arr || arr.length !== n) {
+      throw new SceneError(`params.${name} has ${arr ? arr.length : 'no'} values, expected one per source (${n})`, { field: name });
+    }
+    for (let i = 0; i < n; i++) {
+      if (!Number.isFinite(arr[i])) {
+        throw new SceneError(`${describeSource(set, i)}: ${name} = ${arr[i]} is not finite`, { field: `${name}[${i}]` });
+      }
+    }
+  }
+  for (const name of ['g1', 'g2'] as const) {
+    if (!Number.isFinite(params[name])) throw new SceneError(`shear ${name} = ${params[name]} is not finite`, { field: name });
+  }
+  const g2 = params.g1 * params.g1 + params.g2 * params.g2;
+  if (!(g2 < 1)) {
+    throw new SceneError(`shear |g| = ${Math.sqrt(g2)} must be < 1 (g1 = ${params.g1}, g2 = ${params.g2})`, { field: 'g1' });
+  }
+  for (let i = 0; i < n; i++) {
+    if (!(params.hlr[i] > 0)) {
+      throw new SceneError(`${describeSource(set, i)}: hlr = ${params.hlr[i]} must be > 0`, { field: `hlr[${i}]` });
+    }
+    const e2 = params.e1[i] * params.e1[i] + params.e2[i] * params.e2[i];
+    if (!(e2 < 1)) {
+      throw new SceneError(
+        `${describeSource(set, i)}: distortion |e| = ${Math.sqrt(e2)} must be < 1 (e1 = ${params.e1[i]}, e2 = ${params.e2[i]})`,
+        { field: `e1[${i}]` },
+      );
+    }
+  }
+}

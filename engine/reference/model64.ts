@@ -1,0 +1,515 @@
+/**
+ * Float64 CPU reference of the forward model and the masked Gaussian log-likelihood: the oracle
+ * the GPU engine is checked against. It implements exactly the discrete algorithm of
+ * docs/forward-model.md (DESIGN §4):
+ *
+ *   for a visible pair (source s, quadrant j), stamp N, FFT grid M = fftFactor·N, pad = (M−N)/2,
+ *   corner c = (stampCorner(x, N), stampCorner(y, N)):
+ *     p  = (x − cx + pad, y − cy + pad) + J⁻¹·(dx, dy)            centre on the FFT grid
+ *     k  = 2π (mx, my) / M, (mx, my) = signedFreq(ix, iy)           radians / pixel
+ *     q  = J⁻ᵀ k                                                    radians / arcsec
+ *     Ŝ(k) = F (1 + r0² |Aᵀ q|²)^(−3/2) · P̂(k) · [sinc(mx/M) sinc(my/M)] · e^{−i k·p}
+ *     P̂(k) = Σ_{a,b} psf[b][a] e^{−i (kx (a−cP) + ky (b−cP))} · uval(mx/M) · uval(my/M)
+ *     stamp = Re(ifft2(Ŝ))[pad .. pad+N)²  added to image pixels (cx + i, cy + j) inside the quadrant.
+ *
+ * The PSF transform (a direct DTFT of the stamp, an independent route from the GPU's FFT) does
+ * not depend on the parameters; it is cached per PSF array, grid size and pixel-response flag.
+ */
+import { fftPad, signedFreq, stampCorner } from '../model/geometry.ts';
+import { galaxyMatrix, hlrToR0, matInv2, quinticUval, sinc, type Mat2 } from '../model/galsim.ts';
+import { resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
+import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams } from '../scene/types.ts';
+import { SceneError } from '../errors.ts';
+
+export interface Complex2D {
+  /** M×M, row-major [iy][ix], FFT (not centred) ordering. */
+  re: Float64Array;
+  im: Float64Array;
+  m: number;
+}
+
+export interface PairStamp64 {
+  pair: number;
+  /** Image pixel of stamp pixel (0, 0). */
+  cx: number;
+  cy: number;
+  /** Stamp side. */
+  N: number;
+  /** N×N, row-major [j][i], image pixel (cx + i, cy + j). */
+  stamp: Float64Array;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PSF transform
+
+const psfCache = new WeakMap<object, Map<string, Complex2D>>();
+
+/**
+ * P̂(k) on the M×M FFT grid of a psfSize×psfSize pixel-frame stamp (row-major [b][a], centre
+ * index (P−1)/2): the stamp's DTFT times the Quintic kernel transform in each axis, times the
+ * pixel response sinc(mx/M)·sinc(my/M) when `pixelResponse`. Cached per (psf array, M, flag):
+ * do not modify a PSF array in place after it has been used.
+ */
+export function psfSpectrum64(psf: ArrayLike<number>, psfSize: number, m: number, pixelResponse: boolean): Complex2D {
+  const key = `${psfSize}:${m}:${pixelResponse ? 1 : 0}`;
+  let byKey = psfCache.get(psf as object);
+  if (!byKey) {
+    byKey = new Map();
+    psfCache.set(psf as object, byKey);
+  }
+  const hit = byKey.get(key);
+  if (hit) return hit;
+  const out = computePsfSpectrum64(psf, psfSize, m, pixelResponse);
+  byKey.set(key, out);
+  return out;
+}
+
+function computePsfSpectrum64(psf: ArrayLike<number>, P: number, M: number, pixelResponse: boolean): Complex2D {
+  const cP = (P - 1) / 2;
+  // phase tables E[i][a] = e^{−i k_i (a − cP)}
+  const cr = new Float64Array(M * P);
+  const ci = new Float64Array(M * P);
+  const win = new Float64Array(M); // Quintic (and pixel) factor per axis
+  for (let i = 0; i < M; i++) {
+    const mf = signedFreq(i, M);
+    const k = (2 * Math.PI * mf) / M;
+    for (let a = 0; a < P; a++) {
+      cr[i * P + a] = Math.cos(k * (a - cP));
+      ci[i * P + a] = -Math.sin(k * (a - cP));
+    }
+    win[i] = quinticUval(mf / M) * (pixelResponse ? sinc(mf / M) : 1);
+  }
+  // T[b][ix] = Σ_a psf[b][a] E[ix][a]
+  const tr = new Float64Array(P * M);
+  const ti = new Float64Array(P * M);
+  for (let b = 0; b < P; b++) {
+    for (let ix = 0; ix < M; ix++) {
+      let sr = 0;
+      let si = 0;
+      for (let a = 0; a < P; a++) {
+        const v = psf[b * P + a];
+        sr += v * cr[ix * P + a];
+        si += v * ci[ix * P + a];
+      }
+      tr[b * M + ix] = sr;
+      ti[b * M + ix] = si;
+    }
+  }
+  const re = new Float64Array(M * M);
+  const im = new Float64Array(M * M);
+  for (let iy = 0; iy < M; iy++) {
+    for (let ix = 0; ix < M; ix++) {
+      let sr = 0;
+      let si = 0;
+      for (let b = 0; b < P; b++) {
+        const er = cr[iy * P + b];
+        const ei = ci[iy * P + b];
+        const xr = tr[b * M + ix];
+        const xi = ti[b * M + ix];
+        sr += er * xr - ei * xi;
+        si += er * xi + ei * xr;
+      }
+      const w = win[ix] * win[iy];
+      re[iy * M + ix] = sr * w;
+      im[iy * M + ix] = si * w;
+    }
+  }
+  return { re, im, m: M };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-pair geometry and spectrum
+
+export interface PairSetup64 {
+  pair: number;
+  source: number;
+  quadrant: number;
+  N: number;
+  M: number;
+  pad: number;
+  cx: number;
+  cy: number;
+  /** J⁻¹, row-major. */
+  jinv: Mat2;
+  /** Galaxy matrix A = S(g)·S(g_e). */
+  A: Mat2;
+  r0: number;
+  flux: number;
+  /** Source centre on the FFT grid (pixels). */
+  px: number;
+  py: number;
+}
+
+/** Geometry of one pair for the given parameters (no validation). */
+export function pairSetup64(set: ExposureSet, pairIndex: number, params: SceneParams, opts: RenderOptions): PairSetup64 {
+  const pr = set.pairs[pairIndex];
+  const s = pr.source;
+  const N = set.sources[s].stampSize;
+  const M = opts.fftFactor * N;
+  const pad = fftPad(N, M);
+  const cx = stampCorner(pr.x, N);
+  const cy = stampCorner(pr.y, N);
+  const J = pr.jacobian;
+  const jinv = matInv2([J[0], J[1], J[2], J[3]]);
+  const dx = params.dx[s];
+  const dy = params.dy[s];
+  return {
+    pair: pairIndex,
+    source: s,
+    quadrant: pr.quadrant,
+    N,
+    M,
+    pad,
+    cx,
+    cy,
+    jinv,
+    A: galaxyMatrix(params.e1[s], params.e2[s], params.g1, params.g2),
+    r0: hlrToR0(params.hlr[s]),
+    flux: params.flux[s],
+    px: pr.x - cx + pad + jinv[0] * dx + jinv[1] * dy,
+    py: pr.y - cy + pad + jinv[2] * dx + jinv[3] * dy,
+  };
+}
+
+/** Ŝ(k) of one pair on its M×M FFT grid (FFT ordering). */
+export function pairSpectrum64(set: ExposureSet, pairIndex: number, params: SceneParams, optsIn: Partial<RenderOptions> = {}): Complex2D {
+  const opts = resolveRenderOptions(optsIn);
+  const pr = set.pairs[pairIndex];
+  if (!pr.psf) throw new SceneError(`pair ${pairIndex}: no PSF stamp`, { field: `pairs[${pairIndex}].psf` });
+  const g = pairSetup64(set, pairIndex, params, opts);
+  const psfHat = psfSpectrum64(pr.psf, set.psfSize, g.M, opts.pixelResponse);
+  return spectrumFromSetup(g, psfHat);
+}
+
+function spectrumFromSetup(g: PairSetup64, psfHat: Complex2D): Complex2D {
+  const M = g.M;
+  const kk = new Float64Array(M);
+  const phr = new Float64Array(M); // e^{−i kx px}
+  const phi = new Float64Array(M);
+  const pyr = new Float64Array(M); // e^{−i ky py}
+  const pyi = new Float64Array(M);
+  for (let i = 0; i < M; i++) {
+    const k = (2 * Math.PI * signedFreq(i, M)) / M;
+    kk[i] = k;
+    phr[i] = Math.cos(k * g.px);
+    phi[i] = -Math.sin(k * g.px);
+    pyr[i] = Math.cos(k * g.py);
+    pyi[i] = -Math.sin(k * g.py);
+  }
+  const [j00, j01, j10, j11] = g.jinv;
+  const [a00, a01, a10, a11] = g.A;
+  const r02 = g.r0 * g.r0;
+  const re = new Float64Array(M * M);
+  const im = new Float64Array(M * M);
+  for (let iy = 0; iy < M; iy++) {
+    const ky = kk[iy];
+    const yr = pyr[iy];
+    const yi = pyi[iy];
+    for (let ix = 0; ix < M; ix++) {
+      const kx = kk[ix];
+      // q = J⁻ᵀ k
+      const qu = j00 * kx + j10 * ky;
+      const qv = j01 * kx + j11 * ky;
+      // Aᵀ q
+      const wu = a00 * qu + a10 * qv;
+      const wv = a01 * qu + a11 * qv;
+      const t = 1 + r02 * (wu * wu + wv * wv);
+      const G = g.flux / (t * Math.sqrt(t));
+      // phase = e^{−i kx px} e^{−i ky py}
+      const phRe = phr[ix] * yr - phi[ix] * yi;
+      const phIm = phr[ix] * yi + phi[ix] * yr;
+      const o = iy * M + ix;
+      const pRe = psfHat.re[o];
+      const pIm = psfHat.im[o];
+      re[o] = G * (pRe * phRe - pIm * phIm);
+      im[o] = G * (pRe * phIm + pIm * phRe);
+    }
+  }
+  return { re, im, m: M };
+}
+
+// Inverse FFT plans: radix-2 with precomputed twiddles and bit reversal (an independent, faster
+// float64 implementation than fft64.ts; both use numpy's conventions).
+interface Plan {
+  n: number;
+  rev: Uint32Array;
+  cos: Float64Array;
+  sin: Float64Array;
+}
+const plans = new Map<number, Plan>();
+function plan(n: number): Plan {
+  let p = plans.get(n);
+  if (p) return p;
+  const rev = new Uint32Array(n);
+  const bits = Math.round(Math.log2(n));
+  for (let i = 0; i < n; i++) {
+    let r = 0;
+    for (let b = 0; b < bits; b++) if (i & (1 << b)) r |= 1 << (bits - 1 - b);
+    rev[i] = r;
+  }
+  const cos = new Float64Array(n / 2);
+  const sin = new Float64Array(n / 2);
+  for (let k = 0; k < n / 2; k++) {
+    cos[k] = Math.cos((2 * Math.PI * k) / n);
+    sin[k] = Math.sin((2 * Math.PI * k) / n); // inverse transform: e^{+2πik/n}
+  }
+  p = { n, rev, cos, sin };
+  plans.set(n, p);
+  return p;
+}
+
+/** Unnormalised inverse DFT (e^{+2πi kn/N}) of n contiguous values at re/im[off ..]. */
+function ifftUnscaled(p: Plan, re: Float64Array, im: Float64Array, off: number): void {
+  const n = p.n;
+  const rev = p.rev;
+  for (let i = 0; i < n; i++) {
+    const j = rev[i];
+    if (i < j) {
+      const a = off + i;
+      const b = off + j;
+      let t = re[a];
+      re[a] = re[b];
+      re[b] = t;
+      t = im[a];
+      im[a] = im[b];
+      im[b] = t;
+    }
+  }
+  const tc = p.cos;
+  const ts = p.sin;
+  for (let size = 2; size <= n; size <<= 1) {
+    const half = size >> 1;
+    const step = n / size;
+    for (let start = off; start < off + n; start += size) {
+      for (let k = 0; k < half; k++) {
+        const wr = tc[k * step];
+        const wi = ts[k * step];
+        const a = start + k;
+        const b = a + half;
+        const xr = re[b] * wr - im[b] * wi;
+        const xi = re[b] * wi + im[b] * wr;
+        re[b] = re[a] - xr;
+        im[b] = im[a] - xi;
+        re[a] += xr;
+        im[a] += xi;
+      }
+    }
+  }
+}
+
+/**
+ * Re(ifft2(Ŝ)) (numpy normalisation 1/M²) cropped to [pad, pad + N)²: all M rows are transformed
+ * along x, then only the N columns of the crop along y. Destroys `spec`.
+ */
+function cropInverse(spec: Complex2D, N: number, pad: number): Float64Array {
+  const M = spec.m;
+  const re = spec.re;
+  const im = spec.im;
+  const p = plan(M);
+  for (let y = 0; y < M; y++) ifftUnscaled(p, re, im, y * M);
+  const cr = new Float64Array(M);
+  const ci = new Float64Array(M);
+  const out = new Float64Array(N * N);
+  const scale = 1 / (M * M);
+  for (let i = 0; i < N; i++) {
+    const x = pad + i;
+    for (let y = 0; y < M; y++) {
+      cr[y] = re[y * M + x];
+      ci[y] = im[y * M + x];
+    }
+    ifftUnscaled(p, cr, ci, 0);
+    for (let j = 0; j < N; j++) out[j * N + i] = cr[pad + j] * scale;
+  }
+  return out;
+}
+
+function renderPairUnchecked(set: ExposureSet, pairIndex: number, params: SceneParams, opts: RenderOptions): PairStamp64 {
+  const pr = set.pairs[pairIndex];
+  const g = pairSetup64(set, pairIndex, params, opts);
+  const psfHat = psfSpectrum64(pr.psf!, set.psfSize, g.M, opts.pixelResponse);
+  const spec = spectrumFromSetup(g, psfHat);
+  return { pair: pairIndex, cx: g.cx, cy: g.cy, N: g.N, stamp: cropInverse(spec, g.N, g.pad) };
+}
+
+/**
+ * The N×N model stamp of one pair (rendered whether or not the pair is flagged visible, but it
+ * needs a PSF). Validates the scene and parameters first.
+ */
+export function renderPairStamp64(
+  set: ExposureSet,
+  pairIndex: number,
+  params: SceneParams,
+  optsIn: Partial<RenderOptions> = {},
+): PairStamp64 {
+  const opts = resolveRenderOptions(optsIn);
+  validateExposureSet(set, opts);
+  validateParams(set, params);
+  if (!Number.isInteger(pairIndex) || pairIndex < 0 || pairIndex >= set.pairs.length) {
+    throw new SceneError(`pair index ${pairIndex} out of range [0, ${set.pairs.length})`, { field: 'pair' });
+  }
+  if (!set.pairs[pairIndex].psf) {
+    throw new SceneError(`pair ${pairIndex}: no PSF stamp`, { field: `pairs[${pairIndex}].psf` });
+  }
+  return renderPairUnchecked(set, pairIndex, params, opts);
+}
+
+/** Add a stamp into a full quadrant image, dropping pixels outside the quadrant. */
+export function addStamp(image: Float64Array, q: QuadrantData, st: PairStamp64): void {
+  const { cx, cy, N, stamp } = st;
+  const i0 = Math.max(0, -cx);
+  const i1 = Math.min(N, q.width - cx);
+  const j0 = Math.max(0, -cy);
+  const j1 = Math.min(N, q.height - cy);
+  for (let j = j0; j < j1; j++) {
+    const row = (cy + j) * q.width + cx;
+    for (let i = i0; i < i1; i++) image[row + i] += stamp[j * N + i];
+  }
+}
+
+/** Does the N-pixel stamp of this pair overlap its quadrant? (What `visible` should say.) */
+export function stampOverlapsQuadrant(pr: PairGeometry, q: QuadrantData, N: number): boolean {
+  const cx = stampCorner(pr.x, N);
+  const cy = stampCorner(pr.y, N);
+  return cx < q.width && cx + N > 0 && cy < q.height && cy + N > 0;
+}
+
+/**
+ * Model image of every quadrant (full size, row-major, zeros where no stamp lands): the sum of
+ * the stamps of the visible pairs, in pair order. Validates first.
+ */
+export function renderModel64(set: ExposureSet, params: SceneParams, optsIn: Partial<RenderOptions> = {}): Float64Array[] {
+  const opts = resolveRenderOptions(optsIn);
+  validateExposureSet(set, opts);
+  validateParams(set, params);
+  return renderModelUnchecked(set, params, opts);
+}
+
+function renderModelUnchecked(set: ExposureSet, params: SceneParams, opts: RenderOptions): Float64Array[] {
+  const images = set.quadrants.map((q) => new Float64Array(q.width * q.height));
+  set.pairs.forEach((pr, p) => {
+    if (!pr.visible) return;
+    const st = renderPairUnchecked(set, p, params, opts);
+    addStamp(images[pr.quadrant], set.quadrants[pr.quadrant], st);
+  });
+  return images;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data, weights, coverage, likelihood
+
+export interface QuadrantWeights {
+  /** sci − background, 0 where masked. */
+  obs: Float64Array;
+  /** 1/rms² where usable, 0 where masked (flags & badPixelMask, non-finite sci/rms/background, rms ≤ 0). */
+  w: Float64Array;
+}
+
+const weightCache = new WeakMap<QuadrantData, { key: unknown[]; value: QuadrantWeights }>();
+
+/** Observed image and inverse-variance weights of one quadrant (cached per arrays and mask). */
+export function quadrantWeights(q: QuadrantData, badPixelMask: number): QuadrantWeights {
+  const key = [q.sci, q.rms, q.flags, q.background, badPixelMask, q.width, q.height];
+  const hit = weightCache.get(q);
+  if (hit && hit.key.every((v, i) => v === key[i])) return hit.value;
+  const n = q.width * q.height;
+  const obs = new Float64Array(n);
+  const w = new Float64Array(n);
+  const bg = q.background;
+  for (let i = 0; i < n; i++) {
+    const b = bg === undefined ? 0 : typeof bg === 'number' ? bg : bg[i];
+    const o = q.sci[i] - b;
+    const r = q.rms[i];
+    if ((q.flags[i] & badPixelMask) !== 0 || !Number.isFinite(o) || !Number.isFinite(r) || !(r > 0)) continue;
+    obs[i] = o;
+    w[i] = 1 / (r * r);
+  }
+  const value = { obs, w };
+  weightCache.set(q, { key, value });
+  return value;
+}
+
+/** Per quadrant, 1 where at least one visible stamp covers the pixel. */
+export function coverageMasks(set: ExposureSet): Uint8Array[] {
+  const cov = set.quadrants.map((q) => new Uint8Array(q.width * q.height));
+  for (const pr of set.pairs) {
+    if (!pr.visible) continue;
+    const q = set.quadrants[pr.quadrant];
+    const N = set.sources[pr.source].stampSize;
+    const cx = stampCorner(pr.x, N);
+    const cy = stampCorner(pr.y, N);
+    const x0 = Math.max(0, cx);
+    const x1 = Math.min(q.width, cx + N);
+    const y0 = Math.max(0, cy);
+    const y1 = Math.min(q.height, cy + N);
+    const c = cov[pr.quadrant];
+    for (let y = y0; y < y1; y++) c.fill(1, y * q.width + x0, y * q.width + x1);
+  }
+  return cov;
+}
+
+export interface LogLikelihood64 {
+  /** −½ Σ w (model − obs)² over covered pixels. */
+  logL: number;
+  /** Covered pixels with w > 0 (the pixels that enter the sum). */
+  nPixels: number;
+  /** Per-quadrant contributions. */
+  perQuadrant: number[];
+}
+
+/**
+ * The masked Gaussian log-likelihood −½ Σ w (model − obs)², summed (Neumaier-compensated) over
+ * the pixels covered by at least one visible stamp. Pixels no stamp covers contribute the
+ * parameter-independent constant −½ Σ w obs², which is left out.
+ */
+export function logLikelihood64(set: ExposureSet, params: SceneParams, optsIn: Partial<RenderOptions> = {}): LogLikelihood64 {
+  const opts = resolveRenderOptions(optsIn);
+  validateExposureSet(set, opts);
+  validateParams(set, params);
+  const models = renderModelUnchecked(set, params, opts);
+  const cov = coverageMasks(set);
+  let total = 0;
+  let comp = 0;
+  let nPixels = 0;
+  const perQuadrant: number[] = [];
+  set.quadrants.forEach((q, j) => {
+    const { obs, w } = quadrantWeights(q, opts.badPixelMask);
+    const model = models[j];
+    const c = cov[j];
+    let s = 0;
+    let cs = 0;
+    for (let i = 0; i < model.length; i++) {
+      if (!c[i] || w[i] === 0) continue;
+      const r = model[i] - obs[i];
+      const term = -0.5 * w[i] * r * r;
+      const t = s + term;
+      cs += Math.abs(s) >= Math.abs(term) ? s - t + term : term - t + s;
+      s = t;
+      nPixels++;
+    }
+    const qv = s + cs;
+    perQuadrant.push(qv);
+    const t = total + qv;
+    comp += Math.abs(total) >= Math.abs(qv) ? total - t + qv : qv - t + total;
+    total = t;
+  });
+  return { logL: total + comp, nPixels, perQuadrant };
+}
+
+/**
+ * Weighted residual images R = w·(model − obs) on covered pixels (0 elsewhere), per quadrant:
+ * the quantity whose FFT drives the adjoint (d logL / d model = −R).
+ */
+export function residualImages64(set: ExposureSet, params: SceneParams, optsIn: Partial<RenderOptions> = {}): Float64Array[] {
+  const opts = resolveRenderOptions(optsIn);
+  validateExposureSet(set, opts);
+  validateParams(set, params);
+  const models = renderModelUnchecked(set, params, opts);
+  const cov = coverageMasks(set);
+  return set.quadrants.map((q, j) => {
+    const { obs, w } = quadrantWeights(q, opts.badPixelMask);
+    const out = new Float64Array(q.width * q.height);
+    const m = models[j];
+    for (let i = 0; i < out.length; i++) if (cov[j][i] && w[i] !== 0) out[i] = w[i] * (m[i] - obs[i]);
+    return out;
+  });
+}
