@@ -1,0 +1,201 @@
+/**
+ * WGSL source of one pass (rows or columns) of the batched 2-D complex FFT.
+ *
+ * Algorithm: mixed-radix Stockham autosort, one 1-D transform of N points per "line" (a row or a
+ * column of one image), `lines` lines per workgroup, N / perThread invocations per line. Each
+ * invocation keeps `perThread` complex values in registers; every stage reads the values
+ * e = t + p·T (p < perThread, T = N / perThread) — for every stage the same pattern — applies the
+ * twiddles of the stage, does its radix-r butterflies in registers and writes the outputs to
+ * workgroup memory at the Stockham (autosort) positions. The last stage's outputs land exactly on
+ * the pattern e = t + p·T, so they are written straight back to global memory: a pass reads and
+ * writes each element of global memory once (in place), with (stages − 1) exchanges through
+ * workgroup memory.
+ *
+ * The twiddles e^{−2πi m/N} (m < N) are computed in float64 on the CPU and read from a storage
+ * buffer (the inverse conjugates them); the constants inside a radix-r butterfly are literals
+ * computed in float64 here.
+ *
+ * Data: `array<vec2<f32>>` (re, im), image b at elements [b·N², (b+1)·N²), row-major [y][x],
+ * relative to the start of the binding. Dispatch grid: x = N / lines (groups of lines within an
+ * image), y = image index within the binding.
+ */
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+
+export interface FftPassShaderOptions {
+  /** Transform length N (the image is N×N). Power of two. */
+  size: number;
+  /** Complex values per invocation held in registers (power of two, divisible by every radix). */
+  perThread: number;
+  /** Lines (rows or columns) per workgroup. */
+  lines: number;
+  /** Radices of the stages, product = size, each dividing perThread. */
+  radices: number[];
+  /** false: transform the rows (x direction); true: transform the columns (y direction). */
+  columns: boolean;
+  /** Inverse transform (e^{+2πi kn/N}); the scale is applied separately. */
+  inverse: boolean;
+  /** Factor applied to the outputs (1, or 1/N² on the last pass of an inverse). Exact if a power of two. */
+  scale: number;
+}
+
+/** The radices of a plan: the fewest stages with radix ≤ maxRadix, as balanced as possible (larger first). */
+export function fftRadices(size: number, maxRadix: number): number[] {
+  const bits = Math.round(Math.log2(size));
+  const maxBits = Math.round(Math.log2(maxRadix));
+  const stages = Math.ceil(bits / maxBits);
+  const out: number[] = [];
+  let left = bits;
+  for (let s = 0; s < stages; s++) {
+    const b = Math.ceil(left / (stages - s));
+    out.push(1 << b);
+    left -= b;
+  }
+  return out;
+}
+
+function f32lit(x: number): string {
+  if (x === 0) return '0.0';
+  // 17 significant digits: the abstract-float literal is rounded to f32 once, correctly.
+  const s = x.toPrecision(17);
+  return s.includes('.') || s.includes('e') ? s : `${s}.0`;
+}
+
+/**
+ * Straight-line WGSL for an r-point DFT of the values named `inputs` (radix-2 decimation in time,
+ * unrolled at generation time). Returns the names of the outputs, in natural order.
+ */
+function emitSmallDft(inputs: string[], sign: number, code: string[], fresh: () => string): string[] {
+  const r = inputs.length;
+  if (r === 1) return inputs;
+  const even = emitSmallDft(inputs.filter((_, i) => i % 2 === 0), sign, code, fresh);
+  const odd = emitSmallDft(inputs.filter((_, i) => i % 2 === 1), sign, code, fresh);
+  const out = new Array<string>(r);
+  for (let k = 0; k < r / 2; k++) {
+    let t: string;
+    const o = odd[k];
+    if (k === 0) {
+      t = o;
+    } else if (4 * k === r) {
+      // multiply by sign·i
+      t = fresh();
+      code.push(sign > 0 ? `let ${t} = vec2<f32>(-${o}.y, ${o}.x);` : `let ${t} = vec2<f32>(${o}.y, -${o}.x);`);
+    } else {
+      const ang = (sign * 2 * Math.PI * k) / r;
+      t = fresh();
+      code.push(`let ${t} = cmul(${o}, vec2<f32>(${f32lit(Math.cos(ang))}, ${f32lit(Math.sin(ang))}));`);
+    }
+    const a = fresh();
+    const b = fresh();
+    code.push(`let ${a} = ${even[k]} + ${t};`, `let ${b} = ${even[k]} - ${t};`);
+    out[k] = a;
+    out[k + r / 2] = b;
+  }
+  return out;
+}
+
+/** Generated body of the transform: loads, stages, exchanges, stores. */
+function emitBody(o: FftPassShaderOptions): string {
+  const N = o.size;
+  const P = o.perThread;
+  const T = N / P;
+  const sign = o.inverse ? 1 : -1;
+  const code: string[] = [];
+  let tmpCount = 0;
+  const fresh = () => `u${tmpCount++}`;
+  const g = (e: string) => (o.columns ? `data[gbase + (${e}) * ${N}u]` : `data[gbase + (${e})]`);
+  const s = (e: string) => (o.columns ? `sm[(${e}) * ${o.lines}u + line]` : `sm[sbase + (${e})]`);
+
+  for (let p = 0; p < P; p++) code.push(`var v${p} = ${g(`t + ${p * T}u`)};`);
+
+  let Ns = 1;
+  for (let st = 0; st < o.radices.length; st++) {
+    const r = o.radices[st];
+    const last = st === o.radices.length - 1;
+    const Q = P / r;
+    code.push(`// stage ${st}: radix ${r}, Ns = ${Ns}`);
+    code.push('{');
+    for (let q = 0; q < Q; q++) {
+      code.push('{');
+      code.push(`let j = t + ${q * T}u;`);
+      if (Ns > 1) code.push(`let jm = j & ${Ns - 1}u;`);
+      const ins: string[] = [];
+      for (let k = 0; k < r; k++) {
+        const v = `v${q + k * Q}`;
+        if (k === 0 || Ns === 1) {
+          ins.push(v);
+        } else {
+          const n = fresh();
+          code.push(`let ${n} = cmul(${v}, twiddle(jm * ${(k * N) / (Ns * r)}u));`);
+          ins.push(n);
+        }
+      }
+      const outs = emitSmallDft(ins, sign, code, fresh);
+      if (last) {
+        for (let k = 0; k < r; k++) code.push(`v${q + k * Q} = ${outs[k]};`);
+      } else {
+        // idxD = (j / Ns)·Ns·r + (j mod Ns)
+        code.push(Ns > 1 ? `let d = ((j >> ${Math.log2(Ns)}u) * ${Ns * r}u) + jm;` : `let d = j * ${r}u;`);
+        for (let k = 0; k < r; k++) code.push(`${s(`d + ${k * Ns}u`)} = ${outs[k]};`);
+      }
+      code.push('}');
+    }
+    code.push('}');
+    if (!last) {
+      code.push('workgroupBarrier();');
+      for (let p = 0; p < P; p++) code.push(`v${p} = ${s(`t + ${p * T}u`)};`);
+      // Only needed when another stage writes to workgroup memory after this read.
+      if (st + 1 < o.radices.length - 1) code.push('workgroupBarrier();');
+    }
+    Ns *= r;
+  }
+  const sc = o.scale === 1 ? '' : ` * ${f32lit(o.scale)}`;
+  for (let p = 0; p < P; p++) code.push(`${g(`t + ${p * T}u`)} = v${p}${sc};`);
+  return code.map((l) => `  ${l}`).join('\n');
+}
+
+export function fftPassShader(o: FftPassShaderOptions): string {
+  const N = o.size;
+  const T = N / o.perThread;
+  const L = o.lines;
+  const prod = o.radices.reduce((a, b) => a * b, 1);
+  if (prod !== N || o.radices.some((r) => o.perThread % r !== 0)) {
+    throw new Error(`fftPassShader: radices ${o.radices} do not fit size ${N} / perThread ${o.perThread}`);
+  }
+  const exchanges = o.radices.length > 1;
+  return wgsl`
+// Batched 2-D FFT, ${o.columns ? 'column' : 'row'} pass, N = ${N}, ${o.inverse ? 'inverse' : 'forward'}, radices ${o.radices.join('x')}
+@group(0) @binding(0) var<storage, read_write> data: array<vec2<f32>>;
+@group(0) @binding(1) var<storage, read> tw: array<vec2<f32>>;
+#if ${exchanges}
+var<workgroup> sm: array<vec2<f32>, ${L * N}>;
+#endif
+
+fn cmul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
+}
+
+fn twiddle(m: u32) -> vec2<f32> {
+  let w = tw[m];
+#if ${o.inverse}
+  return vec2<f32>(w.x, -w.y);
+#else
+  return w;
+#endif
+}
+
+@compute @workgroup_size(${L * T})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+#if ${o.columns}
+  let line = lid % ${L}u;
+  let t = lid / ${L}u;
+  let gbase = wid.y * ${N * N}u + wid.x * ${L}u + line;
+#else
+  let line = lid / ${T}u;
+  let t = lid % ${T}u;
+  let gbase = wid.y * ${N * N}u + (wid.x * ${L}u + line) * ${N}u;
+  let sbase = line * ${N}u;
+#endif
+${emitBody(o)}
+}
+`;
+}
