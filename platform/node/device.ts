@@ -1,42 +1,31 @@
 /**
  * Node platform layer: acquire a GPUDevice from Dawn (npm `webgpu`).
- * Minimal first version: Dawn OpenGL-ES compatibility on whatever EGL gives (Mesa llvmpipe
- * on machines without a GPU). The device-selection work replaces the body, keeping the API.
+ *
+ * Candidates (platform/node/dawn.ts), chosen automatically — a hardware GPU first, then the fastest
+ * software adapter (Dawn OpenGL compatibility on Mesa llvmpipe, then SwiftShader) — or by
+ * `--adapter` / SHINE_ADAPTER. The choice is printed on stderr (one line) unless `quiet`.
+ *
+ * Clean exit: `release()` destroys the device and drops the Dawn instance; the CLI also ends with
+ * process.exit() because Dawn can keep Node's event loop alive.
  */
-import { create, globals } from 'webgpu';
+import {
+  resolveChoice,
+  resolveLimits,
+  selectAndRequest,
+  type AcquireOptions,
+  type AcquiredDevice,
+  type Candidate,
+} from '../device-select.ts';
+import { dawnCandidates } from './dawn.ts';
 
-export interface AcquiredDevice {
-  device: GPUDevice;
-  adapter: GPUAdapter;
-  /** Human-readable adapter name, always printed by the CLI. */
-  label: string;
-  backend: string;
-  featureLevel: 'core' | 'compatibility';
-  /** Destroys the device and releases Dawn so the process can exit. */
-  release(): void;
+export type { AcquireOptions, AcquiredDevice } from '../device-select.ts';
+
+export function nodeCandidates(): Candidate[] {
+  return dawnCandidates();
 }
 
-let installed = false;
-
-export async function acquireNodeDevice(): Promise<AcquiredDevice> {
-  if (!installed) {
-    Object.assign(globalThis, globals);
-    installed = true;
-  }
-  process.env.EGL_PLATFORM ??= 'surfaceless';
-  const gpu = create(['backend=opengl']);
-  const adapter = await gpu.requestAdapter({ featureLevel: 'compatibility' });
-  if (!adapter) throw new Error('no WebGPU adapter: install libegl1 libegl-mesa0 libgl1-mesa-dri libgles2');
-  const device = await adapter.requestDevice();
-  const info = adapter.info;
-  return {
-    device,
-    adapter,
-    label: `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim(),
-    backend: 'opengl',
-    featureLevel: 'compatibility',
-    release() {
-      device.destroy();
-    },
-  };
+export async function acquireNodeDevice(opts: AcquireOptions = {}): Promise<AcquiredDevice> {
+  const choice = resolveChoice(opts.adapter, process.env.SHINE_ADAPTER);
+  const limitsMode = resolveLimits(opts.limits, process.env.SHINE_LIMITS);
+  return selectAndRequest('node', nodeCandidates(), { ...opts, choice, limitsMode });
 }
