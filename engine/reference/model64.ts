@@ -181,7 +181,7 @@ export function pairSpectrum64(set: ExposureSet, pairIndex: number, params: Scen
   return spectrumFromSetup(g, psfHat);
 }
 
-function spectrumFromSetup(g: PairSetup64, psfHat: Complex2D): Complex2D {
+function spectrumFromSetup(g: PairSetup64, psfHat: Complex2D, outBuf?: Complex2D): Complex2D {
   const M = g.M;
   const kk = new Float64Array(M);
   const phr = new Float64Array(M); // e^{−i kx px}
@@ -199,8 +199,11 @@ function spectrumFromSetup(g: PairSetup64, psfHat: Complex2D): Complex2D {
   const [j00, j01, j10, j11] = g.jinv;
   const [a00, a01, a10, a11] = g.A;
   const r02 = g.r0 * g.r0;
-  const re = new Float64Array(M * M);
-  const im = new Float64Array(M * M);
+  const re = outBuf ? outBuf.re : new Float64Array(M * M);
+  const im = outBuf ? outBuf.im : new Float64Array(M * M);
+  const pre = psfHat.re;
+  const pim = psfHat.im;
+  const flux = g.flux;
   for (let iy = 0; iy < M; iy++) {
     const ky = kk[iy];
     const yr = pyr[iy];
@@ -214,13 +217,13 @@ function spectrumFromSetup(g: PairSetup64, psfHat: Complex2D): Complex2D {
       const wu = a00 * qu + a10 * qv;
       const wv = a01 * qu + a11 * qv;
       const t = 1 + r02 * (wu * wu + wv * wv);
-      const G = g.flux / (t * Math.sqrt(t));
+      const G = flux / (t * Math.sqrt(t));
       // phase = e^{−i kx px} e^{−i ky py}
       const phRe = phr[ix] * yr - phi[ix] * yi;
       const phIm = phr[ix] * yi + phi[ix] * yr;
       const o = iy * M + ix;
-      const pRe = psfHat.re[o];
-      const pIm = psfHat.im[o];
+      const pRe = pre[o];
+      const pIm = pim[o];
       re[o] = G * (pRe * phRe - pIm * phIm);
       im[o] = G * (pRe * phIm + pIm * phRe);
     }
@@ -298,10 +301,11 @@ function ifftUnscaled(p: Plan, re: Float64Array, im: Float64Array, off: number):
 }
 
 /**
- * Re(ifft2(Ŝ)) (numpy normalisation 1/M²) cropped to [pad, pad + N)²: all M rows are transformed
- * along x, then only the N columns of the crop along y. Destroys `spec`.
+ * ifft2(Z) (numpy normalisation 1/M²) cropped to [pad, pad + N)²: all M rows are transformed
+ * along x, then only the N columns of the crop along y. Returns the real part, and the imaginary
+ * part when `wantIm`. Destroys `spec`.
  */
-function cropInverse(spec: Complex2D, N: number, pad: number): Float64Array {
+function cropInverse(spec: Complex2D, N: number, pad: number, wantIm = false): [Float64Array, Float64Array | null] {
   const M = spec.m;
   const re = spec.re;
   const im = spec.im;
@@ -309,7 +313,8 @@ function cropInverse(spec: Complex2D, N: number, pad: number): Float64Array {
   for (let y = 0; y < M; y++) ifftUnscaled(p, re, im, y * M);
   const cr = new Float64Array(M);
   const ci = new Float64Array(M);
-  const out = new Float64Array(N * N);
+  const outRe = new Float64Array(N * N);
+  const outIm = wantIm ? new Float64Array(N * N) : null;
   const scale = 1 / (M * M);
   for (let i = 0; i < N; i++) {
     const x = pad + i;
@@ -318,17 +323,63 @@ function cropInverse(spec: Complex2D, N: number, pad: number): Float64Array {
       ci[y] = im[y * M + x];
     }
     ifftUnscaled(p, cr, ci, 0);
-    for (let j = 0; j < N; j++) out[j * N + i] = cr[pad + j] * scale;
+    for (let j = 0; j < N; j++) outRe[j * N + i] = cr[pad + j] * scale;
+    if (outIm) for (let j = 0; j < N; j++) outIm[j * N + i] = ci[pad + j] * scale;
   }
-  return out;
+  return [outRe, outIm];
+}
+
+/** Scratch spectra per grid size (the reference is single-threaded). */
+const scratch = new Map<number, Complex2D[]>();
+function scratchBuffers(M: number): Complex2D[] {
+  let b = scratch.get(M);
+  if (!b) {
+    b = [0, 1, 2].map(() => ({ re: new Float64Array(M * M), im: new Float64Array(M * M), m: M }));
+    scratch.set(M, b);
+  }
+  return b;
+}
+
+/**
+ * Render two pairs with the same grid size with one complex inverse FFT: since only Re(ifft2(X))
+ * is wanted, Re(ifft2(X)) = ifft2(H) with the Hermitian part H(k) = (X(k) + conj(X(−k)))/2, and
+ * ifft2(H1 + i·H2) = h1 + i·h2 with h1, h2 real.
+ */
+function renderTwoUnchecked(set: ExposureSet, p1: number, p2: number, params: SceneParams, opts: RenderOptions): [PairStamp64, PairStamp64] {
+  const g1 = pairSetup64(set, p1, params, opts);
+  const g2 = pairSetup64(set, p2, params, opts);
+  const M = g1.M;
+  const [b1, b2, z] = scratchBuffers(M);
+  spectrumFromSetup(g1, psfSpectrum64(set.pairs[p1].psf!, set.psfSize, M, opts.pixelResponse), b1);
+  spectrumFromSetup(g2, psfSpectrum64(set.pairs[p2].psf!, set.psfSize, M, opts.pixelResponse), b2);
+  for (let iy = 0; iy < M; iy++) {
+    const ny = iy === 0 ? 0 : M - iy;
+    for (let ix = 0; ix < M; ix++) {
+      const nx = ix === 0 ? 0 : M - ix;
+      const o = iy * M + ix;
+      const on = ny * M + nx;
+      // H1 = (X1 + conj X1(−k))/2, H2 likewise; Z = H1 + i H2
+      const h1r = 0.5 * (b1.re[o] + b1.re[on]);
+      const h1i = 0.5 * (b1.im[o] - b1.im[on]);
+      const h2r = 0.5 * (b2.re[o] + b2.re[on]);
+      const h2i = 0.5 * (b2.im[o] - b2.im[on]);
+      z.re[o] = h1r - h2i;
+      z.im[o] = h1i + h2r;
+    }
+  }
+  const [a, b] = cropInverse(z, g1.N, g1.pad, true);
+  return [
+    { pair: p1, cx: g1.cx, cy: g1.cy, N: g1.N, stamp: a },
+    { pair: p2, cx: g2.cx, cy: g2.cy, N: g2.N, stamp: b! },
+  ];
 }
 
 function renderPairUnchecked(set: ExposureSet, pairIndex: number, params: SceneParams, opts: RenderOptions): PairStamp64 {
   const pr = set.pairs[pairIndex];
   const g = pairSetup64(set, pairIndex, params, opts);
   const psfHat = psfSpectrum64(pr.psf!, set.psfSize, g.M, opts.pixelResponse);
-  const spec = spectrumFromSetup(g, psfHat);
-  return { pair: pairIndex, cx: g.cx, cy: g.cy, N: g.N, stamp: cropInverse(spec, g.N, g.pad) };
+  const spec = spectrumFromSetup(g, psfHat, scratchBuffers(g.M)[0]);
+  return { pair: pairIndex, cx: g.cx, cy: g.cy, N: g.N, stamp: cropInverse(spec, g.N, g.pad)[0] };
 }
 
 /**
@@ -384,12 +435,78 @@ export function renderModel64(set: ExposureSet, params: SceneParams, optsIn: Par
   return renderModelUnchecked(set, params, opts);
 }
 
-function renderModelUnchecked(set: ExposureSet, params: SceneParams, opts: RenderOptions): Float64Array[] {
-  const images = set.quadrants.map((q) => new Float64Array(q.width * q.height));
+interface CachedStamp {
+  key: string;
+  psf: unknown;
+  stamp: PairStamp64;
+}
+/**
+ * Last stamp rendered for each pair, keyed by every input it depends on (the source's parameters,
+ * the shear, position, Jacobian, PSF array identity, stamp size and render options): a stamp is
+ * re-rendered only when one of them changed, so finite differences that move one source re-render
+ * only that source's pairs. Results are identical with or without the cache.
+ */
+const stampCache = new WeakMap<ExposureSet, Map<number, CachedStamp>>();
+
+function stampKey(set: ExposureSet, p: number, params: SceneParams, opts: RenderOptions): string {
+  const pr = set.pairs[p];
+  const s = pr.source;
+  const J = pr.jacobian;
+  return [
+    params.flux[s], params.hlr[s], params.e1[s], params.e2[s], params.dx[s], params.dy[s], params.g1, params.g2,
+    pr.x, pr.y, J[0], J[1], J[2], J[3], set.sources[s].stampSize, set.psfSize, opts.fftFactor, opts.pixelResponse ? 1 : 0,
+  ].join(',');
+}
+
+/** Forget cached stamps (of one set, or of all sets that are still referenced elsewhere). */
+export function clearModel64Cache(set?: ExposureSet): void {
+  if (set) stampCache.delete(set);
+}
+
+/** Model stamps of every visible pair (index = pair index; undefined for invisible pairs). */
+function renderStampsUnchecked(set: ExposureSet, params: SceneParams, opts: RenderOptions): PairStamp64[] {
+  let cache = stampCache.get(set);
+  if (!cache) {
+    cache = new Map();
+    stampCache.set(set, cache);
+  }
+  const stamps: PairStamp64[] = new Array(set.pairs.length);
+  const keys: string[] = new Array(set.pairs.length);
+  // render the missing ones two at a time per grid size
+  const byM = new Map<number, number[]>();
   set.pairs.forEach((pr, p) => {
     if (!pr.visible) return;
-    const st = renderPairUnchecked(set, p, params, opts);
-    addStamp(images[pr.quadrant], set.quadrants[pr.quadrant], st);
+    const key = stampKey(set, p, params, opts);
+    keys[p] = key;
+    const hit = cache!.get(p);
+    if (hit && hit.key === key && hit.psf === pr.psf) {
+      stamps[p] = hit.stamp;
+      return;
+    }
+    const M = opts.fftFactor * set.sources[pr.source].stampSize;
+    const list = byM.get(M) ?? [];
+    list.push(p);
+    byM.set(M, list);
+  });
+  for (const list of byM.values()) {
+    let i = 0;
+    for (; i + 1 < list.length; i += 2) {
+      const [a, b] = renderTwoUnchecked(set, list[i], list[i + 1], params, opts);
+      stamps[list[i]] = a;
+      stamps[list[i + 1]] = b;
+    }
+    if (i < list.length) stamps[list[i]] = renderPairUnchecked(set, list[i], params, opts);
+    for (const p of list) cache.set(p, { key: keys[p], psf: set.pairs[p].psf, stamp: stamps[p] });
+  }
+  return stamps;
+}
+
+function renderModelUnchecked(set: ExposureSet, params: SceneParams, opts: RenderOptions): Float64Array[] {
+  const images = set.quadrants.map((q) => new Float64Array(q.width * q.height));
+  const stamps = renderStampsUnchecked(set, params, opts);
+  // accumulate in pair order
+  set.pairs.forEach((pr, p) => {
+    if (pr.visible) addStamp(images[pr.quadrant], set.quadrants[pr.quadrant], stamps[p]);
   });
   return images;
 }
