@@ -52,6 +52,13 @@ function parseValueField(
           j += 2;
           continue;
         }
+        // A closing quote is followed by blanks, a comment or the end of the card. A lone quote
+        // followed by anything else is malformed; like astropy we keep it as a literal quote.
+        if (!/^ *(\/|$)/.test(text.slice(j + 1))) {
+          s += "'";
+          j++;
+          continue;
+        }
         closed = true;
         j++;
         break;
