@@ -1,0 +1,498 @@
+/**
+ * The shear engine: an ExposureSet uploaded once, then `evaluate(params)` → {logL, gradient}
+ * and `render(params)` → model images, on any GPUDevice (DESIGN §4).
+ *
+ * Everything is created in `ShearEngine.create`: pipelines, buffers, bind groups, the PSF
+ * spectra (one forward FFT per visible pair, kept). Later calls only write the parameters
+ * (a few floats per source), record dispatches and read back per-block χ² partial sums and
+ * per-pair gradients, which are summed in float64 on the CPU in a fixed order: two runs are
+ * bit-identical, and the sums over millions of pixels stay accurate.
+ */
+import { createFft2dAsync, type Fft2dPlan } from '../kernels/fft.ts';
+import { resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
+import {
+  accumulateShader,
+  adjointReduceShader,
+  BATCH_UNIFORM_BYTES,
+  BLOCK_PIXELS,
+  GRAD_PER_PAIR,
+  kspaceRenderShader,
+  PAIR_BYTES,
+  psfFinishShader,
+  psfPlaceShader,
+  residScatterShader,
+  residualShader,
+} from '../../shaders/render.wgsl.ts';
+import { GpuResources } from '../gpu/resources.ts';
+import { BufferUsage, MapModeRead } from '../gpu/usage.ts';
+import { buildLayout, type SceneLayout } from './layout.ts';
+import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from './types.ts';
+import { fftPad } from '../model/geometry.ts';
+
+export interface EngineOptions extends RenderOptions {
+  /** Render invisible pairs too (only to validate the visibility filter). */
+  includeInvisible: boolean;
+  /** Cap on pairs per batch (tests force several batches with it); memory limits apply anyway. */
+  maxPairsPerBatch?: number;
+  /** Upper bound on one work buffer (bytes); default: the device's storage-binding limit. */
+  maxBatchBytes?: number;
+}
+
+export interface Evaluation {
+  /** −½ Σ w (model − obs)² over the pixels covered by some visible stamp. */
+  logL: number;
+  gradient: SceneGradient;
+  /** Pixels entering the likelihood. */
+  nPixels: number;
+}
+
+export interface EngineStats {
+  pairs: number;
+  batches: number;
+  fftSizes: number[];
+  activeBlocks: number;
+  pipelinesCreated: number;
+  buffersCreated: number;
+  peakGpuBytes: number;
+  compileMs: number;
+  buildMs: number;
+}
+
+const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC;
+const UNIFORM = BufferUsage.UNIFORM | BufferUsage.COPY_DST;
+
+interface SizePipelines {
+  fft: Fft2dPlan;
+  render: GPUComputePipeline;
+  scatter: GPUComputePipeline;
+  adjoint: GPUComputePipeline;
+  accumulate: GPUComputePipeline;
+  work: GPUBuffer;
+}
+
+interface BatchGpu {
+  m: number;
+  quadrant: number;
+  count: number;
+  nTouched: number;
+  psfSpec: GPUBuffer;
+  bgRender: GPUBindGroup;
+  bgAccumulate: GPUBindGroup | null;
+  bgScatter: GPUBindGroup;
+  bgAdjoint: GPUBindGroup;
+}
+
+interface QuadrantGpu {
+  nActive: number;
+  model: GPUBuffer;
+  partial: GPUBuffer;
+  bgResidual: GPUBindGroup | null;
+}
+
+function dispatch2d(pass: GPUComputePassEncoder, n: number): void {
+  if (n <= 65535) pass.dispatchWorkgroups(n);
+  else pass.dispatchWorkgroups(65535, Math.ceil(n / 65535));
+}
+
+export class ShearEngine {
+  readonly set: ExposureSet;
+  readonly options: EngineOptions;
+  readonly layout: SceneLayout;
+  private readonly res: GpuResources;
+  private readonly device: GPUDevice;
+  private sizes = new Map<number, SizePipelines>();
+  private batches: BatchGpu[] = [];
+  private quads: QuadrantGpu[] = [];
+  private residual!: GPUComputePipeline;
+  private srcBuf!: GPUBuffer;
+  private globalsBuf!: GPUBuffer;
+  private gradBuf!: GPUBuffer;
+  private readGrad!: GPUBuffer;
+  private readPartial!: GPUBuffer;
+  private readModel: GPUBuffer | null = null;
+  private readonly srcHost: Float32Array;
+  private buildMs = 0;
+  private partialOffsets: number[] = [];
+  private totalActive = 0;
+  private busy = false;
+
+  private constructor(device: GPUDevice, set: ExposureSet, options: EngineOptions, layout: SceneLayout) {
+    this.device = device;
+    this.set = set;
+    this.options = options;
+    this.layout = layout;
+    this.res = new GpuResources(device);
+    this.srcHost = new Float32Array(Math.max(1, set.sources.length) * 8);
+  }
+
+  /** Validates the scene, then uploads it and builds every pipeline and buffer. */
+  static async create(device: GPUDevice, set: ExposureSet, opts: Partial<EngineOptions> = {}): Promise<ShearEngine> {
+    const t0 = performance.now();
+    const render = resolveRenderOptions(opts);
+    validateExposureSet(set, render);
+    const options: EngineOptions = { ...render, includeInvisible: opts.includeInvisible ?? false, maxPairsPerBatch: opts.maxPairsPerBatch, maxBatchBytes: opts.maxBatchBytes };
+    const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, options.maxBatchBytes ?? Infinity);
+    const layout = buildLayout(set, render, { maxBindingBytes: maxBinding, maxPairsPerBatch: options.maxPairsPerBatch }, options.includeInvisible);
+    const eng = new ShearEngine(device, set, options, layout);
+    device.pushErrorScope('validation');
+    device.pushErrorScope('out-of-memory');
+    try {
+      await eng.build();
+    } finally {
+      const oom = await device.popErrorScope();
+      const val = await device.popErrorScope();
+      if (oom || val) {
+        eng.destroy();
+        throw new Error(`engine build failed on the GPU: ${(oom ?? val)!.message}`);
+      }
+    }
+    eng.buildMs = performance.now() - t0;
+    return eng;
+  }
+
+  private workgroupSize(): number {
+    return Math.min(256, this.device.limits.maxComputeInvocationsPerWorkgroup, this.device.limits.maxComputeWorkgroupSizeX) >= 256 ? 256 : 128;
+  }
+
+  private async build(): Promise<void> {
+    const { device, res, layout, set } = this;
+    const wg = this.workgroupSize();
+    const pixelResponse = this.options.pixelResponse;
+
+    // ---- pair table (static), PSF stamps (build-time only) ----
+    const nPairs = layout.pairs.length;
+    const pairBytes = new ArrayBuffer(Math.max(1, nPairs) * PAIR_BYTES);
+    const pu = new Uint32Array(pairBytes);
+    const pi = new Int32Array(pairBytes);
+    const pf = new Float32Array(pairBytes);
+    const P = set.psfSize;
+    const psfHost = new Float32Array(Math.max(1, nPairs) * P * P);
+    layout.pairs.forEach((p, i) => {
+      const g = set.pairs[p.pairIndex];
+      const [a, b, c, d] = g.jacobian;
+      const det = a * d - b * c;
+      const pad = fftPad(p.n, p.m);
+      // centre on the FFT grid, split into an integer part and a small fraction (f64 → exact)
+      const ux = g.x - p.cx + pad;
+      const uy = g.y - p.cy + pad;
+      const bx = Math.floor(ux);
+      const by = Math.floor(uy);
+      const o = (i * PAIR_BYTES) / 4;
+      pu[o] = p.source;
+      pu[o + 1] = p.quadrant;
+      pi[o + 2] = p.cx;
+      pi[o + 3] = p.cy;
+      pi[o + 4] = bx;
+      pi[o + 5] = by;
+      pf[o + 6] = ux - bx;
+      pf[o + 7] = uy - by;
+      pf[o + 8] = d / det;
+      pf[o + 9] = -b / det;
+      pf[o + 10] = -c / det;
+      pf[o + 11] = a / det;
+      pu[o + 12] = p.n;
+      pu[o + 13] = p.m;
+      pu[o + 14] = i * P * P;
+      if (g.psf) psfHost.set(g.psf, i * P * P);
+    });
+    const pairBuf = res.bufferWithData('pairs', new Uint8Array(pairBytes), STORAGE);
+    const psfStamps = res.bufferWithData('psf-stamps', psfHost, STORAGE);
+    this.srcBuf = res.buffer('source-params', this.srcHost.byteLength, STORAGE);
+    this.globalsBuf = res.buffer('globals', 16, UNIFORM);
+    this.gradBuf = res.buffer('pair-gradients', Math.max(1, nPairs) * GRAD_PER_PAIR * 4, STORAGE);
+    this.readGrad = res.buffer('read-gradients', Math.max(1, nPairs) * GRAD_PER_PAIR * 4, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+
+    // ---- per-quadrant compact images ----
+    this.residual = await res.pipeline('residual', residualShader({ m: 64, workgroupSize: wg }));
+    const quadResid: GPUBuffer[] = [];
+    const quadBlockIndex: GPUBuffer[] = [];
+    const quadBlockXY: GPUBuffer[] = [];
+    let off = 0;
+    for (const ql of layout.quadrants) {
+      const n = Math.max(1, ql.nActive) * BLOCK_PIXELS;
+      const obsW = res.bufferWithData('obsW', ql.obsW.length ? ql.obsW : new Float32Array(2), STORAGE);
+      const model = res.buffer('model', n * 4, STORAGE);
+      const resid = res.buffer('resid', n * 4, STORAGE);
+      const partial = res.buffer('partial', Math.max(1, ql.nActive) * 4, STORAGE);
+      const info = res.bufferWithData('resid-info', new Uint32Array([ql.nActive, 0, 0, 0]), UNIFORM);
+      quadResid.push(resid);
+      quadBlockIndex.push(res.bufferWithData('block-index', ql.blockIndex, STORAGE));
+      quadBlockXY.push(res.bufferWithData('block-xy', ql.blockXY.length ? ql.blockXY : new Uint32Array(2), STORAGE));
+      const bgResidual = ql.nActive
+        ? device.createBindGroup({
+            layout: this.residual.getBindGroupLayout(0),
+            entries: [obsW, model, resid, partial, info].map((buffer, binding) => ({ binding, resource: { buffer } })),
+          })
+        : null;
+      this.quads.push({ nActive: ql.nActive, model, partial, bgResidual });
+      this.partialOffsets.push(off);
+      off += ql.nActive;
+    }
+    this.totalActive = off;
+    this.readPartial = res.buffer('read-partials', Math.max(1, off) * 4, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+
+    // ---- per FFT size: pipelines and one reusable work buffer ----
+    const maxCount = new Map<number, number>();
+    for (const b of layout.batches) maxCount.set(b.m, Math.max(maxCount.get(b.m) ?? 0, b.count));
+    const psfPipes = new Map<number, { place: GPUComputePipeline; finish: GPUComputePipeline }>();
+    for (const m of layout.fftSizes) {
+      const o = { m, workgroupSize: wg };
+      const [fft, render, scatter, adjoint, accumulate, place, finish] = await Promise.all([
+        createFft2dAsync(device, m),
+        res.pipeline(`render-${m}`, kspaceRenderShader(o)),
+        res.pipeline(`scatter-${m}`, residScatterShader(o)),
+        res.pipeline(`adjoint-${m}`, adjointReduceShader(o)),
+        res.pipeline(`accumulate-${m}`, accumulateShader(o)),
+        res.pipeline(`psf-place-${m}`, psfPlaceShader({ ...o, psfSize: P })),
+        res.pipeline(`psf-finish-${m}`, psfFinishShader({ ...o, pixelResponse })),
+      ]);
+      res.pipelinesCreated += fft.stats.pipelinesCreated;
+      const work = res.buffer(`work-${m}`, maxCount.get(m)! * m * m * 8, STORAGE);
+      this.sizes.set(m, { fft, render, scatter, adjoint, accumulate, work });
+      psfPipes.set(m, { place, finish });
+    }
+
+    // ---- per batch: PSF spectra (computed now, kept), bind groups ----
+    const enc = device.createCommandEncoder({ label: 'psf-spectra' });
+    const pass = enc.beginComputePass();
+    for (const b of layout.batches) {
+      const sp = this.sizes.get(b.m)!;
+      const m = b.m;
+      const uni = new Uint32Array(BATCH_UNIFORM_BYTES / 4);
+      const ql = layout.quadrants[b.quadrant];
+      uni.set([b.pairBase, b.count, ql.width, ql.height, ql.nbx, 0, 0, 0]);
+      const batchUni = res.bufferWithData('batch', uni, UNIFORM);
+      const psfSpec = res.buffer(`psf-spectra-${m}`, b.count * m * m * 8, STORAGE);
+      const bind = (p: GPUComputePipeline, bufs: GPUBuffer[]) =>
+        device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+      const pp = psfPipes.get(m)!;
+      const kGroups = Math.ceil((m * m) / wg);
+      pass.setPipeline(pp.place);
+      pass.setBindGroup(0, bind(pp.place, [pairBuf, psfStamps, psfSpec, batchUni]));
+      pass.dispatchWorkgroups(kGroups, b.count);
+      sp.fft.encode(pass, psfSpec, 0, b.count, false);
+      pass.setPipeline(pp.finish);
+      pass.setBindGroup(0, bind(pp.finish, [psfSpec, batchUni]));
+      pass.dispatchWorkgroups(kGroups, b.count);
+
+      let bgAccumulate: GPUBindGroup | null = null;
+      if (b.touched.length) {
+        const csr = new Uint32Array(b.touched.length + b.starts.length + b.entries.length);
+        csr.set(b.touched, 0);
+        csr.set(b.starts, b.touched.length);
+        csr.set(b.entries, b.touched.length + b.starts.length);
+        const csrBuf = res.bufferWithData('csr', csr, STORAGE);
+        const csrInfo = res.bufferWithData('csr-info', new Uint32Array([b.touched.length, b.touched.length, b.touched.length + b.starts.length, 0]), UNIFORM);
+        bgAccumulate = bind(sp.accumulate, [pairBuf, sp.work, csrBuf, quadBlockXY[b.quadrant], this.quads[b.quadrant].model, batchUni, csrInfo]);
+      }
+      this.batches.push({
+        m,
+        quadrant: b.quadrant,
+        count: b.count,
+        nTouched: b.touched.length,
+        psfSpec,
+        bgRender: bind(sp.render, [pairBuf, this.srcBuf, psfSpec, sp.work, batchUni, this.globalsBuf]),
+        bgAccumulate,
+        bgScatter: bind(sp.scatter, [pairBuf, quadBlockIndex[b.quadrant], quadResid[b.quadrant], sp.work, batchUni]),
+        bgAdjoint: bind(sp.adjoint, [pairBuf, this.srcBuf, psfSpec, sp.work, this.gradBuf, batchUni, this.globalsBuf]),
+      });
+    }
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    // The stamps are in the spectra now; free them.
+    res.release(psfStamps);
+  }
+
+  private upload(params: SceneParams): void {
+    validateParams(this.set, params);
+    const h = this.srcHost;
+    for (let s = 0; s < this.set.sources.length; s++) {
+      h[8 * s] = params.flux[s];
+      h[8 * s + 1] = params.hlr[s];
+      h[8 * s + 2] = params.e1[s];
+      h[8 * s + 3] = params.e2[s];
+      h[8 * s + 4] = params.dx[s];
+      h[8 * s + 5] = params.dy[s];
+    }
+    this.device.queue.writeBuffer(this.srcBuf, 0, h);
+    this.device.queue.writeBuffer(this.globalsBuf, 0, new Float32Array([params.g1, params.g2, 0, 0]));
+  }
+
+  /** Records: clear models; per batch render → inverse FFT → gather into the model blocks. */
+  private encodeForward(enc: GPUCommandEncoder): void {
+    for (const q of this.quads) enc.clearBuffer(q.model);
+    const pass = enc.beginComputePass({ label: 'forward' });
+    const wg = this.workgroupSize();
+    for (const b of this.batches) {
+      const sp = this.sizes.get(b.m)!;
+      pass.setPipeline(sp.render);
+      pass.setBindGroup(0, b.bgRender);
+      pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), b.count);
+      sp.fft.encode(pass, sp.work, 0, b.count, true);
+      if (b.bgAccumulate) {
+        pass.setPipeline(sp.accumulate);
+        pass.setBindGroup(0, b.bgAccumulate);
+        dispatch2d(pass, b.nTouched);
+      }
+    }
+    for (const q of this.quads) {
+      if (!q.bgResidual) continue;
+      pass.setPipeline(this.residual);
+      pass.setBindGroup(0, q.bgResidual);
+      dispatch2d(pass, q.nActive);
+    }
+    pass.end();
+  }
+
+  private encodeAdjoint(enc: GPUCommandEncoder): void {
+    const pass = enc.beginComputePass({ label: 'adjoint' });
+    const wg = this.workgroupSize();
+    for (const b of this.batches) {
+      const sp = this.sizes.get(b.m)!;
+      pass.setPipeline(sp.scatter);
+      pass.setBindGroup(0, b.bgScatter);
+      pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), b.count);
+      sp.fft.encode(pass, sp.work, 0, b.count, false);
+      pass.setPipeline(sp.adjoint);
+      pass.setBindGroup(0, b.bgAdjoint);
+      pass.dispatchWorkgroups(b.count);
+    }
+    pass.end();
+  }
+
+  private encodeReadPartials(enc: GPUCommandEncoder): void {
+    this.quads.forEach((q, j) => {
+      if (q.nActive) enc.copyBufferToBuffer(q.partial, 0, this.readPartial, this.partialOffsets[j] * 4, q.nActive * 4);
+    });
+  }
+
+  private async readLogL(): Promise<number> {
+    await this.readPartial.mapAsync(MapModeRead);
+    const part = new Float32Array(this.readPartial.getMappedRange(), 0, this.totalActive);
+    let chi2 = 0;
+    for (let i = 0; i < part.length; i++) chi2 += part[i];
+    this.readPartial.unmap();
+    return -0.5 * chi2;
+  }
+
+  private nPixels(): number {
+    return this.layout.quadrants.reduce((s, q) => s + q.nPixels, 0);
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy) throw new Error('ShearEngine: one call at a time (await the previous evaluate/render)');
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** log-likelihood and its exact gradient with respect to every parameter. */
+  evaluate(params: SceneParams): Promise<Evaluation> {
+    return this.exclusive(async () => {
+      this.upload(params);
+      const enc = this.device.createCommandEncoder({ label: 'evaluate' });
+      this.encodeForward(enc);
+      this.encodeAdjoint(enc);
+      this.encodeReadPartials(enc);
+      const nPairs = this.layout.pairs.length;
+      if (nPairs) enc.copyBufferToBuffer(this.gradBuf, 0, this.readGrad, 0, nPairs * GRAD_PER_PAIR * 4);
+      this.device.queue.submit([enc.finish()]);
+      const [logL] = await Promise.all([this.readLogL(), this.readGrad.mapAsync(MapModeRead)]);
+      const g = new Float32Array(this.readGrad.getMappedRange(), 0, nPairs * GRAD_PER_PAIR);
+      const grad = allocParams(this.set.sources.length);
+      let g1 = 0;
+      let g2 = 0;
+      // fixed order (pair table order) in float64: deterministic
+      this.layout.pairs.forEach((p, i) => {
+        const o = i * GRAD_PER_PAIR;
+        const s = p.source;
+        grad.flux[s] += g[o];
+        grad.hlr[s] += g[o + 1];
+        grad.e1[s] += g[o + 2];
+        grad.e2[s] += g[o + 3];
+        grad.dx[s] += g[o + 4];
+        grad.dy[s] += g[o + 5];
+        g1 += g[o + 6];
+        g2 += g[o + 7];
+      });
+      grad.g1 = g1;
+      grad.g2 = g2;
+      this.readGrad.unmap();
+      return { logL, gradient: grad, nPixels: this.nPixels() };
+    });
+  }
+
+  /** log-likelihood only (no adjoint pass). */
+  logLikelihood(params: SceneParams): Promise<number> {
+    return this.exclusive(async () => {
+      this.upload(params);
+      const enc = this.device.createCommandEncoder({ label: 'logL' });
+      this.encodeForward(enc);
+      this.encodeReadPartials(enc);
+      this.device.queue.submit([enc.finish()]);
+      return this.readLogL();
+    });
+  }
+
+  /** Full-size model images (zeros where no visible stamp lands), one per quadrant. */
+  render(params: SceneParams): Promise<Float32Array[]> {
+    return this.exclusive(async () => {
+      this.upload(params);
+      const total = this.quads.reduce((s, q) => s + q.nActive, 0) * BLOCK_PIXELS * 4;
+      if (!this.readModel) this.readModel = this.res.buffer('read-model', Math.max(4, total), BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+      const enc = this.device.createCommandEncoder({ label: 'render' });
+      this.encodeForward(enc);
+      let off = 0;
+      for (const q of this.quads) {
+        if (q.nActive) enc.copyBufferToBuffer(q.model, 0, this.readModel, off, q.nActive * BLOCK_PIXELS * 4);
+        off += q.nActive * BLOCK_PIXELS * 4;
+      }
+      this.device.queue.submit([enc.finish()]);
+      await this.readModel.mapAsync(MapModeRead);
+      const all = new Float32Array(this.readModel.getMappedRange(), 0, total / 4);
+      const images: Float32Array[] = [];
+      let base = 0;
+      this.layout.quadrants.forEach((ql) => {
+        const img = new Float32Array(ql.width * ql.height);
+        for (let cb = 0; cb < ql.nActive; cb++) {
+          const bx = ql.blockXY[2 * cb] * 16;
+          const by = ql.blockXY[2 * cb + 1] * 8;
+          for (let t = 0; t < BLOCK_PIXELS; t++) {
+            const x = bx + (t % 16);
+            const y = by + (t >> 4);
+            if (x < ql.width && y < ql.height) img[y * ql.width + x] = all[base + cb * BLOCK_PIXELS + t];
+          }
+        }
+        base += ql.nActive * BLOCK_PIXELS;
+        images.push(img);
+      });
+      this.readModel.unmap();
+      return images;
+    });
+  }
+
+  get stats(): EngineStats {
+    let fftPipes = 0;
+    void fftPipes;
+    return {
+      pairs: this.layout.pairs.length,
+      batches: this.batches.length,
+      fftSizes: this.layout.fftSizes,
+      activeBlocks: this.totalActive,
+      pipelinesCreated: this.res.pipelinesCreated,
+      buffersCreated: this.res.buffersCreated,
+      peakGpuBytes: this.res.peakBytes,
+      compileMs: this.res.compileMs,
+      buildMs: this.buildMs,
+    };
+  }
+
+  destroy(): void {
+    for (const s of this.sizes.values()) s.fft.destroy();
+    this.res.destroyAll();
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * CPU-side preparation of a scene for the GPU, done once per ExposureSet:
+ *  - which pairs are rendered (visible ones, seed 000 §4.2), grouped into batches by
+ *    (quadrant, FFT size) and split to fit the memory limits (no cap on the number of pairs);
+ *  - per quadrant, the "active" 16×8 blocks that some stamp touches, their compact numbering,
+ *    and the observed pixels / inverse variances on them (w = 0 where masked or uncovered);
+ *  - per batch, the block → overlapping-stamps lists (CSR) for the deterministic gather.
+ */
+import { fftPad, stampCorner } from '../model/geometry.ts';
+import { BLOCK_H, BLOCK_PIXELS, BLOCK_W, PAIR_BYTES } from '../../shaders/render.wgsl.ts';
+import type { ExposureSet, RenderOptions } from './types.ts';
+
+export interface PairLayout {
+  /** Index into set.pairs. */
+  pairIndex: number;
+  source: number;
+  quadrant: number;
+  n: number;
+  m: number;
+  cx: number;
+  cy: number;
+}
+
+export interface BatchLayout {
+  quadrant: number;
+  m: number;
+  /** First rendered-pair index (into QuadrantLayout order = the engine's pair table). */
+  pairBase: number;
+  count: number;
+  /** CSR for the gather: touched compact blocks, their starts, and local pair indices. */
+  touched: Uint32Array;
+  starts: Uint32Array;
+  entries: Uint32Array;
+}
+
+export interface QuadrantLayout {
+  width: number;
+  height: number;
+  nbx: number;
+  nby: number;
+  /** Block (bx, by) → compact index, −1 when inactive. */
+  blockIndex: Int32Array;
+  /** Compact index → (bx, by). */
+  blockXY: Uint32Array;
+  nActive: number;
+  /** Per compact pixel: (obs, w), interleaved. */
+  obsW: Float32Array;
+  /** Number of pixels with w > 0. */
+  nPixels: number;
+}
+
+export interface SceneLayout {
+  pairs: PairLayout[];
+  batches: BatchLayout[];
+  quadrants: QuadrantLayout[];
+  fftSizes: number[];
+}
+
+export interface LayoutLimits {
+  /** Largest storage binding / buffer the device allows (bytes). */
+  maxBindingBytes: number;
+  /** Optional cap on pairs per batch (tests use it to force several batches). */
+  maxPairsPerBatch?: number;
+}
+
+function overlaps(c: number, n: number, size: number): boolean {
+  return c + n > 0 && c < size;
+}
+
+/** Builds the layout. `includeInvisible` renders every pair (validation of the visibility filter). */
+export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: LayoutLimits, includeInvisible = false): SceneLayout {
+  const nq = set.quadrants.length;
+  // 1. rendered pairs, grouped by quadrant then FFT size, in input order within a group
+  const groups = new Map<string, PairLayout[]>();
+  set.pairs.forEach((p, pairIndex) => {
+    if (!p.visible && !includeInvisible) return;
+    const n = set.sources[p.source].stampSize;
+    const m = opts.fftFactor * n;
+    const pl: PairLayout = { pairIndex, source: p.source, quadrant: p.quadrant, n, m, cx: stampCorner(p.x, n), cy: stampCorner(p.y, n) };
+    const key = `${p.quadrant}:${m}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = []));
+    g.push(pl);
+  });
+  const fftSizes = [...new Set([...groups.values()].map((g) => g[0].m))].sort((a, b) => a - b);
+
+  // 2. active blocks per quadrant: every block a rendered stamp's crop touches inside the image
+  const quadrants: QuadrantLayout[] = [];
+  const covered: Uint8Array[] = [];
+  for (let j = 0; j < nq; j++) {
+    const q = set.quadrants[j];
+    const nbx = Math.ceil(q.width / BLOCK_W);
+    const nby = Math.ceil(q.height / BLOCK_H);
+    quadrants.push({ width: q.width, height: q.height, nbx, nby, blockIndex: new Int32Array(nbx * nby).fill(-1), blockXY: new Uint32Array(0), nActive: 0, obsW: new Float32Array(0), nPixels: 0 });
+    covered.push(new Uint8Array(q.width * q.height));
+  }
+  const ordered: PairLayout[] = [];
+  const groupKeys = [...groups.keys()].sort((a, b) => {
+    const [qa, ma] = a.split(':').map(Number);
+    const [qb, mb] = b.split(':').map(Number);
+    return qa - qb || ma - mb;
+  });
+  for (const key of groupKeys) ordered.push(...groups.get(key)!);
+
+  for (const p of ordered) {
+    const ql = quadrants[p.quadrant];
+    const cov = covered[p.quadrant];
+    const x0 = Math.max(0, p.cx);
+    const x1 = Math.min(ql.width, p.cx + p.n);
+    const y0 = Math.max(0, p.cy);
+    const y1 = Math.min(ql.height, p.cy + p.n);
+    if (x0 >= x1 || y0 >= y1) continue;
+    for (let y = y0; y < y1; y++) cov.fill(1, y * ql.width + x0, y * ql.width + x1);
+    for (let by = Math.floor(y0 / BLOCK_H); by <= Math.floor((y1 - 1) / BLOCK_H); by++)
+      for (let bx = Math.floor(x0 / BLOCK_W); bx <= Math.floor((x1 - 1) / BLOCK_W); bx++) ql.blockIndex[by * ql.nbx + bx] = 0;
+  }
+  for (let j = 0; j < nq; j++) {
+    const ql = quadrants[j];
+    const q = set.quadrants[j];
+    const xy: number[] = [];
+    let c = 0;
+    for (let b = 0; b < ql.blockIndex.length; b++) {
+      if (ql.blockIndex[b] < 0) continue;
+      ql.blockIndex[b] = c++;
+      xy.push(b % ql.nbx, Math.floor(b / ql.nbx));
+    }
+    ql.nActive = c;
+    ql.blockXY = Uint32Array.from(xy);
+    ql.obsW = new Float32Array(c * BLOCK_PIXELS * 2);
+    const bkg = q.background;
+    const mask = opts.badPixelMask >>> 0;
+    let nPix = 0;
+    for (let cb = 0; cb < c; cb++) {
+      const bx = ql.blockXY[2 * cb];
+      const by = ql.blockXY[2 * cb + 1];
+      for (let t = 0; t < BLOCK_PIXELS; t++) {
+        const x = bx * BLOCK_W + (t % BLOCK_W);
+        const y = by * BLOCK_H + Math.floor(t / BLOCK_W);
+        if (x >= q.width || y >= q.height) continue;
+        const i = y * q.width + x;
+        if (!covered[j][i]) continue;
+        const sci = q.sci[i];
+        const rms = q.rms[i];
+        if ((q.flags[i] >>> 0) & mask) continue;
+        const b = bkg === undefined ? 0 : typeof bkg === 'number' ? bkg : bkg[i];
+        const obs = sci - b;
+        if (!Number.isFinite(obs) || !Number.isFinite(rms) || rms <= 0) continue;
+        ql.obsW[2 * (cb * BLOCK_PIXELS + t)] = obs;
+        ql.obsW[2 * (cb * BLOCK_PIXELS + t) + 1] = 1 / (rms * rms);
+        nPix++;
+      }
+    }
+    ql.nPixels = nPix;
+  }
+
+  // 3. batches: split each (quadrant, M) group so that one batch's M×M complex work fits a binding
+  const batches: BatchLayout[] = [];
+  let base = 0;
+  for (const key of groupKeys) {
+    const g = groups.get(key)!;
+    const m = g[0].m;
+    const perPair = m * m * 8;
+    let cap = Math.max(1, Math.floor(limits.maxBindingBytes / perPair));
+    cap = Math.min(cap, 65535, Math.floor(limits.maxBindingBytes / PAIR_BYTES));
+    if (limits.maxPairsPerBatch) cap = Math.min(cap, limits.maxPairsPerBatch);
+    for (let s = 0; s < g.length; s += cap) {
+      const count = Math.min(cap, g.length - s);
+      batches.push(buildBatchCsr(quadrants[g[0].quadrant], g.slice(s, s + count), base + s, m));
+    }
+    base += g.length;
+  }
+  void fftPad;
+  return { pairs: ordered, batches, quadrants, fftSizes };
+}
+
+function buildBatchCsr(ql: QuadrantLayout, pairs: PairLayout[], pairBase: number, m: number): BatchLayout {
+  const lists = new Map<number, number[]>();
+  pairs.forEach((p, l) => {
+    const x0 = Math.max(0, p.cx);
+    const x1 = Math.min(ql.width, p.cx + p.n);
+    const y0 = Math.max(0, p.cy);
+    const y1 = Math.min(ql.height, p.cy + p.n);
+    if (x0 >= x1 || y0 >= y1 || !overlaps(p.cx, p.n, ql.width)) return;
+    for (let by = Math.floor(y0 / BLOCK_H); by <= Math.floor((y1 - 1) / BLOCK_H); by++)
+      for (let bx = Math.floor(x0 / BLOCK_W); bx <= Math.floor((x1 - 1) / BLOCK_W); bx++) {
+        const cb = ql.blockIndex[by * ql.nbx + bx];
+        let a = lists.get(cb);
+        if (!a) lists.set(cb, (a = []));
+        a.push(l);
+      }
+  });
+  const touched = Uint32Array.from([...lists.keys()].sort((a, b) => a - b));
+  const starts = new Uint32Array(touched.length + 1);
+  const entries: number[] = [];
+  touched.forEach((cb, i) => {
+    starts[i] = entries.length;
+    entries.push(...lists.get(cb)!);
+  });
+  starts[touched.length] = entries.length;
+  return { quadrant: pairs[0].quadrant, m, pairBase, count: pairs.length, touched, starts, entries: Uint32Array.from(entries) };
+}

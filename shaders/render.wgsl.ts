@@ -1,0 +1,403 @@
+/**
+ * WGSL of the forward model and its adjoint (DESIGN §4), composed with wgsl-preprocessor.
+ *
+ * Kernels (one pipeline each, per FFT size M; all under compatibility limits):
+ *   psfPlace      21×21 PSF stamp → M×M grid wrapped around the origin (then forward FFT)
+ *   psfFinish     × Quintic FT (and the optional pixel sinc): the cached PSF spectrum P̂(k)
+ *   kspaceRender  Ŝ(k) = F·Ĝ(Aᵀ J⁻ᵀ k)·P̂(k)·e^{−ik·p}  (then inverse FFT)
+ *   accumulate    gather the cropped stamps of a batch into a quadrant's model blocks (no atomics)
+ *   residual      ∂logL/∂model = −w(model − obs) and per-block Σ w(model − obs)²
+ *   residScatter  residual on each stamp footprint, zero-padded to the FFT grid (then forward FFT)
+ *   adjointReduce per pair: (1/M²) Re Σ_k conj(R̂) ∂Ŝ/∂θ for θ = F, h, e1, e2, dx, dy, g1, g2
+ *
+ * Numerics: the phase k·p is split into an exact integer part (taken mod M) and a small
+ * fractional part so f32 sin/cos never see large arguments; PSF spectra are computed once.
+ */
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+
+/** Model-image blocks: 16 × 8 pixels = 128 threads, the compatibility-level workgroup size. */
+export const BLOCK_W = 16;
+export const BLOCK_H = 8;
+export const BLOCK_PIXELS = BLOCK_W * BLOCK_H;
+/** Bytes of one Pair record (see PAIR_STRUCT). */
+export const PAIR_BYTES = 64;
+/** Bytes of the per-batch uniform. */
+export const BATCH_UNIFORM_BYTES = 32;
+/** Gradient components written per pair. */
+export const GRAD_PER_PAIR = 8;
+
+export const HLR_TO_R0 = 1.6783469900166605;
+
+const COMMON = /* wgsl */ `
+struct Pair {
+  source: u32, quadrant: u32, cx: i32, cy: i32,
+  // source centre on the FFT grid = (bx + fx, by + fy) + Jinv·(dx, dy)
+  bx: i32, by: i32, fx: f32, fy: f32,
+  jinv: vec4f,          // row-major J⁻¹: (j00, j01, j10, j11)
+  n: u32, m: u32, psfOffset: u32, pad0: u32,
+};
+struct Batch {
+  pairBase: u32, count: u32, width: u32, height: u32,
+  nbx: u32, first: u32, pad1: u32, pad2: u32,
+};
+struct Globals { g1: f32, g2: f32, pad0: f32, pad1: f32 };
+const PI: f32 = 3.14159265358979;
+const TWO_PI: f32 = 6.28318530717959;
+`;
+
+/** Signed frequency and the (integer, fraction) phase helper shared by render and adjoint. */
+const FREQ = /* wgsl */ `
+fn signedFreq(i: u32) -> i32 {
+  return select(i32(i), i32(i) - i32(M), i >= M / 2u);
+}
+// e^{-i k·p} with k = 2π (mx, my)/M and p = (bx, by) + f (f small): exact integer part mod M.
+fn phase(mx: i32, my: i32, bx: i32, by: i32, f: vec2f) -> vec2f {
+  let ip = ((mx * bx + my * by) % i32(M) + i32(M)) % i32(M);
+  let ang = -TWO_PI * (f32(ip) + f32(mx) * f.x + f32(my) * f.y) / f32(M);
+  return vec2f(cos(ang), sin(ang));
+}
+fn cmul(a: vec2f, b: vec2f) -> vec2f { return vec2f(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
+`;
+
+/** 2×2 matrices as vec4f (a00, a01, a10, a11), row-major. */
+const MAT = /* wgsl */ `
+fn mmul(a: vec4f, b: vec4f) -> vec4f {
+  return vec4f(a.x * b.x + a.y * b.z, a.x * b.y + a.y * b.w, a.z * b.x + a.w * b.z, a.z * b.y + a.w * b.w);
+}
+// Aᵀ q
+fn mtv(a: vec4f, q: vec2f) -> vec2f { return vec2f(a.x * q.x + a.z * q.y, a.y * q.x + a.w * q.y); }
+fn shearMat(g: vec2f) -> vec4f {
+  let n = inverseSqrt(1.0 - dot(g, g));
+  return vec4f(1.0 + g.x, g.y, g.y, 1.0 - g.x) * n;
+}
+// GalSim distortion e → reduced shear g = e / (1 + sqrt(1 − |e|²))
+fn distToShear(e: vec2f) -> vec2f { return e / (1.0 + sqrt(max(1.0 - dot(e, e), 0.0))); }
+`;
+
+export interface RenderShaderOptions {
+  /** FFT grid size. */
+  m: number;
+  /** Workgroup size (128 under compatibility defaults; 256 where the device allows). */
+  workgroupSize: number;
+}
+
+function header(o: RenderShaderOptions): string {
+  return `const M: u32 = ${o.m}u;\nconst WG: u32 = ${o.workgroupSize}u;\n${COMMON}`;
+}
+
+/** PSF stamp (P×P, centre at (P−1)/2) placed on the M×M grid wrapped around index 0. */
+export function psfPlaceShader(o: RenderShaderOptions & { psfSize: number }): string {
+  return wgsl`${header(o)}
+const P: u32 = ${o.psfSize}u;
+@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
+@group(0) @binding(1) var<storage, read> psfStamps: array<f32>;
+@group(0) @binding(2) var<storage, read_write> spec: array<vec2f>;
+@group(0) @binding(3) var<uniform> batch: Batch;
+${FREQ}
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let idx = wid.x * WG + li;
+  let l = wid.y;
+  if (idx >= M * M || l >= batch.count) { return; }
+  let pr = pairs[batch.pairBase + l];
+  let dx = signedFreq(idx % M);
+  let dy = signedFreq(idx / M);
+  let c = i32((P - 1u) / 2u);
+  var v = 0.0;
+  if (abs(dx) <= c && abs(dy) <= c) {
+    v = psfStamps[pr.psfOffset + u32(dy + c) * P + u32(dx + c)];
+  }
+  spec[l * M * M + idx] = vec2f(v, 0.0);
+}
+`;
+}
+
+/** Multiplies the PSF stamp's DTFT by the Quintic interpolant's FT (and the pixel, if asked). */
+export function psfFinishShader(o: RenderShaderOptions & { pixelResponse: boolean }): string {
+  return wgsl`${header(o)}
+@group(0) @binding(0) var<storage, read_write> spec: array<vec2f>;
+@group(0) @binding(1) var<uniform> batch: Batch;
+${FREQ}
+fn sinc(u: f32) -> f32 {
+  if (abs(u) < 1e-4) { let x = PI * u; return 1.0 - x * x / 6.0; }
+  return sin(PI * u) / (PI * u);
+}
+// GalSim Quintic uval: s⁶(55 − 19π²u²) + 2s⁵cos(πu)(π²u² − 27) (DESIGN §4 prints s⁵, s⁴: a typo;
+// only the s⁶/s⁵ form reproduces GalSim's uval(0.25) = 0.97847213)
+fn quinticU(u: f32) -> f32 {
+  let s = sinc(u);
+  let s2 = s * s;
+  let s5 = s2 * s2 * s;
+  let pu2 = PI * PI * u * u;
+  return s5 * (s * (55.0 - 19.0 * pu2) + 2.0 * cos(PI * u) * (pu2 - 27.0));
+}
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let idx = wid.x * WG + li;
+  let l = wid.y;
+  if (idx >= M * M || l >= batch.count) { return; }
+  let ux = f32(signedFreq(idx % M)) / f32(M);
+  let uy = f32(signedFreq(idx / M)) / f32(M);
+  var f = quinticU(ux) * quinticU(uy);
+#if ${o.pixelResponse}
+  f = f * sinc(ux) * sinc(uy);
+#endif
+  let j = l * M * M + idx;
+  spec[j] = spec[j] * f;
+}
+`;
+}
+
+const PAIR_SETUP = /* wgsl */ `
+struct Setup { a: vec4f, r0: f32, flux: f32, f: vec2f };
+fn setup(pr: Pair, p0: vec4f, p1: vec4f, g: vec2f) -> Setup {
+  var s: Setup;
+  s.flux = p0.x;
+  s.r0 = p0.y / ${HLR_TO_R0};
+  s.a = mmul(shearMat(g), shearMat(distToShear(p0.zw)));
+  let off = vec2f(pr.jinv.x * p1.x + pr.jinv.y * p1.y, pr.jinv.z * p1.x + pr.jinv.w * p1.y);
+  s.f = vec2f(pr.fx, pr.fy) + off;
+  return s;
+}
+`;
+
+export function kspaceRenderShader(o: RenderShaderOptions): string {
+  return wgsl`${header(o)}
+@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
+@group(0) @binding(1) var<storage, read> src: array<vec4f>;
+@group(0) @binding(2) var<storage, read> psfSpec: array<vec2f>;
+@group(0) @binding(3) var<storage, read_write> work: array<vec2f>;
+@group(0) @binding(4) var<uniform> batch: Batch;
+@group(0) @binding(5) var<uniform> globals: Globals;
+${FREQ}
+${MAT}
+${PAIR_SETUP}
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let idx = wid.x * WG + li;
+  let l = wid.y;
+  if (idx >= M * M || l >= batch.count) { return; }
+  let pr = pairs[batch.pairBase + l];
+  let s = setup(pr, src[2u * pr.source], src[2u * pr.source + 1u], vec2f(globals.g1, globals.g2));
+  let mx = signedFreq(idx % M);
+  let my = signedFreq(idx / M);
+  let k = vec2f(f32(mx), f32(my)) * (TWO_PI / f32(M));
+  let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+  let v = mtv(s.a, q);
+  let t = 1.0 / (1.0 + s.r0 * s.r0 * dot(v, v));
+  let gal = s.flux * t * sqrt(t);
+  let e = phase(mx, my, pr.bx, pr.by, s.f);
+  let j = l * M * M + idx;
+  work[j] = cmul(psfSpec[j], e) * gal;
+}
+`;
+}
+
+/** One workgroup per active block touched by this batch; one thread per pixel. */
+export function accumulateShader(o: RenderShaderOptions): string {
+  return wgsl`${header(o)}
+const BW: u32 = ${BLOCK_W}u;
+@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
+@group(0) @binding(1) var<storage, read> work: array<vec2f>;
+// csr: [touched block ids (nTouched)] [start offsets (nTouched+1)] [entries (local pair index)]
+@group(0) @binding(2) var<storage, read> csr: array<u32>;
+@group(0) @binding(3) var<storage, read> blockXY: array<vec2u>;
+@group(0) @binding(4) var<storage, read_write> model: array<f32>;
+@group(0) @binding(5) var<uniform> batch: Batch;
+@group(0) @binding(6) var<uniform> csrInfo: vec4u; // nTouched, startOffset, entriesOffset, 0
+@compute @workgroup_size(${BLOCK_PIXELS})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let w = wid.x + wid.y * 65535u;
+  if (w >= csrInfo.x) { return; }
+  let cb = csr[w];
+  let b0 = csr[csrInfo.y + w];
+  let b1 = csr[csrInfo.y + w + 1u];
+  let bxy = blockXY[cb];
+  let px = i32(bxy.x * BW + li % BW);
+  let py = i32(bxy.y * ${BLOCK_H}u + li / BW);
+  // Start from the model so far: each stamp is added one at a time in pair order, whatever the
+  // batching, so model images do not depend on how pairs were split into batches.
+  let o = cb * ${BLOCK_PIXELS}u + li;
+  var acc = model[o];
+  for (var e = b0; e < b1; e = e + 1u) {
+    let l = csr[csrInfo.z + e];
+    let pr = pairs[batch.pairBase + l];
+    let lx = px - pr.cx;
+    let ly = py - pr.cy;
+    if (lx >= 0 && ly >= 0 && lx < i32(pr.n) && ly < i32(pr.n)) {
+      let pad = i32((M - pr.n) / 2u);
+      acc = acc + work[l * M * M + u32(ly + pad) * M + u32(lx + pad)].x;
+    }
+  }
+  model[o] = acc;
+}
+`;
+}
+
+/** Per active block: resid = −w·(model − obs); partial[block] = Σ w·(model − obs)² (tree, fixed order). */
+export function residualShader(o: RenderShaderOptions): string {
+  return wgsl`${header(o)}
+@group(0) @binding(0) var<storage, read> obsW: array<vec2f>;
+@group(0) @binding(1) var<storage, read> model: array<f32>;
+@group(0) @binding(2) var<storage, read_write> resid: array<f32>;
+@group(0) @binding(3) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(4) var<uniform> info: vec4u; // nActive
+var<workgroup> red: array<f32, ${BLOCK_PIXELS}>;
+@compute @workgroup_size(${BLOCK_PIXELS})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let cb = wid.x + wid.y * 65535u;
+  let isActive = cb < info.x;
+  var sq = 0.0;
+  if (isActive) {
+    let o = cb * ${BLOCK_PIXELS}u + li;
+    let ow = obsW[o];
+    let d = model[o] - ow.x;
+    let r = ow.y * d;
+    resid[o] = -r;
+    sq = r * d;
+  }
+  red[li] = sq;
+  workgroupBarrier();
+  for (var s = ${BLOCK_PIXELS / 2}u; s > 0u; s = s >> 1u) {
+    if (li < s) { red[li] = red[li] + red[li + s]; }
+    workgroupBarrier();
+  }
+  if (isActive && li == 0u) { partial[cb] = red[0]; }
+}
+`;
+}
+
+/** Residual gathered on each stamp footprint (inside the image), zero elsewhere on the FFT grid. */
+export function residScatterShader(o: RenderShaderOptions): string {
+  return wgsl`${header(o)}
+const BW: u32 = ${BLOCK_W}u;
+const BH: u32 = ${BLOCK_H}u;
+@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
+@group(0) @binding(1) var<storage, read> blockIndex: array<i32>;
+@group(0) @binding(2) var<storage, read> resid: array<f32>;
+@group(0) @binding(3) var<storage, read_write> work: array<vec2f>;
+@group(0) @binding(4) var<uniform> batch: Batch;
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let idx = wid.x * WG + li;
+  let l = wid.y;
+  if (idx >= M * M || l >= batch.count) { return; }
+  let pr = pairs[batch.pairBase + l];
+  let pad = i32((M - pr.n) / 2u);
+  let lx = i32(idx % M) - pad;
+  let ly = i32(idx / M) - pad;
+  var v = 0.0;
+  if (lx >= 0 && ly >= 0 && lx < i32(pr.n) && ly < i32(pr.n)) {
+    let px = pr.cx + lx;
+    let py = pr.cy + ly;
+    if (px >= 0 && py >= 0 && px < i32(batch.width) && py < i32(batch.height)) {
+      let cb = blockIndex[u32(py) / BH * batch.nbx + u32(px) / BW];
+      if (cb >= 0) {
+        v = resid[u32(cb) * ${BLOCK_PIXELS}u + (u32(py) % BH) * BW + u32(px) % BW];
+      }
+    }
+  }
+  work[l * M * M + idx] = vec2f(v, 0.0);
+}
+`;
+}
+
+/**
+ * One workgroup per pair: gradient of logL w.r.t. (F, h, e1, e2, dx, dy, g1, g2) of this pair,
+ * (1/M²) Re Σ_k conj(R̂(k)) ∂Ŝ(k)/∂θ, reduced in a fixed tree order (deterministic).
+ */
+export function adjointReduceShader(o: RenderShaderOptions): string {
+  return wgsl`${header(o)}
+@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
+@group(0) @binding(1) var<storage, read> src: array<vec4f>;
+@group(0) @binding(2) var<storage, read> psfSpec: array<vec2f>;
+@group(0) @binding(3) var<storage, read> work: array<vec2f>;
+@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(5) var<uniform> batch: Batch;
+@group(0) @binding(6) var<uniform> globals: Globals;
+${FREQ}
+${MAT}
+${PAIR_SETUP}
+var<workgroup> red: array<f32, ${8 * o.workgroupSize}>;
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let l = wid.x;
+  if (l >= batch.count) { return; }
+  let pr = pairs[batch.pairBase + l];
+  let p0 = src[2u * pr.source];
+  let p1 = src[2u * pr.source + 1u];
+  let g = vec2f(globals.g1, globals.g2);
+  let s = setup(pr, p0, p1, g);
+
+  // ∂A/∂θ for θ = e1, e2, g1, g2 (A = S(g)·S(ge), ge = e/(1+√(1−|e|²))).
+  let e = p0.zw;
+  let tt = sqrt(max(1.0 - dot(e, e), 1e-12));
+  let dd = 1.0 + tt;
+  let ge = e / dd;
+  let sg = shearMat(g);
+  let sge = shearMat(ge);
+  let ng = inverseSqrt(1.0 - dot(g, g));
+  let nge = inverseSqrt(1.0 - dot(ge, ge));
+  let dS1g = vec4f(1.0, 0.0, 0.0, -1.0) * ng + sg * (g.x * ng * ng);
+  let dS2g = vec4f(0.0, 1.0, 1.0, 0.0) * ng + sg * (g.y * ng * ng);
+  let dS1e = vec4f(1.0, 0.0, 0.0, -1.0) * nge + sge * (ge.x * nge * nge);
+  let dS2e = vec4f(0.0, 1.0, 1.0, 0.0) * nge + sge * (ge.y * nge * nge);
+  // d ge_i / d e_j = δij/D + e_i e_j/(t D²)
+  let c = 1.0 / (tt * dd * dd);
+  let dge_de1 = vec2f(1.0 / dd + e.x * e.x * c, e.y * e.x * c);
+  let dge_de2 = vec2f(e.x * e.y * c, 1.0 / dd + e.y * e.y * c);
+  let bE1 = mmul(sg, dS1e * dge_de1.x + dS2e * dge_de1.y);
+  let bE2 = mmul(sg, dS1e * dge_de2.x + dS2e * dge_de2.y);
+  let bG1 = mmul(dS1g, sge);
+  let bG2 = mmul(dS2g, sge);
+  let r02 = s.r0 * s.r0;
+  let hlr = p0.y;
+
+  var acc0 = vec4f(0.0); // F, h, e1, e2
+  var acc1 = vec4f(0.0); // dx, dy, g1, g2
+  for (var idx = li; idx < M * M; idx = idx + WG) {
+    let mx = signedFreq(idx % M);
+    let my = signedFreq(idx / M);
+    let k = vec2f(f32(mx), f32(my)) * (TWO_PI / f32(M));
+    let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+    let v = mtv(s.a, q);
+    let qq = dot(v, v);
+    let t = 1.0 / (1.0 + r02 * qq);
+    let j = l * M * M + idx;
+    // unit-flux spectrum times conj(R̂)
+    let s0 = cmul(psfSpec[j], phase(mx, my, pr.bx, pr.by, s.f)) * (t * sqrt(t));
+    let rr = work[j];
+    let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
+    let zr = z0.x * s.flux;
+    let zi = z0.y * s.flux;
+    let cmn = -1.5 * r02 * t; // ∂ log Ĝ / ∂(Q) · r0²… times ∂Q
+    acc0 = acc0 + vec4f(
+      z0.x,
+      zr * cmn * 2.0 * qq / hlr,
+      zr * cmn * 2.0 * dot(v, mtv(bE1, q)),
+      zr * cmn * 2.0 * dot(v, mtv(bE2, q)));
+    acc1 = acc1 + vec4f(
+      zi * q.x,
+      zi * q.y,
+      zr * cmn * 2.0 * dot(v, mtv(bG1, q)),
+      zr * cmn * 2.0 * dot(v, mtv(bG2, q)));
+  }
+  for (var c2 = 0u; c2 < 4u; c2 = c2 + 1u) {
+    red[c2 * WG + li] = acc0[c2];
+    red[(c2 + 4u) * WG + li] = acc1[c2];
+  }
+  workgroupBarrier();
+  for (var st = WG / 2u; st > 0u; st = st >> 1u) {
+    if (li < st) {
+      for (var c3 = 0u; c3 < 8u; c3 = c3 + 1u) {
+        red[c3 * WG + li] = red[c3 * WG + li] + red[c3 * WG + li + st];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (li < 8u) {
+    grad[(batch.pairBase + l) * 8u + li] = red[li * WG] / f32(M * M);
+  }
+}
+`;
+}
