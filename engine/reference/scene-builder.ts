@@ -144,8 +144,12 @@ export interface TestQuadrantSpec {
   /** Small anisotropy / skew of the Jacobian (default 0). */
   aniso?: number;
   skew?: number;
-  /** Pixel position of the scene's world origin (u, v) = (0, 0); default: image centre. */
-  origin?: [number, number];
+  /**
+   * Pixel position of the scene's world origin (u, v) = (0, 0); default: image centre.
+   * An x of 'edge' puts the quadrant's left edge between the two leftmost sources of the
+   * smallest tier, so one of them is invisible and the other just visible.
+   */
+  origin?: [number | 'edge', number];
   name?: string;
 }
 
@@ -198,7 +202,7 @@ export interface TestScene {
 export const DEFAULT_TEST_QUADRANTS: TestQuadrantSpec[] = [
   { width: 300, height: 300, rotationDeg: 0, origin: [150.3, 140.7], name: 'q0-rot0' },
   { width: 300, height: 300, rotationDeg: 180, origin: [160.2, 150.6], name: 'q1-rot180' },
-  { width: 280, height: 320, rotationDeg: 33, flip: true, aniso: 0.01, skew: 0.005, origin: [-12.4, 170.1], name: 'q2-rot33-flip' },
+  { width: 280, height: 320, rotationDeg: 33, flip: true, aniso: 0.01, skew: 0.005, origin: ['edge', 170.1], name: 'q2-rot33-flip' },
 ];
 
 /** hlr (in pixels) range for which chooseTier(·, tiers) returns tiers[t]. */
@@ -272,7 +276,18 @@ export function makeTestScene(options: TestSceneOptions = {}): TestScene {
   qspecs.forEach((qs, j) => {
     const J = jacobians[j];
     const Ji = matInv2(J);
-    const [ox, oy] = qs.origin ?? [(qs.width - 1) / 2, (qs.height - 1) / 2];
+    const [oxSpec, oy] = qs.origin ?? [(qs.width - 1) / 2, (qs.height - 1) / 2];
+    let ox: number;
+    if (oxSpec === 'edge') {
+      const minN = Math.min(...sources.map((s) => s.stampSize));
+      const xs = world
+        .map(([u, v], i) => ({ x: Ji[0] * u + Ji[1] * v, N: sources[i].stampSize }))
+        .filter((e) => e.N === minN)
+        .map((e) => e.x)
+        .sort((a, b) => a - b);
+      // visible iff round(x) + N/2 > 0: put the edge between the two leftmost
+      ox = xs.length >= 2 ? -minN / 2 + 0.5 - (xs[0] + xs[1]) / 2 : -12.4;
+    } else ox = oxSpec;
     for (let i = 0; i < n; i++) {
       const [u, v] = world[i];
       const x = ox + Ji[0] * u + Ji[1] * v;
