@@ -22,6 +22,7 @@ export interface KernelCheck {
 /** Loaded lazily so that a broken kernel does not stop the others from being checked. */
 export const KERNEL_CHECKS: Array<() => Promise<KernelCheck[]>> = [
   () => import('./checks/fft.ts').then((m) => m.checks),
+  () => import('./checks/render.ts').then((m) => m.checks),
 ];
 
 export async function runKernelChecks(device: GPUDevice, onResult?: (r: KernelCheckResult) => void): Promise<KernelCheckResult[]> {
