@@ -80,3 +80,17 @@ export const IMAGE_DTYPE_CLASS: Record<string, string> = {
   '<f4': 'Float32Array',
   '<f8': 'Float64Array',
 };
+
+/** |a - b| ≤ ulps float32 ulps of b (for astropy's float32 arithmetic on scaled BITPIX 8/16 images). */
+export function expectFloat32Ulps(values: Enc[], want: number[], ulps: number, label: string): void {
+  expect(values.length, label).toBe(want.length);
+  const bad: string[] = [];
+  for (let i = 0; i < want.length; i++) {
+    const a = decodeNumber(values[i]);
+    const b = want[i];
+    if (Number.isNaN(b) ? !Number.isNaN(a) : Math.abs(a - b) > ulps * Math.max(Math.abs(b), 1e-30) * 2 ** -23) {
+      bad.push(`[${i}] ${a} vs ${b}`);
+    }
+  }
+  expect(bad, label).toEqual([]);
+}

@@ -302,7 +302,10 @@ function encodeColumn(spec: ColumnSpec, nRows: number, label: string): EncodedCo
     if (type === 'A') {
       const strs = data as string[];
       repeat = Math.max(1, ...strs.map((s) => s.length));
-    } else repeat = nRows === 0 ? 1 : data.length / nRows;
+    } else {
+      repeat = nRows === 0 ? 1 : data.length / nRows;
+      if (!Number.isInteger(repeat)) throw new DataError(`column has ${data.length} values, not a multiple of the ${nRows} rows`, ctx);
+    }
   }
   if (type === 'P' || type === 'Q') throw new DataError('variable-length array columns cannot be written', ctx);
   const count = type === 'A' ? nRows : nRows * repeat;
@@ -327,7 +330,7 @@ function encodeColumn(spec: ColumnSpec, nRows: number, label: string): EncodedCo
   const bytes = type === 'X' ? Math.ceil(repeat / 8) : repeat * ({ L: 1, B: 1, I: 2, J: 4, K: 8, A: 1, E: 4, D: 8, C: 8, M: 16 } as Record<string, number>)[type];
   const base = {
     name: spec.name,
-    tform: `${repeat}${type}`,
+    tform: repeat === 1 ? type : `${repeat}${type}`,
     repeat,
     type,
     bytesPerRow: bytes,
@@ -356,7 +359,7 @@ function encodeColumn(spec: ColumnSpec, nRows: number, label: string): EncodedCo
         ...base,
         write(view, at, row) {
           const s = strs[row];
-          for (let k = 0; k < repeat; k++) view.setUint8(at + k, k < s.length ? s.charCodeAt(k) : 0x20);
+          for (let k = 0; k < repeat; k++) view.setUint8(at + k, k < s.length ? s.charCodeAt(k) : 0); // NUL-padded, as astropy writes
         },
       };
     }
