@@ -153,7 +153,7 @@ export function decodeTable(bytes: Uint8Array, header: Header, info: HduInfo, op
     const tzero = header.getNumber(`TZERO${n}`, 0);
     if (tscal === 0) throw new DataError('TSCAL must not be 0', { ...ctx, key: `TSCAL${n}` });
     const tnullV = header.get(`TNULL${n}`);
-    const tnull = typeof tnullV === 'number' || typeof tnullV === 'bigint' ? tnullV : undefined;
+    const tnull = (typeof tnullV === 'number' && Number.isInteger(tnullV)) || typeof tnullV === 'bigint' ? tnullV : undefined;
     const tdimV = header.get(`TDIM${n}`);
     const dim = typeof tdimV === 'string' ? parseTdim(tdimV) : undefined;
     const unitV = header.get(`TUNIT${n}`);
