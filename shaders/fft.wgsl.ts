@@ -16,8 +16,8 @@
  * computed in float64 here.
  *
  * Data: `array<vec2<f32>>` (re, im), image b at elements [b·N², (b+1)·N²), row-major [y][x],
- * relative to the start of the binding. Dispatch grid: x = N / lines (groups of lines within an
- * image), y = image index within the binding.
+ * relative to the start of the binding. Dispatch grid: x = groups of `lines` lines within an image
+ * (N / lines, or fewer for a window of rows), y = image index within the binding.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 
@@ -36,6 +36,11 @@ export interface FftPassShaderOptions {
   inverse: boolean;
   /** Factor applied to the outputs (1, or 1/N² on the last pass of an inverse). Exact if a power of two. */
   scale: number;
+  /**
+   * Row pass only: index of the first row transformed (workgroup x covers rows
+   * lineOffset + x·lines …), so that a dispatch can transform a window of rows. Default 0.
+   */
+  lineOffset?: number;
 }
 
 /** The radices of a plan: the fewest stages with radix ≤ maxRadix, as balanced as possible (larger first). */
@@ -192,7 +197,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 #else
   let line = lid / ${T}u;
   let t = lid % ${T}u;
-  let gbase = wid.y * ${N * N}u + (wid.x * ${L}u + line) * ${N}u;
+  let gbase = wid.y * ${N * N}u + (${o.lineOffset ?? 0}u + wid.x * ${L}u + line) * ${N}u;
   let sbase = line * ${N}u;
 #endif
 ${emitBody(o)}

@@ -35,8 +35,23 @@ export interface Fft2dOptions {
    * device created with larger ones (testing the portable path).
    */
   limits?: Partial<Record<PlanLimit, number>>;
+  /**
+   * A band of rows [start, start + size) (e.g. a stamp inside its zero-padded FFT grid). With it the
+   * plan also compiles pruned variants, used by `encode(…, 'window')`: a forward transform whose
+   * input is zero outside these rows skips the zero rows' row transforms, and an inverse transform
+   * whose output is needed only in these rows transforms only them in its last pass. Each saves
+   * a quarter of the memory traffic when size = M/2.
+   */
+  window?: { start: number; size: number };
   label?: string;
 }
+
+/**
+ * 'full': the whole M×M transform. 'window' (plan created with `window`): forward assumes the
+ * input is zero outside the window's rows; inverse is exact only inside the window's rows (the
+ * other rows are left holding a partial transform).
+ */
+export type FftMode = 'full' | 'window';
 
 type PlanLimit =
   | 'maxComputeInvocationsPerWorkgroup'
@@ -84,14 +99,17 @@ export interface Fft2dPlan {
   readonly imagesPerDispatch: number;
   readonly rows: Fft2dPassConfig;
   readonly cols: Fft2dPassConfig;
+  /** The row window of the pruned variants, if the plan has them. */
+  readonly window: { start: number; size: number; lines: number } | null;
   /** Counters of GPU objects created by this plan (pipelines and buffers only at creation). */
   readonly stats: Readonly<Fft2dStats>;
   /**
    * Records the in-place 2-D FFT of `count` consecutive M×M complex images starting at
    * `byteOffset` (a multiple of minStorageBufferOffsetAlignment, 256 by default) of `buffer`
-   * (usage STORAGE). `inverse` includes the 1/M² normalisation.
+   * (usage STORAGE). `inverse` includes the 1/M² normalisation. Forward: row pass then column
+   * pass; inverse: column pass then row pass (so that 'window' can prune the last pass).
    */
-  encode(pass: GPUComputePassEncoder, buffer: GPUBuffer, byteOffset: number, count: number, inverse: boolean): void;
+  encode(pass: GPUComputePassEncoder, buffer: GPUBuffer, byteOffset: number, count: number, inverse: boolean, mode?: FftMode): void;
   /** Number of dispatches `encode` records for `count` images (2 per chunk). */
   dispatchCount(count: number): number;
   /** Frees the twiddle buffer and forgets cached bind groups. */
@@ -110,6 +128,7 @@ interface PlanSetup {
   size: FftSize;
   rows: Fft2dPassConfig;
   cols: Fft2dPassConfig;
+  window: { start: number; size: number; lines: number } | null;
   imagesPerDispatch: number;
   label: string;
 }
@@ -163,8 +182,8 @@ function setup(device: GPUDevice, size: number, opts: Fft2dOptions): PlanSetup {
   }
   const M = size as FftSize;
   const perThread = opts.perThread ?? (M <= 64 ? 8 : 16);
-  if (![4, 8, 16].includes(perThread) || perThread > M) {
-    throw new ShineError(`FFT ${M}×${M}: perThread = ${perThread} must be 4, 8 or 16`);
+  if (![4, 8, 16, 32, 64].includes(perThread) || perThread > M) {
+    throw new ShineError(`FFT ${M}×${M}: perThread = ${perThread} must be 4, 8, 16, 32 or 64 (≤ M)`);
   }
   const lim = planLimits(device, opts.limits);
   const rows = passConfig(lim, M, perThread, opts.rowLines, 4, 'rowLines');
@@ -185,19 +204,33 @@ function setup(device: GPUDevice, size: number, opts: Fft2dOptions): PlanSetup {
       `FFT ${M}×${M}: one image (${imageBytes} bytes) exceeds this device's maxStorageBufferBindingSize (${lim.maxStorageBufferBindingSize})`,
     );
   }
-  return { size: M, rows, cols, imagesPerDispatch, label: opts.label ?? `fft2d-${M}` };
+  let window: PlanSetup['window'] = null;
+  if (opts.window) {
+    const { start, size: n } = opts.window;
+    if (!Number.isInteger(start) || !Number.isInteger(n) || start < 0 || n < 1 || start + n > M) {
+      throw new ShineError(`FFT ${M}×${M}: window rows [${start}, ${start} + ${n}) must be integers inside [0, ${M})`);
+    }
+    // Lines per workgroup must divide both start and size.
+    let lines = rows.lines;
+    while (start % lines !== 0 || n % lines !== 0) lines >>= 1;
+    window = { start, size: n, lines };
+  }
+  return { size: M, rows, cols, window, imagesPerDispatch, label: opts.label ?? `fft2d-${M}` };
 }
 
-function shaderFor(s: PlanSetup, columns: boolean, inverse: boolean): string {
+/** One pass's shader. Rows: optionally only the window's rows; inverse rows carry the 1/M² scale. */
+function shaderFor(s: PlanSetup, columns: boolean, inverse: boolean, windowed = false): string {
   const c = columns ? s.cols : s.rows;
+  const win = windowed ? s.window! : null;
   return fftPassShader({
     size: s.size,
     perThread: c.perThread,
-    lines: c.lines,
+    lines: win ? win.lines : c.lines,
     radices: c.radices,
     columns,
     inverse,
-    scale: inverse && columns ? 1 / (s.size * s.size) : 1,
+    scale: inverse && !columns ? 1 / (s.size * s.size) : 1,
+    lineOffset: win ? win.start : 0,
   });
 }
 
@@ -249,10 +282,12 @@ function prepare(device: GPUDevice, size: number, opts: Fft2dOptions): Prepared 
     ],
   });
   const layout = device.createPipelineLayout({ label: `${s.label}-layout`, bindGroupLayouts: [bgl] });
-  // Order: rows fwd, cols fwd, rows inv, cols inv.
-  const descs = ([[false, false], [true, false], [false, true], [true, true]] as const).map(([columns, inverse]) => {
-    const name = `${s.label}-${columns ? 'cols' : 'rows'}-${inverse ? 'inv' : 'fwd'}`;
-    const module = device.createShaderModule({ label: name, code: shaderFor(s, columns, inverse) });
+  // Order: rows fwd, cols fwd, rows inv, cols inv [, rows fwd window, rows inv window].
+  const variants: Array<[boolean, boolean, boolean]> = [[false, false, false], [true, false, false], [false, true, false], [true, true, false]];
+  if (s.window) variants.push([false, false, true], [false, true, true]);
+  const descs = variants.map(([columns, inverse, windowed]) => {
+    const name = `${s.label}-${columns ? 'cols' : 'rows'}-${inverse ? 'inv' : 'fwd'}${windowed ? '-window' : ''}`;
+    const module = device.createShaderModule({ label: name, code: shaderFor(s, columns, inverse, windowed) });
     return { label: name, layout, compute: { module, entryPoint: 'main' } };
   });
   return { s, stats, twBuffer, bgl, descs };
@@ -260,7 +295,7 @@ function prepare(device: GPUDevice, size: number, opts: Fft2dOptions): Prepared 
 
 function assemble(device: GPUDevice, prep: Prepared, pipelines: GPUComputePipeline[]): Fft2dPlan {
   const { s, stats, twBuffer, bgl } = prep;
-  const [rowF, colF, rowI, colI] = pipelines;
+  const [rowF, colF, rowI, colI, rowFw, rowIw] = pipelines;
   const M = s.size;
   const imageBytes = M * M * 8;
   const cache = new WeakMap<GPUBuffer, Map<number, GPUBindGroup>>();
@@ -300,11 +335,14 @@ function assemble(device: GPUDevice, prep: Prepared, pipelines: GPUComputePipeli
     imagesPerDispatch: s.imagesPerDispatch,
     rows: s.rows,
     cols: s.cols,
+    window: s.window,
     stats,
     dispatchCount(count: number) {
       return 2 * Math.ceil(count / s.imagesPerDispatch);
     },
-    encode(pass, buffer, byteOffset, count, inverse) {
+    encode(pass, buffer, byteOffset, count, inverse, mode = 'full') {
+      if (mode !== 'full' && mode !== 'window') throw new ShineError(`FFT ${M}×${M}: mode '${mode}' must be 'full' or 'window'`);
+      if (mode === 'window' && !s.window) throw new ShineError(`FFT ${M}×${M}: mode 'window' needs a plan created with the window option`);
       if (!Number.isInteger(count) || count < 0) throw new ShineError(`FFT ${M}×${M}: count = ${count} must be a non-negative integer`);
       if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % align !== 0) {
         throw new ShineError(`FFT ${M}×${M}: byteOffset = ${byteOffset} must be a non-negative multiple of ${align}`);
@@ -318,15 +356,23 @@ function assemble(device: GPUDevice, prep: Prepared, pipelines: GPUComputePipeli
       if (end > buffer.size) {
         throw new ShineError(`FFT ${M}×${M}: ${count} images from byte ${byteOffset} need ${end} bytes but buffer${name} has ${buffer.size}`);
       }
-      const rowP = inverse ? rowI : rowF;
+      const win = mode === 'window';
+      const rowP = win ? (inverse ? rowIw : rowFw) : inverse ? rowI : rowF;
+      const rowGroups = win ? s.window!.size / s.window!.lines : groupsRows;
       const colP = inverse ? colI : colF;
       for (let first = 0; first < count; first += s.imagesPerDispatch) {
         const n = Math.min(s.imagesPerDispatch, count - first);
         pass.setBindGroup(0, bindGroup(buffer, byteOffset + first * imageBytes));
+        if (inverse) {
+          pass.setPipeline(colP);
+          pass.dispatchWorkgroups(groupsCols, n);
+        }
         pass.setPipeline(rowP);
-        pass.dispatchWorkgroups(groupsRows, n);
-        pass.setPipeline(colP);
-        pass.dispatchWorkgroups(groupsCols, n);
+        pass.dispatchWorkgroups(rowGroups, n);
+        if (!inverse) {
+          pass.setPipeline(colP);
+          pass.dispatchWorkgroups(groupsCols, n);
+        }
       }
     },
     destroy() {
