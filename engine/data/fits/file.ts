@@ -78,7 +78,7 @@ export class FitsFile {
         // anything after the last HDU that is not an extension header is ignored (as astropy does)
         const probe = await src.read(offset, Math.min(CARD, size - offset));
         const text = asciiOrNull(probe);
-        if (size - offset < BLOCK || text === null || !text.startsWith('XTENSION=')) {
+        if (text === null || !text.startsWith('XTENSION=')) {
           if (!isAllZeroOrBlank(probe)) {
             warnings.push(`${size - offset} bytes after HDU ${index - 1} are not a FITS extension and were ignored`);
           }
