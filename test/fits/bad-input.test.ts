@@ -236,7 +236,7 @@ describe('fuzz (fast-check)', () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), async (muts) => {
-        let b = valid.slice();
+        let b: Uint8Array = valid.slice();
         for (const m of muts) {
           if (m.kind === 'truncate') b = b.subarray(0, Math.min(m.at, b.length));
           else if (m.kind === 'bytes') b.set((m.text as Uint8Array).subarray(0, Math.max(0, b.length - m.at)), Math.min(m.at, b.length));
@@ -261,7 +261,7 @@ describe('fuzz (fast-check)', () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom(...keys), value), { minLength: 1, maxLength: 3 }), async (edits) => {
-        let b = valid.slice();
+        let b: Uint8Array = valid.slice();
         for (const [k, v] of edits) {
           // only keys present in the CAT header are rewritten
           try {
