@@ -50,12 +50,6 @@ const FREQ = /* wgsl */ `
 fn signedFreq(i: u32) -> i32 {
   return select(i32(i), i32(i) - i32(M), i >= M / 2u);
 }
-// e^{-i k·p} with k = 2π (mx, my)/M and p = (bx, by) + f (f small): exact integer part mod M.
-fn phase(mx: i32, my: i32, bx: i32, by: i32, f: vec2f) -> vec2f {
-  let ip = ((mx * bx + my * by) % i32(M) + i32(M)) % i32(M);
-  let ang = -TWO_PI * (f32(ip) + f32(mx) * f.x + f32(my) * f.y) / f32(M);
-  return vec2f(cos(ang), sin(ang));
-}
 fn cmul(a: vec2f, b: vec2f) -> vec2f { return vec2f(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
 `;
 
@@ -161,12 +155,18 @@ fn setup(pr: Pair, p0: vec4f, p1: vec4f, g: vec2f) -> Setup {
 }
 `;
 
-export function kspaceRenderShader(o: RenderShaderOptions): string {
+/**
+ * Per pair, once per evaluation: the galaxy matrix A, r0², flux, J⁻¹, and the per-axis phase
+ * tables e^{−i kx px}, e^{−i ky py} (exact integer part mod M), so that the per-frequency kernels
+ * do no trigonometry and no 2×2 algebra.
+ * derived[l] = (J⁻¹ | A | r0², flux, hlr, 0); phases[l·2M + i] = x table, [l·2M + M + i] = y table.
+ */
+export function pairSetupShader(o: RenderShaderOptions): string {
   return wgsl`${header(o)}
 @group(0) @binding(0) var<storage, read> pairs: array<Pair>;
 @group(0) @binding(1) var<storage, read> src: array<vec4f>;
-@group(0) @binding(2) var<storage, read> psfSpec: array<vec2f>;
-@group(0) @binding(3) var<storage, read_write> work: array<vec2f>;
+@group(0) @binding(2) var<storage, read_write> derived: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> phases: array<vec2f>;
 @group(0) @binding(4) var<uniform> batch: Batch;
 @group(0) @binding(5) var<uniform> globals: Globals;
 ${FREQ}
@@ -174,21 +174,56 @@ ${MAT}
 ${PAIR_SETUP}
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let l = wid.x;
+  if (l >= batch.count) { return; }
+  let pr = pairs[batch.pairBase + l];
+  let p0 = src[2u * pr.source];
+  let s = setup(pr, p0, src[2u * pr.source + 1u], vec2f(globals.g1, globals.g2));
+  if (li == 0u) {
+    derived[3u * l] = pr.jinv;
+    derived[3u * l + 1u] = s.a;
+    derived[3u * l + 2u] = vec4f(s.r0 * s.r0, s.flux, p0.y, 0.0);
+  }
+  for (var i = li; i < 2u * M; i = i + WG) {
+    let axis = i / M;
+    let mf = signedFreq(i % M);
+    let b = select(pr.bx, pr.by, axis == 1u);
+    let f = select(s.f.x, s.f.y, axis == 1u);
+    let ip = ((mf * b) % i32(M) + i32(M)) % i32(M);
+    let ang = -TWO_PI * (f32(ip) + f32(mf) * f) / f32(M);
+    phases[l * 2u * M + i] = vec2f(cos(ang), sin(ang));
+  }
+}
+`;
+}
+
+/** Ŝ(k) = F·Ĝ(Aᵀ J⁻ᵀ k)·P̂(k)·e^{−ik·p} on every frequency of every pair of the batch. */
+export function kspaceRenderShader(o: RenderShaderOptions): string {
+  return wgsl`${header(o)}
+@group(0) @binding(0) var<storage, read> derived: array<vec4f>;
+@group(0) @binding(1) var<storage, read> phases: array<vec2f>;
+@group(0) @binding(2) var<storage, read> psfSpec: array<vec2f>;
+@group(0) @binding(3) var<storage, read_write> work: array<vec2f>;
+@group(0) @binding(4) var<uniform> batch: Batch;
+${FREQ}
+${MAT}
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let idx = wid.x * WG + li;
   let l = wid.y;
   if (idx >= M * M || l >= batch.count) { return; }
-  let pr = pairs[batch.pairBase + l];
-  let s = setup(pr, src[2u * pr.source], src[2u * pr.source + 1u], vec2f(globals.g1, globals.g2));
-  let mx = signedFreq(idx % M);
-  let my = signedFreq(idx / M);
-  let k = vec2f(f32(mx), f32(my)) * (TWO_PI / f32(M));
-  let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
-  let v = mtv(s.a, q);
-  let t = 1.0 / (1.0 + s.r0 * s.r0 * dot(v, v));
-  let gal = s.flux * t * sqrt(t);
-  let e = phase(mx, my, pr.bx, pr.by, s.f);
+  let jinv = derived[3u * l];
+  let a = derived[3u * l + 1u];
+  let rf = derived[3u * l + 2u];
+  let ix = idx % M;
+  let iy = idx / M;
+  let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
+  let q = vec2f(jinv.x * k.x + jinv.z * k.y, jinv.y * k.x + jinv.w * k.y);
+  let v = mtv(a, q);
+  let t = 1.0 / (1.0 + rf.x * dot(v, v));
+  let e = cmul(phases[l * 2u * M + ix], phases[l * 2u * M + M + iy]);
   let j = l * M * M + idx;
-  work[j] = cmul(psfSpec[j], e) * gal;
+  work[j] = cmul(psfSpec[j], e) * (rf.y * t * sqrt(t));
 }
 `;
 }
@@ -315,6 +350,7 @@ export function adjointReduceShader(o: RenderShaderOptions): string {
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(5) var<uniform> batch: Batch;
 @group(0) @binding(6) var<uniform> globals: Globals;
+@group(0) @binding(7) var<storage, read> phases: array<vec2f>;
 ${FREQ}
 ${MAT}
 ${PAIR_SETUP}
@@ -365,7 +401,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     let t = 1.0 / (1.0 + r02 * qq);
     let j = l * M * M + idx;
     // unit-flux spectrum times conj(R̂)
-    let s0 = cmul(psfSpec[j], phase(mx, my, pr.bx, pr.by, s.f)) * (t * sqrt(t));
+    let ph = cmul(phases[l * 2u * M + idx % M], phases[l * 2u * M + M + idx / M]);
+    let s0 = cmul(psfSpec[j], ph) * (t * sqrt(t));
     let rr = work[j];
     let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
     let zr = z0.x * s.flux;

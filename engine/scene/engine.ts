@@ -17,6 +17,7 @@ import {
   BLOCK_PIXELS,
   GRAD_PER_PAIR,
   kspaceRenderShader,
+  pairSetupShader,
   PAIR_BYTES,
   psfFinishShader,
   psfPlaceShader,
@@ -63,6 +64,9 @@ const UNIFORM = BufferUsage.UNIFORM | BufferUsage.COPY_DST;
 
 interface SizePipelines {
   fft: Fft2dPlan;
+  setup: GPUComputePipeline;
+  derived: GPUBuffer;
+  phases: GPUBuffer;
   render: GPUComputePipeline;
   scatter: GPUComputePipeline;
   adjoint: GPUComputePipeline;
@@ -76,6 +80,7 @@ interface BatchGpu {
   count: number;
   nTouched: number;
   psfSpec: GPUBuffer;
+  bgSetup: GPUBindGroup;
   bgRender: GPUBindGroup;
   bgAccumulate: GPUBindGroup | null;
   bgScatter: GPUBindGroup;
@@ -237,8 +242,9 @@ export class ShearEngine {
     const psfPipes = new Map<number, { place: GPUComputePipeline; finish: GPUComputePipeline }>();
     for (const m of layout.fftSizes) {
       const o = { m, workgroupSize: wg };
-      const [fft, render, scatter, adjoint, accumulate, place, finish] = await Promise.all([
+      const [fft, setup, render, scatter, adjoint, accumulate, place, finish] = await Promise.all([
         createFft2dAsync(device, m),
+        res.pipeline(`setup-${m}`, pairSetupShader(o)),
         res.pipeline(`render-${m}`, kspaceRenderShader(o)),
         res.pipeline(`scatter-${m}`, residScatterShader(o)),
         res.pipeline(`adjoint-${m}`, adjointReduceShader(o)),
@@ -247,8 +253,11 @@ export class ShearEngine {
         res.pipeline(`psf-finish-${m}`, psfFinishShader({ ...o, pixelResponse })),
       ]);
       res.pipelinesCreated += fft.stats.pipelinesCreated;
-      const work = res.buffer(`work-${m}`, maxCount.get(m)! * m * m * 8, STORAGE);
-      this.sizes.set(m, { fft, render, scatter, adjoint, accumulate, work });
+      const cnt = maxCount.get(m)!;
+      const work = res.buffer(`work-${m}`, cnt * m * m * 8, STORAGE);
+      const derived = res.buffer(`derived-${m}`, cnt * 48, STORAGE);
+      const phases = res.buffer(`phases-${m}`, cnt * 2 * m * 8, STORAGE);
+      this.sizes.set(m, { fft, setup, derived, phases, render, scatter, adjoint, accumulate, work });
       psfPipes.set(m, { place, finish });
     }
 
@@ -291,10 +300,11 @@ export class ShearEngine {
         count: b.count,
         nTouched: b.touched.length,
         psfSpec,
-        bgRender: bind(sp.render, [pairBuf, this.srcBuf, psfSpec, sp.work, batchUni, this.globalsBuf]),
+        bgSetup: bind(sp.setup, [pairBuf, this.srcBuf, sp.derived, sp.phases, batchUni, this.globalsBuf]),
+        bgRender: bind(sp.render, [sp.derived, sp.phases, psfSpec, sp.work, batchUni]),
         bgAccumulate,
         bgScatter: bind(sp.scatter, [pairBuf, quadBlockIndex[b.quadrant], quadResid[b.quadrant], sp.work, batchUni]),
-        bgAdjoint: bind(sp.adjoint, [pairBuf, this.srcBuf, psfSpec, sp.work, this.gradBuf, batchUni, this.globalsBuf]),
+        bgAdjoint: bind(sp.adjoint, [pairBuf, this.srcBuf, psfSpec, sp.work, this.gradBuf, batchUni, this.globalsBuf, sp.phases]),
       });
     }
     pass.end();
@@ -326,6 +336,9 @@ export class ShearEngine {
     const wg = this.workgroupSize();
     for (const b of this.batches) {
       const sp = this.sizes.get(b.m)!;
+      pass.setPipeline(sp.setup);
+      pass.setBindGroup(0, b.bgSetup);
+      pass.dispatchWorkgroups(b.count);
       pass.setPipeline(sp.render);
       pass.setBindGroup(0, b.bgRender);
       pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), b.count);
@@ -350,6 +363,9 @@ export class ShearEngine {
     const wg = this.workgroupSize();
     for (const b of this.batches) {
       const sp = this.sizes.get(b.m)!;
+      pass.setPipeline(sp.setup);
+      pass.setBindGroup(0, b.bgSetup);
+      pass.dispatchWorkgroups(b.count);
       pass.setPipeline(sp.scatter);
       pass.setBindGroup(0, b.bgScatter);
       pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), b.count);
@@ -423,6 +439,29 @@ export class ShearEngine {
       grad.g2 = g2;
       this.readGrad.unmap();
       return { logL, gradient: grad, nPixels: this.nPixels() };
+    });
+  }
+
+  /**
+   * Renders every stamp (k-space + inverse FFT, no accumulation) and waits for the GPU: the
+   * isolated stamp-rendering cost, for benchmarks.
+   */
+  renderStampsOnly(params: SceneParams): Promise<void> {
+    return this.exclusive(async () => {
+      this.upload(params);
+      const enc = this.device.createCommandEncoder({ label: 'stamps' });
+      const pass = enc.beginComputePass();
+      const wg = this.workgroupSize();
+      for (const b of this.batches) {
+        const sp = this.sizes.get(b.m)!;
+        pass.setPipeline(sp.render);
+        pass.setBindGroup(0, b.bgRender);
+        pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), b.count);
+        sp.fft.encode(pass, sp.work, 0, b.count, true);
+      }
+      pass.end();
+      this.device.queue.submit([enc.finish()]);
+      await this.device.queue.onSubmittedWorkDone();
     });
   }
 

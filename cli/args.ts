@@ -1,0 +1,34 @@
+/** Tiny option parser for the CLI: --name value, --name=value, --flag; unknown options are errors. */
+import { UserError } from './command.ts';
+
+export interface OptionSpec {
+  [name: string]: 'string' | 'number' | 'boolean';
+}
+
+export function parseOptions(argv: string[], spec: OptionSpec, usage: string): { opts: Record<string, string | number | boolean>; positional: string[] } {
+  const opts: Record<string, string | number | boolean> = {};
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) {
+      positional.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq < 0 ? undefined : eq);
+    const kind = spec[name];
+    if (!kind) throw new UserError(`unknown option --${name}\n${usage}`);
+    if (kind === 'boolean') {
+      opts[name] = true;
+      continue;
+    }
+    const raw = eq >= 0 ? a.slice(eq + 1) : argv[++i];
+    if (raw === undefined) throw new UserError(`--${name} needs a value\n${usage}`);
+    if (kind === 'number') {
+      const v = Number(raw);
+      if (!Number.isFinite(v)) throw new UserError(`--${name} must be a number, got '${raw}'`);
+      opts[name] = v;
+    } else opts[name] = raw;
+  }
+  return { opts, positional };
+}

@@ -1,0 +1,114 @@
+/**
+ * `shine bench [--sources N] [--quadrants M] [--tier 64|128|256|mixed] [--repeats R] [--json]`:
+ * times the engine on a synthetic sub-tile (seed 003's discipline: warm-up excluded, medians over
+ * repeats, the adapter named). Reports isolated stamp rendering, the forward model (logL), the
+ * gradient evaluation, pipeline compile time, pipelines created after warm-up (must be 0) and
+ * peak GPU bytes.
+ */
+import type { Command } from '../command.ts';
+import { UserError } from '../command.ts';
+import { parseOptions } from '../args.ts';
+import { acquireDevice, parseDeviceFlags } from '../../platform/acquire.ts';
+import { ShearEngine } from '../../engine/scene/engine.ts';
+import { makeSyntheticScene } from '../../engine/scene/synthetic.ts';
+import { cloneParams } from '../../engine/scene/types.ts';
+
+const USAGE = `usage: shine bench [--sources N=500] [--quadrants M=4] [--tier 64|128|256|mixed (64)] [--repeats R=5]
+                   [--size WxH (2048x2066)] [--json] [--adapter X] [--limits adapter|default]`;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function timeIt(repeats: number, fn: () => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    await fn();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+const bench: Command = {
+  summary: 'benchmark stamp rendering, forward model and gradient on a synthetic sub-tile',
+  async run(argv) {
+    const flags = parseDeviceFlags(argv);
+    const { opts } = parseOptions(flags.rest, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', help: 'boolean' }, USAGE);
+    if (opts.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    const nSources = (opts.sources as number) ?? 500;
+    const nQuadrants = (opts.quadrants as number) ?? 4;
+    const repeats = (opts.repeats as number) ?? 5;
+    const tierOpt = (opts.tier as string) ?? '64';
+    const tier = tierOpt === 'mixed' ? 'mixed' : Number(tierOpt);
+    if (tier !== 'mixed' && ![64, 128, 256].includes(tier)) throw new UserError(`--tier must be 64, 128, 256 or mixed, got '${tierOpt}'`);
+    if (!(nSources >= 1) || !(nQuadrants >= 1) || !(repeats >= 1)) throw new UserError('--sources, --quadrants and --repeats must be ≥ 1');
+    const [w, h] = ((opts.size as string) ?? '2048x2066').split('x').map(Number);
+    if (!(w > 0 && h > 0)) throw new UserError(`--size must be WxH, got '${opts.size}'`);
+
+    const acq = await acquireDevice({ adapter: flags.adapter, limits: flags.limits, quiet: !!opts.json });
+    try {
+      const tScene = performance.now();
+      const { set, truth } = makeSyntheticScene({ nSources, nQuadrants, width: w, height: h, tier, seed: (opts.seed as number) ?? 1 });
+      const sceneMs = performance.now() - tScene;
+      const eng = await ShearEngine.create(acq.device, set);
+      const params = cloneParams(truth);
+      // warm-up (first calls create the read-back buffers and warm driver caches)
+      await eng.evaluate(params);
+      await eng.render(params);
+      await eng.renderStampsOnly(params);
+      const afterWarm = eng.stats;
+      const renderTimes = await timeIt(repeats, () => eng.renderStampsOnly(params));
+      const forwardTimes = await timeIt(repeats, () => eng.logLikelihood(params));
+      const gradientTimes = await timeIt(repeats, () => eng.evaluate(params));
+      const st = eng.stats;
+      const result = {
+        adapter: acq.label,
+        backend: acq.backend,
+        featureLevel: acq.featureLevel,
+        sources: nSources,
+        quadrants: nQuadrants,
+        tier,
+        quadrantSize: [w, h],
+        pairs: st.pairs,
+        batches: st.batches,
+        repeats,
+        renderMs: median(renderTimes),
+        forwardMs: median(forwardTimes),
+        gradientMs: median(gradientTimes),
+        gradientMsPerPair: median(gradientTimes) / st.pairs,
+        compileMs: st.compileMs,
+        buildMs: st.buildMs,
+        pipelinesAfterWarmup: st.pipelinesCreated - afterWarm.pipelinesCreated,
+        buffersAfterWarmup: st.buffersCreated - afterWarm.buffersCreated,
+        peakGpuBytes: st.peakGpuBytes,
+        gpuBytesPerPair: st.peakGpuBytes / st.pairs,
+        sceneBuildCpuMs: sceneMs,
+        samples: { renderMs: renderTimes, forwardMs: forwardTimes, gradientMs: gradientTimes },
+      };
+      eng.destroy();
+      if (opts.json) console.log(JSON.stringify(result));
+      else {
+        const f = (x: number) => x.toFixed(x < 10 ? 2 : 1);
+        console.log(`adapter        ${result.adapter} (${result.backend}, ${result.featureLevel})`);
+        console.log(`scene          ${nSources} sources × ${nQuadrants} quadrants (${w}×${h}), tier ${tier}: ${st.pairs} pairs in ${st.batches} batches`);
+        console.log(`stamps only    ${f(result.renderMs)} ms (median of ${repeats})`);
+        console.log(`forward logL   ${f(result.forwardMs)} ms`);
+        console.log(`gradient       ${f(result.gradientMs)} ms   (${f(result.gradientMsPerPair * 1000)} µs per pair)`);
+        console.log(`compile        ${f(result.compileMs)} ms for ${st.pipelinesCreated} pipelines; build ${f(result.buildMs)} ms`);
+        console.log(`after warm-up  ${result.pipelinesAfterWarmup} pipelines, ${result.buffersAfterWarmup} buffers created`);
+        console.log(`peak GPU bytes ${(result.peakGpuBytes / 2 ** 20).toFixed(1)} MiB (${(result.gpuBytesPerPair / 1024).toFixed(1)} KiB per pair)`);
+      }
+      return result.pipelinesAfterWarmup === 0 ? 0 : 1;
+    } finally {
+      acq.release();
+    }
+  },
+};
+
+export default bench;
