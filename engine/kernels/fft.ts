@@ -186,7 +186,7 @@ function setup(device: GPUDevice, size: number, opts: Fft2dOptions): PlanSetup {
     throw new ShineError(`FFT ${M}×${M}: perThread = ${perThread} must be 4, 8, 16, 32 or 64 (≤ M)`);
   }
   const lim = planLimits(device, opts.limits);
-  const rows = passConfig(lim, M, perThread, opts.rowLines, 4, 'rowLines');
+  const rows = passConfig(lim, M, perThread, opts.rowLines, 8, 'rowLines');
   const cols = passConfig(lim, M, perThread, opts.colLines, 16, 'colLines');
   const imageBytes = M * M * 8;
   let imagesPerDispatch = Math.min(

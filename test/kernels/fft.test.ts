@@ -6,6 +6,8 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
 import { createFft2d, createFft2dAsync, FFT_SIZES, COMPAT_DEFAULT_LIMITS, type Fft2dPlan } from '../../engine/kernels/fft.ts';
 import { fft1d, fft2d } from '../../engine/reference/fft64.ts';
+import { checks } from '../../engine/kernels/checks/fft.ts';
+import { KERNEL_CHECKS } from '../../engine/kernels/checks.ts';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -348,6 +350,17 @@ describe('GPU batched 2-D FFT', () => {
     pass.end();
     enc.finish();
     buf.destroy();
+  });
+
+  it('the doctor checks (engine/kernels/checks/fft.ts) are registered and pass on this device', async () => {
+    const registered = (await Promise.all(KERNEL_CHECKS.map((load) => load()))).flat().map((c) => c.name);
+    for (const c of checks) {
+      expect(registered).toContain(c.name);
+      const r = await c.run(device);
+      console.log(`check ${r.name}: ${r.detail} (${r.ms.toFixed(0)} ms)`);
+      expect(r.pass).toBe(true);
+      expect(r.maxError).toBeLessThanOrEqual(r.tolerance);
+    }
   });
 
   it('rejects unsupported sizes and bad arguments with clear errors', () => {
