@@ -44,7 +44,7 @@ export function makeSyntheticScene(o: SyntheticOptions): SyntheticScene {
   truth.g2 = o.g2 ?? -0.01;
   const sources: SourceInfo[] = [];
   // sky patch (arcsec) that every quadrant sees, leaving room for the dithers and stamps
-  const halfU = (Math.min(width, height) * PIXEL_SCALE) / 2 - 20;
+  const halfU = Math.max(1, (Math.min(width, height) * PIXEL_SCALE) / 2 * 0.75 - 3.2);
   const world: Array<[number, number]> = [];
   for (let i = 0; i < n; i++) {
     const hlrPix = o.tier === undefined || o.tier === 'mixed' ? Math.exp(rng.normal() * 0.4) * 2.5 : tierHlr(o.tier, rng.uniform());
