@@ -13,12 +13,13 @@
  *     the VIS PSF is undersampled, so this matters);
  *  2. the stamp holds the profile to `fluxTol` of its flux (default 1e-5; the radius comes from
  *     the exponential's cumulative profile, the object's shear and the PSF's widest component);
- *  3. the FFT grid is ≥ `oversample` (default 2, rounded up to a power of two) × the stamp,
- *     i.e. k is sampled ≥ 2× finer than a stamp-sized FFT, so the periodic wrap-around of the
- *     inverse FFT only brings in light from beyond 1.5 stamp radii: for the exponential at the
- *     default fluxTol that is < 1e-12 of the flux (test/sim checks oversample 4 agrees with 2 to
- *     1e-9). The engine, by contrast, renders on SHINE's fixed 64/128/256 stamps with a 2×
- *     FFT, truncating the profile and the PSF at the stamp edge.
+ *  3. the FFT grid is ≥ `oversample` (default 1.5, rounded up to an even 2^a 3^b 5^c) × the
+ *     stamp, and at least (stamp radius + output radius + 2): the periodic copies of the profile
+ *     that the inverse FFT implies lie entirely outside the returned stamp (wrap-around error
+ *     below the profile's surface brightness at its own fluxTol radius, ~1e-6 of the peak for the
+ *     default); test/sim checks that oversample 4 agrees with the default to 1e-9 of the peak.
+ *     The engine, by contrast, renders on SHINE's fixed 64/128/256 stamps with a 2× FFT,
+ *     truncating the profile and the PSF at the stamp edge.
  *
  * Continuous model in world coordinates (u, v) arcsec (+u West, +v North):
  *   exponential galaxy, FT  F (1 + r0² |Aᵀq|²)^(−3/2),  r0 = hlr / 1.6783469900166605,
@@ -31,7 +32,7 @@
  * neglected. Pixel response: sinc(kx/2π) · sinc(ky/2π), the 1-pixel box in the pixel frame.
  * Sub-pixel position: the phase e^{−i k'·δ} with k' = k + 2πm (aliases included).
  */
-import { fft2, nextPow2 } from './fft.ts';
+import { fft2, nextFftSize } from './fft.ts';
 import type { PsfModel } from './psf-model.ts';
 
 export type Jacobian = readonly [number, number, number, number];
@@ -50,13 +51,18 @@ export interface TruthObject {
 export interface TruthOptions {
   /** Fraction of the flux allowed outside the stamp (default 1e-5). */
   fluxTol?: number;
-  /** FFT grid size ≥ oversample × stamp side (default 2; see the header). */
+  /** FFT grid size ≥ oversample × stamp side (default 1.5; see the header). */
   oversample?: number;
+  /** Half-side of the returned stamp (default: the profile's own half-side, from fluxTol). */
+  outHalf?: number;
   /** Aliases are summed while the PSF·pixel envelope exceeds this (default 1e-12). */
   aliasTol?: number;
   /** Multiply by the pixel response (default true: the images are pixel-integrated). */
   pixel?: boolean;
 }
+
+/** Work counters (calls, k-space evaluations, alias terms evaluated), for profiling. */
+export const truthStats = { calls: 0, kPoints: 0, terms: 0, byM: new Map<number, number>() };
 
 export interface TruthStamp {
   /** 0-based pixel of the stamp's first column / row. */
@@ -111,7 +117,7 @@ function pixelCov(ji: readonly number[], cuu: number, cuv: number, cvv: number):
  */
 export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: number, jac: Jacobian, options: TruthOptions = {}): TruthStamp {
   const fluxTol = options.fluxTol ?? 1e-5;
-  const oversample = options.oversample ?? 2;
+  const oversample = options.oversample ?? 1.5;
   const aliasTol = options.aliasTol ?? 1e-12;
   const usePixel = options.pixel ?? true;
   const ji = inv2(jac);
@@ -132,7 +138,9 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
   const rPix = (galR + psfR) / sigmaMin(jac) + 2;
   const half = Math.ceil(rPix);
   const n = 2 * half + 1;
-  const m = nextPow2(oversample * n);
+  const outHalf = options.outHalf ?? half;
+  // wrap-free: a periodic copy (support radius `half`) never reaches the output stamp
+  const m = nextFftSize(Math.max(oversample * n, outHalf + half + 2));
 
   // --- k-space quadratic forms in the pixel frame ----------------------------------------------
   // galaxy: |Aᵀ J⁻ᵀ k|² = kᵀ (J⁻¹ A Aᵀ J⁻ᵀ) k
@@ -207,32 +215,46 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
     if (Math.abs(ratio[c] - iratio[c]) > 1e-12 * ratio[c] || iratio[c] < 1 || iratio[c] > 64) integerRatios = false;
   }
 
+  // Per-column / per-row alias tables: k' = k0 + 2πm and the pixel response sinc(k'/2π)
+  // = (−1)^m sin(k0/2) / (k'/2).
+  const KX = new Float64Array(m * na), SX = new Float64Array(m * na);
+  for (let i = 0; i < m; i++) {
+    const k0 = (i < m / 2 ? i : i - m) * dk;
+    const sh = Math.sin(k0 / 2);
+    for (let t = 0; t < na; t++) {
+      const k = k0 + twoPi * (t - mmax);
+      KX[i * na + t] = k;
+      SX[i * na + t] = !usePixel ? 1 : k === 0 ? 1 : (sgn[t] * sh) / (k / 2);
+    }
+  }
+  const KY = KX, SY = SX; // the grid is square: rows use the same tables
+
   // Hermitian symmetry: the image is real, S(−k) = conj S(k); compute rows 0..m/2, mirror the rest.
+  let terms = 0;
   for (let j = 0; j <= m / 2; j++) {
     const ky0 = (j < m / 2 ? j : j - m) * dk;
     const mirrorRow = (m - j) % m;
-    const shy = Math.sin(ky0 / 2);
     for (let i = 0; i < m; i++) {
       const kx0 = (i < m / 2 ? i : i - m) * dk;
       let sr = 0, si = 0;
-      const shx = Math.sin(kx0 / 2);
       for (let ty = 0; ty < na; ty++) {
-        const ky = ky0 + twoPi * (ty - mmax);
-        const sy = usePixel ? (ky === 0 ? 1 : (sgn[ty] * shy) / (ky / 2)) : 1;
+        const ky = KY[j * na + ty];
+        const sy = SY[j * na + ty];
         const qa = cdx * ky * ky, qb = 2 * cbx * ky;
         const ga = 1 + g2 * ky * ky, gb = g1 * ky;
         const ayrt = ayr[ty], ayit = ayi[ty];
+        const base = i * na;
         for (let tx = 0; tx < na; tx++) {
-          const kx = kx0 + twoPi * (tx - mmax);
+          const kx = KX[base + tx];
           const q = cax * kx * kx + qb * kx + qa;
           if (q > cutoff) continue;
-          const sx = usePixel ? (kx === 0 ? 1 : (sgn[tx] * shx) / (kx / 2)) : 1;
+          terms++;
           let p = 0;
           if (integerRatios) {
             const e1 = Math.exp(-0.5 * q);
             for (let c = 0; c < nc; c++) {
-              let r = iratio[c], base = e1, acc = 1;
-              while (r > 0) { if (r & 1) acc *= base; base *= base; r >>= 1; }
+              let r = iratio[c], b = e1, acc = 1;
+              while (r > 0) { if (r & 1) acc *= b; b *= b; r >>= 1; }
               p += cw[c] * acc;
             }
           } else if (proportional) {
@@ -240,7 +262,7 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
           } else {
             for (let c = 0; c < nc; c++) p += cw[c] * Math.exp(-0.5 * (ca[c] * kx * kx + 2 * cb[c] * kx * ky + cd[c] * ky * ky));
           }
-          let v = flux * p * sx * sy;
+          let v = flux * p * SX[base + tx] * sy;
           if (isExp) {
             const t = ga + g0 * kx * kx + gb * kx;
             v /= t * Math.sqrt(t);
@@ -262,16 +284,21 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
       }
     }
   }
+  truthStats.terms += terms;
+  truthStats.calls++;
+  truthStats.kPoints += m * m;
+  truthStats.byM.set(m, (truthStats.byM.get(m) ?? 0) + 1);
   fft2(re, im, m, true);
-  const data = new Float64Array(n * n);
-  for (let b = -half; b <= half; b++) {
+  const no = 2 * outHalf + 1;
+  const data = new Float64Array(no * no);
+  for (let b = -outHalf; b <= outHalf; b++) {
     const row = ((b % m) + m) % m;
-    for (let a = -half; a <= half; a++) {
+    for (let a = -outHalf; a <= outHalf; a++) {
       const col = ((a % m) + m) % m;
-      data[(b + half) * n + (a + half)] = re[row * m + col];
+      data[(b + outHalf) * no + (a + outHalf)] = re[row * m + col];
     }
   }
-  return { x0: ix - half, y0: iy - half, n, data, fftSize: m };
+  return { x0: ix - outHalf, y0: iy - outHalf, n: no, data, fftSize: m };
 }
 
 /** Add a stamp into an image (row-major width×height), clipping at the edges. */

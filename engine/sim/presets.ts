@@ -1,0 +1,62 @@
+/**
+ * Simulation presets. All share the VIS focal plane, 4 dithers, the photometry of scene.ts and
+ * the tile 102018211 (centre RA 57.9990741°, Dec −51.5°).
+ *
+ *  ci       a 4′ × 4′ tile core cut in 4 × 4 sub-tiles of 1′; only sub-tile (row 1, col 1) and
+ *           its 12″ margin are populated and imaged (1.4′ × 1.4′ + 4″ pad); quadrants are CROPPED
+ *           to that area (each crop keeps its own NAXIS, CRPIX-shifted TPV WCS, and PSF grid);
+ *           galaxies to mag 25.5. Pointing centred on the sub-tile: it straddles the gap cross
+ *           between CCDs 3-3, 3-4, 4-3, 4-4, so rotated and unrotated CCDs both contribute.
+ *  subtile  the real 30′ tile geometry (4 × 4 sub-tiles of 7.5′), sub-tile (1, 1) with its 1′
+ *           margin imaged (9.5′ × 9.5′), quadrants cropped to it, galaxies to mag 26.
+ *  tile     the whole 30′ tile core + 1′ margin, all 144 full 2048 × 2066 quadrants of each of the
+ *           4 exposures (≈ 7 GB per DET file, like the real ones), galaxies to mag 26.
+ */
+export type PresetName = 'ci' | 'subtile' | 'tile';
+
+export interface Preset {
+  name: PresetName;
+  tileId: number;
+  tileRa: number;
+  tileDec: number;
+  /** Tile core side (arcsec) and sub-tile grid. */
+  tileCore: number;
+  grid: number;
+  /** Margin around a sub-tile core (arcsec). */
+  margin: number;
+  /** Sub-tile rendered (row, col), or null for the whole tile. */
+  subTile: [number, number] | null;
+  /** Extra band populated with objects around the imaged area (arcsec). */
+  pad: number;
+  /** Crop quadrants to the imaged area. */
+  crop: boolean;
+  magMax: number;
+  /** Instrument position angle (deg). */
+  pa: number;
+  /** Observation id of the pointing. */
+  obsId: number;
+  /** Stamp tiers for the pipeline config. */
+  stampTiers: number[];
+}
+
+const TILE = { tileId: 102018211, tileRa: 57.9990741, tileDec: -51.5 };
+
+export const PRESETS: Record<PresetName, Preset> = {
+  ci: { name: 'ci', ...TILE, tileCore: 240, grid: 4, margin: 12, subTile: [1, 1], pad: 4, crop: true, magMax: 25.5, pa: 7, obsId: 2701, stampTiers: [64, 128] },
+  subtile: { name: 'subtile', ...TILE, tileCore: 1800, grid: 4, margin: 60, subTile: [1, 1], pad: 5, crop: true, magMax: 26, pa: 7, obsId: 2701, stampTiers: [64, 128, 256] },
+  tile: { name: 'tile', ...TILE, tileCore: 1800, grid: 4, margin: 60, subTile: null, pad: 5, crop: false, magMax: 26, pa: 7, obsId: 2701, stampTiers: [64, 128, 256] },
+};
+
+/** Imaged area on the tile tangent plane [umin, umax, vmin, vmax] (arcsec), without the pad. */
+export function imagedRegion(p: Preset): [number, number, number, number] {
+  if (!p.subTile) {
+    const h = p.tileCore / 2 + p.margin;
+    return [-h, h, -h, h];
+  }
+  const cell = p.tileCore / p.grid;
+  const [row, col] = p.subTile;
+  const xi0 = -p.tileCore / 2 + col * cell;
+  const v0 = -p.tileCore / 2 + row * cell;
+  // u = −ξ
+  return [-(xi0 + cell) - p.margin, -xi0 + p.margin, v0 - p.margin, v0 + cell + p.margin];
+}
