@@ -6,7 +6,7 @@
  */
 import { UserError, type Command } from '../command.ts';
 import { openFits } from '../../platform/node/files.ts';
-import { parseWcs, type Wcs } from '../../engine/data/wcs/index.ts';
+import { readWcs, type Wcs } from '../../engine/data/wcs/index.ts';
 import type { FitsFile } from '../../engine/data/fits/file.ts';
 
 export interface WcsCliArgs {
@@ -58,7 +58,7 @@ export async function openWcs(file: string, hdu?: string): Promise<{ fits: FitsF
     }
     const info = fits.hdu(ref);
     const hduName = info.name || String(info.index);
-    const wcs = parseWcs(fits.header(info.index), { file, hdu: hduName });
+    const wcs = readWcs(fits, info.index);
     return { fits, wcs, hduName, naxis: info.naxis.length >= 2 ? info.naxis.slice() : undefined };
   } catch (e) {
     await fits.close().catch(() => undefined);

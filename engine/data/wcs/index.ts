@@ -2,3 +2,4 @@
 export * from './wcs.ts';
 export * from './sphere.ts';
 export { TPV_TERMS, TPV_NCOEF } from './poly.ts';
+export { readWcs } from './read.ts';
