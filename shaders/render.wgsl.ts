@@ -197,7 +197,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 `;
 }
 
-/** Ŝ(k) = F·Ĝ(Aᵀ J⁻ᵀ k)·P̂(k)·e^{−ik·p} on every frequency of every pair of the batch. */
+/**
+ * Ŝ(k) = F·Ĝ(Aᵀ J⁻ᵀ k)·P̂(k)·e^{−ik·p} for every frequency of every pair of the batch, two pairs
+ * per complex FFT ("two for one"): slot s holds H(Ŝ_2s) + i·H(Ŝ_2s+1), where H(Ŝ)(k) =
+ * (Ŝ(k) + conj Ŝ(−k))/2 is the Hermitian part, so the inverse FFT gives stamp 2s in the real part
+ * and stamp 2s+1 in the imaginary part (the model is Re ifft Ŝ = ifft H(Ŝ)). Off the Nyquist lines
+ * H(Ŝ) = Ŝ analytically; on them Ŝ(−k) is evaluated explicitly.
+ */
 export function kspaceRenderShader(o: RenderShaderOptions): string {
   return wgsl`${header(o)}
 @group(0) @binding(0) var<storage, read> derived: array<vec4f>;
@@ -207,23 +213,36 @@ export function kspaceRenderShader(o: RenderShaderOptions): string {
 @group(0) @binding(4) var<uniform> batch: Batch;
 ${FREQ}
 ${MAT}
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let idx = wid.x * WG + li;
-  let l = wid.y;
-  if (idx >= M * M || l >= batch.count) { return; }
+fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
   let jinv = derived[3u * l];
   let a = derived[3u * l + 1u];
   let rf = derived[3u * l + 2u];
-  let ix = idx % M;
-  let iy = idx / M;
   let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
   let q = vec2f(jinv.x * k.x + jinv.z * k.y, jinv.y * k.x + jinv.w * k.y);
   let v = mtv(a, q);
   let t = 1.0 / (1.0 + rf.x * dot(v, v));
   let e = cmul(phases[l * 2u * M + ix], phases[l * 2u * M + M + iy]);
-  let j = l * M * M + idx;
-  work[j] = cmul(psfSpec[j], e) * (rf.y * t * sqrt(t));
+  return cmul(psfSpec[l * M * M + iy * M + ix], e) * (rf.y * t * sqrt(t));
+}
+fn hermitian(l: u32, ix: u32, iy: u32) -> vec2f {
+  let s = spectrum(l, ix, iy);
+  if (ix != M / 2u && iy != M / 2u) { return s; }
+  let c = spectrum(l, (M - ix) % M, (M - iy) % M);
+  return 0.5 * (s + vec2f(c.x, -c.y));
+}
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let idx = wid.x * WG + li;
+  let slot = wid.y;
+  let l0 = 2u * slot;
+  if (idx >= M * M || l0 >= batch.count) { return; }
+  let ix = idx % M;
+  let iy = idx / M;
+  let ha = hermitian(l0, ix, iy);
+  var hb = vec2f(0.0);
+  if (l0 + 1u < batch.count) { hb = hermitian(l0 + 1u, ix, iy); }
+  // ha + i·hb
+  work[slot * M * M + idx] = vec2f(ha.x - hb.y, ha.y + hb.x);
 }
 `;
 }
@@ -261,7 +280,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     let ly = py - pr.cy;
     if (lx >= 0 && ly >= 0 && lx < i32(pr.n) && ly < i32(pr.n)) {
       let pad = i32((M - pr.n) / 2u);
-      acc = acc + work[l * M * M + u32(ly + pad) * M + u32(lx + pad)].x;
+      let wv = work[(l >> 1u) * M * M + u32(ly + pad) * M + u32(lx + pad)];
+      acc = acc + select(wv.x, wv.y, (l & 1u) == 1u);
     }
   }
   model[o] = acc;
@@ -302,7 +322,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 `;
 }
 
-/** Residual gathered on each stamp footprint (inside the image), zero elsewhere on the FFT grid. */
+/**
+ * Residual gathered on each stamp footprint (inside the image), zero elsewhere on the FFT grid;
+ * pair 2s in the real part and pair 2s+1 in the imaginary part of slot s (two for one).
+ */
 export function residScatterShader(o: RenderShaderOptions): string {
   return wgsl`${header(o)}
 const BW: u32 = ${BLOCK_W}u;
@@ -312,27 +335,28 @@ const BH: u32 = ${BLOCK_H}u;
 @group(0) @binding(2) var<storage, read> resid: array<f32>;
 @group(0) @binding(3) var<storage, read_write> work: array<vec2f>;
 @group(0) @binding(4) var<uniform> batch: Batch;
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let idx = wid.x * WG + li;
-  let l = wid.y;
-  if (idx >= M * M || l >= batch.count) { return; }
+fn gather(l: u32, idx: u32) -> f32 {
   let pr = pairs[batch.pairBase + l];
   let pad = i32((M - pr.n) / 2u);
   let lx = i32(idx % M) - pad;
   let ly = i32(idx / M) - pad;
-  var v = 0.0;
-  if (lx >= 0 && ly >= 0 && lx < i32(pr.n) && ly < i32(pr.n)) {
-    let px = pr.cx + lx;
-    let py = pr.cy + ly;
-    if (px >= 0 && py >= 0 && px < i32(batch.width) && py < i32(batch.height)) {
-      let cb = blockIndex[u32(py) / BH * batch.nbx + u32(px) / BW];
-      if (cb >= 0) {
-        v = resid[u32(cb) * ${BLOCK_PIXELS}u + (u32(py) % BH) * BW + u32(px) % BW];
-      }
-    }
-  }
-  work[l * M * M + idx] = vec2f(v, 0.0);
+  if (lx < 0 || ly < 0 || lx >= i32(pr.n) || ly >= i32(pr.n)) { return 0.0; }
+  let px = pr.cx + lx;
+  let py = pr.cy + ly;
+  if (px < 0 || py < 0 || px >= i32(batch.width) || py >= i32(batch.height)) { return 0.0; }
+  let cb = blockIndex[u32(py) / BH * batch.nbx + u32(px) / BW];
+  if (cb < 0) { return 0.0; }
+  return resid[u32(cb) * ${BLOCK_PIXELS}u + (u32(py) % BH) * BW + u32(px) % BW];
+}
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let idx = wid.x * WG + li;
+  let slot = wid.y;
+  let l0 = 2u * slot;
+  if (idx >= M * M || l0 >= batch.count) { return; }
+  var b = 0.0;
+  if (l0 + 1u < batch.count) { b = gather(l0 + 1u, idx); }
+  work[slot * M * M + idx] = vec2f(gather(l0, idx), b);
 }
 `;
 }
@@ -403,7 +427,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     // unit-flux spectrum times conj(R̂)
     let ph = cmul(phases[l * 2u * M + idx % M], phases[l * 2u * M + M + idx / M]);
     let s0 = cmul(psfSpec[j], ph) * (t * sqrt(t));
-    let rr = work[j];
+    // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
+    let ws = (l >> 1u) * M * M;
+    let w0 = work[ws + idx];
+    let w1 = work[ws + ((M - idx / M) % M) * M + (M - idx % M) % M];
+    var rr: vec2f;
+    if ((l & 1u) == 0u) { rr = 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
+    else { rr = 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x); }
     let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
     let zr = z0.x * s.flux;
     let zi = z0.y * s.flux;

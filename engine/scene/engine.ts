@@ -254,7 +254,8 @@ export class ShearEngine {
       ]);
       res.pipelinesCreated += fft.stats.pipelinesCreated;
       const cnt = maxCount.get(m)!;
-      const work = res.buffer(`work-${m}`, cnt * m * m * 8, STORAGE);
+      // two pairs per complex FFT slot (see kspaceRenderShader)
+      const work = res.buffer(`work-${m}`, Math.ceil(cnt / 2) * m * m * 8, STORAGE);
       const derived = res.buffer(`derived-${m}`, cnt * 48, STORAGE);
       const phases = res.buffer(`phases-${m}`, cnt * 2 * m * 8, STORAGE);
       this.sizes.set(m, { fft, setup, derived, phases, render, scatter, adjoint, accumulate, work });
@@ -339,10 +340,11 @@ export class ShearEngine {
       pass.setPipeline(sp.setup);
       pass.setBindGroup(0, b.bgSetup);
       pass.dispatchWorkgroups(b.count);
+      const slots = Math.ceil(b.count / 2);
       pass.setPipeline(sp.render);
       pass.setBindGroup(0, b.bgRender);
-      pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), b.count);
-      sp.fft.encode(pass, sp.work, 0, b.count, true);
+      pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), slots);
+      sp.fft.encode(pass, sp.work, 0, slots, true);
       if (b.bgAccumulate) {
         pass.setPipeline(sp.accumulate);
         pass.setBindGroup(0, b.bgAccumulate);
@@ -366,10 +368,11 @@ export class ShearEngine {
       pass.setPipeline(sp.setup);
       pass.setBindGroup(0, b.bgSetup);
       pass.dispatchWorkgroups(b.count);
+      const slots = Math.ceil(b.count / 2);
       pass.setPipeline(sp.scatter);
       pass.setBindGroup(0, b.bgScatter);
-      pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), b.count);
-      sp.fft.encode(pass, sp.work, 0, b.count, false);
+      pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), slots);
+      sp.fft.encode(pass, sp.work, 0, slots, false);
       pass.setPipeline(sp.adjoint);
       pass.setBindGroup(0, b.bgAdjoint);
       pass.dispatchWorkgroups(b.count);

@@ -77,7 +77,9 @@ export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: Layou
     const n = set.sources[p.source].stampSize;
     const m = opts.fftFactor * n;
     const pl: PairLayout = { pairIndex, source: p.source, quadrant: p.quadrant, n, m, cx: stampCorner(p.x, n), cy: stampCorner(p.y, n) };
-    const key = `${p.quadrant}:${m}`;
+    // Invisible pairs (rendered only when validating the filter) get batches of their own, so
+    // the visible pairs are batched and packed exactly as when filtering: identical images.
+    const key = `${p.quadrant}:${m}:${p.visible ? 0 : 1}`;
     let g = groups.get(key);
     if (!g) groups.set(key, (g = []));
     g.push(pl);
@@ -96,9 +98,9 @@ export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: Layou
   }
   const ordered: PairLayout[] = [];
   const groupKeys = [...groups.keys()].sort((a, b) => {
-    const [qa, ma] = a.split(':').map(Number);
-    const [qb, mb] = b.split(':').map(Number);
-    return qa - qb || ma - mb;
+    const [qa, ma, va] = a.split(':').map(Number);
+    const [qb, mb, vb] = b.split(':').map(Number);
+    return qa - qb || ma - mb || va - vb;
   });
   for (const key of groupKeys) ordered.push(...groups.get(key)!);
 
@@ -159,10 +161,13 @@ export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: Layou
   for (const key of groupKeys) {
     const g = groups.get(key)!;
     const m = g[0].m;
+    // one M×M complex image per pair for the PSF spectra (two pairs share one work slot)
     const perPair = m * m * 8;
     let cap = Math.max(1, Math.floor(limits.maxBindingBytes / perPair));
     cap = Math.min(cap, 65535, Math.floor(limits.maxBindingBytes / PAIR_BYTES));
     if (limits.maxPairsPerBatch) cap = Math.min(cap, limits.maxPairsPerBatch);
+    // even batch sizes keep the two-per-FFT pairing independent of the batching
+    if (cap > 1) cap -= cap % 2;
     for (let s = 0; s < g.length; s += cap) {
       const count = Math.min(cap, g.length - s);
       batches.push(buildBatchCsr(quadrants[g[0].quadrant], g.slice(s, s + count), base + s, m));
