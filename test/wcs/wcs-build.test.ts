@@ -155,6 +155,19 @@ describe('WCS built from parameters', () => {
     }
   });
 
+  it('TAN with PV keys (SCAMP style) reads as TPV by default; ignore / error on request', () => {
+    const w = visLike();
+    const cards = Object.fromEntries(tpvHeaderCards(w).map((c) => [c[0], c[1]]));
+    const tanPv = headerFromCards({ ...cards, CTYPE1: 'RA---TAN', CTYPE2: 'DEC--TAN' });
+    const asTpv = parseWcs(tanPv);
+    expect(asTpv.kind).toBe('TPV');
+    expect(angularSeparation(...asTpv.pixelToSky(2047, 0), ...w.pixelToSky(2047, 0))).toBe(0);
+    const plain = parseWcs(tanPv, {}, { tanWithPv: 'ignore' });
+    expect(plain.kind).toBe('TAN');
+    expect(angularSeparation(...plain.pixelToSky(2047, 0), ...w.pixelToSky(2047, 0))).toBeGreaterThan(1e-5);
+    expect(() => parseWcs(tanPv, { file: 'a.fits', hdu: 1 }, { tanWithPv: 'error' })).toThrow(/a\.fits.*PV1_0/);
+  });
+
   it('missing or bad keys give a DataError naming the file, HDU and key', () => {
     const cards = Object.fromEntries(tpvHeaderCards(visLike()).map((c) => [c[0], c[1]]));
     const ctx = { file: 'x.fits', hdu: '3-4.F.SCI' };

@@ -525,7 +525,16 @@ function readSip(h: HeaderLike, letter: string, ctx: SourceContext, required: bo
  * (and DEC--*), CD or PC + CDELT (or CDELT + CROTA2), LONPOLE. Throws DataError naming the
  * file / HDU / key for anything missing or unsupported.
  */
-export function parseWcs(h: HeaderLike, ctx: SourceContext = {}): Wcs {
+export interface ParseWcsOptions {
+  /**
+   * A TAN header that carries PV1_k / PV2_k distortion keys (SCAMP's old convention): 'tpv'
+   * (default) reads it as TPV, 'ignore' drops the PV keys (plain TAN), 'error' throws.
+   * (astropy/wcslib refuse such headers.)
+   */
+  tanWithPv?: 'tpv' | 'ignore' | 'error';
+}
+
+export function parseWcs(h: HeaderLike, ctx: SourceContext = {}, options: ParseWcsOptions = {}): Wcs {
   const c1 = str(h, 'CTYPE1');
   const c2 = str(h, 'CTYPE2');
   if (c1 === undefined) throw new DataError('missing WCS keyword', { ...ctx, key: 'CTYPE1' });
@@ -544,7 +553,23 @@ export function parseWcs(h: HeaderLike, ctx: SourceContext = {}): Wcs {
     throw new DataError(`CTYPE1 '${c1}' and CTYPE2 '${c2}' disagree`, { ...ctx, key: 'CTYPE2' });
   }
   let kind: WcsKind;
-  if (proj === 'TAN') kind = sip ? 'TAN-SIP' : 'TAN';
+  if (proj === 'TAN') {
+    kind = sip ? 'TAN-SIP' : 'TAN';
+    if (!sip) {
+      let pvKey: string | undefined;
+      for (let k = 0; k < TPV_NCOEF && !pvKey; k++) {
+        for (const ax of [1, 2]) if (!pvKey && h.get(`PV${ax}_${k}`) !== undefined && h.get(`PV${ax}_${k}`) !== null) pvKey = `PV${ax}_${k}`;
+      }
+      const mode = options.tanWithPv ?? 'tpv';
+      if (pvKey && mode === 'tpv') kind = 'TPV';
+      else if (pvKey && mode === 'error') {
+        throw new DataError(`CTYPE1 '${c1}' (TAN) with TPV-like distortion keys; use RA---TPV, or choose how to read it`, {
+          ...ctx,
+          key: pvKey,
+        });
+      }
+    }
+  }
   else if (proj === 'TPV' && !sip) kind = 'TPV';
   else throw new DataError(`unsupported projection '${c1}'`, { ...ctx, key: 'CTYPE1' });
 
