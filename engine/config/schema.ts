@@ -1,0 +1,308 @@
+/**
+ * The SHINE configuration file (one YAML document), as a zod schema: the sections of SHINE's
+ * EuclidInferenceConfig (data, sources, gal, inference, stamps, background, output), the MER tile
+ * geometry (tile), the `distributed` section of seed 000 §7.1, the `device` section and the
+ * optional `truth` section written by `shine simulate`.
+ *
+ * Every object is strict (unknown fields are errors) and every field has SHINE's default, so an
+ * empty file is a valid configuration; the inputs a command needs are checked when it runs.
+ * docs/config.md documents every field. Runtime-agnostic (no file access here).
+ */
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------------------------
+// building blocks
+
+const finite = () => z.number().refine(Number.isFinite, { message: 'expected a finite number' });
+const positive = () => z.number().positive();
+
+/** A bit mask: a non-negative integer, or a string '0x…' / decimal. */
+const bitMask = () =>
+  z.preprocess(
+    (v) => {
+      if (typeof v === 'string') {
+        const s = v.trim();
+        if (/^0x[0-9a-f]+$/i.test(s)) return Number.parseInt(s.slice(2), 16);
+        if (/^\d+$/.test(s)) return Number(s);
+      }
+      return v;
+    },
+    z.number().int().min(0).max(2 ** 53 - 1),
+  );
+
+/** One path or a list of paths (or glob patterns) → a list. */
+const pathList = () => z.preprocess((v) => (typeof v === 'string' ? [v] : v === null ? [] : v), z.array(z.string().min(1)));
+
+const optionalPath = () => z.string().min(1).nullable();
+
+// ---------------------------------------------------------------------------------------------
+// priors (DESIGN §4)
+
+const normalPrior = z.strictObject({ type: z.literal('normal'), mean: finite().default(0), sigma: positive() });
+const uniformPrior = z
+  .strictObject({ type: z.literal('uniform'), low: finite(), high: finite() })
+  .refine((p) => p.low < p.high, { message: 'expected low < high', path: ['high'] });
+const fixedPrior = z.strictObject({ type: z.literal('fixed'), value: finite() });
+const lognormalPrior = z.strictObject({
+  type: z.literal('lognormal'),
+  /** Median of the distribution: 'catalog' (the source's catalog value) or a positive number. */
+  center: z.union([z.literal('catalog'), positive()]).default('catalog'),
+  /** Standard deviation of the natural log. */
+  sigma: positive(),
+});
+const fixedCatalogPrior = z.strictObject({ type: z.literal('fixed'), value: z.union([z.literal('catalog'), positive()]).default('catalog') });
+
+const PRIOR_TYPES = ['normal', 'lognormal', 'uniform', 'fixed'] as const;
+const SIGNED_TYPES = ['normal', 'uniform', 'fixed'] as const;
+
+/** A prior on a positive catalog-centred quantity (flux, hlr). */
+function positivePrior() {
+  return z.discriminatedUnion(
+    'type',
+    [normalPrior, lognormalPrior, uniformPrior, fixedCatalogPrior],
+    { error: (iss) => priorTypeError(iss.input, PRIOR_TYPES) },
+  );
+}
+
+/** A prior on a signed quantity (shear, ellipticity, offset). */
+function signedPrior() {
+  return z.discriminatedUnion('type', [normalPrior, uniformPrior, fixedPrior], {
+    error: (iss) => priorTypeError(iss.input, SIGNED_TYPES),
+  });
+}
+
+function priorTypeError(input: unknown, allowed: readonly string[]): string {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) return 'expected a prior: { type: …, … }';
+  const t = (input as { type?: unknown }).type;
+  if (t === undefined) return `missing prior type (one of ${allowed.join(', ')})`;
+  return `expected prior type one of ${allowed.join(', ')}, got ${JSON.stringify(t)}`;
+}
+
+/** Offsets are in arcsec; keys may carry an `_arcsec` suffix (mean_arcsec, sigma_arcsec, …). */
+function offsetPrior() {
+  return z.preprocess((v) => {
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+      const m = /^(mean|sigma|low|high|value)_arcsec$/.exec(k);
+      const key = m ? m[1] : k;
+      if (key in out) {
+        // both 'sigma' and 'sigma_arcsec': keep the suffixed name so the strict check reports it
+        out[k] = val;
+        continue;
+      }
+      out[key] = val;
+    }
+    return out;
+  }, signedPrior());
+}
+
+export const PriorsSchema = z.strictObject({
+  /** Each reduced-shear component g1, g2 (per sub-tile). */
+  shear: signedPrior().default({ type: 'normal', mean: 0, sigma: 0.05 }),
+  /** Flux F (ADU); lognormal centred on the catalog flux converted to ADU. */
+  flux: positivePrior().default({ type: 'lognormal', center: 'catalog', sigma: 0.5 }),
+  /** Half-light radius h (arcsec); lognormal centred on the catalog hlr. */
+  hlr: positivePrior().default({ type: 'lognormal', center: 'catalog', sigma: 0.3 }),
+  /** Each intrinsic distortion component e1, e2. */
+  ellipticity: signedPrior().default({ type: 'normal', mean: 0, sigma: 0.3 }),
+  /** Each position offset dx, dy on the sky (arcsec). */
+  offset: offsetPrior().default({ type: 'normal', mean: 0, sigma: 0.05 }),
+});
+
+// ---------------------------------------------------------------------------------------------
+// sections
+
+export const DataSchema = z.strictObject({
+  /** VIS calibrated frames (DET files, all quadrants of one exposure each): paths or globs. */
+  exposures: pathList().default([]),
+  /** VIS background maps (BKG files), matched to the exposures by observation/dither id. */
+  backgrounds: pathList().default([]),
+  /** PSF grid products, one per exposure (HDU per quadrant), matched like the BKG files. */
+  psf: pathList().default([]),
+  /** MER final catalog(s): the tile's, plus neighbours' for sub-tiles at the tile edge. */
+  mer_catalog: pathList().default([]),
+  /** HDU of the catalog table (name or index); null: the first binary table. */
+  mer_catalog_hdu: z.union([z.string().min(1), z.number().int().min(0)]).nullable().default(null),
+  /** Tile index FITS table with columns TILE_ID, RA, DEC (degrees). */
+  tile_index: optionalPath().default(null),
+  /** Native pixel scale (arcsec/pixel), used to size stamps. */
+  pixel_scale: positive().default(0.1),
+  /** FLG bits whose pixels are masked (default 0x1, the INVALID bit, as SHINE). */
+  bad_pixel_mask: bitMask().default(0x1),
+});
+
+export const TileSchema = z.strictObject({
+  /** Side of the MER tile core (arcmin), a square on the tangent plane at the tile centre. */
+  core_arcmin: positive().default(30),
+  /** Side of the MER tile extended area (arcmin); null: core_arcmin + 2 (MER's 1′ border). */
+  extended_arcmin: positive().nullable().default(null),
+  /** Tile centre [ra, dec] (deg) when distributed.tile_source is 'custom'. */
+  center: z.tuple([finite(), z.number().min(-90).max(90)]).nullable().default(null),
+  /** Written by `shine simulate`: the [row, col] sub-tile it imaged (null: all). Informational. */
+  simulated_sub_tile: z.tuple([z.number().int().min(0), z.number().int().min(0)]).nullable().default(null),
+});
+
+export const SourcesSchema = z.strictObject({
+  /** Keep FLUX_DETECTION_TOTAL / FLUXERR_DETECTION_TOTAL ≥ snr_min (null: no cut). */
+  snr_min: positive().nullable().default(10),
+  /** Keep SNR < snr_max (null: no upper bound). */
+  snr_max: positive().nullable().default(null),
+  /** Keep VIS_DET = 1 (1/0 accepted for true/false). */
+  vis_det: z.preprocess((v) => (v === 1 ? true : v === 0 ? false : v), z.boolean()).default(true),
+  exclude_spurious: z.boolean().default(true),
+  exclude_point_like: z.boolean().default(true),
+  exclude_deblended: z.boolean().default(false),
+  /** Drop sources with DET_QUALITY_FLAG & mask ≠ 0 (0: no cut). */
+  det_quality_mask: bitMask().default(0x78c),
+  /** hlr (arcsec) = 0.1 × SEMIMAJOR_AXIS clipped to this range. */
+  hlr_clip_arcsec: z
+    .tuple([positive(), positive()])
+    .refine((r) => r[0] < r[1], { message: 'expected [min, max] with min < max' })
+    .default([0.05, 5]),
+  /** Largest number of sources per sub-tile (null: no cap, the default). */
+  max_per_sub_tile: z.number().int().positive().nullable().default(null),
+});
+
+export const GalSchema = z.strictObject({
+  /** Galaxy light profile. */
+  profile: z.enum(['exponential']).default('exponential'),
+  priors: PriorsSchema.prefault({}),
+});
+
+export const MapSchema = z.strictObject({
+  optimizer: z.enum(['lbfgs', 'adam']).default('lbfgs'),
+  /** Iteration cap (an L-BFGS iteration or an Adam step). */
+  max_iterations: z.number().int().positive().default(1000),
+  /** Adam learning rate (SHINE: 0.01). */
+  lr: positive().default(0.01),
+  /** Converged when the relative change of −log posterior over an iteration is below this. */
+  tolerance: positive().default(1e-8),
+  /** Converged when the largest |gradient| component (in the optimiser's unconstrained parameters) is below this. */
+  grad_tolerance: positive().default(1e-5),
+  /** L-BFGS memory (pairs kept). */
+  lbfgs_history: z.number().int().positive().default(10),
+  /** Shear errors from the Laplace approximation marginalised over all source parameters. */
+  laplace: z.boolean().default(true),
+});
+
+export const ViSchema = z.strictObject({
+  steps: z.number().int().positive().default(2000),
+  lr: positive().default(0.01),
+  /** Posterior draws kept after fitting the guide. */
+  num_samples: z.number().int().positive().default(1000),
+  guide: z.enum(['mean_field', 'low_rank']).default('mean_field'),
+});
+
+export const NutsSchema = z.strictObject({
+  warmup: z.number().int().min(0).default(500),
+  samples: z.number().int().positive().default(1000),
+  chains: z.number().int().positive().default(1),
+  max_tree_depth: z.number().int().positive().default(10),
+  target_accept: z.number().gt(0).lt(1).default(0.8),
+  dense_mass: z.boolean().default(false),
+});
+
+export const InferenceSchema = z.strictObject({
+  method: z.enum(['map', 'vi', 'nuts']).default('map'),
+  /** Seed of every random draw (initialisation jitter, VI, NUTS). */
+  seed: z.number().int().min(0).default(0),
+  map: MapSchema.prefault({}),
+  vi: ViSchema.prefault({}),
+  nuts: NutsSchema.prefault({}),
+});
+
+export const StampsSchema = z.strictObject({
+  /** Stamp sizes (pixels), ascending: each source gets the smallest with 2(3 h_pix + 10.5) ≤ size. */
+  tiers: z
+    .array(z.number().int().positive())
+    .min(1)
+    .refine((t) => t.every((v, i) => i === 0 || v > t[i - 1]), { message: 'expected strictly ascending stamp sizes' })
+    .refine((t) => t.every((v) => v % 2 === 0), { message: 'expected even stamp sizes' })
+    .default([64, 128, 256]),
+  /** FFT size = fft_factor × stamp size. */
+  fft_factor: z.number().int().min(1).default(2),
+  /** The PSF stamps already include the pixel response (no extra pixel convolution). */
+  psf_includes_pixel: z.boolean().default(true),
+});
+
+export const BackgroundSchema = z.strictObject({
+  /** 'median': sigma-clipped median of the quadrant's SCI pixels; 'bkg_file': the BKG map. */
+  method: z.enum(['median', 'bkg_file']).default('median'),
+  /** Clip at median ± sigma · std. */
+  sigma: positive().default(3),
+  max_iters: z.number().int().positive().default(10),
+});
+
+export const OutputSchema = z.strictObject({
+  dir: z.string().min(1).default('results/euclid'),
+  save_diagnostics: z.boolean().default(true),
+  save_model_images: z.boolean().default(false),
+  /** Re-run sub-tiles whose outputs already exist. */
+  overwrite: z.boolean().default(false),
+});
+
+export const DistributedSchema = z.strictObject({
+  /** 'mer_catalog': tile centres from data.tile_index; 'custom': tile.center. */
+  tile_source: z.enum(['mer_catalog', 'custom']).default('mer_catalog'),
+  /** The tile to prepare: a MER tile id, 'all' (every tile of the index) or null (give --tile-id). */
+  tile_id: z.union([z.number().int().min(0), z.literal('all')]).nullable().default(null),
+  /** [rows, cols] of the sub-tile grid; rows along Dec (North), columns along RA (East). */
+  sub_tile_grid: z.tuple([z.number().int().positive(), z.number().int().positive()]).default([4, 4]),
+  /** Margin around each sub-tile core (arcmin). */
+  sub_tile_margin: z.number().nonnegative().default(1.0),
+  /** Root folder searched (recursively) for DET/BKG/PSF files when data.* lists are empty. */
+  exposure_archive: optionalPath().default(null),
+  /** Root folder searched for the tile's MER catalog when data.mer_catalog is empty. */
+  catalog_archive: optionalPath().default(null),
+  /** Folder for the manifests (scratch_dir/tile_<id>/). */
+  scratch_dir: z.string().min(1).default('scratch'),
+  /** Same as output.dir (null: take output.dir). */
+  output_dir: optionalPath().default(null),
+  output_format: z.literal('fits', { error: 'expected "fits" (hdf5 output is not supported)' }).default('fits'),
+  /** Same as output.save_diagnostics (null: take it). */
+  save_diagnostics: z.boolean().nullable().default(null),
+  /** Same as output.save_model_images (null: take it). */
+  save_model_images: z.boolean().nullable().default(null),
+});
+
+export const DeviceSchema = z.strictObject({
+  /** 'auto', a candidate name (vulkan, opengl, swiftshader, …) or an adapter description substring. */
+  adapter: z.string().min(1).default('auto'),
+});
+
+export const TruthSchema = z.strictObject({
+  sources: optionalPath().default(null),
+  shear: optionalPath().default(null),
+});
+
+export const ConfigSchema = z.strictObject({
+  data: DataSchema.prefault({}),
+  tile: TileSchema.prefault({}),
+  sources: SourcesSchema.prefault({}),
+  gal: GalSchema.prefault({}),
+  inference: InferenceSchema.prefault({}),
+  stamps: StampsSchema.prefault({}),
+  background: BackgroundSchema.prefault({}),
+  output: OutputSchema.prefault({}),
+  distributed: DistributedSchema.prefault({}),
+  device: DeviceSchema.prefault({}),
+  truth: TruthSchema.prefault({}),
+});
+
+type Raw = z.output<typeof ConfigSchema>;
+
+/** A validated configuration with every default filled and every path resolved. */
+export type ShineConfig = Omit<Raw, 'distributed' | 'tile'> & {
+  tile: Omit<Raw['tile'], 'extended_arcmin'> & { extended_arcmin: number };
+  distributed: Omit<Raw['distributed'], 'output_dir' | 'save_diagnostics' | 'save_model_images'> & {
+    output_dir: string;
+    save_diagnostics: boolean;
+    save_model_images: boolean;
+  };
+  /** The file the configuration came from ('' when parsed from text), and its folder. */
+  source: { file: string; dir: string };
+};
+
+export type Prior = Raw['gal']['priors']['flux'] | Raw['gal']['priors']['shear'];
+export type PriorName = keyof Raw['gal']['priors'];
