@@ -41,6 +41,12 @@ export interface FftPassShaderOptions {
    * lineOffset + x·lines …), so that a dispatch can transform a window of rows. Default 0.
    */
   lineOffset?: number;
+  /**
+   * 'table' (default): every twiddle w^k of a butterfly is read from the float64-built table.
+   * 'pow2': only w^(2^a) are read; the others are products of those (≤ 3 complex products for
+   * radix ≤ 16: a few ulps more error, far fewer memory reads).
+   */
+  twiddles?: 'table' | 'pow2';
 }
 
 /** The radices of a plan: the fewest stages with radix ≤ maxRadix, as balanced as possible (larger first). */
@@ -124,13 +130,25 @@ function emitBody(o: FftPassShaderOptions): string {
       code.push(`let j = t + ${q * T}u;`);
       if (Ns > 1) code.push(`let jm = j & ${Ns - 1}u;`);
       const ins: string[] = [];
+      const w: string[] = [];
+      if (Ns > 1 && o.twiddles === 'pow2') {
+        for (let k = 1; k < r; k++) {
+          w[k] = fresh();
+          if ((k & (k - 1)) === 0) {
+            code.push(`let ${w[k]} = twiddle(jm * ${(k * N) / (Ns * r)}u);`);
+          } else {
+            const hi = 1 << Math.floor(Math.log2(k));
+            code.push(`let ${w[k]} = cmul(${w[hi]}, ${w[k - hi]});`);
+          }
+        }
+      }
       for (let k = 0; k < r; k++) {
         const v = `v${q + k * Q}`;
         if (k === 0 || Ns === 1) {
           ins.push(v);
         } else {
           const n = fresh();
-          code.push(`let ${n} = cmul(${v}, twiddle(jm * ${(k * N) / (Ns * r)}u));`);
+          code.push(`let ${n} = cmul(${v}, ${w[k] ?? `twiddle(jm * ${(k * N) / (Ns * r)}u)`});`);
           ins.push(n);
         }
       }

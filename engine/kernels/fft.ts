@@ -43,6 +43,8 @@ export interface Fft2dOptions {
    * a quarter of the memory traffic when size = M/2.
    */
   window?: { start: number; size: number };
+  /** Twiddle evaluation, see FftPassShaderOptions.twiddles. Default 'pow2' (same accuracy in the tests, fewer reads). */
+  twiddles?: 'table' | 'pow2';
   label?: string;
 }
 
@@ -129,6 +131,7 @@ interface PlanSetup {
   rows: Fft2dPassConfig;
   cols: Fft2dPassConfig;
   window: { start: number; size: number; lines: number } | null;
+  twiddles: 'table' | 'pow2';
   imagesPerDispatch: number;
   label: string;
 }
@@ -215,7 +218,7 @@ function setup(device: GPUDevice, size: number, opts: Fft2dOptions): PlanSetup {
     while (start % lines !== 0 || n % lines !== 0) lines >>= 1;
     window = { start, size: n, lines };
   }
-  return { size: M, rows, cols, window, imagesPerDispatch, label: opts.label ?? `fft2d-${M}` };
+  return { size: M, rows, cols, window, twiddles: opts.twiddles ?? 'pow2', imagesPerDispatch, label: opts.label ?? `fft2d-${M}` };
 }
 
 /** One pass's shader. Rows: optionally only the window's rows; inverse rows carry the 1/M² scale. */
@@ -231,6 +234,7 @@ function shaderFor(s: PlanSetup, columns: boolean, inverse: boolean, windowed = 
     inverse,
     scale: inverse && !columns ? 1 / (s.size * s.size) : 1,
     lineOffset: win ? win.start : 0,
+    twiddles: s.twiddles,
   });
 }
 
@@ -404,9 +408,18 @@ export async function createFft2dAsync(device: GPUDevice, size: number, opts: Ff
 /**
  * Micro-benchmark: median wall time (ms) of one submit holding the 2-D FFT (alternately forward and inverse) of `count`
  * M×M images (plan created and warmed up beforehand), over `repeats` runs. Includes the submit
- * and the wait for completion (onSubmittedWorkDone), as the engine would see it.
+ * and the wait for completion (onSubmittedWorkDone), as the engine would see it. `mode` 'window'
+ * benchmarks the pruned variants (window rows [M/4, 3M/4) unless opts.window says otherwise).
  */
-export async function benchFft(device: GPUDevice, M: number, count: number, repeats: number, opts: Fft2dOptions = {}): Promise<number> {
+export async function benchFft(
+  device: GPUDevice,
+  M: number,
+  count: number,
+  repeats: number,
+  opts: Fft2dOptions = {},
+  mode: FftMode = 'full',
+): Promise<number> {
+  if (mode === 'window' && !opts.window) opts = { ...opts, window: { start: M / 4, size: M / 2 } };
   const plan = await createFft2dAsync(device, M, opts);
   const bytes = count * plan.imageBytes;
   const buf = device.createBuffer({ label: 'fft-bench', size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
@@ -425,7 +438,7 @@ export async function benchFft(device: GPUDevice, M: number, count: number, repe
       const t0 = performance.now();
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      plan.encode(pass, buf, 0, count, inverse);
+      plan.encode(pass, buf, 0, count, inverse, mode);
       pass.end();
       device.queue.submit([enc.finish()]);
       await device.queue.onSubmittedWorkDone();

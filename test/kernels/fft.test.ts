@@ -264,6 +264,21 @@ describe('GPU batched 2-D FFT', () => {
     }
   });
 
+  it("twiddles 'table' (every twiddle read from the table; the default 'pow2' multiplies some) is within tolerance", async () => {
+    for (const M of [128, 512]) {
+      const plan = createFft2d(device, M, { twiddles: 'table' });
+      const count = 1;
+      const data = randomImages(M, count, 4242 + M);
+      for (const inverse of [false, true]) {
+        const { out } = await runGpu(device, plan, data, count, 0, [inverse]);
+        const err = relErr(out, reference(data, M, count, inverse));
+        console.log(`table twiddles M=${M} ${inverse ? 'inverse' : 'forward'}: ${err.toExponential(2)}`);
+        expect(err).toBeLessThan(TOL);
+      }
+      plan.destroy();
+    }
+  });
+
   it('many encodes with different buffers, offsets and counts share one pass; encode creates no pipeline or buffer', async () => {
     const M = 64;
     const plan = createFft2d(device, M);
