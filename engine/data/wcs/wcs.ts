@@ -479,14 +479,14 @@ export function createWcs(p: WcsParams): Wcs {
 function num(h: HeaderLike, key: string, ctx: SourceContext): number | undefined {
   const v = h.get(key);
   if (v === undefined || v === null) return undefined;
-  if (typeof v === 'number') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
   if (typeof v === 'bigint') return Number(v);
   if (typeof v === 'string') {
     const t = v.trim().replace(/[dD]/, 'e');
     const n = Number(t);
     if (t !== '' && Number.isFinite(n)) return n;
   }
-  throw new DataError(`expected a number, got ${JSON.stringify(v)}`, { ...ctx, key });
+  throw new DataError(`expected a finite number, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`, { ...ctx, key });
 }
 
 function requireNum(h: HeaderLike, key: string, ctx: SourceContext): number {
