@@ -1,0 +1,8 @@
+/** Inference on a sub-tile: priors, bijections, the posterior, optimisers, MAP, Laplace errors. */
+export * from './priors.ts';
+export * from './transforms.ts';
+export * from './posterior.ts';
+export * from './lbfgs.ts';
+export * from './adam.ts';
+export * from './map.ts';
+export * from './laplace.ts';

@@ -1,0 +1,541 @@
+/**
+ * Laplace approximation of the shear posterior, MARGINALISED over every source parameter.
+ *
+ * H is the Hessian of −log p(θ | data) in the constrained (physical) parameters at the MAP θ̂:
+ *   Cov(g) ≈ (H_gg − H_gs H_ss⁻¹ H_sg)⁻¹            (marginal: sources free — the reported error)
+ *   Cov(g | sources) ≈ H_gg⁻¹                        (conditional: sources held at θ̂, for comparison)
+ * Why the constrained space: the answer is in g units directly; at a stationary point of the
+ * posterior density of θ (runMap's default objective) the constrained-space Laplace equals the
+ * unconstrained one pushed through the delta method, so nothing is lost; and the prior Hessian
+ * is analytic and diagonal there.
+ *
+ * H_ss is sparse: sources interact only through pixels that both their stamps cover. Its columns
+ * come from central finite differences of the engine's EXACT gradient, perturbing many sources at
+ * once: a distance-2 colouring of the stamp-overlap graph (no two sources of one colour overlap
+ * each other or a common third source, in any quadrant) makes every entry of the summed column
+ * attributable to exactly one perturbed source. Cost: 2 × (colours × free source parameters + 2)
+ * gradient evaluations, independent of the number of sources for a given density.
+ *
+ * The Schur complement is solved per connected component of the overlap graph (H_ss is block
+ * diagonal over them): dense Cholesky when the component is small enough (a definite proof of
+ * positive definiteness), preconditioned conjugate gradients with a block-Jacobi preconditioner
+ * (per-source blocks) for larger ones. A failed Cholesky or a non-positive curvature in CG is
+ * reported (`sourceHessianPD: false`) and the errors are NaN rather than garbage.
+ */
+import type { SceneLayout } from '../scene/layout.ts';
+import { cloneParams, SOURCE_PARAM_NAMES, type ExposureSet, type SceneGradient, type SceneParams } from '../scene/types.ts';
+import type { Posterior } from './posterior.ts';
+
+export interface LaplaceEngine {
+  readonly set: ExposureSet;
+  readonly layout: SceneLayout;
+  evaluate(params: SceneParams): Promise<{ logL: number; gradient: SceneGradient }>;
+}
+
+export interface LaplaceOptions {
+  /**
+   * Finite-difference steps in physical units: relative for flux and hlr (× value), absolute for
+   * the others (e, g dimensionless; dx, dy arcsec). Defaults: flux 1e-3, hlr 1e-3, e 1e-3,
+   * dx/dy 1e-3″, g 1e-3.
+   */
+  steps: { flux: number; hlr: number; e: number; offset: number; g: number };
+  /** Components with at most this many parameters are solved by dense Cholesky (default 3000). */
+  denseLimit: number;
+  /** PCG relative residual tolerance and iteration cap (large components only). */
+  cgTol: number;
+  cgMaxIterations: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export const DEFAULT_LAPLACE: LaplaceOptions = {
+  steps: { flux: 1e-3, hlr: 1e-3, e: 1e-3, offset: 1e-3, g: 1e-3 },
+  denseLimit: 3000,
+  cgTol: 1e-10,
+  cgMaxIterations: 10000,
+};
+
+/** The sparse Hessian of −log posterior over the free parameters (constrained space). */
+export interface SparseHessian {
+  nSources: number;
+  /** Free source-parameter kinds (indices into SOURCE_PARAM_NAMES), P of them per source. */
+  kinds: number[];
+  /** Free shear components (0 = g1, 1 = g2). */
+  gFree: number[];
+  /** Per source: sorted neighbour list (including itself) and the P×P blocks H[s, t], row-major. */
+  neighbours: number[][];
+  blocks: Float64Array[][];
+  /** H[(s, l), g_a]: per g component a, a vector of length nSources·P. */
+  sg: Float64Array[];
+  /** H_gg (gFree.length²), row-major. */
+  gg: Float64Array;
+}
+
+export interface LaplaceResult {
+  /** Marginal shear errors (sources marginalised): G1_ERR, G2_ERR. NaN when not available. */
+  g1Err: number;
+  g2Err: number;
+  /** Marginal covariance of (g1, g2) (2×2, row-major; NaN rows/cols for fixed components). */
+  covariance: Float64Array;
+  /** Conditional errors (sources held at the MAP): √(H_gg⁻¹)ᵢᵢ. */
+  g1ErrConditional: number;
+  g2ErrConditional: number;
+  /** H_ss positive definite (every component's Cholesky, or CG curvature, succeeded). */
+  sourceHessianPD: boolean;
+  /** The Schur complement S is positive definite. */
+  schurPD: boolean;
+  ok: boolean;
+  /** Human-readable explanation of any failure. */
+  message: string;
+  /** Sources in a component whose Hessian block is not positive definite (first 20). */
+  badSources: number[];
+  colours: number;
+  components: number;
+  largestComponent: number;
+  /** Gradient evaluations used. */
+  evaluations: number;
+  hessian: SparseHessian;
+  timeMs: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overlap graph and colouring
+
+/** Per source, the sorted list of sources whose stamps overlap it (inside the image) in some quadrant. */
+export function overlapGraph(engine: { set: ExposureSet; layout: SceneLayout }): number[][] {
+  const n = engine.set.sources.length;
+  const adj: Set<number>[] = Array.from({ length: n }, () => new Set<number>());
+  const byQ = new Map<number, Array<{ s: number; x0: number; x1: number; y0: number; y1: number }>>();
+  for (const p of engine.layout.pairs) {
+    const q = engine.set.quadrants[p.quadrant];
+    const x0 = Math.max(0, p.cx);
+    const x1 = Math.min(q.width, p.cx + p.n);
+    const y0 = Math.max(0, p.cy);
+    const y1 = Math.min(q.height, p.cy + p.n);
+    if (x0 >= x1 || y0 >= y1) continue;
+    let a = byQ.get(p.quadrant);
+    if (!a) byQ.set(p.quadrant, (a = []));
+    a.push({ s: p.source, x0, x1, y0, y1 });
+  }
+  for (const rects of byQ.values()) {
+    rects.sort((a, b) => a.x0 - b.x0);
+    let maxW = 0;
+    for (const r of rects) maxW = Math.max(maxW, r.x1 - r.x0);
+    for (let i = 0; i < rects.length; i++) {
+      const a = rects[i];
+      for (let j = i + 1; j < rects.length && rects[j].x0 < a.x1; j++) {
+        const b = rects[j];
+        if (b.y0 < a.y1 && a.y0 < b.y1 && a.s !== b.s) {
+          adj[a.s].add(b.s);
+          adj[b.s].add(a.s);
+        }
+      }
+      void maxW;
+    }
+  }
+  return adj.map((s) => [...s].sort((a, b) => a - b));
+}
+
+/**
+ * Greedy distance-2 colouring (largest degree first): two sources of one colour are neither
+ * neighbours nor share a neighbour. Returns colour per source and the number of colours.
+ */
+export function distance2Colouring(adj: number[][]): { colour: Int32Array; count: number } {
+  const n = adj.length;
+  const colour = new Int32Array(n).fill(-1);
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => adj[b].length - adj[a].length || a - b);
+  const mark = new Int32Array(n + 1).fill(-1);
+  let count = 0;
+  for (const v of order) {
+    for (const u of adj[v]) {
+      if (colour[u] >= 0) mark[colour[u]] = v;
+      for (const w of adj[u]) if (w !== v && colour[w] >= 0) mark[colour[w]] = v;
+    }
+    let c = 0;
+    while (mark[c] === v) c++;
+    colour[v] = c;
+    count = Math.max(count, c + 1);
+  }
+  return { colour, count };
+}
+
+/** Connected components of the overlap graph (each sorted). */
+export function components(adj: number[][]): number[][] {
+  const n = adj.length;
+  const seen = new Uint8Array(n);
+  const out: number[][] = [];
+  for (let s = 0; s < n; s++) {
+    if (seen[s]) continue;
+    const comp: number[] = [];
+    const stack = [s];
+    seen[s] = 1;
+    while (stack.length) {
+      const v = stack.pop()!;
+      comp.push(v);
+      for (const u of adj[v])
+        if (!seen[u]) {
+          seen[u] = 1;
+          stack.push(u);
+        }
+    }
+    out.push(comp.sort((a, b) => a - b));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hessian by coloured finite differences
+
+const G_KEYS = ['g1', 'g2'] as const;
+
+function stepFor(kindIndex: number, value: number, o: LaplaceOptions, otherDisc: number): number {
+  const name = SOURCE_PARAM_NAMES[kindIndex];
+  if (name === 'flux') return o.steps.flux * Math.max(Math.abs(value), 1e-30);
+  if (name === 'hlr') return o.steps.hlr * value;
+  if (name === 'e1' || name === 'e2') {
+    // stay well inside the unit disc
+    const room = 1 - Math.hypot(value, otherDisc);
+    return Math.min(o.steps.e, room / 4);
+  }
+  return o.steps.offset;
+}
+
+/** The sparse Hessian of −log posterior at the parameters `at` (all in physical units). */
+export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior, at: SceneParams, optsIn: Partial<LaplaceOptions> = {}): Promise<{ hessian: SparseHessian; colours: number; evaluations: number; adj: number[][] }> {
+  const o: LaplaceOptions = { ...DEFAULT_LAPLACE, ...optsIn, steps: { ...DEFAULT_LAPLACE.steps, ...optsIn.steps } };
+  const space = posterior.space;
+  const n = engine.set.sources.length;
+  const kinds = SOURCE_PARAM_NAMES.map((_, j) => j).filter((j) => space.priors[SOURCE_PARAM_NAMES[j]].type !== 'fixed');
+  const P = kinds.length;
+  const gFree = [0, 1].filter((a) => space.gIndex[a] >= 0);
+  const adj = overlapGraph(engine);
+  const { colour, count } = distance2Colouring(adj);
+  const neighbours = adj.map((a, s) => [...a, s].sort((x, y) => x - y));
+  const blocks = neighbours.map((nb) => nb.map(() => new Float64Array(P * P)));
+  const blockIndex = (s: number, t: number) => neighbours[s].indexOf(t);
+  const sg = gFree.map(() => new Float64Array(n * P));
+  const gg = new Float64Array(gFree.length * gFree.length);
+  const members: number[][] = Array.from({ length: count }, () => []);
+  for (let s = 0; s < n; s++) members[colour[s]].push(s);
+  const total = 2 * (count * P + gFree.length);
+  let evaluations = 0;
+  const grad = async (p: SceneParams) => {
+    const r = await engine.evaluate(p);
+    evaluations++;
+    o.onProgress?.(evaluations, total);
+    return r.gradient;
+  };
+  const name = (k: number) => SOURCE_PARAM_NAMES[k];
+
+  // source columns, one (colour, kind) at a time
+  for (let c = 0; c < count; c++) {
+    const mem = members[c];
+    for (let kk = 0; kk < P; kk++) {
+      const k = kinds[kk];
+      const key = name(k);
+      const h = new Float64Array(n);
+      const plus = cloneParams(at);
+      const minus = cloneParams(at);
+      for (const s of mem) {
+        const other = key === 'e1' ? at.e2[s] : key === 'e2' ? at.e1[s] : 0;
+        h[s] = stepFor(k, at[key][s], o, other);
+        plus[key][s] += h[s];
+        minus[key][s] -= h[s];
+      }
+      const gp = await grad(plus);
+      const gm = await grad(minus);
+      for (const i of mem) {
+        const nb = neighbours[i];
+        for (const j of nb) {
+          const b = blocks[j][blockIndex(j, i)];
+          for (let ll = 0; ll < P; ll++) {
+            const lkey = name(kinds[ll]);
+            // −∂²logL/∂θ(j,l)∂θ(i,k)
+            b[ll * P + kk] = -(gp[lkey][j] - gm[lkey][j]) / (2 * h[i]);
+          }
+        }
+      }
+    }
+  }
+  // shear columns
+  const gCols: Float64Array[] = [];
+  for (let ai = 0; ai < gFree.length; ai++) {
+    const a = gFree[ai];
+    const h = o.steps.g;
+    const plus = cloneParams(at);
+    const minus = cloneParams(at);
+    plus[G_KEYS[a]] += h;
+    minus[G_KEYS[a]] -= h;
+    const gp = await grad(plus);
+    const gm = await grad(minus);
+    for (let s = 0; s < n; s++)
+      for (let ll = 0; ll < P; ll++) {
+        const lkey = name(kinds[ll]);
+        sg[ai][s * P + ll] = -(gp[lkey][s] - gm[lkey][s]) / (2 * h);
+      }
+    const col = new Float64Array(gFree.length);
+    gFree.forEach((b, bi) => (col[bi] = -(gp[G_KEYS[b]] - gm[G_KEYS[b]]) / (2 * h)));
+    gCols.push(col);
+  }
+  const ng = gFree.length;
+  for (let i = 0; i < ng; i++) for (let j = 0; j < ng; j++) gg[i * ng + j] = 0.5 * (gCols[j][i] + gCols[i][j]);
+
+  // symmetrise the source blocks: H[s,t][l,k] and H[t,s][k,l]
+  for (let s = 0; s < n; s++) {
+    neighbours[s].forEach((t, bi) => {
+      if (t < s) return;
+      const A = blocks[s][bi];
+      const B = blocks[t][blockIndex(t, s)];
+      for (let l = 0; l < P; l++)
+        for (let k = 0; k < P; k++) {
+          if (t === s && k < l) continue;
+          const v = 0.5 * (A[l * P + k] + B[k * P + l]);
+          A[l * P + k] = v;
+          B[k * P + l] = v;
+        }
+    });
+  }
+
+  // priors: the diagonal of −∇² log prior, at the constrained free values
+  const theta = space.pack(at);
+  const lp = space.logPrior(theta);
+  gFree.forEach((a, ai) => (gg[ai * ng + ai] -= lp.hessDiag[space.gIndex[a]]));
+  for (let s = 0; s < n; s++) {
+    const b = blocks[s][blockIndex(s, s)];
+    kinds.forEach((k, kk) => {
+      const fi = space.sourceIndex[6 * s + k];
+      if (fi >= 0) b[kk * P + kk] -= lp.hessDiag[fi];
+    });
+  }
+  return { hessian: { nSources: n, kinds, gFree, neighbours, blocks, sg, gg }, colours: count, evaluations, adj };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dense linear algebra (components)
+
+/** In-place Cholesky of an n×n SPD matrix (lower triangle). Returns false if not PD. */
+export function cholesky(a: Float64Array, n: number): boolean {
+  for (let j = 0; j < n; j++) {
+    let d = a[j * n + j];
+    for (let k = 0; k < j; k++) d -= a[j * n + k] * a[j * n + k];
+    if (!(d > 0) || !Number.isFinite(d)) return false;
+    const l = Math.sqrt(d);
+    a[j * n + j] = l;
+    for (let i = j + 1; i < n; i++) {
+      let v = a[i * n + j];
+      for (let k = 0; k < j; k++) v -= a[i * n + k] * a[j * n + k];
+      a[i * n + j] = v / l;
+    }
+  }
+  return true;
+}
+
+/** Solves L Lᵀ x = b in place (L from cholesky). */
+export function choleskySolve(l: Float64Array, n: number, b: Float64Array): void {
+  for (let i = 0; i < n; i++) {
+    let v = b[i];
+    for (let k = 0; k < i; k++) v -= l[i * n + k] * b[k];
+    b[i] = v / l[i * n + i];
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    let v = b[i];
+    for (let k = i + 1; k < n; k++) v -= l[k * n + i] * b[k];
+    b[i] = v / l[i * n + i];
+  }
+}
+
+/** Inverse of a small SPD matrix via Cholesky; null if not PD. */
+export function spdInverse(a: Float64Array, n: number): Float64Array | null {
+  const l = a.slice();
+  if (!cholesky(l, n)) return null;
+  const inv = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    const e = new Float64Array(n);
+    e[j] = 1;
+    choleskySolve(l, n, e);
+    for (let i = 0; i < n; i++) inv[i * n + j] = e[i];
+  }
+  return inv;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schur complement
+
+interface ComponentSolve {
+  /** X = H_cc⁻¹ H_cg for each g column (length |c|·P each) or null if not PD. */
+  x: Float64Array[] | null;
+  method: 'cholesky' | 'cg';
+  message: string;
+}
+
+function solveComponent(H: SparseHessian, comp: number[], o: LaplaceOptions): ComponentSolve {
+  const P = H.kinds.length;
+  const D = comp.length * P;
+  const local = new Map<number, number>();
+  comp.forEach((s, i) => local.set(s, i));
+  const rhs = H.sg.map((col) => {
+    const r = new Float64Array(D);
+    comp.forEach((s, i) => r.set(col.subarray(s * P, s * P + P), i * P));
+    return r;
+  });
+  if (D <= o.denseLimit) {
+    const A = new Float64Array(D * D);
+    comp.forEach((s, i) => {
+      H.neighbours[s].forEach((t, bi) => {
+        const j = local.get(t)!;
+        const b = H.blocks[s][bi];
+        for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) A[(i * P + l) * D + j * P + k] = b[l * P + k];
+      });
+    });
+    if (!cholesky(A, D)) return { x: null, method: 'cholesky', message: 'Cholesky failed' };
+    for (const r of rhs) choleskySolve(A, D, r);
+    return { x: rhs, method: 'cholesky', message: '' };
+  }
+  // PCG with block-Jacobi preconditioner
+  const diagInv: Float64Array[] = [];
+  for (const s of comp) {
+    const inv = spdInverse(H.blocks[s][H.neighbours[s].indexOf(s)], P);
+    if (!inv) return { x: null, method: 'cg', message: `the diagonal block of source ${s} is not positive definite` };
+    diagInv.push(inv);
+  }
+  const matvec = (v: Float64Array, out: Float64Array) => {
+    out.fill(0);
+    comp.forEach((s, i) => {
+      H.neighbours[s].forEach((t, bi) => {
+        const j = local.get(t)!;
+        const b = H.blocks[s][bi];
+        for (let l = 0; l < P; l++) {
+          let acc = 0;
+          for (let k = 0; k < P; k++) acc += b[l * P + k] * v[j * P + k];
+          out[i * P + l] += acc;
+        }
+      });
+    });
+  };
+  const precond = (r: Float64Array, out: Float64Array) => {
+    for (let i = 0; i < comp.length; i++) {
+      const m = diagInv[i];
+      for (let l = 0; l < P; l++) {
+        let acc = 0;
+        for (let k = 0; k < P; k++) acc += m[l * P + k] * r[i * P + k];
+        out[i * P + l] = acc;
+      }
+    }
+  };
+  const xs: Float64Array[] = [];
+  for (const b of rhs) {
+    const x = new Float64Array(D);
+    const r = b.slice();
+    const z = new Float64Array(D);
+    precond(r, z);
+    const p = z.slice();
+    const Ap = new Float64Array(D);
+    let rz = r.reduce((s, v, i) => s + v * z[i], 0);
+    const bn = Math.sqrt(b.reduce((s, v) => s + v * v, 0));
+    let ok = bn === 0;
+    for (let it = 0; it < o.cgMaxIterations && !ok; it++) {
+      matvec(p, Ap);
+      const pAp = p.reduce((s, v, i) => s + v * Ap[i], 0);
+      if (!(pAp > 0)) return { x: null, method: 'cg', message: `non-positive curvature pᵀHp = ${pAp} in conjugate gradients` };
+      const alpha = rz / pAp;
+      let rn = 0;
+      for (let i = 0; i < D; i++) {
+        x[i] += alpha * p[i];
+        r[i] -= alpha * Ap[i];
+        rn += r[i] * r[i];
+      }
+      if (Math.sqrt(rn) <= o.cgTol * bn) {
+        ok = true;
+        break;
+      }
+      precond(r, z);
+      const rzn = r.reduce((s, v, i) => s + v * z[i], 0);
+      const beta = rzn / rz;
+      rz = rzn;
+      for (let i = 0; i < D; i++) p[i] = z[i] + beta * p[i];
+    }
+    if (!ok) return { x: null, method: 'cg', message: `conjugate gradients did not reach tolerance ${o.cgTol} in ${o.cgMaxIterations} iterations` };
+    xs.push(x);
+  }
+  return { x: xs, method: 'cg', message: '' };
+}
+
+/** Marginal and conditional shear covariance from a sparse Hessian. */
+export function schurShear(H: SparseHessian, adj: number[][], optsIn: Partial<LaplaceOptions> = {}): Omit<LaplaceResult, 'colours' | 'evaluations' | 'hessian' | 'timeMs'> {
+  const o: LaplaceOptions = { ...DEFAULT_LAPLACE, ...optsIn };
+  const ng = H.gFree.length;
+  const P = H.kinds.length;
+  const S = H.gg.slice();
+  const comps = components(adj);
+  let sourcePD = true;
+  const bad: number[] = [];
+  const messages: string[] = [];
+  for (const comp of comps) {
+    if (P === 0) break;
+    const sol = solveComponent(H, comp, o);
+    if (!sol.x) {
+      sourcePD = false;
+      if (bad.length < 20) bad.push(...comp.slice(0, 20 - bad.length));
+      if (messages.length < 3) messages.push(`sources [${comp.slice(0, 8).join(', ')}${comp.length > 8 ? ', …' : ''}]: ${sol.message}`);
+      continue;
+    }
+    // S −= H_gc X
+    for (let a = 0; a < ng; a++)
+      for (let b = 0; b < ng; b++) {
+        let acc = 0;
+        const col = H.sg[a];
+        const x = sol.x[b];
+        comp.forEach((s, i) => {
+          for (let l = 0; l < P; l++) acc += col[s * P + l] * x[i * P + l];
+        });
+        S[a * ng + b] -= acc;
+      }
+  }
+  for (let a = 0; a < ng; a++)
+    for (let b = a + 1; b < ng; b++) {
+      const v = 0.5 * (S[a * ng + b] + S[b * ng + a]);
+      S[a * ng + b] = S[b * ng + a] = v;
+    }
+  const covariance = new Float64Array(4).fill(NaN);
+  let schurPD = false;
+  let g1Err = NaN;
+  let g2Err = NaN;
+  if (sourcePD && ng > 0) {
+    const inv = spdInverse(S, ng);
+    if (inv) {
+      schurPD = true;
+      H.gFree.forEach((a, ai) => H.gFree.forEach((b, bi) => (covariance[a * 2 + b] = inv[ai * ng + bi])));
+      g1Err = Math.sqrt(covariance[0]);
+      g2Err = Math.sqrt(covariance[3]);
+    } else messages.push('the Schur complement H_gg − H_gs H_ss⁻¹ H_sg is not positive definite');
+  }
+  const condInv = ng > 0 ? spdInverse(H.gg, ng) : null;
+  const cond = [NaN, NaN];
+  if (condInv) H.gFree.forEach((a, ai) => (cond[a] = Math.sqrt(condInv[ai * ng + ai])));
+  if (!sourcePD) messages.unshift('the source block H_ss of the Hessian is not positive definite at this point (not a local maximum of the posterior, or parameters the data do not constrain under flat priors)');
+  if (ng === 0) messages.push('g1 and g2 are both fixed: no shear error to report');
+  return {
+    g1Err,
+    g2Err,
+    covariance,
+    g1ErrConditional: cond[0],
+    g2ErrConditional: cond[1],
+    sourceHessianPD: sourcePD,
+    schurPD,
+    ok: sourcePD && schurPD,
+    message: messages.join('; '),
+    badSources: bad,
+    components: comps.length,
+    largestComponent: comps.reduce((m, c) => Math.max(m, c.length), 0),
+  };
+}
+
+/**
+ * Shear errors from the Laplace approximation at `at` (normally the MAP), marginalised over
+ * all source parameters, with the conditional errors for comparison.
+ */
+export async function laplaceShear(engine: LaplaceEngine, posterior: Posterior, at: SceneParams, opts: Partial<LaplaceOptions> = {}): Promise<LaplaceResult> {
+  const t0 = performance.now();
+  const { hessian, colours, evaluations, adj } = await sparseHessian(engine, posterior, at, opts);
+  const r = schurShear(hessian, adj, opts);
+  return { ...r, colours, evaluations, hessian, timeMs: performance.now() - t0 };
+}

@@ -1,0 +1,336 @@
+/**
+ * The posterior of a sub-tile: the GPU engine's Gaussian log-likelihood plus the priors, as a
+ * function of
+ *   - θ, the vector of free parameters in physical (constrained) units, or
+ *   - z, the same parameters mapped to R^d by the bijections of transforms.ts (NumPyro style),
+ *     with the log-Jacobian of the map added when `jacobian` is true (the density of z).
+ *
+ * Free-vector layout: the free ones of (g1, g2) first, then for each source in order the free
+ * ones of (flux, hlr, e1, e2, dx, dy). Parameters whose prior is `fixed` are held at the prior's
+ * `value` (when given) or at their initial value and are not in the vector.
+ */
+import { SceneError, ShineError } from '../errors.ts';
+import type { ShearEngine } from '../scene/engine.ts';
+import { cloneParams, SOURCE_PARAM_NAMES, type SceneGradient, type SceneParams, type SourceParamName } from '../scene/types.ts';
+import { priorLogDensity, resolvePriors, scalarPrior, type ParamKind, type PriorConfig, type ScalarPrior } from './priors.ts';
+import {
+  discForward,
+  discInverse,
+  discLogJac,
+  discPullback,
+  scalarDerivative,
+  scalarForward,
+  scalarInSupport,
+  scalarInverse,
+  scalarLogJac,
+  type ScalarTransform,
+} from './transforms.ts';
+
+/** One free parameter. */
+export interface FreeEntry {
+  kind: ParamKind;
+  /** Source index, −1 for g1/g2. */
+  source: number;
+  prior: ScalarPrior;
+}
+
+export type TransformBlock =
+  | { kind: 'scalar'; index: number; t: ScalarTransform }
+  | { kind: 'disc'; i1: number; i2: number };
+
+/** Catalog centres of the lognormal priors (F_cat in ADU, h_cat in arcsec), one per source. */
+export interface CatalogCentres {
+  flux: ArrayLike<number>;
+  hlr: ArrayLike<number>;
+}
+
+/**
+ * Mapping between SceneParams, the constrained free vector θ and the unconstrained vector z.
+ * Pure CPU code (no GPU).
+ */
+export class ParamSpace {
+  readonly nSources: number;
+  readonly entries: FreeEntry[] = [];
+  readonly blocks: TransformBlock[] = [];
+  /** Values of every parameter; the fixed ones stay at these values. */
+  readonly base: SceneParams;
+  /** Free index of (g1, g2), −1 when fixed. */
+  readonly gIndex: [number, number] = [-1, -1];
+  /** Per source, per SOURCE_PARAM_NAMES entry: free index or −1. */
+  readonly sourceIndex: Int32Array;
+  /** Number of free source parameters per source (the same for every source). */
+  readonly perSource: number;
+  readonly priors: PriorConfig;
+
+  constructor(priorsIn: Partial<PriorConfig>, init: SceneParams, catalog?: CatalogCentres) {
+    const priors = resolvePriors(priorsIn);
+    this.priors = priors;
+    const n = init.flux.length;
+    this.nSources = n;
+    const cat = catalog ?? { flux: init.flux, hlr: init.hlr };
+    if (cat.flux.length !== n || cat.hlr.length !== n) {
+      throw new ShineError(`catalog centres have ${cat.flux.length}/${cat.hlr.length} values, expected one per source (${n})`, { field: 'catalog' });
+    }
+    const base = cloneParams(init);
+    for (const k of ['g1', 'g2'] as const) {
+      const p = priors[k];
+      if (p.type === 'fixed' && p.value !== undefined) base[k] = p.value;
+    }
+    for (const k of SOURCE_PARAM_NAMES) {
+      const p = priors[k];
+      if (p.type === 'fixed' && p.value !== undefined) base[k].fill(p.value);
+    }
+    this.base = base;
+    this.sourceIndex = new Int32Array(n * 6).fill(-1);
+    this.perSource = SOURCE_PARAM_NAMES.filter((k) => priors[k].type !== 'fixed').length;
+
+    const add = (kind: ParamKind, source: number, catalogValue?: number): number => {
+      const pr = scalarPrior(kind, priors[kind], catalogValue);
+      if (!pr) return -1;
+      this.entries.push({ kind, source, prior: pr });
+      return this.entries.length - 1;
+    };
+    this.gIndex[0] = add('g1', -1);
+    this.gIndex[1] = add('g2', -1);
+    this.discBlocks('g1', 'g2', this.gIndex[0], this.gIndex[1], base.g1, base.g2);
+    for (let s = 0; s < n; s++) {
+      const idx = SOURCE_PARAM_NAMES.map((k) => add(k, s, k === 'flux' ? cat.flux[s] : k === 'hlr' ? cat.hlr[s] : undefined));
+      idx.forEach((v, j) => (this.sourceIndex[6 * s + j] = v));
+      for (const j of [0, 1]) {
+        const i = idx[j];
+        if (i < 0) continue;
+        const pr = this.entries[i].prior;
+        this.blocks.push({ kind: 'scalar', index: i, t: pr.type === 'uniform' ? { kind: 'affineSigmoid', low: pr.low, high: pr.high } : { kind: 'exp' } });
+      }
+      this.discBlocks(`e1[${s}]`, `e2[${s}]`, idx[2], idx[3], base.e1[s], base.e2[s]);
+      for (const j of [4, 5]) {
+        const i = idx[j];
+        if (i < 0) continue;
+        const pr = this.entries[i].prior;
+        this.blocks.push({ kind: 'scalar', index: i, t: pr.type === 'uniform' ? { kind: 'affineSigmoid', low: pr.low, high: pr.high } : { kind: 'identity' } });
+      }
+    }
+  }
+
+  private discBlocks(n1: string, n2: string, i1: number, i2: number, v1: number, v2: number): void {
+    if (i1 < 0 && i2 < 0) return;
+    const err = (msg: string) => {
+      throw new ShineError(`priors of (${n1}, ${n2}): ${msg}`, { field: `priors.${n1.replace(/\[.*$/, '')}` });
+    };
+    if (i1 >= 0 && i2 >= 0) {
+      const p1 = this.entries[i1].prior;
+      const p2 = this.entries[i2].prior;
+      if (p1.type === 'normal' && p2.type === 'normal') {
+        this.blocks.push({ kind: 'disc', i1, i2 });
+      } else if (p1.type === 'uniform' && p2.type === 'uniform') {
+        const m = Math.max(p1.low ** 2, p1.high ** 2) + Math.max(p2.low ** 2, p2.high ** 2);
+        if (!(m < 1)) err(`the uniform box [${p1.low}, ${p1.high}] × [${p2.low}, ${p2.high}] must lie inside the unit disc (its corners reach |·| = ${Math.sqrt(m).toFixed(4)})`);
+        this.blocks.push({ kind: 'scalar', index: i1, t: { kind: 'affineSigmoid', low: p1.low, high: p1.high } });
+        this.blocks.push({ kind: 'scalar', index: i2, t: { kind: 'affineSigmoid', low: p2.low, high: p2.high } });
+      } else {
+        err(`both components need the same prior type (normal or uniform), got ${p1.type} and ${p2.type}`);
+      }
+      return;
+    }
+    // one component free, the other fixed at c: the free one lives in (−R, R), R = √(1 − c²)
+    const i = i1 >= 0 ? i1 : i2;
+    const c = i1 >= 0 ? v2 : v1;
+    if (!(Math.abs(c) < 1)) err(`the fixed component is ${c}; it must satisfy |c| < 1`);
+    const R = Math.sqrt(1 - c * c);
+    const p = this.entries[i].prior;
+    if (p.type === 'uniform') {
+      const lo = Math.max(p.low, -R);
+      const hi = Math.min(p.high, R);
+      if (!(lo < hi)) err(`the uniform range [${p.low}, ${p.high}] does not meet (−${R}, ${R}) allowed by the fixed component ${c}`);
+      this.blocks.push({ kind: 'scalar', index: i, t: { kind: 'affineSigmoid', low: lo, high: hi } });
+    } else {
+      this.blocks.push({ kind: 'scalar', index: i, t: { kind: 'scaledTanh', radius: R } });
+    }
+  }
+
+  get dim(): number {
+    return this.entries.length;
+  }
+
+  /** Constrained free vector θ from SceneParams. */
+  pack(p: SceneParams): Float64Array {
+    const th = new Float64Array(this.dim);
+    this.entries.forEach((e, i) => {
+      th[i] = e.source < 0 ? p[e.kind as 'g1' | 'g2'] : p[e.kind as SourceParamName][e.source];
+    });
+    return th;
+  }
+
+  /** A gradient in SceneParams layout packed into the free order. */
+  packGradient(g: SceneGradient): Float64Array {
+    return this.pack(g);
+  }
+
+  /** SceneParams from the constrained free vector (fixed parameters from `base`). */
+  unpack(theta: ArrayLike<number>): SceneParams {
+    const p = cloneParams(this.base);
+    this.entries.forEach((e, i) => {
+      if (e.source < 0) p[e.kind as 'g1' | 'g2'] = theta[i];
+      else p[e.kind as SourceParamName][e.source] = theta[i];
+    });
+    return p;
+  }
+
+  /** θ(z). */
+  forward(z: ArrayLike<number>): Float64Array {
+    const th = new Float64Array(this.dim);
+    for (const b of this.blocks) {
+      if (b.kind === 'scalar') th[b.index] = scalarForward(b.t, z[b.index]);
+      else [th[b.i1], th[b.i2]] = discForward(z[b.i1], z[b.i2]);
+    }
+    return th;
+  }
+
+  /** z(θ); throws a ShineError naming the parameter when θ is outside the support. */
+  inverse(theta: ArrayLike<number>): Float64Array {
+    const z = new Float64Array(this.dim);
+    for (const b of this.blocks) {
+      if (b.kind === 'scalar') {
+        if (!scalarInSupport(b.t, theta[b.index])) this.outside(b.index, theta[b.index], b.t);
+        z[b.index] = scalarInverse(b.t, theta[b.index]);
+      } else {
+        const r = Math.hypot(theta[b.i1], theta[b.i2]);
+        if (!(r < 1)) this.outside(b.i1, r, null);
+        [z[b.i1], z[b.i2]] = discInverse(theta[b.i1], theta[b.i2]);
+      }
+    }
+    return z;
+  }
+
+  private outside(i: number, v: number, t: ScalarTransform | null): never {
+    const e = this.entries[i];
+    const name = e.source < 0 ? e.kind : `${e.kind}[${e.source}]`;
+    const what = t === null ? 'the modulus must be < 1' : t.kind === 'exp' ? 'it must be > 0' : t.kind === 'affineSigmoid' ? `it must lie in (${t.low}, ${t.high})` : t.kind === 'scaledTanh' ? `it must lie in (−${t.radius}, ${t.radius})` : '';
+    throw new ShineError(`initial value of ${name} = ${v} is outside the prior's support: ${what}`, { field: name });
+  }
+
+  /** log|dθ/dz| and its gradient with respect to z. */
+  logJacobian(z: ArrayLike<number>): { value: number; grad: Float64Array } {
+    const grad = new Float64Array(this.dim);
+    let value = 0;
+    for (const b of this.blocks) {
+      if (b.kind === 'scalar') {
+        const r = scalarLogJac(b.t, z[b.index]);
+        value += r.value;
+        grad[b.index] = r.grad;
+      } else {
+        const r = discLogJac(z[b.i1], z[b.i2]);
+        value += r.value;
+        grad[b.i1] = r.grad[0];
+        grad[b.i2] = r.grad[1];
+      }
+    }
+    return { value, grad };
+  }
+
+  /** dL/dz from dL/dθ (chain rule through the bijections). */
+  pullback(z: ArrayLike<number>, gTheta: ArrayLike<number>): Float64Array {
+    const g = new Float64Array(this.dim);
+    for (const b of this.blocks) {
+      if (b.kind === 'scalar') g[b.index] = gTheta[b.index] * scalarDerivative(b.t, z[b.index]);
+      else [g[b.i1], g[b.i2]] = discPullback(z[b.i1], z[b.i2], gTheta[b.i1], gTheta[b.i2]);
+    }
+    return g;
+  }
+
+  /** log prior at θ with its gradient and the diagonal of its Hessian (the prior is separable). */
+  logPrior(theta: ArrayLike<number>): { value: number; grad: Float64Array; hessDiag: Float64Array } {
+    const grad = new Float64Array(this.dim);
+    const hessDiag = new Float64Array(this.dim);
+    let value = 0;
+    this.entries.forEach((e, i) => {
+      const r = priorLogDensity(e.prior, theta[i]);
+      value += r.value;
+      grad[i] = r.d1;
+      hessDiag[i] = r.d2;
+    });
+    return { value, grad, hessDiag };
+  }
+
+  /** Name of free parameter i, e.g. "g1", "flux[3]". */
+  name(i: number): string {
+    const e = this.entries[i];
+    return e.source < 0 ? e.kind : `${e.kind}[${e.source}]`;
+  }
+}
+
+export interface DensityValue {
+  value: number;
+  grad: Float64Array;
+}
+
+export interface PosteriorOptions {
+  catalog?: CatalogCentres;
+  /** Add log|dθ/dz| in `logDensity(z)` (the density of z; default true). */
+  jacobian?: boolean;
+}
+
+/** Anything with the engine's evaluate(): a ShearEngine, or a stand-in in tests. */
+export interface LikelihoodEvaluator {
+  evaluate(params: SceneParams): Promise<{ logL: number; gradient: SceneGradient }>;
+}
+
+export class Posterior {
+  readonly space: ParamSpace;
+  readonly jacobian: boolean;
+  /** Number of likelihood (engine) evaluations so far. */
+  evaluations = 0;
+  private readonly engine: LikelihoodEvaluator;
+
+  constructor(engine: LikelihoodEvaluator | ShearEngine, priors: Partial<PriorConfig>, init: SceneParams, opts: PosteriorOptions = {}) {
+    this.engine = engine;
+    this.space = new ParamSpace(priors, init, opts.catalog);
+    this.jacobian = opts.jacobian ?? true;
+  }
+
+  get dim(): number {
+    return this.space.dim;
+  }
+
+  /**
+   * log p(θ | data) up to a constant (log-likelihood + log prior) and its gradient with respect
+   * to the constrained free vector θ. Outside the support (or for parameters the engine
+   * rejects) the value is −∞ and the gradient NaN.
+   */
+  async logDensityConstrained(theta: ArrayLike<number>): Promise<DensityValue & { logL: number; logPrior: number }> {
+    const pr = this.space.logPrior(theta);
+    if (!Number.isFinite(pr.value)) return { value: -Infinity, grad: new Float64Array(this.dim).fill(NaN), logL: NaN, logPrior: pr.value };
+    let ev;
+    try {
+      this.evaluations++;
+      ev = await this.engine.evaluate(this.space.unpack(theta));
+    } catch (e) {
+      if (e instanceof SceneError) return { value: -Infinity, grad: new Float64Array(this.dim).fill(NaN), logL: NaN, logPrior: pr.value };
+      throw e;
+    }
+    const gl = this.space.packGradient(ev.gradient);
+    const grad = new Float64Array(this.dim);
+    let finite = Number.isFinite(ev.logL);
+    for (let i = 0; i < grad.length; i++) {
+      grad[i] = gl[i] + pr.grad[i];
+      if (!Number.isFinite(grad[i])) finite = false;
+    }
+    if (!finite) return { value: -Infinity, grad: grad.fill(NaN), logL: ev.logL, logPrior: pr.value };
+    return { value: ev.logL + pr.value, grad, logL: ev.logL, logPrior: pr.value };
+  }
+
+  /** log density of z (with log|J| when `jacobian`), and its gradient with respect to z. */
+  async logDensity(z: ArrayLike<number>): Promise<DensityValue & { logL: number; logPrior: number }> {
+    const theta = this.space.forward(z);
+    const c = await this.logDensityConstrained(theta);
+    if (!Number.isFinite(c.value)) return c;
+    const grad = this.space.pullback(z, c.grad);
+    let value = c.value;
+    if (this.jacobian) {
+      const lj = this.space.logJacobian(z);
+      value += lj.value;
+      for (let i = 0; i < grad.length; i++) grad[i] += lj.grad[i];
+    }
+    return { value, grad, logL: c.logL, logPrior: c.logPrior };
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Priors of the sub-tile model (DESIGN §4, SHINE defaults), in the constrained (physical) space.
+ *
+ *   g1, g2 ~ Normal(0, 0.05)           (|g| < 1)
+ *   flux   ~ LogNormal(log F_cat, 0.5) (ADU, > 0)
+ *   hlr    ~ LogNormal(log h_cat, 0.3) (arcsec, > 0)
+ *   e1, e2 ~ Normal(0, 0.3)            (|e| < 1)
+ *   dx, dy ~ Normal(0, 0.05″)
+ *
+ * Every parameter kind takes any PriorSpec; per-source centres come from the catalog
+ * (F_cat, h_cat) when a lognormal's `mu` (or a normal's `mean` for flux/hlr) is left out.
+ * Densities are normalised (the constants matter only for reporting).
+ */
+import { ShineError } from '../errors.ts';
+
+export type PriorSpec =
+  | { type: 'normal'; mean?: number; sigma: number }
+  | { type: 'lognormal'; mu?: number; sigma: number }
+  | { type: 'uniform'; low: number; high: number }
+  | { type: 'fixed'; value?: number };
+
+export const PARAM_KINDS = ['g1', 'g2', 'flux', 'hlr', 'e1', 'e2', 'dx', 'dy'] as const;
+export type ParamKind = (typeof PARAM_KINDS)[number];
+
+export type PriorConfig = Record<ParamKind, PriorSpec>;
+
+/** SHINE's defaults (DESIGN §4). */
+export const SHINE_DEFAULT_PRIORS: PriorConfig = {
+  g1: { type: 'normal', mean: 0, sigma: 0.05 },
+  g2: { type: 'normal', mean: 0, sigma: 0.05 },
+  flux: { type: 'lognormal', sigma: 0.5 },
+  hlr: { type: 'lognormal', sigma: 0.3 },
+  e1: { type: 'normal', mean: 0, sigma: 0.3 },
+  e2: { type: 'normal', mean: 0, sigma: 0.3 },
+  dx: { type: 'normal', mean: 0, sigma: 0.05 },
+  dy: { type: 'normal', mean: 0, sigma: 0.05 },
+};
+
+/** Merges a partial configuration over SHINE's defaults and validates every spec. */
+export function resolvePriors(partial: Partial<PriorConfig> = {}): PriorConfig {
+  const out = { ...SHINE_DEFAULT_PRIORS, ...partial } as PriorConfig;
+  for (const k of PARAM_KINDS) validatePrior(k, out[k]);
+  return out;
+}
+
+const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
+
+function bad(kind: string, msg: string): never {
+  throw new ShineError(`prior for ${kind}: ${msg}`, { field: `priors.${kind}` });
+}
+
+export function validatePrior(kind: ParamKind, p: PriorSpec): void {
+  if (!p || typeof p !== 'object') bad(kind, 'missing prior specification');
+  const positive = kind === 'flux' || kind === 'hlr';
+  const disc = kind === 'g1' || kind === 'g2' || kind === 'e1' || kind === 'e2';
+  switch (p.type) {
+    case 'normal':
+      if (!(p.sigma > 0) || !Number.isFinite(p.sigma)) bad(kind, `normal sigma = ${p.sigma} must be a positive finite number`);
+      if (p.mean !== undefined && !Number.isFinite(p.mean)) bad(kind, `normal mean = ${p.mean} must be finite`);
+      break;
+    case 'lognormal':
+      if (!positive) bad(kind, `a lognormal prior needs a positive parameter (flux or hlr), not ${kind}`);
+      if (!(p.sigma > 0) || !Number.isFinite(p.sigma)) bad(kind, `lognormal sigma = ${p.sigma} must be a positive finite number`);
+      if (p.mu !== undefined && !Number.isFinite(p.mu)) bad(kind, `lognormal mu = ${p.mu} must be finite`);
+      break;
+    case 'uniform':
+      if (!Number.isFinite(p.low) || !Number.isFinite(p.high) || !(p.low < p.high)) bad(kind, `uniform needs finite low < high, got [${p.low}, ${p.high}]`);
+      if (positive && p.low < 0) bad(kind, `uniform low = ${p.low} must be ≥ 0 (${kind} > 0)`);
+      if (disc && (p.low <= -1 || p.high >= 1)) bad(kind, `uniform bounds [${p.low}, ${p.high}] must lie inside (−1, 1) (|${kind[0]}| < 1)`);
+      break;
+    case 'fixed':
+      if (p.value !== undefined && !Number.isFinite(p.value)) bad(kind, `fixed value = ${p.value} must be finite`);
+      break;
+    default:
+      bad(kind, `unknown prior type ${(p as { type: string }).type} (normal, lognormal, uniform, fixed)`);
+  }
+}
+
+/** A prior for one scalar parameter, with its catalog-dependent centre resolved. */
+export type ScalarPrior =
+  | { type: 'normal'; mean: number; sigma: number }
+  | { type: 'lognormal'; mu: number; sigma: number }
+  | { type: 'uniform'; low: number; high: number };
+
+/** Resolves a spec for one parameter instance; `catalogValue` is F_cat or h_cat (flux/hlr only). */
+export function scalarPrior(kind: ParamKind, p: PriorSpec, catalogValue?: number): ScalarPrior | null {
+  switch (p.type) {
+    case 'fixed':
+      return null;
+    case 'uniform':
+      return { type: 'uniform', low: p.low, high: p.high };
+    case 'normal': {
+      let mean = p.mean;
+      if (mean === undefined) mean = kind === 'flux' || kind === 'hlr' ? catalogValue : 0;
+      if (mean === undefined || !Number.isFinite(mean)) bad(kind, 'normal mean not given and no catalog value to centre on');
+      return { type: 'normal', mean, sigma: p.sigma };
+    }
+    case 'lognormal': {
+      let mu = p.mu;
+      if (mu === undefined) {
+        if (!(catalogValue !== undefined && catalogValue > 0 && Number.isFinite(catalogValue))) {
+          bad(kind, `lognormal mu not given and the catalog value ${catalogValue} is not a positive number`);
+        }
+        mu = Math.log(catalogValue);
+      }
+      return { type: 'lognormal', mu, sigma: p.sigma };
+    }
+  }
+}
+
+/** log p(x), d/dx, d²/dx² in the constrained space. −∞ outside the support. */
+export function priorLogDensity(p: ScalarPrior, x: number): { value: number; d1: number; d2: number } {
+  switch (p.type) {
+    case 'normal': {
+      const u = (x - p.mean) / p.sigma;
+      return { value: -0.5 * u * u - Math.log(p.sigma) - LOG_SQRT_2PI, d1: -u / p.sigma, d2: -1 / (p.sigma * p.sigma) };
+    }
+    case 'lognormal': {
+      if (!(x > 0)) return { value: -Infinity, d1: NaN, d2: NaN };
+      const l = Math.log(x);
+      const s2 = p.sigma * p.sigma;
+      const u = (l - p.mu) / p.sigma;
+      // log p = −u²/2 − log x − log σ − ½ log 2π;  f(l) with l = log x:
+      // d/dx = (−(l − μ)/σ² − 1)/x;  d²/dx² = (−1/σ² + (l − μ)/σ² + 1)/x²
+      return {
+        value: -0.5 * u * u - l - Math.log(p.sigma) - LOG_SQRT_2PI,
+        d1: (-(l - p.mu) / s2 - 1) / x,
+        d2: (-1 / s2 + (l - p.mu) / s2 + 1) / (x * x),
+      };
+    }
+    case 'uniform':
+      if (!(x >= p.low && x <= p.high)) return { value: -Infinity, d1: NaN, d2: NaN };
+      return { value: -Math.log(p.high - p.low), d1: 0, d2: 0 };
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * L-BFGS and Adam on analytic functions with known minima: Rosenbrock (2-D and extended 10-D,
+ * minimum at (1, …, 1)), an ill-conditioned quadratic (condition number 1e6, minimum at a known
+ * point), and a function that is undefined (NaN) on part of the space.
+ */
+import { describe, it, expect } from 'vitest';
+import { lbfgs } from '../../engine/infer/lbfgs.ts';
+import { adam } from '../../engine/infer/adam.ts';
+
+function rosenbrock(x: Float64Array) {
+  let value = 0;
+  const grad = new Float64Array(x.length);
+  for (let i = 0; i < x.length - 1; i++) {
+    const a = x[i + 1] - x[i] * x[i];
+    const b = 1 - x[i];
+    value += 100 * a * a + b * b;
+    grad[i] += -400 * x[i] * a - 2 * b;
+    grad[i + 1] += 200 * a;
+  }
+  return { value, grad };
+}
+
+/** ½ Σ λ_i (R(x − c))_i² with a rotation R mixing coordinates, λ from 1 to 1e6. */
+function quadratic(n: number) {
+  const lam = Array.from({ length: n }, (_, i) => Math.pow(1e6, i / (n - 1)));
+  const c = Array.from({ length: n }, (_, i) => Math.cos(i) * 3);
+  // Householder reflection R = I − 2vvᵀ/|v|²
+  const v = Array.from({ length: n }, (_, i) => 1 + 0.3 * i);
+  const vv = v.reduce((s, t) => s + t * t, 0);
+  const R = (y: ArrayLike<number>) => {
+    const d = v.reduce((s, t, i) => s + t * y[i], 0);
+    return Array.from({ length: n }, (_, i) => y[i] - (2 * d * v[i]) / vv);
+  };
+  const fn = (x: Float64Array) => {
+    const u = R(Array.from(x, (t, i) => t - c[i]));
+    const value = 0.5 * u.reduce((s, t, i) => s + lam[i] * t * t, 0);
+    const grad = Float64Array.from(R(u.map((t, i) => lam[i] * t))); // Rᵀ = R
+    return { value, grad };
+  };
+  return { fn, c };
+}
+
+describe('L-BFGS', () => {
+  it('Rosenbrock 2-D from (−1.2, 1) reaches (1, 1)', async () => {
+    const r = await lbfgs(rosenbrock, [-1.2, 1], { gtol: 1e-9, ftol: 0 });
+    console.log('rosenbrock 2-D', r.reason, r.iterations, r.evaluations, Array.from(r.x));
+    expect(r.converged).toBe(true);
+    expect(Math.abs(r.x[0] - 1)).toBeLessThan(1e-7);
+    expect(Math.abs(r.x[1] - 1)).toBeLessThan(1e-7);
+    expect(r.history.length).toBe(r.iterations + 1);
+    for (let i = 1; i < r.history.length; i++) expect(r.history[i]).toBeLessThanOrEqual(r.history[i - 1]);
+  });
+  it('extended Rosenbrock 10-D reaches (1, …, 1)', async () => {
+    const x0 = Array.from({ length: 10 }, (_, i) => (i % 2 ? 1 : -1.2));
+    const r = await lbfgs(rosenbrock, x0, { gtol: 1e-8, ftol: 0 });
+    console.log('rosenbrock 10-D', r.reason, r.iterations, r.evaluations);
+    expect(r.converged).toBe(true);
+    for (const v of r.x) expect(Math.abs(v - 1)).toBeLessThan(1e-6);
+  });
+  it('ill-conditioned quadratic (κ = 1e6, 10-D, rotated) reaches its centre', async () => {
+    const { fn, c } = quadratic(10);
+    const r = await lbfgs(fn, new Float64Array(10), { gtol: 1e-8, ftol: 0, maxIterations: 3000 });
+    console.log('quadratic', r.reason, r.iterations, r.evaluations);
+    expect(r.converged).toBe(true);
+    r.x.forEach((v, i) => expect(Math.abs(v - c[i])).toBeLessThan(1e-6));
+  });
+  it('shrinks steps that land where the objective is NaN (f = x − log x, defined for x > 0)', async () => {
+    const f = (x: Float64Array) => ({ value: x[0] - Math.log(x[0]) + 0.5 * (x[1] - 2) ** 2, grad: Float64Array.from([1 - 1 / x[0], x[1] - 2]) });
+    // from x = 0.01 the first step (gradient ≈ −99) overshoots far past 1; from 20 it goes negative
+    for (const start of [0.01, 20]) {
+      const r = await lbfgs(f, [start, 0], { gtol: 1e-10, ftol: 0, firstStep: 50 });
+      expect(r.converged, `start ${start}`).toBe(true);
+      expect(Math.abs(r.x[0] - 1)).toBeLessThan(1e-8);
+      expect(Math.abs(r.x[1] - 2)).toBeLessThan(1e-8);
+    }
+  });
+  it('stops with the loss criterion and reports max-iterations honestly', async () => {
+    const { fn } = quadratic(10);
+    const r1 = await lbfgs(fn, new Float64Array(10), { gtol: 0, ftol: 1e-6, ftolWindow: 2 });
+    expect(r1.reason).toBe('loss-tolerance');
+    expect(r1.converged).toBe(true);
+    const r2 = await lbfgs(rosenbrock, [-1.2, 1], { maxIterations: 3, gtol: 0, ftol: 0 });
+    expect(r2.reason).toBe('max-iterations');
+    expect(r2.converged).toBe(false);
+    expect(r2.iterations).toBe(3);
+    const r3 = await lbfgs(() => ({ value: NaN, grad: new Float64Array(1) }), [0]);
+    expect(r3.reason).toBe('non-finite-start');
+  });
+});
+
+describe('Adam', () => {
+  it('SHINE settings (lr 1e-2, 1000 steps) on a diagonal ill-conditioned quadratic reach the minimum', async () => {
+    // Adam's per-coordinate scaling makes diagonal conditioning harmless
+    const lam = [1, 1e2, 1e4, 1e6];
+    const c = [0.5, -0.3, 0.2, 0.1];
+    const fn = (x: Float64Array) => ({
+      value: 0.5 * lam.reduce((s, l, i) => s + l * (x[i] - c[i]) ** 2, 0),
+      grad: Float64Array.from(lam.map((l, i) => l * (x[i] - c[i]))),
+    });
+    const r = await adam(fn, new Float64Array(4), { schedule: { type: 'cosine', finalFraction: 1e-3 } });
+    console.log('adam quadratic', r.reason, r.iterations, Array.from(r.x));
+    r.x.forEach((v, i) => expect(Math.abs(v - c[i])).toBeLessThan(1e-3));
+    expect(r.iterations).toBe(1000);
+    expect(r.converged).toBe(false); // no criterion set, as SHINE
+  });
+  it('Rosenbrock 2-D reaches (1, 1) with a decaying rate', async () => {
+    const r = await adam(rosenbrock, [-1.2, 1], { learningRate: 2e-2, maxIterations: 8000, schedule: { type: 'exponential', decayRate: 0.1, decaySteps: 4000 } });
+    console.log('adam rosenbrock', r.value, Array.from(r.x));
+    expect(Math.abs(r.x[0] - 1)).toBeLessThan(1e-2);
+    expect(Math.abs(r.x[1] - 1)).toBeLessThan(2e-2);
+  });
+  it('gradient criterion stops early; non-finite steps back off', async () => {
+    const f = (x: Float64Array) => ({ value: x[0] - Math.log(x[0]), grad: Float64Array.from([1 - 1 / x[0]]) });
+    const r = await adam(f, [0.02], { learningRate: 0.5, gtol: 1e-6, maxIterations: 20000 });
+    expect(r.reason).toBe('gradient-tolerance');
+    expect(r.converged).toBe(true);
+    expect(Math.abs(r.x[0] - 1)).toBeLessThan(1e-5);
+  });
+});
