@@ -1,0 +1,108 @@
+/**
+ * `shine prepare --config C --tile-id T [--out DIR] [--sub-tile R,C] [--quiet]`: Stage 1 — one
+ * manifest YAML per sub-tile of the tile (docs/prepare.md), written atomically into DIR
+ * (default: distributed.scratch_dir/tile_<T>), plus prepare_<T>.yaml listing them.
+ */
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { UserError, type Command } from '../command.ts';
+import { parseOptions } from '../args.ts';
+import { loadConfig, expandPaths, findFiles } from '../../platform/node/config.ts';
+import { openFits, writeFileAtomic } from '../../platform/node/files.ts';
+import { prepareTile, type PrepareInputs } from '../../engine/tiling/prepare.ts';
+import { manifestFileName, manifestToYaml } from '../../engine/tiling/manifest.ts';
+import { readTileIndex } from '../../engine/tiling/tiles.ts';
+import type { ShineConfig } from '../../engine/config/schema.ts';
+
+const USAGE = 'usage: shine prepare --config C [--tile-id T|all] [--out DIR] [--sub-tile R,C] [--quiet]';
+
+async function resolveInputs(cfg: ShineConfig, tileId: number | null, log: (s: string) => void): Promise<PrepareInputs> {
+  const d = cfg.data;
+  const arch = cfg.distributed.exposure_archive;
+  const fromArchive = async (kind: string): Promise<string[]> => {
+    if (!arch) return [];
+    const files = await findFiles(arch, new RegExp(`SWL-${kind}-.*\\.fits(\\.gz)?$`, 'i'));
+    log(`prepare: ${files.length} ${kind} file(s) under ${arch}`);
+    return files;
+  };
+  const exposures = d.exposures.length ? await expandPaths(d.exposures, 'data.exposures') : await fromArchive('DET');
+  const backgrounds = d.backgrounds.length ? await expandPaths(d.backgrounds, 'data.backgrounds') : await fromArchive('BKG');
+  const psf = d.psf.length ? await expandPaths(d.psf, 'data.psf') : await fromArchive('PSF');
+  let catalogs = d.mer_catalog.length ? await expandPaths(d.mer_catalog, 'data.mer_catalog') : [];
+  if (!catalogs.length && cfg.distributed.catalog_archive && tileId !== null) {
+    catalogs = await findFiles(cfg.distributed.catalog_archive, new RegExp(`MER.*TILE${tileId}\\D.*\\.fits(\\.gz)?$`, 'i'));
+    if (!catalogs.length) throw new UserError(`no MER catalog of tile ${tileId} under ${cfg.distributed.catalog_archive} (expected a name containing TILE${tileId})`);
+  }
+  return { exposures, backgrounds, psf, catalogs, tileIndex: d.tile_index };
+}
+
+function parseTileId(v: unknown): number | 'all' {
+  if (v === 'all') return 'all';
+  const s = String(v);
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) throw new UserError(`--tile-id must be a non-negative integer or 'all', got '${s}'`);
+  return Number(s);
+}
+
+const command: Command = {
+  summary: 'Stage 1: tile footprint, sub-tiles, source partition, quadrant discovery → one manifest per sub-tile',
+  async run(argv) {
+    const { opts, positional } = parseOptions(argv, { config: 'string', 'tile-id': 'string', out: 'string', 'sub-tile': 'string', quiet: 'boolean', help: 'boolean' }, USAGE);
+    if (opts.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (positional.length) throw new UserError(`unexpected argument '${positional[0]}'\n${USAGE}`);
+    if (!opts.config) throw new UserError(`--config is required\n${USAGE}`);
+    const quiet = !!opts.quiet;
+    const log = (s: string) => {
+      if (!quiet) console.error(s);
+    };
+    const cfg = await loadConfig(String(opts.config));
+    const tileArg = opts['tile-id'] !== undefined ? parseTileId(opts['tile-id']) : cfg.distributed.tile_id;
+    if (tileArg === null) throw new UserError(`no tile: give --tile-id or set distributed.tile_id in ${opts.config}`);
+    let only: Array<[number, number]> | undefined;
+    if (opts['sub-tile'] !== undefined) {
+      const m = /^(\d+),(\d+)$/.exec(String(opts['sub-tile']).trim());
+      if (!m) throw new UserError(`--sub-tile must be ROW,COL (e.g. 1,2), got '${opts['sub-tile']}'`);
+      only = [[Number(m[1]), Number(m[2])]];
+    }
+    let tileIds: number[];
+    if (tileArg === 'all') {
+      if (!cfg.data.tile_index) throw new UserError("--tile-id all needs data.tile_index");
+      const f = await openFits(cfg.data.tile_index);
+      try {
+        tileIds = (await readTileIndex(f)).map((t) => t.tileId);
+      } finally {
+        await f.close();
+      }
+      if (opts.out !== undefined && tileIds.length > 1) throw new UserError('--out cannot be used with --tile-id all (each tile gets scratch_dir/tile_<id>)');
+    } else tileIds = [tileArg];
+
+    for (const tileId of tileIds) {
+      const t0 = performance.now();
+      const inputs = await resolveInputs(cfg, tileId, log);
+      const res = await prepareTile(cfg, inputs, tileId, { openFits: (p) => openFits(p), log }, { only });
+      const outDir = opts.out !== undefined ? String(opts.out) : join(cfg.distributed.scratch_dir, `tile_${tileId}`);
+      const entries = [];
+      for (const m of res.manifests) {
+        const name = manifestFileName(tileId, m.sub_tile_row, m.sub_tile_col);
+        await writeFileAtomic(join(outDir, name), new TextEncoder().encode(manifestToYaml(m)));
+        entries.push({ row: m.sub_tile_row, col: m.sub_tile_col, manifest: name, n_sources_core: m.n_sources_core, n_sources_extended: m.n_sources_extended, n_quadrants: m.n_quadrants });
+      }
+      const index = {
+        tile_id: tileId,
+        config: cfg.source.file,
+        sub_tile_grid: [res.geometry.grid.rows, res.geometry.grid.cols],
+        n_quadrants_scanned: res.nQuadrantsScanned,
+        sub_tiles: entries,
+      };
+      await writeFileAtomic(join(outDir, `prepare_${tileId}.yaml`), new TextEncoder().encode(stringify(index, { lineWidth: 0 })));
+      const s = ((performance.now() - t0) / 1000).toFixed(1);
+      const withData = entries.filter((e) => e.n_quadrants > 0 && e.n_sources_core > 0).length;
+      console.log(`shine prepare: tile ${tileId}: ${entries.length} manifest(s) in ${outDir} (${withData} with core sources and quadrants) in ${s} s`);
+    }
+    return 0;
+  },
+};
+
+export default command;

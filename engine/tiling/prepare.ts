@@ -1,0 +1,351 @@
+/**
+ * Stage 1 (seed 000 §3, §6.2): tile id → tile footprint → sub-tile grid → source partition →
+ * quadrant discovery → one manifest per sub-tile. Runtime-agnostic: files are opened through
+ * `PrepareIO` (the CLI passes Node's), file lists arrive already expanded (globs, archives).
+ */
+import type { FitsFile } from '../data/fits/file.ts';
+import { readMerCatalog } from '../data/catalog/read.ts';
+import { selectSources, type MerCatalog, type SelectionConfig } from '../data/catalog/mer.ts';
+import type { ShineConfig } from '../config/schema.ts';
+import { basenameOf } from '../config/paths.ts';
+import { DataError, ShineError } from '../errors.ts';
+import { TileGeometry } from './geometry.ts';
+import { partitionSources } from './partition.ts';
+import { QuadrantIndex, discoverQuadrants, quadrantsOfFile, type QuadrantRecord } from './quadrants.ts';
+import { findTile, readTileIndex, type TileEntry } from './tiles.ts';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from './manifest.ts';
+
+export interface PrepareIO {
+  openFits(path: string): Promise<FitsFile>;
+  /** Progress and log lines (the CLI prints them to stderr). */
+  log(line: string): void;
+}
+
+export interface PrepareInputs {
+  exposures: string[];
+  backgrounds: string[];
+  psf: string[];
+  catalogs: string[];
+  tileIndex: string | null;
+}
+
+export interface PrepareOptions {
+  /** Prepare only these sub-tiles ([row, col]); default all. */
+  only?: Array<[number, number]>;
+  /** Time stamp written into the manifests (default now). */
+  now?: Date;
+}
+
+export interface PrepareResult {
+  tile: TileEntry;
+  geometry: TileGeometry;
+  manifests: Manifest[];
+  /** Quadrants found in the exposures (all of them, not only the discovered ones). */
+  nQuadrantsScanned: number;
+}
+
+interface Exposure {
+  key: string;
+  file: string;
+  obsId: number | null;
+  dither: number | null;
+  bkg: string | null;
+  psf: string | null;
+}
+
+/** "obs-dither" of a Euclid VIS file name (…SWL-DET-002701-00-…), or null. */
+export function visProductKey(path: string): string | null {
+  const m = /SWL-[A-Z]+-(\d+)-(\d+)/i.exec(basenameOf(path));
+  return m ? `${Number(m[1])}-${Number(m[2])}` : null;
+}
+
+/**
+ * The companion file (BKG or PSF) of each exposure: none given → null; one → that one for all;
+ * else matched by observation-dither id in the file names; else by position when the lists have
+ * the same length.
+ */
+export function matchCompanions(dets: readonly string[], others: readonly string[], field: string): Array<string | null> {
+  if (others.length === 0) return dets.map(() => null);
+  if (others.length === 1) return dets.map(() => others[0]);
+  const keyed = new Map<string, string[]>();
+  for (const o of others) {
+    const k = visProductKey(o);
+    if (k) keyed.set(k, [...(keyed.get(k) ?? []), o]);
+  }
+  const byKey = dets.map((d) => {
+    const k = visProductKey(d);
+    const c = k ? keyed.get(k) : undefined;
+    return c && c.length === 1 ? c[0] : null;
+  });
+  if (byKey.every((x) => x !== null)) return byKey;
+  if (dets.length === others.length) return [...others];
+  const missing = dets.filter((_, i) => byKey[i] === null);
+  throw new ShineError(
+    `cannot match the ${others.length} file(s) to the ${dets.length} exposure(s): no file with the observation-dither id of ${missing
+      .slice(0, 3)
+      .map(basenameOf)
+      .join(', ')}${missing.length > 3 ? ', …' : ''} (give one file per exposure, in the same order, or one file for all)`,
+    { field },
+  );
+}
+
+function selectionConfig(cfg: ShineConfig): SelectionConfig {
+  const s = cfg.sources;
+  return {
+    minSnr: s.snr_min,
+    requireVisDet: s.vis_det,
+    rejectSpurious: s.exclude_spurious,
+    rejectPointLike: s.exclude_point_like,
+    detQualityMask: s.det_quality_mask === 0 ? null : s.det_quality_mask,
+  };
+}
+
+interface SelectedSources {
+  catalog: number[];
+  row: number[];
+  objectId: bigint[];
+  ra: number[];
+  dec: number[];
+  snr: number[];
+}
+
+async function readCatalogs(cfg: ShineConfig, files: readonly string[], io: PrepareIO): Promise<{ sel: SelectedSources; catalogs: Manifest['catalogs'] }> {
+  const sel: SelectedSources = { catalog: [], row: [], objectId: [], ra: [], dec: [], snr: [] };
+  const catalogs: Manifest['catalogs'] = [];
+  const seen = new Set<bigint>();
+  const selection = selectionConfig(cfg);
+  for (let k = 0; k < files.length; k++) {
+    const file = files[k];
+    const fits = await io.openFits(file);
+    let cat: MerCatalog;
+    try {
+      cat = await readMerCatalog(fits, {
+        hdu: cfg.data.mer_catalog_hdu ?? undefined,
+        selection,
+        require: cfg.sources.exclude_deblended ? ['deblended'] : [],
+        file,
+      });
+    } finally {
+      await fits.close();
+    }
+    const res = selectSources(cat, selection);
+    const cuts = res.cuts.map((c) => ({ cut: c.cut, failed: c.failed, remaining: c.remaining }));
+    let idx = Array.from(res.indices);
+    if (cfg.sources.snr_max !== null) {
+      const mx = cfg.sources.snr_max;
+      const before = idx.length;
+      idx = idx.filter((i) => cat.flux[i] / cat.fluxErr[i] < mx);
+      cuts.push({ cut: 'snr_max', failed: before - idx.length, remaining: idx.length });
+    }
+    if (cfg.sources.exclude_deblended) {
+      const before = idx.length;
+      idx = idx.filter((i) => !(cat.deblended![i] !== 0));
+      cuts.push({ cut: 'deblended', failed: before - idx.length, remaining: idx.length });
+    }
+    let dup = 0;
+    for (const i of idx) {
+      const id = cat.objectId[i];
+      if (seen.has(id)) {
+        dup++;
+        continue;
+      }
+      seen.add(id);
+      sel.catalog.push(k);
+      sel.row.push(i);
+      sel.objectId.push(id);
+      sel.ra.push(cat.ra[i]);
+      sel.dec.push(cat.dec[i]);
+      sel.snr.push(cat.flux[i] / cat.fluxErr[i]);
+    }
+    if (dup) cuts.push({ cut: 'duplicate_object_id', failed: dup, remaining: idx.length - dup });
+    const hdu = cat.hdu ?? 1;
+    catalogs.push({ file, hdu: typeof hdu === 'number' ? hdu : String(hdu), n_rows: cat.nRows, n_selected: idx.length - dup, cuts });
+    io.log(`prepare: catalog ${basenameOf(file)}: ${cat.nRows} rows, ${idx.length - dup} selected (${cuts.map((c) => `${c.cut} −${c.failed}`).join(', ')})`);
+  }
+  return { sel, catalogs };
+}
+
+async function scanExposures(dets: readonly string[], inputs: PrepareInputs, io: PrepareIO): Promise<{ exposures: Exposure[]; records: QuadrantRecord[] }> {
+  const bkg = matchCompanions(dets, inputs.backgrounds, 'data.backgrounds');
+  const psf = matchCompanions(dets, inputs.psf, 'data.psf');
+  const exposures: Exposure[] = [];
+  const records: QuadrantRecord[] = [];
+  for (let k = 0; k < dets.length; k++) {
+    const file = dets[k];
+    const fits = await io.openFits(file);
+    try {
+      const key = `exp${k}`;
+      const ph = fits.header(0);
+      const int = (name: string): number | null => {
+        const v = ph.get(name);
+        return typeof v === 'number' && Number.isInteger(v) ? v : null;
+      };
+      const recs = quadrantsOfFile(fits, key, file);
+      if (recs.length === 0) throw new DataError('no quadrant found (expected HDUs named <ccd>.<quad>.SCI, .RMS, .FLG)', { file });
+      exposures.push({ key, file, obsId: int('OBS_ID'), dither: int('DITHOBS'), bkg: bkg[k], psf: psf[k] });
+      records.push(...recs);
+      io.log(`prepare: exposure ${key} ${basenameOf(file)}: ${recs.length} quadrants`);
+    } finally {
+      await fits.close();
+    }
+  }
+  return { exposures, records };
+}
+
+/** HDU names of a file (opened once, headers only). */
+async function hduNames(path: string, io: PrepareIO, cache: Map<string, Set<string>>): Promise<Set<string>> {
+  let s = cache.get(path);
+  if (!s) {
+    const f = await io.openFits(path);
+    try {
+      s = new Set(f.hdus.map((h) => h.name.trim().toUpperCase()));
+    } finally {
+      await f.close();
+    }
+    cache.set(path, s);
+  }
+  return s;
+}
+
+/** Runs Stage 1 for one tile and returns the manifests (not written: the caller writes them). */
+export async function prepareTile(cfg: ShineConfig, inputs: PrepareInputs, tileId: number, io: PrepareIO, opts: PrepareOptions = {}): Promise<PrepareResult> {
+  // 1. tile centre
+  let tile: TileEntry;
+  if (cfg.distributed.tile_source === 'custom') {
+    const c = cfg.tile.center!;
+    tile = { tileId, ra: c[0], dec: c[1] };
+  } else {
+    if (!inputs.tileIndex) throw new ShineError('no tile index: set data.tile_index (a FITS table TILE_ID, RA, DEC) or distributed.tile_source: custom with tile.center', { field: 'data.tile_index' });
+    const f = await io.openFits(inputs.tileIndex);
+    try {
+      tile = findTile(await readTileIndex(f), tileId, inputs.tileIndex);
+    } finally {
+      await f.close();
+    }
+  }
+  const geom = new TileGeometry(
+    { tileId, ra: tile.ra, dec: tile.dec, coreArcsec: cfg.tile.core_arcmin * 60, extendedArcsec: cfg.tile.extended_arcmin * 60 },
+    { rows: cfg.distributed.sub_tile_grid[0], cols: cfg.distributed.sub_tile_grid[1], marginArcsec: cfg.distributed.sub_tile_margin * 60 },
+  );
+  io.log(`prepare: tile ${tileId} centre RA ${tile.ra.toFixed(6)}°, Dec ${tile.dec.toFixed(6)}°; core ${cfg.tile.core_arcmin}′, ${geom.grid.rows} × ${geom.grid.cols} sub-tiles, margin ${geom.grid.marginArcsec}″`);
+  const wanted = new Set((opts.only ?? geom.subTiles().map((s) => [s.row, s.col] as [number, number])).map(([r, c]) => geom.subTile(r, c).index));
+
+  // 2. sources
+  if (inputs.catalogs.length === 0) throw new ShineError('no MER catalog: set data.mer_catalog or distributed.catalog_archive', { field: 'data.mer_catalog' });
+  const { sel, catalogs } = await readCatalogs(cfg, inputs.catalogs, io);
+  const part = partitionSources(geom, sel.ra, sel.dec);
+
+  // 3. quadrants
+  if (inputs.exposures.length === 0) throw new ShineError('no exposures: set data.exposures or distributed.exposure_archive', { field: 'data.exposures' });
+  const { exposures, records } = await scanExposures(inputs.exposures, inputs, io);
+  const index = new QuadrantIndex(records);
+  const found = discoverQuadrants(geom, index);
+  const expByKey = new Map(exposures.map((e) => [e.key, e]));
+
+  // 4. companions of the discovered quadrants must exist
+  const hduCache = new Map<string, Set<string>>();
+  const used = new Set<number>();
+  for (const st of geom.subTiles()) if (wanted.has(st.index)) for (const i of found[st.index]) used.add(i);
+  for (const i of [...used].sort((a, b) => a - b)) {
+    const r = records[i];
+    const e = expByKey.get(r.exposure)!;
+    if (cfg.background.method === 'bkg_file' && !e.bkg) {
+      throw new ShineError(`background.method is bkg_file but exposure ${basenameOf(e.file)} has no BKG file (data.backgrounds)`, { field: 'data.backgrounds' });
+    }
+    if (!e.psf) throw new ShineError(`exposure ${basenameOf(e.file)} has no PSF file (data.psf)`, { field: 'data.psf' });
+    for (const [file, what] of [[e.bkg, 'BKG'], [e.psf, 'PSF']] as const) {
+      if (!file) continue;
+      const names = await hduNames(file, io, hduCache);
+      if (!names.has(r.quadrant.toUpperCase())) throw new DataError(`no ${what} HDU for quadrant ${r.quadrant} (needed by ${r.id})`, { file, hdu: r.quadrant });
+    }
+  }
+
+  // 5. manifests
+  const created = (opts.now ?? new Date()).toISOString();
+  const rng = (a: [number, number]): [number, number] => [a[0], a[1]];
+  const manifests: Manifest[] = [];
+  for (const st of geom.subTiles()) {
+    if (!wanted.has(st.index)) continue;
+    const ps = part.subTiles[st.index];
+    let order = Array.from(ps.extended.keys());
+    const cap = cfg.sources.max_per_sub_tile;
+    if (cap !== null && order.length > cap) {
+      order = order
+        .sort((a, b) => sel.snr[ps.extended[b]] - sel.snr[ps.extended[a]])
+        .slice(0, cap)
+        .sort((a, b) => a - b);
+      io.log(`prepare: sub-tile (${st.row}, ${st.col}): kept the ${cap} highest-SNR of ${ps.extended.length} sources (sources.max_per_sub_tile)`);
+    }
+    const src = order.map((k) => ps.extended[k]);
+    const coreFlags = order.map((k) => ps.core[k] === 1);
+    const quads = found[st.index]
+      .map((i) => records[i])
+      .sort((a, b) => Number(a.exposure.slice(3)) - Number(b.exposure.slice(3)) || (a.quadrant < b.quadrant ? -1 : a.quadrant > b.quadrant ? 1 : 0));
+    const usedExp = [...new Set(quads.map((q) => q.exposure))];
+    const coreSky = geom.skyRange(st.core);
+    const extSky = geom.skyRange(st.extended);
+    const [cra, cdec] = geom.toSky((st.core.xi[0] + st.core.xi[1]) / 2, (st.core.eta[0] + st.core.eta[1]) / 2);
+    const m: Manifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      tile_id: tileId,
+      sub_tile_row: st.row,
+      sub_tile_col: st.col,
+      core_ra_range: coreSky.ra,
+      core_dec_range: coreSky.dec,
+      extended_ra_range: extSky.ra,
+      extended_dec_range: extSky.dec,
+      n_sources_extended: src.length,
+      n_sources_core: coreFlags.filter(Boolean).length,
+      n_quadrants: quads.length,
+      quadrant_ids: quads.map((q) => q.id),
+      created,
+      config: cfg.source.file,
+      tile: {
+        ra: tile.ra,
+        dec: tile.dec,
+        core_arcmin: cfg.tile.core_arcmin,
+        extended_arcmin: cfg.tile.extended_arcmin,
+        sub_tile_grid: [geom.grid.rows, geom.grid.cols],
+        margin_arcsec: geom.grid.marginArcsec,
+        frame: 'gnomonic tangent plane at (tile.ra, tile.dec); xi = -u towards East, eta = v towards North, arcsec; boxes are half-open [lo, hi)',
+      },
+      sub_tile: { center: [cra, cdec], core: { xi: rng(st.core.xi), eta: rng(st.core.eta) }, extended: { xi: rng(st.extended.xi), eta: rng(st.extended.eta) } },
+      catalogs,
+      sources: {
+        catalog: src.map((i) => sel.catalog[i]),
+        row: src.map((i) => sel.row[i]),
+        object_id: src.map((i) => sel.objectId[i].toString()),
+        ra: src.map((i) => sel.ra[i]),
+        dec: src.map((i) => sel.dec[i]),
+        core: coreFlags,
+      },
+      exposures: usedExp.map((k) => {
+        const e = expByKey.get(k)!;
+        return { key: e.key, file: e.file, obs_id: e.obsId, dither: e.dither, bkg_file: e.bkg, psf_file: e.psf };
+      }),
+      quadrants: quads.map((q) => {
+        const e = expByKey.get(q.exposure)!;
+        return {
+          id: q.id,
+          exposure: q.exposure,
+          quadrant: q.quadrant,
+          file: q.file,
+          sci_hdu: q.sciHdu,
+          rms_hdu: q.rmsHdu,
+          flg_hdu: q.flgHdu,
+          bkg_file: e.bkg,
+          bkg_hdu: e.bkg ? q.quadrant : null,
+          psf_file: e.psf,
+          psf_hdu: e.psf ? q.quadrant : null,
+          width: q.width,
+          height: q.height,
+          outline: q.outline.map(([a, b]) => [a, b] as [number, number]),
+        };
+      }),
+    };
+    manifests.push(m);
+    io.log(`prepare: sub-tile (${st.row}, ${st.col}): ${m.n_sources_extended} sources (${m.n_sources_core} core), ${m.n_quadrants} quadrants`);
+  }
+  return { tile, geometry: geom, manifests, nQuadrantsScanned: records.length };
+}
