@@ -289,7 +289,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 `;
 }
 
-/** Per active block: resid = −w·(model − obs); partial[block] = Σ w·(model − obs)² (tree, fixed order). */
+/**
+ * Per active block: resid = −w·(model − obs) (= ∂logL/∂model) and partial[block] = Σ w·(model − obs)²
+ * summed serially in pixel order by one invocation per block: deterministic, and no workgroup
+ * barriers (which are costly on software adapters); the partials are summed in float64 on the CPU.
+ */
 export function residualShader(o: RenderShaderOptions): string {
   return wgsl`${header(o)}
 @group(0) @binding(0) var<storage, read> obsW: array<vec2f>;
@@ -297,27 +301,20 @@ export function residualShader(o: RenderShaderOptions): string {
 @group(0) @binding(2) var<storage, read_write> resid: array<f32>;
 @group(0) @binding(3) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(4) var<uniform> info: vec4u; // nActive
-var<workgroup> red: array<f32, ${BLOCK_PIXELS}>;
-@compute @workgroup_size(${BLOCK_PIXELS})
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let cb = wid.x + wid.y * 65535u;
-  let isActive = cb < info.x;
+  let cb = (wid.x + wid.y * 65535u) * WG + li;
+  if (cb >= info.x) { return; }
   var sq = 0.0;
-  if (isActive) {
-    let o = cb * ${BLOCK_PIXELS}u + li;
+  for (var t = 0u; t < ${BLOCK_PIXELS}u; t = t + 1u) {
+    let o = cb * ${BLOCK_PIXELS}u + t;
     let ow = obsW[o];
     let d = model[o] - ow.x;
     let r = ow.y * d;
     resid[o] = -r;
-    sq = r * d;
+    sq = sq + r * d;
   }
-  red[li] = sq;
-  workgroupBarrier();
-  for (var s = ${BLOCK_PIXELS / 2}u; s > 0u; s = s >> 1u) {
-    if (li < s) { red[li] = red[li] + red[li + s]; }
-    workgroupBarrier();
-  }
-  if (isActive && li == 0u) { partial[cb] = red[0]; }
+  partial[cb] = sq;
 }
 `;
 }

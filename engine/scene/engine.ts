@@ -330,6 +330,19 @@ export class ShearEngine {
     this.device.queue.writeBuffer(this.globalsBuf, 0, new Float32Array([params.g1, params.g2, 0, 0]));
   }
 
+  /** Records one batch's stamps: pair setup, k-space spectra (two pairs per slot), inverse FFT. */
+  private encodeStamps(pass: GPUComputePassEncoder, b: BatchGpu): void {
+    const sp = this.sizes.get(b.m)!;
+    const slots = Math.ceil(b.count / 2);
+    pass.setPipeline(sp.setup);
+    pass.setBindGroup(0, b.bgSetup);
+    pass.dispatchWorkgroups(b.count);
+    pass.setPipeline(sp.render);
+    pass.setBindGroup(0, b.bgRender);
+    pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / this.workgroupSize()), slots);
+    sp.fft.encode(pass, sp.work, 0, slots, true);
+  }
+
   /** Records: clear models; per batch render → inverse FFT → gather into the model blocks. */
   private encodeForward(enc: GPUCommandEncoder): void {
     for (const q of this.quads) enc.clearBuffer(q.model);
@@ -337,14 +350,7 @@ export class ShearEngine {
     const wg = this.workgroupSize();
     for (const b of this.batches) {
       const sp = this.sizes.get(b.m)!;
-      pass.setPipeline(sp.setup);
-      pass.setBindGroup(0, b.bgSetup);
-      pass.dispatchWorkgroups(b.count);
-      const slots = Math.ceil(b.count / 2);
-      pass.setPipeline(sp.render);
-      pass.setBindGroup(0, b.bgRender);
-      pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), slots);
-      sp.fft.encode(pass, sp.work, 0, slots, true);
+      this.encodeStamps(pass, b);
       if (b.bgAccumulate) {
         pass.setPipeline(sp.accumulate);
         pass.setBindGroup(0, b.bgAccumulate);
@@ -355,7 +361,7 @@ export class ShearEngine {
       if (!q.bgResidual) continue;
       pass.setPipeline(this.residual);
       pass.setBindGroup(0, q.bgResidual);
-      dispatch2d(pass, q.nActive);
+      dispatch2d(pass, Math.ceil(q.nActive / wg));
     }
     pass.end();
   }
@@ -454,14 +460,7 @@ export class ShearEngine {
       this.upload(params);
       const enc = this.device.createCommandEncoder({ label: 'stamps' });
       const pass = enc.beginComputePass();
-      const wg = this.workgroupSize();
-      for (const b of this.batches) {
-        const sp = this.sizes.get(b.m)!;
-        pass.setPipeline(sp.render);
-        pass.setBindGroup(0, b.bgRender);
-        pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), b.count);
-        sp.fft.encode(pass, sp.work, 0, b.count, true);
-      }
+      for (const b of this.batches) this.encodeStamps(pass, b);
       pass.end();
       this.device.queue.submit([enc.finish()]);
       await this.device.queue.onSubmittedWorkDone();
