@@ -51,6 +51,14 @@ export interface LbfgsOptions {
   /** Stop when |Δf| ≤ ftol · max(|f|, 1) over `ftolWindow` consecutive iterations (default 1e-10). */
   ftol: number;
   ftolWindow: number;
+  /**
+   * Stall criterion: stop (converged) when the best loss has improved by less than
+   * max(stallAbs, stallRel·|f|) over `stallWindow` iterations — the loss from the GPU is a float32
+   * sum, and near the optimum its rounding noise exceeds the remaining decrease. 0 disables.
+   */
+  stallWindow: number;
+  stallAbs: number;
+  stallRel: number;
   maxIterations: number;
   /** Cap on objective evaluations (default 20 × maxIterations). */
   maxEvaluations: number;
@@ -74,6 +82,9 @@ export const DEFAULT_LBFGS: LbfgsOptions = {
   gtol: 1e-5,
   ftol: 1e-10,
   ftolWindow: 3,
+  stallWindow: 0,
+  stallAbs: 1e-3,
+  stallRel: 1e-8,
   maxIterations: 1000,
   maxEvaluations: 20000,
   c1: 1e-4,
@@ -216,6 +227,7 @@ export async function lbfgs(fn: Objective, x0: ArrayLike<number>, opts: Partial<
   const Y: Float64Array[] = [];
   const RHO: number[] = [];
   let smallChanges = 0;
+  const bestAt: number[] = [f];
   const p = new Float64Array(n);
   const alphaBuf = new Float64Array(o.history);
   for (let it = 1; it <= o.maxIterations; it++) {
@@ -282,6 +294,12 @@ export async function lbfgs(fn: Objective, x0: ArrayLike<number>, opts: Partial<
     else smallChanges = 0;
     if (smallChanges >= o.ftolWindow) {
       return done('loss-tolerance', true, `relative loss change ≤ ftol = ${o.ftol} over ${o.ftolWindow} iterations`, it);
+    }
+    bestAt.push(Math.min(bestAt[bestAt.length - 1], f));
+    if (o.stallWindow > 0 && bestAt.length > o.stallWindow) {
+      const gain = bestAt[bestAt.length - 1 - o.stallWindow] - bestAt[bestAt.length - 1];
+      const tol = Math.max(o.stallAbs, o.stallRel * Math.abs(f));
+      if (gain < tol) return done('loss-tolerance', true, `the best loss improved by ${gain.toExponential(2)} < ${tol.toExponential(2)} over ${o.stallWindow} iterations (max |gradient| = ${infNorm(g).toExponential(3)})`, it);
     }
     if (evaluations >= o.maxEvaluations) return done('max-evaluations', false, `reached ${evaluations} objective evaluations`, it);
   }

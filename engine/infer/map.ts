@@ -28,7 +28,7 @@ export interface MapOptions {
 }
 
 /** L-BFGS settings used by runMap unless overridden (gtol in nats per unit of z). */
-export const MAP_LBFGS_DEFAULTS: Partial<LbfgsOptions> = { gtol: 1e-3, ftol: 1e-11, ftolWindow: 3, maxIterations: 500 };
+export const MAP_LBFGS_DEFAULTS: Partial<LbfgsOptions> = { gtol: 1e-2, ftol: 1e-11, ftolWindow: 3, stallWindow: 10, stallAbs: 1e-3, stallRel: 1e-8, maxIterations: 500 };
 
 export interface MapResult {
   method: 'lbfgs' | 'adam';
