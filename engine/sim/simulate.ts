@@ -329,6 +329,10 @@ interface CatalogRow {
   truthIndex: number;
 }
 
+const KRON_FACTOR = 2.5;
+/** Galaxy counts: N(< m) = N24 · 10^(0.3 (m − 24)) per arcmin². */
+export const N24 = 25;
+
 function measureCatalog(seed: number, preset: Preset, objects: SkyObject[], region: [number, number, number, number], toSky: (u: number, v: number) => [number, number]): CatalogRow[] {
   const rng = new Rng(seed, 'catalog');
   const conv = aduPerMicroJy();
@@ -354,9 +358,11 @@ function measureCatalog(seed: number, preset: Preset, objects: SkyObject[], regi
   };
   objects.forEach((o, i) => {
     const hlrPx = o.hlr / 0.1;
-    const sg = hlrPx * 0.85;
+    // optimal-weight error of a Gaussian-like profile (σ ≈ hlr, PSF σ ≈ 0.75 px), times 2.5 for
+    // the Kron-like aperture of a MER total flux; 4 exposures stacked
+    const sg = hlrPx;
     const nEff = 4 * Math.PI * (sg * sg + sigPsf * sigPsf);
-    const errAdu = Math.sqrt(sigPix * sigPix * nEff + o.fluxAdu / VIS.gain) / Math.sqrt(nExp);
+    const errAdu = (KRON_FACTOR * Math.sqrt(sigPix * sigPix * nEff + o.fluxAdu / VIS.gain)) / Math.sqrt(nExp);
     const fluxMeasAdu = o.fluxAdu + errAdu * rng.normal();
     const snr = fluxMeasAdu / errAdu;
     const posErr = Math.min(0.2, (0.5 * Math.hypot(0.16, 2 * o.hlr)) / Math.max(snr, 1)); // arcsec
@@ -486,7 +492,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   const region = imagedRegion(preset);
   const popRegion: [number, number, number, number] = [region[0] - preset.pad, region[1] + preset.pad, region[2] - preset.pad, region[3] + preset.pad];
   const shear = shearField(seed, preset.grid, options.shear ?? null, options.flipShear ?? false);
-  const objects = drawScene(seed, { region: popRegion, magMax: preset.magMax, n24: 21, starDensity: 4, tileCore: preset.tileCore, grid: preset.grid }, shear, toSky);
+  const objects = drawScene(seed, { region: popRegion, magMax: preset.magMax, n24: N24, starDensity: 4, tileCore: preset.tileCore, grid: preset.grid }, shear, toSky);
 
   // nominal pointing: the imaged area's centre
   const [cu, cv] = [(region[0] + region[1]) / 2, (region[2] + region[3]) / 2];

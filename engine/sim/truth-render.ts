@@ -124,16 +124,19 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
   const A = obj.A ?? [1, 0, 0, 1];
 
   // --- stamp radius (pixels) -------------------------------------------------------------------
-  let psfR = 0; // world arcsec, 1-D Gaussian radius holding 1 - fluxTol of the widest component
-  const gaussR = Math.sqrt(-2 * Math.log(fluxTol));
+  // Flux budget: fluxTol/2 for the PSF (each Gaussian component c of weight w_c loses
+  // w_c·e^{−R²/2λ_max} beyond R) and fluxTol/2 for the object; the convolution then loses at
+  // most fluxTol beyond the sum of the two radii.
+  let psfR = 0; // world arcsec
   for (const c of psf.components) {
     const lmax = (c.cuu + c.cvv) / 2 + Math.sqrt(((c.cuu - c.cvv) / 2) ** 2 + c.cuv * c.cuv);
-    psfR = Math.max(psfR, gaussR * Math.sqrt(lmax));
+    const ratio = (psf.components.length * c.weight) / (fluxTol / 2);
+    if (ratio > 1) psfR = Math.max(psfR, Math.sqrt(2 * Math.log(ratio) * lmax));
   }
   let galR = 0;
   if (obj.kind === 'exp') {
     if (!(obj.r0! > 0)) throw new RangeError('exponential needs r0 > 0');
-    galR = exponentialRadius(fluxTol) * obj.r0! * sigmaMax(A);
+    galR = exponentialRadius(fluxTol / 2) * obj.r0! * sigmaMax(A);
   }
   const rPix = (galR + psfR) / sigmaMin(jac) + 2;
   const half = Math.ceil(rPix);
