@@ -47,6 +47,16 @@ export interface FftPassShaderOptions {
    * radix ≤ 16: a few ulps more error, far fewer memory reads).
    */
   twiddles?: 'table' | 'pow2';
+  /**
+   * Fusion hooks. `prelude` is WGSL inserted after the FFT's own declarations (use
+   * @group(1) or higher for extra bindings). With `load`, the pass reads its input by calling
+   * `fn fft_load(img: u32, x: u32, y: u32) -> vec2<f32>` (which the prelude defines) instead of
+   * `data`; with `store`, it hands each output (already scaled) to
+   * `fn fft_store(img: u32, x: u32, y: u32, v: vec2<f32>)` instead of writing `data`. `img` is the
+   * image index within the dispatch (workgroup_id.y); x, y are the element's column and row.
+   * E.g. a column pass that renders the spectrum on the fly, or a last row pass that crops.
+   */
+  hooks?: { prelude?: string; load?: boolean; store?: boolean };
 }
 
 /** The radices of a plan: the fewest stages with radix ≤ maxRadix, as balanced as possible (larger first). */
@@ -114,9 +124,12 @@ function emitBody(o: FftPassShaderOptions): string {
   let tmpCount = 0;
   const fresh = () => `u${tmpCount++}`;
   const g = (e: string) => (o.columns ? `data[gbase + (${e}) * ${N}u]` : `data[gbase + (${e})]`);
+  const xy = (e: string) => (o.columns ? `lxy, ${e}` : `${e}, lxy`);
+  const load = (e: string) => (o.hooks?.load ? `fft_load(wid.y, ${xy(e)})` : g(e));
+  const store = (e: string, v: string) => (o.hooks?.store ? `fft_store(wid.y, ${xy(e)}, ${v});` : `${g(e)} = ${v};`);
   const s = (e: string) => (o.columns ? `sm[(${e}) * ${o.lines}u + line]` : `sm[sbase + (${e})]`);
 
-  for (let p = 0; p < P; p++) code.push(`var v${p} = ${g(`t + ${p * T}u`)};`);
+  for (let p = 0; p < P; p++) code.push(`var v${p} = ${load(`t + ${p * T}u`)};`);
 
   let Ns = 1;
   for (let st = 0; st < o.radices.length; st++) {
@@ -172,7 +185,7 @@ function emitBody(o: FftPassShaderOptions): string {
     Ns *= r;
   }
   const sc = o.scale === 1 ? '' : ` * ${f32lit(o.scale)}`;
-  for (let p = 0; p < P; p++) code.push(`${g(`t + ${p * T}u`)} = v${p}${sc};`);
+  for (let p = 0; p < P; p++) code.push(store(`t + ${p * T}u`, `v${p}${sc}`));
   return code.map((l) => `  ${l}`).join('\n');
 }
 
@@ -192,6 +205,7 @@ export function fftPassShader(o: FftPassShaderOptions): string {
 #if ${exchanges}
 var<workgroup> sm: array<vec2<f32>, ${L * N}>;
 #endif
+${o.hooks?.prelude ?? ''}
 
 fn cmul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
   return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
@@ -211,11 +225,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 #if ${o.columns}
   let line = lid % ${L}u;
   let t = lid / ${L}u;
-  let gbase = wid.y * ${N * N}u + wid.x * ${L}u + line;
+  let lxy = wid.x * ${L}u + line; // column x
+  let gbase = wid.y * ${N * N}u + lxy;
 #else
   let line = lid / ${T}u;
   let t = lid % ${T}u;
-  let gbase = wid.y * ${N * N}u + (${o.lineOffset ?? 0}u + wid.x * ${L}u + line) * ${N}u;
+  let lxy = ${o.lineOffset ?? 0}u + wid.x * ${L}u + line; // row y
+  let gbase = wid.y * ${N * N}u + lxy * ${N}u;
   let sbase = line * ${N}u;
 #endif
 ${emitBody(o)}

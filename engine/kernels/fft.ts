@@ -12,7 +12,7 @@
  * After plan creation `encode` creates no pipeline and no buffer (see `stats`); it only creates a
  * bind group the first time it sees a (buffer, offset) pair, and caches it.
  */
-import { fftPassShader, fftRadices } from '../../shaders/fft.wgsl.ts';
+import { fftPassShader, fftRadices, type FftPassShaderOptions } from '../../shaders/fft.wgsl.ts';
 import { ShineError } from '../errors.ts';
 
 export const FFT_SIZES = [64, 128, 256, 512] as const;
@@ -112,6 +112,17 @@ export interface Fft2dPlan {
    * pass; inverse: column pass then row pass (so that 'window' can prune the last pass).
    */
   encode(pass: GPUComputePassEncoder, buffer: GPUBuffer, byteOffset: number, count: number, inverse: boolean, mode?: FftMode): void;
+  /**
+   * For fused kernels built by the caller (see FftPassShaderOptions.hooks): group-0 layout
+   * (binding 0 = data, binding 1 = twiddles), the WGSL of one pass with this plan's configuration,
+   * and the workgroup count in x of its dispatch (y = images, at most imagesPerDispatch). The
+   * inverse's 1/M² scale sits in its row pass (inverse = column pass, then row pass).
+   */
+  readonly bindGroupLayout: GPUBindGroupLayout;
+  /** The cached group-0 bind group `encode` uses for images from `byteOffset` on (≤ imagesPerDispatch of them). */
+  bindGroup(buffer: GPUBuffer, byteOffset: number): GPUBindGroup;
+  passShader(p: { columns: boolean; inverse: boolean; windowed?: boolean; hooks?: FftPassShaderOptions['hooks'] }): string;
+  passGroups(columns: boolean, windowed?: boolean): number;
   /** Number of dispatches `encode` records for `count` images (2 per chunk). */
   dispatchCount(count: number): number;
   /** Frees the twiddle buffer and forgets cached bind groups. */
@@ -222,7 +233,7 @@ function setup(device: GPUDevice, size: number, opts: Fft2dOptions): PlanSetup {
 }
 
 /** One pass's shader. Rows: optionally only the window's rows; inverse rows carry the 1/M² scale. */
-function shaderFor(s: PlanSetup, columns: boolean, inverse: boolean, windowed = false): string {
+function shaderFor(s: PlanSetup, columns: boolean, inverse: boolean, windowed = false, hooks?: FftPassShaderOptions['hooks']): string {
   const c = columns ? s.cols : s.rows;
   const win = windowed ? s.window! : null;
   return fftPassShader({
@@ -235,6 +246,7 @@ function shaderFor(s: PlanSetup, columns: boolean, inverse: boolean, windowed = 
     scale: inverse && !columns ? 1 / (s.size * s.size) : 1,
     lineOffset: win ? win.start : 0,
     twiddles: s.twiddles,
+    hooks,
   });
 }
 
@@ -242,7 +254,7 @@ function shaderFor(s: PlanSetup, columns: boolean, inverse: boolean, windowed = 
 export function fftTwiddles(M: number): Float32Array {
   const tw = new Float32Array(2 * M);
   for (let m = 0; m < M; m++) {
-    // Exact symmetric reduction keeps cos/sin of the reduced angle accurate to the last bit.
+    // float64 cos/sin (error ~1e-16) rounded once to f32.
     const ang = (-2 * Math.PI * m) / M;
     tw[2 * m] = Math.cos(ang);
     tw[2 * m + 1] = Math.sin(ang);
@@ -341,6 +353,19 @@ function assemble(device: GPUDevice, prep: Prepared, pipelines: GPUComputePipeli
     cols: s.cols,
     window: s.window,
     stats,
+    bindGroupLayout: bgl,
+    bindGroup(buffer, byteOffset) {
+      if (byteOffset % align !== 0) throw new ShineError(`FFT ${M}×${M}: byteOffset = ${byteOffset} must be a multiple of ${align}`);
+      return bindGroup(buffer, byteOffset);
+    },
+    passShader({ columns, inverse, windowed = false, hooks }) {
+      if (windowed && (columns || !s.window)) throw new ShineError(`FFT ${M}×${M}: only the row pass of a plan with a window has a windowed variant`);
+      return shaderFor(s, columns, inverse, windowed, hooks);
+    },
+    passGroups(columns, windowed = false) {
+      if (columns) return groupsCols;
+      return windowed && s.window ? s.window.size / s.window.lines : groupsRows;
+    },
     dispatchCount(count: number) {
       return 2 * Math.ceil(count / s.imagesPerDispatch);
     },

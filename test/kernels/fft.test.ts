@@ -367,6 +367,74 @@ describe('GPU batched 2-D FFT', () => {
     buf.destroy();
   });
 
+  it('fusion hooks: spectrum rendered in the column pass, windowed row pass stores the cropped real part', async () => {
+    // Inverse of the analytic spectrum e^{−2πi(kx·x0 + ky·y0)/M} of a unit delta at (x0, y0):
+    // the column pass computes the spectrum in fft_load; the windowed row pass writes Re into a
+    // cropped S×S f32 stamp buffer with fft_store. Oracle: the delta itself.
+    const M = 128;
+    const start = 32;
+    const S = 64;
+    const plan = createFft2d(device, M, { window: { start, size: S } });
+    const pos = [[40, 33], [95, 90], [64, 64]]; // (x0, y0) inside the window
+    const count = pos.length;
+    const prelude = `
+@group(1) @binding(0) var<storage, read> delta: array<vec2<u32>>;
+@group(1) @binding(1) var<storage, read_write> stamps: array<f32>;
+fn fft_load(img: u32, x: u32, y: u32) -> vec2<f32> {
+  let d = delta[img];
+  let m = (x * d.x + y * d.y) % ${M}u; // exact phase index
+  let a = -6.283185307179586 * f32(m) / ${M}.0;
+  return vec2<f32>(cos(a), sin(a));
+}
+fn fft_store(img: u32, x: u32, y: u32, v: vec2<f32>) {
+  if (x >= ${start}u && x < ${start + S}u) {
+    stamps[img * ${S * S}u + (y - ${start}u) * ${S}u + (x - ${start}u)] = v.x;
+  }
+}`;
+    const userBgl = device.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
+        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+      ],
+    });
+    const layout = device.createPipelineLayout({ bindGroupLayouts: [plan.bindGroupLayout, userBgl] });
+    const mk = (columns: boolean, windowed: boolean, hooks: { load?: boolean; store?: boolean }) =>
+      device.createComputePipelineAsync({
+        layout,
+        compute: { module: device.createShaderModule({ code: plan.passShader({ columns, inverse: true, windowed, hooks: { prelude, ...hooks } }) }), entryPoint: 'main' },
+      });
+    const colP = await mk(true, false, { load: true });
+    const rowP = await mk(false, true, { store: true });
+    const work = device.createBuffer({ size: count * plan.imageBytes, usage: GPUBufferUsage.STORAGE });
+    const dl = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(dl, 0, Uint32Array.from(pos.flat()));
+    const stampBytes = count * S * S * 4;
+    const st = device.createBuffer({ size: stampBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const rb = device.createBuffer({ size: stampBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const bg1 = device.createBindGroup({ layout: userBgl, entries: [{ binding: 0, resource: { buffer: dl } }, { binding: 1, resource: { buffer: st } }] });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setBindGroup(0, plan.bindGroup(work, 0));
+    pass.setBindGroup(1, bg1);
+    pass.setPipeline(colP);
+    pass.dispatchWorkgroups(plan.passGroups(true), count);
+    pass.setPipeline(rowP);
+    pass.dispatchWorkgroups(plan.passGroups(false, true), count);
+    pass.end();
+    enc.copyBufferToBuffer(st, 0, rb, 0, stampBytes);
+    device.queue.submit([enc.finish()]);
+    await rb.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(rb.getMappedRange().slice(0));
+    rb.unmap();
+    const expected = new Float64Array(count * S * S);
+    pos.forEach(([x0, y0], b) => (expected[b * S * S + (y0 - start) * S + (x0 - start)] = 1));
+    const err = relErr(out, expected);
+    console.log(`fused render→inverse→crop M=${M}: max error ${err.toExponential(2)}`);
+    expect(err).toBeLessThan(TOL);
+    for (const b of [work, dl, st, rb]) b.destroy();
+    plan.destroy();
+  });
+
   it('the doctor checks (engine/kernels/checks/fft.ts) are registered and pass on this device', async () => {
     const registered = (await Promise.all(KERNEL_CHECKS.map((load) => load()))).flat().map((c) => c.name);
     for (const c of checks) {
