@@ -140,7 +140,7 @@ export function parseManifest(text: string, file = 'manifest'): Manifest {
   if (doc.errors.length) {
     const e = doc.errors[0];
     const lp = e.linePos?.[0];
-    throw new ShineError(`${file}: YAML syntax error${lp ? ` at line ${lp.line}, column ${lp.col}` : ''}: ${e.message.split('\n')[0]}`);
+    throw new ShineError(`${file}: YAML syntax error${lp ? ` at line ${lp.line}, column ${lp.col}` : ''}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?\s*$/, '')}`);
   }
   const raw = doc.toJS();
   const res = ManifestSchema.safeParse(raw);
