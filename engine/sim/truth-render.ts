@@ -193,91 +193,91 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
     ayr[t] = Math.cos(-twoPi * mm * dy); ayi[t] = Math.sin(-twoPi * mm * dy);
     sgn[t] = mm % 2 === 0 ? 1 : -1;
   }
-  // Skip an alias term when even the core (widest-in-k) Gaussian is below the tolerance: all
-  // components share the core's shape at larger sizes, so they are smaller still.
-  let core = 0;
-  for (let c = 1; c < nc; c++) if (ca[c] + cd[c] < ca[core] + cd[core]) core = c;
+  // A PSF component c is summed where w_c-weighted it exceeds aliasTol·w_c, i.e. where its
+  // quadratic form q_c ≤ cutoff; elsewhere it is < 1e-12 of its weight.
   const cutoff = -2 * Math.log(aliasTol);
-  const cax = ca[core], cbx = cb[core], cdx = cd[core];
 
-  // Components proportional to the core (true for psf-model.ts: same shape, larger sizes) share
-  // one quadratic form: q_c = ratio_c · q_core.
-  const ratio = new Float64Array(nc);
-  let proportional = true;
-  for (let c = 0; c < nc; c++) {
-    ratio[c] = (ca[c] + cd[c]) / (cax + cdx);
-    const tol = 1e-12 * (Math.abs(ca[c]) + Math.abs(cd[c]));
-    if (Math.abs(ca[c] - ratio[c] * cax) > tol || Math.abs(cb[c] - ratio[c] * cbx) > tol || Math.abs(cd[c] - ratio[c] * cdx) > tol) proportional = false;
-  }
-  const g0 = g[0], g1 = 2 * g[1], g2 = g[2];
-  // Integer ratios (psf-model.ts: 1, 4, 25) let one exp serve all components: e^{−q r/2} = (e^{−q/2})^r.
-  const iratio = new Int32Array(nc);
-  let integerRatios = proportional;
-  for (let c = 0; c < nc; c++) {
-    iratio[c] = Math.round(ratio[c]);
-    if (Math.abs(ratio[c] - iratio[c]) > 1e-12 * ratio[c] || iratio[c] < 1 || iratio[c] > 64) integerRatios = false;
-  }
-
-  // Per-column / per-row alias tables: k' = k0 + 2πm and the pixel response sinc(k'/2π)
-  // = (−1)^m sin(k0/2) / (k'/2).
-  const KX = new Float64Array(m * na), SX = new Float64Array(m * na);
-  for (let i = 0; i < m; i++) {
-    const k0 = (i < m / 2 ? i : i - m) * dk;
+  // Columns in signed order: s = 0..m−1 ↔ k0 = (s − m/2)·dk (monotone), FFT index (s + m/2) mod m.
+  const h2 = m / 2;
+  const SX = new Float64Array(m * na);
+  const bxr = new Float64Array(m), bxi = new Float64Array(m);
+  for (let s2 = 0; s2 < m; s2++) {
+    const k0 = (s2 - h2) * dk;
     const sh = Math.sin(k0 / 2);
     for (let t = 0; t < na; t++) {
       const k = k0 + twoPi * (t - mmax);
-      KX[i * na + t] = k;
-      SX[i * na + t] = !usePixel ? 1 : k === 0 ? 1 : (sgn[t] * sh) / (k / 2);
+      SX[s2 * na + t] = !usePixel ? 1 : k === 0 ? 1 : (sgn[t] * sh) / (k / 2);
     }
+    bxr[s2] = Math.cos(-k0 * dx);
+    bxi[s2] = Math.sin(-k0 * dx);
   }
-  const KY = KX, SY = SX; // the grid is square: rows use the same tables
+  const g0 = g[0], g1 = 2 * g[1], g2 = g[2];
+  const stepC = new Float64Array(nc);
+  for (let c = 0; c < nc; c++) stepC[c] = Math.exp(-ca[c] * dk * dk);
+  const rowRe = new Float64Array(m), rowIm = new Float64Array(m), psum = new Float64Array(m);
 
   // Hermitian symmetry: the image is real, S(−k) = conj S(k); compute rows 0..m/2, mirror the rest.
   let terms = 0;
-  for (let j = 0; j <= m / 2; j++) {
-    const ky0 = (j < m / 2 ? j : j - m) * dk;
-    const mirrorRow = (m - j) % m;
-    for (let i = 0; i < m; i++) {
-      const kx0 = (i < m / 2 ? i : i - m) * dk;
-      let sr = 0, si = 0;
-      for (let ty = 0; ty < na; ty++) {
-        const ky = KY[j * na + ty];
-        const sy = SY[j * na + ty];
-        const qa = cdx * ky * ky, qb = 2 * cbx * ky;
-        const ga = 1 + g2 * ky * ky, gb = g1 * ky;
-        const ayrt = ayr[ty], ayit = ayi[ty];
-        const base = i * na;
-        for (let tx = 0; tx < na; tx++) {
-          const kx = KX[base + tx];
-          const q = cax * kx * kx + qb * kx + qa;
-          if (q > cutoff) continue;
-          terms++;
-          let p = 0;
-          if (integerRatios) {
-            const e1 = Math.exp(-0.5 * q);
-            for (let c = 0; c < nc; c++) {
-              let r = iratio[c], b = e1, acc = 1;
-              while (r > 0) { if (r & 1) acc *= b; b *= b; r >>= 1; }
-              p += cw[c] * acc;
-            }
-          } else if (proportional) {
-            for (let c = 0; c < nc; c++) p += cw[c] * Math.exp(-0.5 * ratio[c] * q);
-          } else {
-            for (let c = 0; c < nc; c++) p += cw[c] * Math.exp(-0.5 * (ca[c] * kx * kx + 2 * cb[c] * kx * ky + cd[c] * ky * ky));
+  for (let j = 0; j <= h2; j++) {
+    const ky0 = (j < h2 ? j : j - m) * dk;
+    rowRe.fill(0);
+    rowIm.fill(0);
+    for (let ty = 0; ty < na; ty++) {
+      const ky = ky0 + twoPi * (ty - mmax);
+      const sy = usePixel ? (ky === 0 ? 1 : (sgn[ty] * Math.sin(ky0 / 2)) / (ky / 2)) : 1;
+      const ga = 1 + g2 * ky * ky, gb = g1 * ky;
+      for (let tx = 0; tx < na; tx++) {
+        const mxk = twoPi * (tx - mmax);
+        // PSF sum P(kx) = Σ_c w_c e^{−q_c/2}, each component over its own interval, by recurrence:
+        // E(kx + dk) = E(kx)·R(kx), R(kx + dk) = R(kx)·e^{−a dk²}
+        let lo = m, hi = -1;
+        for (let c = 0; c < nc; c++) {
+          const A2 = ca[c], B = 2 * cb[c] * ky, C = cd[c] * ky * ky - cutoff;
+          const disc = B * B - 4 * A2 * C;
+          if (disc < 0) continue;
+          const r = Math.sqrt(disc);
+          const s0 = Math.max(0, Math.ceil((-B - r) / (2 * A2) / dk - mxk / dk + h2));
+          const s1 = Math.min(m - 1, Math.floor((-B + r) / (2 * A2) / dk - mxk / dk + h2));
+          if (s0 > s1) continue;
+          if (lo > hi) { for (let t = s0; t <= s1; t++) psum[t] = 0; lo = s0; hi = s1; }
+          else {
+            for (let t = s0; t < lo; t++) psum[t] = 0;
+            for (let t = hi + 1; t <= s1; t++) psum[t] = 0;
+            lo = Math.min(lo, s0); hi = Math.max(hi, s1);
           }
-          let v = flux * p * SX[base + tx] * sy;
+          const kx = (s0 - h2) * dk + mxk;
+          let E = Math.exp(-0.5 * (A2 * kx * kx + B * kx + cd[c] * ky * ky));
+          let R = Math.exp(-0.5 * ((2 * A2 * kx + B) * dk + A2 * dk * dk));
+          const step = stepC[c], w = cw[c];
+          for (let t = s0; t <= s1; t++) {
+            psum[t] += w * E;
+            E *= R;
+            R *= step;
+          }
+        }
+        if (lo > hi) continue;
+        terms += hi - lo + 1;
+        const pr = flux * sy * (axr[tx] * ayr[ty] - axi[tx] * ayi[ty]);
+        const pi = flux * sy * (axr[tx] * ayi[ty] + axi[tx] * ayr[ty]);
+        let kx = (lo - h2) * dk + mxk;
+        for (let t = lo; t <= hi; t++, kx += dk) {
+          let v = psum[t] * SX[t * na + tx];
           if (isExp) {
-            const t = ga + g0 * kx * kx + gb * kx;
-            v /= t * Math.sqrt(t);
+            const q = ga + g0 * kx * kx + gb * kx;
+            v /= q * Math.sqrt(q);
           }
-          // phase e^{−i2π mx dx} · e^{−i2π my dy} (the common e^{−i k0·δ} is applied below)
-          sr += v * (axr[tx] * ayrt - axi[tx] * ayit);
-          si += v * (axr[tx] * ayit + axi[tx] * ayrt);
+          rowRe[t] += v * pr;
+          rowIm[t] += v * pi;
         }
       }
-      const ph = -(kx0 * dx + ky0 * dy);
-      const bpr = Math.cos(ph), bpi = Math.sin(ph);
-      const vr = sr * bpr - si * bpi, vi = sr * bpi + si * bpr;
+    }
+    // common phase e^{−i(kx0 dx + ky0 dy)}, then store (and mirror)
+    const byr = Math.cos(-ky0 * dy), byi = Math.sin(-ky0 * dy);
+    const mirrorRow = (m - j) % m;
+    for (let t = 0; t < m; t++) {
+      const pr = bxr[t] * byr - bxi[t] * byi, pi = bxr[t] * byi + bxi[t] * byr;
+      const vr = rowRe[t] * pr - rowIm[t] * pi, vi = rowRe[t] * pi + rowIm[t] * pr;
+      const i = (t + h2) % m;
       re[j * m + i] = vr;
       im[j * m + i] = vi;
       if (mirrorRow !== j) {
