@@ -57,6 +57,8 @@ export interface FftPassShaderOptions {
    * E.g. a column pass that renders the spectrum on the fly, or a last row pass that crops.
    */
   hooks?: { prelude?: string; load?: boolean; store?: boolean };
+  /** Row pass: XOR-swizzle the workgroup-memory index against bank conflicts (default true). */
+  swizzle?: boolean;
 }
 
 /** The radices of a plan: the fewest stages with radix ≤ maxRadix, as balanced as possible (larger first). */
@@ -127,7 +129,19 @@ function emitBody(o: FftPassShaderOptions): string {
   const xy = (e: string) => (o.columns ? `lxy, ${e}` : `${e}, lxy`);
   const load = (e: string) => (o.hooks?.load ? `fft_load(wid.y, ${xy(e)})` : g(e));
   const store = (e: string, v: string) => (o.hooks?.store ? `fft_store(wid.y, ${xy(e)}, ${v});` : `${g(e)} = ${v};`);
-  const s = (e: string) => (o.columns ? `sm[(${e}) * ${o.lines}u + line]` : `sm[sbase + (${e})]`);
+  // Row pass: the first stage writes at stride r0 (e = r0·j + k), which would put a whole warp in
+  // one shared-memory bank on GPUs; XOR-swizzling the low bits with (e >> log2 r0) spreads them.
+  // A bijection within each aligned block of r0, applied to every write and read alike.
+  const r0 = o.radices[0];
+  const swz = !o.columns && (o.swizzle ?? true) && r0 > 1;
+  const sh = Math.log2(r0);
+  const s = (e: string) =>
+    o.columns
+      ? `sm[(${e}) * ${o.lines}u + line]`
+      : swz
+        ? `sm[sbase + swz(${e})]`
+        : `sm[sbase + (${e})]`;
+  if (swz) code.push(`// shared-memory swizzle: e ^ ((e >> ${sh}) & ${r0 - 1})`);
 
   for (let p = 0; p < P; p++) code.push(`var v${p} = ${load(`t + ${p * T}u`)};`);
 
@@ -206,6 +220,12 @@ export function fftPassShader(o: FftPassShaderOptions): string {
 var<workgroup> sm: array<vec2<f32>, ${L * N}>;
 #endif
 ${o.hooks?.prelude ?? ''}
+
+#if ${!o.columns && (o.swizzle ?? true) && o.radices[0] > 1}
+fn swz(e: u32) -> u32 {
+  return e ^ ((e >> ${Math.log2(o.radices[0])}u) & ${o.radices[0] - 1}u);
+}
+#endif
 
 fn cmul(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
   return vec2<f32>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
