@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, defaultConfig, ConfigError, minimumMarginArcsec } from '../../engine/config/index.ts';
@@ -205,5 +205,23 @@ describe('loadConfig (Node)', () => {
     await expect(loadConfig(join(dir, 'nope.yaml'))).rejects.toThrow(/nope\.yaml.*no such file/);
     writeFileSync(join(dir, 'bad.yaml'), 'distributed: {sub_tile_margin: 0.01}\n');
     await expect(loadConfig(join(dir, 'bad.yaml'))).rejects.toThrow(/bad\.yaml: distributed\.sub_tile_margin: expected number ≥/);
+  });
+});
+
+describe('docs/config.md documents every field', () => {
+  it('each field path of the schema appears in the documentation with its default', () => {
+    const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'config.md'), 'utf8');
+    const c = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
+    const paths: string[] = [];
+    const walk = (prefix: string, v: unknown, depth: number) => {
+      const isPrior = !!v && typeof v === 'object' && 'type' in (v as object);
+      if (v && typeof v === 'object' && !Array.isArray(v) && !isPrior && depth < 3) {
+        for (const [k, x] of Object.entries(v)) walk(`${prefix}.${k}`, x, depth + 1);
+      } else paths.push(prefix);
+    };
+    for (const [section, v] of Object.entries(c)) if (section !== 'source') walk(section, v, 1);
+    expect(paths.length).toBeGreaterThan(60);
+    const missing = paths.filter((p) => !doc.includes(`| \`${p}\` |`));
+    expect(missing).toEqual([]);
   });
 });
