@@ -39,7 +39,7 @@ export interface LaplaceOptions {
    * dx/dy 1e-3″, g 1e-3.
    */
   steps: { flux: number; hlr: number; e: number; offset: number; g: number };
-  /** Components with at most this many parameters are solved by dense Cholesky (default 3000). */
+  /** Components with at most this many parameters are solved by dense Cholesky (default 1500). */
   denseLimit: number;
   /** PCG relative residual tolerance and iteration cap (large components only). */
   cgTol: number;
@@ -49,7 +49,7 @@ export interface LaplaceOptions {
 
 export const DEFAULT_LAPLACE: LaplaceOptions = {
   steps: { flux: 1e-3, hlr: 1e-3, e: 1e-3, offset: 1e-3, g: 1e-3 },
-  denseLimit: 3000,
+  denseLimit: 1500,
   cgTol: 1e-10,
   cgMaxIterations: 10000,
 };

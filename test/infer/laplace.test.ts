@@ -182,7 +182,7 @@ describe('Laplace: coloured Hessian and Schur complement', () => {
 
     // (3) Schur complement vs the (g, g) block of a dense inverse, Cholesky and CG paths
     const inv = gaussJordanInverse(A, D);
-    for (const denseLimit of [3000, 0]) {
+    for (const denseLimit of [1500, 0]) {
       const r = schurShear(H, adj, { denseLimit, cgTol: 1e-13 });
       expect(r.ok).toBe(true);
       for (let a = 0; a < 2; a++)
@@ -199,7 +199,7 @@ describe('Laplace: coloured Hessian and Schur complement', () => {
     const broken: SparseHessian = { ...H, blocks: H.blocks.map((row) => row.map((b) => b.slice())) };
     const self = broken.neighbours[1].indexOf(1);
     broken.blocks[1][self][2 * P + 2] = -Math.abs(broken.blocks[1][self][2 * P + 2]);
-    for (const denseLimit of [3000, 0]) {
+    for (const denseLimit of [1500, 0]) {
       const r = schurShear(broken, adj, { denseLimit });
       expect(r.sourceHessianPD).toBe(false);
       expect(r.ok).toBe(false);
