@@ -3,18 +3,54 @@
  * manifest YAML per sub-tile of the tile (docs/prepare.md), written atomically into DIR
  * (default: distributed.scratch_dir/tile_<T>), plus prepare_<T>.yaml listing them.
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { UserError, type Command } from '../command.ts';
 import { parseOptions } from '../args.ts';
 import { loadConfig, expandPaths, findFiles } from '../../platform/node/config.ts';
 import { openFits, writeFileAtomic } from '../../platform/node/files.ts';
-import { prepareTile, type PrepareInputs } from '../../engine/tiling/prepare.ts';
+import { prepareTile, scanExposures, type FileScan, type PrepareInputs, type ScanCache } from '../../engine/tiling/prepare.ts';
 import { manifestFileName, manifestToYaml } from '../../engine/tiling/manifest.ts';
 import { readTileIndex } from '../../engine/tiling/tiles.ts';
 import type { ShineConfig } from '../../engine/config/schema.ts';
 
-const USAGE = 'usage: shine prepare --config C [--tile-id T|all] [--out DIR] [--sub-tile R,C] [--quiet]';
+const USAGE = 'usage: shine prepare --config C [--tile-id T|all] [--out DIR] [--sub-tile R,C] [--no-cache] [--quiet]';
+
+/** FNV-1a 64-bit hash of a string, hex. */
+function hash64(s: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const b of new TextEncoder().encode(s)) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
+  return h.toString(16).padStart(16, '0');
+}
+
+/**
+ * DET header scans cached in DIR, one JSON file per DET file, valid while the file's path, size
+ * and modification time are unchanged (so a survey archive is scanned once, not once per tile).
+ */
+function nodeScanCache(dir: string): ScanCache {
+  const entry = (file: string) => join(dir, `${basename(file).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80)}.${hash64(file)}.json`);
+  const key = async (file: string) => {
+    const st = await stat(file);
+    return { path: file, size: st.size, mtimeMs: st.mtimeMs };
+  };
+  return {
+    async get(file) {
+      try {
+        const [k, text] = await Promise.all([key(file), readFile(entry(file), 'utf8')]);
+        const j = JSON.parse(text) as { version: number; key: typeof k; scan: FileScan };
+        if (j.version !== 1 || j.key.path !== k.path || j.key.size !== k.size || j.key.mtimeMs !== k.mtimeMs) return undefined;
+        return j.scan;
+      } catch {
+        return undefined;
+      }
+    },
+    async set(file, scan) {
+      const k = await key(file);
+      await writeFileAtomic(entry(file), new TextEncoder().encode(JSON.stringify({ version: 1, key: k, scan })));
+    },
+  };
+}
 
 async function resolveInputs(cfg: ShineConfig, tileId: number | null, log: (s: string) => void): Promise<PrepareInputs> {
   const d = cfg.data;
@@ -46,7 +82,7 @@ function parseTileId(v: unknown): number | 'all' {
 const command: Command = {
   summary: 'Stage 1: tile footprint, sub-tiles, source partition, quadrant discovery → one manifest per sub-tile',
   async run(argv) {
-    const { opts, positional } = parseOptions(argv, { config: 'string', 'tile-id': 'string', out: 'string', 'sub-tile': 'string', quiet: 'boolean', help: 'boolean' }, USAGE);
+    const { opts, positional } = parseOptions(argv, { config: 'string', 'tile-id': 'string', out: 'string', 'sub-tile': 'string', 'no-cache': 'boolean', quiet: 'boolean', help: 'boolean' }, USAGE);
     if (opts.help) {
       console.log(USAGE);
       return 0;
@@ -78,10 +114,15 @@ const command: Command = {
       if (opts.out !== undefined && tileIds.length > 1) throw new UserError('--out cannot be used with --tile-id all (each tile gets scratch_dir/tile_<id>)');
     } else tileIds = [tileArg];
 
+    const io = { openFits: (p: string) => openFits(p), log, scanCache: opts['no-cache'] ? undefined : nodeScanCache(join(cfg.distributed.scratch_dir, 'scan_cache')) };
+    let shared: { key: string; scan: Awaited<ReturnType<typeof scanExposures>> } | null = null;
     for (const tileId of tileIds) {
       const t0 = performance.now();
       const inputs = await resolveInputs(cfg, tileId, log);
-      const res = await prepareTile(cfg, inputs, tileId, { openFits: (p) => openFits(p), log }, { only });
+      // tiles sharing the same exposure list share one scan
+      const key = [...inputs.exposures, '|', ...inputs.backgrounds, '|', ...inputs.psf].join('\n');
+      if (!shared || shared.key !== key) shared = { key, scan: await scanExposures(inputs, io) };
+      const res = await prepareTile(cfg, inputs, tileId, io, { only, scan: shared.scan });
       const outDir = opts.out !== undefined ? String(opts.out) : join(cfg.distributed.scratch_dir, `tile_${tileId}`);
       const entries = [];
       for (const m of res.manifests) {

@@ -19,6 +19,8 @@ export interface PrepareIO {
   openFits(path: string): Promise<FitsFile>;
   /** Progress and log lines (the CLI prints them to stderr). */
   log(line: string): void;
+  /** Optional cache of DET header scans. */
+  scanCache?: ScanCache;
 }
 
 export interface PrepareInputs {
@@ -34,6 +36,8 @@ export interface PrepareOptions {
   only?: Array<[number, number]>;
   /** Time stamp written into the manifests (default now). */
   now?: Date;
+  /** A scan of `inputs.exposures` already made (e.g. shared by several tiles). */
+  scan?: { exposures: Exposure[]; records: QuadrantRecord[] };
 }
 
 export interface PrepareResult {
@@ -44,7 +48,7 @@ export interface PrepareResult {
   nQuadrantsScanned: number;
 }
 
-interface Exposure {
+export interface Exposure {
   key: string;
   file: string;
   obsId: number | null;
@@ -165,30 +169,78 @@ async function readCatalogs(cfg: ShineConfig, files: readonly string[], io: Prep
   return { sel, catalogs };
 }
 
-async function scanExposures(dets: readonly string[], inputs: PrepareInputs, io: PrepareIO): Promise<{ exposures: Exposure[]; records: QuadrantRecord[] }> {
+/** What scanning one DET file yields (cacheable: independent of the file's position in the list). */
+export interface FileScan {
+  obsId: number | null;
+  dither: number | null;
+  quadrants: Array<Omit<QuadrantRecord, 'id' | 'exposure' | 'file'>>;
+}
+
+/** Optional cache of DET header scans (the CLI keeps one in scratch_dir, keyed by path, size, mtime). */
+export interface ScanCache {
+  get(file: string): Promise<FileScan | undefined>;
+  set(file: string, scan: FileScan): Promise<void>;
+}
+
+/** Scans the headers of one DET file. */
+export async function scanFile(file: string, io: PrepareIO): Promise<FileScan> {
+  const fits = await io.openFits(file);
+  try {
+    const ph = fits.header(0);
+    const int = (name: string): number | null => {
+      const v = ph.get(name);
+      return typeof v === 'number' && Number.isInteger(v) ? v : null;
+    };
+    const recs = quadrantsOfFile(fits, 'exp', file);
+    if (recs.length === 0) throw new DataError('no quadrant found (expected HDUs named <ccd>.<quad>.SCI, .RMS, .FLG)', { file });
+    return {
+      obsId: int('OBS_ID'),
+      dither: int('DITHOBS'),
+      quadrants: recs.map(({ quadrant, sciHdu, rmsHdu, flgHdu, width, height, outline }) => ({ quadrant, sciHdu, rmsHdu, flgHdu, width, height, outline })),
+    };
+  } finally {
+    await fits.close();
+  }
+}
+
+/** Files scanned at once (header reads are I/O-bound). */
+const SCAN_CONCURRENCY = 8;
+
+/**
+ * Scans every DET file (through the cache when given) → exposures (key exp<k>, k = position in
+ * `inputs.exposures`) and quadrant records.
+ */
+export async function scanExposures(inputs: PrepareInputs, io: PrepareIO): Promise<{ exposures: Exposure[]; records: QuadrantRecord[] }> {
+  const dets = inputs.exposures;
   const bkg = matchCompanions(dets, inputs.backgrounds, 'data.backgrounds');
   const psf = matchCompanions(dets, inputs.psf, 'data.psf');
+  const scans: FileScan[] = new Array(dets.length);
+  let next = 0;
+  let cached = 0;
+  const worker = async () => {
+    while (next < dets.length) {
+      const k = next++;
+      const file = dets[k];
+      let scan = io.scanCache ? await io.scanCache.get(file) : undefined;
+      if (scan) cached++;
+      else {
+        scan = await scanFile(file, io);
+        if (io.scanCache) await io.scanCache.set(file, scan);
+      }
+      scans[k] = scan;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(SCAN_CONCURRENCY, dets.length) }, worker));
   const exposures: Exposure[] = [];
   const records: QuadrantRecord[] = [];
   for (let k = 0; k < dets.length; k++) {
-    const file = dets[k];
-    const fits = await io.openFits(file);
-    try {
-      const key = `exp${k}`;
-      const ph = fits.header(0);
-      const int = (name: string): number | null => {
-        const v = ph.get(name);
-        return typeof v === 'number' && Number.isInteger(v) ? v : null;
-      };
-      const recs = quadrantsOfFile(fits, key, file);
-      if (recs.length === 0) throw new DataError('no quadrant found (expected HDUs named <ccd>.<quad>.SCI, .RMS, .FLG)', { file });
-      exposures.push({ key, file, obsId: int('OBS_ID'), dither: int('DITHOBS'), bkg: bkg[k], psf: psf[k] });
-      records.push(...recs);
-      io.log(`prepare: exposure ${key} ${basenameOf(file)}: ${recs.length} quadrants`);
-    } finally {
-      await fits.close();
-    }
+    const key = `exp${k}`;
+    const sc = scans[k];
+    exposures.push({ key, file: dets[k], obsId: sc.obsId, dither: sc.dither, bkg: bkg[k], psf: psf[k] });
+    for (const q of sc.quadrants) records.push({ ...q, id: `${q.quadrant}@${key}`, exposure: key, file: dets[k] });
+    if (dets.length <= 50) io.log(`prepare: exposure ${key} ${basenameOf(dets[k])}: ${sc.quadrants.length} quadrants`);
   }
+  io.log(`prepare: ${dets.length} exposure file(s), ${records.length} quadrants${io.scanCache ? ` (${cached} file scan(s) from the cache)` : ''}`);
   return { exposures, records };
 }
 
@@ -237,7 +289,7 @@ export async function prepareTile(cfg: ShineConfig, inputs: PrepareInputs, tileI
 
   // 3. quadrants
   if (inputs.exposures.length === 0) throw new ShineError('no exposures: set data.exposures or distributed.exposure_archive', { field: 'data.exposures' });
-  const { exposures, records } = await scanExposures(inputs.exposures, inputs, io);
+  const { exposures, records } = opts.scan ?? (await scanExposures(inputs, io));
   const index = new QuadrantIndex(records);
   const found = discoverQuadrants(geom, index);
   const expByKey = new Map(exposures.map((e) => [e.key, e]));

@@ -3,7 +3,7 @@
  * trip, and the user-facing failures (unknown tile, missing file, bad manifest).
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -141,6 +141,22 @@ describe('shine prepare on the ci simulation', () => {
     // rotated (CCD columns 4–6) and unrotated CCDs both contribute (the ci preset straddles them)
     expect(m11.quadrants.some((q) => Number(q.quadrant[2]) >= 4)).toBe(true);
     expect(m11.quadrants.some((q) => Number(q.quadrant[2]) <= 3)).toBe(true);
+  });
+
+  it('a second run reads the DET header scans from the cache and writes the same manifests; a touched file is rescanned', async () => {
+    const out2 = join(dir, 'manifests2');
+    const r = await runPrepare(['--config', join(dir, 'config.yaml'), '--out', out2]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/4 exposure file\(s\), \d+ quadrants \(4 file scan\(s\) from the cache\)/);
+    for (const f of readdirSync(out).filter((x) => x.startsWith('manifest_'))) {
+      const a = readFileSync(join(out, f), 'utf8').replace(/^created: .*$/m, '');
+      const b = readFileSync(join(out2, f), 'utf8').replace(/^created: .*$/m, '');
+      expect(b).toBe(a);
+    }
+    const det = join(dir, 'VIS', readdirSync(join(dir, 'VIS')).find((f) => f.includes('SWL-DET-002701-01'))!);
+    utimesSync(det, new Date(), new Date(Date.now() + 5000));
+    const r2 = await runPrepare(['--config', join(dir, 'config.yaml'), '--out', out2]);
+    expect(r2.err).toMatch(/\(3 file scan\(s\) from the cache\)/);
   });
 
   it('an unknown tile id, a missing file and a bad config fail with a clear message', async () => {
