@@ -1,0 +1,219 @@
+/**
+ * Stage 2 preparation (seed 000 §3.4–3.5): the ExposureSet of a sub-tile from its quadrant files
+ * and its source list. Quadrants are loaded whole and unmodified (background subtracted in the
+ * likelihood, not in the pixels); for every source and quadrant: the pixel position through the
+ * quadrant's full WCS (sub-pixel kept), the local Jacobian there, the PSF interpolated from the
+ * quadrant's PSF grid, and visibility (the stamp overlaps the quadrant). No cap on sources or
+ * quadrants; files are opened through an injected `openFits` (platform layer), each once.
+ */
+import { DataError } from '../errors.ts';
+import type { FitsFile } from '../data/fits/index.ts';
+import { readWcs, type Wcs } from '../data/wcs/index.ts';
+import { readPsfGrid, type PsfGrid } from '../data/psf/index.ts';
+import { quadrantBackground } from '../data/background.ts';
+import { fluxConversion } from '../data/catalog/index.ts';
+import { chooseTier, stampCorner } from '../model/geometry.ts';
+import { allocParams, type ExposureSet, type PairGeometry, type QuadrantData, type SceneParams, type SourceInfo } from '../scene/types.ts';
+
+/** Where one quadrant's data live. */
+export interface QuadrantRef {
+  /** Unique name, e.g. "3-4.F@exp0". */
+  id: string;
+  /** DET file and the quadrant's HDUs. */
+  file: string;
+  sci: string;
+  rms: string;
+  flg: string;
+  /** BKG file and HDU; when absent the background is the sigma-clipped median of SCI. */
+  bkg?: { file: string; hdu: string };
+  /** PSF product file and the quadrant's HDU. */
+  psf: { file: string; hdu: string };
+}
+
+/** One catalog source to model. */
+export interface SourceRef {
+  id: number;
+  ra: number;
+  dec: number;
+  /** Catalog flux, µJy. */
+  fluxUJy: number;
+  /** Catalog half-light radius, arcsec. */
+  hlr: number;
+  /** Initial distortion (default 0). */
+  e1?: number;
+  e2?: number;
+  /** In the sub-tile core (results reported) or only in the margin. */
+  core: boolean;
+}
+
+export interface ExposureSetOptions {
+  /** Stamp tiers (pixels), SHINE's rule picks the smallest with 2 (3 h_pix + 10.5) ≤ size. */
+  tiers: number[];
+  /** FLG bits that mask a pixel (also used for the clipped background). */
+  badPixelMask: number;
+  /** Pixel scale (″/px) used to turn hlr into pixels for the tier choice (VIS: 0.1). */
+  pixelScale: number;
+}
+
+export interface QuadrantInfo {
+  id: string;
+  width: number;
+  height: number;
+  background: { kind: 'map' } | { kind: 'clipped'; value: number };
+  /** ADU per µJy of this exposure. */
+  aduPerUJy: number;
+  magzerop: number;
+  exptime: number;
+  visibleSources: number;
+}
+
+export interface BuiltExposureSet {
+  set: ExposureSet;
+  /** Initial parameters: catalog flux in ADU (reference exposure), hlr, e; offsets and shear 0. */
+  init: SceneParams;
+  /** The sources kept (visible somewhere), in ExposureSet order. */
+  sources: SourceRef[];
+  /** Sources dropped because no quadrant sees them. */
+  dropped: SourceRef[];
+  quadrants: QuadrantInfo[];
+  warnings: string[];
+}
+
+export type OpenFits = (path: string) => Promise<FitsFile>;
+
+/** Pixel scale of a Jacobian (″/px): √|det J|. */
+function jacobianScale(j: readonly number[]): number {
+  return Math.sqrt(Math.abs(j[0] * j[3] - j[1] * j[2]));
+}
+
+export async function buildExposureSet(
+  quadrantRefs: QuadrantRef[],
+  sourceRefs: SourceRef[],
+  opts: ExposureSetOptions,
+  openFits: OpenFits,
+  onProgress?: (done: number, total: number, what: string) => void,
+): Promise<BuiltExposureSet> {
+  if (quadrantRefs.length === 0) throw new DataError('the sub-tile has no quadrant', { field: 'quadrants' });
+  if (sourceRefs.length === 0) throw new DataError('the sub-tile has no source to model (none survived the selection)', { field: 'sources' });
+  const names = new Set<string>();
+  for (const q of quadrantRefs) {
+    if (names.has(q.id)) throw new DataError(`quadrant id "${q.id}" appears twice`, { field: 'quadrants' });
+    names.add(q.id);
+  }
+  const files = new Map<string, Promise<FitsFile>>();
+  const open = (path: string) => {
+    let f = files.get(path);
+    if (!f) files.set(path, (f = openFits(path)));
+    return f;
+  };
+  const warnings: string[] = [];
+  const quadrants: QuadrantData[] = [];
+  const infos: QuadrantInfo[] = [];
+  const wcs: Wcs[] = [];
+  const psfs: PsfGrid[] = [];
+  for (let j = 0; j < quadrantRefs.length; j++) {
+    const ref = quadrantRefs[j];
+    onProgress?.(j, quadrantRefs.length, `quadrant ${ref.id}`);
+    const det = await open(ref.file);
+    const sci = await det.readImageFloat32(ref.sci);
+    const rms = await det.readImageFloat32(ref.rms);
+    const flg = await det.readImage(ref.flg);
+    const { width, height } = sci;
+    for (const [img, hdu] of [[rms, ref.rms], [flg, ref.flg]] as const) {
+      if (img.width !== width || img.height !== height) {
+        throw new DataError(`is ${img.width}×${img.height} but ${ref.sci} is ${width}×${height}`, { file: ref.file, hdu, key: 'NAXIS1' });
+      }
+    }
+    const flags = flg.data instanceof Int32Array || flg.data instanceof Uint32Array ? flg.data : Int32Array.from(flg.data as ArrayLike<number>);
+    const header = det.header(ref.sci);
+    wcs.push(readWcs(det, ref.sci));
+    const bkgFile = ref.bkg ? await open(ref.bkg.file) : undefined;
+    const bkg = await quadrantBackground({
+      sci: sci.data,
+      width,
+      height,
+      flags,
+      bkgFile,
+      bkgHdu: ref.bkg?.hdu,
+      badPixelMask: opts.badPixelMask,
+      file: ref.file,
+      hdu: ref.sci,
+    });
+    const conv = fluxConversion(header, { file: ref.file, hdu: ref.sci });
+    warnings.push(...conv.warnings);
+    const psfFile = await open(ref.psf.file);
+    psfs.push(await readPsfGrid(psfFile, ref.psf.hdu));
+    quadrants.push({
+      name: ref.id,
+      width,
+      height,
+      sci: sci.data,
+      rms: rms.data,
+      flags,
+      background: bkg.kind === 'map' ? bkg.map : bkg.value,
+    });
+    infos.push({
+      id: ref.id,
+      width,
+      height,
+      background: bkg.kind === 'map' ? { kind: 'map' } : { kind: 'clipped', value: bkg.value },
+      aduPerUJy: conv.factor,
+      magzerop: conv.magzerop,
+      exptime: conv.exptime,
+      visibleSources: 0,
+    });
+  }
+
+  // The model has one flux per source (in ADU of the first exposure); an exposure with another
+  // zero point or exposure time sees it scaled, which enters through its PSF normalisation.
+  const refFactor = infos[0].aduPerUJy;
+  const kept: SourceRef[] = [];
+  const dropped: SourceRef[] = [];
+  const sources: SourceInfo[] = [];
+  const pairs: PairGeometry[] = [];
+  for (const s of sourceRefs) {
+    if (!(Number.isFinite(s.ra) && Number.isFinite(s.dec) && s.hlr > 0 && Number.isFinite(s.fluxUJy))) {
+      throw new DataError(`source ${s.id}: invalid catalog values (ra ${s.ra}, dec ${s.dec}, hlr ${s.hlr}, flux ${s.fluxUJy})`, { field: 'sources' });
+    }
+    const stampSize = chooseTier(s.hlr / opts.pixelScale, opts.tiers);
+    const mine: PairGeometry[] = [];
+    for (let j = 0; j < quadrants.length; j++) {
+      const q = quadrants[j];
+      const [x, y] = wcs[j].skyToPixel(s.ra, s.dec);
+      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+      const cx = stampCorner(x, stampSize);
+      const cy = stampCorner(y, stampSize);
+      if (cx >= q.width || cx + stampSize <= 0 || cy >= q.height || cy + stampSize <= 0) continue;
+      const jac = wcs[j].localJacobian(x, y);
+      const psf = psfs[j].interpolate(x, y);
+      const scale = infos[j].aduPerUJy / refFactor;
+      if (scale !== 1) for (let i = 0; i < psf.length; i++) psf[i] *= scale;
+      mine.push({ source: sources.length, quadrant: j, x, y, jacobian: [jac[0], jac[1], jac[2], jac[3]], psf, visible: true });
+      infos[j].visibleSources++;
+    }
+    if (!mine.length) {
+      dropped.push(s);
+      continue;
+    }
+    sources.push({ id: s.id, stampSize });
+    pairs.push(...mine);
+    kept.push(s);
+  }
+  if (!kept.length) throw new DataError(`none of the ${sourceRefs.length} sources falls on any of the ${quadrants.length} quadrants`, { field: 'sources' });
+  const psfSize = psfs[0].stampSize;
+  for (const p of psfs) if (p.stampSize !== psfSize) throw new DataError(`PSF stamps of different sizes (${psfSize}, ${p.stampSize}) in one sub-tile`, { field: 'psf' });
+  if (dropped.length) warnings.push(`${dropped.length} source(s) fall on no quadrant and are not modelled`);
+  // the pixel scale of the data, for the tier rule (warn when the configured one is off)
+  const scale = jacobianScale(pairs[0].jacobian);
+  if (Math.abs(scale / opts.pixelScale - 1) > 0.05) warnings.push(`pixel scale of the data is ${scale.toFixed(4)}″, configured ${opts.pixelScale}″`);
+
+  const init = allocParams(kept.length);
+  kept.forEach((s, i) => {
+    init.flux[i] = s.fluxUJy * refFactor;
+    init.hlr[i] = s.hlr;
+    init.e1[i] = s.e1 ?? 0;
+    init.e2[i] = s.e2 ?? 0;
+  });
+  onProgress?.(quadrantRefs.length, quadrantRefs.length, 'done');
+  return { set: { quadrants, sources, pairs, psfSize }, init, sources: kept, dropped, quadrants: infos, warnings };
+}
