@@ -237,9 +237,11 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
       const minus = cloneParams(at);
       for (const s of mem) {
         const other = key === 'e1' ? at.e2[s] : key === 'e2' ? at.e1[s] : 0;
-        h[s] = stepFor(k, at[key][s], o, other);
-        plus[key][s] += h[s];
-        minus[key][s] -= h[s];
+        const step = stepFor(k, at[key][s], o, other);
+        plus[key][s] += step;
+        minus[key][s] -= step;
+        // the engine sees float32 parameters: divide by the step it actually applies
+        h[s] = (Math.fround(plus[key][s]) - Math.fround(minus[key][s])) / 2;
       }
       const gp = await grad(plus);
       const gm = await grad(minus);
@@ -260,11 +262,11 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
   const gCols: Float64Array[] = [];
   for (let ai = 0; ai < gFree.length; ai++) {
     const a = gFree[ai];
-    const h = o.steps.g;
     const plus = cloneParams(at);
     const minus = cloneParams(at);
-    plus[G_KEYS[a]] += h;
-    minus[G_KEYS[a]] -= h;
+    plus[G_KEYS[a]] += o.steps.g;
+    minus[G_KEYS[a]] -= o.steps.g;
+    const h = (Math.fround(plus[G_KEYS[a]]) - Math.fround(minus[G_KEYS[a]])) / 2;
     const gp = await grad(plus);
     const gm = await grad(minus);
     for (let s = 0; s < n; s++)
