@@ -286,6 +286,9 @@ export async function prepareTile(cfg: ShineConfig, inputs: PrepareInputs, tileI
   if (inputs.catalogs.length === 0) throw new ShineError('no MER catalog: set data.mer_catalog or distributed.catalog_archive', { field: 'data.mer_catalog' });
   const { sel, catalogs } = await readCatalogs(cfg, inputs.catalogs, io);
   const part = partitionSources(geom, sel.ra, sel.dec);
+  if (inputs.catalogs.length === 1 && geom.grid.marginArcsec > 0) {
+    io.log('prepare: note: the margins of edge sub-tiles reach beyond the tile core; a MER catalog lists core objects only, so add the neighbouring tiles\' catalogs to data.mer_catalog to model the sources there');
+  }
 
   // 3. quadrants
   if (inputs.exposures.length === 0) throw new ShineError('no exposures: set data.exposures or distributed.exposure_archive', { field: 'data.exposures' });

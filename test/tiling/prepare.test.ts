@@ -180,6 +180,21 @@ describe('shine prepare on the ci simulation', () => {
     expect(r4.err).toMatch(/--config is required/);
   });
 
+  it('no source surviving the selection: a documented empty result (manifests with 0 sources), not a crash', async () => {
+    writeFileSync(join(dir, 'nosrc.yaml'), readFileSync(join(dir, 'config.yaml'), 'utf8').replace('snr_min: 10', 'snr_min: 1.0e+12'));
+    const o = join(dir, 'nosrc');
+    const r = await runPrepare(['--config', join(dir, 'nosrc.yaml'), '--out', o, '--sub-tile', '1,1']);
+    expect(r.code, r.err).toBe(0);
+    const m = parseManifest(readFileSync(join(o, manifestFileName(TILE, 1, 1)), 'utf8'), 'm');
+    expect([m.n_sources_extended, m.n_sources_core]).toEqual([0, 0]);
+    expect(m.catalogs[0].n_selected).toBe(0);
+    expect(m.n_quadrants).toBeGreaterThan(0);
+    expect(readdirSync(o).filter((f) => f.startsWith('manifest_'))).toEqual([manifestFileName(TILE, 1, 1)]);
+    const bad = await runPrepare(['--config', join(dir, 'config.yaml'), '--out', o, '--sub-tile', '4,0']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/sub-tile \(4, 0\) is outside the 4 × 4 grid/);
+  });
+
   it('a bad manifest is rejected naming the file and the field', () => {
     const f = join(out, manifestFileName(TILE, 1, 1));
     const text = readFileSync(f, 'utf8');
