@@ -1,27 +1,37 @@
 /**
  * `shine simulate --preset ci|subtile|tile --seed S --out DIR [--shear G1,G2] [--flip-shear]
- *  [--no-noise] [--no-defects] [--quiet]`: a simulated Euclid VIS observation with known shear
+ *  [--no-noise] [--no-defects] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
  * (docs/simulate.md). Files are written one HDU at a time into temporary files that are renamed
  * into place when complete.
  */
 import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import cliProgress from 'cli-progress';
 import { UserError, type Command } from '../command.ts';
-import { simulate, type SimOutput } from '../../engine/sim/simulate.ts';
+import { renderJob, simulate, type QuadrantJob, type QuadrantResult, type SimOutput } from '../../engine/sim/simulate.ts';
 import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';
 
 const USAGE = `usage: shine simulate --preset ci|subtile|tile --seed S --out DIR [--shear G1,G2] [--flip-shear]
-                      [--no-noise] [--no-defects] [--quiet]`;
+                      [--no-noise] [--no-defects] [--threads N] [--quiet]
+  --threads N   worker threads rendering quadrants (default: the CPU count; 1 = in the main thread)`;
 
-export function nodeSimOutput(dir: string): SimOutput {
+export function nodeSimOutput(dir: string): SimOutput & { abort(): Promise<void> } {
+  const open_ = new Set<string>();
   return {
+    /** Remove the temporary files of files not yet closed (after a failure). */
+    async abort() {
+      await Promise.all([...open_].map((t) => rm(t, { force: true })));
+      open_.clear();
+    },
     async open(rel: string) {
       const path = join(dir, ...rel.split('/'));
       await mkdir(dirname(path), { recursive: true });
       const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.part`;
       const fh = await open(tmp, 'w');
+      open_.add(tmp);
       let closed = false;
       return {
         async append(chunks: readonly Uint8Array[]) {
@@ -35,12 +45,86 @@ export function nodeSimOutput(dir: string): SimOutput {
           closed = true;
           await fh.sync();
           await fh.close();
+          open_.delete(tmp);
           await rename(tmp, path).catch(async (e) => {
             await rm(tmp, { force: true });
             throw e;
           });
         },
       };
+    },
+  };
+}
+
+// ---- worker threads: each renders whole quadrants (renderJob); the main thread writes in order ----
+
+const WORKER_TAG = 'shine-simulate-worker';
+
+if (!isMainThread && (workerData as { tag?: string } | null)?.tag === WORKER_TAG && parentPort) {
+  const port = parentPort;
+  port.on('message', (msg: { id: number; job: QuadrantJob }) => {
+    try {
+      const r = renderJob(msg.job);
+      port.postMessage({ id: msg.id, result: r }, [r.sci.buffer, r.rms.buffer, r.flg.buffer, r.bkg.buffer, r.psf.buffer] as ArrayBuffer[]);
+    } catch (e) {
+      port.postMessage({ id: msg.id, error: (e as Error)?.stack ?? String(e) });
+    }
+  });
+}
+
+/** A pool of `n` worker threads running renderJob; `close()` terminates them. */
+export function workerRenderer(n: number): { render: (job: QuadrantJob) => Promise<QuadrantResult>; close: () => Promise<void> } {
+  const workers: Worker[] = [];
+  const waiting = new Map<number, { resolve: (r: QuadrantResult) => void; reject: (e: Error) => void }>();
+  const load: number[] = [];
+  let nextId = 0;
+  const self = import.meta.url;
+  // Under Node the TypeScript sources need tsx's loader in the worker too (loader hooks are not
+  // inherited by worker threads); Deno runs .ts natively.
+  let tsxApi: string | null = null;
+  if (!('Deno' in globalThis)) {
+    try {
+      tsxApi = import.meta.resolve('tsx/esm/api');
+    } catch {
+      tsxApi = null;
+    }
+  }
+  const boot = tsxApi
+    ? `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(self)}); });`
+    : null;
+  for (let i = 0; i < n; i++) {
+    const w = boot
+      ? new Worker(boot, { eval: true, workerData: { tag: WORKER_TAG } })
+      : new Worker(new URL(self), { workerData: { tag: WORKER_TAG } });
+    w.on('message', (m: { id: number; result?: QuadrantResult; error?: string }) => {
+      const p = waiting.get(m.id);
+      if (!p) return;
+      waiting.delete(m.id);
+      load[i]--;
+      if (m.error !== undefined) p.reject(new Error(`simulate worker: ${m.error}`));
+      else p.resolve(m.result!);
+    });
+    w.on('error', (e: unknown) => {
+      const err = e instanceof Error ? e : new Error(String(e));
+      for (const p of waiting.values()) p.reject(err);
+      waiting.clear();
+    });
+    workers.push(w);
+    load.push(0);
+  }
+  return {
+    render(job) {
+      const id = nextId++;
+      let best = 0;
+      for (let i = 1; i < n; i++) if (load[i] < load[best]) best = i;
+      load[best]++;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        workers[best].postMessage({ id, job });
+      });
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.terminate()));
     },
   };
 }
@@ -54,10 +138,11 @@ interface Args {
   noise: boolean;
   defects: boolean;
   quiet: boolean;
+  threads: number;
 }
 
 export function parseSimulateArgs(argv: string[]): Args {
-  const a: Partial<Args> & { flip: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, noise: true, defects: true, quiet: false, shear: null };
+  const a: Partial<Args> & { flip: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, noise: true, defects: true, quiet: false, shear: null, threads: 0 };
   for (let i = 0; i < argv.length; i++) {
     let k = argv[i];
     let v: string | undefined;
@@ -96,6 +181,12 @@ export function parseSimulateArgs(argv: string[]): Args {
       case '--no-noise': a.noise = false; break;
       case '--no-defects': a.defects = false; break;
       case '--quiet': a.quiet = true; break;
+      case '--threads': {
+        const t = val();
+        if (!/^\d+$/.test(t)) throw new UserError(`--threads must be a non-negative integer, got '${t}'`);
+        a.threads = Number(t);
+        break;
+      }
       default: throw new UserError(`unknown option '${k}'\n${USAGE}`);
     }
   }
@@ -113,8 +204,12 @@ const command: Command = {
     const tty = !args.quiet && process.stderr.isTTY;
     const bar = tty ? new cliProgress.SingleBar({ format: 'simulate {bar} {value}/{total} quadrants | {label} | ETA {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
     let started = false;
-    const summary = await simulate(nodeSimOutput(args.out), {
+    const threads = args.threads || Math.max(1, availableParallelism());
+    const pool = threads > 1 ? workerRenderer(threads) : null;
+    const output = nodeSimOutput(args.out);
+    const summary = await simulate(output, {
       preset: args.preset, seed: args.seed, shear: args.shear, flipShear: args.flip, noise: args.noise, defects: args.defects,
+      render: pool?.render, concurrency: pool ? threads + 1 : 1,
       onProgress(done, total, label) {
         if (bar) {
           if (!started) { bar.start(total, 0, { label }); started = true; }
@@ -123,7 +218,13 @@ const command: Command = {
           console.error(`simulate: ${done}/${total} quadrants (${label})`);
         }
       },
-    });
+    })
+      .catch(async (e) => {
+        bar?.stop();
+        await output.abort();
+        throw e;
+      })
+      .finally(() => pool?.close());
     bar?.stop();
     if (!args.quiet) {
       const s = ((performance.now() - t0) / 1000).toFixed(1);

@@ -44,6 +44,33 @@ export interface SimulateOptions {
   defects?: boolean;
   /** Progress: called after each quadrant. */
   onProgress?: (done: number, total: number, label: string) => void;
+  /**
+   * Render quadrants elsewhere (e.g. worker threads): given a job, return what renderJob(job)
+   * returns. Up to `concurrency` jobs are in flight; results are written in order, so the files
+   * do not depend on it.
+   */
+  render?: (job: QuadrantJob) => Promise<QuadrantResult>;
+  concurrency?: number;
+}
+
+/** Everything a worker needs to render one quadrant (plain data, structured-cloneable). */
+export interface QuadrantJob {
+  preset: Preset;
+  seed: number;
+  shear: [number, number] | null;
+  flipShear: boolean;
+  noise: boolean;
+  defects: boolean;
+  dither: number;
+  crop: number;
+}
+
+export interface QuadrantResult {
+  sci: Float32Array;
+  rms: Float32Array;
+  flg: Int32Array;
+  bkg: Float32Array;
+  psf: Float32Array;
 }
 
 export interface SimulateSummary {
@@ -475,6 +502,49 @@ truth:
 
 // ----------------------------------------------------------------------------------------------
 
+interface SimContext {
+  preset: Preset;
+  toSky: (u: number, v: number) => [number, number];
+  region: [number, number, number, number];
+  popRegion: [number, number, number, number];
+  shear: ShearCell[];
+  objects: SkyObject[];
+  pointings: Pointing[];
+  cropsPerExp: Crop[][];
+}
+
+function buildContext(preset: Preset, seed: number, fixedShear: [number, number] | null, flip: boolean): SimContext {
+  const tilePlane = tangentPlane(preset.tileRa, preset.tileDec);
+  const toSky = (u: number, v: number) => tilePlane.toSky(u, v);
+  const region = imagedRegion(preset);
+  const popRegion: [number, number, number, number] = [region[0] - preset.pad, region[1] + preset.pad, region[2] - preset.pad, region[3] + preset.pad];
+  const shear = shearField(seed, preset.grid, fixedShear, flip);
+  const objects = drawScene(seed, { region: popRegion, magMax: preset.magMax, n24: N24, starDensity: 4, tileCore: preset.tileCore, grid: preset.grid }, shear, toSky);
+  // nominal pointing: the imaged area's centre
+  const [cu, cv] = [(region[0] + region[1]) / 2, (region[2] + region[3]) / 2];
+  const [pra, pdec] = toSky(cu, cv);
+  const pointings = DITHERS.map((_, d) => ditherPointing(pra, pdec, preset.pa, d));
+  const cropsPerExp = pointings.map((p) => cropsFor(preset, p, region, toSky));
+  return { preset, toSky, region, popRegion, shear, objects, pointings, cropsPerExp };
+}
+
+let cachedKey = '';
+let cachedContext: SimContext | null = null;
+
+/** Render one quadrant of a simulation (what `simulate` does for each; usable in a worker). */
+export function renderJob(job: QuadrantJob): QuadrantResult {
+  const key = JSON.stringify([job.preset, job.seed, job.shear, job.flipShear]);
+  if (key !== cachedKey || !cachedContext) {
+    cachedContext = buildContext(job.preset, job.seed, job.shear, job.flipShear);
+    cachedKey = key;
+  }
+  const ctx = cachedContext;
+  const crop = ctx.cropsPerExp[job.dither][job.crop];
+  const p = ctx.pointings[job.dither];
+  const imgs = renderQuadrant(crop, p, job.dither, ctx.objects, job.seed, { noise: job.noise, defects: job.defects });
+  return { ...imgs, psf: psfGridImage(crop, p) };
+}
+
 export async function simulate(out: SimOutput, options: SimulateOptions): Promise<SimulateSummary> {
   const preset = typeof options.preset === 'string' ? PRESETS[options.preset] : options.preset;
   if (!preset) throw new ShineError(`unknown preset '${String(options.preset)}' (ci, subtile, tile)`, { field: 'preset' });
@@ -487,19 +557,34 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   const defects = options.defects ?? true;
   const files: string[] = [];
 
-  const tilePlane = tangentPlane(preset.tileRa, preset.tileDec);
-  const toSky = (u: number, v: number) => tilePlane.toSky(u, v);
-  const region = imagedRegion(preset);
-  const popRegion: [number, number, number, number] = [region[0] - preset.pad, region[1] + preset.pad, region[2] - preset.pad, region[3] + preset.pad];
-  const shear = shearField(seed, preset.grid, options.shear ?? null, options.flipShear ?? false);
-  const objects = drawScene(seed, { region: popRegion, magMax: preset.magMax, n24: N24, starDensity: 4, tileCore: preset.tileCore, grid: preset.grid }, shear, toSky);
-
-  // nominal pointing: the imaged area's centre
-  const [cu, cv] = [(region[0] + region[1]) / 2, (region[2] + region[3]) / 2];
-  const [pra, pdec] = toSky(cu, cv);
-  const pointings = DITHERS.map((_, d) => ditherPointing(pra, pdec, preset.pa, d));
-  const cropsPerExp = pointings.map((p) => cropsFor(preset, p, region, toSky));
+  const fixedShear = options.shear ?? null;
+  const flip = options.flipShear ?? false;
+  const ctx = buildContext(preset, seed, fixedShear, flip);
+  const { toSky, popRegion, shear, objects, pointings, cropsPerExp } = ctx;
   const total = cropsPerExp.reduce((a, c) => a + c.length, 0);
+  // jobs in file order; up to `concurrency` rendered ahead of the writer
+  const jobs: QuadrantJob[] = [];
+  cropsPerExp.forEach((crops, d) => crops.forEach((_, c) => jobs.push({ preset, seed, shear: fixedShear, flipShear: flip, noise, defects, dither: d, crop: c })));
+  const render = options.render ?? (async (job: QuadrantJob) => {
+    const crop = cropsPerExp[job.dither][job.crop];
+    const p = pointings[job.dither];
+    const imgs = renderQuadrant(crop, p, job.dither, objects, seed, { noise, defects });
+    return { ...imgs, psf: psfGridImage(crop, p) };
+  });
+  const ahead = Math.max(1, Math.floor(options.concurrency ?? 1));
+  const pending: Array<Promise<QuadrantResult>> = [];
+  let nextJob = 0;
+  const launch = () => {
+    const pr = render(jobs[nextJob++]);
+    pr.catch(() => undefined); // a failure is reported when its turn comes, never as unhandled
+    pending.push(pr);
+  };
+  const take = async (): Promise<QuadrantResult> => {
+    while (pending.length < ahead && nextJob < jobs.length) launch();
+    const r = await pending.shift()!;
+    while (pending.length < ahead && nextJob < jobs.length) launch();
+    return r;
+  };
   let done = 0;
 
   const det: string[] = [], bkgs: string[] = [], psfs: string[] = [];
@@ -530,7 +615,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
     await fBkg.append(writeFitsChunks([primary('BKG')]));
     await fPsf.append(writeFitsChunks([primary('PSF')]));
     for (const crop of cropsPerExp[d]) {
-      const imgs = renderQuadrant(crop, p, d, objects, seed, { noise, defects });
+      const imgs = await take();
       const common: CardInput[] = [
         ['CCDID', crop.q.ccd, 'CCD row-column'], ['QUADID', crop.q.quad, 'quadrant'],
         ...photCards(),
@@ -542,7 +627,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
       await fDet.append(extensionChunks({ name: `${crop.name}.RMS`, shape, data: imgs.rms, cards: [...common, ['BUNIT', 'ADU', '']] }));
       await fDet.append(extensionChunks({ name: `${crop.name}.FLG`, shape, data: imgs.flg, cards: common }));
       await fBkg.append(extensionChunks({ name: crop.name, shape, data: imgs.bkg, cards: [...common, ['BUNIT', 'ADU', '']] }));
-      const grid = psfGridImage(crop, p);
+      const grid = imgs.psf;
       await fPsf.append(extensionChunks({
         name: crop.name, shape: [PSF_STAMP * PSF_GRID, PSF_STAMP * PSF_GRID], data: grid,
         cards: [['CCDID', crop.q.ccd, ''], ['QUADID', crop.q.quad, ''], ...psfGridHeaderCards({ nx: PSF_GRID, ny: PSF_GRID, stampSize: PSF_STAMP, quadrantWidth: crop.w, quadrantHeight: crop.h }), ['PSFPIXEL', true, 'stamps include the pixel response']],
@@ -557,6 +642,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
 
   // MER catalog
   const rows = measureCatalog(seed, preset, objects, popRegion, toSky);
+
   const col = <T>(f: (r: CatalogRow) => T) => rows.map(f);
   const merRel = `MER/${merFileName(preset.tileId)}`;
   await writeWhole(out, merRel, [{
