@@ -240,3 +240,23 @@ describe('--flip-shear: same scene, same noise, opposite shear', () => {
     await Promise.all([fp, fm, f0p, f0m].map((f) => f.close()));
   }, 60_000);
 });
+
+describe('shine simulate: bad arguments give clear errors', async () => {
+  const { parseSimulateArgs } = await import('../../cli/commands/simulate.ts');
+  it('names the offending option', () => {
+    expect(() => parseSimulateArgs(['--seed', '1', '--out', 'x'])).toThrow(/--preset is required/);
+    expect(() => parseSimulateArgs(['--preset', 'huge', '--seed', '1', '--out', 'x'])).toThrow(/--preset must be one of ci, subtile, tile/);
+    expect(() => parseSimulateArgs(['--preset', 'ci', '--seed', '-3', '--out', 'x'])).toThrow(/--seed must be a non-negative integer/);
+    expect(() => parseSimulateArgs(['--preset', 'ci', '--seed', '1', '--out', 'x', '--shear', '0.9,0.9'])).toThrow(/--shear must be G1,G2 with \|g\| < 1/);
+    expect(() => parseSimulateArgs(['--preset', 'ci', '--seed', '1', '--out', 'x', '--shear', '0.1'])).toThrow(/--shear must be G1,G2/);
+    expect(() => parseSimulateArgs(['--preset', 'ci', '--seed', '1', '--out', 'x', '--bogus'])).toThrow(/unknown option '--bogus'/);
+    expect(() => parseSimulateArgs(['--preset', 'ci', '--seed', '1'])).toThrow(/--out is required/);
+    const ok = parseSimulateArgs(['--preset=ci', '--seed', '5', '--out', 'd', '--shear', '0.02,-0.01', '--flip-shear', '--threads', '1']);
+    expect(ok).toMatchObject({ preset: 'ci', seed: 5, out: 'd', shear: [0.02, -0.01], flip: true, threads: 1 });
+  });
+  it('the engine API rejects a bad seed or shear with a ShineError', async () => {
+    const sink = { async open() { return { async append() {}, async close() {} }; } };
+    await expect(simulate(sink, { preset: 'ci', seed: -1 })).rejects.toThrow(/seed must be a non-negative integer/);
+    await expect(simulate(sink, { preset: 'ci', seed: 1, shear: [1, 0.5] })).rejects.toThrow(/\|g\| < 1/);
+  });
+});

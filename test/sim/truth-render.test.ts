@@ -126,3 +126,38 @@ describe('truth renderer: analytic oracles', () => {
     }
   });
 });
+
+describe('the simulator FFT (mixed radix 2, 3, 4, 5)', async () => {
+  const { fft1, fft2, nextFftSize } = await import('../../engine/sim/fft.ts');
+  it('equals the naive DFT and inverts', () => {
+    for (const n of [2, 6, 12, 30, 40, 72, 90, 100, 128, 150]) {
+      const re = new Float64Array(n), im = new Float64Array(n);
+      for (let i = 0; i < n; i++) { re[i] = Math.sin(i * 1.3) + 0.01 * i; im[i] = Math.cos(i * 0.7); }
+      const r2 = re.slice(), i2 = im.slice();
+      fft1(r2, i2, false);
+      for (let k = 0; k < n; k++) {
+        let sr = 0, si = 0;
+        for (let j = 0; j < n; j++) {
+          const a = (-2 * Math.PI * ((j * k) % n)) / n;
+          sr += re[j] * Math.cos(a) - im[j] * Math.sin(a);
+          si += re[j] * Math.sin(a) + im[j] * Math.cos(a);
+        }
+        expect(Math.hypot(sr - r2[k], si - i2[k])).toBeLessThan(1e-11 * n);
+      }
+      fft1(r2, i2, true);
+      for (let j = 0; j < n; j++) expect(Math.abs(r2[j] - re[j]) + Math.abs(i2[j] - im[j])).toBeLessThan(1e-13);
+    }
+  });
+  it('2-D: a shifted delta transforms to a plane wave', () => {
+    const m = 12, re = new Float64Array(m * m), im = new Float64Array(m * m);
+    re[3 * m + 5] = 1;
+    fft2(re, im, m, false);
+    for (let ky = 0; ky < m; ky++) for (let kx = 0; kx < m; kx++) {
+      const a = (-2 * Math.PI * (kx * 5 + ky * 3)) / m;
+      expect(Math.abs(re[ky * m + kx] - Math.cos(a)) + Math.abs(im[ky * m + kx] - Math.sin(a))).toBeLessThan(1e-13);
+    }
+  });
+  it('nextFftSize gives the smallest even 2^a 3^b 5^c', () => {
+    expect([31, 65, 80, 131, 174, 7].map(nextFftSize)).toEqual([32, 72, 80, 144, 180, 8]);
+  });
+});
