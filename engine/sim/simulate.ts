@@ -528,6 +528,19 @@ function buildContext(preset: Preset, seed: number, fixedShear: [number, number]
   return { preset, toSky, region, popRegion, shear, objects, pointings, cropsPerExp };
 }
 
+/** What a simulation will contain, without rendering anything (sizes, counts). */
+export function planSimulation(preset: PresetName | Preset, seed: number): {
+  objects: number;
+  exposures: Array<Array<{ name: string; x0: number; y0: number; width: number; height: number }>>;
+} {
+  const p = typeof preset === 'string' ? PRESETS[preset] : preset;
+  const ctx = buildContext(p, seed, null, false);
+  return {
+    objects: ctx.objects.length,
+    exposures: ctx.cropsPerExp.map((cs) => cs.map((c) => ({ name: c.name, x0: c.x0, y0: c.y0, width: c.w, height: c.h }))),
+  };
+}
+
 let cachedKey = '';
 let cachedContext: SimContext | null = null;
 

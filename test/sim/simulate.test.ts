@@ -96,6 +96,24 @@ describe('shine simulate --preset ci', () => {
         const bkg = await bkgFile.readImageFloat32(q);
         const wcs = parseWcs(h);
         expect(wcs.kind).toBe('TPV');
+        // flags mark corrupted pixels: SAT ⇔ SCI at SATURATE; HOT and COSMIC pixels carry extra charge
+        {
+          const rms = await det.readImageFloat32(`${q}.RMS`);
+          const fl = flg.data as Int32Array;
+          let flagged = 0, crLow = 0, crN = 0, satMismatch = 0, hotLow = 0;
+          for (let k = 0; k < fl.length; k++) {
+            const v = sci.data[k] - bkg.data[k];
+            if (((fl[k] & 8) !== 0) !== (sci.data[k] >= 60000)) satMismatch++;
+            if (fl[k] & 8) continue;
+            if (fl[k] !== 0) flagged++;
+            if ((fl[k] & 2) && !(fl[k] & 128) && v < 200 - 6 * rms.data[k]) hotLow++;
+            if ((fl[k] & 16) && !(fl[k] & 128)) { crN++; if (v < 86 - 4 * rms.data[k]) crLow++; }
+          }
+          expect(satMismatch).toBe(0);
+          expect(hotLow).toBe(0);
+          expect(flagged / fl.length).toBeLessThan(0.05);
+          expect(crLow).toBeLessThanOrEqual(Math.ceil(crN * 0.01));
+        }
         // bright unsaturated stars and compact bright galaxies: the brightest pixel sits at the WCS position
         for (let i = 0; i < t.nRows; i++) {
           const star = isStar[i] && fluxAdu[i] > 1000 && fluxAdu[i] < 200000;
@@ -259,4 +277,28 @@ describe('shine simulate: bad arguments give clear errors', async () => {
     await expect(simulate(sink, { preset: 'ci', seed: -1 })).rejects.toThrow(/seed must be a non-negative integer/);
     await expect(simulate(sink, { preset: 'ci', seed: 1, shear: [1, 0.5] })).rejects.toThrow(/\|g\| < 1/);
   });
+});
+
+describe('the big presets (planned, not rendered)', async () => {
+  const { planSimulation } = await import('../../engine/sim/simulate.ts');
+  it('tile: full 2048 × 2066 quadrants covering the 32′ area; subtile: crops of it', () => {
+    const tile = planSimulation('tile', 1);
+    expect(tile.exposures.length).toBe(4);
+    for (const e of tile.exposures) {
+      expect(e.length).toBeGreaterThan(60);
+      expect(e.length).toBeLessThanOrEqual(144);
+      for (const c of e) expect([c.x0, c.y0, c.width, c.height]).toEqual([0, 0, 2048, 2066]);
+      expect(new Set(e.map((c) => c.name)).size).toBe(e.length);
+    }
+    // ≈ 110 000 objects on 32′ × 32′ (25·10^(0.6) galaxies + 4 stars per arcmin² to mag 26)
+    const area = ((PRESETS.tile.tileCore + 2 * PRESETS.tile.margin + 2 * PRESETS.tile.pad) / 60) ** 2;
+    const expected = area * (25 * (10 ** (0.3 * 2) - 10 ** (0.3 * -6)) + 4);
+    expect(Math.abs(tile.objects - expected)).toBeLessThan(5 * Math.sqrt(expected));
+    const sub = planSimulation('subtile', 1);
+    for (const e of sub.exposures) {
+      expect(e.length).toBeGreaterThan(4);
+      // 9.5′ = 5700 px: no crop is larger than the area (+ slack)
+      for (const c of e) expect(Math.max(c.width, c.height)).toBeLessThanOrEqual(Math.min(2066, 5760));
+    }
+  }, 30_000);
 });
