@@ -1,0 +1,169 @@
+/**
+ * `metadata_{tile}_{row}_{col}.yaml` (seed 000 §8.1): provenance, runtime, timings and
+ * convergence of one sub-tile run. Written LAST: its presence (valid, naming the same sub-tile)
+ * marks the sub-tile's outputs as complete. Field names are snake_case, as in the YAML.
+ * See docs/outputs.md.
+ */
+import { parseDocument, stringify } from 'yaml';
+import { z } from 'zod';
+import { ShineError } from '../errors.ts';
+import { checkSubtileId, type SubtileId } from './names.ts';
+
+export const METADATA_FORMAT = 'shine-subtile-metadata';
+export const METADATA_VERSION = 1;
+
+export interface MetadataQuadrant {
+  id: string;
+  file: string;
+  sci_hdu: string;
+  rms_hdu: string;
+  flg_hdu: string;
+  psf_file?: string | null;
+  psf_hdu?: string | null;
+  bkg_file?: string | null;
+  bkg_hdu?: string | null;
+}
+
+export interface SubtileMetadata {
+  format: typeof METADATA_FORMAT;
+  version: typeof METADATA_VERSION;
+  tile_id: number;
+  sub_tile_row: number;
+  sub_tile_col: number;
+  /** Creation time (ISO 8601 UTC), given by the caller. */
+  created: string;
+  software: { name: string; version: string };
+  inputs: {
+    manifest: string;
+    config: string;
+    config_hash?: string;
+    quadrants: MetadataQuadrant[];
+    catalogs: Array<{ file: string; hdu: string | number }>;
+  };
+  /** GPU adapter as reported by the runtime. */
+  adapter: { label: string; backend: string; feature_level: string; vendor?: string; architecture?: string };
+  runtime: { name: 'node' | 'deno' | 'browser' | string; version: string; platform?: string };
+  method: 'map' | 'vi' | 'nuts';
+  /** Optimiser or sampler (e.g. 'lbfgs', 'adam'). */
+  optimizer?: string;
+  /** Wall-clock times in milliseconds. */
+  timings_ms: { load: number; build: number; inference: number; laplace: number; write: number; total: number };
+  inference: {
+    iterations: number;
+    evaluations?: number;
+    final_loss: number;
+    converged: boolean;
+    /** Stop reason code (e.g. 'gtol', 'ftol', 'stall', 'maxIterations'). */
+    reason: string;
+    message?: string;
+    grad_norm?: number;
+    /** NUTS: max R-hat; VI: final ELBO loss. */
+    convergence: number;
+  };
+  shear: {
+    ra: number;
+    dec: number;
+    g1: number;
+    g2: number;
+    g1_err: number;
+    g2_err: number;
+    g1_err_conditional?: number;
+    g2_err_conditional?: number;
+    /** Marginal covariance of (g1, g2), 2×2. */
+    covariance?: [[number, number], [number, number]];
+    laplace_ok?: boolean;
+    laplace_message?: string;
+  };
+  sources: { core: number; extended: number; dropped: number; dropped_reasons?: Record<string, number> };
+  n_quadrants: number;
+  warnings: string[];
+  /** File names of the four products. */
+  products: { shear: string; params: string; diagnostics: string; metadata: string };
+}
+
+const num = () => z.custom<number>((v) => typeof v === 'number', { message: 'expected a number' });
+const int = () => z.number().int();
+
+/** Schema used when reading metadata back (extra fields are allowed, for newer writers). */
+export const SubtileMetadataSchema = z.object({
+  format: z.literal(METADATA_FORMAT),
+  version: z.literal(METADATA_VERSION),
+  tile_id: int().min(0),
+  sub_tile_row: int().min(0),
+  sub_tile_col: int().min(0),
+  created: z.string(),
+  software: z.object({ name: z.string(), version: z.string() }),
+  inputs: z.object({
+    manifest: z.string(),
+    config: z.string(),
+    config_hash: z.string().optional(),
+    quadrants: z.array(
+      z.object({
+        id: z.string(),
+        file: z.string(),
+        sci_hdu: z.string(),
+        rms_hdu: z.string(),
+        flg_hdu: z.string(),
+        psf_file: z.string().nullable().optional(),
+        psf_hdu: z.string().nullable().optional(),
+        bkg_file: z.string().nullable().optional(),
+        bkg_hdu: z.string().nullable().optional(),
+      }),
+    ),
+    catalogs: z.array(z.object({ file: z.string(), hdu: z.union([z.string(), int()]) })),
+  }),
+  adapter: z.object({ label: z.string(), backend: z.string(), feature_level: z.string() }),
+  runtime: z.object({ name: z.string(), version: z.string() }),
+  method: z.enum(['map', 'vi', 'nuts']),
+  timings_ms: z.object({ load: num(), build: num(), inference: num(), laplace: num(), write: num(), total: num() }),
+  inference: z.object({ iterations: int(), final_loss: num(), converged: z.boolean(), reason: z.string(), convergence: num() }),
+  shear: z.object({ ra: num(), dec: num(), g1: num(), g2: num(), g1_err: num(), g2_err: num() }),
+  sources: z.object({ core: int().min(0), extended: int().min(0), dropped: int().min(0) }),
+  n_quadrants: int().min(0),
+  warnings: z.array(z.string()),
+  products: z.object({ shear: z.string(), params: z.string(), diagnostics: z.string(), metadata: z.string() }),
+});
+
+/** Drops undefined values (YAML cannot hold them) recursively. */
+function clean(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(clean);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = clean(x);
+    return out;
+  }
+  return v;
+}
+
+/** YAML text of the metadata (NaN written as .nan, ±Infinity as ±.inf). */
+export function metadataYaml(meta: SubtileMetadata): string {
+  checkSubtileId(meta.tile_id, meta.sub_tile_row, meta.sub_tile_col);
+  const head = '# SHINE sub-tile metadata (docs/outputs.md). Written last: marks the sub-tile outputs complete.\n';
+  return head + stringify(clean(meta), { lineWidth: 0 });
+}
+
+/** Parses and validates metadata YAML; throws ShineError naming the field (and `file`, if given). */
+export function parseMetadataYaml(text: string, file?: string): SubtileMetadata {
+  const doc = parseDocument(text);
+  if (doc.errors.length) throw new ShineError(`invalid YAML: ${doc.errors[0].message}`, { file });
+  const r = SubtileMetadataSchema.safeParse(doc.toJS());
+  if (!r.success) {
+    const first = r.error.issues[0];
+    throw new ShineError(`invalid sub-tile metadata: ${first.message}`, { file, field: first.path.join('.') || undefined });
+  }
+  return r.data as unknown as SubtileMetadata;
+}
+
+/** Problems with metadata text (empty: valid and naming `expected`). */
+export function checkMetadataText(text: string, expected?: SubtileId): string[] {
+  let m: SubtileMetadata;
+  try {
+    m = parseMetadataYaml(text);
+  } catch (e) {
+    return [(e as Error).message];
+  }
+  if (expected && (String(m.tile_id) !== String(expected.tileId) || m.sub_tile_row !== expected.row || m.sub_tile_col !== expected.col)) {
+    return [`names tile ${m.tile_id} sub-tile (${m.sub_tile_row}, ${m.sub_tile_col}), expected tile ${expected.tileId} sub-tile (${expected.row}, ${expected.col})`];
+  }
+  return [];
+}
