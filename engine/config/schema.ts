@@ -177,9 +177,9 @@ export const MapSchema = z.strictObject({
   /** Adam learning rate (SHINE: 0.01). */
   lr: positive().default(0.01),
   /** Converged when the relative change of −log posterior over an iteration is below this. */
-  tolerance: positive().default(1e-8),
+  tolerance: positive().default(1e-11),
   /** Converged when the largest |gradient| component (in the optimiser's unconstrained parameters) is below this. */
-  grad_tolerance: positive().default(1e-5),
+  grad_tolerance: positive().default(1e-2),
   /** L-BFGS memory (pairs kept). */
   lbfgs_history: z.number().int().positive().default(10),
   /** Shear errors from the Laplace approximation marginalised over all source parameters. */

@@ -1,0 +1,334 @@
+/**
+ * Stage 2 — one sub-tile (seed 000 §6.2): manifest → catalog rows and quadrants → ExposureSet →
+ * GPU engine → MAP (L-BFGS or Adam) with shear errors from the Laplace approximation marginalised
+ * over every source parameter. Runtime-agnostic: files come through `io.openFits`; the caller
+ * writes the products (engine/outputs) and owns the device.
+ */
+import { ShineError, DataError } from '../errors.ts';
+import type { FitsFile } from '../data/fits/index.ts';
+import { halfLightRadius, readMerCatalog } from '../data/catalog/index.ts';
+import type { ShineConfig } from '../config/index.ts';
+import type { Manifest } from '../tiling/manifest.ts';
+import { buildExposureSet, type QuadrantInfo, type QuadrantRef, type SourceRef } from '../prepare/exposure-set.ts';
+import { ShearEngine } from '../scene/engine.ts';
+import type { SceneParams } from '../scene/types.ts';
+import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type PriorConfig, type PriorSpec } from '../infer/index.ts';
+
+export interface SubtileIo {
+  openFits(path: string): Promise<FitsFile>;
+}
+
+export interface SubtileRunOptions {
+  method?: 'map' | 'vi' | 'nuts';
+  /** Progress: stage name, done, total. */
+  onProgress?: (stage: string, done: number, total: number, detail?: { loss?: number; gradNorm?: number }) => void;
+  log?: (line: string) => void;
+  /** Render the model at the MAP for the diagnostics (default true). */
+  images?: boolean;
+}
+
+export interface QuadrantImages {
+  name: string;
+  width: number;
+  height: number;
+  /** sci − background. */
+  observed: Float32Array;
+  model: Float32Array;
+  rms: Float32Array;
+  /** 1 where the pixel enters the likelihood (unmasked, finite, rms > 0). */
+  mask: Uint8Array;
+}
+
+export interface CoreSourceResult {
+  objectId: string;
+  ra: number;
+  dec: number;
+  flux: number;
+  hlr: number;
+  e1: number;
+  e2: number;
+  dx: number;
+  dy: number;
+  initFlux: number;
+  initHlr: number;
+}
+
+export interface SubtileResult {
+  status: 'ok' | 'empty';
+  /** Why the sub-tile is empty, when it is. */
+  emptyReason?: string;
+  tileId: number;
+  row: number;
+  col: number;
+  center: [number, number];
+  method: 'map' | 'vi' | 'nuts';
+  g1: number;
+  g2: number;
+  g1Err: number;
+  g2Err: number;
+  g1g2Cov: number;
+  g1ErrConditional: number;
+  g2ErrConditional: number;
+  /** CONVERGENCE: final loss (−log posterior) for MAP. */
+  convergence: number;
+  converged: boolean;
+  reason: string;
+  iterations: number;
+  evaluations: number;
+  lossHistory: number[];
+  laplaceOk: boolean;
+  laplaceMessage: string;
+  nSourcesCore: number;
+  nSourcesExtended: number;
+  nSourcesModelled: number;
+  nQuadrants: number;
+  pairs: number;
+  core: CoreSourceResult[];
+  quadrants: QuadrantInfo[];
+  images: QuadrantImages[];
+  timings: Record<string, number>;
+  warnings: string[];
+}
+
+function emptyResult(m: Manifest, method: SubtileResult['method'], reason: string): SubtileResult {
+  return {
+    status: 'empty',
+    emptyReason: reason,
+    tileId: m.tile_id,
+    row: m.sub_tile_row,
+    col: m.sub_tile_col,
+    center: [m.sub_tile.center[0], m.sub_tile.center[1]],
+    method,
+    g1: NaN,
+    g2: NaN,
+    g1Err: NaN,
+    g2Err: NaN,
+    g1g2Cov: NaN,
+    g1ErrConditional: NaN,
+    g2ErrConditional: NaN,
+    convergence: NaN,
+    converged: false,
+    reason: 'empty',
+    iterations: 0,
+    evaluations: 0,
+    lossHistory: [],
+    laplaceOk: false,
+    laplaceMessage: reason,
+    nSourcesCore: m.n_sources_core,
+    nSourcesExtended: m.n_sources_extended,
+    nSourcesModelled: 0,
+    nQuadrants: m.n_quadrants,
+    pairs: 0,
+    core: [],
+    quadrants: [],
+    images: [],
+    timings: {},
+    warnings: [reason],
+  };
+}
+
+/** Config priors (docs/config.md) → the inference's per-parameter PriorSpec. */
+export function priorsFromConfig(cfg: ShineConfig, catalog: { flux: Float64Array; hlr: Float64Array }): { priors: Partial<PriorConfig>; catalog: { flux: Float64Array; hlr: Float64Array } } {
+  const p = cfg.gal.priors as Record<string, Record<string, unknown>>;
+  const signed = (s: Record<string, unknown>): PriorSpec => {
+    if (s.type === 'normal') return { type: 'normal', mean: s.mean as number, sigma: s.sigma as number };
+    if (s.type === 'uniform') return { type: 'uniform', low: s.low as number, high: s.high as number };
+    return { type: 'fixed', value: s.value as number };
+  };
+  const cat = { flux: catalog.flux.slice(), hlr: catalog.hlr.slice() };
+  const positive = (s: Record<string, unknown>, key: 'flux' | 'hlr'): PriorSpec => {
+    if (s.type === 'lognormal') {
+      // a numeric centre overrides the catalog value for every source
+      if (typeof s.center === 'number') cat[key].fill(s.center);
+      return { type: 'lognormal', sigma: s.sigma as number };
+    }
+    if (s.type === 'fixed') return s.value === 'catalog' || s.value === undefined ? { type: 'fixed' } : { type: 'fixed', value: s.value as number };
+    return signed(s);
+  };
+  return {
+    priors: {
+      g1: signed(p.shear),
+      g2: signed(p.shear),
+      flux: positive(p.flux, 'flux'),
+      hlr: positive(p.hlr, 'hlr'),
+      e1: signed(p.ellipticity),
+      e2: signed(p.ellipticity),
+      dx: signed(p.offset),
+      dy: signed(p.offset),
+    },
+    catalog: cat,
+  };
+}
+
+export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: ShineConfig, io: SubtileIo, opts: SubtileRunOptions = {}): Promise<SubtileResult> {
+  const method = opts.method ?? cfg.inference.method;
+  const log = opts.log ?? (() => {});
+  const progress = opts.onProgress ?? (() => {});
+  if (method !== 'map') {
+    throw new ShineError(`inference method '${method}' is not available yet (only map)`, { field: 'inference.method' });
+  }
+  if (manifest.n_sources_core === 0) return emptyResult(manifest, method, 'no source of the sub-tile core survived the selection');
+  if (manifest.n_quadrants === 0) return emptyResult(manifest, method, 'no quadrant overlaps the sub-tile');
+  const timings: Record<string, number> = {};
+  const warnings: string[] = [];
+  let t = performance.now();
+
+  // ---- catalog rows → sources
+  progress('catalog', 0, manifest.catalogs.length);
+  const srcRefs: SourceRef[] = new Array(manifest.sources.row.length);
+  const objectIds = manifest.sources.object_id;
+  for (let c = 0; c < manifest.catalogs.length; c++) {
+    const entry = manifest.catalogs[c];
+    const fits = await io.openFits(entry.file);
+    const cat = await readMerCatalog(fits, { hdu: entry.hdu ?? undefined });
+    const [lo, hi] = cfg.sources.hlr_clip_arcsec;
+    const { hlr } = halfLightRadius(cat.semimajor, { scale: cfg.data.pixel_scale, min: lo, max: hi });
+    manifest.sources.row.forEach((row, i) => {
+      if (manifest.sources.catalog[i] !== c) return;
+      if (row >= cat.nRows) throw new DataError(`manifest row ${row} is beyond the catalog's ${cat.nRows} rows`, { file: entry.file, hdu: entry.hdu ?? undefined });
+      if (cat.objectId[row].toString() !== objectIds[i]) {
+        throw new DataError(`row ${row} has OBJECT_ID ${cat.objectId[row]}, the manifest says ${objectIds[i]} (catalog changed since prepare?)`, { file: entry.file, key: 'OBJECT_ID' });
+      }
+      // SHINE starts every source round (e = 0), at the catalog flux and size
+      srcRefs[i] = { id: i, ra: cat.ra[row], dec: cat.dec[row], fluxUJy: cat.flux[row], hlr: hlr[row], e1: 0, e2: 0, core: manifest.sources.core[i] };
+    });
+    progress('catalog', c + 1, manifest.catalogs.length);
+  }
+  timings.catalogMs = performance.now() - t;
+
+  // ---- quadrants → ExposureSet
+  t = performance.now();
+  const bkgFromFile = cfg.background.method === 'bkg_file';
+  const qRefs: QuadrantRef[] = manifest.quadrants.map((q) => {
+    if (!q.psf_file || !q.psf_hdu) throw new DataError(`quadrant ${q.id} has no PSF (psf_file/psf_hdu)`, { file: q.file, hdu: q.sci_hdu });
+    if (bkgFromFile && (!q.bkg_file || !q.bkg_hdu)) throw new DataError(`quadrant ${q.id} has no BKG map and background.method is bkg_file`, { file: q.file, hdu: q.sci_hdu });
+    return {
+      id: q.id,
+      file: q.file,
+      sci: q.sci_hdu,
+      rms: q.rms_hdu,
+      flg: q.flg_hdu,
+      bkg: bkgFromFile ? { file: q.bkg_file!, hdu: q.bkg_hdu! } : undefined,
+      psf: { file: q.psf_file, hdu: q.psf_hdu },
+    };
+  });
+  const built = await buildExposureSet(
+    qRefs,
+    srcRefs,
+    { tiers: cfg.stamps.tiers, badPixelMask: cfg.data.bad_pixel_mask, pixelScale: cfg.data.pixel_scale },
+    io.openFits,
+    (d, n, what) => progress('load', d, n),
+  );
+  warnings.push(...built.warnings);
+  timings.loadMs = performance.now() - t;
+  const coreIdx: number[] = [];
+  built.sources.forEach((s, i) => s.core && coreIdx.push(i));
+  if (coreIdx.length === 0) return { ...emptyResult(manifest, method, 'no core source falls on any quadrant'), warnings };
+
+  // ---- engine
+  t = performance.now();
+  const engine = await ShearEngine.create(device, built.set, {
+    fftFactor: cfg.stamps.fft_factor,
+    pixelResponse: !cfg.stamps.psf_includes_pixel,
+    badPixelMask: cfg.data.bad_pixel_mask,
+  });
+  timings.buildMs = performance.now() - t;
+  try {
+    const catalogCentres = { flux: built.init.flux.slice(), hlr: built.init.hlr.slice() };
+    const { priors, catalog } = priorsFromConfig(cfg, catalogCentres);
+    const mapCfg = cfg.inference.map;
+    t = performance.now();
+    let iter = 0;
+    const map = await runMap(engine, built.set, priors, built.init, {
+      method: mapCfg.optimizer,
+      catalog,
+      lbfgs: { ...MAP_LBFGS_DEFAULTS, maxIterations: mapCfg.max_iterations, history: mapCfg.lbfgs_history, ftol: mapCfg.tolerance, gtol: mapCfg.grad_tolerance },
+      adam: { maxIterations: mapCfg.max_iterations, learningRate: mapCfg.lr },
+      onIteration: (info) => progress('map', ++iter, mapCfg.max_iterations, { loss: info.value, gradNorm: info.gradNorm }),
+    });
+    timings.inferenceMs = performance.now() - t;
+    log(`map: ${map.iterations} iterations, ${map.evaluations} evaluations, ${map.converged ? 'converged' : 'not converged'} (${map.reason})`);
+    if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
+
+    let lap = null;
+    t = performance.now();
+    if (mapCfg.laplace) {
+      progress('laplace', 0, 1);
+      lap = await laplaceShear(engine, map.posterior, map.params);
+      progress('laplace', 1, 1);
+      if (!lap.ok) warnings.push(`Laplace approximation: ${lap.message}`);
+    }
+    timings.laplaceMs = performance.now() - t;
+
+    const images: QuadrantImages[] = [];
+    if (opts.images ?? true) {
+      t = performance.now();
+      const models = await engine.render(map.params);
+      built.set.quadrants.forEach((q, j) => {
+        const observed = new Float32Array(q.width * q.height);
+        const mask = new Uint8Array(q.width * q.height);
+        const bk = q.background;
+        for (let i = 0; i < observed.length; i++) {
+          const b = bk === undefined ? 0 : typeof bk === 'number' ? bk : bk[i];
+          observed[i] = q.sci[i] - b;
+          mask[i] = Number.isFinite(observed[i]) && q.rms[i] > 0 && Number.isFinite(q.rms[i]) && ((q.flags[i] >>> 0) & cfg.data.bad_pixel_mask) === 0 ? 1 : 0;
+        }
+        images.push({ name: q.name, width: q.width, height: q.height, observed, model: models[j], rms: q.rms, mask });
+      });
+      timings.renderMs = performance.now() - t;
+    }
+
+    const p: SceneParams = map.params;
+    const core: CoreSourceResult[] = coreIdx.map((i) => {
+      const s = built.sources[i];
+      return {
+        objectId: objectIds[s.id],
+        ra: s.ra,
+        dec: s.dec,
+        flux: p.flux[i],
+        hlr: p.hlr[i],
+        e1: p.e1[i],
+        e2: p.e2[i],
+        dx: p.dx[i],
+        dy: p.dy[i],
+        initFlux: built.init.flux[i],
+        initHlr: built.init.hlr[i],
+      };
+    });
+    return {
+      status: 'ok',
+      tileId: manifest.tile_id,
+      row: manifest.sub_tile_row,
+      col: manifest.sub_tile_col,
+      center: [manifest.sub_tile.center[0], manifest.sub_tile.center[1]],
+      method,
+      g1: p.g1,
+      g2: p.g2,
+      g1Err: lap ? lap.g1Err : NaN,
+      g2Err: lap ? lap.g2Err : NaN,
+      g1g2Cov: lap ? lap.covariance[1] : NaN,
+      g1ErrConditional: lap ? lap.g1ErrConditional : NaN,
+      g2ErrConditional: lap ? lap.g2ErrConditional : NaN,
+      convergence: map.finalLoss,
+      converged: map.converged,
+      reason: map.reason,
+      iterations: map.iterations,
+      evaluations: map.evaluations + (lap?.evaluations ?? 0),
+      lossHistory: map.lossHistory,
+      laplaceOk: lap?.ok ?? false,
+      laplaceMessage: lap?.message ?? 'not computed (inference.map.laplace: false)',
+      nSourcesCore: coreIdx.length,
+      nSourcesExtended: manifest.n_sources_extended,
+      nSourcesModelled: built.sources.length,
+      nQuadrants: built.set.quadrants.length,
+      pairs: engine.stats.pairs,
+      core,
+      quadrants: built.quadrants,
+      images,
+      timings,
+      warnings,
+    };
+  } finally {
+    engine.destroy();
+  }
+}
