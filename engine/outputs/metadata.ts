@@ -85,20 +85,20 @@ const num = () => z.custom<number>((v) => typeof v === 'number', { message: 'exp
 const int = () => z.number().int();
 
 /** Schema used when reading metadata back (extra fields are allowed, for newer writers). */
-export const SubtileMetadataSchema = z.object({
+export const SubtileMetadataSchema = z.looseObject({
   format: z.literal(METADATA_FORMAT),
   version: z.literal(METADATA_VERSION),
   tile_id: int().min(0),
   sub_tile_row: int().min(0),
   sub_tile_col: int().min(0),
   created: z.string(),
-  software: z.object({ name: z.string(), version: z.string() }),
-  inputs: z.object({
+  software: z.looseObject({ name: z.string(), version: z.string() }),
+  inputs: z.looseObject({
     manifest: z.string(),
     config: z.string(),
     config_hash: z.string().optional(),
     quadrants: z.array(
-      z.object({
+      z.looseObject({
         id: z.string(),
         file: z.string(),
         sci_hdu: z.string(),
@@ -110,18 +110,18 @@ export const SubtileMetadataSchema = z.object({
         bkg_hdu: z.string().nullable().optional(),
       }),
     ),
-    catalogs: z.array(z.object({ file: z.string(), hdu: z.union([z.string(), int()]) })),
+    catalogs: z.array(z.looseObject({ file: z.string(), hdu: z.union([z.string(), int()]) })),
   }),
-  adapter: z.object({ label: z.string(), backend: z.string(), feature_level: z.string() }),
-  runtime: z.object({ name: z.string(), version: z.string() }),
+  adapter: z.looseObject({ label: z.string(), backend: z.string(), feature_level: z.string() }),
+  runtime: z.looseObject({ name: z.string(), version: z.string() }),
   method: z.enum(['map', 'vi', 'nuts']),
-  timings_ms: z.object({ load: num(), build: num(), inference: num(), laplace: num(), write: num(), total: num() }),
-  inference: z.object({ iterations: int(), final_loss: num(), converged: z.boolean(), reason: z.string(), convergence: num() }),
-  shear: z.object({ ra: num(), dec: num(), g1: num(), g2: num(), g1_err: num(), g2_err: num() }),
-  sources: z.object({ core: int().min(0), extended: int().min(0), dropped: int().min(0) }),
+  timings_ms: z.looseObject({ load: num(), build: num(), inference: num(), laplace: num(), write: num(), total: num() }),
+  inference: z.looseObject({ iterations: int(), final_loss: num(), converged: z.boolean(), reason: z.string(), convergence: num() }),
+  shear: z.looseObject({ ra: num(), dec: num(), g1: num(), g2: num(), g1_err: num(), g2_err: num() }),
+  sources: z.looseObject({ core: int().min(0), extended: int().min(0), dropped: int().min(0) }),
   n_quadrants: int().min(0),
   warnings: z.array(z.string()),
-  products: z.object({ shear: z.string(), params: z.string(), diagnostics: z.string(), metadata: z.string() }),
+  products: z.looseObject({ shear: z.string(), params: z.string(), diagnostics: z.string(), metadata: z.string() }),
 });
 
 /** Drops undefined values (YAML cannot hold them) recursively. */

@@ -73,7 +73,7 @@ export async function writeSubtileOutputs(
   // remove the completion marker of an earlier run first: a crash below must not leave an old
   // marker next to new products
   await unlink(paths.metadata).catch((e: NodeJS.ErrnoException) => {
-    if (e.code !== 'ENOENT') throw new ShineError(`cannot remove the old metadata file: ${e.message}`, { file: paths.metadata });
+    if (e.code !== 'ENOENT' && e.code !== 'ENOTDIR') throw new ShineError(`cannot remove the old metadata file: ${e.message}`, { file: paths.metadata });
   });
   for (const k of PRODUCT_KINDS) {
     try {
