@@ -1,0 +1,44 @@
+/**
+ * Every registered kernel check (engine/kernels/checks.ts) run inside real Chromium (page), plus a
+ * device acquired inside a Web Worker running a small compute check against a float64 CPU value.
+ * Passes when every check passes and the page logged no console error.
+ */
+import { describe, it, expect, beforeAll } from 'vitest';
+import { runBrowserChecks, type BrowserRunResult } from './harness.ts';
+
+let run: BrowserRunResult;
+
+describe('kernel checks in Chromium', () => {
+  beforeAll(async () => {
+    run = await runBrowserChecks({
+      adapter: process.env.SHINE_BROWSER_ADAPTER ?? 'auto',
+      onLog: (l) => {
+        if (!l.startsWith('[page debug]')) console.log(l);
+      },
+    });
+  });
+
+  it('acquires a WebGPU device in the page', () => {
+    expect(run.report, 'no report from the page').toBeTruthy();
+    expect(run.report!.error ?? null).toBeNull();
+    expect(run.report!.device?.label).toBeTruthy();
+  });
+
+  it('passes every registered kernel check against its CPU reference', () => {
+    const results = run.report?.results ?? [];
+    expect(results.length).toBeGreaterThan(0);
+    const failed = results.filter((r) => !r.pass).map((r) => `${r.name}: max error ${r.maxError} > ${r.tolerance} ${r.detail ?? ''}`);
+    expect(failed).toEqual([]);
+  });
+
+  it('acquires a device and computes correctly in a Web Worker', () => {
+    const w = run.report?.worker;
+    expect(w?.error ?? null).toBeNull();
+    expect(w?.ok).toBe(true);
+    expect(w!.maxError!).toBeLessThanOrEqual(1e-6);
+  });
+
+  it('logs no console errors', () => {
+    expect(run.consoleErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The README's test command (`npm test`): type check, Node tests (vitest), the Deno smoke task and
+# the in-browser kernel checks (Playwright + Chromium). Runs every step, prints a summary, exits 1
+# if any step failed.
+#
+#   SHINE_TEST_STEPS="typecheck node"   run only some steps (typecheck node deno browser)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export EGL_PLATFORM="${EGL_PLATFORM:-surfaceless}"
+export NO_COLOR="${NO_COLOR:-1}"
+export NPM_CONFIG_UPDATE_NOTIFIER=false
+
+STEPS="${SHINE_TEST_STEPS:-typecheck node deno browser}"
+declare -a NAMES=() RESULTS=() TIMES=()
+failed=0
+
+# run_step <name> <timeout seconds> <command...>
+run_step() {
+  local name=$1 limit=$2
+  shift 2
+  case " $STEPS " in *" $name "*) ;; *) return 0 ;; esac
+  echo
+  echo "=== [$name] $* (timeout ${limit}s)"
+  local t0=$SECONDS rc=0
+  timeout --kill-after=30 "$limit" "$@" </dev/null || rc=$?
+  local dt=$((SECONDS - t0))
+  NAMES+=("$name")
+  TIMES+=("${dt}s")
+  if [ "$rc" -eq 0 ]; then
+    RESULTS+=("PASS")
+  elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    RESULTS+=("FAIL (timed out after ${limit}s)")
+    failed=1
+  else
+    RESULTS+=("FAIL (exit $rc)")
+    failed=1
+  fi
+  echo "=== [$name] ${RESULTS[-1]} in ${dt}s"
+}
+
+run_step typecheck 600 npx --no-install tsc --noEmit -p .
+run_step node 1500 npx --no-install vitest run
+run_step deno 900 npx --no-install deno task test:smoke
+run_step browser 1500 npx --no-install vitest run --config test/browser/vitest.config.ts
+
+echo
+echo "=== summary"
+for i in "${!NAMES[@]}"; do
+  printf '  %-10s %-34s %s\n' "${NAMES[$i]}" "${RESULTS[$i]}" "${TIMES[$i]}"
+done
+if [ "$failed" -ne 0 ]; then
+  echo "=== FAILED"
+  exit 1
+fi
+echo "=== all passed"
