@@ -13,10 +13,12 @@ import cliProgress from 'cli-progress';
 import { UserError, type Command } from '../command.ts';
 import { renderJob, simulate, type QuadrantJob, type QuadrantResult, type SimOutput } from '../../engine/sim/simulate.ts';
 import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';
+import { planSimulation } from '../../engine/sim/simulate.ts';
 
 const USAGE = `usage: shine simulate --preset ci|subtile|tile --seed S --out DIR [--shear G1,G2] [--flip-shear]
                       [--no-noise] [--no-defects] [--threads N] [--quiet]
-  --threads N   worker threads rendering quadrants (default: the CPU count; 1 = in the main thread)`;
+  --threads N   worker threads rendering quadrants (default: one per 8 quadrants, at most the CPU
+                count; 1 = in the main thread)`;
 
 export function nodeSimOutput(dir: string): SimOutput & { abort(): Promise<void> } {
   const open_ = new Set<string>();
@@ -204,7 +206,9 @@ const command: Command = {
     const tty = !args.quiet && process.stderr.isTTY;
     const bar = tty ? new cliProgress.SingleBar({ format: 'simulate {bar} {value}/{total} quadrants | {label} | ETA {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
     let started = false;
-    const threads = args.threads || Math.max(1, availableParallelism());
+    // default: one thread per ~8 quadrants up to the CPU count (workers cost a start-up each)
+    const nQuad = args.threads ? 0 : planSimulation(args.preset, args.seed).exposures.reduce((a, e) => a + e.length, 0);
+    const threads = args.threads || Math.max(1, Math.min(availableParallelism(), Math.ceil(nQuad / 8)));
     const pool = threads > 1 ? workerRenderer(threads) : null;
     const output = nodeSimOutput(args.out);
     const summary = await simulate(output, {

@@ -32,7 +32,7 @@
  * neglected. Pixel response: sinc(kx/2π) · sinc(ky/2π), the 1-pixel box in the pixel frame.
  * Sub-pixel position: the phase e^{−i k'·δ} with k' = k + 2πm (aliases included).
  */
-import { fft2, nextFftSize } from './fft.ts';
+import { fft1, nextFftSize } from './fft.ts';
 import type { PsfModel } from './psf-model.ts';
 
 export type Jacobian = readonly [number, number, number, number];
@@ -172,8 +172,7 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
   const iy = Math.round(y);
   const dx = x - ix;
   const dy = y - iy;
-  const re = new Float64Array(m * m);
-  const im = new Float64Array(m * m);
+  const { re, im } = scratch(m);
   const dk = (2 * Math.PI) / m;
   const twoPi = 2 * Math.PI;
   const flux = obj.flux;
@@ -291,7 +290,8 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
   truthStats.calls++;
   truthStats.kPoints += m * m;
   truthStats.byM.set(m, (truthStats.byM.get(m) ?? 0) + 1);
-  fft2(re, im, m, true);
+  // inverse 2-D FFT: every column, then only the rows the output stamp needs
+  inverseColumnsThenRows(re, im, m, outHalf);
   const no = 2 * outHalf + 1;
   const data = new Float64Array(no * no);
   for (let b = -outHalf; b <= outHalf; b++) {
@@ -302,6 +302,30 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
     }
   }
   return { x0: ix - outHalf, y0: iy - outHalf, n: no, data, fftSize: m };
+}
+
+const scratchBuffers = new Map<number, { re: Float64Array; im: Float64Array }>();
+/** Reused k-space buffers per FFT size (every element is overwritten before use). */
+function scratch(m: number): { re: Float64Array; im: Float64Array } {
+  let b = scratchBuffers.get(m);
+  if (!b) {
+    if (scratchBuffers.size > 16) scratchBuffers.clear();
+    b = { re: new Float64Array(m * m), im: new Float64Array(m * m) };
+    scratchBuffers.set(m, b);
+  }
+  return b;
+}
+
+function inverseColumnsThenRows(re: Float64Array, im: Float64Array, m: number, outHalf: number): void {
+  const cr = new Float64Array(m), ci = new Float64Array(m);
+  for (let x = 0; x < m; x++) {
+    for (let y = 0; y < m; y++) { cr[y] = re[y * m + x]; ci[y] = im[y * m + x]; }
+    fft1(cr, ci, true);
+    for (let y = 0; y < m; y++) { re[y * m + x] = cr[y]; im[y * m + x] = ci[y]; }
+  }
+  const rows = new Set<number>();
+  for (let b = -outHalf; b <= outHalf; b++) rows.add(((b % m) + m) % m);
+  for (const y of rows) fft1(re.subarray(y * m, (y + 1) * m), im.subarray(y * m, (y + 1) * m), true);
 }
 
 /** Add a stamp into an image (row-major width×height), clipping at the edges. */
