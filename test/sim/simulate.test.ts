@@ -47,7 +47,8 @@ describe('shine simulate --preset ci', () => {
   let dir = '';
   beforeAll(async () => {
     dir = join(root, 'ci');
-    const code = await simulateCommand.run(['--preset', 'ci', '--seed', '7', '--out', dir, '--quiet']);
+    // through the CLI with 2 worker threads; the determinism test below re-runs it in one thread
+    const code = await simulateCommand.run(['--preset', 'ci', '--seed', '7', '--out', dir, '--quiet', '--threads', '2']);
     expect(code).toBe(0);
   }, 120_000);
 
@@ -191,7 +192,7 @@ describe('shine simulate --preset ci', () => {
     }
   }, 60_000);
 
-  it('is deterministic: the same seed gives byte-identical files', async () => {
+  it('is deterministic: the same seed gives byte-identical files (worker threads or not)', async () => {
     const dir2 = join(root, 'ci-again');
     await simulate(nodeSimOutput(dir2), { preset: 'ci', seed: 7 });
     expect(await hashes(dir2)).toEqual(await hashes(dir));
