@@ -46,7 +46,10 @@ function candidate(name: string, featureLevel: FeatureLevel, forceFallbackAdapte
 }
 
 export function browserCandidates(): Candidate[] {
-  return [candidate('core', 'core', false, 1), candidate('compatibility', 'compatibility', false, 1), candidate('fallback', 'core', true, 2)];
+  // A hardware adapter at the core level wins at once. Without one, the compatibility request is
+  // preferred: in Chromium it can reach Dawn's OpenGL ES backend on Mesa llvmpipe, faster than
+  // the SwiftShader adapter a core request gets (docs/devices.md).
+  return [candidate('core', 'core', false, 2), candidate('compatibility', 'compatibility', false, 1), candidate('fallback', 'core', true, 3)];
 }
 
 export async function acquireBrowserDevice(opts: AcquireOptions = {}): Promise<AcquiredDevice> {
