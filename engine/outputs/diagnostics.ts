@@ -3,8 +3,9 @@
  * every quadrant a row of three panels — observed, model, residual χ — block-averaged so that a
  * full quadrant is about `panelWidth` pixels wide. Layout and reading guide: docs/outputs.md.
  *
- *  - observed and model share one asinh stretch per quadrant (from the observed pixels:
- *    lo = median − 2σ, hi = max(99.7th percentile, median + 10σ), softening σ, σ = 1.4826 MAD);
+ *  - observed and model share one asinh stretch per quadrant, from the observed blocks:
+ *    lo = median − 2σ, hi = max(99.95th percentile, median + 10σ), softening β = σ, where
+ *    σ = 1.4826 MAD (floored at 1e-4 of the range); colour = asinh((v − lo)/β) / asinh((hi − lo)/β);
  *    sequential (viridis-like) colour map;
  *  - residual panel: χ of each block, Σ(obs − model) / √Σ rms², over the unmasked pixels of the
  *    block (unit variance for pure noise at any binning), clipped to ±chiRange, blue–white–red;
@@ -151,6 +152,8 @@ function bin(q: DiagnosticQuadrant, f: number): Binned {
   const bits = q.maskBits;
   const haveNoise = rms !== undefined || weight !== undefined;
   let masked = 0;
+  const blockOfX = new Int32Array(rw);
+  for (let k = 0; k < rw; k++) blockOfX[k] = Math.floor(k / f);
   for (let y = r.y0; y < r.y1; y++) {
     const by = Math.floor((y - r.y0) / f) * w;
     const rowOff = y * q.width;
@@ -172,7 +175,7 @@ function bin(q: DiagnosticQuadrant, f: number): Binned {
         masked++;
         continue;
       }
-      const b = by + Math.floor((x - r.x0) / f);
+      const b = by + blockOfX[x - r.x0];
       sObs[b] += o;
       sMod[b] += m;
       sRes[b] += o - m;
@@ -182,9 +185,9 @@ function bin(q: DiagnosticQuadrant, f: number): Binned {
   }
   let sigmaEstimate: number | undefined;
   if (!haveNoise) {
-    // σ per pixel from the MAD of the residual (a strided sample of at most ~1e6 pixels)
+    // σ per pixel from the MAD of the residual (a strided sample of ~2^16 pixels)
     const n = rw * rh;
-    const stride = Math.max(1, Math.floor(n / 1e6));
+    const stride = Math.max(1, Math.floor(n / 65536));
     const vals = new Float64Array(Math.ceil(n / stride));
     let nv = 0;
     for (let k = 0; k < n; k += stride) {
@@ -242,11 +245,11 @@ function stretchFrom(s: Float64Array, n: number): { lo: number; hi: number; beta
   const dev = new Float64Array(n);
   for (let i = 0; i < n; i++) dev[i] = Math.abs(v[i] - med);
   dev.sort();
-  let sigma = 1.4826 * median(dev);
-  const span = v[n - 1] - v[0];
-  if (!(sigma > 0)) sigma = span > 0 ? span / 100 : 1;
+  const top = quantile(v, 0.9995);
+  // σ from the MAD, floored at 1e-4 of the range (noiseless or constant images)
+  const sigma = Math.max(1.4826 * median(dev), 1e-4 * (top - v[0]), 1e-30);
   const lo = med - 2 * sigma;
-  let hi = Math.max(quantile(v, 0.997), med + 10 * sigma);
+  let hi = Math.max(top, med + 10 * sigma);
   if (!(hi > lo)) hi = lo + 1;
   return { lo, hi, beta: sigma };
 }
@@ -277,10 +280,15 @@ export function renderDiagnostics(input: DiagnosticsInput, options: Partial<Diag
   const margin = 6 * S;
   const gap = 3 * S;
   const nq = quads.length;
-  const columns = Math.max(1, Math.min(nq || 1, opt.columns ?? (nq <= 4 ? 1 : 2)));
   const regionSize = (q: DiagnosticQuadrant) => (q.region ? { w: q.region.x1 - q.region.x0, h: q.region.y1 - q.region.y0 } : { w: q.width, h: q.height });
   const cellHeader = 2 * lineH; // quadrant line + panel-name line
   const titleH = (input.title.length + 2) * lineH + margin; // title lines + legend (2 lines)
+  const legendLine = `RESIDUAL CHI = SUM(OBS - MODEL)/SQRT(SUM RMS^2) PER BLOCK:  -${fmt(opt.chiRange)} `;
+  const barW = 100 * S;
+  const legendW = textWidth(legendLine, S) + barW + textWidth(` +${fmt(opt.chiRange)}   MASKED `, S) + 8 * S;
+  const longestTitle = Math.max(0, ...input.title.map((t) => textWidth(t, S)));
+  /** The title and legend lines fit in this width (up to maxWidth). */
+  const minWidth = Math.min(opt.maxWidth, Math.max(longestTitle, legendW) + 2 * margin);
 
   const plan = (target: number): Plan => {
     const factors = quads.map((q) => {
@@ -292,7 +300,11 @@ export function renderDiagnostics(input: DiagnosticsInput, options: Partial<Diag
       return { w: Math.ceil(w / factors[i]), h: Math.ceil(h / factors[i]) };
     });
     const pw = Math.max(0, ...sizes.map((s) => s.w));
-    return { factors, sizes, columns, cellW: 3 * pw + 2 * gap };
+    const cellW = 3 * pw + 2 * gap;
+    // default: 1 cell per row up to 4 quadrants, else 2 — or more when small cells fit the title width
+    const fit = Math.floor((minWidth - margin) / (cellW + margin));
+    const columns = Math.max(1, Math.min(nq || 1, opt.columns ?? Math.max(nq <= 4 ? 1 : 2, fit)));
+    return { factors, sizes, columns, cellW };
   };
   const totalSize = (p: Plan) => {
     const rows = Math.ceil(nq / p.columns);
@@ -305,7 +317,7 @@ export function renderDiagnostics(input: DiagnosticsInput, options: Partial<Diag
       }
       h += cellHeader + rowH + margin;
     }
-    const w = p.columns * p.cellW + (p.columns + 1) * margin;
+    const w = Math.max(minWidth, p.columns * p.cellW + (p.columns + 1) * margin);
     return { w, h };
   };
   let target = Math.max(16, opt.panelWidth);
@@ -317,10 +329,8 @@ export function renderDiagnostics(input: DiagnosticsInput, options: Partial<Diag
     target = Math.max(16, Math.floor(target * shrink));
     p = plan(target);
   }
-  const longestTitle = Math.max(0, ...input.title.map((t) => textWidth(t, S)));
-  const legendW = textWidth('RESIDUAL CHI = SUM(OBS - MODEL)/SQRT(SUM RMS^2) PER BLOCK:  -5 ', S) + 200 + textWidth(' +5   MASKED ', S) + 40;
   const size = totalSize(p);
-  const width = Math.min(opt.maxWidth, Math.max(size.w, longestTitle + 2 * margin, Math.min(legendW + 2 * margin, opt.maxWidth)));
+  const width = size.w;
   const height = size.h;
   const img = new Raster(width, height);
 
@@ -332,8 +342,7 @@ export function renderDiagnostics(input: DiagnosticsInput, options: Partial<Diag
   }
   // legend: χ bar and masked swatch; sequential bar
   {
-    let x = img.text(margin, y, `RESIDUAL CHI = SUM(OBS - MODEL)/SQRT(SUM RMS^2) PER BLOCK:  -${fmt(opt.chiRange)} `, S, BLACK);
-    const barW = 200;
+    let x = img.text(margin, y, legendLine, S, BLACK);
     for (let k = 0; k < barW; k++) img.fillRect({ x: x + k, y, w: 1, h: TEXT_HEIGHT * S }, diverging(k / (barW - 1)));
     x = img.text(x + barW + S, y, ` +${fmt(opt.chiRange)}   MASKED `, S, BLACK);
     img.fillRect({ x, y, w: 8 * S, h: TEXT_HEIGHT * S }, MASKED);
@@ -360,7 +369,8 @@ export function renderDiagnostics(input: DiagnosticsInput, options: Partial<Diag
       const x0 = margin + c * (p.cellW + margin);
       const cellClip: Rect = { x: x0, y, w: p.cellW, h: lineH };
       const head = `${q.name}  ASINH ${fmt(st.lo)}..${fmt(st.hi)}  BIN ${f}x${f}  MASKED ${(100 * b.maskedFraction).toFixed(1)}%` + (b.sigmaEstimate !== undefined ? `  σ(MAD) ${fmt(b.sigmaEstimate)}` : '');
-      img.text(x0, y, head, S, BLACK, cellClip);
+      // small cells (many quadrants): the quadrant line in the 1× font if it does not fit
+      img.text(x0, y, head, textWidth(head, S) <= p.cellW ? S : 1, BLACK, cellClip);
       const panels: Rect[] = [0, 1, 2].map((k) => ({ x: x0 + k * (p.sizes[i].w + gap), y: y + cellHeader, w: b.w, h: b.h }));
       const names = ['OBSERVED', 'MODEL', `RESIDUAL CHI ±${fmt(opt.chiRange)}`];
       panels.forEach((pr, k) => img.text(pr.x, y + lineH, names[k], S, BLACK, { x: pr.x, y: y + lineH, w: Math.max(pr.w, 1), h: lineH }));
