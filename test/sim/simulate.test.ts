@@ -63,6 +63,14 @@ describe('shine simulate --preset ci', () => {
     expect(files).toContain(join('MER', merFileName(p.tileId)));
     for (const f of ['tiles.fits', 'truth/sources.fits', 'truth/shear.fits', 'config.yaml']) expect(files).toContain(f);
     expect(files.some((f) => f.endsWith('.part'))).toBe(false);
+    // config.yaml validates against the pipeline's schema and points at the files
+    const { parseConfig } = await import('../../engine/config/index.ts');
+    const cfg = parseConfig(await readFile(join(dir, 'config.yaml'), 'utf8'), { file: join(dir, 'config.yaml') });
+    expect(cfg.distributed.tile_id).toBe(p.tileId);
+    expect(cfg.distributed.sub_tile_grid).toEqual([4, 4]);
+    expect(cfg.tile.core_arcmin).toBe(4);
+    expect(cfg.data.exposures.length).toBe(4);
+    expect(cfg.data.bad_pixel_mask).toBe(0x9b);
   });
 
   it('reads back with our FITS reader: HDUs, headers, WCS, PSF grids, catalog', async () => {
