@@ -14,6 +14,7 @@
  */
 import { encode } from 'fast-png';
 import { ShineError } from '../errors.ts';
+import type { SubtileShear } from './shear.ts';
 import { BLACK, diverging, MASKED, Raster, sequential, textWidth, TEXT_HEIGHT, type Rect, type Rgb } from './raster.ts';
 
 export interface DiagnosticQuadrant {
@@ -401,4 +402,14 @@ export function renderDiagnostics(input: DiagnosticsInput, options: Partial<Diag
 export function diagnosticsPng(input: DiagnosticsInput, options: Partial<DiagnosticsOptions> = {}): Uint8Array {
   const im = renderDiagnostics(input, options);
   return encode({ width: im.width, height: im.height, data: im.rgb, channels: 3, depth: 8 });
+}
+
+/** Standard title lines for a sub-tile's diagnostics image (append your own lines as needed). */
+export function diagnosticsTitle(s: SubtileShear): string[] {
+  const e = (v: number) => (Number.isFinite(v) ? v.toFixed(5) : String(v));
+  return [
+    `TILE ${String(s.tileId)}  SUB-TILE (${s.row}, ${s.col})  METHOD ${s.method}  ${s.converged ? 'CONVERGED' : 'NOT CONVERGED'}  CONVERGENCE ${fmt(s.convergence)}` +
+      (s.iterations !== undefined ? `  ITERATIONS ${s.iterations}` : ''),
+    `G1 = ${e(s.g1)} ± ${e(s.g1Err)}   G2 = ${e(s.g2)} ± ${e(s.g2Err)}   N_SOURCES ${s.nSources}` + (s.nQuadrants !== undefined ? `   QUADRANTS ${s.nQuadrants}` : ''),
+  ];
 }

@@ -31,6 +31,7 @@ export {
 export {
   diagnosticsPng,
   renderDiagnostics,
+  diagnosticsTitle,
   DEFAULT_DIAGNOSTICS_OPTIONS,
   type DiagnosticQuadrant,
   type DiagnosticsInput,

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decode } from 'fast-png';
-import { diagnosticsPng, renderDiagnostics, GLYPHS, MISSING_GLYPH, glyph, type DiagnosticQuadrant } from '../../engine/outputs/index.ts';
+import { diagnosticsPng, diagnosticsTitle, renderDiagnostics, GLYPHS, MISSING_GLYPH, glyph, type DiagnosticQuadrant } from '../../engine/outputs/index.ts';
 import { Raster, diverging, sequential } from '../../engine/outputs/raster.ts';
 
 function rng(seed: number): () => number {
@@ -209,6 +209,13 @@ describe('diagnostics layout', () => {
     // no rms given: σ from the MAD of the residual (true σ = 3)
     expect(im.quadrants[0].sigmaEstimate).toBeGreaterThan(3 * 0.97);
     expect(im.quadrants[0].sigmaEstimate).toBeLessThan(3 * 1.03);
+  });
+
+  it('standard title lines carry the sub-tile, method and shear with errors', () => {
+    const t = diagnosticsTitle({ tileId: 102018211, row: 1, col: 2, ra: 0, dec: 0, g1: 0.0123, g2: -0.0045, g1Err: 0.0031, g2Err: 0.003, nSources: 12, method: 'map', convergence: -5, converged: true, nQuadrants: 4 });
+    expect(t[0]).toContain('TILE 102018211  SUB-TILE (1, 2)  METHOD map  CONVERGED');
+    expect(t[1]).toBe('G1 = 0.01230 ± 0.00310   G2 = -0.00450 ± 0.00300   N_SOURCES 12   QUADRANTS 4');
+    for (const ch of t.join('')) expect(glyph(ch), ch).not.toBe(MISSING_GLYPH);
   });
 
   it('rejects arrays of the wrong size, naming the quadrant', () => {
