@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   sky2xy: () => import('./commands/sky2xy.ts'),
   xy2sky: () => import('./commands/xy2sky.ts'),
   simulate: () => import('./commands/simulate.ts'),
+  subtile: () => import('./subtile.ts'),
   prepare: () => import('./commands/prepare.ts'),
 };
 

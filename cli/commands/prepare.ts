@@ -14,15 +14,10 @@ import { prepareTile, scanExposures, type FileScan, type PrepareInputs, type Sca
 import { manifestFileName, manifestToYaml } from '../../engine/tiling/manifest.ts';
 import { readTileIndex } from '../../engine/tiling/tiles.ts';
 import type { ShineConfig } from '../../engine/config/schema.ts';
+import { hash64 } from '../../engine/util/hash.ts';
 
 const USAGE = 'usage: shine prepare --config C [--tile-id T|all] [--out DIR] [--sub-tile R,C] [--no-cache] [--quiet]';
 
-/** FNV-1a 64-bit hash of a string, hex. */
-function hash64(s: string): string {
-  let h = 0xcbf29ce484222325n;
-  for (const b of new TextEncoder().encode(s)) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
-  return h.toString(16).padStart(16, '0');
-}
 
 /**
  * DET header scans cached in DIR, one JSON file per DET file, valid while the file's path, size

@@ -1,0 +1,183 @@
+/**
+ * One sub-tile end to end — the unit of work of a SLURM array task (seed 000 §6.3):
+ *
+ *   deno run -A cli/subtile.ts --tile-id T --sub-tile-row R --sub-tile-col C --config F [--method map]
+ *   npx tsx cli/subtile.ts …            (same under Node; also `shine subtile …`)
+ *
+ * Reads the sub-tile's manifest (running Stage 1 for this sub-tile first when it is missing),
+ * builds the ExposureSet, runs the inference on the GPU and writes the four products of seed 000
+ * §8.1 atomically into the output folder. A sub-tile whose products are complete and valid is
+ * skipped unless --force. Exit 0 on success (or skip), 1 with one clear line on bad input.
+ */
+import { join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { commandExitCode, UserError, type Command } from './command.ts';
+import { parseOptions } from './args.ts';
+import { loadConfig } from '../platform/node/config.ts';
+import { openFits } from '../platform/node/files.ts';
+import { subtileOutputsComplete, writeSubtileOutputs } from '../platform/node/outputs.ts';
+import { acquireDevice, parseDeviceFlags, detectRuntime, runtimeVersion } from '../platform/acquire.ts';
+import { manifestFileName, parseManifest } from '../engine/tiling/manifest.ts';
+import { runSubtile } from '../engine/subtile/run.ts';
+import { subtileProducts } from '../engine/subtile/products.ts';
+import { hash64 } from '../engine/util/hash.ts';
+import { SHINE_VERSION } from '../engine/version.ts';
+
+const USAGE = `usage: subtile --tile-id T --sub-tile-row R --sub-tile-col C --config F
+               [--method map|vi|nuts] [--manifest M] [--out DIR] [--force] [--quiet] [--json]
+               [--adapter X] [--limits adapter|default]`;
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A progress line on a terminal (rewritten in place), sparse lines otherwise. */
+function progressReporter(quiet: boolean) {
+  const tty = !!(globalThis as { process?: { stderr?: { isTTY?: boolean } } }).process?.stderr?.isTTY;
+  let lastLine = 0;
+  return (stage: string, done: number, total: number, detail?: { loss?: number }) => {
+    if (quiet) return;
+    const pct = total > 0 ? Math.min(100, Math.round((100 * done) / total)) : 0;
+    const width = 24;
+    const bar = '█'.repeat(Math.round((pct / 100) * width)).padEnd(width, '·');
+    const loss = detail?.loss !== undefined ? `  loss ${detail.loss.toFixed(2)}` : '';
+    const line = `subtile: ${stage.padEnd(8)} ${bar} ${done}/${total}${loss}`;
+    if (tty) process.stderr.write(`\r${line}\x1b[K${done >= total && stage !== 'map' ? '\n' : ''}`);
+    else if (performance.now() - lastLine > 5000 || done >= total) {
+      lastLine = performance.now();
+      process.stderr.write(`${line}\n`);
+    }
+  };
+}
+
+export const subtileCommand: Command = {
+  summary: 'run one sub-tile: manifest → ExposureSet → MAP + Laplace → shear/params/diagnostics/metadata',
+  async run(argv) {
+    const t0 = performance.now();
+    const flags = parseDeviceFlags(argv);
+    const { opts } = parseOptions(
+      flags.rest,
+      { 'tile-id': 'number', 'sub-tile-row': 'number', 'sub-tile-col': 'number', config: 'string', method: 'string', manifest: 'string', out: 'string', force: 'boolean', quiet: 'boolean', json: 'boolean', help: 'boolean' },
+      USAGE,
+    );
+    if (opts.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    for (const k of ['tile-id', 'sub-tile-row', 'sub-tile-col', 'config']) if (opts[k] === undefined) throw new UserError(`--${k} is required\n${USAGE}`);
+    const tileId = opts['tile-id'] as number;
+    const row = opts['sub-tile-row'] as number;
+    const col = opts['sub-tile-col'] as number;
+    if (![tileId, row, col].every((v) => Number.isInteger(v) && v >= 0)) throw new UserError('--tile-id, --sub-tile-row and --sub-tile-col must be non-negative integers');
+    const method = (opts.method as string | undefined) ?? undefined;
+    if (method !== undefined && !['map', 'vi', 'nuts'].includes(method)) throw new UserError(`--method must be map, vi or nuts, got '${method}'`);
+    const quiet = !!opts.quiet;
+    const log = (s: string) => quiet || console.error(s);
+
+    const configFile = opts.config as string;
+    const cfg = await loadConfig(configFile);
+    const [rows, cols] = cfg.distributed.sub_tile_grid;
+    if (row >= rows || col >= cols) throw new UserError(`sub-tile (${row}, ${col}) is outside the ${rows}×${cols} grid (distributed.sub_tile_grid)`);
+    const outDir = (opts.out as string | undefined) ?? cfg.distributed.output_dir;
+
+    if (!opts.force) {
+      const st = await subtileOutputsComplete(outDir, tileId, row, col);
+      if (st.complete) {
+        log(`subtile: (${tileId}, ${row}, ${col}) is complete in ${outDir}; skipped (use --force to redo)`);
+        return 0;
+      }
+    }
+
+    // manifest (Stage 1 for this sub-tile when missing)
+    let manifestFile = opts.manifest as string | undefined;
+    if (!manifestFile) {
+      const dir = join(cfg.distributed.scratch_dir, `tile_${tileId}`);
+      manifestFile = join(dir, manifestFileName(tileId, row, col));
+      if (!(await exists(manifestFile))) {
+        log(`subtile: no manifest ${manifestFile}: running Stage 1 for this sub-tile`);
+        const prepare = (await import('./commands/prepare.ts')).default;
+        const rc = await prepare.run(['--config', configFile, '--tile-id', String(tileId), '--sub-tile', `${row},${col}`, '--out', dir, ...(quiet ? ['--quiet'] : [])]);
+        if (rc !== 0) return rc;
+      }
+    }
+    let text: string;
+    try {
+      text = await readFile(manifestFile, 'utf8');
+    } catch (e) {
+      throw new UserError(`cannot read manifest ${manifestFile}: ${(e as Error).message}`);
+    }
+    const manifest = parseManifest(text, manifestFile);
+    if (manifest.tile_id !== tileId || manifest.sub_tile_row !== row || manifest.sub_tile_col !== col) {
+      throw new UserError(`${manifestFile}: is for (${manifest.tile_id}, ${manifest.sub_tile_row}, ${manifest.sub_tile_col}), not (${tileId}, ${row}, ${col})`);
+    }
+
+    const acq = await acquireDevice({ adapter: flags.adapter ?? (cfg.device.adapter === 'auto' ? undefined : cfg.device.adapter), limits: flags.limits, quiet });
+    try {
+      const result = await runSubtile(acq.device, manifest, cfg, { openFits }, {
+        method: method as 'map' | undefined,
+        onProgress: progressReporter(quiet),
+        log,
+      });
+      if (!quiet) process.stderr.write('\n');
+      const tWrite = performance.now();
+      const configText = await readFile(configFile, 'utf8');
+      const products = subtileProducts(result, manifest, {
+        manifestFile,
+        configFile: cfg.source.file || configFile,
+        configHash: hash64(configText),
+        created: new Date().toISOString(),
+        softwareVersion: SHINE_VERSION,
+        adapter: { label: acq.label, backend: acq.backend, featureLevel: acq.featureLevel },
+        runtime: { name: detectRuntime(), version: runtimeVersion() },
+        saveDiagnostics: cfg.distributed.save_diagnostics,
+        totalMs: performance.now() - t0,
+      });
+      await writeSubtileOutputs(outDir, tileId, row, col, products);
+      const writeMs = performance.now() - tWrite;
+      const summary = {
+        tileId,
+        row,
+        col,
+        status: result.status,
+        method: result.method,
+        g1: result.g1,
+        g2: result.g2,
+        g1Err: result.g1Err,
+        g2Err: result.g2Err,
+        nSources: result.nSourcesCore,
+        nQuadrants: result.nQuadrants,
+        converged: result.converged,
+        iterations: result.iterations,
+        out: outDir,
+        seconds: (performance.now() - t0) / 1000,
+        writeMs,
+        warnings: result.warnings,
+      };
+      if (opts.json) console.log(JSON.stringify(summary));
+      else if (result.status === 'empty') console.log(`subtile (${tileId}, ${row}, ${col}): empty — ${result.emptyReason}; products written to ${outDir}`);
+      else {
+        console.log(`subtile (${tileId}, ${row}, ${col}): ${result.nSourcesCore} core sources, ${result.nQuadrants} quadrants, ${result.method} ${result.converged ? 'converged' : 'NOT converged'} in ${result.iterations} iterations`);
+        console.log(`  g1 = ${result.g1.toFixed(5)} ± ${result.g1Err.toFixed(5)}   g2 = ${result.g2.toFixed(5)} ± ${result.g2Err.toFixed(5)}`);
+        console.log(`  products in ${outDir} (${summary.seconds.toFixed(1)} s on ${acq.label})`);
+        for (const w of result.warnings) console.error(`subtile: warning: ${w}`);
+      }
+      return 0;
+    } finally {
+      acq.release();
+    }
+  },
+};
+
+export default subtileCommand;
+
+// Entry point when run directly (`deno run -A cli/subtile.ts …`, `npx tsx cli/subtile.ts …`).
+const main = (import.meta as { main?: boolean }).main ?? (typeof process !== 'undefined' && process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href);
+if (main) {
+  const code = await commandExitCode(() => subtileCommand.run(process.argv.slice(2)));
+  process.exit(code);
+}

@@ -1,0 +1,152 @@
+/**
+ * A sub-tile result → the four products of seed 000 §8.1 (bytes; the platform layer writes them
+ * atomically). Runtime-agnostic: the creation time, versions and device are passed in.
+ */
+import {
+  diagnosticsPng,
+  metadataYaml,
+  paramsTable,
+  shearTable,
+  subtileOutputNames,
+  type Provenance,
+  type SubtileMetadata,
+  type SubtileShear,
+} from '../outputs/index.ts';
+import { diagnosticsTitle } from '../outputs/diagnostics.ts';
+import type { Manifest } from '../tiling/manifest.ts';
+import type { SubtileResult } from './run.ts';
+
+export interface ProductContext {
+  manifestFile: string;
+  configFile: string;
+  configHash: string;
+  created: string;
+  softwareVersion: string;
+  adapter: { label: string; backend: string; featureLevel: string };
+  runtime: { name: string; version: string; platform?: string };
+  saveDiagnostics: boolean;
+  /** Time spent before the products (ms), for the metadata total. */
+  totalMs: number;
+}
+
+export interface SubtileProductBytes {
+  shear: Uint8Array;
+  params: Uint8Array;
+  diagnostics: Uint8Array;
+  metadata: string;
+}
+
+export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductContext): SubtileProductBytes {
+  const id = { tileId: r.tileId, row: r.row, col: r.col };
+  const prov: Provenance = {
+    softwareVersion: ctx.softwareVersion,
+    created: ctx.created,
+    configHash: ctx.configHash,
+    configFile: ctx.configFile,
+    manifestFile: ctx.manifestFile,
+    device: ctx.adapter.label,
+  };
+  const shear: SubtileShear = {
+    ...id,
+    ra: r.center[0],
+    dec: r.center[1],
+    g1: r.g1,
+    g2: r.g2,
+    g1Err: r.g1Err,
+    g2Err: r.g2Err,
+    nSources: r.status === 'ok' ? r.nSourcesCore : 0,
+    method: r.method,
+    convergence: r.convergence,
+    converged: r.converged,
+    g1g2Cov: r.g1g2Cov,
+    g1ErrConditional: r.g1ErrConditional,
+    g2ErrConditional: r.g2ErrConditional,
+    nQuadrants: r.nQuadrants,
+    nSourcesExtended: r.nSourcesModelled,
+    iterations: r.iterations,
+  };
+  const c = r.core;
+  const params = paramsTable(
+    id,
+    {
+      objectId: c.map((s) => s.objectId),
+      ra: c.map((s) => s.ra),
+      dec: c.map((s) => s.dec),
+      flux: c.map((s) => s.flux),
+      hlr: c.map((s) => s.hlr),
+      e1: c.map((s) => s.e1),
+      e2: c.map((s) => s.e2),
+      dx: c.map((s) => s.dx),
+      dy: c.map((s) => s.dy),
+      init: { flux: c.map((s) => s.initFlux), hlr: c.map((s) => s.initHlr) },
+    },
+    prov,
+  );
+  const title = diagnosticsTitle(shear);
+  if (r.status === 'empty') title.push(`EMPTY: ${r.emptyReason ?? ''}`);
+  const diagnostics = diagnosticsPng({
+    title,
+    quadrants: ctx.saveDiagnostics
+      ? r.images.map((q) => ({ name: q.name, width: q.width, height: q.height, observed: q.observed, model: q.model, rms: q.rms, mask: q.mask.map((v) => 1 - v) }))
+      : [],
+  });
+  const names = subtileOutputNames(r.tileId, r.row, r.col);
+  const t = r.timings;
+  const meta: SubtileMetadata = {
+    format: 'shine-subtile-metadata',
+    version: 1,
+    tile_id: r.tileId,
+    sub_tile_row: r.row,
+    sub_tile_col: r.col,
+    created: ctx.created,
+    software: { name: 'shine-webgpu', version: ctx.softwareVersion },
+    inputs: {
+      manifest: ctx.manifestFile,
+      config: ctx.configFile,
+      config_hash: ctx.configHash,
+      quadrants: m.quadrants.map((q) => ({ id: q.id, file: q.file, sci_hdu: q.sci_hdu, rms_hdu: q.rms_hdu, flg_hdu: q.flg_hdu, psf_file: q.psf_file, psf_hdu: q.psf_hdu, bkg_file: q.bkg_file, bkg_hdu: q.bkg_hdu })),
+      catalogs: m.catalogs.map((k) => ({ file: k.file, hdu: k.hdu ?? 1 })),
+    },
+    adapter: { label: ctx.adapter.label, backend: ctx.adapter.backend, feature_level: ctx.adapter.featureLevel },
+    runtime: ctx.runtime,
+    method: r.method,
+    optimizer: r.status === 'ok' ? 'map' : undefined,
+    timings_ms: {
+      load: (t.catalogMs ?? 0) + (t.loadMs ?? 0),
+      build: t.buildMs ?? 0,
+      inference: t.inferenceMs ?? 0,
+      laplace: t.laplaceMs ?? 0,
+      write: 0,
+      total: ctx.totalMs,
+    },
+    inference: {
+      iterations: r.iterations,
+      evaluations: r.evaluations,
+      final_loss: r.convergence,
+      converged: r.converged,
+      reason: r.reason,
+      convergence: r.convergence,
+    },
+    shear: {
+      ra: r.center[0],
+      dec: r.center[1],
+      g1: r.g1,
+      g2: r.g2,
+      g1_err: r.g1Err,
+      g2_err: r.g2Err,
+      g1_err_conditional: r.g1ErrConditional,
+      g2_err_conditional: r.g2ErrConditional,
+      covariance: [
+        [r.g1Err * r.g1Err, r.g1g2Cov],
+        [r.g1g2Cov, r.g2Err * r.g2Err],
+      ],
+      laplace_ok: r.laplaceOk,
+      laplace_message: r.laplaceMessage,
+    },
+    sources: { core: r.nSourcesCore, extended: r.nSourcesExtended, dropped: Math.max(0, r.nSourcesExtended - r.nSourcesModelled) },
+    n_quadrants: r.nQuadrants,
+    warnings: r.warnings,
+    products: names,
+  };
+  return { shear: shearTable(shear, prov), params, diagnostics, metadata: metadataYaml(meta) };
+}
