@@ -234,6 +234,13 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   });
   timings.buildMs = performance.now() - t;
   try {
+    const unmasked = engine.layout.quadrants.map((q) => q.nPixels);
+    unmasked.forEach((n, j) => {
+      if (n === 0) warnings.push(`quadrant ${built.set.quadrants[j].name}: every pixel under the modelled stamps is masked (flags, NaN or rms ≤ 0); it constrains nothing`);
+    });
+    if (unmasked.every((n) => n === 0)) {
+      return { ...emptyResult(manifest, method, 'every pixel under the modelled sources is masked in every quadrant'), nQuadrants: built.set.quadrants.length, warnings };
+    }
     const catalogCentres = { flux: built.init.flux.slice(), hlr: built.init.hlr.slice() };
     const { priors, catalog } = priorsFromConfig(cfg, catalogCentres);
     const mapCfg = cfg.inference.map;
