@@ -356,9 +356,9 @@ interface CatalogRow {
   truthIndex: number;
 }
 
-const KRON_FACTOR = 2.5;
+const KRON_FACTOR = 2.7;
 /** Galaxy counts: N(< m) = N24 · 10^(0.3 (m − 24)) per arcmin². */
-export const N24 = 25;
+export const N24 = 22;
 
 function measureCatalog(seed: number, preset: Preset, objects: SkyObject[], region: [number, number, number, number], toSky: (u: number, v: number) => [number, number]): CatalogRow[] {
   const rng = new Rng(seed, 'catalog');
@@ -385,7 +385,7 @@ function measureCatalog(seed: number, preset: Preset, objects: SkyObject[], regi
   };
   objects.forEach((o, i) => {
     const hlrPx = o.hlr / 0.1;
-    // optimal-weight error of a Gaussian-like profile (σ ≈ hlr, PSF σ ≈ 0.75 px), times 2.5 for
+    // optimal-weight error of a Gaussian-like profile (σ ≈ hlr, PSF σ ≈ 0.75 px), times KRON_FACTOR for
     // the Kron-like aperture of a MER total flux; 4 exposures stacked
     const sg = hlrPx;
     const nEff = 4 * Math.PI * (sg * sg + sigPsf * sigPsf);

@@ -289,7 +289,7 @@ describe('shine simulate: bad arguments give clear errors', async () => {
 });
 
 describe('the big presets (planned, not rendered)', async () => {
-  const { planSimulation } = await import('../../engine/sim/simulate.ts');
+  const { planSimulation, N24 } = await import('../../engine/sim/simulate.ts');
   it('tile: full 2048 × 2066 quadrants covering the 32′ area; subtile: crops of it', () => {
     const tile = planSimulation('tile', 1);
     expect(tile.exposures.length).toBe(4);
@@ -299,9 +299,9 @@ describe('the big presets (planned, not rendered)', async () => {
       for (const c of e) expect([c.x0, c.y0, c.width, c.height]).toEqual([0, 0, 2048, 2066]);
       expect(new Set(e.map((c) => c.name)).size).toBe(e.length);
     }
-    // ≈ 110 000 objects on 32′ × 32′ (25·10^(0.6) galaxies + 4 stars per arcmin² to mag 26)
+    // ≈ 100 000 objects on 32′ × 32′ (N24·10^(0.6) galaxies + 4 stars per arcmin² to mag 26)
     const area = ((PRESETS.tile.tileCore + 2 * PRESETS.tile.margin + 2 * PRESETS.tile.pad) / 60) ** 2;
-    const expected = area * (25 * (10 ** (0.3 * 2) - 10 ** (0.3 * -6)) + 4);
+    const expected = area * (N24 * (10 ** (0.3 * 2) - 10 ** (0.3 * -6)) + 4);
     expect(Math.abs(tile.objects - expected)).toBeLessThan(5 * Math.sqrt(expected));
     const sub = planSimulation('subtile', 1);
     for (const e of sub.exposures) {
