@@ -28,12 +28,21 @@ export function runtimeVersion(): string {
   }
 }
 
+// The Node and Deno layers are imported through a variable with @vite-ignore so that bundlers
+// (Vite for the app and the browser tests) never follow them into `webgpu` / `node:` modules.
+const NODE_LAYER = './node/device.ts';
+const DENO_LAYER = './deno/device.ts';
+
 export async function acquireDevice(opts: AcquireOptions = {}): Promise<AcquiredDevice> {
   switch (detectRuntime()) {
-    case 'deno':
-      return (await import('./deno/device.ts')).acquireDenoDevice(opts);
-    case 'node':
-      return (await import('./node/device.ts')).acquireNodeDevice(opts);
+    case 'deno': {
+      const m = (await import(/* @vite-ignore */ DENO_LAYER)) as typeof import('./deno/device.ts');
+      return m.acquireDenoDevice(opts);
+    }
+    case 'node': {
+      const m = (await import(/* @vite-ignore */ NODE_LAYER)) as typeof import('./node/device.ts');
+      return m.acquireNodeDevice(opts);
+    }
     default:
       return (await import('./browser/device.ts')).acquireBrowserDevice(opts);
   }

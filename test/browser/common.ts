@@ -1,10 +1,10 @@
 /** Shared by the page and the worker: acquire the browser device, summarize it, a tiny compute check. */
-import { acquireBrowserDevice, type AcquiredDevice } from '../../platform/browser/device.ts';
+import { acquireDevice, type AcquiredDevice } from '../../platform/acquire.ts';
 import type { LimitsMode } from '../../platform/device-select.ts';
 import type { DeviceSummary } from './protocol.ts';
 
 export async function acquire(adapter: string, limits: LimitsMode): Promise<AcquiredDevice> {
-  return acquireBrowserDevice({ adapter, limits });
+  return acquireDevice({ adapter, limits }); // the runtime-detecting entry point, as the app uses it
 }
 
 export function summary(a: AcquiredDevice): DeviceSummary {
