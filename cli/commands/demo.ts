@@ -1,101 +1,87 @@
 /**
- * `shine demo`: the engine on a synthetic scene with known shear. The pixels are rendered by the
- * independent float64 CPU reference plus noise; the GPU engine then fits (g1, g2) with the source
- * parameters held at their true values, by Newton steps on the exact adjoint gradient (Hessian by
- * central differences of gradients), and prints the estimate with its (conditional) error next to
- * the truth. The sub-tile pipeline (`cli/subtile.ts`) is the real job; this is a quick check that
- * the engine works on this machine.
+ * `shine demo [--out DIR] [--seed S] [--force]`: the README's main job on built-in simulated data.
+ * Simulates the `ci` preset (a small Euclid-like observation with known shear, written in the real
+ * file formats by the independent CPU renderer), runs Stage 1 (`prepare`) and Stage 2 (`subtile`)
+ * on its imaged sub-tile, and prints the recovered shear with its error next to the truth.
+ * `shine demo --synthetic …` runs the engine alone on a synthetic scene (cli/commands/demo-synthetic.ts).
  */
+import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import type { Command } from '../command.ts';
+import { UserError } from '../command.ts';
 import { parseOptions } from '../args.ts';
-import { acquireDevice, parseDeviceFlags } from '../../platform/acquire.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
-import { makeSyntheticScene } from '../../engine/scene/synthetic.ts';
-import { cloneParams } from '../../engine/scene/types.ts';
+import { loadConfig } from '../../platform/node/config.ts';
+import { openFits } from '../../platform/node/files.ts';
 
-const USAGE = 'usage: shine demo [--sources N=60] [--quadrants M=4] [--size S=384] [--g1 0.03] [--g2 -0.02] [--seed 1] [--json]';
+const USAGE = 'usage: shine demo [--out DIR (out/demo)] [--seed S (1)] [--force] [--adapter X]\n       shine demo --synthetic [...]   (engine only; see --synthetic --help)';
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
 
 const demo: Command = {
-  summary: 'fit the shear of a synthetic scene with known truth (engine smoke run)',
+  summary: 'main job on built-in data: simulate the ci preset, prepare, fit its sub-tile, compare with the truth',
   async run(argv) {
-    const flags = parseDeviceFlags(argv);
-    const { opts } = parseOptions(flags.rest, { sources: 'number', quadrants: 'number', size: 'number', g1: 'number', g2: 'number', seed: 'number', json: 'boolean', help: 'boolean' }, USAGE);
+    if (argv.includes('--synthetic')) return (await import('./demo-synthetic.ts')).default.run(argv.filter((a) => a !== '--synthetic'));
+    const deviceArgs: string[] = [];
+    const rest: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      if (argv[i] === '--adapter' || argv[i] === '--limits') deviceArgs.push(argv[i], argv[++i]);
+      else rest.push(argv[i]);
+    }
+    const { opts } = parseOptions(rest, { out: 'string', seed: 'number', force: 'boolean', help: 'boolean' }, USAGE);
     if (opts.help) {
       console.log(USAGE);
       return 0;
     }
-    const size = (opts.size as number) ?? 384;
-    const nSources = (opts.sources as number) ?? 60;
-    const nQuadrants = (opts.quadrants as number) ?? 4;
-    const g1 = (opts.g1 as number) ?? 0.03;
-    const g2 = (opts.g2 as number) ?? -0.02;
+    const out = (opts.out as string) ?? 'out/demo';
+    const seed = (opts.seed as number) ?? 1;
+    const config = join(out, 'config.yaml');
     const t0 = performance.now();
-    const { set, truth } = makeSyntheticScene({ nSources, nQuadrants, width: size, height: size, tier: 64, seed: (opts.seed as number) ?? 1, g1, g2, noise: 1, data: 'model64' });
-    const tData = performance.now() - t0;
-    const acq = await acquireDevice({ adapter: flags.adapter, limits: flags.limits, quiet: !!opts.json });
-    try {
-      const eng = await ShearEngine.create(acq.device, set);
-      const p = cloneParams(truth);
-      p.g1 = 0;
-      p.g2 = 0;
-      const h = 1e-4;
-      let cov = [0, 0, 0];
-      let evals = 0;
-      const t1 = performance.now();
-      for (let it = 0; it < 4; it++) {
-        const g0 = (await eng.evaluate(p)).gradient;
-        const col = async (k: 'g1' | 'g2') => {
-          const a = cloneParams(p);
-          const b = cloneParams(p);
-          a[k] += h;
-          b[k] -= h;
-          const ga = (await eng.evaluate(a)).gradient;
-          const gb = (await eng.evaluate(b)).gradient;
-          return [(ga.g1 - gb.g1) / (2 * h), (ga.g2 - gb.g2) / (2 * h)];
-        };
-        const [h11, h21] = await col('g1');
-        const [h12, h22] = await col('g2');
-        evals += 5;
-        // Newton step on the log-likelihood: Δ = −H⁻¹ ∇ (H negative definite at a maximum)
-        const a = h11;
-        const b = (h12 + h21) / 2;
-        const d = h22;
-        const det = a * d - b * b;
-        const i11 = d / det;
-        const i12 = -b / det;
-        const i22 = a / det;
-        p.g1 -= i11 * g0.g1 + i12 * g0.g2;
-        p.g2 -= i12 * g0.g1 + i22 * g0.g2;
-        cov = [-i11, -i12, -i22];
+    if (opts.force || !(await exists(config))) {
+      console.log(`demo: 1/3 simulate --preset ci --seed ${seed} --out ${out}`);
+      const rc = await (await import('./simulate.ts')).default.run(['--preset', 'ci', '--seed', String(seed), '--out', out]);
+      if (rc !== 0) return rc;
+    } else console.log(`demo: 1/3 using the simulation in ${out} (--force to redo)`);
+    const cfg = await loadConfig(config);
+    const tileId = cfg.distributed.tile_id;
+    const sub = cfg.tile.simulated_sub_tile;
+    if (typeof tileId !== 'number' || !sub) throw new UserError(`${config}: expected distributed.tile_id and tile.simulated_sub_tile from shine simulate`);
+    const [row, col] = sub;
+    console.log(`demo: 2/3 prepare --config ${config} --tile-id ${tileId}`);
+    const rc1 = await (await import('./prepare.ts')).default.run(['--config', config, '--tile-id', String(tileId), '--quiet']);
+    if (rc1 !== 0) return rc1;
+    console.log(`demo: 3/3 subtile --tile-id ${tileId} --sub-tile-row ${row} --sub-tile-col ${col}`);
+    const rc2 = await (await import('../subtile.ts')).default.run(['--tile-id', String(tileId), '--sub-tile-row', String(row), '--sub-tile-col', String(col), '--config', config, ...(opts.force ? ['--force'] : []), ...deviceArgs]);
+    if (rc2 !== 0) return rc2;
+
+    // compare with the truth
+    const { subtileOutputNames } = await import('../../engine/outputs/index.ts');
+    const names = subtileOutputNames(tileId, row, col);
+    const shearFits = await openFits(join(cfg.distributed.output_dir, names.shear));
+    const got = await shearFits.readTable(1);
+    const g = (n: string) => Number((got.column(n).data as ArrayLike<number>)[0]);
+    const truthFile = cfg.truth?.shear ?? join(out, 'truth', 'shear.fits');
+    const truth = await (await openFits(truthFile)).readTable(1);
+    const tr = (n: string) => truth.column(n).data as ArrayLike<number | bigint>;
+    let tg1 = NaN;
+    let tg2 = NaN;
+    for (let i = 0; i < truth.nRows; i++) {
+      if (Number(tr('SUBTILE_ROW')[i]) === row && Number(tr('SUBTILE_COL')[i]) === col) {
+        tg1 = Number(tr('G1')[i]);
+        tg2 = Number(tr('G2')[i]);
       }
-      const fitMs = performance.now() - t1;
-      const out = {
-        adapter: acq.label,
-        sources: nSources,
-        quadrants: nQuadrants,
-        pairs: eng.stats.pairs,
-        g1: p.g1,
-        g2: p.g2,
-        g1Err: Math.sqrt(cov[0]),
-        g2Err: Math.sqrt(cov[2]),
-        g1True: g1,
-        g2True: g2,
-        gradientEvaluations: evals,
-        dataCpuMs: tData,
-        fitMs,
-      };
-      eng.destroy();
-      if (opts.json) console.log(JSON.stringify(out));
-      else {
-        console.log(`synthetic scene: ${nSources} galaxies × ${nQuadrants} quadrants (${size}×${size} px), data by the float64 CPU reference + noise`);
-        console.log(`g1 = ${out.g1.toFixed(5)} ± ${out.g1Err.toFixed(5)}   (true ${g1})`);
-        console.log(`g2 = ${out.g2.toFixed(5)} ± ${out.g2Err.toFixed(5)}   (true ${g2})`);
-        console.log(`(sources held at truth; error conditional on them) ${evals} gradient evaluations in ${(fitMs / 1000).toFixed(1)} s on ${acq.label}`);
-      }
-      return 0;
-    } finally {
-      acq.release();
     }
+    const line = (name: string, v: number, e: number, t: number) =>
+      `  ${name}   ${v.toFixed(5).padStart(9)} ± ${e.toFixed(5)}   truth ${t.toFixed(5).padStart(9)}   (${((v - t) / e).toFixed(2)} σ)`;
+    console.log(`\ndemo: tile ${tileId}, sub-tile (${row}, ${col}), ${g('N_SOURCES')} core sources, ${g('N_QUADRANTS')} quadrants — ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    console.log(line('g1', g('G1'), g('G1_ERR'), tg1));
+    console.log(line('g2', g('G2'), g('G2_ERR'), tg2));
+    console.log(`  products: ${join(cfg.distributed.output_dir, '*_' + tileId + '_' + row + '_' + col + '.*')}`);
+    return 0;
   },
 };
 
