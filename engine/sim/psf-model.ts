@@ -7,8 +7,8 @@
  * focal-plane centre along the world axes; every exposure of a pointing shares the same focal
  * plane orientation on the sky).
  *
- * Optical PSF without the pixel: FWHM ≈ 0.13″ at the field centre, ≈ 0.14″ at the corners;
- * after the 0.1″ pixel response the effective FWHM is ≈ 0.16″ (Euclid VIS: 0.16″–0.17″).
+ * Optical PSF without the pixel: FWHM 0.129″ at the field centre, ≈ 0.15″ at the corners;
+ * convolved with the 0.1″ pixel: 0.150″ at the centre, 0.168″ at the corners (Euclid VIS ≈ 0.16″).
  * The pixel response is NOT part of this model: the renderers multiply by sinc·sinc.
  */
 
