@@ -6,3 +6,4 @@ export * from './lbfgs.ts';
 export * from './adam.ts';
 export * from './map.ts';
 export * from './laplace.ts';
+export * from './precondition.ts';

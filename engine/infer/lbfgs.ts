@@ -74,6 +74,12 @@ export interface LbfgsOptions {
    * approximate Wolfe conditions hold on the directional derivative (default 1e-7).
    */
   fNoise: number;
+  /**
+   * Initial inverse Hessian H₀ (an SPD linear map v ↦ M⁻¹v, e.g. a block-curvature
+   * preconditioner). Without it H₀ = γI. With it H₀ = γM⁻¹, γ = sᵀy / yᵀM⁻¹y from the newest
+   * pair, and the first direction is −M⁻¹g (a quasi-Newton step).
+   */
+  precondition?: (v: Float64Array) => Float64Array;
   onIteration?: (info: IterationInfo) => void | boolean;
 }
 
@@ -242,7 +248,11 @@ export async function lbfgs(fn: Objective, x0: ArrayLike<number>, opts: Partial<
       const y = Y[k];
       for (let i = 0; i < n; i++) p[i] -= a * y[i];
     }
-    if (m > 0) {
+    if (o.precondition) {
+      const gamma = m > 0 ? dot(S[m - 1], Y[m - 1]) / dot(Y[m - 1], o.precondition(Y[m - 1])) : 1;
+      const q = o.precondition(p);
+      for (let i = 0; i < n; i++) p[i] = gamma * q[i];
+    } else if (m > 0) {
       const gamma = dot(S[m - 1], Y[m - 1]) / dot(Y[m - 1], Y[m - 1]);
       for (let i = 0; i < n; i++) p[i] *= gamma;
     }
@@ -258,7 +268,10 @@ export async function lbfgs(fn: Objective, x0: ArrayLike<number>, opts: Partial<
       S.length = 0;
       Y.length = 0;
       RHO.length = 0;
-      for (let i = 0; i < n; i++) p[i] = -g[i];
+      const q = o.precondition ? o.precondition(g) : g;
+      for (let i = 0; i < n; i++) p[i] = -q[i];
+      d = dot(g, p);
+      if (!(d < 0)) for (let i = 0; i < n; i++) p[i] = -g[i];
       d = dot(g, p);
     }
     const alpha0 = m === 0 ? Math.min(1, o.firstStep / Math.max(infNorm(p), 1e-300)) : 1;

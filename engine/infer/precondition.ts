@@ -1,0 +1,341 @@
+/**
+ * Curvature preconditioner for the MAP optimisation in the unconstrained space z.
+ *
+ * Why: on a real sub-tile the curvatures of the loss differ by many orders of magnitude between
+ * parameters — the offsets of a bright source (arcsec) ~10⁶–10⁸ nats per unit², the log-flux,
+ * log-hlr and e of a faint one ~10²–10⁴ — and flux, hlr and e are correlated within a source.
+ * Plain L-BFGS (initial inverse Hessian γI) then needs hundreds of iterations.
+ *
+ * What: an approximation M of the Hessian of the loss in z with an "arrow" structure:
+ *   - one dense P×P block per source (its free parameters among flux, hlr, e1, e2, dx, dy),
+ *   - the (g1, g2) block,
+ *   - the full shear–source coupling column H_sg (the g's couple to every source, and in the
+ *     likelihood g and the e's are nearly degenerate, so this coupling matters),
+ * all other cross-source terms set to zero. M⁻¹v is applied exactly (block solves plus a 2×2
+ * Schur complement), so L-BFGS starts from H₀ = M⁻¹ and only has to learn the blend couplings.
+ *
+ * How (cheap): forward differences of the exact z-gradient of the loss. Sources are coloured so
+ * that no two sources of a colour share a pixel (distance-1 colouring of the stamp-overlap graph):
+ * perturbing the parameter k of all sources of a colour at once, the change of source s's own
+ * gradient is H[s,s] e_k h (its neighbours are not perturbed). The g columns are one evaluation
+ * each. Cost: colours × P + (free g's) evaluations (plus the gradient at the point, which the
+ * optimiser needs anyway). Each source block is symmetrised and its eigenvalues replaced by
+ * max(|λ|, floorRel·λ_max, floorAbs), so M is positive definite even where the loss is not
+ * convex (far from the optimum the chain-rule terms of the bijections can be negative).
+ */
+import type { SceneLayout } from '../scene/layout.ts';
+import type { ExposureSet } from '../scene/types.ts';
+import { overlapGraph } from './laplace.ts';
+
+export interface PreconditionOptions {
+  /** Forward-difference step in z (log-flux, log-hlr, e, arcsec, g) — default 1e-3. */
+  step: number;
+  /** Eigenvalue floor of each block relative to its largest |eigenvalue| (default 1e-8). */
+  floorRel: number;
+  /** Absolute eigenvalue floor (default 1e-6 nats per unit z²). */
+  floorAbs: number;
+  /** Keep the shear–source coupling column (default true). */
+  shearCoupling: boolean;
+}
+
+export const DEFAULT_PRECONDITION: PreconditionOptions = { step: 1e-3, floorRel: 1e-8, floorAbs: 1e-6, shearCoupling: true };
+
+/** Loss (−log density of z) and its gradient; a non-finite value means an invalid point. */
+export type LossFn = (z: Float64Array) => Promise<{ value: number; grad: Float64Array }>;
+
+/** Which free indices form the shear block and each source's block. */
+export interface BlockStructure {
+  /** Free indices of (g1, g2) that are free (0–2 of them). */
+  g: number[];
+  /** Per source, its free indices (same count P for every source). */
+  sources: number[][];
+}
+
+/** Symmetric eigen-decomposition of a small n×n matrix by cyclic Jacobi rotations. */
+export function symEigen(a: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
+  const A = a.slice();
+  const V = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) V[i * n + i] = 1;
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    let diag = 0;
+    for (let i = 0; i < n; i++) {
+      diag += A[i * n + i] ** 2;
+      for (let j = i + 1; j < n; j++) off += A[i * n + j] ** 2;
+    }
+    if (off <= 1e-30 * diag || off === 0) break;
+    for (let p = 0; p < n; p++)
+      for (let q = p + 1; q < n; q++) {
+        const apq = A[p * n + q];
+        if (apq === 0) continue;
+        const theta = (A[q * n + q] - A[p * n + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < n; k++) {
+          const akp = A[k * n + p];
+          const akq = A[k * n + q];
+          A[k * n + p] = c * akp - s * akq;
+          A[k * n + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < n; k++) {
+          const apk = A[p * n + k];
+          const aqk = A[q * n + k];
+          A[p * n + k] = c * apk - s * aqk;
+          A[q * n + k] = s * apk + c * aqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = V[k * n + p];
+          const vkq = V[k * n + q];
+          V[k * n + p] = c * vkp - s * vkq;
+          V[k * n + q] = s * vkp + c * vkq;
+        }
+      }
+  }
+  const values = new Float64Array(n);
+  for (let i = 0; i < n; i++) values[i] = A[i * n + i];
+  return { values, vectors: V };
+}
+
+/** A symmetric positive-definite block stored as V diag(λ) Vᵀ (floored eigenvalues). */
+class SpdBlock {
+  readonly n: number;
+  readonly values: Float64Array;
+  readonly vectors: Float64Array;
+  /** Number of eigenvalues that were raised by the floor (negative or tiny curvature). */
+  readonly floored: number;
+  constructor(a: Float64Array, n: number, floorRel: number, floorAbs: number) {
+    this.n = n;
+    const sym = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) sym[i * n + j] = 0.5 * (a[i * n + j] + a[j * n + i]);
+    const { values, vectors } = symEigen(sym, n);
+    let max = 0;
+    for (const v of values) if (Number.isFinite(v)) max = Math.max(max, Math.abs(v));
+    const floor = Math.max(floorRel * max, floorAbs);
+    let floored = 0;
+    for (let i = 0; i < n; i++) {
+      const v = Number.isFinite(values[i]) ? Math.abs(values[i]) : floor;
+      if (!(values[i] >= floor)) floored++;
+      values[i] = Math.max(v, floor);
+    }
+    this.values = values;
+    this.vectors = vectors;
+    this.floored = floored;
+  }
+  /** out = f(M) x with f(λ) = λ^power (power −1: solve, 1: multiply). */
+  apply(x: ArrayLike<number>, out: Float64Array, power: 1 | -1): void {
+    const n = this.n;
+    const V = this.vectors;
+    const t = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += V[i * n + k] * x[i];
+      t[k] = power === 1 ? s * this.values[k] : s / this.values[k];
+    }
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += V[i * n + k] * t[k];
+      out[i] = s;
+    }
+  }
+}
+
+export interface Preconditioner {
+  /** M⁻¹ v (an SPD linear map): L-BFGS's initial inverse Hessian. */
+  solve(v: ArrayLike<number>): Float64Array;
+  /** Engine evaluations spent building it. */
+  evaluations: number;
+  colours: number;
+  /** Eigenvalues raised by the floor (all blocks together). */
+  floored: number;
+  /** Whether the shear–source coupling was kept (false if its Schur complement was not PD). */
+  shearCoupling: boolean;
+  /** Largest / smallest diagonal curvature seen, for the log. */
+  curvatureRange: [number, number];
+}
+
+/** Greedy distance-1 colouring (largest degree first): neighbours get different colours. */
+export function distance1Colouring(adj: number[][]): { colour: Int32Array; count: number } {
+  const n = adj.length;
+  const colour = new Int32Array(n).fill(-1);
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => adj[b].length - adj[a].length || a - b);
+  const mark = new Int32Array(n + 1).fill(-1);
+  let count = 0;
+  for (const v of order) {
+    for (const u of adj[v]) if (colour[u] >= 0) mark[colour[u]] = v;
+    let c = 0;
+    while (mark[c] === v) c++;
+    colour[v] = c;
+    count = Math.max(count, c + 1);
+  }
+  return { colour, count };
+}
+
+/** Stamp-overlap graph when the engine exposes its layout; otherwise every source touches every other. */
+export function sourceGraph(engine: unknown, nSources: number): number[][] {
+  const e = engine as { set?: ExposureSet; layout?: SceneLayout };
+  if (e && e.set && e.layout && e.set.sources.length === nSources) return overlapGraph({ set: e.set, layout: e.layout });
+  return Array.from({ length: nSources }, (_, s) => Array.from({ length: nSources }, (_, t) => t).filter((t) => t !== s));
+}
+
+/**
+ * Builds the arrow preconditioner at z from forward differences of the loss gradient.
+ * `at` is the loss at z (value and gradient, already computed); `adj` the source overlap graph.
+ */
+export async function buildPreconditioner(
+  loss: LossFn,
+  z: Float64Array,
+  at: { value: number; grad: Float64Array },
+  structure: BlockStructure,
+  adj: number[][],
+  optsIn: Partial<PreconditionOptions> = {},
+): Promise<Preconditioner> {
+  const o: PreconditionOptions = { ...DEFAULT_PRECONDITION, ...optsIn };
+  const d = z.length;
+  const nS = structure.sources.length;
+  const P = nS > 0 ? structure.sources[0].length : 0;
+  const ng = structure.g.length;
+  const { colour, count } = P > 0 ? distance1Colouring(adj) : { colour: new Int32Array(nS), count: 0 };
+  const members: number[][] = Array.from({ length: count }, () => []);
+  for (let s = 0; s < nS; s++) members[colour[s]].push(s);
+  let evaluations = 0;
+  const h = o.step;
+  /** gradient difference at z + h·(unit vector on `idx`), divided by the step actually taken. */
+  const column = async (idx: number[]): Promise<{ dg: Float64Array; hs: Float64Array } | null> => {
+    const zp = z.slice();
+    const hs = new Float64Array(idx.length);
+    idx.forEach((i, k) => {
+      zp[i] = z[i] + h;
+      hs[k] = zp[i] - z[i];
+    });
+    evaluations++;
+    const r = await loss(zp);
+    if (!Number.isFinite(r.value) || !r.grad.every(Number.isFinite)) return null;
+    const dg = new Float64Array(d);
+    for (let i = 0; i < d; i++) dg[i] = r.grad[i] - at.grad[i];
+    return { dg, hs };
+  };
+  const raw = structure.sources.map(() => new Float64Array(P * P));
+  const sourceOk = new Uint8Array(nS).fill(1);
+  for (let c = 0; c < count; c++) {
+    const mem = members[c];
+    for (let k = 0; k < P; k++) {
+      const col = await column(mem.map((s) => structure.sources[s][k]));
+      mem.forEach((s, m) => {
+        if (!col) {
+          sourceOk[s] = 0;
+          return;
+        }
+        const rows = structure.sources[s];
+        for (let l = 0; l < P; l++) raw[s][l * P + k] = col.dg[rows[l]] / col.hs[m];
+      });
+    }
+  }
+  // shear block and the coupling column H_sg
+  const gRaw = new Float64Array(ng * ng);
+  const sg: Float64Array[] = [];
+  let gOk = true;
+  for (let a = 0; a < ng; a++) {
+    const col = await column([structure.g[a]]);
+    if (!col) {
+      gOk = false;
+      break;
+    }
+    for (let b = 0; b < ng; b++) gRaw[b * ng + a] = col.dg[structure.g[b]] / col.hs[0];
+    const v = new Float64Array(nS * P);
+    for (let s = 0; s < nS; s++) for (let l = 0; l < P; l++) v[s * P + l] = col.dg[structure.sources[s][l]] / col.hs[0];
+    sg.push(v);
+  }
+  // a failed column (invalid point; should not happen for a small step) falls back to the
+  // diagonal of an identity-scaled block — L-BFGS still converges, only slower
+  let floored = 0;
+  let cmin = Infinity;
+  let cmax = 0;
+  const blocks = raw.map((b, s) => {
+    if (!sourceOk[s]) {
+      const id = new Float64Array(P * P);
+      for (let i = 0; i < P; i++) id[i * P + i] = 1;
+      return new SpdBlock(id, P, 0, 1);
+    }
+    for (let i = 0; i < P; i++) {
+      const v = b[i * P + i];
+      if (v > 0) {
+        cmin = Math.min(cmin, v);
+        cmax = Math.max(cmax, v);
+      }
+    }
+    const blk = new SpdBlock(b, P, o.floorRel, o.floorAbs);
+    floored += blk.floored;
+    return blk;
+  });
+  let gBlock: SpdBlock | null = null;
+  if (ng > 0) {
+    if (!gOk) {
+      gRaw.fill(0);
+      for (let i = 0; i < ng; i++) gRaw[i * ng + i] = 1;
+    }
+    gBlock = new SpdBlock(gRaw, ng, o.floorRel, o.floorAbs);
+    floored += gBlock.floored;
+  }
+  const scatter = (v: ArrayLike<number>, rows: number[]) => Float64Array.from(rows, (i) => v[i]);
+  const blockSolve = (v: Float64Array): Float64Array => {
+    // Hss⁻¹ applied to a vector in (source, l) layout
+    const out = new Float64Array(nS * P);
+    const tmp = new Float64Array(P);
+    for (let s = 0; s < nS; s++) {
+      blocks[s].apply(v.subarray(s * P, s * P + P), tmp, -1);
+      out.set(tmp, s * P);
+    }
+    return out;
+  };
+  // Schur complement of the arrow: S = Hgg − Hgs Hss⁻¹ Hsg (must be PD to keep the coupling)
+  let coupling = o.shearCoupling && gOk && ng > 0 && nS > 0 && P > 0;
+  let schur: SpdBlock | null = null;
+  let W: Float64Array[] = []; // Hss⁻¹ Hsg, one column per g
+  if (coupling) {
+    W = sg.map((col) => blockSolve(col));
+    const S = new Float64Array(ng * ng);
+    for (let a = 0; a < ng; a++)
+      for (let b = 0; b < ng; b++) {
+        let acc = 0;
+        for (let i = 0; i < nS * P; i++) acc += sg[a][i] * W[b][i];
+        S[a * ng + b] = 0.5 * (gRaw[a * ng + b] + gRaw[b * ng + a]) - acc;
+      }
+    for (let a = 0; a < ng; a++)
+      for (let b = a + 1; b < ng; b++) S[a * ng + b] = S[b * ng + a] = 0.5 * (S[a * ng + b] + S[b * ng + a]);
+    // keep the coupling only if S is comfortably positive definite
+    const e = symEigen(S, ng);
+    const maxG = Math.max(...gBlock!.values);
+    if (Math.min(...e.values) > 1e-6 * maxG) schur = new SpdBlock(S, ng, 0, 0);
+    else coupling = false;
+  }
+  const srcRows = structure.sources;
+  const solve = (v: ArrayLike<number>): Float64Array => {
+    const out = new Float64Array(d);
+    const vs = new Float64Array(nS * P);
+    for (let s = 0; s < nS; s++) for (let l = 0; l < P; l++) vs[s * P + l] = v[srcRows[s][l]];
+    const vg = scatter(v, structure.g);
+    let xs: Float64Array;
+    const xg = new Float64Array(ng);
+    if (coupling && schur) {
+      // [Hgg Hgs; Hsg Hss] [xg; xs] = [vg; vs]:  S xg = vg − Hgs Hss⁻¹ vs,  xs = Hss⁻¹ (vs − Hsg xg)
+      const u = blockSolve(vs);
+      const rhs = new Float64Array(ng);
+      for (let a = 0; a < ng; a++) {
+        let acc = 0;
+        for (let i = 0; i < nS * P; i++) acc += sg[a][i] * u[i];
+        rhs[a] = vg[a] - acc;
+      }
+      schur.apply(rhs, xg, -1);
+      xs = u;
+      for (let a = 0; a < ng; a++) for (let i = 0; i < nS * P; i++) xs[i] -= W[a][i] * xg[a];
+    } else {
+      xs = blockSolve(vs);
+      if (gBlock) gBlock.apply(vg, xg, -1);
+    }
+    for (let s = 0; s < nS; s++) for (let l = 0; l < P; l++) out[srcRows[s][l]] = xs[s * P + l];
+    structure.g.forEach((i, a) => (out[i] = xg[a]));
+    return out;
+  };
+  return { solve, evaluations, colours: count, floored, shearCoupling: coupling, curvatureRange: [cmin, cmax] };
+}
