@@ -106,6 +106,21 @@ export async function buildExposureSet(
     if (!f) files.set(path, (f = openFits(path)));
     return f;
   };
+  try {
+    return await build(quadrantRefs, sourceRefs, opts, open, onProgress);
+  } finally {
+    // every file was read whole into memory: release the handles
+    await Promise.all([...files.values()].map((f) => f.then((x) => x.close()).catch(() => {})));
+  }
+}
+
+async function build(
+  quadrantRefs: QuadrantRef[],
+  sourceRefs: SourceRef[],
+  opts: ExposureSetOptions,
+  open: OpenFits,
+  onProgress?: (done: number, total: number, what: string) => void,
+): Promise<BuiltExposureSet> {
   const warnings: string[] = [];
   const quadrants: QuadrantData[] = [];
   const infos: QuadrantInfo[] = [];

@@ -180,7 +180,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   for (let c = 0; c < manifest.catalogs.length; c++) {
     const entry = manifest.catalogs[c];
     const fits = await io.openFits(entry.file);
-    const cat = await readMerCatalog(fits, { hdu: entry.hdu ?? undefined });
+    const cat = await readMerCatalog(fits, { hdu: entry.hdu ?? undefined }).finally(() => fits.close());
     const [lo, hi] = cfg.sources.hlr_clip_arcsec;
     const { hlr } = halfLightRadius(cat.semimajor, { scale: cfg.data.pixel_scale, min: lo, max: hi });
     manifest.sources.row.forEach((row, i) => {
