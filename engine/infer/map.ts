@@ -27,7 +27,7 @@ export interface MapPreconditionOptions extends PreconditionOptions {
   refreshes: number;
 }
 
-export const DEFAULT_MAP_PRECONDITION: MapPreconditionOptions = { ...DEFAULT_PRECONDITION, refreshEvery: 20, refreshes: 1 };
+export const DEFAULT_MAP_PRECONDITION: MapPreconditionOptions = { ...DEFAULT_PRECONDITION, refreshEvery: 12, refreshes: 1 };
 
 export interface MapOptions {
   method: 'lbfgs' | 'adam';

@@ -38,7 +38,7 @@ export interface PreconditionOptions {
   shearCoupling: boolean;
 }
 
-export const DEFAULT_PRECONDITION: PreconditionOptions = { step: 1e-3, floorRel: 1e-8, floorAbs: 1e-6, shearCoupling: true };
+export const DEFAULT_PRECONDITION: PreconditionOptions = { step: 1e-3, floorRel: 1e-8, floorAbs: 1e-6, shearCoupling: false };
 
 /** Loss (−log density of z) and its gradient; a non-finite value means an invalid point. */
 export type LossFn = (z: Float64Array) => Promise<{ value: number; grad: Float64Array }>;
