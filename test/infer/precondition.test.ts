@@ -177,7 +177,7 @@ describe('block-curvature preconditioner', () => {
     const q = sceneHessian(12, 0, 7);
     const x0 = new Float64Array(q.n);
     const at = q.fn(x0);
-    const P = await buildPreconditioner(async (z) => q.fn(z), x0, at, q.structure, q.adj, { step: 1e-3 });
+    const P = await buildPreconditioner(async (z) => q.fn(z), x0, at, q.structure, q.adj, { step: 1e-3, shearCoupling: true });
     expect(P.colours).toBe(1); // no overlaps: every source perturbed at once
     expect(P.evaluations).toBe(6 + 2);
     expect(P.shearCoupling).toBe(true);
