@@ -13,21 +13,13 @@ import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParam
 import { allocParams } from '../scene/types.ts';
 import { renderModel64 } from './model64.ts';
 import { resolveRenderOptions } from '../model/validate.ts';
+import { mulberry32 } from '../util/rng.ts';
 
 // ---------------------------------------------------------------------------------------------
 // RNG
 
-/** mulberry32: a small, fast, seeded 32-bit generator. Returns uniforms in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
+
 
 export interface Rng {
   /** Uniform in [0, 1). */

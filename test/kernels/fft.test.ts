@@ -8,17 +8,8 @@ import { createFft2d, createFft2dAsync, FFT_SIZES, COMPAT_DEFAULT_LIMITS, type F
 import { fft1d, fft2d } from '../../engine/reference/fft64.ts';
 import { checks } from '../../engine/kernels/checks/fft.ts';
 import { KERNEL_CHECKS } from '../../engine/kernels/checks.ts';
+import { mulberry32 as rng } from '../../engine/util/rng.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Interleaved complex f32 data of `count` M×M images, uniform in [−1, 1). */
 function randomImages(M: number, count: number, seed: number): Float32Array {

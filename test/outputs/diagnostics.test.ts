@@ -7,17 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { decode } from 'fast-png';
 import { diagnosticsPng, diagnosticsTitle, renderDiagnostics, GLYPHS, MISSING_GLYPH, glyph, type DiagnosticQuadrant } from '../../engine/outputs/index.ts';
 import { Raster, diverging, sequential } from '../../engine/outputs/raster.ts';
+import { mulberry32 as rng } from '../../engine/util/rng.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function gauss(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 }

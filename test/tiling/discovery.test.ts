@@ -14,17 +14,8 @@ import { angularSeparation } from '../../engine/data/wcs/sphere.ts';
 import { TileGeometry, type PlaneBox } from '../../engine/tiling/geometry.ts';
 import { QuadrantIndex, boxOutlineSky, discoverQuadrants, quadrantOutline, outlineOnPlane, type QuadrantRecord } from '../../engine/tiling/quadrants.ts';
 import { polygonIntersectsRect } from '../../engine/tiling/polygon.ts';
+import { mulberry32 as rng } from '../../engine/util/rng.ts';
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const W = 2048;
 const H = 2066;

@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { TileGeometry, intervalIndex } from '../../engine/tiling/geometry.ts';
 import { partitionSources, partitionSourcesBruteForce } from '../../engine/tiling/partition.ts';
+import { mulberry32 as rng } from '../../engine/util/rng.ts';
 
-/** Small seeded generator (mulberry32), so failures reproduce. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MER = { tileId: 102159490, ra: 269.19, dec: -28.39, coreArcsec: 1800, extendedArcsec: 1920 };
 

@@ -5,19 +5,10 @@
 import type { KernelCheck, KernelCheckResult } from '../checks.ts';
 import { createFft2dAsync, FFT_SIZES, type Fft2dPlan, type FftMode } from '../fft.ts';
 import { fft2d } from '../../reference/fft64.ts';
+import { mulberry32 } from '../../util/rng.ts';
 
 const TOLERANCE = 1e-5;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs one encode of `plan` on `data` (count images) at `byteOffset` and reads the images back. */
 export async function runFftOnce(
