@@ -136,10 +136,11 @@ export function overlapGraph(engine: { set: ExposureSet; layout: SceneLayout }):
 }
 
 /**
- * Greedy distance-2 colouring (largest degree first): two sources of one colour are neither
- * neighbours nor share a neighbour. Returns colour per source and the number of colours.
+ * Greedy colouring, largest degree first. distance 1: neighbours get different colours (sources
+ * perturbed together never share a pixel). distance 2: neither neighbours nor sources with a
+ * common neighbour share a colour, so a gradient component sees at most one perturbed source.
  */
-export function distance2Colouring(adj: number[][]): { colour: Int32Array; count: number } {
+export function greedyColouring(adj: number[][], distance: 1 | 2): { colour: Int32Array; count: number } {
   const n = adj.length;
   const colour = new Int32Array(n).fill(-1);
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => adj[b].length - adj[a].length || a - b);
@@ -148,7 +149,7 @@ export function distance2Colouring(adj: number[][]): { colour: Int32Array; count
   for (const v of order) {
     for (const u of adj[v]) {
       if (colour[u] >= 0) mark[colour[u]] = v;
-      for (const w of adj[u]) if (w !== v && colour[w] >= 0) mark[colour[w]] = v;
+      if (distance === 2) for (const w of adj[u]) if (w !== v && colour[w] >= 0) mark[colour[w]] = v;
     }
     let c = 0;
     while (mark[c] === v) c++;
@@ -156,6 +157,11 @@ export function distance2Colouring(adj: number[][]): { colour: Int32Array; count
     count = Math.max(count, c + 1);
   }
   return { colour, count };
+}
+
+/** Distance-2 colouring (see greedyColouring): the Hessian columns of one colour do not mix. */
+export function distance2Colouring(adj: number[][]): { colour: Int32Array; count: number } {
+  return greedyColouring(adj, 2);
 }
 
 /** Connected components of the overlap graph (each sorted). */

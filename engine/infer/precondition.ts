@@ -25,7 +25,7 @@
  */
 import type { SceneLayout } from '../scene/layout.ts';
 import type { ExposureSet } from '../scene/types.ts';
-import { overlapGraph } from './laplace.ts';
+import { greedyColouring, overlapGraph } from './laplace.ts';
 
 export interface PreconditionOptions {
   /** Forward-difference step in z (log-flux, log-hlr, e, arcsec, g) — default 1e-3. */
@@ -154,21 +154,9 @@ export interface Preconditioner {
   curvatureRange: [number, number];
 }
 
-/** Greedy distance-1 colouring (largest degree first): neighbours get different colours. */
+/** Distance-1 colouring (see greedyColouring): sources of one colour never share a pixel. */
 export function distance1Colouring(adj: number[][]): { colour: Int32Array; count: number } {
-  const n = adj.length;
-  const colour = new Int32Array(n).fill(-1);
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => adj[b].length - adj[a].length || a - b);
-  const mark = new Int32Array(n + 1).fill(-1);
-  let count = 0;
-  for (const v of order) {
-    for (const u of adj[v]) if (colour[u] >= 0) mark[colour[u]] = v;
-    let c = 0;
-    while (mark[c] === v) c++;
-    colour[v] = c;
-    count = Math.max(count, c + 1);
-  }
-  return { colour, count };
+  return greedyColouring(adj, 1);
 }
 
 /** Stamp-overlap graph when the engine exposes its layout; otherwise every source touches every other. */
