@@ -18,11 +18,11 @@ PACKAGES=(
   libvulkan1 mesa-vulkan-drivers                  # Vulkan loader + lavapipe (Deno native WebGPU on the CPU)
   chromium                                        # browser tests; ships SwiftShader's Vulkan ICD
   ca-certificates
+  python3-astropy                                 # oracles of the FITS / WCS / catalog / output tests (issue 3)
 )
 
 # --- Later issues (NOT installed yet) -----------------------------------------------------------
 # Added here by the issues that need them:
-#   python3-astropy        # oracles for the data layer (FITS/WCS) tests
 #   slurm-wlm munge        # survey runs on SLURM
 LATER_PACKAGES=()
 
