@@ -50,6 +50,21 @@ const FREQ = /* wgsl */ `
 fn signedFreq(i: u32) -> i32 {
   return select(i32(i), i32(i) - i32(M), i >= M / 2u);
 }
+// (cos 2πt, sin 2πt) for |t| ≤ ½ turn, to ~1e-7 whatever the adapter's sin/cos: reduced to
+// |x| ≤ π/4 by quadrant, then Taylor series (truncation < 3e-9). SwiftShader's builtin sin/cos
+// are not accurate enough for the 1e-5 stamp tolerance.
+fn cisTurns(t: f32) -> vec2f {
+  let q = round(t * 4.0);
+  let x = (t - q * 0.25) * TWO_PI;
+  let x2 = x * x;
+  let sn = x * (1.0 - x2 / 6.0 * (1.0 - x2 / 20.0 * (1.0 - x2 / 42.0 * (1.0 - x2 / 72.0))));
+  let cs = 1.0 - x2 / 2.0 * (1.0 - x2 / 12.0 * (1.0 - x2 / 30.0 * (1.0 - x2 / 56.0 * (1.0 - x2 / 90.0))));
+  let k = (i32(q) % 4 + 4) % 4;
+  if (k == 0) { return vec2f(cs, sn); }
+  if (k == 1) { return vec2f(-sn, cs); }
+  if (k == 2) { return vec2f(-cs, -sn); }
+  return vec2f(sn, -cs);
+}
 fn cmul(a: vec2f, b: vec2f) -> vec2f { return vec2f(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
 `;
 
@@ -61,7 +76,7 @@ fn mmul(a: vec4f, b: vec4f) -> vec4f {
 // Aᵀ q
 fn mtv(a: vec4f, q: vec2f) -> vec2f { return vec2f(a.x * q.x + a.z * q.y, a.y * q.x + a.w * q.y); }
 fn shearMat(g: vec2f) -> vec4f {
-  let n = inverseSqrt(1.0 - dot(g, g));
+  let n = (1.0 / sqrt(1.0 - dot(g, g)));
   return vec4f(1.0 + g.x, g.y, g.y, 1.0 - g.x) * n;
 }
 // GalSim distortion e → reduced shear g = e / (1 + sqrt(1 − |e|²))
@@ -106,38 +121,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 `;
 }
 
-/** Multiplies the PSF stamp's DTFT by the Quintic interpolant's FT (and the pixel, if asked). */
-export function psfFinishShader(o: RenderShaderOptions & { pixelResponse: boolean }): string {
+/**
+ * Multiplies the PSF stamp's DTFT by the interpolant window: win[i] = Quintic uval(m_i/M)
+ * (× sinc(m_i/M) with the pixel response), tabulated per axis in float64 on the CPU
+ * (psfWindow in engine/scene/engine.ts). The Quintic transform is a near-cancellation of two
+ * terms ~55, so evaluating it in f32 on the GPU amplifies sin() errors ~300×: some adapters'
+ * sin (SwiftShader) then miss the 1e-5 tolerance.
+ */
+export function psfFinishShader(o: RenderShaderOptions): string {
   return wgsl`${header(o)}
 @group(0) @binding(0) var<storage, read_write> spec: array<vec2f>;
 @group(0) @binding(1) var<uniform> batch: Batch;
-${FREQ}
-fn sinc(u: f32) -> f32 {
-  if (abs(u) < 1e-4) { let x = PI * u; return 1.0 - x * x / 6.0; }
-  return sin(PI * u) / (PI * u);
-}
-// GalSim Quintic uval: s⁶(55 − 19π²u²) + 2s⁵cos(πu)(π²u² − 27) (DESIGN §4 prints s⁵, s⁴: a typo;
-// only the s⁶/s⁵ form reproduces GalSim's uval(0.25) = 0.97847213)
-fn quinticU(u: f32) -> f32 {
-  let s = sinc(u);
-  let s2 = s * s;
-  let s5 = s2 * s2 * s;
-  let pu2 = PI * PI * u * u;
-  return s5 * (s * (55.0 - 19.0 * pu2) + 2.0 * cos(PI * u) * (pu2 - 27.0));
-}
+@group(0) @binding(2) var<storage, read> win: array<f32>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let idx = wid.x * WG + li;
   let l = wid.y;
   if (idx >= M * M || l >= batch.count) { return; }
-  let ux = f32(signedFreq(idx % M)) / f32(M);
-  let uy = f32(signedFreq(idx / M)) / f32(M);
-  var f = quinticU(ux) * quinticU(uy);
-#if ${o.pixelResponse}
-  f = f * sinc(ux) * sinc(uy);
-#endif
   let j = l * M * M + idx;
-  spec[j] = spec[j] * f;
+  spec[j] = spec[j] * (win[idx % M] * win[idx / M]);
 }
 `;
 }
@@ -190,8 +192,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     let b = select(pr.bx, pr.by, axis == 1u);
     let f = select(s.f.x, s.f.y, axis == 1u);
     let ip = ((mf * b) % i32(M) + i32(M)) % i32(M);
-    let ang = -TWO_PI * (f32(ip) + f32(mf) * f) / f32(M);
-    phases[l * 2u * M + i] = vec2f(cos(ang), sin(ang));
+    var turns = (f32(ip) + f32(mf) * f) / f32(M);
+    turns = turns - round(turns);
+    phases[l * 2u * M + i] = cisTurns(-turns);
   }
 }
 `;
@@ -393,8 +396,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   let ge = e / dd;
   let sg = shearMat(g);
   let sge = shearMat(ge);
-  let ng = inverseSqrt(1.0 - dot(g, g));
-  let nge = inverseSqrt(1.0 - dot(ge, ge));
+  let ng = (1.0 / sqrt(1.0 - dot(g, g)));
+  let nge = (1.0 / sqrt(1.0 - dot(ge, ge)));
   let dS1g = vec4f(1.0, 0.0, 0.0, -1.0) * ng + sg * (g.x * ng * ng);
   let dS2g = vec4f(0.0, 1.0, 1.0, 0.0) * ng + sg * (g.y * ng * ng);
   let dS1e = vec4f(1.0, 0.0, 0.0, -1.0) * nge + sge * (ge.x * nge * nge);

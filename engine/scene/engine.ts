@@ -28,7 +28,8 @@ import { GpuResources } from '../gpu/resources.ts';
 import { BufferUsage, MapModeRead } from '../gpu/usage.ts';
 import { buildLayout, type SceneLayout } from './layout.ts';
 import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from './types.ts';
-import { fftPad } from '../model/geometry.ts';
+import { fftPad, signedFreq } from '../model/geometry.ts';
+import { quinticUval, sinc } from '../model/galsim.ts';
 
 export interface EngineOptions extends RenderOptions {
   /** Render invisible pairs too (only to validate the visibility filter). */
@@ -92,6 +93,19 @@ interface QuadrantGpu {
   model: GPUBuffer;
   partial: GPUBuffer;
   bgResidual: GPUBindGroup | null;
+}
+
+/**
+ * Per-axis window of the PSF spectrum on an M-point FFT grid, in float64: the Quintic
+ * interpolant's transform at u = m/M (GalSim uval), times the pixel sinc when asked.
+ */
+export function psfWindow(m: number, pixelResponse: boolean): Float32Array {
+  const w = new Float32Array(m);
+  for (let i = 0; i < m; i++) {
+    const u = signedFreq(i, m) / m;
+    w[i] = quinticUval(u) * (pixelResponse ? sinc(u) : 1);
+  }
+  return w;
 }
 
 function dispatch2d(pass: GPUComputePassEncoder, n: number): void {
@@ -239,7 +253,7 @@ export class ShearEngine {
     // ---- per FFT size: pipelines and one reusable work buffer ----
     const maxCount = new Map<number, number>();
     for (const b of layout.batches) maxCount.set(b.m, Math.max(maxCount.get(b.m) ?? 0, b.count));
-    const psfPipes = new Map<number, { place: GPUComputePipeline; finish: GPUComputePipeline }>();
+    const psfPipes = new Map<number, { place: GPUComputePipeline; finish: GPUComputePipeline; win: GPUBuffer }>();
     for (const m of layout.fftSizes) {
       const o = { m, workgroupSize: wg };
       const [fft, setup, render, scatter, adjoint, accumulate, place, finish] = await Promise.all([
@@ -250,7 +264,7 @@ export class ShearEngine {
         res.pipeline(`adjoint-${m}`, adjointReduceShader(o)),
         res.pipeline(`accumulate-${m}`, accumulateShader(o)),
         res.pipeline(`psf-place-${m}`, psfPlaceShader({ ...o, psfSize: P })),
-        res.pipeline(`psf-finish-${m}`, psfFinishShader({ ...o, pixelResponse })),
+        res.pipeline(`psf-finish-${m}`, psfFinishShader(o)),
       ]);
       res.pipelinesCreated += fft.stats.pipelinesCreated;
       const cnt = maxCount.get(m)!;
@@ -259,7 +273,7 @@ export class ShearEngine {
       const derived = res.buffer(`derived-${m}`, cnt * 48, STORAGE);
       const phases = res.buffer(`phases-${m}`, cnt * 2 * m * 8, STORAGE);
       this.sizes.set(m, { fft, setup, derived, phases, render, scatter, adjoint, accumulate, work });
-      psfPipes.set(m, { place, finish });
+      psfPipes.set(m, { place, finish, win: res.bufferWithData(`psf-window-${m}`, psfWindow(m, pixelResponse), STORAGE) });
     }
 
     // ---- per batch: PSF spectra (computed now, kept), bind groups ----
@@ -282,7 +296,7 @@ export class ShearEngine {
       pass.dispatchWorkgroups(kGroups, b.count);
       sp.fft.encode(pass, psfSpec, 0, b.count, false);
       pass.setPipeline(pp.finish);
-      pass.setBindGroup(0, bind(pp.finish, [psfSpec, batchUni]));
+      pass.setBindGroup(0, bind(pp.finish, [psfSpec, batchUni, pp.win]));
       pass.dispatchWorkgroups(kGroups, b.count);
 
       let bgAccumulate: GPUBindGroup | null = null;
