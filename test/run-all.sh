@@ -3,7 +3,7 @@
 # the in-browser kernel checks (Playwright + Chromium). Runs every step, prints a summary, exits 1
 # if any step failed.
 #
-#   SHINE_TEST_STEPS="typecheck node"   run only some steps (typecheck node deno browser)
+#   SHINE_TEST_STEPS="typecheck node"   run only some steps (typecheck node limits deno browser)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -11,7 +11,7 @@ export EGL_PLATFORM="${EGL_PLATFORM:-surfaceless}"
 export NO_COLOR="${NO_COLOR:-1}"
 export NPM_CONFIG_UPDATE_NOTIFIER=false
 
-STEPS="${SHINE_TEST_STEPS:-typecheck node deno browser}"
+STEPS="${SHINE_TEST_STEPS:-typecheck node limits deno browser}"
 declare -a NAMES=() RESULTS=() TIMES=()
 failed=0
 
@@ -41,6 +41,8 @@ run_step() {
 
 run_step typecheck 600 npx --no-install tsc --noEmit -p .
 run_step node 1500 npx --no-install vitest run
+# the engine and FFT again on WebGPU's default limits (128 invocations, 16 KiB workgroup storage)
+run_step limits 900 env SHINE_LIMITS=default npx --no-install vitest run test/engine test/kernels
 run_step deno 900 npx --no-install deno task test:smoke
 run_step browser 1500 npx --no-install vitest run --config test/browser/vitest.config.ts
 
