@@ -26,7 +26,9 @@ for (let seed = 1; seed <= n; seed++) {
   tsx(['cli/shine.ts', 'simulate', '--preset', 'ci', '--seed', String(seed), '--out', dir, '--quiet']);
   tsx(['cli/shine.ts', 'prepare', '--config', join(dir, 'config.yaml'), '--quiet']);
   const s = JSON.parse(tsx(['cli/subtile.ts', '--tile-id', String(TILE), '--sub-tile-row', '1', '--sub-tile-col', '1', '--config', join(dir, 'config.yaml'), '--json', '--quiet', '--force']).trim().split('\n').pop()!);
-  const truth = await (await openFits(join(dir, 'truth', 'shear.fits'))).readTable(1);
+  const tf = await openFits(join(dir, 'truth', 'shear.fits'));
+  const truth = await tf.readTable(1);
+  await tf.close();
   const c = (k: string) => truth.column(k).data as ArrayLike<number | bigint>;
   let g = [NaN, NaN];
   for (let i = 0; i < truth.nRows; i++) if (Number(c('SUBTILE_ROW')[i]) === 1 && Number(c('SUBTILE_COL')[i]) === 1) g = [Number(c('G1')[i]), Number(c('G2')[i])];
