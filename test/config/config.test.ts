@@ -208,9 +208,9 @@ describe('loadConfig (Node)', () => {
   });
 });
 
-describe('docs/config.md documents every field', () => {
+describe('the README documents every configuration field', () => {
   it('each field path of the schema appears in the documentation with its default', () => {
-    const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'config.md'), 'utf8');
+    const doc = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
     const c = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
     const paths: string[] = [];
     const walk = (prefix: string, v: unknown, depth: number) => {
