@@ -69,7 +69,9 @@ if [ "${SHINE_SKIP_NPM:-0}" != 1 ]; then
     echo "setup-debian: node_modules is up to date (npm ci skipped; CI=true forces it)"
   else
     echo "setup-debian: npm ci"
-    npm ci --no-audit --no-fund
+    # A registry mirror that lacks some platforms' optional packages can make `npm ci` reject the
+    # lock file; `npm install` then still installs the locked versions for this platform.
+    npm ci --no-audit --no-fund || { echo "setup-debian: npm ci failed; trying npm install" >&2; npm install --no-audit --no-fund; }
   fi
 fi
 echo "setup-debian: done. Check the device with: npx tsx cli/shine.ts doctor"
