@@ -32,3 +32,22 @@ export function parseOptions(argv: string[], spec: OptionSpec, usage: string): {
   }
   return { opts, positional };
 }
+
+/**
+ * Options of a command that uses a device: `--adapter`/`--limits` split off, the rest parsed by
+ * `spec` (plus `--help`). Returns null when --help was asked (usage printed).
+ */
+export async function parseDeviceCommand(
+  argv: string[],
+  spec: OptionSpec,
+  usage: string,
+): Promise<{ adapter?: string; limits?: 'adapter' | 'default'; opts: Record<string, string | number | boolean> } | null> {
+  const { parseDeviceFlags } = await import('../platform/acquire.ts');
+  const flags = parseDeviceFlags(argv);
+  const { opts } = parseOptions(flags.rest, { ...spec, help: 'boolean' }, usage);
+  if (opts.help) {
+    console.log(usage);
+    return null;
+  }
+  return { adapter: flags.adapter, limits: flags.limits, opts };
+}

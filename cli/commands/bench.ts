@@ -7,8 +7,8 @@
  */
 import type { Command } from '../command.ts';
 import { UserError } from '../command.ts';
-import { parseOptions } from '../args.ts';
-import { acquireDevice, parseDeviceFlags } from '../../platform/acquire.ts';
+import { parseDeviceCommand } from '../args.ts';
+import { acquireDevice } from '../../platform/acquire.ts';
 import { ShearEngine } from '../../engine/scene/engine.ts';
 import { makeSyntheticScene } from '../../engine/scene/synthetic.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
@@ -35,12 +35,10 @@ async function timeIt(repeats: number, fn: () => Promise<unknown>): Promise<numb
 const bench: Command = {
   summary: 'benchmark stamp rendering, forward model and gradient on a synthetic sub-tile',
   async run(argv) {
-    const flags = parseDeviceFlags(argv);
-    const { opts } = parseOptions(flags.rest, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', help: 'boolean' }, USAGE);
-    if (opts.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number' }, USAGE);
+    if (!parsed) return 0;
+    const { opts } = parsed;
+    const flags = parsed;
     const nSources = (opts.sources as number) ?? 500;
     const nQuadrants = (opts.quadrants as number) ?? 4;
     const repeats = (opts.repeats as number) ?? 5;

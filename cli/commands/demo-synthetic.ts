@@ -7,8 +7,8 @@
  * the engine works on this machine.
  */
 import type { Command } from '../command.ts';
-import { parseOptions } from '../args.ts';
-import { acquireDevice, parseDeviceFlags } from '../../platform/acquire.ts';
+import { parseDeviceCommand } from '../args.ts';
+import { acquireDevice } from '../../platform/acquire.ts';
 import { ShearEngine } from '../../engine/scene/engine.ts';
 import { makeSyntheticScene } from '../../engine/scene/synthetic.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
@@ -18,12 +18,10 @@ const USAGE = 'usage: shine demo --synthetic [--sources N=60] [--quadrants M=4] 
 export const syntheticDemo: Command = {
   summary: 'fit the shear of a synthetic scene with known truth (engine smoke run)',
   async run(argv) {
-    const flags = parseDeviceFlags(argv);
-    const { opts } = parseOptions(flags.rest, { sources: 'number', quadrants: 'number', size: 'number', g1: 'number', g2: 'number', seed: 'number', json: 'boolean', help: 'boolean' }, USAGE);
-    if (opts.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', size: 'number', g1: 'number', g2: 'number', seed: 'number', json: 'boolean' }, USAGE);
+    if (!parsed) return 0;
+    const { opts } = parsed;
+    const flags = parsed;
     const size = (opts.size as number) ?? 384;
     const nSources = (opts.sources as number) ?? 60;
     const nQuadrants = (opts.quadrants as number) ?? 4;
