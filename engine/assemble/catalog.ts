@@ -135,7 +135,8 @@ export async function collectSubtiles(input: AssembleInput, reader: AssembleRead
             };
           } else {
             const p = await checkProductBytes(k, f.bytes, id);
-            if (p.length) problem = { ...id, kind: 'invalid', file: f.path, reason: p.join('; ') };
+            // the bytes were parsed from memory: the file is named by `file` already
+            if (p.length) problem = { ...id, kind: 'invalid', file: f.path, reason: p.join('; ').replace(/file <memory>, /g, '') };
           }
           if (problem) break;
         }
