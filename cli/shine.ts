@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   simulate: () => import('./commands/simulate.ts'),
   subtile: () => import('./subtile.ts'),
   prepare: () => import('./commands/prepare.ts'),
+  crossmatch: () => import('./commands/crossmatch.ts'),
   assemble: () => import('./commands/assemble.ts'),
 };
 
