@@ -122,6 +122,35 @@ describe('crossmatch', () => {
     expect(uniq.sepArcsec[1]).toBeCloseTo(0.9, 9);
   });
 
+  it('--unique equals a brute-force greedy assignment over all pairs', () => {
+    const r = rng(5);
+    const A = patchCatalog(800, r);
+    const B = patchCatalog(600, r);
+    const radius = 30;
+    const pairs: Array<[number, number, number]> = [];
+    for (let i = 0; i < A.ra.length; i++)
+      for (let j = 0; j < B.ra.length; j++) {
+        const s = haversineArcsec(A.ra[i], A.dec[i], B.ra[j], B.dec[j]);
+        if (s <= radius) pairs.push([s, i, j]);
+      }
+    pairs.sort((x, y) => x[0] - y[0] || x[1] - y[1] || x[2] - y[2]);
+    const usedA = new Set<number>();
+    const usedB = new Set<number>();
+    const want = new Map<number, number>();
+    for (const [, i, j] of pairs) {
+      if (usedA.has(i) || usedB.has(j)) continue;
+      usedA.add(i);
+      usedB.add(j);
+      want.set(i, j);
+    }
+    const res = crossmatch(A.ra, A.dec, B.ra, B.dec, { radiusArcsec: radius, unique: true });
+    const got = new Map<number, number>();
+    for (let k = 0; k < res.aIndex.length; k++) got.set(res.aIndex[k], res.bIndex[k]);
+    expect(new Set(res.bIndex).size).toBe(res.bIndex.length);
+    expect(want.size).toBeGreaterThan(300);
+    expect(got).toEqual(want);
+  });
+
   it('robust statistics match direct definitions', () => {
     const v = [1, 2, 3, 4, 100, NaN];
     const s = robustStats(v);
