@@ -271,6 +271,14 @@ describe('NUTS', () => {
     expect(res.chains[0].divergent.reduce((s, v) => s + v, 0)).toBe(res.divergences);
   });
 
+  it('rejects invalid options and inputs with the offending field named', async () => {
+    const g = gaussianTarget([0], [[1]]);
+    await expect(runNuts(g, { numChains: 0 })).rejects.toThrow(/field numChains/);
+    await expect(runNuts(g, { targetAccept: 1 })).rejects.toThrow(/field targetAccept/);
+    await expect(runNuts(g, { init: [0, 0] })).rejects.toThrow(/field init/);
+    await expect(runNuts({ dim: 1, logDensity: async () => ({ value: -Infinity, grad: [NaN] }) }, { numSamples: 1 })).rejects.toThrow(/no finite log density/);
+  });
+
   it('simulation-based calibration on a hierarchical normal toy: uniform ranks', async () => {
     // μ ~ N(0, 1); θ_j ~ N(μ, 0.5²), j = 1..3; y_j ~ N(θ_j, 1). Rank of μ_true among L thinned draws.
     const J = 3, tau = 0.5, reps = 100, L = 19;
