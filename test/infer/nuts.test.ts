@@ -271,6 +271,23 @@ describe('NUTS', () => {
     expect(res.chains[0].divergent.reduce((s, v) => s + v, 0)).toBe(res.divergences);
   });
 
+  it('R̂ ≫ 1 for NUTS chains stuck in separate modes of a bimodal target', async () => {
+    // ½N(−8, 1) + ½N(8, 1): chains started in different modes never cross.
+    const target = {
+      dim: 1,
+      logDensity: async (z: Float64Array): Promise<NutsDensity> => {
+        const a = -0.5 * (z[0] + 8) ** 2, b = -0.5 * (z[0] - 8) ** 2;
+        const m = Math.max(a, b), wa = Math.exp(a - m), wb = Math.exp(b - m);
+        return { value: m + Math.log(wa + wb), grad: [(wa * -(z[0] + 8) + wb * -(z[0] - 8)) / (wa + wb)] };
+      },
+    };
+    const res = await runNuts(target, { seed: 8, numWarmup: 200, numSamples: 300, init: [[-8], [8], [-8], [8]] });
+    const ch = componentDraws(res, 0);
+    expect(rhat(ch)).toBeGreaterThan(1.5); // rank-normalised R̂ saturates (≈ 1.73 for two perfectly separated groups)
+    // Each chain alone is fine: its own split-R̂ is near 1.
+    for (const c of ch) expect(rhat([c])).toBeLessThan(1.05);
+  });
+
   it('rejects invalid options and inputs with the offending field named', async () => {
     const g = gaussianTarget([0], [[1]]);
     await expect(runNuts(g, { numChains: 0 })).rejects.toThrow(/field numChains/);
