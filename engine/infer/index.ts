@@ -1,4 +1,4 @@
-/** Inference on a sub-tile: priors, bijections, the posterior, optimisers, MAP, Laplace errors. */
+/** Inference on a sub-tile: priors, bijections, the posterior, optimisers, MAP, Laplace errors, NUTS and its diagnostics. */
 export * from './priors.ts';
 export * from './transforms.ts';
 export * from './posterior.ts';
@@ -7,3 +7,5 @@ export * from './adam.ts';
 export * from './map.ts';
 export * from './laplace.ts';
 export * from './precondition.ts';
+export * from './nuts.ts';
+export * from './diagnostics.ts';
