@@ -17,6 +17,8 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   prepare: () => import('./commands/prepare.ts'),
   crossmatch: () => import('./commands/crossmatch.ts'),
   assemble: () => import('./commands/assemble.ts'),
+  run: () => import('./commands/run.ts'),
+  status: () => import('./commands/status.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {

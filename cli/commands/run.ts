@@ -1,0 +1,220 @@
+/**
+ * `shine run --config C (--tiles T1,T2,… | --tiles-file F) [--executor local|slurm|aws-batch] …`:
+ * a survey run — Stage 1 per tile, Stage 2 per sub-tile, Stage 3 (docs/run.md).
+ */
+import { readFile, mkdir, writeFile, chmod } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError, type Command } from '../command.ts';
+import { parseOptions } from '../args.ts';
+import { loadConfig } from '../../platform/node/config.ts';
+import { onPath, readPrepared, runLocal } from '../../platform/node/executor-local.ts';
+import { parseTileList, planTasks, type PreparedSubtile } from '../../engine/orchestrate/plan.ts';
+import { slurmPlan, type GeneratedFile } from '../../engine/orchestrate/slurm.ts';
+import { awsBatchPlan } from '../../engine/orchestrate/awsbatch.ts';
+import { checkMem } from '../../engine/orchestrate/shell.ts';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const USAGE = `usage: shine run --config C (--tiles T1,T2,… | --tiles-file F) [--executor local|slurm|aws-batch]
+                 [--out DIR] [--catalog FILE] [--allow-missing] [--dry-run] [--quiet]
+  local:     [--jobs N] [--retries N]
+  slurm:     [--partition P] [--cpu-partition P] [--gpus-per-task N] [--cpus-per-task N] [--mem M]
+             [--time T] [--cpu-mem M] [--cpu-time T] [--max-array-size N]
+  aws-batch: [--aws-image URI] [--aws-job-queue Q] [--aws-gpu-job-queue Q] [--vcpus N] [--mem M]
+             [--max-array-size N]
+  --out DIR         run folder: logs, failure markers, generated scripts (default scratch_dir/run)
+  --catalog FILE    Stage-3 catalog (default output_dir/shine_catalog.fits)
+  Default executor: slurm when sbatch is on PATH, else local.`;
+
+/** A command prefix from an environment variable holding a JSON array of strings (tests, custom runners). */
+function commandFromEnv(name: string, fallback: string[]): string[] {
+  const v = process.env[name];
+  if (!v) return fallback;
+  let a: unknown;
+  try {
+    a = JSON.parse(v);
+  } catch {
+    throw new UserError(`${name} must be a JSON array of strings, e.g. ["npx","tsx","cli/subtile.ts"]`);
+  }
+  if (!Array.isArray(a) || !a.length || !a.every((s) => typeof s === 'string')) throw new UserError(`${name} must be a non-empty JSON array of strings`);
+  return a as string[];
+}
+
+function int(v: unknown, name: string, dflt: number, min = 0): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) throw new UserError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
+  return n;
+}
+
+function memMiB(m: string): number {
+  checkMem(m);
+  const n = Number.parseInt(m, 10);
+  const u = m.at(-1);
+  return u === 'K' ? Math.ceil(n / 1024) : u === 'G' ? n * 1024 : u === 'T' ? n * 1024 * 1024 : n;
+}
+
+async function writeFiles(dir: string, files: GeneratedFile[]): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const f of files) {
+    const p = join(dir, f.name);
+    await writeFile(p, f.text);
+    if (f.executable) await chmod(p, 0o755);
+  }
+}
+
+const command: Command = {
+  summary: 'survey run: Stage 1, every sub-tile, Stage 3 — locally, on SLURM or as AWS Batch JSON',
+  async run(argv) {
+    const { opts, positional } = parseOptions(
+      argv,
+      {
+        config: 'string', tiles: 'string', 'tiles-file': 'string', executor: 'string', jobs: 'string', retries: 'string', 'dry-run': 'boolean',
+        out: 'string', catalog: 'string', 'allow-missing': 'boolean', quiet: 'boolean', help: 'boolean',
+        partition: 'string', 'cpu-partition': 'string', 'gpus-per-task': 'string', 'cpus-per-task': 'string', mem: 'string', time: 'string',
+        'cpu-mem': 'string', 'cpu-time': 'string', 'max-array-size': 'string', 'job-name': 'string',
+        'aws-image': 'string', 'aws-job-queue': 'string', 'aws-gpu-job-queue': 'string', vcpus: 'string',
+      },
+      USAGE,
+    );
+    if (opts.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (positional.length) throw new UserError(`unexpected argument '${positional[0]}'\n${USAGE}`);
+    if (!opts.config) throw new UserError(`--config is required\n${USAGE}`);
+    if ((opts.tiles === undefined) === (opts['tiles-file'] === undefined)) throw new UserError(`give exactly one of --tiles or --tiles-file\n${USAGE}`);
+    const quiet = !!opts.quiet;
+    const log = (s: string) => {
+      if (!quiet) console.error(s);
+    };
+    const configFile = resolve(String(opts.config));
+    const cfg = await loadConfig(configFile);
+    let tiles: number[];
+    try {
+      if (opts.tiles !== undefined) tiles = parseTileList(String(opts.tiles), '--tiles');
+      else {
+        const f = String(opts['tiles-file']);
+        let text: string;
+        try {
+          text = await readFile(f, 'utf8');
+        } catch (e) {
+          throw new UserError(`cannot read --tiles-file ${f}: ${(e as Error).message}`);
+        }
+        tiles = parseTileList(text, f);
+      }
+    } catch (e) {
+      throw new UserError((e as Error).message);
+    }
+    let executor = opts.executor !== undefined ? String(opts.executor) : (await onPath('sbatch')) ? 'slurm' : 'local';
+    if (!['local', 'slurm', 'aws-batch'].includes(executor)) throw new UserError(`--executor must be local, slurm or aws-batch, got '${executor}'`);
+    const scratchDir = resolve(cfg.distributed.scratch_dir);
+    const outputDir = resolve(cfg.distributed.output_dir);
+    const runDir = resolve(opts.out !== undefined ? String(opts.out) : join(scratchDir, 'run'));
+    const catalog = resolve(opts.catalog !== undefined ? String(opts.catalog) : join(outputDir, 'shine_catalog.fits'));
+    const allowMissing = !!opts['allow-missing'];
+    const grid = cfg.distributed.sub_tile_grid as [number, number];
+    const maxArray = int(opts['max-array-size'], 'max-array-size', executor === 'aws-batch' ? 10000 : 1001, 1);
+    const jobName = opts['job-name'] !== undefined ? String(opts['job-name']) : 'shine';
+
+    if (executor === 'local') {
+      if (opts['dry-run']) {
+        const prepared = new Map<number, PreparedSubtile[]>();
+        for (const t of tiles) {
+          const l = await readPrepared(scratchDir, t);
+          if (l) prepared.set(t, l);
+        }
+        const tasks = planTasks(tiles, grid, prepared);
+        console.log(`shine run (dry run, local): ${tiles.length} tile(s), ${tiles.length - prepared.size} to prepare, ${tasks.length} sub-tile task(s) → ${outputDir}; catalog ${catalog}`);
+        for (const t of tasks) console.log(`  tile ${t.tileId} sub-tile (${t.row}, ${t.col})`);
+        return 0;
+      }
+      const tsx = ['npx', 'tsx'];
+      const tty = !quiet && !!process.stderr.isTTY;
+      let last = 0;
+      const res = await runLocal({
+        configFile, tiles, grid, scratchDir, outputDir, runDir, catalog, allowMissing, cwd: REPO, log,
+        jobs: int(opts.jobs, 'jobs', 1, 1),
+        retries: int(opts.retries, 'retries', 2, 0),
+        prepareCommand: commandFromEnv('SHINE_RUN_PREPARE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'prepare']),
+        subtileCommand: commandFromEnv('SHINE_RUN_SUBTILE_CMD', [...tsx, join(REPO, 'cli/subtile.ts')]),
+        assembleCommand: commandFromEnv('SHINE_RUN_ASSEMBLE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'assemble']),
+        progress: (d, f, s, n) => {
+          if (quiet) return;
+          const line = `run: sub-tiles ${d}/${n} done (${s} already complete), ${f} failed`;
+          if (tty) process.stderr.write(`\r${line}\x1b[K${d + f >= n ? '\n' : ''}`);
+          else if (performance.now() - last > 5000 || d + f >= n) {
+            last = performance.now();
+            console.error(line);
+          }
+        },
+      });
+      console.log(`shine run: ${res.tasks} sub-tile(s) (${res.empty} empty): ${res.done} done, ${res.skipped} already complete, ${res.failed.length} failed, ${res.retried} retr${res.retried === 1 ? 'y' : 'ies'}`);
+      for (const t of res.failed) console.log(`  FAILED tile ${t.tileId} sub-tile (${t.row}, ${t.col}): see ${join(runDir, 'logs', `subtile_${t.tileId}_${t.row}_${t.col}.log`)}`);
+      if (res.failed.length && !allowMissing) console.log(`shine run: catalog not assembled (${res.failed.length} failed sub-tile(s)); re-run to retry them, or pass --allow-missing`);
+      if (res.assembled === true) console.log(`shine run: catalog ${catalog}`);
+      return res.failed.length && !allowMissing ? 1 : res.assembled === false ? 1 : 0;
+    }
+
+    // cluster executors: the task list from Stage-1 listings when they exist, else every grid cell
+    const prepared = new Map<number, PreparedSubtile[]>();
+    for (const t of tiles) {
+      const l = await readPrepared(scratchDir, t);
+      if (l) prepared.set(t, l);
+    }
+    const tasks = planTasks(tiles, grid, prepared);
+    if (executor === 'slurm') {
+      const cpuTime = opts['cpu-time'] !== undefined ? String(opts['cpu-time']) : '01:00:00';
+      const cpuMem = opts['cpu-mem'] !== undefined ? String(opts['cpu-mem']) : '8G';
+      const cpuPart = opts['cpu-partition'] !== undefined ? String(opts['cpu-partition']) : opts.partition !== undefined ? String(opts.partition) : null;
+      const cpuRes = { partition: cpuPart, cpusPerTask: 2, gpusPerTask: 0, mem: cpuMem, time: cpuTime };
+      let plan;
+      try {
+        plan = slurmPlan({
+          repoDir: REPO, runDir, configFile, outputDir, catalog, allowMissing, tiles, tasks, maxArraySize: maxArray, runner: ['npx', 'tsx'], jobName,
+          stage1: cpuRes, stage3: cpuRes,
+          stage2: {
+            partition: opts.partition !== undefined ? String(opts.partition) : null,
+            gpusPerTask: int(opts['gpus-per-task'], 'gpus-per-task', 1),
+            cpusPerTask: int(opts['cpus-per-task'], 'cpus-per-task', 4, 1),
+            mem: opts.mem !== undefined ? String(opts.mem) : '32G',
+            time: opts.time !== undefined ? String(opts.time) : '01:00:00',
+          },
+        });
+      } catch (e) {
+        throw new UserError(`--executor slurm: ${(e as Error).message}`);
+      }
+      if (!opts['dry-run'] && !(await onPath('sbatch'))) throw new UserError('--executor slurm: sbatch is not on PATH (run on a SLURM login node, or use --dry-run to only write the scripts)');
+      await writeFiles(runDir, plan.files);
+      if (opts['dry-run']) {
+        for (const f of plan.files) if (f.name.endsWith('.sh')) console.log(`### ${join(runDir, f.name)}\n${f.text}`);
+        console.log(`### submissions (job ids are placeholders)\n${plan.submissions.join('\n')}`);
+        console.log(`shine run (dry run, slurm): ${tiles.length} tile(s) in ${plan.stage1Batches} Stage-1 array(s), ${tasks.length} sub-tile task(s) in ${plan.stage2Batches} Stage-2 array(s) (≤ ${maxArray} each); scripts in ${runDir}; submit with: bash ${join(runDir, 'submit.sh')}`);
+        return 0;
+      }
+      const r = spawnSync('bash', [join(runDir, 'submit.sh')], { stdio: 'inherit' });
+      return r.status === 0 ? 0 : 1;
+    }
+
+    // aws-batch
+    if (!opts['dry-run']) throw new UserError('--executor aws-batch writes JSON for the AWS CLI/SDK only: add --dry-run (docs/run.md shows the aws commands)');
+    const plan = awsBatchPlan({
+      image: opts['aws-image'] !== undefined ? String(opts['aws-image']) : '<account>.dkr.ecr.us-east-1.amazonaws.com/shine-webgpu:latest',
+      jobQueue: opts['aws-job-queue'] !== undefined ? String(opts['aws-job-queue']) : 'shine-cpu',
+      gpuJobQueue: opts['aws-gpu-job-queue'] !== undefined ? String(opts['aws-gpu-job-queue']) : 'shine-gpu',
+      repoDir: REPO, runDir, configFile, outputDir, catalog, allowMissing, tiles, tasks, maxArraySize: Math.min(maxArray, 10000),
+      retries: int(opts.retries, 'retries', 2, 0), jobName,
+      stage1: { vcpus: 4, memoryMiB: memMiB(opts['cpu-mem'] !== undefined ? String(opts['cpu-mem']) : '8G'), gpus: 0 },
+      stage3: { vcpus: 4, memoryMiB: memMiB(opts['cpu-mem'] !== undefined ? String(opts['cpu-mem']) : '8G'), gpus: 0 },
+      stage2: { vcpus: int(opts.vcpus, 'vcpus', 4, 1), memoryMiB: memMiB(opts.mem !== undefined ? String(opts.mem) : '15G'), gpus: int(opts['gpus-per-task'], 'gpus-per-task', 1) },
+    });
+    await writeFiles(runDir, plan.files);
+    for (const f of plan.files) console.log(`  ${join(runDir, f.name)}`);
+    console.log(`shine run (dry run, aws-batch): ${tiles.length} tile(s) in ${plan.stage1Batches} Stage-1 array(s), ${tasks.length} sub-tile task(s) in ${plan.stage2Batches} Stage-2 array(s); JSON in ${runDir}`);
+    return 0;
+  },
+};
+
+export default command;
