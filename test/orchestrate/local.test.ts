@@ -1,0 +1,135 @@
+/**
+ * The local executor through `shine run --executor local` and `shine status`, with Stage 1 and
+ * Stage 2 replaced by stubs (SHINE_RUN_PREPARE_CMD / SHINE_RUN_SUBTILE_CMD): retries, failure
+ * markers, resume, and the real Stage 3 (assemble) on the stub products, read back by astropy.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { commandExitCode } from '../../cli/command.ts';
+import { python } from '../fits/helpers.ts';
+import runCmd from '../../cli/commands/run.ts';
+import statusCmd from '../../cli/commands/status.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const FIX = join(ROOT, 'test', 'orchestrate', 'fixtures');
+const NODE_TSX = [process.execPath, '--import', 'tsx'];
+
+async function cli(cmd: typeof runCmd, args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  vi.spyOn(console, 'log').mockImplementation((...a) => void lines.push(a.join(' ')));
+  vi.spyOn(console, 'error').mockImplementation((...a) => void lines.push(a.join(' ')));
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  try {
+    const code = await commandExitCode(() => cmd.run(args));
+    return { code, out: lines.join('\n') };
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    vi.restoreAllMocks();
+  }
+}
+
+function setup() {
+  const base = mkdtempSync(join(tmpdir(), 'run local '));
+  const cfg = join(base, 'config.yaml');
+  writeFileSync(cfg, 'distributed: {output_dir: out, scratch_dir: scratch, sub_tile_grid: [2, 2]}\n');
+  const calls = join(base, 'calls.txt');
+  writeFileSync(calls, '');
+  const env = {
+    SHINE_RUN_PREPARE_CMD: JSON.stringify([join(FIX, 'stub-prepare.sh')]),
+    SHINE_RUN_SUBTILE_CMD: JSON.stringify([...NODE_TSX, join(FIX, 'stub-subtile.ts')]),
+    SHINE_RUN_ASSEMBLE_CMD: JSON.stringify([...NODE_TSX, join(ROOT, 'cli', 'shine.ts'), 'assemble']),
+    STUB_CALLS: calls,
+  };
+  const callList = () => readFileSync(calls, 'utf8').split('\n').filter(Boolean).sort();
+  return { base, cfg, env, callList };
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('shine run --executor local', () => {
+  it('runs every sub-tile, retries a failure once, assembles, and resumes without re-running', async () => {
+    const { base, cfg, env, callList } = setup();
+    const catalog = join(base, 'cat.fits');
+    const args = ['--config', cfg, '--tiles', '101,202', '--executor', 'local', '--jobs', '3', '--catalog', catalog];
+    const r1 = await cli(runCmd, args, { ...env, STUB_FAIL_ONCE: '202_0_1' });
+    expect(r1.code, r1.out).toBe(0);
+    // 8 sub-tiles (2 tiles × 2×2, the empty one included: it gets its N_SOURCES = 0 row) + 1 retry
+    const expected = ['101 0 0', '101 0 1', '101 1 0', '101 1 1', '202 0 0', '202 0 1', '202 0 1', '202 1 0', '202 1 1'];
+    expect(callList()).toEqual(expected);
+    expect(r1.out).toMatch(/retry 1\/2/);
+    expect(existsSync(join(base, 'scratch', 'tile_101', 'prepare_101.yaml'))).toBe(true);
+    // the catalog, read by astropy: one row per sub-tile
+    const py = 'import sys, json; from astropy.io import fits; d = fits.open(sys.argv[1])[1].data; print(json.dumps(sorted([int(r["TILE_ID"]), int(r["SUBTILE_ROW"]), int(r["SUBTILE_COL"]), float(r["G1"])] for r in d)))';
+    const rows = JSON.parse(execFileSync(python(), ['-c', py, catalog], { encoding: 'utf8' })) as number[][];
+    // oracle: the stub's g1 = 0.001 (10 row + col), one row per sub-tile
+    const want = [101, 202].flatMap((t) => [[0, 0], [0, 1], [1, 0], [1, 1]].map(([r, c]) => [t, r, c, 0.001 * (10 * r + c)]));
+    expect(rows.length).toBe(8);
+    rows.forEach((row, i) => {
+      expect(row.slice(0, 3)).toEqual(want[i].slice(0, 3));
+      expect(row[3]).toBeCloseTo(want[i][3], 6);
+    });
+    // resume: nothing re-run
+    const r2 = await cli(runCmd, args, env);
+    expect(r2.code, r2.out).toBe(0);
+    expect(callList()).toEqual(expected);
+    expect(r2.out).toMatch(/8 already complete/);
+  }, 40_000);
+
+  it('reports a sub-tile that keeps failing by name, writes a failure marker, does not assemble; status shows it', async () => {
+    const { base, cfg, env, callList } = setup();
+    const catalog = join(base, 'cat.fits');
+    const r = await cli(runCmd, ['--config', cfg, '--tiles', '7', '--executor', 'local', '--jobs', '2', '--retries', '1', '--catalog', catalog], { ...env, STUB_FAIL_ALWAYS: '7_1_0' });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/FAILED tile 7 sub-tile \(1, 0\)/);
+    expect(callList().filter((c) => c === '7 1 0').length).toBe(2); // 1 + 1 retry
+    expect(existsSync(catalog)).toBe(false);
+    const marker = JSON.parse(readFileSync(join(base, 'scratch', 'run', 'failed', '7_1_0.json'), 'utf8'));
+    expect(marker).toMatchObject({ tile_id: 7, row: 1, col: 0, attempts: 2, exit_code: 3 });
+
+    const s = await cli(statusCmd, ['--config', cfg, '--tiles', '7', '--json'], {});
+    expect(s.code).toBe(0);
+    const st = JSON.parse(s.out.slice(s.out.indexOf('{')));
+    expect(st.tiles[0].sub_tiles.map((x: { state: string }) => x.state)).toEqual(['done', 'done', 'failed', 'done']);
+    const table = await cli(statusCmd, ['--config', cfg, '--tiles', '7'], { PATH: '/nonexistent' });
+    expect(table.out).toMatch(/total: 3 done, 1 failed, 0 pending, 0 empty/);
+    expect(table.out).toMatch(/squeue is not on PATH/);
+
+    // the failure cleared, a re-run only runs that sub-tile, removes the marker and assembles
+    const r2 = await cli(runCmd, ['--config', cfg, '--tiles', '7', '--executor', 'local', '--catalog', catalog], env);
+    expect(r2.code, r2.out).toBe(0);
+    expect(callList().filter((c) => c === '7 1 0').length).toBe(3);
+    expect(callList().length).toBe(6);
+    expect(existsSync(join(base, 'scratch', 'run', 'failed', '7_1_0.json'))).toBe(false);
+    expect(existsSync(catalog)).toBe(true);
+  }, 40_000);
+
+  it('status from disk: pending and empty before any Stage 2', async () => {
+    const { base, cfg } = setup();
+    execFileSync(join(FIX, 'stub-prepare.sh'), ['--tile-id', '9', '--out', join(base, 'scratch', 'tile_9')]);
+    const s = await cli(statusCmd, ['--config', cfg, '--tiles', '9,10', '--json'], {});
+    const st = JSON.parse(s.out.slice(s.out.indexOf('{')));
+    expect(st.tiles[0].sub_tiles.map((x: { state: string }) => x.state)).toEqual(['pending', 'pending', 'pending', 'empty']);
+    expect(st.tiles[1].prepared).toBe(false);
+    expect(st.tiles[1].sub_tiles.map((x: { state: string }) => x.state)).toEqual(['pending', 'pending', 'pending', 'pending']);
+  });
+
+  it('slurm without sbatch is a clear error; bad tiles are rejected', async () => {
+    const { cfg } = setup();
+    const r = await cli(runCmd, ['--config', cfg, '--tiles', '1', '--executor', 'slurm'], { PATH: '/nonexistent' });
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/sbatch is not on PATH/);
+    const b = await cli(runCmd, ['--config', cfg, '--tiles', '1,x'], {});
+    expect(b.code).toBe(1);
+    expect(b.out).toMatch(/'x' is not a tile id/);
+    const a = await cli(runCmd, ['--config', cfg, '--tiles', '1', '--executor', 'aws-batch'], {});
+    expect(a.out).toMatch(/--dry-run/);
+  });
+});
