@@ -8,19 +8,10 @@ import { openFits } from '../../platform/node/files.ts';
 import { commandExitCode } from '../../cli/command.ts';
 import { python } from '../fits/helpers.ts';
 import crossmatchCommand from '../../cli/commands/crossmatch.ts';
+import { mulberry32 as rng } from '../../engine/util/rng.ts';
 
 let dir = '';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs the command in-process; returns exit code, stdout and stderr. */
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { crossmatch, robustStats } from '../../engine/assemble/crossmatch.ts';
 import { angularSeparation } from '../../engine/data/wcs/sphere.ts';
+import { mulberry32 as rng } from '../../engine/util/rng.ts';
 
 /** Independent oracle: haversine great-circle distance in arcsec, computed from scratch. */
 function haversineArcsec(ra1: number, dec1: number, ra2: number, dec2: number): number {
@@ -11,16 +12,6 @@ function haversineArcsec(ra1: number, dec1: number, ra2: number, dec2: number): 
   return (2 * Math.asin(Math.min(1, Math.sqrt(h))) * 180 * 3600) / Math.PI;
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random points in patches: around RA 0/360 at the equator, within 1 deg of both poles, and a mid-sky box. */
 function patchCatalog(n: number, r: () => number): { ra: Float64Array; dec: Float64Array } {
