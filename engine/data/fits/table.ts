@@ -22,20 +22,12 @@
 import { DataError } from '../../errors.ts';
 import type { Header } from './header.ts';
 import type { HduInfo } from './file.ts';
+import type { ImageArray } from './image.ts';
 
 export type ColumnData =
   | boolean[]
   | string[]
-  | Uint8Array
-  | Int8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array
-  | Float32Array
-  | Float64Array;
+  | ImageArray;
 
 export interface TableColumn {
   name: string;

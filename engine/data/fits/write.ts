@@ -11,20 +11,12 @@ import { BLOCK, formatCard, normaliseCard, type CardInput, type CardSpec, type H
 import { Header } from './header.ts';
 import { swapInPlace } from './image.ts';
 import { parseTform } from './table.ts';
+import type { ImageArray } from './image.ts';
 
 export type Bitpix = 8 | 16 | 32 | 64 | -32 | -64;
 
-export type WritableImageArray =
-  | Uint8Array
-  | Int8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array
-  | Float32Array
-  | Float64Array;
+/** Every typed array FITS images can hold (the reader's ImageArray). */
+export type WritableImageArray = ImageArray;
 
 export interface ImageHduSpec {
   kind?: 'image';
