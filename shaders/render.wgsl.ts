@@ -40,7 +40,6 @@ struct Batch {
   pairBase: u32, count: u32, width: u32, height: u32,
   nbx: u32, first: u32, pad1: u32, pad2: u32,
 };
-struct Globals { g1: f32, g2: f32, pad0: f32, pad1: f32 };
 const PI: f32 = 3.14159265358979;
 const TWO_PI: f32 = 6.28318530717959;
 `;
@@ -170,7 +169,6 @@ export function pairSetupShader(o: RenderShaderOptions): string {
 @group(0) @binding(2) var<storage, read_write> derived: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> phases: array<vec2f>;
 @group(0) @binding(4) var<uniform> batch: Batch;
-@group(0) @binding(5) var<uniform> globals: Globals;
 ${FREQ}
 ${MAT}
 ${PAIR_SETUP}
@@ -180,7 +178,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   if (l >= batch.count) { return; }
   let pr = pairs[batch.pairBase + l];
   let p0 = src[2u * pr.source];
-  let s = setup(pr, p0, src[2u * pr.source + 1u], vec2f(globals.g1, globals.g2));
+  // per-source shear (src[2s+1].zw): replicas of a scene (chains) carry their own shear
+  let p1 = src[2u * pr.source + 1u];
+  let s = setup(pr, p0, p1, p1.zw);
   if (li == 0u) {
     derived[3u * l] = pr.jinv;
     derived[3u * l + 1u] = s.a;
@@ -373,8 +373,7 @@ export function adjointReduceShader(o: RenderShaderOptions): string {
 @group(0) @binding(3) var<storage, read> work: array<vec2f>;
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(5) var<uniform> batch: Batch;
-@group(0) @binding(6) var<uniform> globals: Globals;
-@group(0) @binding(7) var<storage, read> phases: array<vec2f>;
+@group(0) @binding(6) var<storage, read> phases: array<vec2f>;
 ${FREQ}
 ${MAT}
 ${PAIR_SETUP}
@@ -386,7 +385,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   let pr = pairs[batch.pairBase + l];
   let p0 = src[2u * pr.source];
   let p1 = src[2u * pr.source + 1u];
-  let g = vec2f(globals.g1, globals.g2);
+  let g = p1.zw;
   let s = setup(pr, p0, p1, g);
 
   // ∂A/∂θ for θ = e1, e2, g1, g2 (A = S(g)·S(ge), ge = e/(1+√(1−|e|²))).

@@ -27,6 +27,7 @@ import {
 import { GpuResources } from '../gpu/resources.ts';
 import { BufferUsage, MapModeRead } from '../gpu/usage.ts';
 import { buildLayout, type SceneLayout } from './layout.ts';
+import { replicateSet } from './replicate.ts';
 import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from './types.ts';
 import { fftPad, signedFreq } from '../model/geometry.ts';
 import { quinticUval, sinc } from '../model/galsim.ts';
@@ -38,6 +39,11 @@ export interface EngineOptions extends RenderOptions {
   maxPairsPerBatch?: number;
   /** Upper bound on one work buffer (bytes); default: the device's storage-binding limit. */
   maxBatchBytes?: number;
+  /**
+   * Number of parameter sets evaluated together by `evaluateMany` (MCMC chains, VI particles):
+   * the scene is replicated on the GPU (replicate.ts), sharing the PSF spectra. Default 1.
+   */
+  replicas: number;
 }
 
 export interface Evaluation {
@@ -49,8 +55,10 @@ export interface Evaluation {
 }
 
 export interface EngineStats {
+  /** Rendered (visible) pairs and batches of the scene (one replica). */
   pairs: number;
   batches: number;
+  replicas: number;
   fftSizes: number[];
   activeBlocks: number;
   pipelinesCreated: number;
@@ -114,9 +122,13 @@ function dispatch2d(pass: GPUComputePassEncoder, n: number): void {
 }
 
 export class ShearEngine {
+  /** The scene (one replica). */
   readonly set: ExposureSet;
   readonly options: EngineOptions;
+  /** Layout of the replicated scene (the scene's own layout when replicas = 1). */
   readonly layout: SceneLayout;
+  /** Quadrants, sources, rendered pairs and batches per replica. */
+  private readonly perReplica: { quadrants: number; sources: number; pairs: number; batches: number };
   private readonly res: GpuResources;
   private readonly device: GPUDevice;
   private sizes = new Map<number, SizePipelines>();
@@ -124,7 +136,6 @@ export class ShearEngine {
   private quads: QuadrantGpu[] = [];
   private residual!: GPUComputePipeline;
   private srcBuf!: GPUBuffer;
-  private globalsBuf!: GPUBuffer;
   private gradBuf!: GPUBuffer;
   private readGrad!: GPUBuffer;
   private readPartial!: GPUBuffer;
@@ -141,7 +152,15 @@ export class ShearEngine {
     this.options = options;
     this.layout = layout;
     this.res = new GpuResources(device);
-    this.srcHost = new Float32Array(Math.max(1, set.sources.length) * 8);
+    const k = options.replicas;
+    this.perReplica = { quadrants: set.quadrants.length, sources: set.sources.length, pairs: layout.pairs.length / k, batches: layout.batches.length / k };
+    if (!Number.isInteger(this.perReplica.pairs) || !Number.isInteger(this.perReplica.batches)) throw new Error('ShearEngine: replicated layout is not K identical copies');
+    this.srcHost = new Float32Array(Math.max(1, k * set.sources.length) * 8);
+  }
+
+  /** Number of parameter sets `evaluateMany` takes at once. */
+  get replicas(): number {
+    return this.options.replicas;
   }
 
   /** Validates the scene, then uploads it and builds every pipeline and buffer. */
@@ -149,9 +168,11 @@ export class ShearEngine {
     const t0 = performance.now();
     const render = resolveRenderOptions(opts);
     validateExposureSet(set, render);
-    const options: EngineOptions = { ...render, includeInvisible: opts.includeInvisible ?? false, maxPairsPerBatch: opts.maxPairsPerBatch, maxBatchBytes: opts.maxBatchBytes };
+    const replicas = opts.replicas ?? 1;
+    if (!Number.isInteger(replicas) || replicas < 1) throw new RangeError(`ShearEngine: replicas must be a positive integer, got ${replicas}`);
+    const options: EngineOptions = { ...render, includeInvisible: opts.includeInvisible ?? false, maxPairsPerBatch: opts.maxPairsPerBatch, maxBatchBytes: opts.maxBatchBytes, replicas };
     const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, options.maxBatchBytes ?? Infinity);
-    const layout = buildLayout(set, render, { maxBindingBytes: maxBinding, maxPairsPerBatch: options.maxPairsPerBatch }, options.includeInvisible);
+    const layout = buildLayout(replicateSet(set, replicas), render, { maxBindingBytes: maxBinding, maxPairsPerBatch: options.maxPairsPerBatch }, options.includeInvisible);
     const eng = new ShearEngine(device, set, options, layout);
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
@@ -174,7 +195,8 @@ export class ShearEngine {
   }
 
   private async build(): Promise<void> {
-    const { device, res, layout, set } = this;
+    const { device, res, layout } = this;
+    const set = replicateSet(this.set, this.options.replicas);
     const wg = this.workgroupSize();
     const pixelResponse = this.options.pixelResponse;
 
@@ -217,7 +239,6 @@ export class ShearEngine {
     const pairBuf = res.bufferWithData('pairs', new Uint8Array(pairBytes), STORAGE);
     const psfStamps = res.bufferWithData('psf-stamps', psfHost, STORAGE);
     this.srcBuf = res.buffer('source-params', this.srcHost.byteLength, STORAGE);
-    this.globalsBuf = res.buffer('globals', 16, UNIFORM);
     this.gradBuf = res.buffer('pair-gradients', Math.max(1, nPairs) * GRAD_PER_PAIR * 4, STORAGE);
     this.readGrad = res.buffer('read-gradients', Math.max(1, nPairs) * GRAD_PER_PAIR * 4, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
 
@@ -279,25 +300,33 @@ export class ShearEngine {
     // ---- per batch: PSF spectra (computed now, kept), bind groups ----
     const enc = device.createCommandEncoder({ label: 'psf-spectra' });
     const pass = enc.beginComputePass();
-    for (const b of layout.batches) {
+    layout.batches.forEach((b, bi) => {
       const sp = this.sizes.get(b.m)!;
       const m = b.m;
       const uni = new Uint32Array(BATCH_UNIFORM_BYTES / 4);
       const ql = layout.quadrants[b.quadrant];
       uni.set([b.pairBase, b.count, ql.width, ql.height, ql.nbx, 0, 0, 0]);
       const batchUni = res.bufferWithData('batch', uni, UNIFORM);
-      const psfSpec = res.buffer(`psf-spectra-${m}`, b.count * m * m * 8, STORAGE);
       const bind = (p: GPUComputePipeline, bufs: GPUBuffer[]) =>
         device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
-      const pp = psfPipes.get(m)!;
-      const kGroups = Math.ceil((m * m) / wg);
-      pass.setPipeline(pp.place);
-      pass.setBindGroup(0, bind(pp.place, [pairBuf, psfStamps, psfSpec, batchUni]));
-      pass.dispatchWorkgroups(kGroups, b.count);
-      sp.fft.encode(pass, psfSpec, 0, b.count, false);
-      pass.setPipeline(pp.finish);
-      pass.setBindGroup(0, bind(pp.finish, [psfSpec, batchUni, pp.win]));
-      pass.dispatchWorkgroups(kGroups, b.count);
+      // replicas r > 0 have the same pairs and PSFs as replica 0's batch: share its spectra
+      const twin = bi >= this.perReplica.batches ? this.batches[bi % this.perReplica.batches] : undefined;
+      let psfSpec: GPUBuffer;
+      if (twin) {
+        if (twin.m !== m || twin.count !== b.count) throw new Error('ShearEngine: replica batches differ from replica 0');
+        psfSpec = twin.psfSpec;
+      } else {
+        psfSpec = res.buffer(`psf-spectra-${m}`, b.count * m * m * 8, STORAGE);
+        const pp = psfPipes.get(m)!;
+        const kGroups = Math.ceil((m * m) / wg);
+        pass.setPipeline(pp.place);
+        pass.setBindGroup(0, bind(pp.place, [pairBuf, psfStamps, psfSpec, batchUni]));
+        pass.dispatchWorkgroups(kGroups, b.count);
+        sp.fft.encode(pass, psfSpec, 0, b.count, false);
+        pass.setPipeline(pp.finish);
+        pass.setBindGroup(0, bind(pp.finish, [psfSpec, batchUni, pp.win]));
+        pass.dispatchWorkgroups(kGroups, b.count);
+      }
 
       let bgAccumulate: GPUBindGroup | null = null;
       if (b.touched.length) {
@@ -315,13 +344,13 @@ export class ShearEngine {
         count: b.count,
         nTouched: b.touched.length,
         psfSpec,
-        bgSetup: bind(sp.setup, [pairBuf, this.srcBuf, sp.derived, sp.phases, batchUni, this.globalsBuf]),
+        bgSetup: bind(sp.setup, [pairBuf, this.srcBuf, sp.derived, sp.phases, batchUni]),
         bgRender: bind(sp.render, [sp.derived, sp.phases, psfSpec, sp.work, batchUni]),
         bgAccumulate,
         bgScatter: bind(sp.scatter, [pairBuf, quadBlockIndex[b.quadrant], quadResid[b.quadrant], sp.work, batchUni]),
-        bgAdjoint: bind(sp.adjoint, [pairBuf, this.srcBuf, psfSpec, sp.work, this.gradBuf, batchUni, this.globalsBuf, sp.phases]),
+        bgAdjoint: bind(sp.adjoint, [pairBuf, this.srcBuf, psfSpec, sp.work, this.gradBuf, batchUni, sp.phases]),
       });
-    }
+    });
     pass.end();
     device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
@@ -329,19 +358,35 @@ export class ShearEngine {
     res.release(psfStamps);
   }
 
-  private upload(params: SceneParams): void {
-    validateParams(this.set, params);
+  /** Writes the parameters of replicas 0 … n−1 (n = list length); shear per source (src[2s+1].zw). */
+  private upload(list: readonly SceneParams[]): void {
+    if (list.length < 1 || list.length > this.replicas) throw new RangeError(`ShearEngine: ${list.length} parameter sets for an engine of ${this.replicas} replica(s)`);
     const h = this.srcHost;
-    for (let s = 0; s < this.set.sources.length; s++) {
-      h[8 * s] = params.flux[s];
-      h[8 * s + 1] = params.hlr[s];
-      h[8 * s + 2] = params.e1[s];
-      h[8 * s + 3] = params.e2[s];
-      h[8 * s + 4] = params.dx[s];
-      h[8 * s + 5] = params.dy[s];
-    }
-    this.device.queue.writeBuffer(this.srcBuf, 0, h);
-    this.device.queue.writeBuffer(this.globalsBuf, 0, new Float32Array([params.g1, params.g2, 0, 0]));
+    const ns = this.set.sources.length;
+    list.forEach((params, r) => {
+      validateParams(this.set, params);
+      for (let s = 0; s < ns; s++) {
+        const o = 8 * (r * ns + s);
+        h[o] = params.flux[s];
+        h[o + 1] = params.hlr[s];
+        h[o + 2] = params.e1[s];
+        h[o + 3] = params.e2[s];
+        h[o + 4] = params.dx[s];
+        h[o + 5] = params.dy[s];
+        h[o + 6] = params.g1;
+        h[o + 7] = params.g2;
+      }
+    });
+    this.device.queue.writeBuffer(this.srcBuf, 0, h, 0, Math.max(1, list.length * ns) * 8);
+  }
+
+  /** Batches of the first n replicas (replica r's batches are a contiguous block). */
+  private activeBatches(n: number): BatchGpu[] {
+    return this.batches.slice(0, n * this.perReplica.batches);
+  }
+
+  private activeQuads(n: number): QuadrantGpu[] {
+    return this.quads.slice(0, n * this.perReplica.quadrants);
   }
 
   /** Records one batch's stamps: pair setup, k-space spectra (two pairs per slot), inverse FFT. */
@@ -357,12 +402,12 @@ export class ShearEngine {
     sp.fft.encode(pass, sp.work, 0, slots, true);
   }
 
-  /** Records: clear models; per batch render → inverse FFT → gather into the model blocks. */
-  private encodeForward(enc: GPUCommandEncoder): void {
-    for (const q of this.quads) enc.clearBuffer(q.model);
+  /** Records, for the first n replicas: clear models; per batch render → inverse FFT → gather into the model blocks. */
+  private encodeForward(enc: GPUCommandEncoder, n: number): void {
+    for (const q of this.activeQuads(n)) enc.clearBuffer(q.model);
     const pass = enc.beginComputePass({ label: 'forward' });
     const wg = this.workgroupSize();
-    for (const b of this.batches) {
+    for (const b of this.activeBatches(n)) {
       const sp = this.sizes.get(b.m)!;
       this.encodeStamps(pass, b);
       if (b.bgAccumulate) {
@@ -371,7 +416,7 @@ export class ShearEngine {
         dispatch2d(pass, b.nTouched);
       }
     }
-    for (const q of this.quads) {
+    for (const q of this.activeQuads(n)) {
       if (!q.bgResidual) continue;
       pass.setPipeline(this.residual);
       pass.setBindGroup(0, q.bgResidual);
@@ -380,10 +425,10 @@ export class ShearEngine {
     pass.end();
   }
 
-  private encodeAdjoint(enc: GPUCommandEncoder): void {
+  private encodeAdjoint(enc: GPUCommandEncoder, n: number): void {
     const pass = enc.beginComputePass({ label: 'adjoint' });
     const wg = this.workgroupSize();
-    for (const b of this.batches) {
+    for (const b of this.activeBatches(n)) {
       const sp = this.sizes.get(b.m)!;
       pass.setPipeline(sp.setup);
       pass.setBindGroup(0, b.bgSetup);
@@ -400,23 +445,34 @@ export class ShearEngine {
     pass.end();
   }
 
-  private encodeReadPartials(enc: GPUCommandEncoder): void {
-    this.quads.forEach((q, j) => {
+  private encodeReadPartials(enc: GPUCommandEncoder, n: number): void {
+    this.activeQuads(n).forEach((q, j) => {
       if (q.nActive) enc.copyBufferToBuffer(q.partial, 0, this.readPartial, this.partialOffsets[j] * 4, q.nActive * 4);
     });
   }
 
-  private async readLogL(): Promise<number> {
+  /** −½χ² of each of the first n replicas, summed in float64 in a fixed order. */
+  private async readLogL(n: number): Promise<number[]> {
     await this.readPartial.mapAsync(MapModeRead);
     const part = new Float32Array(this.readPartial.getMappedRange(), 0, this.totalActive);
-    let chi2 = 0;
-    for (let i = 0; i < part.length; i++) chi2 += part[i];
+    const out: number[] = [];
+    const nq = this.perReplica.quadrants;
+    for (let r = 0; r < n; r++) {
+      const j0 = r * nq;
+      const from = this.partialOffsets[j0] ?? 0;
+      const to = j0 + nq < this.quads.length ? this.partialOffsets[j0 + nq] : this.totalActive;
+      let chi2 = 0;
+      for (let i = from; i < to; i++) chi2 += part[i];
+      out.push(-0.5 * chi2);
+    }
     this.readPartial.unmap();
-    return -0.5 * chi2;
+    return out;
   }
 
   private nPixels(): number {
-    return this.layout.quadrants.reduce((s, q) => s + q.nPixels, 0);
+    let s = 0;
+    for (let j = 0; j < this.perReplica.quadrants; j++) s += this.layout.quadrants[j].nPixels;
+    return s;
   }
 
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -430,38 +486,54 @@ export class ShearEngine {
   }
 
   /** log-likelihood and its exact gradient with respect to every parameter. */
-  evaluate(params: SceneParams): Promise<Evaluation> {
+  async evaluate(params: SceneParams): Promise<Evaluation> {
+    return (await this.evaluateMany([params]))[0];
+  }
+
+  /**
+   * log-likelihood and gradient of up to `replicas` parameter sets in one GPU pass (chains or
+   * particles as a batch dimension). Each result is bit-identical to `evaluate` of that set.
+   */
+  evaluateMany(list: readonly SceneParams[]): Promise<Evaluation[]> {
     return this.exclusive(async () => {
-      this.upload(params);
+      const n = list.length;
+      this.upload(list);
       const enc = this.device.createCommandEncoder({ label: 'evaluate' });
-      this.encodeForward(enc);
-      this.encodeAdjoint(enc);
-      this.encodeReadPartials(enc);
-      const nPairs = this.layout.pairs.length;
+      this.encodeForward(enc, n);
+      this.encodeAdjoint(enc, n);
+      this.encodeReadPartials(enc, n);
+      const nPairs = n * this.perReplica.pairs;
       if (nPairs) enc.copyBufferToBuffer(this.gradBuf, 0, this.readGrad, 0, nPairs * GRAD_PER_PAIR * 4);
       this.device.queue.submit([enc.finish()]);
-      const [logL] = await Promise.all([this.readLogL(), this.readGrad.mapAsync(MapModeRead)]);
+      const [logL] = await Promise.all([this.readLogL(n), this.readGrad.mapAsync(MapModeRead)]);
       const g = new Float32Array(this.readGrad.getMappedRange(), 0, nPairs * GRAD_PER_PAIR);
-      const grad = allocParams(this.set.sources.length);
-      let g1 = 0;
-      let g2 = 0;
-      // fixed order (pair table order) in float64: deterministic
-      this.layout.pairs.forEach((p, i) => {
-        const o = i * GRAD_PER_PAIR;
-        const s = p.source;
-        grad.flux[s] += g[o];
-        grad.hlr[s] += g[o + 1];
-        grad.e1[s] += g[o + 2];
-        grad.e2[s] += g[o + 3];
-        grad.dx[s] += g[o + 4];
-        grad.dy[s] += g[o + 5];
-        g1 += g[o + 6];
-        g2 += g[o + 7];
-      });
-      grad.g1 = g1;
-      grad.g2 = g2;
+      const ns = this.set.sources.length;
+      const nPix = this.nPixels();
+      const out: Evaluation[] = [];
+      for (let r = 0; r < n; r++) {
+        const grad = allocParams(ns);
+        let g1 = 0;
+        let g2 = 0;
+        // fixed order (pair table order) in float64: deterministic
+        const i0 = r * this.perReplica.pairs;
+        for (let i = i0; i < i0 + this.perReplica.pairs; i++) {
+          const o = i * GRAD_PER_PAIR;
+          const s = this.layout.pairs[i].source - r * ns;
+          grad.flux[s] += g[o];
+          grad.hlr[s] += g[o + 1];
+          grad.e1[s] += g[o + 2];
+          grad.e2[s] += g[o + 3];
+          grad.dx[s] += g[o + 4];
+          grad.dy[s] += g[o + 5];
+          g1 += g[o + 6];
+          g2 += g[o + 7];
+        }
+        grad.g1 = g1;
+        grad.g2 = g2;
+        out.push({ logL: logL[r], gradient: grad, nPixels: nPix });
+      }
       this.readGrad.unmap();
-      return { logL, gradient: grad, nPixels: this.nPixels() };
+      return out;
     });
   }
 
@@ -471,10 +543,10 @@ export class ShearEngine {
    */
   renderStampsOnly(params: SceneParams): Promise<void> {
     return this.exclusive(async () => {
-      this.upload(params);
+      this.upload([params]);
       const enc = this.device.createCommandEncoder({ label: 'stamps' });
       const pass = enc.beginComputePass();
-      for (const b of this.batches) this.encodeStamps(pass, b);
+      for (const b of this.activeBatches(1)) this.encodeStamps(pass, b);
       pass.end();
       this.device.queue.submit([enc.finish()]);
       await this.device.queue.onSubmittedWorkDone();
@@ -484,25 +556,26 @@ export class ShearEngine {
   /** log-likelihood only (no adjoint pass). */
   logLikelihood(params: SceneParams): Promise<number> {
     return this.exclusive(async () => {
-      this.upload(params);
+      this.upload([params]);
       const enc = this.device.createCommandEncoder({ label: 'logL' });
-      this.encodeForward(enc);
-      this.encodeReadPartials(enc);
+      this.encodeForward(enc, 1);
+      this.encodeReadPartials(enc, 1);
       this.device.queue.submit([enc.finish()]);
-      return this.readLogL();
+      return (await this.readLogL(1))[0];
     });
   }
 
   /** Full-size model images (zeros where no visible stamp lands), one per quadrant. */
   render(params: SceneParams): Promise<Float32Array[]> {
     return this.exclusive(async () => {
-      this.upload(params);
-      const total = this.quads.reduce((s, q) => s + q.nActive, 0) * BLOCK_PIXELS * 4;
+      this.upload([params]);
+      const quads = this.activeQuads(1);
+      const total = quads.reduce((s, q) => s + q.nActive, 0) * BLOCK_PIXELS * 4;
       if (!this.readModel) this.readModel = this.res.buffer('read-model', Math.max(4, total), BufferUsage.MAP_READ | BufferUsage.COPY_DST);
       const enc = this.device.createCommandEncoder({ label: 'render' });
-      this.encodeForward(enc);
+      this.encodeForward(enc, 1);
       let off = 0;
-      for (const q of this.quads) {
+      for (const q of quads) {
         if (q.nActive) enc.copyBufferToBuffer(q.model, 0, this.readModel, off, q.nActive * BLOCK_PIXELS * 4);
         off += q.nActive * BLOCK_PIXELS * 4;
       }
@@ -511,7 +584,7 @@ export class ShearEngine {
       const all = new Float32Array(this.readModel.getMappedRange(), 0, total / 4);
       const images: Float32Array[] = [];
       let base = 0;
-      this.layout.quadrants.forEach((ql) => {
+      this.layout.quadrants.slice(0, quads.length).forEach((ql) => {
         const img = new Float32Array(ql.width * ql.height);
         for (let cb = 0; cb < ql.nActive; cb++) {
           const bx = ql.blockXY[2 * cb] * 16;
@@ -531,11 +604,10 @@ export class ShearEngine {
   }
 
   get stats(): EngineStats {
-    let fftPipes = 0;
-    void fftPipes;
     return {
-      pairs: this.layout.pairs.length,
-      batches: this.batches.length,
+      pairs: this.perReplica.pairs,
+      batches: this.perReplica.batches,
+      replicas: this.replicas,
       fftSizes: this.layout.fftSizes,
       activeBlocks: this.totalActive,
       pipelinesCreated: this.res.pipelinesCreated,
