@@ -9,3 +9,4 @@ export * from './laplace.ts';
 export * from './precondition.ts';
 export * from './nuts.ts';
 export * from './diagnostics.ts';
+export * from './vi.ts';

@@ -106,6 +106,7 @@ export function overlapGraph(engine: { set: ExposureSet; layout: SceneLayout }):
   const adj: Set<number>[] = Array.from({ length: n }, () => new Set<number>());
   const byQ = new Map<number, Array<{ s: number; x0: number; x1: number; y0: number; y1: number }>>();
   for (const p of engine.layout.pairs) {
+    if (p.source >= n) continue; // pairs of other replicas (ShearEngine with replicas > 1)
     const q = engine.set.quadrants[p.quadrant];
     const x0 = Math.max(0, p.cx);
     const x1 = Math.min(q.width, p.cx + p.n);

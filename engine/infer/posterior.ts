@@ -273,6 +273,9 @@ export interface PosteriorOptions {
 /** Anything with the engine's evaluate(): a ShearEngine, or a stand-in in tests. */
 export interface LikelihoodEvaluator {
   evaluate(params: SceneParams): Promise<{ logL: number; gradient: SceneGradient }>;
+  /** Optional: up to `replicas` parameter sets in one call (ShearEngine with replicas > 1). */
+  evaluateMany?(list: readonly SceneParams[]): Promise<Array<{ logL: number; gradient: SceneGradient }>>;
+  readonly replicas?: number;
 }
 
 export class Posterior {
@@ -308,6 +311,53 @@ export class Posterior {
       if (e instanceof SceneError) return { value: -Infinity, grad: new Float64Array(this.dim).fill(NaN), logL: NaN, logPrior: pr.value };
       throw e;
     }
+    return this.combine(ev, pr);
+  }
+
+  /** log density of z (with log|J| when `jacobian`), and its gradient with respect to z. */
+  async logDensity(z: ArrayLike<number>): Promise<DensityValue & { logL: number; logPrior: number }> {
+    const theta = this.space.forward(z);
+    return this.toZ(z, await this.logDensityConstrained(theta));
+  }
+
+  /**
+   * `logDensity` of several points, evaluated `replicas` at a time in one engine call when the
+   * engine offers `evaluateMany` (chains / particles as a GPU batch dimension), else one by one.
+   * Each value equals `logDensity` of that point.
+   */
+  async logDensityBatch(zs: readonly ArrayLike<number>[]): Promise<Array<DensityValue & { logL: number; logPrior: number }>> {
+    const k = this.engine.evaluateMany && (this.engine.replicas ?? 1) > 1 ? this.engine.replicas! : 1;
+    if (k === 1) {
+      const out = [];
+      for (const z of zs) out.push(await this.logDensity(z));
+      return out;
+    }
+    const out: Array<DensityValue & { logL: number; logPrior: number }> = new Array(zs.length);
+    const thetas = zs.map((z) => this.space.forward(z));
+    const priors = thetas.map((t) => this.space.logPrior(t));
+    // points inside the prior's support go to the engine, k at a time
+    const todo = zs.map((_, i) => i).filter((i) => Number.isFinite(priors[i].value));
+    for (const i of zs.keys()) if (!Number.isFinite(priors[i].value)) out[i] = { value: -Infinity, grad: new Float64Array(this.dim).fill(NaN), logL: NaN, logPrior: priors[i].value };
+    for (let a = 0; a < todo.length; a += k) {
+      const idx = todo.slice(a, a + k);
+      let evs: Array<{ logL: number; gradient: SceneGradient }> | null = null;
+      try {
+        this.evaluations += idx.length;
+        evs = await this.engine.evaluateMany!(idx.map((i) => this.space.unpack(thetas[i])));
+      } catch (e) {
+        if (!(e instanceof SceneError)) throw e;
+        this.evaluations -= idx.length; // one of them is invalid: evaluate one by one
+      }
+      for (let j = 0; j < idx.length; j++) {
+        const i = idx[j];
+        out[i] = evs ? this.toZ(zs[i], this.combine(evs[j], priors[i])) : await this.logDensity(zs[i]);
+      }
+    }
+    return out;
+  }
+
+  /** Likelihood + prior in θ (−∞ and NaN gradient when anything is not finite). */
+  private combine(ev: { logL: number; gradient: SceneGradient }, pr: { value: number; grad: Float64Array }): DensityValue & { logL: number; logPrior: number } {
     const gl = this.space.packGradient(ev.gradient);
     const grad = new Float64Array(this.dim);
     let finite = Number.isFinite(ev.logL);
@@ -319,10 +369,8 @@ export class Posterior {
     return { value: ev.logL + pr.value, grad, logL: ev.logL, logPrior: pr.value };
   }
 
-  /** log density of z (with log|J| when `jacobian`), and its gradient with respect to z. */
-  async logDensity(z: ArrayLike<number>): Promise<DensityValue & { logL: number; logPrior: number }> {
-    const theta = this.space.forward(z);
-    const c = await this.logDensityConstrained(theta);
+  /** θ-space density → z-space density (chain rule, plus log|J| when `jacobian`). */
+  private toZ(z: ArrayLike<number>, c: DensityValue & { logL: number; logPrior: number }): DensityValue & { logL: number; logPrior: number } {
     if (!Number.isFinite(c.value)) return c;
     const grad = this.space.pullback(z, c.grad);
     let value = c.value;
