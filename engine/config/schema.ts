@@ -188,10 +188,15 @@ export const MapSchema = z.strictObject({
 
 export const ViSchema = z.strictObject({
   steps: z.number().int().positive().default(2000),
+  /** Adam step size, in units of each parameter's initial guide width (docs/inference.md). */
   lr: positive().default(0.01),
   /** Posterior draws kept after fitting the guide. */
   num_samples: z.number().int().positive().default(1000),
   guide: z.enum(['mean_field', 'low_rank']).default('mean_field'),
+  /** ELBO draws per step, evaluated together on the GPU (NumPyro's Trace_ELBO: 1). */
+  particles: z.number().int().positive().default(1),
+  /** 'map': start from the MAP and the Laplace widths; 'prior': prior medians, width 0.1 (NumPyro). */
+  init: z.enum(['map', 'prior']).default('map'),
 });
 
 export const NutsSchema = z.strictObject({
@@ -201,6 +206,8 @@ export const NutsSchema = z.strictObject({
   max_tree_depth: z.number().int().positive().default(10),
   target_accept: z.number().gt(0).lt(1).default(0.8),
   dense_mass: z.boolean().default(false),
+  /** 'map': chains start at the MAP jittered by the Laplace widths, mass matrix from them; 'prior': uniform(−2, 2) in z (NumPyro). */
+  init: z.enum(['map', 'prior']).default('map'),
 });
 
 export const InferenceSchema = z.strictObject({

@@ -46,6 +46,17 @@ export interface SubtileShear extends SubtileId {
   iterations?: number;
 }
 
+/** Posterior draws of (g1, g2) (NUTS chains, or draws from the VI guide as chain 0). */
+export interface ShearSamples {
+  chain: ArrayLike<number>;
+  draw: ArrayLike<number>;
+  g1: ArrayLike<number>;
+  g2: ArrayLike<number>;
+}
+
+/** EXTNAME of the optional second table of a shear file: the posterior draws. */
+export const SAMPLES_EXTNAME = 'SAMPLES';
+
 export interface ShearColumnInfo {
   name: string;
   /** TFORM written. */
@@ -93,8 +104,11 @@ function int32OrMinus1(v: number | undefined, field: string): number {
   return v;
 }
 
-/** FITS bytes of `shear_{tile}_{row}_{col}.fits`: empty primary HDU + BINTABLE 'SHEAR' with one row. */
-export function shearTable(s: SubtileShear, prov: Provenance): Uint8Array {
+/**
+ * FITS bytes of `shear_{tile}_{row}_{col}.fits`: empty primary HDU + BINTABLE 'SHEAR' with one
+ * row, and for VI / NUTS a BINTABLE 'SAMPLES' (CHAIN, DRAW, G1, G2 in float64).
+ */
+export function shearTable(s: SubtileShear, prov: Provenance, samples?: ShearSamples): Uint8Array {
   checkSubtileId(s.tileId, s.row, s.col);
   if (!INFERENCE_METHODS.includes(s.method)) {
     throw new ShineError(`unknown inference method '${s.method}' (expected ${INFERENCE_METHODS.join(', ')})`, { field: 'method' });
@@ -138,7 +152,31 @@ export function shearTable(s: SubtileShear, prov: Provenance): Uint8Array {
         ...provenanceCards(prov),
       ],
     },
+    ...(samples ? [samplesHdu(samples, s.method)] : []),
   ]);
+}
+
+function samplesHdu(x: ShearSamples, method: InferenceMethod) {
+  const n = x.g1.length;
+  for (const [k, a] of [['chain', x.chain], ['draw', x.draw], ['g2', x.g2]] as const) {
+    if (a.length !== n) throw new ShineError(`samples: ${k} has ${a.length} entries, g1 has ${n}`, { field: `samples.${k}` });
+  }
+  const nChains = n ? Math.max(...Array.from(x.chain)) + 1 : 0;
+  return {
+    kind: 'bintable' as const,
+    name: SAMPLES_EXTNAME,
+    nRows: n,
+    columns: [
+      { name: 'CHAIN', format: 'I', data: Int16Array.from(x.chain) },
+      { name: 'DRAW', format: 'J', data: Int32Array.from(x.draw) },
+      { name: 'G1', format: 'D', data: Float64Array.from(x.g1) },
+      { name: 'G2', format: 'D', data: Float64Array.from(x.g2) },
+    ] as ColumnSpec[],
+    cards: [
+      { key: 'METHOD', value: asciiText(method), comment: 'nuts: chains after warm-up; vi: guide draws' },
+      { key: 'NCHAINS', value: nChains, comment: 'number of chains' },
+    ],
+  };
 }
 
 /** The values of a shear table row as read back (extra columns when present). */
