@@ -10,6 +10,9 @@ import { UserError, type Command } from '../command.ts';
 import { parseOptions } from '../args.ts';
 import { loadConfig, expandPaths, findFiles } from '../../platform/node/config.ts';
 import { openFits, writeFileAtomic } from '../../platform/node/files.ts';
+import { isRemoteUrl, remoteIdentity, remoteSettings, type RemoteSettings } from '../../platform/node/remote-cache.ts';
+import { urlPatternProblem } from '../../engine/config/paths.ts';
+import { ShineError } from '../../engine/errors.ts';
 import { prepareTile, scanExposures, type FileScan, type PrepareInputs, type ScanCache } from '../../engine/tiling/prepare.ts';
 import { manifestFileName, manifestToYaml } from '../../engine/tiling/manifest.ts';
 import { readTileIndex } from '../../engine/tiling/tiles.ts';
@@ -22,10 +25,15 @@ const USAGE = 'usage: shine prepare --config C [--tile-id T|all] [--out DIR] [--
 /**
  * DET header scans cached in DIR, one JSON file per DET file, valid while the file's path, size
  * and modification time are unchanged (so a survey archive is scanned once, not once per tile).
+ * For a URL the key is its size and ETag / Last-Modified (one HEAD request).
  */
-function nodeScanCache(dir: string): ScanCache {
-  const entry = (file: string) => join(dir, `${basename(file).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80)}.${hash64(file)}.json`);
+function nodeScanCache(dir: string, remote: RemoteSettings): ScanCache {
+  const entry = (file: string) => join(dir, `${basename(file.replace(/[?#].*$/, '')).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80)}.${hash64(file)}.json`);
   const key = async (file: string) => {
+    if (isRemoteUrl(file)) {
+      const id = await remoteIdentity(file, remote);
+      return { path: file, size: id.size, mtimeMs: `${id.etag ?? ''}|${id.lastModified ?? ''}` };
+    }
     const st = await stat(file);
     return { path: file, size: st.size, mtimeMs: st.mtimeMs };
   };
@@ -49,6 +57,19 @@ function nodeScanCache(dir: string): ScanCache {
 
 async function resolveInputs(cfg: ShineConfig, tileId: number | null, log: (s: string) => void): Promise<PrepareInputs> {
   const d = cfg.data;
+  // URLs are read as given: they cannot be glob patterns or archive folders (a web folder cannot be listed)
+  for (const [field, list] of [['data.exposures', d.exposures], ['data.backgrounds', d.backgrounds], ['data.psf', d.psf], ['data.mer_catalog', d.mer_catalog], ['data.tile_index', d.tile_index ? [d.tile_index] : []]] as const) {
+    for (const p of list) {
+      const problem = urlPatternProblem(p);
+      if (problem) throw new ShineError(problem, { field });
+    }
+  }
+  for (const field of ['exposure_archive', 'catalog_archive'] as const) {
+    const v = cfg.distributed[field];
+    if (v && /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v)) {
+      throw new ShineError(`'${v}' is a URL, but an archive must be a local folder (a URL folder cannot be listed): list the files' URLs in data.exposures, data.backgrounds, data.psf and data.mer_catalog instead`, { field: `distributed.${field}` });
+    }
+  }
   const arch = cfg.distributed.exposure_archive;
   const fromArchive = async (kind: string): Promise<string[]> => {
     if (!arch) return [];
@@ -97,10 +118,11 @@ const command: Command = {
       if (!m) throw new UserError(`--sub-tile must be ROW,COL (e.g. 1,2), got '${opts['sub-tile']}'`);
       only = [[Number(m[1]), Number(m[2])]];
     }
+    const remote = remoteSettings(cfg.remote, cfg.source.dir);
     let tileIds: number[];
     if (tileArg === 'all') {
       if (!cfg.data.tile_index) throw new UserError("--tile-id all needs data.tile_index");
-      const f = await openFits(cfg.data.tile_index);
+      const f = await openFits(cfg.data.tile_index, { remote });
       try {
         tileIds = (await readTileIndex(f)).map((t) => t.tileId);
       } finally {
@@ -109,7 +131,7 @@ const command: Command = {
       if (opts.out !== undefined && tileIds.length > 1) throw new UserError('--out cannot be used with --tile-id all (each tile gets scratch_dir/tile_<id>)');
     } else tileIds = [tileArg];
 
-    const io = { openFits: (p: string) => openFits(p), log, scanCache: opts['no-cache'] ? undefined : nodeScanCache(join(cfg.distributed.scratch_dir, 'scan_cache')) };
+    const io = { openFits: (p: string) => openFits(p, { remote }), log, scanCache: opts['no-cache'] ? undefined : nodeScanCache(join(cfg.distributed.scratch_dir, 'scan_cache'), remote) };
     let shared: { key: string; scan: Awaited<ReturnType<typeof scanExposures>> } | null = null;
     for (const tileId of tileIds) {
       const t0 = performance.now();

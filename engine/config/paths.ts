@@ -44,13 +44,37 @@ export function dirnameOf(p: string): string {
   return s.slice(0, i);
 }
 
-/** The last component of a path. */
+/** The last component of a path (of a URL: of its path, without the query or fragment). */
 export function basenameOf(p: string): string {
+  if (isUrl(p)) p = p.replace(/[?#].*$/, '');
   const s = p.replace(/\\/g, '/').replace(/\/+$/, '');
   return s.slice(s.lastIndexOf('/') + 1);
 }
 
-/** True when a path holds glob characters (*, ?, [). */
+/** True for 'scheme://…' URLs (http, https, s3, …). */
+export function isUrl(p: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(p);
+}
+
+/**
+ * True when a local path holds glob characters (*, ?, [). URLs are never globs (a URL folder
+ * cannot be listed; '?' starts a URL's query): see {@link urlPatternProblem}.
+ */
 export function hasGlob(p: string): boolean {
+  if (isUrl(p)) return false;
   return /[*?[]/.test(p);
+}
+
+/**
+ * Why a URL cannot be used as an input path, or null: only http(s) URLs are read, and a URL
+ * cannot be a glob pattern (a web folder cannot be listed: every file's URL must be given).
+ */
+export function urlPatternProblem(p: string): string | null {
+  if (!isUrl(p)) return null;
+  if (!/^https?:\/\//i.test(p)) return `unsupported URL scheme in '${p}' (only http:// and https:// URLs are read; for S3 use the bucket's https:// address)`;
+  const afterHost = p.replace(/^[A-Za-z]+:\/\/[^/]*/, '').replace(/#.*$/, '');
+  if (/[*[\]]/.test(afterHost)) {
+    return `'${p}' looks like a glob pattern, but a URL folder cannot be listed: give each file's URL explicitly (glob patterns work for local paths only)`;
+  }
+  return null;
 }

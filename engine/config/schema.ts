@@ -278,6 +278,26 @@ export const DeviceSchema = z.strictObject({
   adapter: z.string().min(1).default('auto'),
 });
 
+/** Remote data (http/https URLs in data.*): the block cache and the request policy (docs/remote-data.md). */
+export const RemoteSchema = z.strictObject({
+  /** Keep fetched byte ranges in a local block cache (resumable); false: read straight from the server. */
+  cache: z.boolean().default(true),
+  /** Cache folder (null: $SHINE_CACHE_DIR, else ~/.cache/shine/remote); SHINE_CACHE_DIR overrides it. */
+  cache_dir: optionalPath().default(null),
+  /** Most HTTP requests in flight at once, across all remote files of a process. */
+  concurrency: z.number().int().positive().default(8),
+  /** Retries of a failed request (network error, timeout, 5xx, 429, cut body) after the first attempt. */
+  retries: z.number().int().min(0).default(5),
+  /** First retry delay (ms), doubled at each retry. */
+  backoff_ms: z.number().nonnegative().default(500),
+  /** A request is aborted (and retried) when the server sends nothing for this long (s; 0: never). */
+  timeout_s: z.number().nonnegative().default(60),
+  /** Cache block size (KiB). */
+  block_kib: z.number().int().positive().default(64),
+  /** Largest single ranged request (MiB); longer reads are split. */
+  max_request_mib: z.number().positive().default(16),
+});
+
 export const TruthSchema = z.strictObject({
   sources: optionalPath().default(null),
   shear: optionalPath().default(null),
@@ -295,6 +315,7 @@ export const ConfigSchema = z.strictObject({
   distributed: DistributedSchema.prefault({}),
   device: DeviceSchema.prefault({}),
   truth: TruthSchema.prefault({}),
+  remote: RemoteSchema.prefault({}),
 });
 
 type Raw = z.output<typeof ConfigSchema>;

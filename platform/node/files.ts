@@ -1,6 +1,10 @@
 /**
  * Node file access for the FITS layer: random-access file sources (fs file handles), opening a
  * local path or an http(s) URL as a FitsFile, and an atomic file writer.
+ *
+ * URLs go through the resumable block cache of ./remote-cache.ts (docs/remote-data.md): pass
+ * `remote: remoteSettings(cfg.remote, cfg.source.dir)` to apply the configuration's `remote`
+ * section; without it the defaults apply (cache in $SHINE_CACHE_DIR or ~/.cache/shine/remote).
  */
 import { open, rename, unlink, mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -9,6 +13,9 @@ import { DataError } from '../../engine/errors.ts';
 import { FitsFile, type OpenOptions } from '../../engine/data/fits/file.ts';
 import { httpSource, type HttpSourceOptions } from '../../engine/data/fits/http-source.ts';
 import type { ByteSource } from '../../engine/data/fits/source.ts';
+import { isRemoteUrl, openCachedSource, remoteContext, remoteSettings, type RemoteSettings, type RemoteSource } from './remote-cache.ts';
+
+export { remoteSettings, type RemoteSettings } from './remote-cache.ts';
 
 function fileError(path: string, e: unknown): DataError {
   const err = e as NodeJS.ErrnoException;
@@ -60,21 +67,61 @@ export async function openFileSource(path: string): Promise<ByteSource> {
   };
 }
 
-/** Opens a byte source for a local path or an http(s):// URL. */
-export async function openSource(pathOrUrl: string, http?: HttpSourceOptions): Promise<ByteSource> {
-  if (/^https?:\/\//i.test(pathOrUrl)) return httpSource(pathOrUrl, http);
-  return openFileSource(pathOrUrl);
+/** Options of {@link openSource} / {@link openFits} for URLs. */
+export interface RemoteOpenOptions {
+  /** Remote access settings (cache, concurrency, retries, timeout); default `remoteSettings()`. */
+  remote?: RemoteSettings;
+  /** Legacy: plain ranged reads without the disk cache, with these options. */
+  http?: HttpSourceOptions;
+}
+
+/**
+ * Opens a byte source for a local path or an http(s):// URL. URLs are read through the block
+ * cache (when `remote.cacheDir` is set) or with plain ranged requests; all URL sources opened
+ * with equal settings share one bound on the requests in flight.
+ */
+export async function openSource(pathOrUrl: string, options: RemoteOpenOptions = {}): Promise<ByteSource> {
+  if (!isRemoteUrl(pathOrUrl)) return openFileSource(pathOrUrl);
+  if (options.http) return httpSource(pathOrUrl, options.http);
+  const settings = options.remote ?? remoteSettings();
+  const ctx = remoteContext(settings);
+  if (settings.cacheDir) return openCachedSource(pathOrUrl, ctx);
+  return httpSource(pathOrUrl, {
+    retries: settings.retries,
+    backoffMs: settings.backoffMs,
+    timeoutMs: settings.timeoutMs,
+    headers: settings.headers,
+    fetch: settings.fetch,
+    limiter: ctx.limiter,
+  });
 }
 
 /** Opens a FITS file (local path or http(s) URL; gzip detected from the magic bytes). */
-export async function openFits(pathOrUrl: string, options: OpenOptions & { http?: HttpSourceOptions } = {}): Promise<FitsFile> {
-  const src = await openSource(pathOrUrl, options.http);
+export async function openFits(pathOrUrl: string, options: OpenOptions & RemoteOpenOptions = {}): Promise<FitsFile> {
+  const src = await openSource(pathOrUrl, options);
+  let f: FitsFile;
   try {
-    return await FitsFile.open(src, options);
+    f = await FitsFile.open(src, options);
   } catch (e) {
+    let err = e;
+    if (e instanceof DataError && isRemoteUrl(pathOrUrl) && e.context.key === 'SIMPLE') {
+      // say what came instead (an HTML error page, a JSON message, …)
+      const head = await src.read(0, 80).catch(() => new Uint8Array(0));
+      const text = Array.from(head, (c) => (c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : ' ')).join('').replace(/\s+/g, ' ').trim();
+      err = new DataError(`not a FITS file: the server sent ${text ? `'${text.slice(0, 60)}${text.length > 60 ? '…' : ''}'` : 'non-text bytes'} instead of a FITS header`, { file: pathOrUrl, hdu: 0 });
+    }
     await src.close().catch(() => undefined);
-    throw e;
+    throw err;
   }
+  const remote = src as Partial<RemoteSource>;
+  if (remote.setLocator && f.source === src) {
+    const hdus = f.hdus;
+    remote.setLocator((offset) => {
+      const h = hdus.find((x) => offset >= x.headerOffset && offset < x.dataOffset + Math.max(x.dataSize, 1));
+      return h ? (h.name ? `${h.index} (${h.name})` : h.index) : undefined;
+    });
+  }
+  return f;
 }
 
 /**

@@ -9,6 +9,12 @@
  * - Retries with exponential backoff on network errors, 5xx, 429 and truncated bodies.
  * - A server that ignores ranges (200 with the whole body) works too: the whole file is downloaded
  *   once and served from memory (with a warning in `warnings`), since no random access is possible.
+ * - `timeoutMs`: a request is aborted (and retried) when the server sends nothing for that long —
+ *   no response headers, or no body bytes — so a hung server never hangs a run.
+ * - `limiter`: a shared {@link RequestLimiter} bounds the requests in flight across every source
+ *   that uses it.
+ *
+ * On Node, platform/node/remote-cache.ts layers a resumable disk cache over the same primitives.
  */
 import { DataError } from '../../errors.ts';
 import type { ByteSource } from './source.ts';
@@ -22,6 +28,135 @@ export interface HttpSourceOptions {
   headers?: Record<string, string>;
   /** fetch implementation (default: the global fetch). */
   fetch?: typeof fetch;
+  /** Abort a request when nothing arrives for this many ms (default 60 000; 0: never). */
+  timeoutMs?: number;
+  /** Bounds the requests in flight (shared between sources); default: no bound. */
+  limiter?: RequestLimiter;
+}
+
+/**
+ * A counting semaphore: at most `max` tasks run at once; the others wait in FIFO order.
+ * `peak` records the largest number seen in flight (diagnostics, tests).
+ */
+export class RequestLimiter {
+  readonly max: number;
+  inFlight = 0;
+  peak = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(max: number) {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`RequestLimiter: max must be an integer ≥ 1, got ${max}`);
+    this.max = max;
+  }
+  async acquire(): Promise<void> {
+    if (this.inFlight < this.max) {
+      this.inFlight++;
+    } else {
+      // the slot is handed over by release() (inFlight unchanged)
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    if (this.inFlight > this.peak) this.peak = this.inFlight;
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.inFlight--;
+  }
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+}
+
+/** Raised when a request is aborted because nothing arrived for `timeoutMs`. */
+export class RequestTimeout extends Error {
+  override name = 'RequestTimeout';
+}
+
+/**
+ * One fetch with an idle timeout: the timer runs until the response headers arrive and is reset
+ * by every body chunk read through `readBody`/`streamBody`. Call `done()` (or read or cancel the
+ * body) to clear it.
+ */
+export interface TimedResponse {
+  res: Response;
+  /** Reads the body, calling onChunk for each piece; resolves at the end of the body. */
+  streamBody(onChunk: (chunk: Uint8Array) => void | Promise<void>): Promise<void>;
+  /** Reads the whole body into one array. */
+  readBody(): Promise<Uint8Array>;
+  /** Discards the body. */
+  cancel(): Promise<void>;
+}
+
+export async function timedFetch(doFetch: typeof fetch, url: string, init: RequestInit, timeoutMs: number): Promise<TimedResponse> {
+  const ctl = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    if (timeoutMs > 0) {
+      timer = setTimeout(() => ctl.abort(new RequestTimeout(`no data from the server for ${timeoutMs / 1000} s (timeout)`)), timeoutMs);
+    }
+  };
+  const disarm = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+  };
+  const reason = (e: unknown): Error => {
+    if (ctl.signal.aborted && ctl.signal.reason instanceof RequestTimeout) return ctl.signal.reason;
+    return e instanceof Error ? e : new Error(String(e));
+  };
+  arm();
+  let res: Response;
+  try {
+    res = await doFetch(url, { ...init, signal: ctl.signal });
+  } catch (e) {
+    disarm();
+    throw reason(e);
+  }
+  arm();
+  const streamBody = async (onChunk: (chunk: Uint8Array) => void | Promise<void>) => {
+    try {
+      if (!res.body) return;
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        arm();
+        if (value && value.length) await onChunk(value);
+      }
+    } catch (e) {
+      throw reason(e);
+    } finally {
+      disarm();
+    }
+  };
+  return {
+    res,
+    streamBody,
+    async readBody() {
+      const parts: Uint8Array[] = [];
+      let n = 0;
+      await streamBody((c) => {
+        parts.push(c);
+        n += c.length;
+      });
+      if (parts.length === 1) return parts[0];
+      const out = new Uint8Array(n);
+      let o = 0;
+      for (const p of parts) {
+        out.set(p, o);
+        o += p.length;
+      }
+      return out;
+    },
+    async cancel() {
+      disarm();
+      await res.body?.cancel().catch(() => undefined);
+    },
+  };
 }
 
 class RetryableError extends Error {}
@@ -31,6 +166,8 @@ export function httpSource(url: string, options: HttpSourceOptions = {}): ByteSo
   const backoff = options.backoffMs ?? 250;
   const doFetch = options.fetch ?? globalThis.fetch;
   const extra = options.headers ?? {};
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const limiter = options.limiter;
   const warnings: string[] = [];
   let knownSize: number | undefined;
   let whole: Uint8Array | undefined; // when the server ignores ranges
@@ -52,30 +189,37 @@ export function httpSource(url: string, options: HttpSourceOptions = {}): ByteSo
     throw new DataError(`${what} failed after ${retries + 1} attempts: ${msg}`, { file });
   }
 
-  async function request(init: RequestInit): Promise<Response> {
-    let res: Response;
-    try {
-      res = await doFetch(url, init);
-    } catch (e) {
-      throw new RetryableError(`network error: ${(e as Error).message ?? String(e)}`);
-    }
-    if (res.status >= 500 || res.status === 429) {
-      await res.body?.cancel().catch(() => undefined);
-      throw new RetryableError(`HTTP ${res.status}`);
-    }
-    if (res.status >= 400) {
-      await res.body?.cancel().catch(() => undefined);
-      throw new DataError(`HTTP ${res.status} ${res.statusText}`.trim(), { file });
-    }
-    return res;
-  }
-
-  async function body(res: Response): Promise<Uint8Array> {
-    try {
-      return new Uint8Array(await res.arrayBuffer());
-    } catch (e) {
-      throw new RetryableError(`body interrupted: ${(e as Error).message ?? String(e)}`);
-    }
+  /** One request (under the limiter) whose body is read in full; bodies map to Response-like results. */
+  async function request(init: RequestInit): Promise<{ status: number; headers: Headers; bytes: () => Uint8Array }> {
+    const run = async () => {
+      let t: TimedResponse;
+      try {
+        t = await timedFetch(doFetch, url, init, timeoutMs);
+      } catch (e) {
+        if (e instanceof RequestTimeout) throw new RetryableError(e.message);
+        throw new RetryableError(`network error: ${(e as Error).message ?? String(e)}`);
+      }
+      const res = t.res;
+      if (res.status >= 500 || res.status === 429) {
+        await t.cancel();
+        throw new RetryableError(`HTTP ${res.status}`);
+      }
+      if (res.status >= 400) {
+        await t.cancel();
+        throw new DataError(`HTTP ${res.status} ${res.statusText}`.trim(), { file });
+      }
+      let b: Uint8Array = new Uint8Array(0);
+      if (init.method !== 'HEAD') {
+        try {
+          b = await t.readBody();
+        } catch (e) {
+          if (e instanceof RequestTimeout) throw new RetryableError(e.message);
+          throw new RetryableError(`body interrupted: ${(e as Error).message ?? String(e)}`);
+        }
+      } else await t.cancel();
+      return { status: res.status, headers: res.headers, bytes: () => b };
+    };
+    return limiter ? limiter.run(run) : run();
   }
 
   async function size(): Promise<number> {
@@ -95,12 +239,11 @@ export function httpSource(url: string, options: HttpSourceOptions = {}): ByteSo
       const r = await request({ headers: { ...extra, Range: 'bytes=0-0' } });
       if (r.status === 206) {
         const cr = r.headers.get('content-range') ?? '';
-        await r.body?.cancel().catch(() => undefined);
         const m = /\/(\d+)\s*$/.exec(cr);
         if (m) return Number(m[1]);
         throw new DataError(`cannot determine the size (Content-Range '${cr}')`, { file });
       }
-      whole = await body(r);
+      whole = r.bytes();
       warnings.push('server ignores range requests: the whole file was downloaded');
       return whole.length;
     });
@@ -123,7 +266,7 @@ export function httpSource(url: string, options: HttpSourceOptions = {}): ByteSo
       if (whole) return whole.slice(offset, end);
       return withRetries(`GET bytes ${offset}-${end - 1}`, async () => {
         const res = await request({ headers: { ...extra, Range: `bytes=${offset}-${end - 1}` } });
-        const b = await body(res);
+        const b = res.bytes();
         if (res.status === 200) {
           // range ignored: the full body came back
           if (b.length !== total) throw new RetryableError(`truncated body (${b.length} of ${total} bytes)`);

@@ -1,0 +1,776 @@
+/**
+ * Remote FITS files (http/https URLs) on Node: ranged reads through a resumable local block cache.
+ *
+ * Layout of one cache entry (folder `<cache_dir>/<sha256(url)[0..2]>/<sha256(url)>/`):
+ *  - `data`: a sparse file of the remote file's size; block k holds bytes [k·B, (k+1)·B);
+ *  - `index.json`: `{version, url, size, etag, lastModified, blockSize, ranges, blocks: [[k, crc32], …]}`
+ *    — which blocks are present and their CRC-32. It is replaced atomically (temp file + rename)
+ *    and only after the blocks it lists were written and flushed (fdatasync), so a crash leaves an
+ *    index that lists fewer blocks than are on disk, never more.
+ *
+ * A read fetches only the blocks it needs that are missing (contiguous runs coalesced into one
+ * `Range` request, at most `maxRequestBytes` each), writing each block as soon as it has fully
+ * arrived; an interrupted response keeps the blocks it delivered and the retry asks only for the
+ * rest, so a re-run after a crash or a cut connection fetches only the missing blocks. Blocks
+ * read back from the cache are checked against their CRC (and the data file's length), and a bad
+ * one is dropped and fetched again, never used. A changed remote file (size, ETag or
+ * Last-Modified differ from the index) invalidates the entry.
+ *
+ * Servers that ignore `Range` (answer 200 with the whole body) are handled by a whole-file
+ * download streamed block by block into the cache (nothing is held in memory).
+ *
+ * Every request — across all open remote files sharing a context — goes through one
+ * RequestLimiter (`concurrency`), has an idle timeout (`timeoutS`), and is retried with
+ * exponential backoff (`retries`, `backoffMs`) on network errors, timeouts, 5xx/429 and short
+ * bodies. 4xx answers fail at once. Errors are DataErrors naming the URL (and the HDU when the
+ * FITS layer has told the source where its HDUs are, see `locate`).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as zlib from 'node:zlib';
+import { DataError } from '../../engine/errors.ts';
+import { RequestLimiter, RequestTimeout, timedFetch, type TimedResponse } from '../../engine/data/fits/http-source.ts';
+import type { ByteSource } from '../../engine/data/fits/source.ts';
+
+// ---------------------------------------------------------------------------------------------
+// settings
+
+/** The `remote` section of the configuration (engine/config/schema.ts), as the YAML spells it. */
+export interface RemoteConfig {
+  cache: boolean;
+  cache_dir: string | null;
+  concurrency: number;
+  retries: number;
+  backoff_ms: number;
+  timeout_s: number;
+  block_kib: number;
+  max_request_mib: number;
+}
+
+export const REMOTE_DEFAULTS: RemoteConfig = {
+  cache: true,
+  cache_dir: null,
+  concurrency: 8,
+  retries: 5,
+  backoff_ms: 500,
+  timeout_s: 60,
+  block_kib: 64,
+  max_request_mib: 16,
+};
+
+/** Resolved settings of remote access. */
+export interface RemoteSettings {
+  /** Folder of the block cache; null: no disk cache (plain ranged reads, whole files in memory). */
+  cacheDir: string | null;
+  concurrency: number;
+  retries: number;
+  backoffMs: number;
+  /** Idle timeout of one request (ms; 0: none). */
+  timeoutMs: number;
+  blockSize: number;
+  maxRequestBytes: number;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+  /** fetch implementation (tests); default the global fetch. */
+  fetch?: typeof fetch;
+}
+
+/** The default cache folder: $SHINE_CACHE_DIR, else $XDG_CACHE_HOME/shine/remote, else ~/.cache/shine/remote. */
+export function defaultCacheDir(): string {
+  if (process.env.SHINE_CACHE_DIR) return resolve(process.env.SHINE_CACHE_DIR);
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'shine', 'remote');
+}
+
+/**
+ * Settings from the configuration section (missing fields take the defaults). A relative
+ * `cache_dir` is resolved against `baseDir` (the configuration's folder); $SHINE_CACHE_DIR, when
+ * set, overrides `cache_dir`.
+ */
+export function remoteSettings(cfg: Partial<RemoteConfig> = {}, baseDir = '.'): RemoteSettings {
+  const c = { ...REMOTE_DEFAULTS, ...Object.fromEntries(Object.entries(cfg).filter(([, v]) => v !== undefined)) } as RemoteConfig;
+  let cacheDir: string | null = null;
+  if (c.cache) {
+    if (process.env.SHINE_CACHE_DIR) cacheDir = resolve(process.env.SHINE_CACHE_DIR);
+    else if (c.cache_dir) cacheDir = resolve(baseDir, c.cache_dir);
+    else cacheDir = defaultCacheDir();
+  }
+  return {
+    cacheDir,
+    concurrency: c.concurrency,
+    retries: c.retries,
+    backoffMs: c.backoff_ms,
+    timeoutMs: Math.round(c.timeout_s * 1000),
+    blockSize: Math.round(c.block_kib * 1024),
+    maxRequestBytes: Math.round(c.max_request_mib * 1024 * 1024),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// contexts: one limiter (and one set of open cache entries) per distinct settings
+
+export interface RemoteStats {
+  /** HTTP requests sent (each attempt counts). */
+  requests: number;
+  /** Body bytes received. */
+  bytesReceived: number;
+  /** Blocks served from the cache without a request. */
+  cacheHits: number;
+  /** Cached blocks found corrupt (CRC or length) and fetched again. */
+  corruptBlocks: number;
+}
+
+export interface RemoteContext {
+  readonly settings: RemoteSettings;
+  readonly limiter: RequestLimiter;
+  readonly stats: RemoteStats;
+  /** Open cache entries by URL (shared by every source of the same URL). */
+  readonly entries: Map<string, Promise<CacheEntry>>;
+}
+
+const contexts = new Map<string, RemoteContext>();
+
+/**
+ * The context for these settings: sources opened with equal settings share one limiter, so at
+ * most `concurrency` requests are in flight across all of them.
+ */
+export function remoteContext(settings: RemoteSettings): RemoteContext {
+  const key = JSON.stringify({ ...settings, fetch: settings.fetch ? fetchId(settings.fetch) : null });
+  let ctx = contexts.get(key);
+  if (!ctx) {
+    ctx = {
+      settings,
+      limiter: new RequestLimiter(settings.concurrency),
+      stats: { requests: 0, bytesReceived: 0, cacheHits: 0, corruptBlocks: 0 },
+      entries: new Map(),
+    };
+    contexts.set(key, ctx);
+  }
+  return ctx;
+}
+
+const fetchIds = new WeakMap<object, number>();
+let nextFetchId = 1;
+function fetchId(f: object): number {
+  let id = fetchIds.get(f);
+  if (id === undefined) fetchIds.set(f, (id = nextFetchId++));
+  return id;
+}
+
+export function isRemoteUrl(p: string): boolean {
+  return /^https?:\/\//i.test(p);
+}
+
+/** The cache folder of one URL. */
+export function cacheEntryDir(cacheDir: string, url: string): string {
+  const h = createHash('sha256').update(url).digest('hex');
+  return join(cacheDir, h.slice(0, 2), h);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRC-32 (node:zlib's when available)
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+export function crc32(b: Uint8Array): number {
+  const native = (zlib as unknown as { crc32?: (d: Uint8Array) => number }).crc32;
+  if (native) return native(b) >>> 0;
+  let c = 0xffffffff;
+  for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// requests
+
+class Retryable extends Error {}
+/** A range request was answered with the whole file: switch to whole-file mode. */
+class RangesIgnored extends Error {}
+
+interface Identity {
+  size: number;
+  etag: string | null;
+  lastModified: string | null;
+  /** true: 206 seen; false: the server ignores ranges; null: unknown yet. */
+  ranges: boolean | null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+function httpError(status: number, statusText: string): string {
+  const what = status === 404 ? 'not found' : status === 403 ? 'access denied' : status === 401 ? 'authentication required' : status === 416 ? 'range not satisfiable' : 'request refused';
+  return `${what} (HTTP ${status}${statusText ? ` ${statusText}` : ''})`;
+}
+
+async function send(ctx: RemoteContext, url: string, init: RequestInit): Promise<TimedResponse> {
+  const s = ctx.settings;
+  ctx.stats.requests++;
+  let t: TimedResponse;
+  try {
+    t = await timedFetch(s.fetch ?? globalThis.fetch, url, { ...init, headers: { 'Accept-Encoding': 'identity', ...(s.headers ?? {}), ...((init.headers as Record<string, string>) ?? {}) } }, s.timeoutMs);
+  } catch (e) {
+    if (e instanceof RequestTimeout) throw new Retryable(e.message);
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    throw new Retryable(`network error: ${errText(e)}${cause?.code ? ` (${cause.code})` : cause?.message ? ` (${cause.message})` : ''}`);
+  }
+  const st = t.res.status;
+  if (st >= 500 || st === 429 || st === 408) {
+    await t.cancel();
+    throw new Retryable(`HTTP ${st}${t.res.statusText ? ` ${t.res.statusText}` : ''}`);
+  }
+  if (st >= 400) {
+    await t.cancel();
+    throw new DataError(httpError(st, t.res.statusText), { file: url });
+  }
+  return t;
+}
+
+/** Runs `attempt` with retries and exponential backoff; DataErrors are final. */
+async function withRetries<T>(ctx: RemoteContext, url: string, what: string, attempt: () => Promise<T>, hdu?: () => string | number | undefined): Promise<T> {
+  const { retries, backoffMs } = ctx.settings;
+  let last: unknown;
+  for (let k = 0; k <= retries; k++) {
+    if (k > 0) await sleep(backoffMs * 2 ** (k - 1));
+    try {
+      return await attempt();
+    } catch (e) {
+      if (e instanceof DataError || e instanceof RangesIgnored) throw e;
+      last = e;
+    }
+  }
+  throw new DataError(`${what} failed after ${retries + 1} attempts: ${errText(last)}`, { file: url, hdu: hdu?.() });
+}
+
+/** Size and validators of a remote file: HEAD, else a GET of bytes 0-0. */
+async function probe(ctx: RemoteContext, url: string): Promise<Identity> {
+  return withRetries(ctx, url, 'HEAD', () =>
+    ctx.limiter.run(async () => {
+      let head: TimedResponse | null = null;
+      try {
+        head = await send(ctx, url, { method: 'HEAD' });
+      } catch (e) {
+        // some servers (presigned GET URLs) refuse HEAD: fall back to a ranged GET
+        if (!(e instanceof DataError && /HTTP 40[35]/.test(e.message))) throw e;
+      }
+      if (head) {
+        await head.cancel();
+        const h = head.res.headers;
+        const len = h.get('content-length');
+        if (len !== null && /^\d+$/.test(len) && !h.get('content-encoding')) {
+          const ar = (h.get('accept-ranges') ?? '').toLowerCase();
+          return { size: Number(len), etag: h.get('etag'), lastModified: h.get('last-modified'), ranges: ar === 'none' ? false : null };
+        }
+      }
+      const r = await send(ctx, url, { headers: { Range: 'bytes=0-0' } });
+      await r.cancel();
+      const h = r.res.headers;
+      if (r.res.status === 206) {
+        const m = /\/(\d+)\s*$/.exec(h.get('content-range') ?? '');
+        if (m) return { size: Number(m[1]), etag: h.get('etag'), lastModified: h.get('last-modified'), ranges: true };
+      }
+      const len = h.get('content-length');
+      if (r.res.status === 200 && len !== null && /^\d+$/.test(len)) {
+        return { size: Number(len), etag: h.get('etag'), lastModified: h.get('last-modified'), ranges: false };
+      }
+      throw new DataError(`cannot determine the size of the remote file (HTTP ${r.res.status}, no Content-Length or Content-Range)`, { file: url });
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// cache entries
+
+interface IndexFile {
+  version: 1;
+  url: string;
+  size: number;
+  etag: string | null;
+  lastModified: string | null;
+  blockSize: number;
+  ranges: boolean | null;
+  blocks: Array<[number, number]>;
+}
+
+async function readIndex(path: string): Promise<IndexFile | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+  try {
+    const j = JSON.parse(text) as IndexFile;
+    if (j.version !== 1 || typeof j.url !== 'string' || !Number.isSafeInteger(j.size) || !Number.isSafeInteger(j.blockSize) || !Array.isArray(j.blocks)) return null;
+    for (const b of j.blocks) if (!Array.isArray(b) || !Number.isSafeInteger(b[0]) || !Number.isSafeInteger(b[1])) return null;
+    return j;
+  } catch {
+    return null; // corrupt index: the entry is rebuilt
+  }
+}
+
+function sameIdentity(a: { size: number; etag: string | null; lastModified: string | null }, b: typeof a): boolean {
+  if (a.size !== b.size) return false;
+  if (a.etag && b.etag) return a.etag === b.etag;
+  if (a.etag || b.etag) return false;
+  return (a.lastModified ?? '') === (b.lastModified ?? '');
+}
+
+/** One cached remote file, shared by every source of its URL within a context. */
+export class CacheEntry {
+  readonly url: string;
+  readonly dir: string;
+  readonly id: Identity;
+  readonly blockSize: number;
+  readonly nBlocks: number;
+  /** Present blocks → CRC-32. */
+  readonly blocks = new Map<number, number>();
+  /** Blocks whose CRC was checked (or which were written) in this process. */
+  private readonly verified = new Set<number>();
+  private readonly inflight = new Map<number, Promise<void>>();
+  private fh: FileHandle;
+  private refs = 0;
+  private saving: Promise<void> | null = null;
+  private dirty = false;
+  private whole: Promise<void> | null = null;
+  private readonly ctx: RemoteContext;
+  /** Set by the FITS layer: the HDU holding a byte offset (for error messages). */
+  locate?: (offset: number) => string | number | undefined;
+
+  private constructor(ctx: RemoteContext, url: string, dir: string, id: Identity, fh: FileHandle) {
+    this.ctx = ctx;
+    this.url = url;
+    this.dir = dir;
+    this.id = id;
+    this.fh = fh;
+    this.blockSize = ctx.settings.blockSize;
+    this.nBlocks = Math.ceil(id.size / this.blockSize);
+  }
+
+  static async open(ctx: RemoteContext, url: string): Promise<CacheEntry> {
+    const cacheDir = ctx.settings.cacheDir!;
+    const id = await probe(ctx, url);
+    const dir = cacheEntryDir(cacheDir, url);
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw new DataError(`cannot create the cache folder: ${errText(e)}`, { file: dir });
+    }
+    const dataPath = join(dir, 'data');
+    const old = await readIndex(join(dir, 'index.json'));
+    const reuse = !!old && old.url === url && old.blockSize === ctx.settings.blockSize && sameIdentity(old, id);
+    let fh: FileHandle;
+    try {
+      fh = await open(dataPath, 'r+').catch(async (e) => {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return open(dataPath, 'w+');
+        throw e;
+      });
+    } catch (e) {
+      throw new DataError(`cannot open the cache file: ${errText(e)}`, { file: dataPath });
+    }
+    const entry = new CacheEntry(ctx, url, dir, { ...id, ranges: id.ranges ?? (reuse ? old!.ranges : null) }, fh);
+    const onDisk = (await fh.stat()).size;
+    if (reuse) {
+      for (const [k, crc] of old!.blocks) {
+        // a block the (possibly truncated) data file does not fully hold is not present
+        if (k >= 0 && k < entry.nBlocks && entry.blockEnd(k) <= onDisk) entry.blocks.set(k, crc);
+      }
+    } else if (onDisk > 0) {
+      await fh.truncate(0); // stale or unknown content
+    }
+    if (onDisk !== id.size || !reuse) await fh.truncate(id.size); // sparse: unwritten blocks take no space
+    if (!reuse) await entry.saveIndex();
+    return entry;
+  }
+
+  blockStart(k: number): number {
+    return k * this.blockSize;
+  }
+  blockEnd(k: number): number {
+    return Math.min(this.id.size, (k + 1) * this.blockSize);
+  }
+
+  acquire(): void {
+    this.refs++;
+  }
+  /** Drops a reference; the data file is closed with the last one. */
+  async release(): Promise<boolean> {
+    this.refs--;
+    if (this.refs > 0) return false;
+    await this.flush();
+    await this.fh.close().catch(() => undefined);
+    return true;
+  }
+
+  /** Waits for pending index writes. */
+  async flush(): Promise<void> {
+    while (this.saving) await this.saving;
+  }
+
+  private scheduleSave(): void {
+    this.dirty = true;
+    if (this.saving) return;
+    this.saving = (async () => {
+      try {
+        while (this.dirty) {
+          this.dirty = false;
+          await this.saveIndex();
+        }
+      } finally {
+        this.saving = null;
+      }
+    })();
+    this.saving.catch(() => undefined);
+  }
+
+  /** Flushes the data file, then replaces index.json atomically (merging what another process recorded). */
+  private async saveIndex(): Promise<void> {
+    await this.fh.datasync();
+    const path = join(this.dir, 'index.json');
+    const merged = new Map(this.blocks);
+    const other = await readIndex(path);
+    if (other && other.url === this.url && other.blockSize === this.blockSize && sameIdentity(other, this.id)) {
+      for (const [k, crc] of other.blocks) if (!merged.has(k) && k < this.nBlocks) merged.set(k, crc);
+    }
+    const idx: IndexFile = {
+      version: 1,
+      url: this.url,
+      size: this.id.size,
+      etag: this.id.etag,
+      lastModified: this.id.lastModified,
+      blockSize: this.blockSize,
+      ranges: this.id.ranges,
+      blocks: [...merged].sort((a, b) => a[0] - b[0]),
+    };
+    const tmp = join(this.dir, `.index.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      await writeFileFully(tmp, new TextEncoder().encode(JSON.stringify(idx)));
+      await rename(tmp, path);
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw new DataError(`cannot write the cache index: ${errText(e)}`, { file: path });
+    }
+  }
+
+  private async writeBlock(k: number, bytes: Uint8Array): Promise<void> {
+    if (bytes.length !== this.blockEnd(k) - this.blockStart(k)) throw new Error(`internal: block ${k} has ${bytes.length} bytes`);
+    let o = 0;
+    while (o < bytes.length) {
+      const { bytesWritten } = await this.fh.write(bytes, o, bytes.length - o, this.blockStart(k) + o);
+      o += bytesWritten;
+    }
+    this.blocks.set(k, crc32(bytes));
+    this.verified.add(k);
+  }
+
+  /**
+   * Streams a response body that starts at byte `start` into the cache, writing every block that
+   * fully arrives (also when the body is cut short). Returns the number of bytes received.
+   */
+  private async streamInto(t: TimedResponse, start: number, end: number): Promise<number> {
+    const B = this.blockSize;
+    let pos = start; // absolute offset of the next byte
+    let k = Math.floor(start / B);
+    let buf = new Uint8Array(this.blockEnd(k) - this.blockStart(k));
+    let fill = 0;
+    let wrote = 0;
+    try {
+      await t.streamBody(async (chunk) => {
+        this.ctx.stats.bytesReceived += chunk.length;
+        let c = 0;
+        while (c < chunk.length) {
+          if (pos >= end) throw new Retryable(`the server sent more than the ${end - start} bytes asked for`);
+          const n = Math.min(chunk.length - c, buf.length - fill, end - pos);
+          buf.set(chunk.subarray(c, c + n), fill);
+          fill += n;
+          c += n;
+          pos += n;
+          if (fill === buf.length) {
+            if (!this.blocks.has(k)) {
+              await this.writeBlock(k, buf);
+              wrote++;
+            }
+            k++;
+            if (k < this.nBlocks && pos < end) {
+              buf = new Uint8Array(this.blockEnd(k) - this.blockStart(k));
+              fill = 0;
+            }
+          }
+        }
+      });
+    } finally {
+      if (wrote) this.scheduleSave();
+    }
+    return pos - start;
+  }
+
+  /** Fetches blocks [k0, k1] (some may already be present) with one ranged GET. */
+  private async fetchOnce(k0: number, k1: number): Promise<void> {
+    const a = this.blockStart(k0);
+    const b = this.blockEnd(k1);
+    await this.ctx.limiter.run(async () => {
+      const t = await send(this.ctx, this.url, { headers: { Range: `bytes=${a}-${b - 1}` } });
+      const h = t.res.headers;
+      if (t.res.status === 200) {
+        // the server ignores ranges: this answer is the whole file; keep it (streamed to the cache)
+        this.id.ranges = false;
+        let got: number;
+        try {
+          got = await this.streamInto(t, 0, this.id.size);
+        } catch (e) {
+          if (e instanceof Retryable || e instanceof DataError) throw e;
+          throw new Retryable(`response cut short: ${errText(e)}`);
+        }
+        if (got < this.id.size) throw new Retryable(`truncated body (${got} of ${this.id.size} bytes)`);
+        return;
+      }
+      if (t.res.status !== 206) {
+        await t.cancel();
+        throw new DataError(`unexpected HTTP status ${t.res.status} for a range request`, { file: this.url });
+      }
+      const cr = h.get('content-range') ?? '';
+      const m = /bytes\s+(\d+)-(\d+)\/(\d+|\*)/i.exec(cr);
+      if (m && m[3] !== '*' && Number(m[3]) !== this.id.size) {
+        await t.cancel();
+        throw new DataError(
+          `the remote file changed while reading (size ${this.id.size} → ${m[3]}); run again to refetch it`,
+          { file: this.url },
+        );
+      }
+      const etag = h.get('etag');
+      if (etag && this.id.etag && etag !== this.id.etag) {
+        await t.cancel();
+        throw new DataError(`the remote file changed while reading (ETag ${this.id.etag} → ${etag}); run again to refetch it`, { file: this.url });
+      }
+      if (m && (Number(m[1]) !== a || Number(m[2]) !== b - 1)) {
+        await t.cancel();
+        throw new Retryable(`the server answered bytes ${m[1]}-${m[2]} to a request for ${a}-${b - 1}`);
+      }
+      this.id.ranges = true;
+      let got: number;
+      try {
+        got = await this.streamInto(t, a, b);
+      } catch (e) {
+        if (e instanceof Retryable || e instanceof DataError) throw e;
+        throw new Retryable(`response cut short: ${errText(e)}`);
+      }
+      if (got < b - a) throw new Retryable(`truncated body (${got} of ${b - a} bytes)`);
+    });
+  }
+
+  /** Whole-file mode (server without ranges): one GET streamed into the cache; retried from the start. */
+  private downloadWhole(): Promise<void> {
+    if (!this.whole) {
+      this.id.ranges = false;
+      this.whole = withRetries(this.ctx, this.url, 'GET (whole file; the server ignores ranges)', () =>
+        this.ctx.limiter.run(async () => {
+          const t = await send(this.ctx, this.url, {});
+          if (t.res.status !== 200) {
+            await t.cancel();
+            throw new DataError(`unexpected HTTP status ${t.res.status}`, { file: this.url });
+          }
+          let got: number;
+          try {
+            got = await this.streamInto(t, 0, this.id.size);
+          } catch (e) {
+            if (e instanceof Retryable || e instanceof DataError) throw e;
+            throw new Retryable(`response cut short: ${errText(e)}`);
+          }
+          if (got < this.id.size) throw new Retryable(`truncated body (${got} of ${this.id.size} bytes)`);
+        }),
+      );
+      this.whole.catch(() => {
+        this.whole = null;
+      });
+    }
+    return this.whole;
+  }
+
+  /** Fetches one run of blocks with retries; each retry asks only for the blocks still missing. */
+  private async fetchRun(k0: number, k1: number): Promise<void> {
+    const missing = () => {
+      let s = -1;
+      let e = -1;
+      for (let k = k0; k <= k1; k++) {
+        if (!this.blocks.has(k)) {
+          if (s < 0) s = k;
+          e = k;
+        }
+      }
+      return [s, e] as const;
+    };
+    const where = () => this.locate?.(this.blockStart(k0));
+    try {
+      await withRetries(
+        this.ctx,
+        this.url,
+        `GET bytes ${this.blockStart(k0)}-${this.blockEnd(k1) - 1}`,
+        async () => {
+          const [s, e] = missing();
+          if (s < 0) return;
+          if (this.id.ranges === false) throw new RangesIgnored();
+          await this.fetchOnce(s, e);
+        },
+        where,
+      );
+    } catch (e) {
+      if (!(e instanceof RangesIgnored)) {
+        const prefix = `file ${this.url}: `;
+        if (e instanceof DataError && e.context.hdu === undefined && where() !== undefined && e.message.startsWith(prefix)) {
+          throw new DataError(e.message.slice(prefix.length), { ...e.context, hdu: where() });
+        }
+        throw e;
+      }
+      await this.downloadWhole();
+    }
+  }
+
+  /** Makes blocks [k0, k1] present, fetching the missing ones (runs of at most maxRequestBytes). */
+  async ensure(k0: number, k1: number): Promise<void> {
+    const waits: Promise<void>[] = [];
+    const maxBlocks = Math.max(1, Math.floor(this.ctx.settings.maxRequestBytes / this.blockSize));
+    let runStart = -1;
+    const flushRun = (end: number) => {
+      if (runStart < 0) return;
+      const s = runStart;
+      runStart = -1;
+      const p = this.fetchRun(s, end).finally(() => {
+        for (let k = s; k <= end; k++) if (this.inflight.get(k) === p) this.inflight.delete(k);
+      });
+      for (let k = s; k <= end; k++) this.inflight.set(k, p);
+      waits.push(p);
+    };
+    for (let k = k0; k <= k1; k++) {
+      const pending = this.inflight.get(k);
+      if (this.blocks.has(k) || pending) {
+        flushRun(k - 1);
+        if (pending && !waits.includes(pending)) waits.push(pending);
+        continue;
+      }
+      if (runStart < 0) runStart = k;
+      if (k - runStart + 1 >= maxBlocks) flushRun(k);
+    }
+    flushRun(k1);
+    const results = await Promise.allSettled(waits);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Reads [offset, end) from the cache, fetching missing blocks and refetching corrupt ones. */
+  async read(offset: number, end: number): Promise<Uint8Array> {
+    const B = this.blockSize;
+    const k0 = Math.floor(offset / B);
+    const k1 = Math.floor((end - 1) / B);
+    for (let round = 0; ; round++) {
+      await this.ensure(k0, k1);
+      const a = this.blockStart(k0);
+      const b = this.blockEnd(k1);
+      const span = new Uint8Array(b - a);
+      let got = 0;
+      while (got < span.length) {
+        const { bytesRead } = await this.fh.read(span, got, span.length - got, a + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      const bad: number[] = [];
+      for (let k = k0; k <= k1; k++) {
+        const s = this.blockStart(k) - a;
+        const e = this.blockEnd(k) - a;
+        if (e > got) {
+          bad.push(k); // the data file is shorter than the index says (truncated cache)
+          continue;
+        }
+        if (this.verified.has(k)) continue;
+        const crc = this.blocks.get(k);
+        if (crc === undefined || crc32(span.subarray(s, e)) !== crc) bad.push(k);
+        else {
+          this.verified.add(k);
+          this.ctx.stats.cacheHits++;
+        }
+      }
+      if (bad.length === 0) return span.subarray(offset - a, end - a);
+      if (round >= 2) throw new DataError(`cached blocks keep failing their checksum after refetching (blocks ${bad.join(', ')})`, { file: this.url, hdu: this.locate?.(offset) });
+      this.ctx.stats.corruptBlocks += bad.length;
+      for (const k of bad) {
+        this.blocks.delete(k);
+        this.verified.delete(k);
+      }
+      this.scheduleSave();
+    }
+  }
+}
+
+async function writeFileFully(path: string, bytes: Uint8Array): Promise<void> {
+  const fh = await open(path, 'wx');
+  try {
+    let o = 0;
+    while (o < bytes.length) o += (await fh.write(bytes, o, bytes.length - o)).bytesWritten;
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// sources
+
+/** A ByteSource over a URL through the block cache of `ctx`. */
+export interface RemoteSource extends ByteSource {
+  /** Tells the source which HDU holds a byte offset (error messages). */
+  setLocator(locate: (offset: number) => string | number | undefined): void;
+}
+
+export async function openCachedSource(url: string, ctx: RemoteContext): Promise<RemoteSource> {
+  if (!ctx.settings.cacheDir) throw new Error('internal: openCachedSource without a cache folder');
+  let p = ctx.entries.get(url);
+  if (!p) {
+    p = CacheEntry.open(ctx, url);
+    ctx.entries.set(url, p);
+    p.catch(() => ctx.entries.delete(url));
+  }
+  const entry = await p;
+  entry.acquire();
+  let closed = false;
+  return {
+    name: url,
+    async size() {
+      return entry.id.size;
+    },
+    async read(offset, length) {
+      if (closed) throw new DataError('read after close', { file: url });
+      if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+        throw new DataError(`invalid byte range offset=${offset} length=${length}`, { file: url });
+      }
+      const end = Math.min(entry.id.size, offset + length);
+      if (end <= offset) return new Uint8Array(0);
+      const b = await entry.read(offset, end);
+      return b.byteOffset === 0 && b.length === b.buffer.byteLength ? b : b.slice();
+    },
+    setLocator(locate) {
+      entry.locate = locate;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (await entry.release()) {
+        if (ctx.entries.get(url) === p) ctx.entries.delete(url);
+      }
+    },
+  };
+}
+
+/** The size and validators of a remote file (one HEAD request), e.g. to key caches of derived data. */
+export async function remoteIdentity(url: string, settings: RemoteSettings): Promise<{ size: number; etag: string | null; lastModified: string | null }> {
+  const { size, etag, lastModified } = await probe(remoteContext(settings), url);
+  return { size, etag, lastModified };
+}
