@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/browser/**', 'test/deno/**', 'node_modules/**'],
+    exclude: ['test/browser/**', 'test/app/**', 'test/deno/**', 'node_modules/**'],
     pool: 'forks',
     fileParallelism: false,
     testTimeout: 300_000,

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command (`npm test`): type check, Node tests (vitest), the Deno smoke task and
-# the in-browser kernel checks (Playwright + Chromium). Runs every step, prints a summary, exits 1
+# the in-browser kernel checks and the browser app (Playwright + Chromium). Runs every step, prints a summary, exits 1
 # if any step failed.
 #
-#   SHINE_TEST_STEPS="typecheck node"   run only some steps (typecheck node limits deno browser)
+#   SHINE_TEST_STEPS="typecheck node"   run only some steps (typecheck node limits deno browser app)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -11,7 +11,7 @@ export EGL_PLATFORM="${EGL_PLATFORM:-surfaceless}"
 export NO_COLOR="${NO_COLOR:-1}"
 export NPM_CONFIG_UPDATE_NOTIFIER=false
 
-STEPS="${SHINE_TEST_STEPS:-typecheck node limits deno browser}"
+STEPS="${SHINE_TEST_STEPS:-typecheck node limits deno browser app}"
 declare -a NAMES=() RESULTS=() TIMES=()
 failed=0
 
@@ -45,6 +45,8 @@ run_step node 1500 npx --no-install vitest run
 run_step limits 900 env SHINE_LIMITS=default npx --no-install vitest run test/engine test/kernels
 run_step deno 900 npx --no-install deno task test:smoke
 run_step browser 1500 npx --no-install vitest run --config test/browser/vitest.config.ts
+# the browser app (app/): built, served statically, driven in Chromium; zscale against astropy
+run_step app 900 npx --no-install vitest run --config test/app/vitest.config.ts
 
 echo
 echo "=== summary"

@@ -1,0 +1,351 @@
+/// <reference lib="webworker" />
+/**
+ * The engine in a Web Worker (exposed through comlink): loads a sub-tile (built-in simulation, URLs
+ * or dropped files), runs Stage 1 when there is no manifest, runs the sub-tile (engine/subtile) on
+ * the worker's WebGPU device and returns images, source marks, χ² and the shear. The page cancels
+ * by terminating this worker.
+ */
+import * as Comlink from 'comlink';
+import { parse as parseYaml } from 'yaml';
+import { parseConfig, defaultConfig, type ShineConfig } from '../../engine/config/index.ts';
+import { basenameOf } from '../../engine/config/paths.ts';
+import { DataError, ShineError } from '../../engine/errors.ts';
+import { FitsFile } from '../../engine/data/fits/file.ts';
+import { readWcs } from '../../engine/data/wcs/index.ts';
+import { PRESETS } from '../../engine/sim/presets.ts';
+import { simulate } from '../../engine/sim/simulate.ts';
+import { prepareTile, type PrepareInputs } from '../../engine/tiling/prepare.ts';
+import { parseManifest, type Manifest } from '../../engine/tiling/manifest.ts';
+import { runSubtile, type SubtileResult } from '../../engine/subtile/run.ts';
+import { subtileProducts } from '../../engine/subtile/products.ts';
+import { SHINE_VERSION } from '../../engine/version.ts';
+import { acquireDevice, type AcquiredDevice } from '../../platform/acquire.ts';
+import { blobSource } from '../../platform/browser/files.ts';
+import { MemoryStore, DroppedFiles, UrlFiles, fetchText, type OpenFits } from './files.ts';
+import { PRIOR_NAMES, type EngineApi, type LoadInfo, type PriorName, type ProgressFn, type RunOutput, type RunSettings, type SourceInfo, type SourceMark } from './api.ts';
+
+interface Loaded {
+  cfg: ShineConfig;
+  manifest: Manifest;
+  open: OpenFits;
+  truth: { g1: number; g2: number } | null;
+  label: string;
+  manifestName: string;
+}
+
+let loaded: Loaded | null = null;
+let last: { result: SubtileResult; settings: RunSettings } | null = null;
+let acq: AcquiredDevice | null = null;
+
+async function device(): Promise<AcquiredDevice> {
+  if (!acq) acq = await acquireDevice({ log: (s: string) => console.info(s) });
+  return acq;
+}
+
+function inputsOf(cfg: ShineConfig): PrepareInputs {
+  const d = cfg.data;
+  return { exposures: d.exposures, backgrounds: d.backgrounds, psf: d.psf, catalogs: d.mer_catalog, tileIndex: d.tile_index };
+}
+
+/** Stage 1 in the worker: the requested sub-tile, or the one with the most core sources. */
+async function prepare(cfg: ShineConfig, open: OpenFits, subTile: [number, number] | null, progress: ProgressFn, log: string[]): Promise<Manifest> {
+  const tileId = cfg.distributed.tile_id;
+  if (tileId === null || tileId === undefined) throw new ShineError('no tile id: set tile.tile_id (distributed.tile_id) in the config, or open a manifest', { field: 'distributed.tile_id' });
+  for (const [k, v] of Object.entries(inputsOf(cfg))) {
+    for (const p of Array.isArray(v) ? v : v ? [v] : []) {
+      if (/[*?[]/.test(basenameOf(p))) throw new ShineError(`${p}: glob patterns cannot be listed in the browser; list the files, or open a manifest made by shine prepare`, { field: `data.${k}` });
+    }
+  }
+  progress('prepare', 0, 1);
+  const res = await prepareTile(cfg, inputsOf(cfg), Number(tileId), { openFits: open, log: (s) => log.push(s) }, subTile ? { only: [subTile] } : {});
+  progress('prepare', 1, 1);
+  const usable = res.manifests.filter((m) => m.n_sources_core > 0 && m.n_quadrants > 0);
+  if (usable.length === 0) throw new ShineError(`no sub-tile of tile ${tileId}${subTile ? ` at (${subTile.join(', ')})` : ''} has core sources and quadrants`, { field: 'data' });
+  return usable.reduce((a, b) => (b.n_sources_core > a.n_sources_core ? b : a));
+}
+
+/** Truth shear of the sub-tile from the config's `truth.shear` table (SUBTILE_ROW, SUBTILE_COL, G1, G2). */
+async function readTruth(cfg: ShineConfig, m: Manifest, open: OpenFits, warnings: string[]): Promise<{ g1: number; g2: number } | null> {
+  const file = cfg.truth.shear;
+  if (!file) return null;
+  let f: FitsFile | null = null;
+  try {
+    f = await open(file);
+    const t = await f.readTable(1);
+    const rows = t.column('SUBTILE_ROW').data;
+    const cols = t.column('SUBTILE_COL').data;
+    const g1 = t.column('G1').data;
+    const g2 = t.column('G2').data;
+    const tiles = t.names.some((n) => n.toUpperCase() === 'TILE_ID') ? t.column('TILE_ID').data : null;
+    for (let i = 0; i < t.nRows; i++) {
+      if (Number(rows[i]) === m.sub_tile_row && Number(cols[i]) === m.sub_tile_col && (!tiles || Number(tiles[i]) === m.tile_id)) return { g1: Number(g1[i]), g2: Number(g2[i]) };
+    }
+    warnings.push(`truth: ${basenameOf(file)} has no row for sub-tile (${m.sub_tile_row}, ${m.sub_tile_col})`);
+  } catch (e) {
+    warnings.push(`truth: ${(e as Error).message}`);
+  } finally {
+    await f?.close();
+  }
+  return null;
+}
+
+async function finishLoad(cfg: ShineConfig, manifest: Manifest, open: OpenFits, label: string, manifestName: string, t0: number, warnings: string[]): Promise<LoadInfo> {
+  const truth = await readTruth(cfg, manifest, open, warnings);
+  loaded = { cfg, manifest, open, truth, label, manifestName };
+  last = null;
+  const pri = cfg.gal.priors as Record<string, { type: string }>;
+  const fixed = Object.fromEntries(PRIOR_NAMES.map((n) => [n, pri[n].type === 'fixed'])) as Record<PriorName, boolean>;
+  const map = cfg.inference.map;
+  return {
+    label,
+    tileId: manifest.tile_id,
+    row: manifest.sub_tile_row,
+    col: manifest.sub_tile_col,
+    nSourcesCore: manifest.n_sources_core,
+    nSourcesExtended: manifest.n_sources_extended,
+    nQuadrants: manifest.n_quadrants,
+    truth,
+    fixed,
+    defaults: { method: cfg.inference.method, optimizer: map.optimizer, steps: map.max_iterations, lr: map.lr },
+    warnings,
+    loadMs: performance.now() - t0,
+  };
+}
+
+/** A config or a manifest, told apart by the manifest's `format` key. */
+function yamlKind(text: string, name: string): 'manifest' | 'config' {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new DataError(`not valid YAML: ${(e as Error).message.split('\n')[0]}`, { file: name });
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new DataError('expected a YAML mapping (a SHINE config or a sub-tile manifest)', { file: name });
+  return (doc as { format?: unknown }).format === 'shine-subtile-manifest' ? 'manifest' : 'config';
+}
+
+function withFixed(cfg: ShineConfig, free: Record<PriorName, boolean>): ShineConfig {
+  const c = structuredClone(cfg);
+  const pri = c.gal.priors as Record<string, Record<string, unknown>>;
+  const defaults = defaultConfig().gal.priors as Record<string, Record<string, unknown>>;
+  for (const n of PRIOR_NAMES) {
+    const p = pri[n];
+    if (free[n]) {
+      if (p.type === 'fixed') pri[n] = structuredClone(defaults[n]); // freed: the default prior
+      continue;
+    }
+    if (p.type === 'fixed') continue;
+    if (n === 'flux' || n === 'hlr') pri[n] = { type: 'fixed', value: typeof p.center === 'number' ? p.center : 'catalog' };
+    else if (p.type === 'normal') pri[n] = { type: 'fixed', value: p.mean as number };
+    else if (p.type === 'uniform') pri[n] = { type: 'fixed', value: ((p.low as number) + (p.high as number)) / 2 };
+    else pri[n] = { type: 'fixed', value: 0 };
+  }
+  return c;
+}
+
+function chi2(r: SubtileResult): { chi2: number; n: number } {
+  let s = 0;
+  let n = 0;
+  for (const q of r.images) {
+    for (let i = 0; i < q.observed.length; i++) {
+      if (!q.mask[i]) continue;
+      const z = (q.observed[i] - q.model[i]) / q.rms[i];
+      s += z * z;
+      n++;
+    }
+  }
+  return { chi2: s, n };
+}
+
+async function sourceMarks(l: Loaded, r: SubtileResult): Promise<SourceMark[][]> {
+  const src = l.manifest.sources;
+  const byId = new Map(l.manifest.quadrants.map((q) => [q.id, q]));
+  const out: SourceMark[][] = [];
+  for (const img of r.images) {
+    const q = byId.get(img.name);
+    const marks: SourceMark[] = [];
+    if (q) {
+      const f = await l.open(q.file);
+      try {
+        const wcs = readWcs(f, q.sci_hdu);
+        const pad = 16;
+        for (let i = 0; i < src.ra.length; i++) {
+          const [x, y] = wcs.skyToPixel(src.ra[i], src.dec[i]);
+          if (!(x > -pad && y > -pad && x < img.width + pad && y < img.height + pad)) continue;
+          const ix = Math.round(x);
+          const iy = Math.round(y);
+          const inside = ix >= 0 && iy >= 0 && ix < img.width && iy < img.height;
+          marks.push({ index: i, x, y, inside, visible: inside && img.mask[iy * img.width + ix] === 1 });
+        }
+      } finally {
+        await f.close();
+      }
+    }
+    out.push(marks);
+  }
+  return out;
+}
+
+const api: EngineApi = {
+  async loadSimulated({ seed, small }, progress) {
+    const t0 = performance.now();
+    const store = new MemoryStore();
+    // 'small': the ci preset with galaxies to mag 24 (fewer sources: a quick run on software WebGPU)
+    const preset = small ? { ...PRESETS.ci, magMax: 24 } : PRESETS.ci;
+    await simulate(store.simOutput('/sim'), { preset, seed, onProgress: (d, n) => progress('simulate', d, n) });
+    const text = await store.get('/sim/config.yaml')!.text();
+    const cfg = parseConfig(text, { file: '/sim/config.yaml', baseDir: '/sim' });
+    const log: string[] = [];
+    const manifest = await prepare(cfg, store.open, preset.subTile, progress, log);
+    return finishLoad(cfg, manifest, store.open, `simulated ci sub-tile (seed ${seed}${small ? ', galaxies to mag 24' : ''})`, 'simulated', t0, []);
+  },
+
+  async loadUrls(configUrl, manifestUrl, subTile, progress) {
+    const t0 = performance.now();
+    const cUrl = new URL(configUrl, self.location.href).href;
+    const text = await fetchText(cUrl, 'config');
+    if (yamlKind(text, cUrl) === 'manifest') throw new DataError('this is a sub-tile manifest; put it in the manifest field and the config in the config field', { file: cUrl });
+    const dir = new URL('.', cUrl).href.replace(/\/$/, '');
+    const cfg = parseConfig(text, { file: cUrl, baseDir: dir });
+    const files = new UrlFiles(cUrl, null);
+    const warnings: string[] = [];
+    let manifest: Manifest;
+    let name = 'prepared in the browser';
+    if (manifestUrl) {
+      const mUrl = new URL(manifestUrl, self.location.href).href;
+      const mt = await fetchText(mUrl, 'manifest');
+      if (yamlKind(mt, mUrl) !== 'manifest') throw new DataError("not a sub-tile manifest (no 'format: shine-subtile-manifest'); it looks like a config", { file: mUrl });
+      manifest = parseManifest(mt, mUrl);
+      files.setClusterConfig(manifest.config ?? null);
+      name = mUrl;
+    } else {
+      manifest = await prepare(cfg, files.open, subTile, progress, []);
+    }
+    return finishLoad(cfg, manifest, files.open, `${basenameOf(cUrl)} · sub-tile (${manifest.sub_tile_row}, ${manifest.sub_tile_col})`, name, t0, warnings);
+  },
+
+  async loadFiles(list, subTile, progress) {
+    const t0 = performance.now();
+    if (list.length === 0) throw new ShineError('no file given');
+    const warnings: string[] = [];
+    let cfgText: { text: string; name: string } | null = null;
+    let manText: { text: string; name: string } | null = null;
+    const fits: File[] = [];
+    for (const f of list) {
+      const n = f.name;
+      if (/\.ya?ml$/i.test(n)) {
+        const text = await f.text();
+        const kind = yamlKind(text, n);
+        if (kind === 'manifest') {
+          if (manText) throw new DataError(`two manifests opened (${manText.name} and ${n}); open one sub-tile at a time`, { file: n });
+          manText = { text, name: n };
+        } else {
+          if (cfgText) throw new DataError(`two configs opened (${cfgText.name} and ${n})`, { file: n });
+          cfgText = { text, name: n };
+        }
+      } else if (/\.(fits|fit|fts)(\.gz)?$/i.test(n)) {
+        // check it now, so a broken file is named at once (FitsFile detects gzip from the magic bytes)
+        const ff = await FitsFile.open(blobSource(f, n));
+        await ff.close();
+        fits.push(f);
+      } else {
+        throw new DataError('unsupported file type: expected FITS (.fits, .fits.gz), a sub-tile manifest or a config (.yaml)', { file: n });
+      }
+    }
+    const dropped = new DroppedFiles(fits);
+    let cfg: ShineConfig;
+    if (cfgText) cfg = parseConfig(cfgText.text, { file: cfgText.name, baseDir: '/dropped' });
+    else {
+      if (!manText) throw new ShineError('open a config (.yaml) or a sub-tile manifest together with the FITS files');
+      cfg = defaultConfig();
+      warnings.push('no config opened: using the default configuration (priors, stamps, background)');
+    }
+    let manifest: Manifest;
+    if (manText) manifest = parseManifest(manText.text, manText.name);
+    else manifest = await prepare(cfg, dropped.open, subTile, progress, []);
+    if (fits.length === 0) throw new ShineError('no FITS file opened: add the exposures (DET), PSF, BKG and MER catalog files');
+    return finishLoad(cfg, manifest, dropped.open, `${manText?.name ?? cfgText?.name ?? 'files'} · sub-tile (${manifest.sub_tile_row}, ${manifest.sub_tile_col})`, manText?.name ?? 'prepared in the browser', t0, warnings);
+  },
+
+  async run(settings, progress) {
+    const l = loaded;
+    if (!l) throw new ShineError('load a sub-tile first');
+    const t0 = performance.now();
+    const a = await device();
+    const cfg = withFixed(l.cfg, settings.free);
+    cfg.inference.method = settings.method;
+    Object.assign(cfg.inference.map, { optimizer: settings.optimizer, max_iterations: settings.steps, lr: settings.lr });
+    if (cfg.inference.vi) Object.assign(cfg.inference.vi, { steps: settings.steps, lr: settings.lr });
+    const manifest = structuredClone(l.manifest);
+    const io = { openFits: l.open };
+
+    let chi2Init: number | null = null;
+    let initMs = 0;
+    if (settings.initialChi2 ?? true) {
+      // the model at the starting parameters: zero Adam steps, no Laplace
+      const c0 = structuredClone(cfg);
+      Object.assign(c0.inference.map, { optimizer: 'adam', max_iterations: 0, laplace: false });
+      const ti = performance.now();
+      const r0 = await runSubtile(a.device, structuredClone(manifest), c0, io, { method: 'map', onProgress: (s, d, n) => progress(`start: ${s}`, d, n) });
+      initMs = performance.now() - ti;
+      if (r0.status === 'ok') chi2Init = chi2(r0).chi2;
+    }
+    const result = await runSubtile(a.device, manifest, cfg, io, {
+      method: settings.method,
+      onProgress: (s, d, n, detail) => progress(s, d, n, detail?.loss),
+      log: (s) => console.info(s),
+    });
+    last = { result, settings };
+    const { chi2: chi2Final, n } = chi2(result);
+    const marks = result.status === 'ok' ? await sourceMarks(l, result) : [];
+    const core = new Map(result.core.map((c) => [c.objectId, c]));
+    const s = l.manifest.sources;
+    const sources: SourceInfo[] = s.object_id.map((id, i) => {
+      const c = core.get(id);
+      return {
+        index: i,
+        objectId: id,
+        ra: s.ra[i],
+        dec: s.dec[i],
+        core: s.core[i],
+        fit: c ? { flux: c.flux, hlr: c.hlr, e1: c.e1, e2: c.e2, dx: c.dx, dy: c.dy, initFlux: c.initFlux, initHlr: c.initHlr } : null,
+      };
+    });
+    const out: RunOutput = {
+      result,
+      chi2Init,
+      chi2Final,
+      nPixels: n,
+      marks,
+      sources,
+      adapter: { label: a.label, backend: a.backend, featureLevel: a.featureLevel, software: a.software },
+      initMs,
+      totalMs: performance.now() - t0,
+    };
+    return out; // structured-cloned to the page (the worker keeps its copy for the exports)
+  },
+
+  async paramsFits() {
+    if (!last || !loaded) throw new ShineError('run the sub-tile first');
+    const a = await device();
+    const p = subtileProducts(last.result, loaded.manifest, {
+      manifestFile: loaded.manifestName,
+      configFile: loaded.cfg.source.file ?? 'config',
+      configHash: '',
+      created: new Date().toISOString(),
+      softwareVersion: SHINE_VERSION,
+      adapter: { label: a.label, backend: a.backend, featureLevel: a.featureLevel },
+      runtime: { name: 'browser', version: self.navigator.userAgent },
+      saveDiagnostics: false,
+      totalMs: 0,
+    });
+    return Comlink.transfer(p.params, [p.params.buffer as ArrayBuffer]);
+  },
+
+  async adapter() {
+    const a = await device();
+    return { label: a.label, backend: a.backend, featureLevel: a.featureLevel, software: a.software };
+  },
+};
+
+Comlink.expose(api);
