@@ -17,6 +17,14 @@ import type { AddressInfo } from 'node:net';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { chromiumFlags, findChromium, REPO_ROOT } from '../browser/harness.ts';
+import { astropyPython } from '../wcs/python.ts';
+import { nodeSimOutput } from '../../cli/commands/simulate.ts';
+import prepareCommand from '../../cli/commands/prepare.ts';
+import { simulate } from '../../engine/sim/simulate.ts';
+import { PRESETS } from '../../engine/sim/presets.ts';
+import { parseManifest } from '../../engine/tiling/manifest.ts';
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 
 const OUT = join(REPO_ROOT, 'test-results', 'app');
 /** MAP iterations in the test (software WebGPU on 2 cores is slow; L-BFGS converges well before). */
@@ -24,11 +32,20 @@ const STEPS = Number(process.env.SHINE_APP_TEST_STEPS ?? 60);
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
 
-function staticServer(root: string): Promise<{ server: Server; origin: string }> {
+/** A plain static server (GET, HEAD, single byte ranges) over `root`, plus `mounts` (URL prefix → folder). */
+function staticServer(root: string, mounts: Record<string, string> = {}): Promise<{ server: Server; origin: string }> {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = normalize(join(root, path));
-    if (!file.startsWith(root)) {
+    let base = root;
+    let rel = path;
+    for (const [prefix, dir] of Object.entries(mounts)) {
+      if (path.startsWith(`${prefix}/`)) {
+        base = dir;
+        rel = path.slice(prefix.length);
+      }
+    }
+    const file = normalize(join(base, rel));
+    if (!file.startsWith(base)) {
       res.writeHead(403).end();
       return;
     }
@@ -36,7 +53,20 @@ function staticServer(root: string): Promise<{ server: Server; origin: string }>
       const st = statSync(file);
       const f = st.isDirectory() ? join(file, 'index.html') : file;
       const body = readFileSync(f);
-      res.writeHead(200, { 'content-type': TYPES[extname(f)] ?? 'application/octet-stream', 'content-length': body.length });
+      const type = TYPES[extname(f)] ?? 'application/octet-stream';
+      const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      if (m) {
+        const a = Number(m[1]);
+        const b = Math.min(body.length - 1, m[2] ? Number(m[2]) : body.length - 1);
+        if (a >= body.length) {
+          res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
+          return;
+        }
+        res.writeHead(206, { 'content-type': type, 'content-length': b - a + 1, 'content-range': `bytes ${a}-${b}/${body.length}`, 'accept-ranges': 'bytes' });
+        res.end(req.method === 'HEAD' ? undefined : body.subarray(a, b + 1));
+        return;
+      }
+      res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'accept-ranges': 'bytes' });
       res.end(req.method === 'HEAD' ? undefined : body);
     } catch {
       res.writeHead(404).end('not found');
@@ -56,6 +86,9 @@ interface Shown {
 }
 
 let dist: string;
+/** A simulated observation written by the engine in Node, and its Stage-1 manifest (`shine prepare`). */
+let simDir: string;
+let manifestFile: string;
 let server: Server;
 let origin: string;
 let context: BrowserContext;
@@ -79,7 +112,12 @@ describe('browser app (Chromium, software WebGPU)', () => {
     mkdirSync(OUT, { recursive: true });
     dist = mkdtempSync(join(tmpdir(), 'shine-app-dist-'));
     await build({ configFile: resolve(REPO_ROOT, 'vite.config.ts'), root: REPO_ROOT, logLevel: 'warn', build: { outDir: dist, emptyOutDir: true } });
-    ({ server, origin } = await staticServer(dist));
+    simDir = mkdtempSync(join(tmpdir(), 'shine-app-sim-'));
+    await simulate(nodeSimOutput(simDir), { preset: { ...PRESETS.ci, magMax: 24 }, seed: 7 });
+    const rc = await prepareCommand.run(['--config', join(simDir, 'config.yaml'), '--out', join(simDir, 'manifests'), '--sub-tile', '1,1', '--quiet']);
+    if (rc !== 0) throw new Error(`shine prepare exited ${rc}`);
+    manifestFile = join(simDir, 'manifests', readdirSync(join(simDir, 'manifests')).find((f) => f.startsWith('manifest_'))!);
+    ({ server, origin } = await staticServer(dist, { '/data': simDir }));
     process.env.EGL_PLATFORM ??= 'surfaceless';
     userDataDir = mkdtempSync(join(tmpdir(), 'shine-chromium-app-'));
     context = await chromium.launchPersistentContext(userDataDir, {
@@ -104,6 +142,7 @@ describe('browser app (Chromium, software WebGPU)', () => {
     await context?.close().catch(() => {});
     await new Promise((ok) => (server ? server.close(ok) : ok(undefined)));
     if (dist) rmSync(dist, { recursive: true, force: true });
+    if (simDir) rmSync(simDir, { recursive: true, force: true });
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
 
@@ -193,6 +232,53 @@ describe('browser app (Chromium, software WebGPU)', () => {
     const csv = readFileSync(csvPath, 'utf8').trim().split('\n');
     expect(csv[0]).toMatch(/^object_id,ra_deg,dec_deg,flux_adu/);
     expect(csv.length - 1).toBe(await page.evaluate(() => (window as unknown as { __shineApp: { out: { result: { core: unknown[] } } } }).__shineApp.out.result.core.length));
+
+    // the params FITS, read back with astropy: the same sources and values as the CSV
+    const dlf = page.waitForEvent('download', { timeout: 30_000 });
+    await page.click('#export-fits');
+    const fitsPath = join(OUT, 'params.fits');
+    await (await dlf).saveAs(fitsPath);
+    const py = astropyPython();
+    if (!py) throw new Error('python3 with astropy not found (set SHINE_PYTHON)');
+    const t = JSON.parse(execFileSync(py, [join(REPO_ROOT, 'test/app/fixtures/read_params.py'), fitsPath], { encoding: 'utf8' })) as { extname: string; nrows: number; object_id: string[]; flux: number[]; e1: number[] };
+    expect(t.extname).toBe('PARAMS');
+    const rows = csv.slice(1).map((l) => l.split(','));
+    expect(t.nrows).toBe(rows.length);
+    expect(t.object_id).toEqual(rows.map((r) => r[0]));
+    rows.forEach((r, i) => {
+      expect(t.flux[i]).toBeCloseTo(Number(r[3]), 6);
+      expect(t.e1[i]).toBeCloseTo(Number(r[5]), 9);
+    });
+  });
+
+  it('opens a sub-tile produced elsewhere by URL (config + manifest served over HTTP)', async () => {
+    const m = parseManifest(readFileSync(manifestFile, 'utf8'), manifestFile);
+    await page.fill('#config-url', '/data/config.yaml');
+    await page.fill('#manifest-url', `/data/manifests/${manifestFile.split('/').pop()}`);
+    await page.click('#load-url');
+    expect(await waitPhase(page, ['loaded', 'error'], 120_000), (await page.textContent('#error')) ?? '').toBe('loaded');
+    const label = (await page.textContent('#subtile-label')) ?? '';
+    expect(label).toContain(`${m.n_sources_core} core / ${m.n_sources_extended} sources`);
+    expect(label).toContain(`${m.n_quadrants} quadrants`);
+    // the truth of the Node simulation (seed 7) is found through the config's truth section
+    expect((await page.textContent('#truth')) ?? '').toMatch(/g₁ -?\d/);
+  });
+
+  it('opens dropped files (FITS, manifest, config), and a run can be cancelled', async () => {
+    const files: string[] = [join(simDir, 'config.yaml'), manifestFile, join(simDir, 'tiles.fits'), join(simDir, 'truth', 'shear.fits')];
+    for (const d of ['VIS', 'MER']) for (const f of readdirSync(join(simDir, d))) files.push(join(simDir, d, f));
+    await page.setInputFiles('#file-input', files);
+    expect(await waitPhase(page, ['loaded', 'error'], 120_000), (await page.textContent('#error')) ?? '').toBe('loaded');
+    await page.fill('#steps', '500');
+    await page.click('#run');
+    await waitPhase(page, ['running'], 10_000);
+    await page.waitForFunction(() => /start: |map /.test(document.getElementById('progress-text')?.textContent ?? ''), null, { timeout: 120_000 });
+    await page.click('#cancel');
+    expect(await phase(page)).toBe('cancelled');
+    expect(await page.textContent('#progress-text')).toBe('cancelled');
+    // the page is usable again at once: Run is enabled, Cancel is not
+    expect(await page.isEnabled('#run')).toBe(true);
+    expect(await page.isEnabled('#cancel')).toBe(false);
   });
 
   it('an invalid file gives a clear message in the page', async () => {
