@@ -403,18 +403,22 @@ export class CacheEntry {
   acquire(): void {
     this.refs++;
   }
-  /** Drops a reference; the data file is closed with the last one. */
-  async release(): Promise<boolean> {
+  /**
+   * Drops a reference; the data file is closed with the last one. `onIdle` runs synchronously at
+   * that moment (before any await), so that a concurrent open creates a new entry instead of
+   * taking this closing one.
+   */
+  async release(onIdle?: () => void): Promise<void> {
     this.refs--;
-    if (this.refs > 0) return false;
+    if (this.refs > 0) return;
+    onIdle?.();
     await this.flush();
     await this.fh.close().catch(() => undefined);
-    return true;
   }
 
-  /** Waits for pending index writes. */
+  /** Waits for pending index writes (a failed index write only means refetching later). */
   async flush(): Promise<void> {
-    while (this.saving) await this.saving;
+    while (this.saving) await this.saving.catch(() => undefined);
   }
 
   private scheduleSave(): void {
@@ -465,9 +469,13 @@ export class CacheEntry {
   private async writeBlock(k: number, bytes: Uint8Array): Promise<void> {
     if (bytes.length !== this.blockEnd(k) - this.blockStart(k)) throw new Error(`internal: block ${k} has ${bytes.length} bytes`);
     let o = 0;
-    while (o < bytes.length) {
-      const { bytesWritten } = await this.fh.write(bytes, o, bytes.length - o, this.blockStart(k) + o);
-      o += bytesWritten;
+    try {
+      while (o < bytes.length) {
+        const { bytesWritten } = await this.fh.write(bytes, o, bytes.length - o, this.blockStart(k) + o);
+        o += bytesWritten;
+      }
+    } catch (e) {
+      throw new DataError(`cannot write the cache file: ${errText(e)}`, { file: join(this.dir, 'data') });
     }
     this.blocks.set(k, crc32(bytes));
     this.verified.add(k);
@@ -762,9 +770,9 @@ export async function openCachedSource(url: string, ctx: RemoteContext): Promise
     async close() {
       if (closed) return;
       closed = true;
-      if (await entry.release()) {
+      await entry.release(() => {
         if (ctx.entries.get(url) === p) ctx.entries.delete(url);
-      }
+      });
     },
   };
 }

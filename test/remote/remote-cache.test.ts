@@ -309,6 +309,44 @@ describe('remote FITS through the block cache', () => {
     }
   });
 
+  it('two readers of the same blocks share the requests', async () => {
+    server.reset();
+    const s = settings();
+    const url = `${server.base}/f/copy2.fits`;
+    const [a, b] = await Promise.all([openFits(url, { remote: s }), openFits(url, { remote: s })]);
+    const afterOpen = server.bytesSent;
+    const name = '1-1.F.RMS';
+    const [x, y] = await Promise.all([a.readDataBytes(name), b.readDataBytes(name)]);
+    await Promise.all([a.close(), b.close()]);
+    const ref = await localHdu(name);
+    expect(Buffer.compare(Buffer.from(x), Buffer.from(ref.raw))).toBe(0);
+    expect(Buffer.compare(Buffer.from(y), Buffer.from(ref.raw))).toBe(0);
+    // the data blocks once (block-aligned span around the HDU data), not twice
+    expect(server.bytesSent - afterOpen).toBeLessThanOrEqual(ref.info.dataSize + 2 * BLOCK);
+  });
+
+  it('random byte ranges under random faults equal the local bytes', async () => {
+    server.reset();
+    const s = settings({ retries: 6, maxRequestBytes: 5 * BLOCK });
+    const f = await openFits(`${server.base}/f/det.fits`, { remote: s });
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let i = 0; i < 40; i++) {
+      const r = rnd();
+      if (r < 0.15) server.faults.fail503 = 1;
+      else if (r < 0.3) server.faults.truncate = 1;
+      else if (r < 0.4) server.faults.cutAfterBytes = Math.floor(rnd() * 3 * BLOCK);
+      const off = Math.floor(rnd() * local.length);
+      const len = Math.floor(rnd() * 12 * BLOCK);
+      const got = await f.source.read(off, len);
+      const want = local.subarray(off, Math.min(local.length, off + len));
+      expect(got.length).toBe(want.length);
+      expect(Buffer.compare(Buffer.from(got), Buffer.from(want)), `read ${off}+${len}`).toBe(0);
+      server.faults.cutAfterBytes = null;
+    }
+    await f.close();
+  });
+
   it('errors name the URL: 404, a hung server (timeout), a body that is not FITS', async () => {
     server.reset();
     const s = settings({ retries: 1, timeoutMs: 200 });

@@ -16,7 +16,7 @@ export interface Faults {
   truncate: number;
   /** Send half of the body of this many ranged GETs, then stall (connection left open, no more bytes). */
   stall: number;
-  /** Drop the connection once this many more body bytes have been sent (all responses); null: off. */
+  /** Drop the connection once this many more body bytes have been sent (counted over all responses; one cut); null: off. */
   cutAfterBytes: number | null;
   /** Once a cut happened, destroy every later request at once (a dead server). */
   deadAfterCut: boolean;
@@ -67,7 +67,7 @@ export async function startServer(files: Map<string, Uint8Array>): Promise<TestS
     const f = st.faults;
     if (f.cutAfterBytes !== null && body.length > f.cutAfterBytes) {
       const n = f.cutAfterBytes;
-      f.cutAfterBytes = 0;
+      f.cutAfterBytes = null; // one cut
       st.bytesSent += n;
       res.write(Buffer.from(body.buffer, body.byteOffset, n), () => {
         if (f.deadAfterCut) st.dead = true;
