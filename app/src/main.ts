@@ -103,7 +103,7 @@ async function load(how: () => Promise<LoadInfo>): Promise<void> {
     reload = how;
     workerHasData = true;
     state.info = info;
-    state.out = null;
+    clearResult();
     state.phase = 'loaded';
     $('subtile-label').textContent = `${info.label} · tile ${info.tileId} (${info.row}, ${info.col}) · ${info.nSourcesCore} core / ${info.nSourcesExtended} sources · ${info.nQuadrants} quadrants`;
     $('warnings').textContent = info.warnings.join('\n');
@@ -121,6 +121,24 @@ async function load(how: () => Promise<LoadInfo>): Promise<void> {
   } finally {
     setBusy(false);
   }
+}
+
+/** Forgets the previous sub-tile's result (numbers, views, loss, selected source). */
+function clearResult(): void {
+  state.out = null;
+  state.shown = null;
+  for (const id of ['g1', 'g2', 'chi2', 'iters', 'nsrc', 'timings']) {
+    $(id).textContent = '–';
+    for (const k of Object.keys($(id).dataset)) delete $(id).dataset[k];
+  }
+  views = [];
+  chis = [];
+  selected = null;
+  $('quadrants').textContent = '';
+  $('limits').textContent = '';
+  $('source-panel').innerHTML = '<em>click a source marker</em>';
+  const loss = $<HTMLCanvasElement>('loss');
+  loss.getContext('2d')!.clearRect(0, 0, loss.width, loss.height);
 }
 
 function subTileField(): [number, number] | null {
