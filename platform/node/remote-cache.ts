@@ -241,7 +241,8 @@ async function withRetries<T>(ctx: RemoteContext, url: string, what: string, att
   const { retries, backoffMs } = ctx.settings;
   let last: unknown;
   for (let k = 0; k <= retries; k++) {
-    if (k > 0) await sleep(backoffMs * 2 ** (k - 1));
+    // exponential backoff, stretched by up to 25 % at random so that many clients do not retry in step
+    if (k > 0) await sleep(backoffMs * 2 ** (k - 1) * (1 + 0.25 * Math.random()));
     try {
       return await attempt();
     } catch (e) {

@@ -124,8 +124,10 @@ export async function timedFetch(doFetch: typeof fetch, url: string, init: Reque
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        arm();
+        // the consumer's time (e.g. a disk write) does not count as server silence
+        disarm();
         if (value && value.length) await onChunk(value);
+        arm();
       }
     } catch (e) {
       throw reason(e);
