@@ -16,4 +16,10 @@ export default defineConfig({
     rollupOptions: { input: { app: 'app/index.html' } },
   },
   worker: { format: 'es' },
+  // pre-bundle the engine's dependencies up front (the app's worker imports them; found lazily,
+  // they would make the dev server reload the page once)
+  optimizeDeps: {
+    entries: ['app/index.html'],
+    include: ['comlink', 'yaml', 'zod', 'fflate', 'fast-png', 'flatbush', 'kdbush', 'wgsl-preprocessor/wgsl-preprocessor.js'],
+  },
 });
