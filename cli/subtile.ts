@@ -22,6 +22,8 @@ import { runSubtile } from '../engine/subtile/run.ts';
 import { subtileProducts } from '../engine/subtile/products.ts';
 import { hash64 } from '../engine/util/hash.ts';
 import { SHINE_VERSION } from '../engine/version.ts';
+import { subtileOutputNames } from '../engine/outputs/names.ts';
+import { parse as parseYaml } from 'yaml';
 
 const USAGE = `usage: subtile --tile-id T --sub-tile-row R --sub-tile-col C --config F
                [--method map|vi|nuts] [--manifest M] [--out DIR] [--force] [--quiet] [--json]
@@ -87,10 +89,21 @@ export const subtileCommand: Command = {
 
     if (!opts.force) {
       const st = await subtileOutputsComplete(outDir, tileId, row, col);
+      // complete outputs of another inference method are not this run's result: redo
+      const want = method ?? cfg.inference.method;
+      let have: unknown;
       if (st.complete) {
+        try {
+          have = (parseYaml(await readFile(join(outDir, subtileOutputNames(tileId, row, col).metadata), 'utf8')) as { method?: unknown })?.method;
+        } catch {
+          have = undefined;
+        }
+      }
+      if (st.complete && have === want) {
         log(`subtile: (${tileId}, ${row}, ${col}) is complete in ${outDir}; skipped (use --force to redo)`);
         return 0;
       }
+      if (st.complete) log(`subtile: (${tileId}, ${row}, ${col}) has outputs made with method '${String(have)}', not '${want}': running again`);
     }
 
     // manifest (Stage 1 for this sub-tile when missing)
@@ -119,7 +132,7 @@ export const subtileCommand: Command = {
     const acq = await acquireDevice({ adapter: flags.adapter ?? (cfg.device.adapter === 'auto' ? undefined : cfg.device.adapter), limits: flags.limits, quiet });
     try {
       const result = await runSubtile(acq.device, manifest, cfg, { openFits }, {
-        method: method as 'map' | undefined,
+        method: method as 'map' | 'vi' | 'nuts' | undefined,
         onProgress: progressReporter(quiet),
         log,
       });
@@ -157,12 +170,19 @@ export const subtileCommand: Command = {
         seconds: (performance.now() - t0) / 1000,
         writeMs,
         warnings: result.warnings,
+        ...(result.posterior ? { posterior: result.posterior, map: result.mapEstimate } : {}),
       };
       if (opts.json) console.log(JSON.stringify(summary));
       else if (result.status === 'empty') console.log(`subtile (${tileId}, ${row}, ${col}): empty — ${result.emptyReason}; products written to ${outDir}`);
       else {
         console.log(`subtile (${tileId}, ${row}, ${col}): ${result.nSourcesCore} core sources, ${result.nQuadrants} quadrants, ${result.method} ${result.converged ? 'converged' : 'NOT converged'} in ${result.iterations} iterations`);
-        console.log(`  g1 = ${result.g1.toFixed(5)} ± ${result.g1Err.toFixed(5)}   g2 = ${result.g2.toFixed(5)} ± ${result.g2Err.toFixed(5)}`);
+        console.log(`  g1 = ${result.g1.toFixed(5)} ± ${result.g1Err.toFixed(5)}   g2 = ${result.g2.toFixed(5)} ± ${result.g2Err.toFixed(5)}${result.method === 'map' ? '' : ' (posterior mean ± sd)'}`);
+        const pd = result.posterior;
+        if (pd && result.method === 'nuts') {
+          console.log(`  NUTS: ${pd.chains} chain(s) × ${pd.draws} draws; R̂ g1 ${pd.rhatG1.toFixed(4)} g2 ${pd.rhatG2.toFixed(4)} (max ${pd.maxRhat.toFixed(4)}, ${pd.maxRhatParam}); bulk ESS g1 ${pd.essBulkG1.toFixed(0)} g2 ${pd.essBulkG2.toFixed(0)}; ${pd.divergences} divergences; ${(pd.msPerEssG1 / 1000).toFixed(3)} s per effective sample of g1`);
+        }
+        if (pd && result.method === 'vi') console.log(`  VI: final −ELBO ${result.convergence.toFixed(3)}; ${pd.draws} guide draws`);
+        if (result.mapEstimate) console.log(`  (MAP + Laplace: g1 = ${result.mapEstimate.g1.toFixed(5)} ± ${result.mapEstimate.g1Err.toFixed(5)}   g2 = ${result.mapEstimate.g2.toFixed(5)} ± ${result.mapEstimate.g2Err.toFixed(5)})`);
         console.log(`  products in ${outDir} (${summary.seconds.toFixed(1)} s on ${acq.label})`);
         for (const w of result.warnings) console.error(`subtile: warning: ${w}`);
       }

@@ -195,8 +195,8 @@ export const ViSchema = z.strictObject({
   guide: z.enum(['mean_field', 'low_rank']).default('mean_field'),
   /** ELBO draws per step, evaluated together on the GPU (NumPyro's Trace_ELBO: 1). */
   particles: z.number().int().positive().default(1),
-  /** 'map': start from the MAP and the Laplace widths; 'prior': prior medians, width 0.1 (NumPyro). */
-  init: z.enum(['map', 'prior']).default('map'),
+  /** 'map': start from the MAP and the Laplace widths; 'catalog': from the catalog values (SHINE's start), width 0.1 (NumPyro's init scale). */
+  init: z.enum(['map', 'catalog']).default('map'),
 });
 
 export const NutsSchema = z.strictObject({
@@ -206,8 +206,8 @@ export const NutsSchema = z.strictObject({
   max_tree_depth: z.number().int().positive().default(10),
   target_accept: z.number().gt(0).lt(1).default(0.8),
   dense_mass: z.boolean().default(false),
-  /** 'map': chains start at the MAP jittered by the Laplace widths, mass matrix from them; 'prior': uniform(−2, 2) in z (NumPyro). */
-  init: z.enum(['map', 'prior']).default('map'),
+  /** 'map': chains start at the MAP jittered by the Laplace widths, mass matrix from them; 'catalog': at the catalog values jittered by 0.1 in z, unit mass matrix. */
+  init: z.enum(['map', 'catalog']).default('map'),
 });
 
 export const InferenceSchema = z.strictObject({

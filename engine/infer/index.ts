@@ -10,3 +10,4 @@ export * from './precondition.ts';
 export * from './nuts.ts';
 export * from './diagnostics.ts';
 export * from './vi.ts';
+export * from './scales.ts';

@@ -47,7 +47,7 @@ export interface SubtileMetadata {
   /** Optimiser or sampler (e.g. 'lbfgs', 'adam'). */
   optimizer?: string;
   /** Wall-clock times in milliseconds. */
-  timings_ms: { load: number; build: number; inference: number; laplace: number; write: number; total: number };
+  timings_ms: { load: number; build: number; inference: number; laplace: number; write: number; total: number; map?: number; posterior?: number };
   inference: {
     iterations: number;
     evaluations?: number;
@@ -73,6 +73,27 @@ export interface SubtileMetadata {
     covariance?: [[number, number], [number, number]];
     laplace_ok?: boolean;
     laplace_message?: string;
+  };
+  /** VI / NUTS: sampler diagnostics and the MAP + Laplace estimate they started from. */
+  posterior?: {
+    chains: number;
+    draws: number;
+    rhat_g1: number;
+    rhat_g2: number;
+    max_rhat: number;
+    max_rhat_param: string;
+    ess_bulk_g1: number;
+    ess_bulk_g2: number;
+    ess_tail_g1: number;
+    ess_tail_g2: number;
+    divergences: number;
+    step_sizes: number[];
+    mean_tree_depth: number;
+    max_depth_hits: number;
+    sampler_ms: number;
+    ms_per_ess_g1: number;
+    init_scale_fallbacks: number;
+    map?: { g1: number; g2: number; g1_err: number; g2_err: number };
   };
   sources: { core: number; extended: number; dropped: number; dropped_reasons?: Record<string, number> };
   n_quadrants: number;

@@ -79,6 +79,9 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       dx: c.map((s) => s.dx),
       dy: c.map((s) => s.dy),
       init: { flux: c.map((s) => s.initFlux), hlr: c.map((s) => s.initHlr) },
+      ...(c.length && c[0].err
+        ? { errors: { flux: c.map((s) => s.err!.flux), hlr: c.map((s) => s.err!.hlr), e1: c.map((s) => s.err!.e1), e2: c.map((s) => s.err!.e2), dx: c.map((s) => s.err!.dx), dy: c.map((s) => s.err!.dy) } }
+        : {}),
     },
     prov,
   );
@@ -110,7 +113,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
     adapter: { label: ctx.adapter.label, backend: ctx.adapter.backend, feature_level: ctx.adapter.featureLevel },
     runtime: ctx.runtime,
     method: r.method,
-    optimizer: r.status === 'ok' ? 'map' : undefined,
+    optimizer: r.status !== 'ok' ? undefined : r.method === 'map' ? 'map' : r.method === 'vi' ? 'adam (mean-field ELBO)' : 'nuts (multinomial, diagonal mass)',
     timings_ms: {
       load: (t.catalogMs ?? 0) + (t.loadMs ?? 0),
       build: t.buildMs ?? 0,
@@ -118,6 +121,8 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       laplace: t.laplaceMs ?? 0,
       write: 0,
       total: ctx.totalMs,
+      ...(t.mapMs !== undefined ? { map: t.mapMs } : {}),
+      ...(t.posteriorMs !== undefined ? { posterior: t.posteriorMs } : {}),
     },
     inference: {
       iterations: r.iterations,
@@ -143,10 +148,34 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       laplace_ok: r.laplaceOk,
       laplace_message: r.laplaceMessage,
     },
+    ...(r.posterior
+      ? {
+          posterior: {
+            chains: r.posterior.chains,
+            draws: r.posterior.draws,
+            rhat_g1: r.posterior.rhatG1,
+            rhat_g2: r.posterior.rhatG2,
+            max_rhat: r.posterior.maxRhat,
+            max_rhat_param: r.posterior.maxRhatParam,
+            ess_bulk_g1: r.posterior.essBulkG1,
+            ess_bulk_g2: r.posterior.essBulkG2,
+            ess_tail_g1: r.posterior.essTailG1,
+            ess_tail_g2: r.posterior.essTailG2,
+            divergences: r.posterior.divergences,
+            step_sizes: r.posterior.stepSizes,
+            mean_tree_depth: r.posterior.meanTreeDepth,
+            max_depth_hits: r.posterior.maxDepthHits,
+            sampler_ms: r.posterior.samplerMs,
+            ms_per_ess_g1: r.posterior.msPerEssG1,
+            init_scale_fallbacks: r.posterior.scaleFallbacks,
+            ...(r.mapEstimate ? { map: { g1: r.mapEstimate.g1, g2: r.mapEstimate.g2, g1_err: r.mapEstimate.g1Err, g2_err: r.mapEstimate.g2Err } } : {}),
+          },
+        }
+      : {}),
     sources: { core: r.nSourcesCore, extended: r.nSourcesExtended, dropped: Math.max(0, r.nSourcesExtended - r.nSourcesModelled) },
     n_quadrants: r.nQuadrants,
     warnings: r.warnings,
     products: names,
   };
-  return { shear: shearTable(shear, prov), params, diagnostics, metadata: metadataYaml(meta) };
+  return { shear: shearTable(shear, prov, r.samples), params, diagnostics, metadata: metadataYaml(meta) };
 }

@@ -12,7 +12,9 @@ import type { Manifest } from '../tiling/manifest.ts';
 import { buildExposureSet, type QuadrantInfo, type QuadrantRef, type SourceRef } from '../prepare/exposure-set.ts';
 import { ShearEngine } from '../scene/engine.ts';
 import type { SceneParams } from '../scene/types.ts';
-import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type PriorConfig, type PriorSpec } from '../infer/index.ts';
+import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult, type PriorConfig, type PriorSpec } from '../infer/index.ts';
+import type { ShearSamples } from '../outputs/shear.ts';
+import { checkPosteriorConfig, replicasFor, runPosterior, type PosteriorDiagnostics } from './posterior.ts';
 
 export interface SubtileIo {
   openFits(path: string): Promise<FitsFile>;
@@ -51,6 +53,8 @@ export interface CoreSourceResult {
   dy: number;
   initFlux: number;
   initHlr: number;
+  /** Posterior standard deviations (VI / NUTS); absent for MAP. */
+  err?: { flux: number; hlr: number; e1: number; e2: number; dx: number; dy: number };
 }
 
 export interface SubtileResult {
@@ -88,6 +92,11 @@ export interface SubtileResult {
   images: QuadrantImages[];
   timings: Record<string, number>;
   warnings: string[];
+  /** VI / NUTS: posterior draws of (g1, g2) and sampler diagnostics. */
+  samples?: ShearSamples;
+  posterior?: PosteriorDiagnostics;
+  /** VI / NUTS: the MAP + Laplace estimate when it was computed (initialisation), for comparison. */
+  mapEstimate?: { g1: number; g2: number; g1Err: number; g2Err: number };
 }
 
 function emptyResult(m: Manifest, method: SubtileResult['method'], reason: string): SubtileResult {
@@ -164,9 +173,10 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   const method = opts.method ?? cfg.inference.method;
   const log = opts.log ?? (() => {});
   const progress = opts.onProgress ?? (() => {});
-  if (method !== 'map') {
-    throw new ShineError(`inference method '${method}' is not available yet (only map)`, { field: 'inference.method' });
-  }
+  if (!['map', 'vi', 'nuts'].includes(method)) throw new ShineError(`unknown inference method '${method}' (map, vi or nuts)`, { field: 'inference.method' });
+  // the configuration with the method actually run (opts.method overrides inference.method)
+  const cfgM: ShineConfig = { ...cfg, inference: { ...cfg.inference, method } };
+  checkPosteriorConfig(cfgM);
   if (manifest.n_sources_core === 0) return emptyResult(manifest, method, 'no source of the sub-tile core survived the selection');
   if (manifest.n_quadrants === 0) return emptyResult(manifest, method, 'no quadrant overlaps the sub-tile');
   const timings: Record<string, number> = {};
@@ -231,10 +241,11 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     fftFactor: cfg.stamps.fft_factor,
     pixelResponse: !cfg.stamps.psf_includes_pixel,
     badPixelMask: cfg.data.bad_pixel_mask,
+    replicas: replicasFor(cfgM),
   });
   timings.buildMs = performance.now() - t;
   try {
-    const unmasked = engine.layout.quadrants.map((q) => q.nPixels);
+    const unmasked = engine.layout.quadrants.slice(0, built.set.quadrants.length).map((q) => q.nPixels);
     unmasked.forEach((n, j) => {
       if (n === 0) warnings.push(`quadrant ${built.set.quadrants[j].name}: every pixel under the modelled stamps is masked (flags, NaN or rms ≤ 0); it constrains nothing`);
     });
@@ -244,22 +255,28 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     const catalogCentres = { flux: built.init.flux.slice(), hlr: built.init.hlr.slice() };
     const { priors, catalog } = priorsFromConfig(cfg, catalogCentres);
     const mapCfg = cfg.inference.map;
-    t = performance.now();
-    let iter = 0;
-    const map = await runMap(engine, built.set, priors, built.init, {
-      method: mapCfg.optimizer,
-      catalog,
-      lbfgs: { ...MAP_LBFGS_DEFAULTS, maxIterations: mapCfg.max_iterations, history: mapCfg.lbfgs_history, ftol: mapCfg.tolerance, gtol: mapCfg.grad_tolerance },
-      adam: { maxIterations: mapCfg.max_iterations, learningRate: mapCfg.lr },
-      onIteration: (info) => progress('map', ++iter, mapCfg.max_iterations, { loss: info.value, gradNorm: info.gradNorm }),
-    });
-    timings.inferenceMs = performance.now() - t;
-    log(`map: ${map.iterations} iterations, ${map.evaluations} evaluations, ${map.converged ? 'converged' : 'not converged'} (${map.reason})`);
-    if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
+    const posteriorMethod = method !== 'map';
+    const fromMap = !posteriorMethod || (method === 'vi' ? cfg.inference.vi.init : cfg.inference.nuts.init) === 'map';
+    let map: MapResult | null = null;
+    if (fromMap) {
+      t = performance.now();
+      let iter = 0;
+      map = await runMap(engine, built.set, priors, built.init, {
+        method: mapCfg.optimizer,
+        catalog,
+        lbfgs: { ...MAP_LBFGS_DEFAULTS, maxIterations: mapCfg.max_iterations, history: mapCfg.lbfgs_history, ftol: mapCfg.tolerance, gtol: mapCfg.grad_tolerance },
+        adam: { maxIterations: mapCfg.max_iterations, learningRate: mapCfg.lr },
+        onIteration: (info) => progress('map', ++iter, mapCfg.max_iterations, { loss: info.value, gradNorm: info.gradNorm }),
+      });
+      timings.mapMs = performance.now() - t;
+      log(`map: ${map.iterations} iterations, ${map.evaluations} evaluations, ${map.converged ? 'converged' : 'not converged'} (${map.reason})`);
+      if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
+    }
 
-    let lap = null;
+    // Laplace: the MAP's errors, and the widths that start VI / NUTS
+    let lap: LaplaceResult | null = null;
     t = performance.now();
-    if (mapCfg.laplace) {
+    if (map && (posteriorMethod || mapCfg.laplace)) {
       progress('laplace', 0, 1);
       lap = await laplaceShear(engine, map.posterior, map.params);
       progress('laplace', 1, 1);
@@ -267,10 +284,22 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     }
     timings.laplaceMs = performance.now() - t;
 
+    let post = null;
+    if (posteriorMethod) {
+      t = performance.now();
+      post = await runPosterior(engine, cfgM, priors, { params: map ? map.params : built.init, hessian: lap?.hessian ?? null }, { catalog, onProgress: progress });
+      timings.posteriorMs = performance.now() - t;
+      log(`${method}: ${post.iterations} ${method === 'vi' ? 'steps' : 'iterations per chain'}, ${post.evaluations} evaluations; ${post.reason}`);
+      if (!post.converged) warnings.push(`${method.toUpperCase()} did not converge: ${post.reason}`);
+      if (post.diagnostics.divergences > 0) warnings.push(`NUTS: ${post.diagnostics.divergences} divergent transition(s) after warm-up`);
+    }
+    timings.inferenceMs = (timings.mapMs ?? 0) + (timings.posteriorMs ?? 0);
+    const estimate = post ? post.mean : map!.params;
+
     const images: QuadrantImages[] = [];
     if (opts.images ?? true) {
       t = performance.now();
-      const models = await engine.render(map.params);
+      const models = await engine.render(estimate);
       built.set.quadrants.forEach((q, j) => {
         const observed = new Float32Array(q.width * q.height);
         const mask = new Uint8Array(q.width * q.height);
@@ -285,7 +314,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       timings.renderMs = performance.now() - t;
     }
 
-    const p: SceneParams = map.params;
+    const p: SceneParams = estimate;
     const core: CoreSourceResult[] = coreIdx.map((i) => {
       const s = built.sources[i];
       return {
@@ -300,6 +329,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
         dy: p.dy[i],
         initFlux: built.init.flux[i],
         initHlr: built.init.hlr[i],
+        ...(post ? { err: { flux: post.std.flux[i], hlr: post.std.hlr[i], e1: post.std.e1[i], e2: post.std.e2[i], dx: post.std.dx[i], dy: post.std.dy[i] } } : {}),
       };
     });
     return {
@@ -311,19 +341,19 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       method,
       g1: p.g1,
       g2: p.g2,
-      g1Err: lap ? lap.g1Err : NaN,
-      g2Err: lap ? lap.g2Err : NaN,
-      g1g2Cov: lap ? lap.covariance[1] : NaN,
+      g1Err: post ? post.g1Err : lap ? lap.g1Err : NaN,
+      g2Err: post ? post.g2Err : lap ? lap.g2Err : NaN,
+      g1g2Cov: post ? post.g1g2Cov : lap ? lap.covariance[1] : NaN,
       g1ErrConditional: lap ? lap.g1ErrConditional : NaN,
       g2ErrConditional: lap ? lap.g2ErrConditional : NaN,
-      convergence: map.finalLoss,
-      converged: map.converged,
-      reason: map.reason,
-      iterations: map.iterations,
-      evaluations: map.evaluations + (lap?.evaluations ?? 0),
-      lossHistory: map.lossHistory,
+      convergence: post ? post.convergence : map!.finalLoss,
+      converged: post ? post.converged : map!.converged,
+      reason: post ? post.reason : map!.reason,
+      iterations: post ? post.iterations : map!.iterations,
+      evaluations: (map?.evaluations ?? 0) + (lap?.evaluations ?? 0) + (post?.evaluations ?? 0),
+      lossHistory: post ? post.lossHistory : map!.lossHistory,
       laplaceOk: lap?.ok ?? false,
-      laplaceMessage: lap?.message ?? 'not computed (inference.map.laplace: false)',
+      laplaceMessage: lap?.message ?? (map ? 'not computed (inference.map.laplace: false)' : 'not computed (no MAP: init is catalog)'),
       nSourcesCore: coreIdx.length,
       nSourcesExtended: manifest.n_sources_extended,
       nSourcesModelled: built.sources.length,
@@ -334,6 +364,8 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       images,
       timings,
       warnings,
+      ...(post ? { samples: post.samples, posterior: post.diagnostics } : {}),
+      ...(post && map ? { mapEstimate: { g1: map.params.g1, g2: map.params.g2, g1Err: lap?.g1Err ?? NaN, g2Err: lap?.g2Err ?? NaN } } : {}),
     };
   } finally {
     engine.destroy();
