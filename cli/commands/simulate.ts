@@ -1,5 +1,5 @@
 /**
- * `shine simulate --preset ci|subtile|tile --seed S --out DIR [--shear G1,G2] [--flip-shear]
+ * `shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
  *  [--no-noise] [--no-defects] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
  * (docs/simulate.md). Files are written one HDU at a time into temporary files that are renamed
  * into place when complete.
@@ -15,7 +15,7 @@ import { renderJob, simulate, type QuadrantJob, type QuadrantResult, type SimOut
 import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';
 import { planSimulation } from '../../engine/sim/simulate.ts';
 
-const USAGE = `usage: shine simulate --preset ci|subtile|tile --seed S --out DIR [--shear G1,G2] [--flip-shear]
+const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
                       [--no-noise] [--no-defects] [--threads N] [--quiet]
   --threads N   worker threads rendering quadrants (default: one per 8 quadrants, at most the CPU
                 count; 1 = in the main thread)`;
@@ -199,7 +199,7 @@ export function parseSimulateArgs(argv: string[]): Args {
 }
 
 const command: Command = {
-  summary: 'write a simulated Euclid VIS observation with known shear (presets ci, subtile, tile)',
+  summary: 'write a simulated Euclid VIS observation with known shear (presets ci, subtile, tile, minitile)',
   async run(argv) {
     const args = parseSimulateArgs(argv);
     const t0 = performance.now();

@@ -11,8 +11,12 @@
  *           margin imaged (9.5′ × 9.5′), quadrants cropped to it, galaxies to mag 26.
  *  tile     the whole 30′ tile core + 1′ margin, all 144 full 2048 × 2066 quadrants of each of the
  *           4 exposures (≈ 7 GB per DET file, like the real ones), galaxies to mag 26.
+ *  minitile a small WHOLE tile for survey-run tests: a 2′ core cut in 4 × 4 sub-tiles of 30″, the
+ *           whole core and its 4″ margin imaged (2.13′ × 2.13′ + 3″ pad), quadrants cropped to it,
+ *           galaxies to mag 23 (a handful of sources per sub-tile, so every sub-tile of the grid
+ *           is fitted in seconds). Pointing centred on the tile: the gap cross of CCDs 3-3 … 4-4.
  */
-export type PresetName = 'ci' | 'subtile' | 'tile';
+export type PresetName = 'ci' | 'subtile' | 'tile' | 'minitile';
 
 export interface Preset {
   name: PresetName;
@@ -45,6 +49,7 @@ export const PRESETS: Record<PresetName, Preset> = {
   ci: { name: 'ci', ...TILE, tileCore: 240, grid: 4, margin: 12, subTile: [1, 1], pad: 4, crop: true, magMax: 25.5, pa: 7, obsId: 2701, stampTiers: [64, 128] },
   subtile: { name: 'subtile', ...TILE, tileCore: 1800, grid: 4, margin: 60, subTile: [1, 1], pad: 5, crop: true, magMax: 26, pa: 7, obsId: 2701, stampTiers: [64, 128, 256] },
   tile: { name: 'tile', ...TILE, tileCore: 1800, grid: 4, margin: 60, subTile: null, pad: 5, crop: false, magMax: 26, pa: 7, obsId: 2701, stampTiers: [64, 128, 256] },
+  minitile: { name: 'minitile', ...TILE, tileCore: 120, grid: 4, margin: 4, subTile: null, pad: 3, crop: true, magMax: 23, pa: 7, obsId: 2701, stampTiers: [64] },
 };
 
 /** Imaged area on the tile tangent plane [umin, umax, vmin, vmax] (arcsec), without the pad. */

@@ -560,7 +560,7 @@ export function renderJob(job: QuadrantJob): QuadrantResult {
 
 export async function simulate(out: SimOutput, options: SimulateOptions): Promise<SimulateSummary> {
   const preset = typeof options.preset === 'string' ? PRESETS[options.preset] : options.preset;
-  if (!preset) throw new ShineError(`unknown preset '${String(options.preset)}' (ci, subtile, tile)`, { field: 'preset' });
+  if (!preset) throw new ShineError(`unknown preset '${String(options.preset)}' (${Object.keys(PRESETS).join(', ')})`, { field: 'preset' });
   const seed = options.seed;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new ShineError(`--seed must be a non-negative integer, got ${seed}`, { field: 'seed' });
   if (options.shear && !(Math.hypot(options.shear[0], options.shear[1]) < 1)) {
