@@ -26,7 +26,7 @@
  * FITS layer has told the source where its HDUs are, see `locate`).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as zlib from 'node:zlib';
@@ -386,8 +386,11 @@ export class CacheEntry {
         // a block the (possibly truncated) data file does not fully hold is not present
         if (k >= 0 && k < entry.nBlocks && entry.blockEnd(k) <= onDisk) entry.blocks.set(k, crc);
       }
-    } else if (onDisk > 0) {
-      await fh.truncate(0); // stale or unknown content
+    } else if (old && onDisk > 0) {
+      // another version of the remote file (or another block size): drop the stale bytes. Without
+      // a readable index the content is left alone (another process may be creating the entry):
+      // only blocks listed with their CRC are ever used.
+      await fh.truncate(0);
     }
     if (onDisk !== id.size || !reuse) await fh.truncate(id.size); // sparse: unwritten blocks take no space
     if (!reuse) await entry.saveIndex();
@@ -438,9 +441,21 @@ export class CacheEntry {
     this.saving.catch(() => undefined);
   }
 
-  /** Flushes the data file, then replaces index.json atomically (merging what another process recorded). */
+  /**
+   * Flushes the data file, then replaces index.json atomically, merging the blocks other processes
+   * recorded (under index.lock, so that two processes do not drop each other's blocks).
+   */
   private async saveIndex(): Promise<void> {
     await this.fh.datasync();
+    const unlock = await lockFile(join(this.dir, 'index.lock'));
+    try {
+      await this.mergeAndWriteIndex();
+    } finally {
+      await unlock();
+    }
+  }
+
+  private async mergeAndWriteIndex(): Promise<void> {
     const path = join(this.dir, 'index.json');
     const merged = new Map(this.blocks);
     const other = await readIndex(path);
@@ -716,6 +731,37 @@ export class CacheEntry {
       }
       this.scheduleSave();
     }
+  }
+}
+
+/**
+ * A cross-process mutex: exclusive creation of `path`. A lock older than 30 s is taken as left by
+ * a crashed process and broken; after 20 s of waiting the caller goes on without it (the index
+ * merge is an optimisation: a lost entry only means a block is fetched again).
+ */
+async function lockFile(path: string): Promise<() => Promise<void>> {
+  const t0 = Date.now();
+  for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      const fh = await open(path, 'wx');
+      await fh.close();
+      return async () => {
+        await unlink(path).catch(() => undefined);
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return async () => undefined;
+    }
+    try {
+      const st = await stat(path);
+      if (Date.now() - st.mtimeMs > 30_000) {
+        await unlink(path).catch(() => undefined);
+        continue;
+      }
+    } catch {
+      continue; // released meanwhile
+    }
+    if (Date.now() - t0 > 20_000) return async () => undefined;
+    await sleep(wait);
   }
 }
 

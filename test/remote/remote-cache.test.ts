@@ -5,7 +5,8 @@
  * sent, requests, the most requests in flight).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, readdirSync, truncateSync, openSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -346,6 +347,33 @@ describe('remote FITS through the block cache', () => {
     }
     await f.close();
   });
+
+  it('two processes filling one cache folder at once: both read correct data, the index stays valid', async () => {
+    server.reset();
+    const cacheDir = tmp();
+    const url = `${server.base}/f/copy0.fits`;
+    const names = ['1-1.E.SCI', '2-3.G.RMS', '2-3.H.FLG'];
+    const script = join(HERE, '..', 'fixtures', 'remote', 'read-remote.ts');
+    const runOne = (hdus: string[]) =>
+      new Promise<Record<string, string>>((resolve, reject) =>
+        execFile('npx', ['--no-install', 'tsx', script, url, cacheDir, String(BLOCK), ...hdus], { cwd: join(HERE, '..', '..') }, (err, stdout, stderr) =>
+          err ? reject(new Error(stderr)) : resolve(JSON.parse(stdout.trim().split('\n').pop()!)),
+        ),
+      );
+    // one shared HDU, and one HDU that only each process reads
+    const [a, b] = await Promise.all([runOne([names[0], names[1]]), runOne([names[0], names[2]])]);
+    const want = async (n: string) => createHash('sha256').update((await localHdu(n)).raw).digest('hex');
+    expect(a[names[0]]).toBe(await want(names[0]));
+    expect(b[names[0]]).toBe(await want(names[0]));
+    expect(a[names[1]]).toBe(await want(names[1]));
+    expect(b[names[2]]).toBe(await want(names[2]));
+    // a third reader finds the blocks of both processes in the (merged) index: no body bytes
+    server.reset();
+    const f = await openFits(url, { remote: settings({}, cacheDir) });
+    for (const n of names) await f.readDataBytes(n);
+    await f.close();
+    expect(server.bytesSent).toBe(0);
+  }, 60_000);
 
   it('errors name the URL: 404, a hung server (timeout), a body that is not FITS', async () => {
     server.reset();
