@@ -26,10 +26,23 @@ export interface Limits {
   chi: [number, number];
 }
 
+const POOL_MAX = 4_000_000;
+
+function strided(a: ArrayLike<number>, stride: number): ArrayLike<number> {
+  if (stride === 1) return a;
+  const out = new Float64Array(Math.ceil(a.length / stride));
+  for (let i = 0, k = 0; i < a.length; i += stride, k++) out[k] = a[i];
+  return out;
+}
+
 /** Shared colour limits over every quadrant (observed pixels for the images, χ for the residual). */
 export function sharedLimits(quads: QuadrantImages[], chis: Float32Array[], stretch: StretchName): Limits {
   const pool = (arrs: Array<{ v: ArrayLike<number>; m: ArrayLike<number> }>) => {
-    const parts = arrs.map((a) => finiteValues(a.v, a.m));
+    // every pixel up to POOL_MAX values in all; beyond, an even stride (the quantiles of millions of
+    // pixels do not need all of them, and the page must not stall)
+    const total = arrs.reduce((s, a) => s + a.v.length, 0);
+    const stride = Math.max(1, Math.ceil(total / POOL_MAX));
+    const parts = arrs.map((a) => finiteValues(strided(a.v, stride), strided(a.m, stride)));
     const all = new Float64Array(parts.reduce((s, p) => s + p.length, 0));
     let o = 0;
     for (const p of parts) {

@@ -322,7 +322,11 @@ const api: EngineApi = {
       initMs,
       totalMs: performance.now() - t0,
     };
-    return out; // structured-cloned to the page (the worker keeps its copy for the exports)
+    // the images move to the page (transferred, not copied: a full sub-tile holds many quadrants);
+    // the exports only need the fitted parameters, which stay here
+    const buffers = new Set<ArrayBuffer>();
+    for (const q of result.images) for (const a of [q.observed, q.model, q.rms, q.mask]) if (a.buffer instanceof ArrayBuffer) buffers.add(a.buffer);
+    return Comlink.transfer(out, [...buffers]);
   },
 
   async paramsFits() {
