@@ -579,6 +579,14 @@ $('export-png').addEventListener('click', () => {
   return null;
 };
 
+/** For tests: screen position (in the quadrant's canvases) of source `index` on quadrant `quadrant`, drawn or not. */
+(window as unknown as { __shineScreen: (quadrant: number, index: number) => [number, number] | null }).__shineScreen = (quadrant, index) => {
+  const q = views[quadrant];
+  const m = q?.marks.find((mm) => mm.index === index);
+  if (!q || !m) return null;
+  return toScreen(q, view, q.canvases.observed.width, q.canvases.observed.height, m.x, m.y);
+};
+
 // ------------------------------------------------------------------------------------------------
 // URL parameters: ?config=…&manifest=…&subtile=R,C loads at once; ?sim=1 loads the simulation.
 

@@ -19,6 +19,7 @@ import { parseManifest, type Manifest } from '../../engine/tiling/manifest.ts';
 import { runSubtile, type SubtileResult } from '../../engine/subtile/run.ts';
 import { subtileProducts } from '../../engine/subtile/products.ts';
 import { SHINE_VERSION } from '../../engine/version.ts';
+import { hash64 } from '../../engine/util/hash.ts';
 import { acquireDevice, type AcquiredDevice } from '../../platform/acquire.ts';
 import { blobSource } from '../../platform/browser/files.ts';
 import { MemoryStore, DroppedFiles, UrlFiles, fetchText, type OpenFits } from './files.ts';
@@ -26,6 +27,8 @@ import { PRIOR_NAMES, type EngineApi, type LoadInfo, type PriorName, type Progre
 
 interface Loaded {
   cfg: ShineConfig;
+  /** hash64 of the config text (CFGHASH of the exported params, as the CLI writes it). */
+  configHash: string;
   manifest: Manifest;
   open: OpenFits;
   truth: { g1: number; g2: number } | null;
@@ -89,9 +92,9 @@ async function readTruth(cfg: ShineConfig, m: Manifest, open: OpenFits, warnings
   return null;
 }
 
-async function finishLoad(cfg: ShineConfig, manifest: Manifest, open: OpenFits, label: string, manifestName: string, t0: number, warnings: string[]): Promise<LoadInfo> {
+async function finishLoad(cfg: ShineConfig, configText: string, manifest: Manifest, open: OpenFits, label: string, manifestName: string, t0: number, warnings: string[]): Promise<LoadInfo> {
   const truth = await readTruth(cfg, manifest, open, warnings);
-  loaded = { cfg, manifest, open, truth, label, manifestName };
+  loaded = { cfg, configHash: hash64(configText), manifest, open, truth, label, manifestName };
   last = null;
   const pri = cfg.gal.priors as Record<string, { type: string }>;
   const fixed = Object.fromEntries(PRIOR_NAMES.map((n) => [n, pri[n].type === 'fixed'])) as Record<PriorName, boolean>;
@@ -197,7 +200,7 @@ const api: EngineApi = {
     const cfg = parseConfig(text, { file: '/sim/config.yaml', baseDir: '/sim' });
     const log: string[] = [];
     const manifest = await prepare(cfg, store.open, preset.subTile, progress, log);
-    return finishLoad(cfg, manifest, store.open, `simulated ci sub-tile (seed ${seed}${small ? ', galaxies to mag 24' : ''})`, 'simulated', t0, []);
+    return finishLoad(cfg, text, manifest, store.open, `simulated ci sub-tile (seed ${seed}${small ? ', galaxies to mag 24' : ''})`, 'simulated', t0, []);
   },
 
   async loadUrls(configUrl, manifestUrl, subTile, progress) {
@@ -221,7 +224,7 @@ const api: EngineApi = {
     } else {
       manifest = await prepare(cfg, files.open, subTile, progress, []);
     }
-    return finishLoad(cfg, manifest, files.open, `${basenameOf(cUrl)} · sub-tile (${manifest.sub_tile_row}, ${manifest.sub_tile_col})`, name, t0, warnings);
+    return finishLoad(cfg, text, manifest, files.open, `${basenameOf(cUrl)} · sub-tile (${manifest.sub_tile_row}, ${manifest.sub_tile_col})`, name, t0, warnings);
   },
 
   async loadFiles(list, subTile, progress) {
@@ -264,7 +267,7 @@ const api: EngineApi = {
     if (manText) manifest = parseManifest(manText.text, manText.name);
     else manifest = await prepare(cfg, dropped.open, subTile, progress, []);
     if (fits.length === 0) throw new ShineError('no FITS file opened: add the exposures (DET), PSF, BKG and MER catalog files');
-    return finishLoad(cfg, manifest, dropped.open, `${manText?.name ?? cfgText?.name ?? 'files'} · sub-tile (${manifest.sub_tile_row}, ${manifest.sub_tile_col})`, manText?.name ?? 'prepared in the browser', t0, warnings);
+    return finishLoad(cfg, cfgText?.text ?? '', manifest, dropped.open, `${manText?.name ?? cfgText?.name ?? 'files'} · sub-tile (${manifest.sub_tile_row}, ${manifest.sub_tile_col})`, manText?.name ?? 'prepared in the browser', t0, warnings);
   },
 
   async run(settings, progress) {
@@ -335,7 +338,7 @@ const api: EngineApi = {
     const p = subtileProducts(last.result, loaded.manifest, {
       manifestFile: loaded.manifestName,
       configFile: loaded.cfg.source.file ?? 'config',
-      configHash: '',
+      configHash: loaded.configHash,
       created: new Date().toISOString(),
       softwareVersion: SHINE_VERSION,
       adapter: { label: a.label, backend: a.backend, featureLevel: a.featureLevel },

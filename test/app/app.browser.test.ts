@@ -251,6 +251,51 @@ describe('browser app (Chromium, software WebGPU)', () => {
     });
   });
 
+  it('pans and zooms every canvas together', async () => {
+    type W = { __shineApp: { out: { marks: Array<Array<{ index: number; inside: boolean }>> } }; __shineScreen: (q: number, i: number) => [number, number] | null };
+    // two quadrants with at least two sources on their pixels each
+    const pick = await page.evaluate(() => {
+      const marks = (window as unknown as W).__shineApp.out.marks;
+      const qs = marks.map((m, j) => ({ j, ids: m.filter((x) => x.inside).map((x) => x.index) })).filter((x) => x.ids.length >= 2).sort((a, b) => b.ids.length - a.ids.length);
+      return qs.slice(0, 2).map((x) => ({ q: x.j, a: x.ids[0], b: x.ids[1] }));
+    });
+    expect(pick.length).toBe(2);
+    const positions = () =>
+      page.evaluate((p) => p.map((x) => ({ a: (window as unknown as W).__shineScreen(x.q, x.a)!, b: (window as unknown as W).__shineScreen(x.q, x.b)! })), pick);
+    const dist = (u: [number, number], v: [number, number]) => Math.hypot(u[0] - v[0], u[1] - v[1]);
+    const p0 = await positions();
+    // zoom with the wheel over source a of the first quadrant: it stays under the cursor, and the
+    // scale changes by the same factor in the other quadrant
+    const c0 = page.locator(`canvas[data-quadrant="${pick[0].q}"][data-panel="residual"]`);
+    const box = (await c0.boundingBox())!;
+    await page.mouse.move(box.x + p0[0].a[0], box.y + p0[0].a[1]);
+    await page.mouse.wheel(0, -500);
+    await page.waitForTimeout(300);
+    const p1 = await positions();
+    expect(dist(p1[0].a, p0[0].a)).toBeLessThan(2); // the cursor sits on whole pixels, the source need not
+    const f0 = dist(p1[0].a, p1[0].b) / dist(p0[0].a, p0[0].b);
+    const f1 = dist(p1[1].a, p1[1].b) / dist(p0[1].a, p0[1].b);
+    expect(f0).toBeGreaterThan(1.5);
+    expect(Math.abs(f1 / f0 - 1)).toBeLessThan(1e-6);
+    // drag the model panel of the second quadrant: every source in every quadrant moves with it
+    const c1 = page.locator(`canvas[data-quadrant="${pick[1].q}"][data-panel="model"]`);
+    const b1 = (await c1.boundingBox())!;
+    await page.mouse.move(b1.x + 60, b1.y + 60);
+    await page.mouse.down();
+    await page.mouse.move(b1.x + 75, b1.y + 70, { steps: 3 });
+    await page.mouse.move(b1.x + 90, b1.y + 80, { steps: 3 });
+    await page.mouse.up();
+    await page.waitForTimeout(300);
+    const p2 = await positions();
+    for (let k = 0; k < 2; k++) {
+      for (const s of ['a', 'b'] as const) {
+        expect(p2[k][s][0] - p1[k][s][0]).toBeCloseTo(30, 6);
+        expect(p2[k][s][1] - p1[k][s][1]).toBeCloseTo(20, 6);
+      }
+    }
+    await page.screenshot({ path: join(OUT, 'zoomed.png'), fullPage: true });
+  });
+
   it('opens a sub-tile produced elsewhere by URL (config + manifest served over HTTP)', async () => {
     const m = parseManifest(readFileSync(manifestFile, 'utf8'), manifestFile);
     await page.fill('#config-url', '/data/config.yaml');
