@@ -35,6 +35,7 @@ let workerHasData = false;
 function startWorker(): void {
   worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
   engine = Comlink.wrap<EngineApi>(worker);
+  worker.addEventListener('error', (e) => showError(`the engine worker failed: ${e.message || 'could not start it (see the browser console)'}`));
   workerHasData = false;
   engine
     .adapter()
@@ -166,7 +167,16 @@ $('load-url').addEventListener('click', () => {
   } catch (e) {
     return showError(messageOf(e));
   }
-  void load(() => engine.loadUrls(c, m || null, st, progress));
+  // relative URLs are relative to the page (the worker's own URL differs)
+  let cu: string;
+  let mu: string | null;
+  try {
+    cu = new URL(c, location.href).href;
+    mu = m ? new URL(m, location.href).href : null;
+  } catch (e) {
+    return showError(`not a URL: ${messageOf(e)}`);
+  }
+  void load(() => engine.loadUrls(cu, mu, st, progress));
 });
 
 function loadFileList(files: File[]): void {

@@ -41,7 +41,15 @@ let last: { result: SubtileResult; settings: RunSettings } | null = null;
 let acq: AcquiredDevice | null = null;
 
 async function device(): Promise<AcquiredDevice> {
-  if (!acq) acq = await acquireDevice({ log: (s: string) => console.info(s) });
+  if (!acq) {
+    const a = await acquireDevice({ log: (s: string) => console.info(s) });
+    acq = a;
+    // a lost device (driver reset, GPU process crash) is acquired again on the next run
+    void a.device.lost.then((info) => {
+      if (acq === a) acq = null;
+      console.warn(`WebGPU device lost (${info.reason}): ${info.message}`);
+    });
+  }
   return acq;
 }
 

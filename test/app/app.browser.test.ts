@@ -298,7 +298,7 @@ describe('browser app (Chromium, software WebGPU)', () => {
 
   it('opens a sub-tile produced elsewhere by URL (config + manifest served over HTTP)', async () => {
     const m = parseManifest(readFileSync(manifestFile, 'utf8'), manifestFile);
-    await page.fill('#config-url', '/data/config.yaml');
+    await page.fill('#config-url', '../data/config.yaml'); // relative to the page (/app/index.html)
     await page.fill('#manifest-url', `/data/manifests/${manifestFile.split('/').pop()}`);
     await page.click('#load-url');
     expect(await waitPhase(page, ['loaded', 'error'], 120_000), (await page.textContent('#error')) ?? '').toBe('loaded');
