@@ -14,7 +14,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { commandExitCode, UserError, type Command } from './command.ts';
 import { parseOptions } from './args.ts';
 import { loadConfig } from '../platform/node/config.ts';
-import { openFits } from '../platform/node/files.ts';
+import { openFits, remoteSettings } from '../platform/node/files.ts';
 import { subtileOutputsComplete, writeSubtileOutputs } from '../platform/node/outputs.ts';
 import { acquireDevice, parseDeviceFlags, detectRuntime, runtimeVersion } from '../platform/acquire.ts';
 import { manifestFileName, parseManifest } from '../engine/tiling/manifest.ts';
@@ -131,7 +131,9 @@ export const subtileCommand: Command = {
 
     const acq = await acquireDevice({ adapter: flags.adapter ?? (cfg.device.adapter === 'auto' ? undefined : cfg.device.adapter), limits: flags.limits, quiet });
     try {
-      const result = await runSubtile(acq.device, manifest, cfg, { openFits }, {
+      // http(s) inputs go through the configured cache, concurrency bound and retries (docs/remote-data.md)
+      const remote = remoteSettings(cfg.remote, cfg.source.dir);
+      const result = await runSubtile(acq.device, manifest, cfg, { openFits: (p: string) => openFits(p, { remote }) }, {
         method: method as 'map' | 'vi' | 'nuts' | undefined,
         onProgress: progressReporter(quiet),
         log,

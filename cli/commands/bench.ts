@@ -14,7 +14,8 @@ import { makeSyntheticScene } from '../../engine/scene/synthetic.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
 
 const USAGE = `usage: shine bench [--sources N=500] [--quadrants M=4] [--tier 64|128|256|mixed (64)] [--repeats R=5]
-                   [--size WxH (2048x2066)] [--json] [--adapter X] [--limits adapter|default]`;
+                   [--size WxH (2048x2066)] [--replicas K=1] [--json] [--adapter X] [--limits adapter|default]
+  --replicas K   also time K parameter sets in one evaluateMany call (NUTS chains / VI particles)`;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -35,13 +36,15 @@ async function timeIt(repeats: number, fn: () => Promise<unknown>): Promise<numb
 const bench: Command = {
   summary: 'benchmark stamp rendering, forward model and gradient on a synthetic sub-tile',
   async run(argv) {
-    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number' }, USAGE);
+    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number' }, USAGE);
     if (!parsed) return 0;
     const { opts } = parsed;
     const flags = parsed;
     const nSources = (opts.sources as number) ?? 500;
     const nQuadrants = (opts.quadrants as number) ?? 4;
     const repeats = (opts.repeats as number) ?? 5;
+    const replicas = (opts.replicas as number) ?? 1;
+    if (!Number.isInteger(replicas) || replicas < 1) throw new UserError(`--replicas must be an integer ≥ 1, got '${opts.replicas}'`);
     const tierOpt = (opts.tier as string) ?? '64';
     const tier = tierOpt === 'mixed' ? 'mixed' : Number(tierOpt);
     if (tier !== 'mixed' && ![64, 128, 256].includes(tier)) throw new UserError(`--tier must be 64, 128, 256 or mixed, got '${tierOpt}'`);
@@ -54,7 +57,7 @@ const bench: Command = {
       const tScene = performance.now();
       const { set, truth } = makeSyntheticScene({ nSources, nQuadrants, width: w, height: h, tier, seed: (opts.seed as number) ?? 1 });
       const sceneMs = performance.now() - tScene;
-      const eng = await ShearEngine.create(acq.device, set);
+      const eng = await ShearEngine.create(acq.device, set, { replicas });
       const params = cloneParams(truth);
       // warm-up (first calls create the read-back buffers and warm driver caches)
       await eng.evaluate(params);
@@ -64,6 +67,8 @@ const bench: Command = {
       const renderTimes = await timeIt(repeats, () => eng.renderStampsOnly(params));
       const forwardTimes = await timeIt(repeats, () => eng.logLikelihood(params));
       const gradientTimes = await timeIt(repeats, () => eng.evaluate(params));
+      const batchList = Array.from({ length: replicas }, () => params);
+      const batchTimes = replicas > 1 ? await timeIt(repeats, () => eng.evaluateMany(batchList)) : [];
       const st = eng.stats;
       const result = {
         adapter: acq.label,
@@ -80,6 +85,9 @@ const bench: Command = {
         forwardMs: median(forwardTimes),
         gradientMs: median(gradientTimes),
         gradientMsPerPair: median(gradientTimes) / st.pairs,
+        replicas,
+        batchedGradientMs: replicas > 1 ? median(batchTimes) : null,
+        batchedSpeedup: replicas > 1 ? (replicas * median(gradientTimes)) / median(batchTimes) : null,
         compileMs: st.compileMs,
         buildMs: st.buildMs,
         pipelinesAfterWarmup: st.pipelinesCreated - afterWarm.pipelinesCreated,
@@ -87,7 +95,7 @@ const bench: Command = {
         peakGpuBytes: st.peakGpuBytes,
         gpuBytesPerPair: st.peakGpuBytes / st.pairs,
         sceneBuildCpuMs: sceneMs,
-        samples: { renderMs: renderTimes, forwardMs: forwardTimes, gradientMs: gradientTimes },
+        samples: { renderMs: renderTimes, forwardMs: forwardTimes, gradientMs: gradientTimes, batchedGradientMs: batchTimes },
       };
       eng.destroy();
       if (opts.json) console.log(JSON.stringify(result));
@@ -98,6 +106,7 @@ const bench: Command = {
         console.log(`stamps only    ${f(result.renderMs)} ms (median of ${repeats})`);
         console.log(`forward logL   ${f(result.forwardMs)} ms`);
         console.log(`gradient       ${f(result.gradientMs)} ms   (${f(result.gradientMsPerPair * 1000)} µs per pair)`);
+        if (replicas > 1) console.log(`${replicas} replicas     ${f(result.batchedGradientMs!)} ms for ${replicas} gradients in one call (${result.batchedSpeedup!.toFixed(2)}× the throughput of ${replicas} separate calls)`);
         console.log(`compile        ${f(result.compileMs)} ms for ${st.pipelinesCreated} pipelines; build ${f(result.buildMs)} ms`);
         console.log(`after warm-up  ${result.pipelinesAfterWarmup} pipelines, ${result.buffersAfterWarmup} buffers created`);
         console.log(`peak GPU bytes ${(result.peakGpuBytes / 2 ** 20).toFixed(1)} MiB (${(result.gpuBytesPerPair / 1024).toFixed(1)} KiB per pair)`);

@@ -292,6 +292,12 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       log(`${method}: ${post.iterations} ${method === 'vi' ? 'steps' : 'iterations per chain'}, ${post.evaluations} evaluations; ${post.reason}`);
       if (!post.converged) warnings.push(`${method.toUpperCase()} did not converge: ${post.reason}`);
       if (post.diagnostics.divergences > 0) warnings.push(`NUTS: ${post.diagnostics.divergences} divergent transition(s) after warm-up`);
+      if (method === 'vi' && lap?.ok && (post.g1Err < 0.5 * lap.g1Err || post.g2Err < 0.5 * lap.g2Err)) {
+        // mean-field VI cannot represent the shear–ellipticity correlation: its widths are conditional
+        warnings.push(
+          `VI (mean field): G1_ERR/G2_ERR ${post.g1Err.toExponential(2)}/${post.g2Err.toExponential(2)} are the guide's conditional widths, far below the Laplace marginal errors ${lap.g1Err.toExponential(2)}/${lap.g2Err.toExponential(2)} (metadata posterior.map); use nuts or map for shear errors`,
+        );
+      }
     }
     timings.inferenceMs = (timings.mapMs ?? 0) + (timings.posteriorMs ?? 0);
     const estimate = post ? post.mean : map!.params;
