@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   assemble: () => import('./commands/assemble.ts'),
   run: () => import('./commands/run.ts'),
   status: () => import('./commands/status.ts'),
+  retry: () => import('./commands/retry.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -19,11 +19,11 @@ PACKAGES=(
   chromium                                        # browser tests; ships SwiftShader's Vulkan ICD
   ca-certificates
   python3-astropy                                 # oracles of the FITS / WCS / catalog / output tests (issue 3)
+  slurm-wlm munge                                 # survey runs: the real one-node SLURM of test/orchestrate/slurm-real.test.ts (issue 5)
 )
 
 # --- Later issues (NOT installed yet) -----------------------------------------------------------
-# Added here by the issues that need them:
-#   slurm-wlm munge        # survey runs on SLURM
+# Added here by the issues that need them.
 LATER_PACKAGES=()
 
 missing=()

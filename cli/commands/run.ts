@@ -11,7 +11,7 @@ import { parseOptions } from '../args.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { onPath, readPrepared, runLocal } from '../../platform/node/executor-local.ts';
 import { parseTileList, planTasks, type PreparedSubtile } from '../../engine/orchestrate/plan.ts';
-import { slurmPlan, type GeneratedFile } from '../../engine/orchestrate/slurm.ts';
+import { slurmPlan, type GeneratedFile, type StageResources } from '../../engine/orchestrate/slurm.ts';
 import { awsBatchPlan } from '../../engine/orchestrate/awsbatch.ts';
 import { checkMem } from '../../engine/orchestrate/shell.ts';
 
@@ -20,16 +20,18 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const USAGE = `usage: shine run --config C (--tiles T1,T2,… | --tiles-file F) [--executor local|slurm|aws-batch]
                  [--out DIR] [--catalog FILE] [--allow-missing] [--dry-run] [--quiet]
   local:     [--jobs N] [--retries N]
-  slurm:     [--partition P] [--cpu-partition P] [--gpus-per-task N] [--cpus-per-task N] [--mem M]
-             [--time T] [--cpu-mem M] [--cpu-time T] [--max-array-size N]
+  slurm:     [--retries N] [--partition P] [--cpu-partition P] [--gpus-per-task N] [--cpus-per-task N]
+             [--mem M] [--time T] [--cpu-mem M] [--cpu-time T] [--max-array-size N] [--job-name S]
   aws-batch: [--aws-image URI] [--aws-job-queue Q] [--aws-gpu-job-queue Q] [--vcpus N] [--mem M]
              [--max-array-size N]
   --out DIR         run folder: logs, failure markers, generated scripts (default scratch_dir/run)
   --catalog FILE    Stage-3 catalog (default output_dir/shine_catalog.fits)
-  Default executor: slurm when sbatch is on PATH, else local.`;
+  --retries N       extra attempts of a failing sub-tile (default 2; on SLURM inside its array task)
+  Default executor: slurm when sbatch is on PATH, else local. SHINE_RUNNER (a JSON array, default
+  ["npx","tsx"]) is the command prefix the SLURM scripts run the TypeScript entry points with.`;
 
 /** A command prefix from an environment variable holding a JSON array of strings (tests, custom runners). */
-function commandFromEnv(name: string, fallback: string[]): string[] {
+export function commandFromEnv(name: string, fallback: string[]): string[] {
   const v = process.env[name];
   if (!v) return fallback;
   let a: unknown;
@@ -42,7 +44,7 @@ function commandFromEnv(name: string, fallback: string[]): string[] {
   return a as string[];
 }
 
-function int(v: unknown, name: string, dflt: number, min = 0): number {
+export function int(v: unknown, name: string, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < min) throw new UserError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
@@ -56,7 +58,7 @@ function memMiB(m: string): number {
   return u === 'K' ? Math.ceil(n / 1024) : u === 'G' ? n * 1024 : u === 'T' ? n * 1024 * 1024 : n;
 }
 
-async function writeFiles(dir: string, files: GeneratedFile[]): Promise<void> {
+export async function writeFiles(dir: string, files: GeneratedFile[]): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const f of files) {
     const p = join(dir, f.name);
@@ -65,16 +67,62 @@ async function writeFiles(dir: string, files: GeneratedFile[]): Promise<void> {
   }
 }
 
+/** The tile list of --tiles or --tiles-file. */
+export async function readTiles(opts: Record<string, unknown>): Promise<number[]> {
+  try {
+    if (opts.tiles !== undefined) return parseTileList(String(opts.tiles), '--tiles');
+    const f = String(opts['tiles-file']);
+    let text: string;
+    try {
+      text = await readFile(f, 'utf8');
+    } catch (e) {
+      throw new UserError(`cannot read --tiles-file ${f}: ${(e as Error).message}`);
+    }
+    return parseTileList(text, f);
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+}
+
+/** The options shared by `shine run` and `shine retry` (parseOptions spec). */
+export const SLURM_OPTION_SPEC = {
+  partition: 'string', 'cpu-partition': 'string', 'gpus-per-task': 'string', 'cpus-per-task': 'string', mem: 'string', time: 'string',
+  'cpu-mem': 'string', 'cpu-time': 'string', 'max-array-size': 'string', 'job-name': 'string', retries: 'string',
+} as const;
+
+/** SLURM resources of the three stages from the command-line options. */
+export function slurmResources(opts: Record<string, unknown>): { stage1: StageResources; stage2: StageResources; stage3: StageResources } {
+  const cpuTime = opts['cpu-time'] !== undefined ? String(opts['cpu-time']) : '01:00:00';
+  const cpuMem = opts['cpu-mem'] !== undefined ? String(opts['cpu-mem']) : '8G';
+  const cpuPart = opts['cpu-partition'] !== undefined ? String(opts['cpu-partition']) : opts.partition !== undefined ? String(opts.partition) : null;
+  const cpuRes = { partition: cpuPart, cpusPerTask: 2, gpusPerTask: 0, mem: cpuMem, time: cpuTime };
+  return {
+    stage1: cpuRes,
+    stage3: cpuRes,
+    stage2: {
+      partition: opts.partition !== undefined ? String(opts.partition) : null,
+      gpusPerTask: int(opts['gpus-per-task'], 'gpus-per-task', 1),
+      cpusPerTask: int(opts['cpus-per-task'], 'cpus-per-task', 4, 1),
+      mem: opts.mem !== undefined ? String(opts.mem) : '32G',
+      time: opts.time !== undefined ? String(opts.time) : '01:00:00',
+    },
+  };
+}
+
+/** The runner of the generated SLURM scripts: SHINE_RUNNER (JSON array) or `npx tsx`. */
+export function slurmRunner(): string[] {
+  return commandFromEnv('SHINE_RUNNER', ['npx', 'tsx']);
+}
+
 const command: Command = {
   summary: 'survey run: Stage 1, every sub-tile, Stage 3 — locally, on SLURM or as AWS Batch JSON',
   async run(argv) {
     const { opts, positional } = parseOptions(
       argv,
       {
-        config: 'string', tiles: 'string', 'tiles-file': 'string', executor: 'string', jobs: 'string', retries: 'string', 'dry-run': 'boolean',
+        config: 'string', tiles: 'string', 'tiles-file': 'string', executor: 'string', jobs: 'string', 'dry-run': 'boolean',
         out: 'string', catalog: 'string', 'allow-missing': 'boolean', quiet: 'boolean', help: 'boolean',
-        partition: 'string', 'cpu-partition': 'string', 'gpus-per-task': 'string', 'cpus-per-task': 'string', mem: 'string', time: 'string',
-        'cpu-mem': 'string', 'cpu-time': 'string', 'max-array-size': 'string', 'job-name': 'string',
+        ...SLURM_OPTION_SPEC,
         'aws-image': 'string', 'aws-job-queue': 'string', 'aws-gpu-job-queue': 'string', vcpus: 'string',
       },
       USAGE,
@@ -92,22 +140,7 @@ const command: Command = {
     };
     const configFile = resolve(String(opts.config));
     const cfg = await loadConfig(configFile);
-    let tiles: number[];
-    try {
-      if (opts.tiles !== undefined) tiles = parseTileList(String(opts.tiles), '--tiles');
-      else {
-        const f = String(opts['tiles-file']);
-        let text: string;
-        try {
-          text = await readFile(f, 'utf8');
-        } catch (e) {
-          throw new UserError(`cannot read --tiles-file ${f}: ${(e as Error).message}`);
-        }
-        tiles = parseTileList(text, f);
-      }
-    } catch (e) {
-      throw new UserError((e as Error).message);
-    }
+    const tiles = await readTiles(opts);
     let executor = opts.executor !== undefined ? String(opts.executor) : (await onPath('sbatch')) ? 'slurm' : 'local';
     if (!['local', 'slurm', 'aws-batch'].includes(executor)) throw new UserError(`--executor must be local, slurm or aws-batch, got '${executor}'`);
     const scratchDir = resolve(cfg.distributed.scratch_dir);
@@ -166,22 +199,12 @@ const command: Command = {
     }
     const tasks = planTasks(tiles, grid, prepared);
     if (executor === 'slurm') {
-      const cpuTime = opts['cpu-time'] !== undefined ? String(opts['cpu-time']) : '01:00:00';
-      const cpuMem = opts['cpu-mem'] !== undefined ? String(opts['cpu-mem']) : '8G';
-      const cpuPart = opts['cpu-partition'] !== undefined ? String(opts['cpu-partition']) : opts.partition !== undefined ? String(opts.partition) : null;
-      const cpuRes = { partition: cpuPart, cpusPerTask: 2, gpusPerTask: 0, mem: cpuMem, time: cpuTime };
       let plan;
       try {
         plan = slurmPlan({
-          repoDir: REPO, runDir, configFile, outputDir, catalog, allowMissing, tiles, tasks, maxArraySize: maxArray, runner: ['npx', 'tsx'], jobName,
-          stage1: cpuRes, stage3: cpuRes,
-          stage2: {
-            partition: opts.partition !== undefined ? String(opts.partition) : null,
-            gpusPerTask: int(opts['gpus-per-task'], 'gpus-per-task', 1),
-            cpusPerTask: int(opts['cpus-per-task'], 'cpus-per-task', 4, 1),
-            mem: opts.mem !== undefined ? String(opts.mem) : '32G',
-            time: opts.time !== undefined ? String(opts.time) : '01:00:00',
-          },
+          repoDir: REPO, runDir, configFile, outputDir, catalog, allowMissing, tiles, tasks, maxArraySize: maxArray, runner: slurmRunner(), jobName,
+          retries: int(opts.retries, 'retries', 2, 0),
+          ...slurmResources(opts),
         });
       } catch (e) {
         throw new UserError(`--executor slurm: ${(e as Error).message}`);

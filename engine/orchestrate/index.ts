@@ -3,3 +3,4 @@ export * from './plan.ts';
 export * from './shell.ts';
 export * from './slurm.ts';
 export * from './awsbatch.ts';
+export * from './slurm-state.ts';

@@ -13,6 +13,7 @@ import { commandExitCode } from '../../cli/command.ts';
 import { python } from '../fits/helpers.ts';
 import runCmd from '../../cli/commands/run.ts';
 import statusCmd from '../../cli/commands/status.ts';
+import retryCmd from '../../cli/commands/retry.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIX = join(ROOT, 'test', 'orchestrate', 'fixtures');
@@ -99,11 +100,11 @@ describe('shine run --executor local', () => {
     const st = JSON.parse(s.out.slice(s.out.indexOf('{')));
     expect(st.tiles[0].sub_tiles.map((x: { state: string }) => x.state)).toEqual(['done', 'done', 'failed', 'done']);
     const table = await cli(statusCmd, ['--config', cfg, '--tiles', '7'], { PATH: '/nonexistent' });
-    expect(table.out).toMatch(/total: 3 done, 1 failed, 0 pending, 0 empty/);
-    expect(table.out).toMatch(/squeue is not on PATH/);
+    expect(table.out).toMatch(/total: 3 done, 0 running, 1 failed, 0 pending, 0 empty/);
+    expect(table.out).toMatch(/no SLURM jobs recorded/);
 
-    // the failure cleared, a re-run only runs that sub-tile, removes the marker and assembles
-    const r2 = await cli(runCmd, ['--config', cfg, '--tiles', '7', '--executor', 'local', '--catalog', catalog], env);
+    // the failure cleared, `shine retry --executor local` only runs that sub-tile, removes the marker and assembles
+    const r2 = await cli(retryCmd, ['--config', cfg, '--tiles', '7', '--executor', 'local', '--catalog', catalog], env);
     expect(r2.code, r2.out).toBe(0);
     expect(callList().filter((c) => c === '7 1 0').length).toBe(3);
     expect(callList().length).toBe(6);

@@ -18,9 +18,24 @@ function fakeBin(dir: string, name: string, body: string): void {
   chmodSync(join(dir, name), 0o755);
 }
 
-/** A fake npx recording its argv, NUL-separated, into $ARGV_LOG. */
-const RECORDER = `for a in "$@"; do printf '%s\\0' "$a"; done > "$ARGV_LOG"`;
-const readArgv = (f: string) => readFileSync(f, 'utf8').split('\0').slice(0, -1);
+/**
+ * A fake npx appending its argv (NUL-separated, calls separated by \x01) to $ARGV_LOG. The
+ * sub-tile command fails with exit 7 for its first $FAKE_FAIL calls (counted in $ARGV_LOG.n); the
+ * completeness check (slurm-task.ts done) exits $FAKE_DONE (default 0).
+ */
+const RECORDER = `{ for a in "$@"; do printf '%s\\0' "$a"; done; printf '\\1'; } >> "$ARGV_LOG"
+case "$2" in
+  cli/subtile.ts) n=$(cat "$ARGV_LOG.n" 2>/dev/null || echo 0); echo $((n + 1)) > "$ARGV_LOG.n"; [ "$n" -lt "\${FAKE_FAIL:-0}" ] && exit 7; exit 0;;
+  platform/node/slurm-task.ts) [ "$3" = done ] && exit "\${FAKE_DONE:-0}"; exit 0;;
+esac
+exit 0`;
+/** The calls recorded since the last reset (each an argv). */
+const readCalls = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\x01').slice(0, -1).map((c) => c.split('\0').slice(0, -1)) : []);
+const readArgv = (f: string) => readCalls(f).at(-1) ?? [];
+const resetCalls = (f: string) => {
+  writeFileSync(f, '');
+  writeFileSync(`${f}.n`, '0');
+};
 
 function noPwned(dirs: string[]): void {
   for (const d of dirs) for (const f of readdirSync(d, { recursive: true }) as string[]) expect(String(f).split('/').at(-1)).not.toBe('PWNED');
@@ -94,12 +109,17 @@ describe('slurm scripts', () => {
     for (const f of plan.files) for (const l of f.text.split('\n').filter((l) => l.startsWith('#SBATCH'))) expect(l).toMatch(/^#SBATCH --[a-z-]+=[A-Za-z0-9_.,:-]+$/);
   });
 
+  const subtileArgv = (t: { tileId: number; row: number; col: number }) => ['tsx', 'cli/subtile.ts', '--tile-id', String(t.tileId), '--sub-tile-row', String(t.row), '--sub-tile-col', String(t.col), '--config', opts.configFile, '--out', opts.outputDir, '--quiet'];
+  const doneArgv = (t: { tileId: number; row: number; col: number }) => ['tsx', 'platform/node/slurm-task.ts', 'done', '--run', runDir, '--out', opts.outputDir, '--tile-id', String(t.tileId), '--sub-tile-row', String(t.row), '--sub-tile-col', String(t.col)];
+
   it('a Stage-2 task passes its (tile, row, col) and the hostile paths intact to the command', () => {
     for (const [k, j] of [[0, 0], [0, 4], [1, 2], [2, 1]]) {
+      resetCalls(join(base, 'argv'));
       const r = spawnSync('bash', [join(runDir, `stage2_${k}.sh`)], { env: env({ SLURM_ARRAY_TASK_ID: String(j) }), encoding: 'utf8', cwd: base });
       expect(r.status, r.stderr).toBe(0);
       const t = tasks[k * 5 + j];
-      expect(readArgv(join(base, 'argv'))).toEqual(['tsx', 'cli/subtile.ts', '--tile-id', String(t.tileId), '--sub-tile-row', String(t.row), '--sub-tile-col', String(t.col), '--config', opts.configFile, '--out', opts.outputDir, '--quiet']);
+      // one attempt, then the completeness check
+      expect(readCalls(join(base, 'argv'))).toEqual([subtileArgv(t), doneArgv(t)]);
     }
     const r1 = spawnSync('bash', [join(runDir, 'stage1_0.sh')], { env: env({ SLURM_ARRAY_TASK_ID: '2' }), encoding: 'utf8', cwd: base });
     expect(r1.status, r1.stderr).toBe(0);
@@ -110,9 +130,75 @@ describe('slurm scripts', () => {
     noPwned([base]);
   });
 
+  it('retries a failing sub-tile inside its task, logs each exit code, and writes a failure marker after the last attempt', () => {
+    const argvLog = join(base, 'argv');
+    const t = tasks[5 + 3]; // stage2_1, task 3
+    // fails twice, succeeds on the 3rd (= 1 + retries) attempt
+    resetCalls(argvLog);
+    let r = spawnSync('bash', [join(runDir, 'stage2_1.sh')], { env: env({ SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_JOB_ID: '4242', FAKE_FAIL: '2' }), encoding: 'utf8', cwd: base });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readCalls(argvLog)).toEqual([subtileArgv(t), subtileArgv(t), subtileArgv(t), doneArgv(t)]);
+    expect(r.stderr).toContain(`tile ${t.tileId} sub-tile (${t.row}, ${t.col}): attempt 1/3 exit 7`);
+    expect(r.stderr).toContain('attempt 2/3 exit 7');
+    expect(r.stderr).toContain('attempt 3/3 exit 0, products complete');
+    // fails on every attempt: exit with the command's code, failure marker with the log path
+    resetCalls(argvLog);
+    r = spawnSync('bash', [join(runDir, 'stage2_1.sh')], { env: env({ SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_JOB_ID: '4242', FAKE_FAIL: '99' }), encoding: 'utf8', cwd: base });
+    expect(r.status).toBe(7);
+    const calls = readCalls(argvLog);
+    expect(calls.slice(0, 3)).toEqual([subtileArgv(t), subtileArgv(t), subtileArgv(t)]);
+    expect(calls[3]).toEqual(['tsx', 'platform/node/slurm-task.ts', 'failed', '--run', runDir, '--tile-id', String(t.tileId), '--sub-tile-row', String(t.row), '--sub-tile-col', String(t.col), '--attempts', '3', '--exit-code', '7', '--log', `${runDir}/logs/stage2_1_4242_3.log`, '--job', '4242_3']);
+    expect(r.stderr).toContain('FAILED after 3 attempt(s), last exit 7');
+    // exits 0 without complete products: counts as a failure (code 3), retried
+    resetCalls(argvLog);
+    r = spawnSync('bash', [join(runDir, 'stage2_1.sh')], { env: env({ SLURM_ARRAY_TASK_ID: '3', FAKE_DONE: '3' }), encoding: 'utf8', cwd: base });
+    expect(r.status).toBe(3);
+    expect(readCalls(argvLog).map((c) => c[1] + (c[2] === 'done' || c[2] === 'failed' ? ` ${c[2]}` : ''))).toEqual(['cli/subtile.ts', 'platform/node/slurm-task.ts done', 'cli/subtile.ts', 'platform/node/slurm-task.ts done', 'cli/subtile.ts', 'platform/node/slurm-task.ts done', 'platform/node/slurm-task.ts failed']);
+    expect(r.stderr).toContain('exit 0 but the products are incomplete or invalid');
+    // --retries 0: a single attempt
+    const p0 = slurmPlan({ ...opts, retries: 0 });
+    const f0 = join(base, 'stage2_r0.sh');
+    writeFileSync(f0, p0.files.find((f) => f.name === 'stage2_1.sh')!.text);
+    resetCalls(argvLog);
+    r = spawnSync('bash', [f0], { env: env({ SLURM_ARRAY_TASK_ID: '3', FAKE_FAIL: '99' }), encoding: 'utf8', cwd: base });
+    expect(r.status).toBe(7);
+    expect(readCalls(argvLog).filter((c) => c[1] === 'cli/subtile.ts').length).toBe(1);
+    expect(() => slurmPlan({ ...opts, retries: -1 })).toThrow(/retries/);
+    expect(() => slurmPlan({ ...opts, retries: 1.5 })).toThrow(/retries/);
+    noPwned([base]);
+  });
+
+  it('a retry submission: only the listed sub-tiles, no Stage 1 when every tile is prepared, jobs appended to jobs.tsv', () => {
+    const sub = [tasks[1], tasks[7]];
+    const rp = slurmPlan({ ...opts, tasks: sub, prepareTiles: [], prefix: 'retry3_' });
+    expect(rp.files.map((f) => f.name).sort()).toEqual(['retry3_stage2_0.sh', 'retry3_stage2_tasks_0.tsv', 'retry3_stage3.sh', 'retry3_submit.sh', 'retry3_tiles.txt']);
+    expect(rp.files.find((f) => f.name === 'retry3_stage2_tasks_0.tsv')!.text).toBe(`${sub[0].tileId}\t${sub[0].row}\t${sub[0].col}\n${sub[1].tileId}\t${sub[1].row}\t${sub[1].col}\n`);
+    for (const f of rp.files) writeFileSync(join(runDir, f.name), f.text);
+    for (const f of rp.files.filter((f) => f.name.endsWith('.sh'))) expect(spawnSync('bash', ['-n', join(runDir, f.name)]).status).toBe(0);
+    const log = join(base, 'sbatch-retry.log');
+    writeFileSync(join(base, 'n'), '200');
+    fakeBin(bin, 'sbatch', `n=$(cat "${join(base, 'n')}"); n=$((n + 1)); echo $n > "${join(base, 'n')}"\n{ for a in "$@"; do printf '%s\\0' "$a"; done; printf '\\1'; } >> "${log}"\necho "$n"`);
+    writeFileSync(join(runDir, 'jobs.tsv'), 'stage1_0\t101\n');
+    const r = spawnSync('bash', [join(runDir, 'retry3_submit.sh')], { env: env({}), encoding: 'utf8', cwd: base });
+    expect(r.status, r.stderr).toBe(0);
+    const calls = readFileSync(log, 'utf8').split('\x01').slice(0, -1).map((c) => c.split('\0').slice(0, -1));
+    expect(calls).toEqual([
+      ['--parsable', `--output=${runDir}/logs/retry3_stage2_0_%A_%a.log`, 'retry3_stage2_0.sh'],
+      ['--parsable', '--dependency=afterany:201', `--output=${runDir}/logs/retry3_stage3_%j.log`, 'retry3_stage3.sh'],
+    ]);
+    expect(readFileSync(join(runDir, 'jobs.tsv'), 'utf8')).toBe('stage1_0\t101\nretry3_stage2_0\t201\nretry3_stage3\t202\n');
+    // the retry task runs its own index file's sub-tile
+    resetCalls(join(base, 'argv'));
+    const t = spawnSync('bash', [join(runDir, 'retry3_stage2_0.sh')], { env: env({ SLURM_ARRAY_TASK_ID: '1' }), encoding: 'utf8', cwd: base });
+    expect(t.status, t.stderr).toBe(0);
+    expect(readCalls(join(base, 'argv'))[0]).toEqual(subtileArgv(sub[1]));
+    expect(() => slurmPlan({ ...opts, prefix: 'x; touch PWNED' })).toThrow(/prefix/);
+    noPwned([base]);
+  });
+
   it('rejects a hostile task id or a tampered index line without running anything', () => {
     const argv = join(base, 'argv');
-    writeFileSync(argv, 'untouched');
+    resetCalls(argv);
     for (const id of ['$(touch PWNED)', '1;touch PWNED', '', '99']) {
       const r = spawnSync('bash', [join(runDir, 'stage2_0.sh')], { env: env({ SLURM_ARRAY_TASK_ID: id }), encoding: 'utf8', cwd: base });
       expect(r.status).toBe(2);
@@ -124,7 +210,7 @@ describe('slurm scripts', () => {
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/bad line/);
     }
-    expect(readFileSync(argv, 'utf8')).toBe('untouched');
+    expect(readCalls(argv)).toEqual([]);
     noPwned([base]);
   });
 
