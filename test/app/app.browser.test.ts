@@ -335,6 +335,21 @@ describe('browser app (Chromium, software WebGPU)', () => {
     expect(msg.length).toBeGreaterThan('broken.fits'.length + 10);
   });
 
+  it('fixing a parameter reaches the engine: shear unchecked stays at its prior mean', async () => {
+    // the sub-tile opened from dropped files (the worker replaced by Cancel loads it again); the
+    // simulation's config has shear: { type: normal, mean: 0.0 }
+    await page.uncheck('#free input[data-prior="shear"]');
+    await page.fill('#steps', '3');
+    await page.click('#run');
+    const end = await waitPhase(page, ['done', 'error'], 240_000);
+    expect(end, (await page.textContent('#error')) ?? '').toBe('done');
+    const g = await page.evaluate(() => (window as unknown as { __shineApp: { shown: { g1: number; g2: number } } }).__shineApp.shown);
+    expect(g.g1).toBe(0);
+    expect(g.g2).toBe(0);
+    expect((await page.textContent('#iters')) ?? '').toMatch(/map · [1-3] iterations/);
+    await page.check('#free input[data-prior="shear"]');
+  });
+
   it('logs no console errors', () => {
     expect(consoleErrors).toEqual([]);
   });
