@@ -10,7 +10,7 @@
 import { chooseTier, stampCorner } from '../model/geometry.ts';
 import { matInv2, type Mat2 } from '../model/galsim.ts';
 import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams, SourceInfo } from '../scene/types.ts';
-import { allocParams } from '../scene/types.ts';
+import { allocParams, cloneParams } from '../scene/types.ts';
 import { renderModel64 } from './model64.ts';
 import { resolveRenderOptions } from '../model/validate.ts';
 import { mulberry32 } from '../util/rng.ts';
@@ -330,4 +330,25 @@ export function makeTestScene(options: TestSceneOptions = {}): TestScene {
   });
 
   return { set, params, world, jacobians };
+}
+
+/**
+ * A seeded perturbation of every parameter (flux, hlr ±10 %, e ±0.05, offsets ±0.02″, shear
+ * ±gAmp/2): test points away from the truth for gradient and replica tests.
+ */
+export function perturbParams(p: SceneParams, seed: number, gAmp = 0.04): SceneParams {
+  const rng = makeRng(seed);
+  const r = () => rng.uniform() - 0.5;
+  const q = cloneParams(p);
+  for (let i = 0; i < q.flux.length; i++) {
+    q.flux[i] *= 1 + 0.2 * r();
+    q.hlr[i] *= 1 + 0.2 * r();
+    q.e1[i] += 0.1 * r();
+    q.e2[i] += 0.1 * r();
+    q.dx[i] += 0.04 * r();
+    q.dy[i] += 0.04 * r();
+  }
+  q.g1 += gAmp * r();
+  q.g2 += gAmp * r();
+  return q;
 }

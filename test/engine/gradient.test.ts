@@ -6,26 +6,10 @@
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
 import { ShearEngine } from '../../engine/scene/engine.ts';
-import { makeTestScene } from '../../engine/reference/scene-builder.ts';
+import { makeTestScene, perturbParams } from '../../engine/reference/scene-builder.ts';
 import { logLikelihood64 } from '../../engine/reference/model64.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type SceneParams } from '../../engine/scene/types.ts';
 
-function perturb(p: SceneParams, seed: number): SceneParams {
-  const q = cloneParams(p);
-  let s = seed;
-  const r = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) - 0.5;
-  for (let i = 0; i < q.flux.length; i++) {
-    q.flux[i] *= 1 + 0.2 * r();
-    q.hlr[i] *= 1 + 0.2 * r();
-    q.e1[i] += 0.1 * r();
-    q.e2[i] += 0.1 * r();
-    q.dx[i] += 0.04 * r();
-    q.dy[i] += 0.04 * r();
-  }
-  q.g1 += 0.04 * r();
-  q.g2 += 0.04 * r();
-  return q;
-}
 
 const STEP: Record<string, number> = { flux: 1e-4, hlr: 1e-5, e1: 1e-5, e2: 1e-5, dx: 1e-5, dy: 1e-5 };
 
@@ -35,7 +19,7 @@ describe('adjoint gradient vs finite differences of the float64 reference', () =
     const { set, params: truth } = makeTestScene({ seed: 11, nSources: 6 });
     const tiers = new Set(set.sources.map((s) => s.stampSize));
     expect([...tiers].sort((a, b) => a - b)).toEqual([64, 128, 256]);
-    const params = perturb(truth, 5);
+    const params = perturbParams(truth, 5, 0.04);
     const eng = await ShearEngine.create(device, set);
     const { logL, gradient } = await eng.evaluate(params);
     const ref = logLikelihood64(set, params).logL;

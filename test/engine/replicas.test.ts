@@ -8,33 +8,16 @@
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
 import { ShearEngine } from '../../engine/scene/engine.ts';
-import { makeTestScene } from '../../engine/reference/scene-builder.ts';
+import { makeTestScene, perturbParams } from '../../engine/reference/scene-builder.ts';
 import { logLikelihood64 } from '../../engine/reference/model64.ts';
 import { cloneParams, type SceneParams } from '../../engine/scene/types.ts';
-import { mulberry32 } from '../../engine/util/rng.ts';
 
-function perturb(p: SceneParams, seed: number): SceneParams {
-  const u = mulberry32(seed);
-  const r = () => u() - 0.5;
-  const q = cloneParams(p);
-  for (let i = 0; i < q.flux.length; i++) {
-    q.flux[i] *= 1 + 0.2 * r();
-    q.hlr[i] *= 1 + 0.2 * r();
-    q.e1[i] += 0.1 * r();
-    q.e2[i] += 0.1 * r();
-    q.dx[i] += 0.04 * r();
-    q.dy[i] += 0.04 * r();
-  }
-  q.g1 += 0.08 * r();
-  q.g2 += 0.08 * r();
-  return q;
-}
 
 describe('replicated engine (evaluateMany)', () => {
   it('each replica matches the float64 reference, FD of g1/g2, and a single engine bit for bit', async () => {
     const device = await testDevice();
     const { set, params: truth } = makeTestScene({ seed: 21, nSources: 4 });
-    const sets = [perturb(truth, 1), perturb(truth, 2), perturb(truth, 3)];
+    const sets = [perturbParams(truth, 1, 0.08), perturbParams(truth, 2, 0.08), perturbParams(truth, 3, 0.08)];
     const single = await ShearEngine.create(device, set);
     const many = await ShearEngine.create(device, set, { replicas: 3 });
     expect(many.replicas).toBe(3);
