@@ -287,6 +287,8 @@ const api: EngineApi = {
     cfg.inference.method = settings.method;
     Object.assign(cfg.inference.map, { optimizer: settings.optimizer, max_iterations: settings.steps, lr: settings.lr });
     if (cfg.inference.vi) Object.assign(cfg.inference.vi, { steps: settings.steps, lr: settings.lr });
+    // NUTS: "steps" warm-up iterations and as many draws per chain (chains from the config)
+    if (cfg.inference.nuts) Object.assign(cfg.inference.nuts, { warmup: settings.steps, samples: settings.steps });
     const manifest = structuredClone(l.manifest);
     const io = { openFits: l.open };
 
