@@ -7,7 +7,8 @@
  * the simulation truth; `shine status` reads the SLURM states (falling back when sacct has no
  * accounting storage); `shine retry` resubmits exactly a sub-tile whose products were removed; the
  * same tile through `--executor local` gives bit-identical G1/G2. The daemons are stopped by their
- * own PIDs in afterAll, also when a test fails.
+ * own PIDs in afterAll, also when a test fails (and by a watcher of start-slurm.sh if this process
+ * is killed before afterAll runs).
  *
  * Needs slurm-wlm and munge (scripts/setup-debian.sh). Without them the test is skipped, except
  * when CI is set: then it fails.
@@ -96,7 +97,7 @@ describe.skipIf(missing.length > 0)('real SLURM on this machine (one node)', () 
     slurmDir = join(base, 'slurm');
     mkdirSync(slurmDir, { mode: 0o700 });
     env = { ...process.env, SLURM_CONF: join(slurmDir, 'slurm.conf') };
-    const start = spawnSync('bash', [join(FIX, 'start-slurm.sh'), slurmDir, '2', '6000'], { encoding: 'utf8', timeout: 90_000 });
+    const start = spawnSync('bash', [join(FIX, 'start-slurm.sh'), slurmDir, '2', '6000', String(process.pid)], { encoding: 'utf8', timeout: 90_000 });
     if (start.status !== 0) {
       const logs = ['slurmctld.log', 'slurmd.log', 'munged.log'].map((f) => (existsSync(join(slurmDir, f)) ? `--- ${f}\n${readFileSync(join(slurmDir, f), 'utf8').slice(-2000)}` : '')).join('\n');
       throw new Error(`start-slurm.sh failed (${start.status}): ${start.stderr}\n${logs}`);
@@ -131,7 +132,7 @@ describe.skipIf(missing.length > 0)('real SLURM on this machine (one node)', () 
     expect(liveSt.slurm.squeue).toBe(true);
     for (const s of liveSt.tiles[0].sub_tiles) expect(['pending', 'running', 'done', 'empty']).toContain(s.state);
 
-    await waitForJobs(240);
+    await waitForJobs(480);
     console.log(`slurm run: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     // the sub-tile failed once on purpose and its task retried it
     expect(existsSync(join(base, 'failed-once'))).toBe(true);
@@ -189,7 +190,7 @@ describe.skipIf(missing.length > 0)('real SLURM on this machine (one node)', () 
     expect(rt.out).toMatch(/1 sub-tile\(s\) in 1 Stage-2 array/);
     expect(readFileSync(join(runDir, 'retry1_stage2_tasks_0.tsv'), 'utf8')).toBe(`${TILE}\t0\t0\n`);
     expect(readFileSync(join(runDir, 'jobs.tsv'), 'utf8')).toMatch(/\nretry1_stage2_0\t\d+\nretry1_stage3\t\d+\n$/);
-    await waitForJobs(120);
+    await waitForJobs(300);
     expect(existsSync(shear00)).toBe(true);
     // re-fitted: the same bytes of G1/G2 as the first time
     expect(readCatalog(catalog).get(`${TILE}_0_0`)!.bytes).toBe(cat.get(`${TILE}_0_0`)!.bytes);
@@ -202,11 +203,11 @@ describe.skipIf(missing.length > 0)('real SLURM on this machine (one node)', () 
     writeFileSync(cfgLocal, text.replace(/\n {2}dir: results\n/, '\n  dir: results-local\n'));
     const localCat = join(base, 'catalog-local.fits');
     const t1 = Date.now();
-    const loc = await shine(['run', '--config', cfgLocal, '--tiles', String(TILE), '--executor', 'local', '--jobs', '2', '--out', join(base, 'run-local'), '--catalog', localCat, '--quiet'], {}, 400_000);
+    const loc = await shine(['run', '--config', cfgLocal, '--tiles', String(TILE), '--executor', 'local', '--jobs', '2', '--out', join(base, 'run-local'), '--catalog', localCat, '--quiet'], {}, 600_000);
     expect(loc.code, loc.out).toBe(0);
     console.log(`local run: ${((Date.now() - t1) / 1000).toFixed(0)} s`);
     const lc = readCatalog(localCat);
     expect([...lc.keys()].sort()).toEqual([...cat.keys()].sort());
     for (const [key, s] of cat) expect(lc.get(key)!.bytes, `${key}: G1/G2 bytes`).toBe(s.bytes);
-  }, 900_000);
+  }, 1_200_000);
 });
