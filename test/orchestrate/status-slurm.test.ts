@@ -4,9 +4,11 @@
  * (TIMEOUT, OUT_OF_MEMORY, COMPLETED without products) make sub-tiles failed, a RUNNING task in
  * squeue keeps its sub-tile out of the retry; without accounting (sacct errors) status says so.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { commandExitCode } from '../../cli/command.ts';
 import statusCmd from '../../cli/commands/status.ts';
@@ -89,4 +91,24 @@ printf '%s\\n' '40_0|COMPLETED|0:0' '41_0|COMPLETED|0:0' '41_0.batch|COMPLETED|0
     const r2 = await cli(retryCmd, ['--config', cfg, '--tiles', '7', '--executor', 'slurm', '--dry-run'], env);
     expect(r2.out).toContain(`bash ${join(run, 'retry2_submit.sh')}`);
   });
+});
+
+describe('slurm-task.ts (the helper of the Stage-2 task scripts)', () => {
+  const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const task = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'platform', 'node', 'slurm-task.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  it('done: exit 3 naming the missing products; failed: a marker holding hostile values intact; bad integers refused', () => {
+    const base = mkdtempSync(join(tmpdir(), 'slurm-task '));
+    const run = join(base, "run $(touch PWNED) '");
+    const ids = ['--tile-id', '7', '--sub-tile-row', '1', '--sub-tile-col', '0'];
+    const d = task(['done', '--run', run, '--out', join(base, 'out'), ...ids]);
+    expect(d.status).toBe(3);
+    expect(d.stderr).toContain('missing shear_7_1_0.fits');
+    const log = `${run}/logs/stage2_0_12_3.log\n"x"`;
+    const f = task(['failed', '--run', run, ...ids, '--attempts', '3', '--exit-code', '137', '--log', log, '--job', '12_3']);
+    expect(f.status, f.stderr).toBe(0);
+    const marker = JSON.parse(readFileSync(join(run, 'failed', '7_1_0.json'), 'utf8'));
+    expect(marker).toMatchObject({ tile_id: 7, row: 1, col: 0, attempts: 3, exit_code: 137, log, slurm_job: '12_3' });
+    expect(task(['failed', '--run', run, ...ids, '--attempts', 'x', '--exit-code', '1', '--log', 'l']).status).toBe(2);
+    expect(existsSync(join(base, 'PWNED'))).toBe(false);
+  }, 60_000);
 });
