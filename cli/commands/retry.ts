@@ -20,12 +20,12 @@ import { querySlurm } from '../../platform/node/slurm-query.ts';
 import { slurmPlan } from '../../engine/orchestrate/slurm.ts';
 import type { SubtileTask } from '../../engine/orchestrate/plan.ts';
 import { collectStatus } from './status.ts';
-import runCmd, { SLURM_OPTION_SPEC, int, readTiles, slurmResources, slurmRunner, writeFiles } from './run.ts';
+import runCmd, { SLURM_OPTION_SPEC, int, readTiles, slurmResources, slurmRunner, writeFiles, methodOption } from './run.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const USAGE = `usage: shine retry --config C (--tiles T1,T2,… | --tiles-file F) [--out RUN_DIR] [--executor local|slurm]
-                   [--catalog FILE] [--allow-missing] [--dry-run] [--quiet]
+                   [--method map|vi|nuts] [--catalog FILE] [--allow-missing] [--dry-run] [--quiet]
   local: [--jobs N] [--retries N]
   slurm: [--retries N] [--partition P] [--cpu-partition P] [--gpus-per-task N] [--cpus-per-task N]
          [--mem M] [--time T] [--cpu-mem M] [--cpu-time T] [--max-array-size N] [--job-name S]
@@ -108,7 +108,7 @@ const command: Command = {
       plan = slurmPlan({
         repoDir: REPO, runDir, configFile, outputDir, catalog, allowMissing: !!opts['allow-missing'], tiles, prepareTiles, tasks: todo,
         maxArraySize: int(opts['max-array-size'], 'max-array-size', 1001, 1), runner: slurmRunner(),
-        jobName: opts['job-name'] !== undefined ? String(opts['job-name']) : 'shine', retries: int(opts.retries, 'retries', 2, 0), prefix,
+        jobName: opts['job-name'] !== undefined ? String(opts['job-name']) : 'shine', retries: int(opts.retries, 'retries', 2, 0), prefix, method: methodOption(opts),
         ...slurmResources(opts),
       });
     } catch (e) {

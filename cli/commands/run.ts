@@ -18,7 +18,7 @@ import { checkMem } from '../../engine/orchestrate/shell.ts';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const USAGE = `usage: shine run --config C (--tiles T1,T2,… | --tiles-file F) [--executor local|slurm|aws-batch]
-                 [--out DIR] [--catalog FILE] [--allow-missing] [--dry-run] [--quiet]
+                 [--method map|vi|nuts] [--out DIR] [--catalog FILE] [--allow-missing] [--dry-run] [--quiet]
   local:     [--jobs N] [--retries N]
   slurm:     [--retries N] [--partition P] [--cpu-partition P] [--gpus-per-task N] [--cpus-per-task N]
              [--mem M] [--time T] [--cpu-mem M] [--cpu-time T] [--max-array-size N] [--job-name S]
@@ -27,6 +27,7 @@ const USAGE = `usage: shine run --config C (--tiles T1,T2,… | --tiles-file F) 
   --out DIR         run folder: logs, failure markers, generated scripts (default scratch_dir/run)
   --catalog FILE    Stage-3 catalog (default output_dir/shine_catalog.fits)
   --retries N       extra attempts of a failing sub-tile (default 2; on SLURM inside its array task)
+  --method M        inference method of every sub-tile (default: the config's inference.method)
   Default executor: slurm when sbatch is on PATH, else local. SHINE_RUNNER (a JSON array, default
   ["npx","tsx"]) is the command prefix the SLURM scripts run the TypeScript entry points with.`;
 
@@ -87,8 +88,16 @@ export async function readTiles(opts: Record<string, unknown>): Promise<number[]
 /** The options shared by `shine run` and `shine retry` (parseOptions spec). */
 export const SLURM_OPTION_SPEC = {
   partition: 'string', 'cpu-partition': 'string', 'gpus-per-task': 'string', 'cpus-per-task': 'string', mem: 'string', time: 'string',
-  'cpu-mem': 'string', 'cpu-time': 'string', 'max-array-size': 'string', 'job-name': 'string', retries: 'string',
+  'cpu-mem': 'string', 'cpu-time': 'string', 'max-array-size': 'string', 'job-name': 'string', retries: 'string', method: 'string',
 } as const;
+
+/** `--method map|vi|nuts` (every sub-tile), or null: each sub-tile uses the config's inference.method. */
+export function methodOption(opts: Record<string, unknown>): 'map' | 'vi' | 'nuts' | null {
+  if (opts.method === undefined) return null;
+  const m = String(opts.method);
+  if (m !== 'map' && m !== 'vi' && m !== 'nuts') throw new UserError(`--method must be map, vi or nuts, got '${m}'`);
+  return m;
+}
 
 /** SLURM resources of the three stages from the command-line options. */
 export function slurmResources(opts: Record<string, unknown>): { stage1: StageResources; stage2: StageResources; stage3: StageResources } {
@@ -133,6 +142,7 @@ const command: Command = {
     }
     if (positional.length) throw new UserError(`unexpected argument '${positional[0]}'\n${USAGE}`);
     if (!opts.config) throw new UserError(`--config is required\n${USAGE}`);
+    const method = methodOption(opts);
     if ((opts.tiles === undefined) === (opts['tiles-file'] === undefined)) throw new UserError(`give exactly one of --tiles or --tiles-file\n${USAGE}`);
     const quiet = !!opts.quiet;
     const log = (s: string) => {
@@ -172,7 +182,7 @@ const command: Command = {
         jobs: int(opts.jobs, 'jobs', 1, 1),
         retries: int(opts.retries, 'retries', 2, 0),
         prepareCommand: commandFromEnv('SHINE_RUN_PREPARE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'prepare']),
-        subtileCommand: commandFromEnv('SHINE_RUN_SUBTILE_CMD', [...tsx, join(REPO, 'cli/subtile.ts')]),
+        subtileCommand: [...commandFromEnv('SHINE_RUN_SUBTILE_CMD', [...tsx, join(REPO, 'cli/subtile.ts')]), ...(method ? ['--method', method] : [])],
         assembleCommand: commandFromEnv('SHINE_RUN_ASSEMBLE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'assemble']),
         progress: (d, f, s, n) => {
           if (quiet) return;
@@ -202,7 +212,7 @@ const command: Command = {
       let plan;
       try {
         plan = slurmPlan({
-          repoDir: REPO, runDir, configFile, outputDir, catalog, allowMissing, tiles, tasks, maxArraySize: maxArray, runner: slurmRunner(), jobName,
+          repoDir: REPO, runDir, configFile, outputDir, catalog, allowMissing, tiles, tasks, maxArraySize: maxArray, runner: slurmRunner(), jobName, method,
           retries: int(opts.retries, 'retries', 2, 0),
           ...slurmResources(opts),
         });
@@ -224,6 +234,7 @@ const command: Command = {
     // aws-batch
     if (!opts['dry-run']) throw new UserError('--executor aws-batch writes JSON for the AWS CLI/SDK only: add --dry-run (docs/run.md shows the aws commands)');
     const plan = awsBatchPlan({
+      method,
       image: opts['aws-image'] !== undefined ? String(opts['aws-image']) : '<account>.dkr.ecr.us-east-1.amazonaws.com/shine-webgpu:latest',
       jobQueue: opts['aws-job-queue'] !== undefined ? String(opts['aws-job-queue']) : 'shine-cpu',
       gpuJobQueue: opts['aws-gpu-job-queue'] !== undefined ? String(opts['aws-gpu-job-queue']) : 'shine-gpu',

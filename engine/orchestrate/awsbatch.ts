@@ -35,6 +35,8 @@ export interface AwsBatchOptions {
   /** AWS Batch array size limit (10 000). */
   maxArraySize: number;
   retries: number;
+  /** Inference method for every sub-tile (`--method`); null/undefined: the config's. */
+  method?: 'map' | 'vi' | 'nuts' | null;
   jobName: string;
   stage1: AwsResources;
   stage2: AwsResources;
@@ -51,11 +53,13 @@ line=$(awk -v n="$idx" 'NR == n + 1 { print; exit }' "$1")
 const STAGE1 = `${READ}case "$line" in *[!0-9]*) echo "shine: bad tile id in $1" >&2; exit 2;; esac
 cd "$2"
 exec npx tsx cli/shine.ts prepare --config "$3" --tile-id "$line" --quiet`;
-/** $1 index file, $2 repo, $3 config, $4 output folder. */
+/** $1 index file, $2 repo, $3 config, $4 output folder, $5 method ('config': the config's). */
 const STAGE2 = `${READ}tile=$(printf '%s' "$line" | cut -f1); row=$(printf '%s' "$line" | cut -f2); col=$(printf '%s' "$line" | cut -f3)
 for v in "$tile" "$row" "$col"; do case "$v" in ''|*[!0-9]*) echo "shine: bad line in $1" >&2; exit 2;; esac; done
 cd "$2"
-exec npx tsx cli/subtile.ts --tile-id "$tile" --sub-tile-row "$row" --sub-tile-col "$col" --config "$3" --out "$4" --quiet`;
+cfg=$3; out=$4; method=$5
+case "$method" in config) set --;; map|vi|nuts) set -- --method "$method";; *) echo "shine: bad method '$method'" >&2; exit 2;; esac
+exec npx tsx cli/subtile.ts --tile-id "$tile" --sub-tile-row "$row" --sub-tile-col "$col" --config "$cfg" --out "$out" --quiet "$@"`;
 /** $1 tiles file, $2 repo, $3 config, $4 catalog, $5 yes|no (allow missing). */
 const STAGE3 = `set -eu
 cd "$2"
@@ -88,7 +92,7 @@ export function awsBatchPlan(o: AwsBatchOptions): { files: GeneratedFile[]; stag
   const at = (f: string) => `${o.runDir.replace(/\/+$/, '')}/${f}`;
   const json = (f: string, v: object) => files.push({ name: f, text: `${JSON.stringify(v, null, 2)}\n` });
   json('jobdef-stage1.json', jobDef(`${name}-stage1`, o.image, STAGE1, ['index', 'repo', 'config'], o.stage1, o.retries));
-  json('jobdef-stage2.json', jobDef(`${name}-stage2`, o.image, STAGE2, ['index', 'repo', 'config', 'output'], o.stage2, o.retries));
+  json('jobdef-stage2.json', jobDef(`${name}-stage2`, o.image, STAGE2, ['index', 'repo', 'config', 'output', 'method'], o.stage2, o.retries));
   json('jobdef-stage3.json', jobDef(`${name}-stage3`, o.image, STAGE3, ['tiles', 'repo', 'config', 'catalog', 'allow_missing'], o.stage3, o.retries));
   const array = (n: number) => (n >= 2 ? { arrayProperties: { size: n } } : {}); // AWS Batch arrays hold 2…10 000 jobs
   const tileBatches = batch(o.tiles, o.maxArraySize);
@@ -102,7 +106,7 @@ export function awsBatchPlan(o: AwsBatchOptions): { files: GeneratedFile[]; stag
     json(`submit-stage2-${k}.json`, {
       jobName: `${name}-s2-${k}`, jobQueue: o.gpuJobQueue, jobDefinition: `${name}-stage2`, ...array(tasks.length),
       dependsOn: tileBatches.map((_, j) => ({ jobId: `<stage1_${j}>` })),
-      parameters: { index: at(`stage2_tasks_${k}.tsv`), repo: o.repoDir, config: o.configFile, output: o.outputDir },
+      parameters: { index: at(`stage2_tasks_${k}.tsv`), repo: o.repoDir, config: o.configFile, output: o.outputDir, method: o.method ?? 'config' },
     });
   });
   files.push({ name: 'tiles.txt', text: tileIndexText(o.tiles) });

@@ -37,6 +37,8 @@ export interface SlurmPlanOptions {
   jobName: string;
   /** Attempts of a sub-tile inside its Stage-2 task after the first one (default 2). */
   retries?: number;
+  /** Inference method passed to every sub-tile (`--method`); default: the config's inference.method. */
+  method?: 'map' | 'vi' | 'nuts' | null;
   /**
    * File-name prefix of this submission: '' for `shine run`, `retry<n>_` for `shine retry` (its
    * submit script then appends to jobs.tsv instead of starting it afresh).
@@ -72,6 +74,13 @@ function directives(jobName: string, res: StageResources, arraySize: number | nu
   d.push(`#SBATCH --mem=${checkMem(res.mem)}`);
   d.push(`#SBATCH --time=${checkTime(res.time)}`);
   return d;
+}
+
+/** `SHINE_METHOD_ARGS=(--method 'nuts')`, or an empty array: the config's method. */
+function methodArgs(method: SlurmPlanOptions['method']): string {
+  if (method === undefined || method === null) return 'SHINE_METHOD_ARGS=()';
+  if (!['map', 'vi', 'nuts'].includes(method)) throw new Error(`method must be map, vi or nuts, got '${String(method)}'`);
+  return `SHINE_METHOD_ARGS=(--method ${shq(method)})`;
 }
 
 function assignments(vars: Record<string, string>, runner: readonly string[]): string[] {
@@ -115,7 +124,7 @@ while [ "$n" -lt "$attempts" ]; do
   n=$((n + 1))
   echo "shine: task $task: tile $tile sub-tile ($row, $col): attempt $n/$attempts" >&2
   rc=0
-  "\${SHINE_RUNNER[@]}" cli/subtile.ts --tile-id "$tile" --sub-tile-row "$row" --sub-tile-col "$col" --config "$SHINE_CONFIG" --out "$SHINE_OUT" --quiet || rc=$?
+  "\${SHINE_RUNNER[@]}" cli/subtile.ts --tile-id "$tile" --sub-tile-row "$row" --sub-tile-col "$col" --config "$SHINE_CONFIG" --out "$SHINE_OUT" --quiet \${SHINE_METHOD_ARGS[@]+"\${SHINE_METHOD_ARGS[@]}"} || rc=$?
   if [ "$rc" -eq 0 ]; then
     if "\${SHINE_RUNNER[@]}" platform/node/slurm-task.ts done --run "$SHINE_RUN" --out "$SHINE_OUT" --tile-id "$tile" --sub-tile-row "$row" --sub-tile-col "$col"; then
       echo "shine: task $task: tile $tile sub-tile ($row, $col): attempt $n/$attempts exit 0, products complete" >&2
@@ -161,7 +170,7 @@ export function slurmPlan(o: SlurmPlanOptions): SlurmPlan {
   taskBatches.forEach((tasks, k) => {
     files.push({ name: `${P}stage2_tasks_${k}.tsv`, text: taskIndexText(tasks) });
     const vars = { ...common, SHINE_OUT: o.outputDir, SHINE_RUN: o.runDir, SHINE_STAGE: `${P}stage2_${k}`, SHINE_RETRIES: String(retries), SHINE_INDEX: join(`${P}stage2_tasks_${k}.tsv`) };
-    const text = [header, ...directives(`${o.jobName}-${P}s2-${k}`, o.stage2, tasks.length), 'set -euo pipefail', ...assignments(vars, o.runner), STAGE2_BODY].join('\n');
+    const text = [header, ...directives(`${o.jobName}-${P}s2-${k}`, o.stage2, tasks.length), 'set -euo pipefail', ...assignments(vars, o.runner), methodArgs(o.method), STAGE2_BODY].join('\n');
     files.push({ name: `${P}stage2_${k}.sh`, text, executable: true });
   });
   files.push({ name: `${P}tiles.txt`, text: tileIndexText(o.tiles) });

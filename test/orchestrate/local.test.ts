@@ -56,6 +56,17 @@ function setup() {
 afterEach(() => vi.restoreAllMocks());
 
 describe('shine run --executor local', () => {
+  it('--method reaches every sub-tile; a bad method is refused', async () => {
+    const { base, cfg, env, callList } = setup();
+    const r = await cli(runCmd, ['--config', cfg, '--tiles', '7', '--executor', 'local', '--method', 'vi', '--catalog', join(base, 'c.fits')], env);
+    expect(r.code, r.out).toBe(0);
+    expect(callList().length).toBe(4);
+    expect(readFileSync(join(base, 'calls.txt.method'), 'utf8').split('\n').filter(Boolean)).toEqual(['vi', 'vi', 'vi', 'vi']);
+    const bad = await cli(runCmd, ['--config', cfg, '--tiles', '7', '--executor', 'local', '--method', 'mcmc'], env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.out).toMatch(/--method must be map, vi or nuts, got 'mcmc'/);
+  });
+
   it('runs every sub-tile, retries a failure once, assembles, and resumes without re-running', async () => {
     const { base, cfg, env, callList } = setup();
     const catalog = join(base, 'cat.fits');

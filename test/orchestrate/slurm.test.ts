@@ -130,6 +130,19 @@ describe('slurm scripts', () => {
     noPwned([base]);
   });
 
+  it('--method reaches every sub-tile command; a method outside map|vi|nuts is refused at generation', () => {
+    const pm = slurmPlan({ ...opts, method: 'nuts' });
+    const f = join(base, 'stage2_method.sh');
+    writeFileSync(f, pm.files.find((x) => x.name === 'stage2_0.sh')!.text);
+    expect(spawnSync('bash', ['-n', f]).status).toBe(0);
+    resetCalls(join(base, 'argv'));
+    const r = spawnSync('bash', [f], { env: env({ SLURM_ARRAY_TASK_ID: '1' }), encoding: 'utf8', cwd: base });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readCalls(join(base, 'argv'))[0]).toEqual([...subtileArgv(tasks[1]), '--method', 'nuts']);
+    expect(() => slurmPlan({ ...opts, method: "nuts'; touch PWNED; '" as 'nuts' })).toThrow(/method must be map, vi or nuts/);
+    noPwned([base]);
+  });
+
   it('retries a failing sub-tile inside its task, logs each exit code, and writes a failure marker after the last attempt', () => {
     const argvLog = join(base, 'argv');
     const t = tasks[5 + 3]; // stage2_1, task 3
@@ -273,6 +286,14 @@ describe('aws batch JSON', () => {
     expect(r.status, r.stderr).toBe(0);
     const t = tasks[11];
     expect(readArgv(join(base, 'argv'))).toEqual(['tsx', 'cli/subtile.ts', '--tile-id', String(t.tileId), '--sub-tile-row', String(t.row), '--sub-tile-col', String(t.col), '--config', '/c; touch PWNED.yaml', '--out', '/o $(x)', '--quiet']);
+    // --method vi reaches the sub-tile command; a tampered method parameter is refused
+    const argvVi = argv.map((a, i) => (i === argv.length - 1 ? 'vi' : a));
+    const rv = spawnSync(argvVi[0], argvVi.slice(1), { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, ARGV_LOG: join(base, 'argv'), AWS_BATCH_JOB_ARRAY_INDEX: '1' }, encoding: 'utf8', cwd: base });
+    expect(rv.status, rv.stderr).toBe(0);
+    expect(readArgv(join(base, 'argv')).slice(-3)).toEqual(['--quiet', '--method', 'vi']);
+    const bad = argv.map((a, i) => (i === argv.length - 1 ? '$(touch PWNED)' : a));
+    expect(spawnSync(bad[0], bad.slice(1), { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, ARGV_LOG: join(base, 'argv'), AWS_BATCH_JOB_ARRAY_INDEX: '1' }, encoding: 'utf8', cwd: base }).status).toBe(2);
+    expect(sub.parameters.method).toBe('config');
     expect(existsSync(join(base, 'PWNED'))).toBe(false);
     noPwned([base]);
   });
