@@ -51,3 +51,20 @@ export async function parseDeviceCommand(
   }
   return { adapter: flags.adapter, limits: flags.limits, opts };
 }
+
+/**
+ * Options of a command over a list of tiles (`run`, `retry`, `status`): parsed by `spec` (which
+ * must hold config, tiles, tiles-file and help), no positional argument, `--config` required,
+ * exactly one of `--tiles` / `--tiles-file`. Returns null when --help was asked (usage printed).
+ */
+export function parseTileCommand(argv: string[], spec: OptionSpec, usage: string): Record<string, string | number | boolean> | null {
+  const { opts, positional } = parseOptions(argv, spec, usage);
+  if (opts.help) {
+    console.log(usage);
+    return null;
+  }
+  if (positional.length) throw new UserError(`unexpected argument '${positional[0]}'\n${usage}`);
+  if (!opts.config) throw new UserError(`--config is required\n${usage}`);
+  if ((opts.tiles === undefined) === (opts['tiles-file'] === undefined)) throw new UserError(`give exactly one of --tiles or --tiles-file\n${usage}`);
+  return opts;
+}

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError, type Command } from '../command.ts';
-import { parseOptions } from '../args.ts';
+import { parseTileCommand } from '../args.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { onPath, readPrepared } from '../../platform/node/executor-local.ts';
 import { querySlurm } from '../../platform/node/slurm-query.ts';
@@ -39,14 +39,8 @@ const command: Command = {
       config: 'string', tiles: 'string', 'tiles-file': 'string', executor: 'string', jobs: 'string', 'dry-run': 'boolean',
       out: 'string', catalog: 'string', 'allow-missing': 'boolean', quiet: 'boolean', help: 'boolean', ...SLURM_OPTION_SPEC,
     } as const;
-    const { opts, positional } = parseOptions(argv, spec, USAGE);
-    if (opts.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (positional.length) throw new UserError(`unexpected argument '${positional[0]}'\n${USAGE}`);
-    if (!opts.config) throw new UserError(`--config is required\n${USAGE}`);
-    if ((opts.tiles === undefined) === (opts['tiles-file'] === undefined)) throw new UserError(`give exactly one of --tiles or --tiles-file\n${USAGE}`);
+    const opts = parseTileCommand(argv, spec, USAGE);
+    if (!opts) return 0;
     const executor = opts.executor !== undefined ? String(opts.executor) : (await onPath('sbatch')) ? 'slurm' : 'local';
     if (!['local', 'slurm'].includes(executor)) throw new UserError(`--executor must be local or slurm, got '${executor}'`);
     if (executor === 'local') {

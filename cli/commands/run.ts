@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError, type Command } from '../command.ts';
-import { parseOptions } from '../args.ts';
+import { parseTileCommand } from '../args.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { onPath, readPrepared, runLocal } from '../../platform/node/executor-local.ts';
 import { parseTileList, planTasks, type PreparedSubtile } from '../../engine/orchestrate/plan.ts';
@@ -126,7 +126,7 @@ export function slurmRunner(): string[] {
 const command: Command = {
   summary: 'survey run: Stage 1, every sub-tile, Stage 3 — locally, on SLURM or as AWS Batch JSON',
   async run(argv) {
-    const { opts, positional } = parseOptions(
+    const opts = parseTileCommand(
       argv,
       {
         config: 'string', tiles: 'string', 'tiles-file': 'string', executor: 'string', jobs: 'string', 'dry-run': 'boolean',
@@ -136,14 +136,8 @@ const command: Command = {
       },
       USAGE,
     );
-    if (opts.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (positional.length) throw new UserError(`unexpected argument '${positional[0]}'\n${USAGE}`);
-    if (!opts.config) throw new UserError(`--config is required\n${USAGE}`);
+    if (!opts) return 0;
     const method = methodOption(opts);
-    if ((opts.tiles === undefined) === (opts['tiles-file'] === undefined)) throw new UserError(`give exactly one of --tiles or --tiles-file\n${USAGE}`);
     const quiet = !!opts.quiet;
     const log = (s: string) => {
       if (!quiet) console.error(s);

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UserError, type Command } from '../command.ts';
-import { parseOptions } from '../args.ts';
+import { parseTileCommand } from '../args.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { failureMarkerPath, readPrepared } from '../../platform/node/executor-local.ts';
 import { subtileOutputsComplete } from '../../platform/node/outputs.ts';
@@ -93,14 +93,8 @@ export async function collectStatus(o: { tiles: number[]; grid: [number, number]
 const command: Command = {
   summary: 'per tile and sub-tile: done, running, failed, pending or empty (outputs on disk, squeue, sacct)',
   async run(argv) {
-    const { opts, positional } = parseOptions(argv, { config: 'string', tiles: 'string', 'tiles-file': 'string', out: 'string', json: 'boolean', help: 'boolean' }, USAGE);
-    if (opts.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (positional.length) throw new UserError(`unexpected argument '${positional[0]}'\n${USAGE}`);
-    if (!opts.config) throw new UserError(`--config is required\n${USAGE}`);
-    if ((opts.tiles === undefined) === (opts['tiles-file'] === undefined)) throw new UserError(`give exactly one of --tiles or --tiles-file\n${USAGE}`);
+    const opts = parseTileCommand(argv, { config: 'string', tiles: 'string', 'tiles-file': 'string', out: 'string', json: 'boolean', help: 'boolean' }, USAGE);
+    if (!opts) return 0;
     const cfg = await loadConfig(String(opts.config));
     let tiles: number[];
     try {

@@ -501,6 +501,18 @@ export class CacheEntry {
    * Streams a response body that starts at byte `start` into the cache, writing every block that
    * fully arrives (also when the body is cut short). Returns the number of bytes received.
    */
+  /** A whole-file (200) answer streamed into the cache; a cut or short body is retryable. */
+  private async receiveWhole(t: TimedResponse): Promise<void> {
+    let got: number;
+    try {
+      got = await this.streamInto(t, 0, this.id.size);
+    } catch (e) {
+      if (e instanceof Retryable || e instanceof DataError) throw e;
+      throw new Retryable(`response cut short: ${errText(e)}`);
+    }
+    if (got < this.id.size) throw new Retryable(`truncated body (${got} of ${this.id.size} bytes)`);
+  }
+
   private async streamInto(t: TimedResponse, start: number, end: number): Promise<number> {
     const B = this.blockSize;
     let pos = start; // absolute offset of the next byte
@@ -548,14 +560,7 @@ export class CacheEntry {
       if (t.res.status === 200) {
         // the server ignores ranges: this answer is the whole file; keep it (streamed to the cache)
         this.id.ranges = false;
-        let got: number;
-        try {
-          got = await this.streamInto(t, 0, this.id.size);
-        } catch (e) {
-          if (e instanceof Retryable || e instanceof DataError) throw e;
-          throw new Retryable(`response cut short: ${errText(e)}`);
-        }
-        if (got < this.id.size) throw new Retryable(`truncated body (${got} of ${this.id.size} bytes)`);
+        await this.receiveWhole(t);
         return;
       }
       if (t.res.status !== 206) {
@@ -603,14 +608,7 @@ export class CacheEntry {
             await t.cancel();
             throw new DataError(`unexpected HTTP status ${t.res.status}`, { file: this.url });
           }
-          let got: number;
-          try {
-            got = await this.streamInto(t, 0, this.id.size);
-          } catch (e) {
-            if (e instanceof Retryable || e instanceof DataError) throw e;
-            throw new Retryable(`response cut short: ${errText(e)}`);
-          }
-          if (got < this.id.size) throw new Retryable(`truncated body (${got} of ${this.id.size} bytes)`);
+          await this.receiveWhole(t);
         }),
       );
       this.whole.catch(() => {
