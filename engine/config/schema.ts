@@ -193,6 +193,8 @@ export const ViSchema = z.strictObject({
   /** Posterior draws kept after fitting the guide. */
   num_samples: z.number().int().positive().default(1000),
   guide: z.enum(['mean_field', 'low_rank']).default('mean_field'),
+  /** Rank of the low-rank guide's covariance factor (null: round(√d), NumPyro's default). */
+  rank: z.number().int().positive().nullable().default(null),
   /** ELBO draws per step, evaluated together on the GPU (NumPyro's Trace_ELBO: 1). */
   particles: z.number().int().positive().default(1),
   /** 'map': start from the MAP and the Laplace widths; 'catalog': from the catalog values (SHINE's start), width 0.1 (NumPyro's init scale). */

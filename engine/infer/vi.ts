@@ -1,10 +1,15 @@
 /**
- * Variational inference with a mean-field Gaussian guide over the unconstrained parameters z
- * (as NumPyro's AutoNormal): q(z) = Π N(zᵢ | μᵢ, σᵢ²), fitted by maximising the ELBO
- *   ELBO = E_q[log p(z | data)] + H[q],   H[q] = Σ log σᵢ + d/2 (1 + log 2π),
- * with reparameterised gradients (z = μ + σ ⊙ ε, ε ~ N(0, I)) from the engine's exact adjoint
- * gradient of log p(z), `particles` draws per step evaluated together (GPU batch dimension when
- * the engine has replicas), and Adam.
+ * Variational inference with a Gaussian guide over the unconstrained parameters z, fitted by
+ * maximising ELBO = E_q[log p(z | data)] + H[q] with reparameterised gradients from the engine's
+ * exact adjoint gradient of log p(z), `particles` draws per step evaluated together (GPU batch
+ * dimension when the engine has replicas), and Adam. Two guides:
+ *  - mean field (NumPyro's AutoNormal): q = Π N(μᵢ, σᵢ²), z = μ + σ ⊙ ε,
+ *    H = Σ log σᵢ + d/2 (1 + log 2π);
+ *  - low rank (NumPyro's AutoLowRankMultivariateNormal): covariance diag(σ²) + W Wᵀ, W of d × r,
+ *    z = μ + σ ⊙ ε + W η (ε ~ N(0, I_d), η ~ N(0, I_r)); log det by the determinant lemma
+ *    (2 Σ log σᵢ + log det A, A = I_r + Wᵀ diag(σ⁻²) W) and its gradients by Woodbury
+ *    (∂/∂W ½ log det = Σ⁻¹W = D⁻¹ W A⁻¹; ∂/∂log σᵢ = 1 − (W A⁻¹ Wᵀ)ᵢᵢ / σᵢ²). It can carry the
+ *    shear–ellipticity correlation that a mean-field guide cannot (docs/posterior.md).
  *
  * Whitened parameters: Adam moves u = (μ − μ₀)/s₀ and v = log(σ/s₀), where (μ₀, s₀) is the
  * initial guide (the MAP and the Laplace diagonal when given, else NumPyro's init scale 0.1).
@@ -16,6 +21,7 @@
 import { ShineError } from '../errors.ts';
 import { mulberry32 } from '../util/rng.ts';
 import type { DensityValue } from './posterior.ts';
+import { cholesky, spdInverse } from './laplace.ts';
 
 export interface ViTarget {
   dim: number;
@@ -41,18 +47,25 @@ export interface ViOptions {
   averageFraction: number;
   /** Called after every step with the −ELBO estimate; return false to stop. */
   onStep?: (step: number, loss: number) => void | boolean;
+  /** 'mean_field' (default) or 'low_rank'. */
+  guide: 'mean_field' | 'low_rank';
+  /** Rank r of the low-rank guide (default round(√d), NumPyro's). */
+  rank?: number | null;
   /** Adam moment decay rates and ε (NumPyro's defaults). */
   b1: number;
   b2: number;
   eps: number;
 }
 
-export const DEFAULT_VI: ViOptions = { steps: 2000, learningRate: 0.01, particles: 1, numSamples: 1000, seed: 0, averageFraction: 0.25, b1: 0.9, b2: 0.999, eps: 1e-8 };
+export const DEFAULT_VI: ViOptions = { steps: 2000, learningRate: 0.01, particles: 1, numSamples: 1000, seed: 0, averageFraction: 0.25, guide: 'mean_field', b1: 0.9, b2: 0.999, eps: 1e-8 };
 
 export interface ViResult {
-  /** Fitted guide: mean and standard deviation of each zᵢ. */
+  /** Fitted guide: mean and (marginal) standard deviation of each zᵢ. */
   loc: Float64Array;
   scale: Float64Array;
+  /** Low-rank guide: its rank and factor W in z units (d × r, row-major); mean field: 0 and empty. */
+  rank: number;
+  factor: Float64Array;
   /** −ELBO estimate at each step (up to the density's constant). */
   lossHistory: number[];
   /** Mean −ELBO over the averaging window: the reported final loss. */
@@ -98,14 +111,23 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
   check(loc0.length === d && s0.length === d, 'init', `must have one value per free parameter (${d})`);
   check(s0.every((v) => v > 0 && Number.isFinite(v)), 'initScale', 'must be positive and finite');
 
-  // whitened parameters x = (u, v): μ = μ₀ + s₀ u, σ = s₀ exp(v)
-  const x = new Float64Array(2 * d);
-  const m = new Float64Array(2 * d);
-  const v2 = new Float64Array(2 * d);
-  const avg = new Float64Array(2 * d);
+  const r = o.guide === 'low_rank' ? (o.rank ?? Math.max(1, Math.round(Math.sqrt(d)))) : 0;
+  check(o.guide === 'mean_field' || o.guide === 'low_rank', 'guide', `must be mean_field or low_rank, got '${String(o.guide)}'`);
+  check(Number.isInteger(r) && r >= 0 && r <= d, 'rank', `must be an integer in 1..${d}`);
+  // whitened parameters x = (u, v, W): μ = μ₀ + s₀ u, σ = s₀ exp(v), factor = s₀ ⊙ W
+  const nx = 2 * d + d * r;
+  const x = new Float64Array(nx);
+  const m = new Float64Array(nx);
+  const v2 = new Float64Array(nx);
+  const avg = new Float64Array(nx);
   let nAvg = 0;
   const avgFrom = Math.max(1, Math.floor(o.steps * (1 - o.averageFraction)) + 1);
   const rand = mulberry32(o.seed);
+  // a small random factor breaks the symmetry between its columns
+  if (r > 0) {
+    const w0 = normals(mulberry32((o.seed ^ 0x68e31da4) >>> 0), d * r);
+    for (let k = 0; k < d * r; k++) x[2 * d + k] = 0.01 * w0[k];
+  }
   const lossHistory: number[] = [];
   const entropyConst = 0.5 * d * (1 + Math.log(2 * Math.PI));
   let evaluations = 0;
@@ -115,12 +137,19 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
   let step = 0;
   while (step < o.steps) {
     const eps: Float64Array[] = [];
+    const etas: Float64Array[] = [];
     const zs: Float64Array[] = [];
     for (let p = 0; p < o.particles; p++) {
       const e = normals(rand, d);
+      const eta = normals(rand, r);
       const z = new Float64Array(d);
-      for (let i = 0; i < d; i++) z[i] = loc0[i] + s0[i] * x[i] + s0[i] * Math.exp(x[d + i]) * e[i];
+      for (let i = 0; i < d; i++) {
+        let w = 0;
+        for (let k = 0; k < r; k++) w += x[2 * d + i * r + k] * eta[k];
+        z[i] = loc0[i] + s0[i] * (x[i] + Math.exp(x[d + i]) * e[i] + w);
+      }
       eps.push(e);
+      etas.push(eta);
       zs.push(z);
     }
     const res = await target.logDensityBatch(zs);
@@ -132,8 +161,8 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
       continue;
     }
     step++;
-    // gradient of the loss L = −E[log p] − Σ log σ in (u, v)
-    const g = new Float64Array(2 * d);
+    // gradient of the loss L = −E[log p] − ½ log det Σ in (u, v, W)
+    const g = new Float64Array(nx);
     let meanLogp = 0;
     for (let p = 0; p < o.particles; p++) {
       meanLogp += res[p].value / o.particles;
@@ -142,27 +171,26 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
         const gz = gr[i] / o.particles;
         g[i] -= gz * s0[i];
         g[d + i] -= gz * s0[i] * Math.exp(x[d + i]) * eps[p][i];
+        for (let k = 0; k < r; k++) g[2 * d + i * r + k] -= gz * s0[i] * etas[p][k];
       }
     }
-    let sumLogSigma = 0;
-    for (let i = 0; i < d; i++) {
-      g[d + i] -= 1;
-      sumLogSigma += Math.log(s0[i]) + x[d + i];
-    }
-    const loss = -(meanLogp + sumLogSigma + entropyConst);
+    const ent = halfLogDet(x, d, r, g);
+    let sumLogS0 = 0;
+    for (let i = 0; i < d; i++) sumLogS0 += Math.log(s0[i]);
+    const loss = -(meanLogp + ent + sumLogS0 + entropyConst);
     lossHistory.push(loss);
     // Adam
     t++;
     const c1 = 1 - Math.pow(o.b1, t);
     const c2 = 1 - Math.pow(o.b2, t);
-    for (let i = 0; i < 2 * d; i++) {
+    for (let i = 0; i < nx; i++) {
       m[i] = o.b1 * m[i] + (1 - o.b1) * g[i];
       v2[i] = o.b2 * v2[i] + (1 - o.b2) * g[i] * g[i];
       x[i] -= (o.learningRate * (m[i] / c1)) / (Math.sqrt(v2[i] / c2) + o.eps);
     }
     if (step >= avgFrom) {
       nAvg++;
-      for (let i = 0; i < 2 * d; i++) avg[i] += (x[i] - avg[i]) / nAvg;
+      for (let i = 0; i < nx; i++) avg[i] += (x[i] - avg[i]) / nAvg;
     }
     if (o.onStep?.(step, loss) === false) {
       stopped = true;
@@ -171,10 +199,18 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
   }
   const xf = nAvg > 0 ? avg : x;
   const loc = new Float64Array(d);
+  const sigma = new Float64Array(d);
   const scale = new Float64Array(d);
+  const factor = new Float64Array(d * r);
   for (let i = 0; i < d; i++) {
     loc[i] = loc0[i] + s0[i] * xf[i];
-    scale[i] = s0[i] * Math.exp(xf[d + i]);
+    sigma[i] = s0[i] * Math.exp(xf[d + i]);
+    let w2 = 0;
+    for (let k = 0; k < r; k++) {
+      factor[i * r + k] = s0[i] * xf[2 * d + i * r + k];
+      w2 += factor[i * r + k] ** 2;
+    }
+    scale[i] = Math.sqrt(sigma[i] * sigma[i] + w2);
   }
   const win = lossHistory.slice(Math.max(0, avgFrom - 1));
   const finalLoss = win.length ? win.reduce((a, b) => a + b, 0) / win.length : NaN;
@@ -182,9 +218,58 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
   const drawRng = mulberry32((o.seed ^ 0x5bd1e995) >>> 0);
   for (let k = 0; k < o.numSamples; k++) {
     const e = normals(drawRng, d);
+    const eta = normals(drawRng, r);
     const z = new Float64Array(d);
-    for (let i = 0; i < d; i++) z[i] = loc[i] + scale[i] * e[i];
+    for (let i = 0; i < d; i++) {
+      let w = 0;
+      for (let k = 0; k < r; k++) w += factor[i * r + k] * eta[k];
+      z[i] = loc[i] + sigma[i] * e[i] + w;
+    }
     draws.push(z);
   }
-  return { loc, scale, lossHistory, finalLoss, draws, steps: step, evaluations, rejectedSteps: rejected, stopped, timeMs: performance.now() - t0 };
+  return { loc, scale, rank: r, factor, lossHistory, finalLoss, draws, steps: step, evaluations, rejectedSteps: rejected, stopped, timeMs: performance.now() - t0 };
+}
+
+/**
+ * ½ log det Σ of the whitened guide, Σ = diag(σ²) + W Wᵀ (σ = e^v), and its gradient subtracted
+ * from g (the loss is −½ log det Σ): mean field ∂/∂vᵢ = 1; low rank by the determinant lemma and
+ * Woodbury (see the header).
+ */
+function halfLogDet(x: Float64Array, d: number, r: number, g: Float64Array): number {
+  let sumV = 0;
+  for (let i = 0; i < d; i++) sumV += x[d + i];
+  if (r === 0) {
+    for (let i = 0; i < d; i++) g[d + i] -= 1;
+    return sumV;
+  }
+  const W = x.subarray(2 * d);
+  const inv2 = new Float64Array(d);
+  for (let i = 0; i < d; i++) inv2[i] = Math.exp(-2 * x[d + i]);
+  // A = I + Wᵀ D⁻¹ W (r × r)
+  const A = new Float64Array(r * r);
+  for (let a = 0; a < r; a++) {
+    for (let b = a; b < r; b++) {
+      let s = a === b ? 1 : 0;
+      for (let i = 0; i < d; i++) s += W[i * r + a] * inv2[i] * W[i * r + b];
+      A[a * r + b] = s;
+      A[b * r + a] = s;
+    }
+  }
+  const L = A.slice();
+  if (!cholesky(L, r)) throw new ShineError('vi: the low-rank guide covariance is not positive definite', { field: 'inference.vi' });
+  let logDetA = 0;
+  for (let a = 0; a < r; a++) logDetA += 2 * Math.log(L[a * r + a]);
+  const Ainv = spdInverse(A, r)!;
+  for (let i = 0; i < d; i++) {
+    // WA⁻¹ row i
+    let q = 0;
+    for (let b = 0; b < r; b++) {
+      let wa = 0;
+      for (let a = 0; a < r; a++) wa += W[i * r + a] * Ainv[a * r + b];
+      g[2 * d + i * r + b] -= inv2[i] * wa; // ∂(½ log det)/∂W = D⁻¹ W A⁻¹
+      q += wa * W[i * r + b];
+    }
+    g[d + i] -= 1 - q * inv2[i]; // ∂(½ log det)/∂vᵢ = 1 − (W A⁻¹ Wᵀ)ᵢᵢ / σᵢ²
+  }
+  return sumV + 0.5 * logDetA;
 }

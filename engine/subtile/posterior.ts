@@ -82,9 +82,6 @@ export interface PosteriorRunOptions {
 
 /** Refuses configuration the samplers do not implement, naming the field. */
 export function checkPosteriorConfig(cfg: ShineConfig): void {
-  if (cfg.inference.method === 'vi' && cfg.inference.vi.guide !== 'mean_field') {
-    throw new ShineError(`guide '${cfg.inference.vi.guide}' is not implemented (use mean_field)`, { field: 'inference.vi.guide' });
-  }
   if (cfg.inference.method === 'nuts' && cfg.inference.nuts.dense_mass) {
     throw new ShineError('a dense mass matrix is not implemented (set dense_mass: false: diagonal, adapted in warm-up)', { field: 'inference.nuts.dense_mass' });
   }
@@ -159,7 +156,7 @@ export async function runPosterior(engine: LikelihoodEvaluator, cfg: ShineConfig
     const res = await runVi(
       { dim: d, logDensityBatch: batch },
       {
-        steps: v.steps, learningRate: v.lr, particles: v.particles, numSamples: v.num_samples, seed, initLoc: z0, initScale: scales,
+        steps: v.steps, learningRate: v.lr, particles: v.particles, numSamples: v.num_samples, seed, initLoc: z0, initScale: scales, guide: v.guide, rank: v.rank === null ? null : Math.min(v.rank, d),
         onStep: (s, loss) => progress('vi', s, v.steps, { loss }),
       },
     );

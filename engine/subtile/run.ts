@@ -294,8 +294,9 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       if (post.diagnostics.divergences > 0) warnings.push(`NUTS: ${post.diagnostics.divergences} divergent transition(s) after warm-up`);
       if (method === 'vi' && lap?.ok && (post.g1Err < 0.5 * lap.g1Err || post.g2Err < 0.5 * lap.g2Err)) {
         // mean-field VI cannot represent the shear–ellipticity correlation: its widths are conditional
+        const why = cfgM.inference.vi.guide === 'mean_field' ? "are the mean-field guide's conditional widths" : 'are less than half';
         warnings.push(
-          `VI (mean field): G1_ERR/G2_ERR ${post.g1Err.toExponential(2)}/${post.g2Err.toExponential(2)} are the guide's conditional widths, far below the Laplace marginal errors ${lap.g1Err.toExponential(2)}/${lap.g2Err.toExponential(2)} (metadata posterior.map); use nuts or map for shear errors`,
+          `VI (${cfgM.inference.vi.guide}): G1_ERR/G2_ERR ${post.g1Err.toExponential(2)}/${post.g2Err.toExponential(2)} ${why}, far below the Laplace marginal errors ${lap.g1Err.toExponential(2)}/${lap.g2Err.toExponential(2)} (metadata posterior.map); use vi.guide: low_rank, nuts or map for shear errors`,
         );
       }
     }
