@@ -139,15 +139,11 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
     const eps: Float64Array[] = [];
     const etas: Float64Array[] = [];
     const zs: Float64Array[] = [];
+    const cur = guideOf(x, loc0, s0, r);
     for (let p = 0; p < o.particles; p++) {
       const e = normals(rand, d);
       const eta = normals(rand, r);
-      const z = new Float64Array(d);
-      for (let i = 0; i < d; i++) {
-        let w = 0;
-        for (let k = 0; k < r; k++) w += x[2 * d + i * r + k] * eta[k];
-        z[i] = loc0[i] + s0[i] * (x[i] + Math.exp(x[d + i]) * e[i] + w);
-      }
+      const z = drawFrom(cur, e, eta);
       eps.push(e);
       etas.push(eta);
       zs.push(z);
@@ -198,19 +194,13 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
     }
   }
   const xf = nAvg > 0 ? avg : x;
-  const loc = new Float64Array(d);
-  const sigma = new Float64Array(d);
+  const fitted = guideOf(xf, loc0, s0, r);
+  const { loc, factor } = fitted;
   const scale = new Float64Array(d);
-  const factor = new Float64Array(d * r);
   for (let i = 0; i < d; i++) {
-    loc[i] = loc0[i] + s0[i] * xf[i];
-    sigma[i] = s0[i] * Math.exp(xf[d + i]);
     let w2 = 0;
-    for (let k = 0; k < r; k++) {
-      factor[i * r + k] = s0[i] * xf[2 * d + i * r + k];
-      w2 += factor[i * r + k] ** 2;
-    }
-    scale[i] = Math.sqrt(sigma[i] * sigma[i] + w2);
+    for (let k = 0; k < r; k++) w2 += factor[i * r + k] ** 2;
+    scale[i] = Math.sqrt(fitted.sigma[i] ** 2 + w2);
   }
   const win = lossHistory.slice(Math.max(0, avgFrom - 1));
   const finalLoss = win.length ? win.reduce((a, b) => a + b, 0) / win.length : NaN;
@@ -218,14 +208,7 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
   const drawRng = mulberry32((o.seed ^ 0x5bd1e995) >>> 0);
   for (let k = 0; k < o.numSamples; k++) {
     const e = normals(drawRng, d);
-    const eta = normals(drawRng, r);
-    const z = new Float64Array(d);
-    for (let i = 0; i < d; i++) {
-      let w = 0;
-      for (let k = 0; k < r; k++) w += factor[i * r + k] * eta[k];
-      z[i] = loc[i] + sigma[i] * e[i] + w;
-    }
-    draws.push(z);
+    draws.push(drawFrom(fitted, e, normals(drawRng, r)));
   }
   return { loc, scale, rank: r, factor, lossHistory, finalLoss, draws, steps: step, evaluations, rejectedSteps: rejected, stopped, timeMs: performance.now() - t0 };
 }
@@ -272,4 +255,39 @@ function halfLogDet(x: Float64Array, d: number, r: number, g: Float64Array): num
     g[d + i] -= 1 - q * inv2[i]; // ∂(½ log det)/∂vᵢ = 1 − (W A⁻¹ Wᵀ)ᵢᵢ / σᵢ²
   }
   return sumV + 0.5 * logDetA;
+}
+
+interface Guide {
+  loc: Float64Array;
+  sigma: Float64Array;
+  /** d × r, row-major. */
+  factor: Float64Array;
+  rank: number;
+}
+
+/** The guide in z units from the whitened parameters x = (u, v, W). */
+function guideOf(x: Float64Array, loc0: Float64Array, s0: Float64Array, r: number): Guide {
+  const d = loc0.length;
+  const loc = new Float64Array(d);
+  const sigma = new Float64Array(d);
+  const factor = new Float64Array(d * r);
+  for (let i = 0; i < d; i++) {
+    loc[i] = loc0[i] + s0[i] * x[i];
+    sigma[i] = s0[i] * Math.exp(x[d + i]);
+    for (let k = 0; k < r; k++) factor[i * r + k] = s0[i] * x[2 * d + i * r + k];
+  }
+  return { loc, sigma, factor, rank: r };
+}
+
+/** z = μ + σ ⊙ ε + W η. */
+function drawFrom(g: Guide, e: Float64Array, eta: Float64Array): Float64Array {
+  const d = g.loc.length;
+  const r = g.rank;
+  const z = new Float64Array(d);
+  for (let i = 0; i < d; i++) {
+    let w = 0;
+    for (let k = 0; k < r; k++) w += g.factor[i * r + k] * eta[k];
+    z[i] = g.loc[i] + g.sigma[i] * e[i] + w;
+  }
+  return z;
 }

@@ -20,6 +20,16 @@ import { laplaceShear, runMap } from '../../engine/infer/index.ts';
 import { parseConfig } from '../../engine/config/index.ts';
 import { runPosterior } from '../../engine/subtile/posterior.ts';
 
+/** The independent reference: MAP (L-BFGS) and the Laplace errors (coloured FD Hessian, Schur). */
+async function mapAndLaplace(engine: ShearEngine, set: Parameters<typeof runMap>[1], priors: Parameters<typeof runMap>[2], init: Parameters<typeof runMap>[3], catalog: { flux: Float64Array; hlr: Float64Array }) {
+  const map = await runMap(engine, set, priors, init, { catalog });
+  expect(map.converged).toBe(true);
+  const lap = await laplaceShear(engine, map.posterior, map.params);
+  expect(lap.ok).toBe(true);
+  console.log(`MAP g1 ${map.params.g1.toFixed(5)} g2 ${map.params.g2.toFixed(5)}; Laplace marginal ${lap.g1Err.toFixed(5)} ${lap.g2Err.toFixed(5)}, conditional ${lap.g1ErrConditional.toFixed(5)} ${lap.g2ErrConditional.toFixed(5)}`);
+  return { map, lap };
+}
+
 describe('VI and NUTS on the engine posterior', () => {
   const scene = () =>
     makeTestScene({
@@ -56,11 +66,7 @@ describe('VI and NUTS on the engine posterior', () => {
     };
     const init = cloneParams(truth);
     const catalog = { flux: truth.flux.slice(), hlr: truth.hlr.slice() };
-    const map = await runMap(engine, set, priors, init, { catalog });
-    expect(map.converged).toBe(true);
-    const lap = await laplaceShear(engine, map.posterior, map.params);
-    expect(lap.ok).toBe(true);
-    console.log(`MAP g1 ${map.params.g1.toFixed(5)} g2 ${map.params.g2.toFixed(5)}; Laplace marginal ${lap.g1Err.toFixed(5)} ${lap.g2Err.toFixed(5)}, conditional ${lap.g1ErrConditional.toFixed(5)} ${lap.g2ErrConditional.toFixed(5)}`);
+    const { map, lap } = await mapAndLaplace(engine, set, priors, init, catalog);
 
     const nutsCfg = parseConfig('inference: {method: nuts, seed: 3, nuts: {warmup: 100, samples: 100, chains: 4, max_tree_depth: 6}}');
     const nuts = await runPosterior(counting, nutsCfg, priors, { params: map.params, hessian: lap.hessian }, { catalog });
@@ -89,11 +95,7 @@ describe('VI and NUTS on the engine posterior', () => {
     const engine = await ShearEngine.create(device, set, { replicas: 4 });
     const priors = { g1: { type: 'normal' as const, mean: 0, sigma: 0.2 }, g2: { type: 'normal' as const, mean: 0, sigma: 0.2 } };
     const catalog = { flux: truth.flux.slice(), hlr: truth.hlr.slice() };
-    const map = await runMap(engine, set, priors, cloneParams(truth), { catalog });
-    expect(map.converged).toBe(true);
-    const lap = await laplaceShear(engine, map.posterior, map.params);
-    expect(lap.ok).toBe(true);
-    console.log(`MAP g1 ${map.params.g1.toFixed(5)} g2 ${map.params.g2.toFixed(5)}; Laplace marginal ${lap.g1Err.toFixed(5)} ${lap.g2Err.toFixed(5)}, conditional ${lap.g1ErrConditional.toFixed(5)} ${lap.g2ErrConditional.toFixed(5)}`);
+    const { map, lap } = await mapAndLaplace(engine, set, priors, cloneParams(truth), catalog);
     const viCfg = parseConfig('inference: {method: vi, seed: 3, vi: {steps: 600, particles: 4, num_samples: 2000}}');
     const vi = await runPosterior(engine, viCfg, priors, { params: map.params, hessian: lap.hessian }, { catalog });
     console.log(`VI g1 ${vi.g1.toFixed(5)} ± ${vi.g1Err.toFixed(5)}, g2 ${vi.g2.toFixed(5)} ± ${vi.g2Err.toFixed(5)}; −ELBO ${vi.convergence.toFixed(3)}; ${vi.reason}`);

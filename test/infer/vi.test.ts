@@ -28,6 +28,28 @@ function det(A: number[][]): number {
   return d;
 }
 
+/** Unnormalised N(mean, P⁻¹): log p = −½ (z − m)ᵀ P (z − m) and its gradient, batched. */
+function gaussianTarget(mean: number[], P: number[][]) {
+  const d = mean.length;
+  return {
+    dim: d,
+    async logDensityBatch(zs: readonly Float64Array[]) {
+      return zs.map((z) => {
+        const r = Array.from(z, (v, i) => v - mean[i]);
+        const grad = new Float64Array(d);
+        let q = 0;
+        for (let i = 0; i < d; i++) {
+          let s = 0;
+          for (let j = 0; j < d; j++) s += P[i][j] * r[j];
+          grad[i] = -s;
+          q += r[i] * s;
+        }
+        return { value: -0.5 * q, grad };
+      });
+    },
+  };
+}
+
 describe('mean-field VI', () => {
   it('recovers the analytic mean-field optimum of a correlated 6-D Gaussian', async () => {
     const d = 6;
@@ -42,22 +64,12 @@ describe('mean-field VI', () => {
     }));
     const mean = Array.from({ length: d }, (_, i) => (u() - 0.5) * 4 * scales[i]);
     let calls = 0;
+    const gauss = gaussianTarget(mean, L);
     const target = {
       dim: d,
-      async logDensityBatch(zs: readonly Float64Array[]) {
+      logDensityBatch(zs: readonly Float64Array[]) {
         calls++;
-        return zs.map((z) => {
-          const r = Array.from(z, (v, i) => v - mean[i]);
-          const grad = new Float64Array(d);
-          let q = 0;
-          for (let i = 0; i < d; i++) {
-            let s = 0;
-            for (let j = 0; j < d; j++) s += L[i][j] * r[j];
-            grad[i] = -s;
-            q += r[i] * s;
-          }
-          return { value: -0.5 * q, grad };
-        });
+        return gauss.logDensityBatch(zs);
       },
     };
     // initial scales off by factors of 3 in both directions, initial mean 2σ away
@@ -104,23 +116,7 @@ describe('mean-field VI', () => {
       }
     }
     const P = M.map((row) => row.slice(d));
-    const target = {
-      dim: d,
-      async logDensityBatch(zs: readonly Float64Array[]) {
-        return zs.map((z) => {
-          const r = Array.from(z, (v, i) => v - mean[i]);
-          const grad = new Float64Array(d);
-          let q = 0;
-          for (let i = 0; i < d; i++) {
-            let s2 = 0;
-            for (let j = 0; j < d; j++) s2 += P[i][j] * r[j];
-            grad[i] = -s2;
-            q += r[i] * s2;
-          }
-          return { value: -0.5 * q, grad };
-        });
-      },
-    };
+    const target = gaussianTarget(mean, P);
     const diagP = P.map((row, i) => 1 / Math.sqrt(row[i]));
     const res = await runVi(target, { guide: 'low_rank', rank: 1, steps: 4000, learningRate: 0.02, particles: 4, numSamples: 4000, seed: 5, initLoc: mean.map((m, i) => m + diagP[i]), initScale: diagP });
     expect(res.rank).toBe(1);
