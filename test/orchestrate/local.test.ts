@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { commandExitCode } from '../../cli/command.ts';
+import { runCli } from '../helpers/cli.ts';
 import { python } from '../fits/helpers.ts';
 import runCmd from '../../cli/commands/run.ts';
 import statusCmd from '../../cli/commands/status.ts';
@@ -19,23 +19,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIX = join(ROOT, 'test', 'orchestrate', 'fixtures');
 const NODE_TSX = [process.execPath, '--import', 'tsx'];
 
-async function cli(cmd: typeof runCmd, args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
-  const lines: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a) => void lines.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a) => void lines.push(a.join(' ')));
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  try {
-    const code = await commandExitCode(() => cmd.run(args));
-    return { code, out: lines.join('\n') };
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    vi.restoreAllMocks();
-  }
-}
+const cli = runCli;
 
 function setup() {
   const base = mkdtempSync(join(tmpdir(), 'run local '));
