@@ -12,7 +12,7 @@ import { python, tempDir } from '../fits/helpers.ts';
 import { diagnosticsPng, metadataYaml, paramsTable, shearTable, type SubtileShear } from '../../engine/outputs/index.ts';
 import { writeSubtileOutputs } from '../../platform/node/outputs.ts';
 import { sampleMetadata } from '../outputs/helpers.ts';
-import { commandExitCode } from '../../cli/command.ts';
+import { runCli } from '../helpers/cli.ts';
 import assemble from '../../cli/commands/assemble.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -65,16 +65,8 @@ async function survey(base: string): Promise<{ cfg: string; out: string }> {
 
 /** Runs the command in-process; returns the exit code and what it printed. */
 async function run(args: string[]): Promise<{ code: number; text: string }> {
-  const lines: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void lines.push(a.join(' ')));
-  const err = vi.spyOn(console, 'error').mockImplementation((...a) => void lines.push(a.join(' ')));
-  try {
-    const code = await commandExitCode(() => assemble.run(args));
-    return { code, text: lines.join('\n') };
-  } finally {
-    log.mockRestore();
-    err.mockRestore();
-  }
+  const r = await runCli(assemble, args, {});
+  return { code: r.code, text: r.out };
 }
 
 interface Table {
