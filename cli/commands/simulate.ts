@@ -1,6 +1,6 @@
 /**
  * `shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
- *  [--no-noise] [--no-defects] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
+ *  [--rotate-ellipticities] [--no-noise] [--no-defects] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
  * (docs/simulate.md). Files are written one HDU at a time into temporary files that are renamed
  * into place when complete.
  */
@@ -16,9 +16,17 @@ import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';
 import { planSimulation } from '../../engine/sim/simulate.ts';
 
 const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
-                      [--no-noise] [--no-defects] [--threads N] [--quiet]
-  --threads N   worker threads rendering quadrants (default: one per 8 quadrants, at most the CPU
-                count; 1 = in the main thread)`;
+                      [--rotate-ellipticities] [--no-noise] [--no-defects] [--threads N] [--quiet]
+  --shear G1,G2           the same reduced shear everywhere (default: a seeded field per sub-tile)
+  --flip-shear            opposite shear; identical scene, defects and noise deviates
+  --rotate-ellipticities  every galaxy's intrinsic shape rotated by 90° ((e1, e2) → (−e1, −e2));
+                          identical scene, shear, defects, noise and catalog deviates otherwise
+                          (with --flip-shear: shape-noise-cancelling calibration sets)
+  --no-noise              no pixel noise (RMS unchanged)
+  --no-defects            no cosmic rays, hot pixels, bad columns (saturation still applies)
+  --threads N             worker threads rendering quadrants (default: one per 8 quadrants, at
+                          most the CPU count; 1 = in the main thread)
+  --quiet                 no progress / summary`;
 
 export function nodeSimOutput(dir: string): SimOutput & { abort(): Promise<void> } {
   const open_ = new Set<string>();
@@ -137,6 +145,7 @@ interface Args {
   out: string;
   shear: [number, number] | null;
   flip: boolean;
+  rotate: boolean;
   noise: boolean;
   defects: boolean;
   quiet: boolean;
@@ -144,7 +153,7 @@ interface Args {
 }
 
 export function parseSimulateArgs(argv: string[]): Args {
-  const a: Partial<Args> & { flip: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, noise: true, defects: true, quiet: false, shear: null, threads: 0 };
+  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, noise: true, defects: true, quiet: false, shear: null, threads: 0 };
   for (let i = 0; i < argv.length; i++) {
     let k = argv[i];
     let v: string | undefined;
@@ -180,6 +189,7 @@ export function parseSimulateArgs(argv: string[]): Args {
         break;
       }
       case '--flip-shear': a.flip = true; break;
+      case '--rotate-ellipticities': a.rotate = true; break;
       case '--no-noise': a.noise = false; break;
       case '--no-defects': a.defects = false; break;
       case '--quiet': a.quiet = true; break;
@@ -212,7 +222,7 @@ const command: Command = {
     const pool = threads > 1 ? workerRenderer(threads) : null;
     const output = nodeSimOutput(args.out);
     const summary = await simulate(output, {
-      preset: args.preset, seed: args.seed, shear: args.shear, flipShear: args.flip, noise: args.noise, defects: args.defects,
+      preset: args.preset, seed: args.seed, shear: args.shear, flipShear: args.flip, rotateEllipticities: args.rotate, noise: args.noise, defects: args.defects,
       render: pool?.render, concurrency: pool ? threads + 1 : 1,
       onProgress(done, total, label) {
         if (bar) {
@@ -232,7 +242,8 @@ const command: Command = {
     bar?.stop();
     if (!args.quiet) {
       const s = ((performance.now() - t0) / 1000).toFixed(1);
-      console.log(`shine simulate: preset ${summary.preset}, seed ${args.seed} → ${args.out} in ${s} s`);
+      const variant = [args.flip ? 'shear flipped' : '', args.rotate ? 'shapes rotated 90°' : ''].filter(Boolean).join(', ');
+      console.log(`shine simulate: preset ${summary.preset}, seed ${args.seed}${variant ? ` (${variant})` : ''} → ${args.out} in ${s} s`);
       console.log(`  ${summary.galaxies} galaxies + ${summary.stars} stars, ${summary.catalogRows} catalog rows, ${summary.exposures} exposures, ${summary.quadrants} quadrant images`);
       console.log(`  files: ${summary.files.length} (config: ${join(args.out, 'config.yaml')})`);
     }

@@ -46,6 +46,11 @@ export interface SceneConfig {
   /** Tile core side (arcsec) and sub-tile grid. */
   tileCore: number;
   grid: number;
+  /**
+   * Rotate every galaxy's intrinsic shape by 90°: (e1, e2) → (−e1, −e2) after the draw, so the
+   * scene stream — and every other object property — is unchanged (shape-noise cancellation).
+   */
+  rotateEllipticities?: boolean;
 }
 
 export interface SkyObject {
@@ -116,7 +121,8 @@ function drawMag(rng: Rng, slope: number, lo: number, hi: number): number {
 
 /**
  * Draw the objects. The scene stream does not depend on the shear, so `--shear` and
- * `--flip-shear` change only the applied (g1, g2).
+ * `--flip-shear` change only the applied (g1, g2), and `rotateEllipticities` only the sign of
+ * the galaxies' intrinsic (e1, e2) (the same deviates are drawn).
  */
 export function drawScene(seed: number, cfg: SceneConfig, shear: ShearCell[], toSky: (u: number, v: number) => [number, number]): SkyObject[] {
   const rng = new Rng(seed, 'scene');
@@ -143,6 +149,8 @@ export function drawScene(seed: number, cfg: SceneConfig, shear: ShearCell[], to
       hlr = Math.min(3, Math.max(0.05, med * Math.exp(0.35 * rng.normal())));
       // intrinsic distortion: σ = 0.26 per component, |e| < 0.9
       do { e1 = 0.26 * rng.normal(); e2 = 0.26 * rng.normal(); } while (e1 * e1 + e2 * e2 >= 0.81);
+      // 90° rotation of the intrinsic shape: distortion is spin-2, so e → −e
+      if (cfg.rotateEllipticities) { e1 = -e1; e2 = -e2; }
     }
     const cell = cellOf(u, v);
     const [ra, dec] = toSky(u, v);

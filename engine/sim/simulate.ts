@@ -38,6 +38,12 @@ export interface SimulateOptions {
   shear?: [number, number] | null;
   /** Opposite shear, identical scene and noise. */
   flipShear?: boolean;
+  /**
+   * Rotate every galaxy's intrinsic shape by 90° ((e1, e2) → (−e1, −e2)); everything else —
+   * objects, positions, sizes, fluxes, stars, shear, noise deviates, defects, catalog
+   * measurement deviates — is identical. With `shear`/`flipShear`: shape-noise-cancelling sets.
+   */
+  rotateEllipticities?: boolean;
   /** Pixel noise (default true). Off: SCI = background + objects (+ defects). */
   noise?: boolean;
   /** Cosmic rays, hot pixels, bad columns (default true). Saturation is always applied. */
@@ -59,6 +65,7 @@ export interface QuadrantJob {
   seed: number;
   shear: [number, number] | null;
   flipShear: boolean;
+  rotateEllipticities: boolean;
   noise: boolean;
   defects: boolean;
   dither: number;
@@ -513,13 +520,13 @@ interface SimContext {
   cropsPerExp: Crop[][];
 }
 
-function buildContext(preset: Preset, seed: number, fixedShear: [number, number] | null, flip: boolean): SimContext {
+function buildContext(preset: Preset, seed: number, fixedShear: [number, number] | null, flip: boolean, rotate: boolean): SimContext {
   const tilePlane = tangentPlane(preset.tileRa, preset.tileDec);
   const toSky = (u: number, v: number) => tilePlane.toSky(u, v);
   const region = imagedRegion(preset);
   const popRegion: [number, number, number, number] = [region[0] - preset.pad, region[1] + preset.pad, region[2] - preset.pad, region[3] + preset.pad];
   const shear = shearField(seed, preset.grid, fixedShear, flip);
-  const objects = drawScene(seed, { region: popRegion, magMax: preset.magMax, n24: N24, starDensity: 4, tileCore: preset.tileCore, grid: preset.grid }, shear, toSky);
+  const objects = drawScene(seed, { region: popRegion, magMax: preset.magMax, n24: N24, starDensity: 4, tileCore: preset.tileCore, grid: preset.grid, rotateEllipticities: rotate }, shear, toSky);
   // nominal pointing: the imaged area's centre
   const [cu, cv] = [(region[0] + region[1]) / 2, (region[2] + region[3]) / 2];
   const [pra, pdec] = toSky(cu, cv);
@@ -534,7 +541,7 @@ export function planSimulation(preset: PresetName | Preset, seed: number): {
   exposures: Array<Array<{ name: string; x0: number; y0: number; width: number; height: number }>>;
 } {
   const p = typeof preset === 'string' ? PRESETS[preset] : preset;
-  const ctx = buildContext(p, seed, null, false);
+  const ctx = buildContext(p, seed, null, false, false);
   return {
     objects: ctx.objects.length,
     exposures: ctx.cropsPerExp.map((cs) => cs.map((c) => ({ name: c.name, x0: c.x0, y0: c.y0, width: c.w, height: c.h }))),
@@ -546,9 +553,9 @@ let cachedContext: SimContext | null = null;
 
 /** Render one quadrant of a simulation (what `simulate` does for each; usable in a worker). */
 export function renderJob(job: QuadrantJob): QuadrantResult {
-  const key = JSON.stringify([job.preset, job.seed, job.shear, job.flipShear]);
+  const key = JSON.stringify([job.preset, job.seed, job.shear, job.flipShear, job.rotateEllipticities === true]);
   if (key !== cachedKey || !cachedContext) {
-    cachedContext = buildContext(job.preset, job.seed, job.shear, job.flipShear);
+    cachedContext = buildContext(job.preset, job.seed, job.shear, job.flipShear, job.rotateEllipticities === true);
     cachedKey = key;
   }
   const ctx = cachedContext;
@@ -572,12 +579,13 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
 
   const fixedShear = options.shear ?? null;
   const flip = options.flipShear ?? false;
-  const ctx = buildContext(preset, seed, fixedShear, flip);
+  const rotate = options.rotateEllipticities ?? false;
+  const ctx = buildContext(preset, seed, fixedShear, flip, rotate);
   const { toSky, popRegion, shear, objects, pointings, cropsPerExp } = ctx;
   const total = cropsPerExp.reduce((a, c) => a + c.length, 0);
   // jobs in file order; up to `concurrency` rendered ahead of the writer
   const jobs: QuadrantJob[] = [];
-  cropsPerExp.forEach((crops, d) => crops.forEach((_, c) => jobs.push({ preset, seed, shear: fixedShear, flipShear: flip, noise, defects, dither: d, crop: c })));
+  cropsPerExp.forEach((crops, d) => crops.forEach((_, c) => jobs.push({ preset, seed, shear: fixedShear, flipShear: flip, rotateEllipticities: rotate, noise, defects, dither: d, crop: c })));
   const render = options.render ?? (async (job: QuadrantJob) => {
     const crop = cropsPerExp[job.dither][job.crop];
     const p = pointings[job.dither];
@@ -618,6 +626,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
         ['RA', p.ra, '[deg] pointing centre'], ['DEC', p.dec, '[deg] pointing centre'], ['PA', p.pa, '[deg] instrument position angle'],
         ...photCards(),
         ['SIMULATD', true, 'shine simulate output'], ['SIMSEED', seed, 'simulation seed'], ['SIMPRSET', preset.name, 'simulation preset'],
+        ['FLIPSHR', flip, 'shear flipped'], ['ROT90', rotate, 'galaxy intrinsic shapes rotated by 90 deg'],
       ],
     });
     const detRel = `VIS/${detFileName(preset.obsId, d)}`;
@@ -694,7 +703,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   const o = objects;
   await writeWhole(out, 'truth/sources.fits', [{
     kind: 'bintable', name: 'SOURCES', nRows: o.length,
-    cards: [['TILEID', preset.tileId, ''], ['SIMSEED', seed, ''], ['FLIPSHR', options.flipShear ?? false, 'shear flipped']],
+    cards: [['TILEID', preset.tileId, ''], ['SIMSEED', seed, ''], ['FLIPSHR', flip, 'shear flipped'], ['ROT90', rotate, 'E1, E2 rotated by 90 deg (negated)']],
     columns: [
       { name: 'ID', data: BigInt64Array.from(o.map((x) => BigInt(x.id))) },
       { name: 'OBJECT_ID', data: BigInt64Array.from(o.map((x, i) => (catIdx[i] >= 0 ? rows[catIdx[i]].objectId : -1n))) },
