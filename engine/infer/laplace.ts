@@ -308,12 +308,22 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
   const theta = space.pack(at);
   const lp = space.logPrior(theta);
   gFree.forEach((a, ai) => (gg[ai * ng + ai] -= lp.hessDiag[space.gIndex[a]]));
+  const cross = new Map(lp.hessPairs.map(([i, j, v]) => [`${i},${j}`, v]));
   for (let s = 0; s < n; s++) {
     const b = blocks[s][blockIndex(s, s)];
     kinds.forEach((k, kk) => {
       const fi = space.sourceIndex[6 * s + k];
       if (fi >= 0) b[kk * P + kk] -= lp.hessDiag[fi];
     });
+    // non-separable pair priors (ba14 on e1, e2): the off-diagonal term, both triangles
+    kinds.forEach((k, kk) =>
+      kinds.forEach((l, ll) => {
+        const fi = space.sourceIndex[6 * s + k];
+        const fj = space.sourceIndex[6 * s + l];
+        const v = fi >= 0 && fj >= 0 && fi !== fj ? cross.get(`${Math.min(fi, fj)},${Math.max(fi, fj)}`) : undefined;
+        if (v !== undefined) b[ll * P + kk] -= v;
+      }),
+    );
   }
   return { hessian: { nSources: n, kinds, gFree, neighbours, blocks, sg, gg }, colours: count, evaluations, adj };
 }

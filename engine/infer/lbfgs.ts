@@ -18,6 +18,8 @@ export type StopReason =
   | 'max-iterations'
   | 'max-evaluations'
   | 'line-search-failed'
+  | 'stalled'
+  | 'precision-floor'
   | 'non-finite-start'
   | 'aborted';
 
@@ -52,9 +54,13 @@ export interface LbfgsOptions {
   ftol: number;
   ftolWindow: number;
   /**
-   * Stall criterion: stop (converged) when the best loss has improved by less than
-   * max(stallAbs, stallRel·|f|) over `stallWindow` iterations — the loss from the GPU is a float32
-   * sum, and near the optimum its rounding noise exceeds the remaining decrease. 0 disables.
+   * Stall criterion: stop when the best loss has improved by less than tol = max(stallAbs,
+   * stallRel·|f|) over `stallWindow` iterations. The loss from the GPU carries float32 rounding,
+   * and near the optimum that noise exceeds the remaining decrease — but a stall is called
+   * converged ('precision-floor') only when the quasi-Newton model agrees: the predicted decrease
+   * of a full step, ½·gᵀHg (half the Newton decrement), is itself below tol. Otherwise the stop is
+   * 'stalled', not converged: the loss is not decreasing although the gradient and curvature say
+   * it should (an ill-conditioned or non-smooth point). 0 disables.
    */
   stallWindow: number;
   stallAbs: number;
@@ -81,6 +87,8 @@ export interface LbfgsOptions {
    */
   precondition?: (v: Float64Array) => Float64Array;
   onIteration?: (info: IterationInfo) => void | boolean;
+  /** Names of the parameters (for messages: which one carries the largest gradient). */
+  names?: (i: number) => string;
 }
 
 export const DEFAULT_LBFGS: LbfgsOptions = {
@@ -210,6 +218,12 @@ export async function lbfgs(fn: Objective, x0: ArrayLike<number>, opts: Partial<
   const n = x0.length;
   let evaluations = 0;
   const count = () => evaluations++;
+  const where = (v: ArrayLike<number>): string => {
+    if (!o.names || v.length === 0) return '';
+    let k = 0;
+    for (let i = 1; i < v.length; i++) if (Math.abs(v[i]) > Math.abs(v[k])) k = i;
+    return `, at ${o.names(k)}`;
+  };
   let x: Float64Array = Float64Array.from(x0);
   count();
   let r = await fn(x);
@@ -233,6 +247,8 @@ export async function lbfgs(fn: Objective, x0: ArrayLike<number>, opts: Partial<
   const Y: Float64Array[] = [];
   const RHO: number[] = [];
   let smallChanges = 0;
+  /** −gᵀp of the latest quasi-Newton direction: twice the decrease a full step predicts. */
+  let lastDecrement = Infinity;
   const bestAt: number[] = [f];
   const p = new Float64Array(n);
   const alphaBuf = new Float64Array(o.history);
@@ -274,10 +290,18 @@ export async function lbfgs(fn: Objective, x0: ArrayLike<number>, opts: Partial<
       if (!(d < 0)) for (let i = 0; i < n; i++) p[i] = -g[i];
       d = dot(g, p);
     }
+    lastDecrement = -d;
     const alpha0 = m === 0 ? Math.min(1, o.firstStep / Math.max(infNorm(p), 1e-300)) : 1;
     const t = await lineSearch(fn, x, f, g, p, alpha0, o, count);
     if (!t) {
-      return done('line-search-failed', false, `the line search found no decrease along the search direction (max |gradient| = ${gn.toExponential(3)}); the loss may be at its float32 precision floor`, it - 1);
+      // No decrease along p. At the loss's precision floor the predicted decrease −½·gᵀp is below
+      // the loss's own noise; otherwise the model (gradient, curvature) and the loss disagree.
+      const predicted = -0.5 * d;
+      const noise = Math.max(o.stallAbs, o.stallRel * Math.abs(f), o.fNoise * Math.abs(f));
+      if (predicted <= noise) {
+        return done('precision-floor', true, `no decrease left above the loss's rounding: predicted decrease ${predicted.toExponential(2)} ≤ ${noise.toExponential(2)} (max |gradient| = ${gn.toExponential(3)}${where(g)})`, it - 1);
+      }
+      return done('line-search-failed', false, `the line search found no decrease although the quasi-Newton model predicts ${predicted.toExponential(2)} (max |gradient| = ${gn.toExponential(3)}${where(g)}): the loss is ill-conditioned or not smooth there`, it - 1);
     }
     const s = new Float64Array(n);
     const y = new Float64Array(n);
@@ -312,7 +336,12 @@ export async function lbfgs(fn: Objective, x0: ArrayLike<number>, opts: Partial<
     if (o.stallWindow > 0 && bestAt.length > o.stallWindow) {
       const gain = bestAt[bestAt.length - 1 - o.stallWindow] - bestAt[bestAt.length - 1];
       const tol = Math.max(o.stallAbs, o.stallRel * Math.abs(f));
-      if (gain < tol) return done('loss-tolerance', true, `the best loss improved by ${gain.toExponential(2)} < ${tol.toExponential(2)} over ${o.stallWindow} iterations (max |gradient| = ${infNorm(g).toExponential(3)})`, it);
+      if (gain < tol) {
+        const predicted = 0.5 * lastDecrement;
+        const msg = `the best loss improved by ${gain.toExponential(2)} < ${tol.toExponential(2)} over ${o.stallWindow} iterations; predicted decrease of a full step ${predicted.toExponential(2)} (max |gradient| = ${infNorm(g).toExponential(3)}${where(g)})`;
+        if (predicted <= tol) return done('precision-floor', true, msg, it);
+        return done('stalled', false, `${msg}: the loss stopped decreasing although the quasi-Newton model predicts more`, it);
+      }
     }
     if (evaluations >= o.maxEvaluations) return done('max-evaluations', false, `reached ${evaluations} objective evaluations`, it);
   }

@@ -120,7 +120,7 @@ export async function runMap(
   const pOpts: MapPreconditionOptions | null =
     opts.precondition === false ? null : { ...DEFAULT_MAP_PRECONDITION, ...(typeof opts.precondition === 'object' ? opts.precondition : {}) };
   if (method === 'lbfgs' && pOpts && space.dim > 0) {
-    const lo: Partial<LbfgsOptions> = { ...MAP_LBFGS_DEFAULTS, ...opts.lbfgs, onIteration: opts.onIteration ?? opts.lbfgs?.onIteration };
+    const lo: Partial<LbfgsOptions> = { ...MAP_LBFGS_DEFAULTS, names: (i) => space.name(i), ...opts.lbfgs, onIteration: opts.onIteration ?? opts.lbfgs?.onIteration };
     const maxIt = lo.maxIterations ?? 500;
     const structure = blockStructure(posterior);
     const adj = sourceGraph(engine, space.nSources);
@@ -154,7 +154,7 @@ export async function runMap(
       z = r.x;
     }
     if (res.reason === 'max-iterations') res.message = res.message.replace(/reached \d+ iterations/, `reached ${iterations} iterations`);
-  } else if (method === 'lbfgs') res = await lbfgs(objective, z0, { ...MAP_LBFGS_DEFAULTS, ...opts.lbfgs, onIteration: opts.onIteration ?? opts.lbfgs?.onIteration });
+  } else if (method === 'lbfgs') res = await lbfgs(objective, z0, { ...MAP_LBFGS_DEFAULTS, names: (i) => space.name(i), ...opts.lbfgs, onIteration: opts.onIteration ?? opts.lbfgs?.onIteration });
   else if (method === 'adam') res = await adam(objective, z0, { ...opts.adam, onIteration: opts.onIteration ?? opts.adam?.onIteration });
   else throw new ShineError(`unknown MAP method ${String(method)} (lbfgs or adam)`, { field: 'inference.method' });
   const theta = space.forward(res.x);

@@ -12,7 +12,7 @@
 import { SceneError, ShineError } from '../errors.ts';
 import type { ShearEngine } from '../scene/engine.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type SceneGradient, type SceneParams, type SourceParamName } from '../scene/types.ts';
-import { priorLogDensity, resolvePriors, scalarPrior, type ParamKind, type PriorConfig, type ScalarPrior } from './priors.ts';
+import { ba14Pair, priorLogDensity, resolvePriors, scalarPrior, type ParamKind, type PriorConfig, type ScalarPrior } from './priors.ts';
 import {
   discForward,
   discInverse,
@@ -34,6 +34,17 @@ export interface FreeEntry {
   prior: ScalarPrior;
 }
 
+/**
+ * A prior term on an (e1, e2) pair that does not factor into its components (ba14): free indices
+ * (−1 for a fixed component, whose value is `fixed`).
+ */
+export interface PairPrior {
+  i1: number;
+  i2: number;
+  fixed: [number, number];
+  sigma: number;
+}
+
 export type TransformBlock =
   | { kind: 'scalar'; index: number; t: ScalarTransform }
   | { kind: 'disc'; i1: number; i2: number };
@@ -52,6 +63,8 @@ export class ParamSpace {
   readonly nSources: number;
   readonly entries: FreeEntry[] = [];
   readonly blocks: TransformBlock[] = [];
+  /** Non-separable ellipticity prior terms (ba14), one per source with a free component. */
+  readonly pairPriors: PairPrior[] = [];
   /** Values of every parameter; the fixed ones stay at these values. */
   readonly base: SceneParams;
   /** Free index of (g1, g2), −1 when fixed. */
@@ -120,15 +133,16 @@ export class ParamSpace {
     if (i1 >= 0 && i2 >= 0) {
       const p1 = this.entries[i1].prior;
       const p2 = this.entries[i2].prior;
-      if (p1.type === 'normal' && p2.type === 'normal') {
+      if ((p1.type === 'normal' && p2.type === 'normal') || (p1.type === 'ba14' && p2.type === 'ba14')) {
         this.blocks.push({ kind: 'disc', i1, i2 });
+        if (p1.type === 'ba14') this.pairPriors.push({ i1, i2, fixed: [v1, v2], sigma: p1.sigma });
       } else if (p1.type === 'uniform' && p2.type === 'uniform') {
         const m = Math.max(p1.low ** 2, p1.high ** 2) + Math.max(p2.low ** 2, p2.high ** 2);
         if (!(m < 1)) err(`the uniform box [${p1.low}, ${p1.high}] × [${p2.low}, ${p2.high}] must lie inside the unit disc (its corners reach |·| = ${Math.sqrt(m).toFixed(4)})`);
         this.blocks.push({ kind: 'scalar', index: i1, t: { kind: 'affineSigmoid', low: p1.low, high: p1.high } });
         this.blocks.push({ kind: 'scalar', index: i2, t: { kind: 'affineSigmoid', low: p2.low, high: p2.high } });
       } else {
-        err(`both components need the same prior type (normal or uniform), got ${p1.type} and ${p2.type}`);
+        err(`both components need the same prior type (normal, ba14 or uniform), got ${p1.type} and ${p2.type}`);
       }
       return;
     }
@@ -145,6 +159,7 @@ export class ParamSpace {
       this.blocks.push({ kind: 'scalar', index: i, t: { kind: 'affineSigmoid', low: lo, high: hi } });
     } else {
       this.blocks.push({ kind: 'scalar', index: i, t: { kind: 'scaledTanh', radius: R } });
+      if (p.type === 'ba14') this.pairPriors.push({ i1, i2, fixed: [v1, v2], sigma: p.sigma });
     }
   }
 
@@ -238,10 +253,14 @@ export class ParamSpace {
     return g;
   }
 
-  /** log prior at θ with its gradient and the diagonal of its Hessian (the prior is separable). */
-  logPrior(theta: ArrayLike<number>): { value: number; grad: Float64Array; hessDiag: Float64Array } {
+  /**
+   * log prior at θ with its gradient and Hessian: the diagonal, plus the off-diagonal terms of
+   * the non-separable (e1, e2) pair priors (`hessPairs`: free indices i < j and ∂²/∂θi∂θj).
+   */
+  logPrior(theta: ArrayLike<number>): { value: number; grad: Float64Array; hessDiag: Float64Array; hessPairs: Array<[number, number, number]> } {
     const grad = new Float64Array(this.dim);
     const hessDiag = new Float64Array(this.dim);
+    const hessPairs: Array<[number, number, number]> = [];
     let value = 0;
     this.entries.forEach((e, i) => {
       const r = priorLogDensity(e.prior, theta[i]);
@@ -249,7 +268,22 @@ export class ParamSpace {
       grad[i] = r.d1;
       hessDiag[i] = r.d2;
     });
-    return { value, grad, hessDiag };
+    for (const pp of this.pairPriors) {
+      const e1 = pp.i1 >= 0 ? theta[pp.i1] : pp.fixed[0];
+      const e2 = pp.i2 >= 0 ? theta[pp.i2] : pp.fixed[1];
+      const r = ba14Pair(e1, e2, pp.sigma);
+      value += r.value;
+      if (pp.i1 >= 0) {
+        grad[pp.i1] += r.grad[0];
+        hessDiag[pp.i1] += r.hess[0];
+      }
+      if (pp.i2 >= 0) {
+        grad[pp.i2] += r.grad[1];
+        hessDiag[pp.i2] += r.hess[2];
+      }
+      if (pp.i1 >= 0 && pp.i2 >= 0) hessPairs.push([Math.min(pp.i1, pp.i2), Math.max(pp.i1, pp.i2), r.hess[1]]);
+    }
+    return { value, grad, hessDiag, hessPairs };
   }
 
   /** Name of free parameter i, e.g. "g1", "flux[3]". */

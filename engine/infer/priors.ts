@@ -7,6 +7,11 @@
  *   e1, e2 ~ Normal(0, 0.3)            (|e| < 1)
  *   dx, dy ~ Normal(0, 0.05″)
  *
+ * The pipeline's default configuration (engine/config/schema.ts, docs/inference.md) differs: a
+ * flat shear prior (uniform, so the reported shear is not shrunk towards 0) and the ellipticity
+ * prior `ba14`, p(e) ∝ (1 − |e|²)² exp(−|e|²/2σ²) (Bernstein & Armstrong 2014), which vanishes
+ * at |e| = 1 where the distortion → shear map is singular.
+ *
  * Every parameter kind takes any PriorSpec; per-source centres come from the catalog
  * (F_cat, h_cat) when a lognormal's `mu` (or a normal's `mean` for flux/hlr) is left out.
  * Densities are normalised (the constants matter only for reporting).
@@ -17,6 +22,7 @@ export type PriorSpec =
   | { type: 'normal'; mean?: number; sigma: number }
   | { type: 'lognormal'; mu?: number; sigma: number }
   | { type: 'uniform'; low: number; high: number }
+  | { type: 'ba14'; sigma: number }
   | { type: 'fixed'; value?: number };
 
 export const PARAM_KINDS = ['g1', 'g2', 'flux', 'hlr', 'e1', 'e2', 'dx', 'dy'] as const;
@@ -68,11 +74,15 @@ export function validatePrior(kind: ParamKind, p: PriorSpec): void {
       if (positive && p.low < 0) bad(kind, `uniform low = ${p.low} must be ≥ 0 (${kind} > 0)`);
       if (disc && (p.low <= -1 || p.high >= 1)) bad(kind, `uniform bounds [${p.low}, ${p.high}] must lie inside (−1, 1) (|${kind[0]}| < 1)`);
       break;
+    case 'ba14':
+      if (kind !== 'e1' && kind !== 'e2') bad(kind, `the ba14 prior is a prior on the ellipticity (e1, e2), not on ${kind}`);
+      if (!(p.sigma > 0) || !Number.isFinite(p.sigma)) bad(kind, `ba14 sigma = ${p.sigma} must be a positive finite number`);
+      break;
     case 'fixed':
       if (p.value !== undefined && !Number.isFinite(p.value)) bad(kind, `fixed value = ${p.value} must be finite`);
       break;
     default:
-      bad(kind, `unknown prior type ${(p as { type: string }).type} (normal, lognormal, uniform, fixed)`);
+      bad(kind, `unknown prior type ${(p as { type: string }).type} (normal, lognormal, uniform, ba14, fixed)`);
   }
 }
 
@@ -80,7 +90,9 @@ export function validatePrior(kind: ParamKind, p: PriorSpec): void {
 export type ScalarPrior =
   | { type: 'normal'; mean: number; sigma: number }
   | { type: 'lognormal'; mu: number; sigma: number }
-  | { type: 'uniform'; low: number; high: number };
+  | { type: 'uniform'; low: number; high: number }
+  /** One component of a ba14 pair: carries exp(−x²/2σ²); the pair term is ba14Pair's. */
+  | { type: 'ba14'; sigma: number };
 
 /** Resolves a spec for one parameter instance; `catalogValue` is F_cat or h_cat (flux/hlr only). */
 export function scalarPrior(kind: ParamKind, p: PriorSpec, catalogValue?: number): ScalarPrior | null {
@@ -89,6 +101,8 @@ export function scalarPrior(kind: ParamKind, p: PriorSpec, catalogValue?: number
       return null;
     case 'uniform':
       return { type: 'uniform', low: p.low, high: p.high };
+    case 'ba14':
+      return { type: 'ba14', sigma: p.sigma };
     case 'normal': {
       let mean = p.mean;
       if (mean === undefined) mean = kind === 'flux' || kind === 'hlr' ? catalogValue : 0;
@@ -131,5 +145,39 @@ export function priorLogDensity(p: ScalarPrior, x: number): { value: number; d1:
     case 'uniform':
       if (!(x >= p.low && x <= p.high)) return { value: -Infinity, d1: NaN, d2: NaN };
       return { value: -Math.log(p.high - p.low), d1: 0, d2: 0 };
+    case 'ba14': {
+      // the Gaussian factor of one component; the (1 − |e|²)² factor and the normalisation are
+      // the pair's (ba14Pair)
+      const s2 = p.sigma * p.sigma;
+      return { value: (-0.5 * x * x) / s2, d1: -x / s2, d2: -1 / s2 };
+    }
   }
+}
+
+/**
+ * log of the normalisation of p(e) ∝ (1 − |e|²)² exp(−|e|²/2σ²) over the unit disc:
+ * Z = π ∫₀¹ (1 − u)² e^(−au) du = π (1/a − 2/a² + 2(1 − e^(−a))/a³), a = 1/(2σ²)
+ * (u = |e|²). For large σ (small a) the series π (1/3 − a/12 + a²/60) avoids the cancellation.
+ */
+export function ba14LogNorm(sigma: number): number {
+  const a = 1 / (2 * sigma * sigma);
+  if (a < 1e-2) return Math.log(Math.PI * (1 / 3 - a / 12 + (a * a) / 60));
+  return Math.log(Math.PI * (1 / a - 2 / (a * a) + (2 * -Math.expm1(-a)) / (a * a * a)));
+}
+
+/**
+ * The pair part of the ba14 prior at (e1, e2): 2·log(1 − |e|²) − log Z, its gradient and its
+ * Hessian [h11, h12, h22]. With the components' Gaussian factors (priorLogDensity) this is the
+ * normalised log p(e1, e2). −∞ outside the unit disc.
+ *   ∂/∂e_k = −4 e_k/(1 − q),  ∂²/∂e_k∂e_l = −4 δ_kl/(1 − q) − 8 e_k e_l/(1 − q)²,  q = |e|².
+ */
+export function ba14Pair(e1: number, e2: number, sigma: number): { value: number; grad: [number, number]; hess: [number, number, number] } {
+  const w = 1 - e1 * e1 - e2 * e2;
+  if (!(w > 0)) return { value: -Infinity, grad: [NaN, NaN], hess: [NaN, NaN, NaN] };
+  const w2 = w * w;
+  return {
+    value: 2 * Math.log(w) - ba14LogNorm(sigma),
+    grad: [(-4 * e1) / w, (-4 * e2) / w],
+    hess: [-4 / w - (8 * e1 * e1) / w2, (-8 * e1 * e2) / w2, -4 / w - (8 * e2 * e2) / w2],
+  };
 }

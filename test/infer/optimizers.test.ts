@@ -117,3 +117,46 @@ describe('Adam', () => {
     expect(Math.abs(r.x[0] - 1)).toBeLessThan(1e-5);
   });
 });
+
+describe('L-BFGS stopping: a precision floor is converged, a loss that disagrees with its gradient is not', () => {
+  /** ½ Σ λᵢ(xᵢ − cᵢ)² plus deterministic "rounding noise" of amplitude `noise` in value and gradient. */
+  const noisy = (noise: number) => (x: Float64Array) => {
+    let v = 0;
+    const grad = new Float64Array(x.length);
+    for (let i = 0; i < x.length; i++) {
+      const d = x[i] - (i + 1);
+      v += 0.5 * (i + 1) * d * d;
+      grad[i] = (i + 1) * d;
+    }
+    // a hash of x in [−1, 1): changes with every bit of x, like float32 sums of a GPU loss
+    let h = 0;
+    for (let i = 0; i < x.length; i++) h = Math.sin(h * 12.9898 + x[i] * 78.233 * 1e6) * 43758.5453;
+    const u = 2 * (h - Math.floor(h)) - 1;
+    // the gradient carries rounding too (float32 sums): gtol below it is unreachable
+    for (let i = 0; i < x.length; i++) grad[i] += noise * Math.sin(1e3 * u + i);
+    return { value: 1e5 + v + noise * u, grad };
+  };
+  it('loss noise above the remaining decrease: stops as precision-floor, converged, at the minimum', async () => {
+    // gtol unreachable; the loss noise (1e-3 on a loss of 1e5) hides the last decrease
+    const r = await lbfgs(noisy(1e-3), [5, -3, 0, 8], { gtol: 1e-12, ftol: 0, stallWindow: 10, stallAbs: 1e-3, stallRel: 1e-8 });
+    console.log('noisy quadratic:', r.reason, r.iterations, r.message);
+    expect(r.reason).toBe('precision-floor');
+    expect(r.converged).toBe(true);
+    // at the minimum to the accuracy the noise allows: ½ λ δ² ≲ 1e-3
+    r.x.forEach((v, i) => expect(Math.abs(v - (i + 1))).toBeLessThan(0.1));
+  });
+  it('a gradient inconsistent with the loss (a wrong derivative of 10⁴): not converged, and the message says the model predicts a decrease', async () => {
+    const fn = (x: Float64Array) => {
+      const r = noisy(0)(x);
+      r.grad[1] += 1e4; // the loss does not contain this term
+      return r;
+    };
+    const r = await lbfgs(fn, [1, 2, 3, 4], { gtol: 1e-6, ftol: 0, stallWindow: 10, names: (i) => `x${i}` });
+    console.log('inconsistent gradient:', r.reason, r.iterations, r.message);
+    expect(r.converged).toBe(false);
+    expect(['line-search-failed', 'stalled']).toContain(r.reason);
+    expect(r.message).toMatch(/predict/);
+    expect(r.message).toMatch(/at x1/);
+    expect(r.message).not.toMatch(/float32/);
+  });
+});
