@@ -88,6 +88,8 @@ export interface LaplaceResult {
   message: string;
   /** Sources in a component whose Hessian block is not positive definite (first 20). */
   badSources: number[];
+  /** Sources left out of the error propagation (block not PD at the MAP): errors are conditional on them. */
+  droppedSources: number[];
   colours: number;
   components: number;
   largestComponent: number;
@@ -380,13 +382,59 @@ export function spdInverse(a: Float64Array, n: number): Float64Array | null {
 // Schur complement
 
 interface ComponentSolve {
-  /** X = H_cc⁻¹ H_cg for each g column (length |c|·P each) or null if not PD. */
+  /** X = H_cc⁻¹ H_cg for each g column (length |members|·P each) or null if not PD. */
   x: Float64Array[] | null;
+  /** The sources X is over: the component less `dropped`. */
+  members: number[];
+  /** Sources left out of the error propagation (their block is not positive definite). */
+  dropped: number[];
   method: 'cholesky' | 'cg';
   message: string;
 }
 
-function solveComponent(H: SparseHessian, comp: number[], o: LaplaceOptions): ComponentSolve {
+/** In-place Cholesky; −1 when PD, else the column whose pivot is not positive. */
+function choleskyPivot(a: Float64Array, n: number): number {
+  for (let j = 0; j < n; j++) {
+    let d = a[j * n + j];
+    for (let k = 0; k < j; k++) d -= a[j * n + k] * a[j * n + k];
+    if (!(d > 0) || !Number.isFinite(d)) return j;
+    const l = Math.sqrt(d);
+    a[j * n + j] = l;
+    for (let i = j + 1; i < n; i++) {
+      let v = a[i * n + j];
+      for (let k = 0; k < j; k++) v -= a[i * n + k] * a[j * n + k];
+      a[i * n + j] = v / l;
+    }
+  }
+  return -1;
+}
+
+/**
+ * H_cc⁻¹ H_cg for one connected component of the stamp-overlap graph. A source whose curvature
+ * block is not positive definite (a parameter the data and the priors do not pin down at this
+ * point — a faint source at a stamp edge, a size at its bound) would void the whole shear error:
+ * it is left out of the error propagation instead (its parameters held, so the shear errors are
+ * conditional on them) and named in `dropped`. First the sources whose own P×P block is not PD,
+ * then, while the component's Cholesky fails, the source owning the failing pivot.
+ */
+function solveComponent(H: SparseHessian, compIn: number[], o: LaplaceOptions): ComponentSolve {
+  const P = H.kinds.length;
+  const dropped: number[] = [];
+  let comp = compIn.filter((s) => {
+    const ok = spdInverse(H.blocks[s][H.neighbours[s].indexOf(s)], P) !== null;
+    if (!ok) dropped.push(s);
+    return ok;
+  });
+  for (;;) {
+    const r = solveMembers(H, comp, o);
+    if (r.x || r.pivot < 0) return { ...r, members: comp, dropped };
+    const bad = comp[Math.floor(r.pivot / P)];
+    dropped.push(bad);
+    comp = comp.filter((s) => s !== bad);
+  }
+}
+
+function solveMembers(H: SparseHessian, comp: number[], o: LaplaceOptions): { x: Float64Array[] | null; method: 'cholesky' | 'cg'; message: string; pivot: number } {
   const P = H.kinds.length;
   const D = comp.length * P;
   const local = new Map<number, number>();
@@ -400,27 +448,30 @@ function solveComponent(H: SparseHessian, comp: number[], o: LaplaceOptions): Co
     const A = new Float64Array(D * D);
     comp.forEach((s, i) => {
       H.neighbours[s].forEach((t, bi) => {
-        const j = local.get(t)!;
+        const j = local.get(t);
+        if (j === undefined) return; // a dropped neighbour
         const b = H.blocks[s][bi];
         for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) A[(i * P + l) * D + j * P + k] = b[l * P + k];
       });
     });
-    if (!cholesky(A, D)) return { x: null, method: 'cholesky', message: 'Cholesky failed' };
+    const pivot = choleskyPivot(A, D);
+    if (pivot >= 0) return { x: null, method: 'cholesky', message: 'Cholesky failed', pivot };
     for (const r of rhs) choleskySolve(A, D, r);
-    return { x: rhs, method: 'cholesky', message: '' };
+    return { x: rhs, method: 'cholesky', message: '', pivot: -1 };
   }
   // PCG with block-Jacobi preconditioner
   const diagInv: Float64Array[] = [];
   for (const s of comp) {
     const inv = spdInverse(H.blocks[s][H.neighbours[s].indexOf(s)], P);
-    if (!inv) return { x: null, method: 'cg', message: `the diagonal block of source ${s} is not positive definite` };
+    if (!inv) return { x: null, method: 'cg', message: `the diagonal block of source ${s} is not positive definite`, pivot: -1 };
     diagInv.push(inv);
   }
   const matvec = (v: Float64Array, out: Float64Array) => {
     out.fill(0);
     comp.forEach((s, i) => {
       H.neighbours[s].forEach((t, bi) => {
-        const j = local.get(t)!;
+        const j = local.get(t);
+        if (j === undefined) return; // a dropped neighbour
         const b = H.blocks[s][bi];
         for (let l = 0; l < P; l++) {
           let acc = 0;
@@ -454,7 +505,7 @@ function solveComponent(H: SparseHessian, comp: number[], o: LaplaceOptions): Co
     for (let it = 0; it < o.cgMaxIterations && !ok; it++) {
       matvec(p, Ap);
       const pAp = p.reduce((s, v, i) => s + v * Ap[i], 0);
-      if (!(pAp > 0)) return { x: null, method: 'cg', message: `non-positive curvature pᵀHp = ${pAp} in conjugate gradients` };
+      if (!(pAp > 0)) return { x: null, method: 'cg', message: `non-positive curvature pᵀHp = ${pAp} in conjugate gradients`, pivot: -1 };
       const alpha = rz / pAp;
       let rn = 0;
       for (let i = 0; i < D; i++) {
@@ -472,10 +523,10 @@ function solveComponent(H: SparseHessian, comp: number[], o: LaplaceOptions): Co
       rz = rzn;
       for (let i = 0; i < D; i++) p[i] = z[i] + beta * p[i];
     }
-    if (!ok) return { x: null, method: 'cg', message: `conjugate gradients did not reach tolerance ${o.cgTol} in ${o.cgMaxIterations} iterations` };
+    if (!ok) return { x: null, method: 'cg', message: `conjugate gradients did not reach tolerance ${o.cgTol} in ${o.cgMaxIterations} iterations`, pivot: -1 };
     xs.push(x);
   }
-  return { x: xs, method: 'cg', message: '' };
+  return { x: xs, method: 'cg', message: '', pivot: -1 };
 }
 
 /** Marginal and conditional shear covariance from a sparse Hessian. */
@@ -486,15 +537,23 @@ export function schurShear(H: SparseHessian, adj: number[][], optsIn: Partial<La
   const S = H.gg.slice();
   const comps = components(adj);
   let sourcePD = true;
+  let solved = true;
   const bad: number[] = [];
+  const dropped: number[] = [];
   const messages: string[] = [];
   for (const comp of comps) {
     if (P === 0) break;
     const sol = solveComponent(H, comp, o);
+    if (sol.dropped.length) {
+      sourcePD = false;
+      dropped.push(...sol.dropped);
+      if (bad.length < 20) bad.push(...sol.dropped.slice(0, 20 - bad.length));
+    }
     if (!sol.x) {
       sourcePD = false;
-      if (bad.length < 20) bad.push(...comp.slice(0, 20 - bad.length));
-      if (messages.length < 3) messages.push(`sources [${comp.slice(0, 8).join(', ')}${comp.length > 8 ? ', …' : ''}]: ${sol.message}`);
+      solved = false;
+      if (bad.length < 20) bad.push(...sol.members.slice(0, 20 - bad.length));
+      if (messages.length < 3) messages.push(`sources [${sol.members.slice(0, 8).join(', ')}${sol.members.length > 8 ? ', …' : ''}]: ${sol.message}`);
       continue;
     }
     // S −= H_gc X
@@ -503,7 +562,7 @@ export function schurShear(H: SparseHessian, adj: number[][], optsIn: Partial<La
         let acc = 0;
         const col = H.sg[a];
         const x = sol.x[b];
-        comp.forEach((s, i) => {
+        sol.members.forEach((s, i) => {
           for (let l = 0; l < P; l++) acc += col[s * P + l] * x[i * P + l];
         });
         S[a * ng + b] -= acc;
@@ -518,7 +577,7 @@ export function schurShear(H: SparseHessian, adj: number[][], optsIn: Partial<La
   let schurPD = false;
   let g1Err = NaN;
   let g2Err = NaN;
-  if (sourcePD && ng > 0) {
+  if (solved && ng > 0) {
     const inv = spdInverse(S, ng);
     if (inv) {
       schurPD = true;
@@ -530,7 +589,12 @@ export function schurShear(H: SparseHessian, adj: number[][], optsIn: Partial<La
   const condInv = ng > 0 ? spdInverse(H.gg, ng) : null;
   const cond = [NaN, NaN];
   if (condInv) H.gFree.forEach((a, ai) => (cond[a] = Math.sqrt(condInv[ai * ng + ai])));
-  if (!sourcePD) messages.unshift('the source block H_ss of the Hessian is not positive definite at this point (not a local maximum of the posterior, or parameters the data do not constrain under flat priors)');
+  if (dropped.length) {
+    messages.unshift(
+      `${dropped.length} source(s) [${dropped.slice(0, 12).join(', ')}${dropped.length > 12 ? ', …' : ''}] left out of the error propagation: their curvature block is not positive definite at the MAP (parameters the data and priors do not pin down); the shear errors are conditional on their parameters`,
+    );
+  }
+  if (!solved) messages.unshift('the source block H_ss of the Hessian is not positive definite at this point (not a local maximum of the posterior, or parameters the data do not constrain under flat priors)');
   if (ng === 0) messages.push('g1 and g2 are both fixed: no shear error to report');
   return {
     g1Err,
@@ -540,9 +604,10 @@ export function schurShear(H: SparseHessian, adj: number[][], optsIn: Partial<La
     g2ErrConditional: cond[1],
     sourceHessianPD: sourcePD,
     schurPD,
-    ok: sourcePD && schurPD,
+    ok: solved && schurPD,
     message: messages.join('; '),
     badSources: bad,
+    droppedSources: dropped,
     components: comps.length,
     largestComponent: comps.reduce((m, c) => Math.max(m, c.length), 0),
   };

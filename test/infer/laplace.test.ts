@@ -195,17 +195,43 @@ describe('Laplace: coloured Hessian and Schur complement', () => {
       console.log(`denseLimit ${denseLimit}: G1_ERR ${r.g1Err.toExponential(4)} G2_ERR ${r.g2Err.toExponential(4)} (conditional ${r.g1ErrConditional.toExponential(4)}, ${r.g2ErrConditional.toExponential(4)}); dense inverse ${Math.sqrt(inv[0]).toExponential(4)}, ${Math.sqrt(inv[D + 1]).toExponential(4)}`);
     }
 
-    // (4) a source block that is not positive definite is reported, not turned into numbers
+    // (4) a source whose block is not positive definite does not void the shear errors: it is
+    // left out of the error propagation (named), and the errors equal the (g, g) block of the
+    // dense inverse of the Hessian with that source's rows and columns removed
     const broken: SparseHessian = { ...H, blocks: H.blocks.map((row) => row.map((b) => b.slice())) };
     const self = broken.neighbours[1].indexOf(1);
     broken.blocks[1][self][2 * P + 2] = -Math.abs(broken.blocks[1][self][2 * P + 2]);
+    const keep = Array.from({ length: D }, (_, i) => i).filter((i) => i < 2 || Math.floor((i - 2) / P) !== 1);
+    const Dk = keep.length;
+    const Ak = new Float64Array(Dk * Dk);
+    keep.forEach((i, a) => keep.forEach((j, b) => (Ak[a * Dk + b] = A[i * D + j])));
+    const invK = gaussJordanInverse(Ak, Dk);
     for (const denseLimit of [1500, 0]) {
-      const r = schurShear(broken, adj, { denseLimit });
+      const r = schurShear(broken, adj, { denseLimit, cgTol: 1e-13 });
       expect(r.sourceHessianPD).toBe(false);
-      expect(r.ok).toBe(false);
-      expect(Number.isNaN(r.g1Err)).toBe(true);
-      expect(r.badSources).toContain(1);
-      expect(r.message).toMatch(/not positive definite/);
+      expect(r.ok).toBe(true);
+      expect(r.droppedSources).toEqual([1]);
+      expect(r.message).toMatch(/1 source\(s\) \[1\] left out of the error propagation/);
+      expect(Math.abs(r.g1Err - Math.sqrt(invK[0])) / Math.sqrt(invK[0])).toBeLessThan(1e-8);
+      expect(Math.abs(r.g2Err - Math.sqrt(invK[Dk + 1])) / Math.sqrt(invK[Dk + 1])).toBeLessThan(1e-8);
+    }
+    // a coupling that makes the component indefinite although every own block is PD: the source
+    // owning the failing pivot is dropped (dense path)
+    const coupled: SparseHessian = { ...H, blocks: H.blocks.map((row) => row.map((b) => b.slice())) };
+    const edge = adj.findIndex((a) => a.length > 0);
+    expect(edge).toBeGreaterThanOrEqual(0); // the scene has overlapping stamps
+    {
+      const t = adj[edge][0];
+      const d1 = coupled.blocks[edge][coupled.neighbours[edge].indexOf(edge)];
+      const d2 = coupled.blocks[t][coupled.neighbours[t].indexOf(t)];
+      const big = 2 * Math.sqrt(d1[0] * d2[0]);
+      coupled.blocks[edge][coupled.neighbours[edge].indexOf(t)][0] = big;
+      coupled.blocks[t][coupled.neighbours[t].indexOf(edge)][0] = big;
+      const r = schurShear(coupled, adj, { denseLimit: 1500 });
+      expect(r.ok).toBe(true);
+      expect(r.droppedSources.length).toBe(1);
+      expect([edge, t]).toContain(r.droppedSources[0]);
+      expect(Number.isFinite(r.g1Err) && Number.isFinite(r.g2Err)).toBe(true);
     }
     eng.destroy();
   });
