@@ -488,10 +488,12 @@ background:
   method: bkg_file   # per-quadrant maps from the BKG files
 gal:
   priors:
-    shear: { type: normal, mean: 0.0, sigma: 0.05 }
+    # the project's shear estimator (docs/inference.md); SHINE's priors are
+    # shear { type: normal, mean: 0.0, sigma: 0.05 } and ellipticity { type: normal, mean: 0.0, sigma: 0.3 }
+    shear: { type: uniform, low: -0.5, high: 0.5 }
     flux: { type: lognormal, center: catalog, sigma: 0.5 }
     hlr: { type: lognormal, center: catalog, sigma: 0.3 }
-    ellipticity: { type: normal, mean: 0.0, sigma: 0.3 }
+    ellipticity: { type: ba14, sigma: 0.3 }
     offset: { type: normal, mean: 0.0, sigma_arcsec: 0.05 }
 inference:
   method: map
