@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   run: () => import('./commands/run.ts'),
   status: () => import('./commands/status.ts'),
   retry: () => import('./commands/retry.ts'),
+  calibrate: () => import('./commands/calibrate.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {

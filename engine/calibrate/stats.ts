@@ -1,0 +1,368 @@
+/**
+ * Shear-calibration statistics (docs/calibrate.md), pure float64 functions: the multiplicative
+ * and additive bias of each (seed, sub-tile) set of 8 fits, their mean over every complete set
+ * with bootstrap errors (resampling seeds, seeded RNG), per-seed values, the pull distribution of
+ * every fit and the bookkeeping of fits that failed, are empty or have no shear.
+ *
+ * For a set and component i, with ĝ_i(s) the mean of the unrotated and rotated fits with the
+ * shear s·g applied along i:
+ *   m_i = (ĝ_i(+) − ĝ_i(−)) / (2g) − 1        c_i = (ĝ_i(+) + ĝ_i(−)) / 2
+ * and the leakage into the other component j: (ĝ_j(+) − ĝ_j(−)) / (2g) with the shear along i.
+ */
+import { mulberry32 } from '../util/rng.ts';
+import { MEMBERS, memberKey, memberLabel, type Component, type Member, type Sign } from './design.ts';
+
+/**
+ * What became of one planned fit:
+ *  ok      products complete, G1 and G2 finite
+ *  nan     products complete, but G1 or G2 is NaN (with core sources)
+ *  empty   the sub-tile has no core source (Stage 1) or no data: not fitted, not a failure
+ *  failed  Stage 2 failed (every attempt), or the products are unreadable
+ *  missing no products yet (not run, killed, still queued)
+ *  stale   products made with another configuration (metadata config hash differs)
+ */
+export type FitStatus = 'ok' | 'nan' | 'empty' | 'failed' | 'missing' | 'stale';
+export const FIT_STATUSES: readonly FitStatus[] = ['ok', 'nan', 'empty', 'failed', 'missing', 'stale'];
+
+export interface CalibrationFit extends Member {
+  seed: number;
+  tileId: number;
+  row: number;
+  col: number;
+  /** True shear of the simulation. */
+  gTrue1: number;
+  gTrue2: number;
+  /** Shear estimate and marginal errors from the shear product (NaN when none). */
+  g1: number;
+  g2: number;
+  g1Err: number;
+  g2Err: number;
+  /** CONVERGED of the shear product (false when none). */
+  converged: boolean;
+  /** N_SOURCES of the shear product (−1 when none; from Stage 1 for empty sub-tiles). */
+  nSources: number;
+  status: FitStatus;
+  /** Why it is not ok (failure marker, NaN, …). */
+  reason?: string;
+}
+
+/** Bias estimates of one (seed, sub-tile) set; NaN when the set is incomplete. */
+export interface SetEstimate {
+  seed: number;
+  tileId: number;
+  row: number;
+  col: number;
+  complete: boolean;
+  /** `label: status` of the members that are not ok (empty when complete). */
+  missing: string[];
+  /** N_SOURCES differs between the members. */
+  nSourcesVaries: boolean;
+  m1: number;
+  m2: number;
+  c1: number;
+  c2: number;
+  /** Response of ĝ2 to g1 (shear along 1): (ĝ2(+g,0) − ĝ2(−g,0)) / (2g). */
+  leak1to2: number;
+  /** Response of ĝ1 to g2: (ĝ1(0,+g) − ĝ1(0,−g)) / (2g). */
+  leak2to1: number;
+  /** Additive term of component 1 from the pair along 2: (ĝ1(0,+g) + ĝ1(0,−g)) / 2 (and vice versa). */
+  c1Cross: number;
+  c2Cross: number;
+}
+
+export const QUANTITIES = ['m1', 'm2', 'c1', 'c2', 'leak1to2', 'leak2to1', 'c1Cross', 'c2Cross'] as const;
+export type Quantity = (typeof QUANTITIES)[number];
+
+/** A mean over sets with its errors. */
+export interface Estimate {
+  /** Mean over every complete set (seeds × sub-tiles). */
+  mean: number;
+  /** Bootstrap standard deviation of the mean, resampling seeds (NaN with fewer than 2 seeds). */
+  err: number;
+  /** Bootstrap 16th and 84th percentiles of the mean (NaN with fewer than 2 seeds). */
+  lo: number;
+  hi: number;
+  /** Standard error of the mean treating every set as independent: sd / √n (NaN for n < 2). */
+  sem: number;
+  /** Number of complete sets. */
+  n: number;
+}
+
+export interface PullStats {
+  n: number;
+  mean: number;
+  /** Sample standard deviation (n − 1). */
+  sd: number;
+  /** 1.4826 × median absolute deviation from the median. */
+  robustSd: number;
+}
+
+export interface PerSeed {
+  seed: number;
+  /** Sets of this seed, and how many are complete. */
+  nSets: number;
+  nComplete: number;
+  /** Means over the complete sets of this seed (NaN when none). */
+  values: Record<Quantity, number>;
+}
+
+export interface FitCounts {
+  /** Every planned fit (8 per set). */
+  total: number;
+  /** total − empty: the fits that had something to fit. */
+  attempted: number;
+  byStatus: Record<FitStatus, number>;
+  /** Fits whose CONVERGED is true (of the attempted ones). */
+  converged: number;
+  /** Fits with finite G1_ERR and G2_ERR (of the attempted ones). */
+  errFinite: number;
+  fracConverged: number;
+  fracErrFinite: number;
+}
+
+export interface FitNote {
+  seed: number;
+  member: string;
+  tileId: number;
+  row: number;
+  col: number;
+  status: FitStatus;
+  reason?: string;
+}
+
+export interface CalibrationSummary {
+  g: number;
+  nSets: number;
+  nSetsComplete: number;
+  /** Sets of only empty members (no core source in any simulation): not counted as incomplete. */
+  nSetsEmpty: number;
+  estimates: Record<Quantity, Estimate>;
+  perSeed: PerSeed[];
+  sets: SetEstimate[];
+  pulls: { all: PullStats; g1: PullStats; g2: PullStats };
+  fits: FitCounts;
+  /** Every attempted fit that is not ok, in plan order. */
+  problems: FitNote[];
+  /** Every ok fit without a finite G1_ERR or G2_ERR (in m and c, not in the pulls of that component). */
+  noErrors: FitNote[];
+  bootstrap: { replicates: number; seed: number; unit: 'seed'; seeds: number };
+}
+
+// ---------------------------------------------------------------------------------------------
+// small statistics
+
+export function mean(x: readonly number[]): number {
+  if (!x.length) return NaN;
+  let s = 0;
+  for (const v of x) s += v;
+  return s / x.length;
+}
+
+/** Sample standard deviation (n − 1); NaN for fewer than 2 values. */
+export function sd(x: readonly number[]): number {
+  if (x.length < 2) return NaN;
+  const m = mean(x);
+  let s = 0;
+  for (const v of x) s += (v - m) * (v - m);
+  return Math.sqrt(s / (x.length - 1));
+}
+
+/** Linear-interpolation quantile (numpy's default) of sorted values. */
+export function quantileSorted(s: readonly number[], q: number): number {
+  if (!s.length) return NaN;
+  const h = (s.length - 1) * q;
+  const i = Math.floor(h);
+  const f = h - i;
+  return i + 1 < s.length ? s[i] + f * (s[i + 1] - s[i]) : s[i];
+}
+
+export function median(x: readonly number[]): number {
+  return quantileSorted([...x].sort((a, b) => a - b), 0.5);
+}
+
+/** 1.4826 × MAD: the standard deviation for Gaussian data, insensitive to outliers. */
+export function robustSd(x: readonly number[]): number {
+  if (!x.length) return NaN;
+  const m = median(x);
+  return 1.4826 * median(x.map((v) => Math.abs(v - m)));
+}
+
+export function pullStats(x: readonly number[]): PullStats {
+  return { n: x.length, mean: mean(x), sd: sd(x), robustSd: robustSd(x) };
+}
+
+/**
+ * Bootstrap of the mean of values grouped by cluster (seed): `replicates` resamples of the
+ * clusters with replacement; each replicate is the mean over every value of the drawn clusters
+ * (with multiplicity). Returns the replicate means (empty with fewer than 2 clusters).
+ */
+export function bootstrapClusterMeans(groups: ReadonlyArray<readonly number[]>, replicates: number, seed: number): Float64Array {
+  const g = groups.filter((v) => v.length > 0);
+  if (g.length < 2 || replicates < 1) return new Float64Array(0);
+  const sums = g.map((v) => v.reduce((a, b) => a + b, 0));
+  const counts = g.map((v) => v.length);
+  const rnd = mulberry32(seed);
+  const out = new Float64Array(replicates);
+  for (let b = 0; b < replicates; b++) {
+    let s = 0;
+    let n = 0;
+    for (let k = 0; k < g.length; k++) {
+      const j = Math.min(g.length - 1, Math.floor(rnd() * g.length));
+      s += sums[j];
+      n += counts[j];
+    }
+    out[b] = s / n;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// sets
+
+/** Whether a fit can enter m and c: its shear is known. */
+export function usable(f: CalibrationFit): boolean {
+  return f.status === 'ok' && Number.isFinite(f.g1) && Number.isFinite(f.g2);
+}
+
+function setKey(f: { seed: number; tileId: number; row: number; col: number }): string {
+  return `${f.seed}|${f.tileId}|${f.row}|${f.col}`;
+}
+
+/** The fits grouped in (seed, tile, row, col) sets, in first-seen order. */
+export function groupSets(fits: readonly CalibrationFit[]): CalibrationFit[][] {
+  const map = new Map<string, CalibrationFit[]>();
+  for (const f of fits) {
+    const k = setKey(f);
+    let l = map.get(k);
+    if (!l) map.set(k, (l = []));
+    l.push(f);
+  }
+  return [...map.values()];
+}
+
+/** Bias estimates of one set of fits (its members in any order; a missing member makes it incomplete). */
+export function setEstimate(members: readonly CalibrationFit[], g: number): SetEstimate {
+  const f0 = members[0];
+  const byKey = new Map<string, CalibrationFit>();
+  for (const f of members) byKey.set(memberKey(f), f);
+  const missing: string[] = [];
+  for (const m of MEMBERS) {
+    const f = byKey.get(memberKey(m));
+    if (!f) missing.push(`${memberLabel(m)}: not planned`);
+    else if (!usable(f)) missing.push(`${memberLabel(m)}: ${f.status}`);
+  }
+  const ns = new Set(members.map((f) => f.nSources).filter((n) => n >= 0));
+  const base = { seed: f0.seed, tileId: f0.tileId, row: f0.row, col: f0.col, missing, nSourcesVaries: ns.size > 1 };
+  if (missing.length) {
+    return { ...base, complete: false, m1: NaN, m2: NaN, c1: NaN, c2: NaN, leak1to2: NaN, leak2to1: NaN, c1Cross: NaN, c2Cross: NaN };
+  }
+  // ĝ_j with the shear s·g along i, averaged over the unrotated / rotated pair
+  const avg = (i: Component, s: Sign, j: Component) => {
+    const u = byKey.get(memberKey({ component: i, sign: s, rotated: false }))!;
+    const r = byKey.get(memberKey({ component: i, sign: s, rotated: true }))!;
+    return j === 1 ? (u.g1 + r.g1) / 2 : (u.g2 + r.g2) / 2;
+  };
+  const resp = (i: Component, j: Component) => (avg(i, 1, j) - avg(i, -1, j)) / (2 * g);
+  const add = (i: Component, j: Component) => (avg(i, 1, j) + avg(i, -1, j)) / 2;
+  return {
+    ...base,
+    complete: true,
+    m1: resp(1, 1) - 1,
+    m2: resp(2, 2) - 1,
+    c1: add(1, 1),
+    c2: add(2, 2),
+    leak1to2: resp(1, 2),
+    leak2to1: resp(2, 1),
+    c1Cross: add(2, 1),
+    c2Cross: add(1, 2),
+  };
+}
+
+/** Pulls (ĝ_i − g_i)/σ̂_i of every ok fit with a finite positive error, per component. */
+export function pulls(fits: readonly CalibrationFit[]): { g1: number[]; g2: number[] } {
+  const p1: number[] = [];
+  const p2: number[] = [];
+  for (const f of fits) {
+    if (!usable(f)) continue;
+    if (Number.isFinite(f.g1Err) && f.g1Err > 0) p1.push((f.g1 - f.gTrue1) / f.g1Err);
+    if (Number.isFinite(f.g2Err) && f.g2Err > 0) p2.push((f.g2 - f.gTrue2) / f.g2Err);
+  }
+  return { g1: p1, g2: p2 };
+}
+
+export interface SummaryOptions {
+  /** The shear amplitude g of the simulations. */
+  g: number;
+  /** Bootstrap replicates (default 2000). */
+  bootstrap?: number;
+  /** Seed of the bootstrap RNG (default 1): the same inputs give the same errors. */
+  bootstrapSeed?: number;
+}
+
+/** Everything calibration.json reports, from the list of planned fits (8 per (seed, sub-tile)). */
+export function summarize(fits: readonly CalibrationFit[], o: SummaryOptions): CalibrationSummary {
+  const g = o.g;
+  const B = o.bootstrap ?? 2000;
+  const bseed = o.bootstrapSeed ?? 1;
+  const groups = groupSets(fits);
+  const allEmpty = (l: CalibrationFit[]) => l.every((f) => f.status === 'empty');
+  const sets = groups.filter((l) => !allEmpty(l)).map((l) => setEstimate(l, g));
+  const complete = sets.filter((s) => s.complete);
+
+  const seeds = [...new Set(fits.map((f) => f.seed))].sort((a, b) => a - b);
+  const estimates = {} as Record<Quantity, Estimate>;
+  for (const q of QUANTITIES) {
+    const vals = complete.map((s) => s[q]);
+    const bySeed = seeds.map((sd_) => complete.filter((s) => s.seed === sd_).map((s) => s[q]));
+    const reps = Array.from(bootstrapClusterMeans(bySeed, B, bseed)).sort((a, b) => a - b);
+    estimates[q] = {
+      mean: mean(vals),
+      err: reps.length ? sd(reps) : NaN,
+      lo: reps.length ? quantileSorted(reps, 0.16) : NaN,
+      hi: reps.length ? quantileSorted(reps, 0.84) : NaN,
+      sem: vals.length >= 2 ? sd(vals) / Math.sqrt(vals.length) : NaN,
+      n: vals.length,
+    };
+  }
+  const perSeed: PerSeed[] = seeds.map((seed) => {
+    const mine = sets.filter((s) => s.seed === seed);
+    const done = mine.filter((s) => s.complete);
+    const values = {} as Record<Quantity, number>;
+    for (const q of QUANTITIES) values[q] = mean(done.map((s) => s[q]));
+    return { seed, nSets: mine.length, nComplete: done.length, values };
+  });
+
+  const p = pulls(fits);
+  const byStatus = Object.fromEntries(FIT_STATUSES.map((s) => [s, 0])) as Record<FitStatus, number>;
+  for (const f of fits) byStatus[f.status]++;
+  const attemptedFits = fits.filter((f) => f.status !== 'empty');
+  const attempted = attemptedFits.length;
+  const converged = attemptedFits.filter((f) => f.converged && (f.status === 'ok' || f.status === 'nan')).length;
+  const errFinite = attemptedFits.filter((f) => (f.status === 'ok' || f.status === 'nan') && Number.isFinite(f.g1Err) && Number.isFinite(f.g2Err)).length;
+  const note = (f: CalibrationFit): FitNote => ({ seed: f.seed, member: memberLabel(f), tileId: f.tileId, row: f.row, col: f.col, status: f.status, ...(f.reason ? { reason: f.reason } : {}) });
+  const problems = attemptedFits.filter((f) => f.status !== 'ok').map(note);
+  const noErrors = attemptedFits.filter((f) => f.status === 'ok' && !(Number.isFinite(f.g1Err) && Number.isFinite(f.g2Err))).map(note);
+
+  return {
+    g,
+    nSets: sets.length,
+    nSetsComplete: complete.length,
+    nSetsEmpty: groups.length - sets.length,
+    estimates,
+    perSeed,
+    sets,
+    pulls: { all: pullStats([...p.g1, ...p.g2]), g1: pullStats(p.g1), g2: pullStats(p.g2) },
+    fits: {
+      total: fits.length,
+      attempted,
+      byStatus,
+      converged,
+      errFinite,
+      fracConverged: attempted ? converged / attempted : NaN,
+      fracErrFinite: attempted ? errFinite / attempted : NaN,
+    },
+    problems,
+    noErrors,
+    bootstrap: { replicates: B, seed: bseed, unit: 'seed', seeds: seeds.filter((s) => complete.some((c) => c.seed === s)).length },
+  };
+}
