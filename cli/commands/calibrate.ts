@@ -1,8 +1,9 @@
 /**
- * `shine calibrate --preset P --seeds 1-20 [--g 0.02] …`: measures the multiplicative and
- * additive shear bias of the real pipeline (docs/calibrate.md). Per seed, 8 simulations with the
- * identical scene and noise deviates — shear (±g, 0), (0, ±g), each with the intrinsic
- * ellipticities as drawn and rotated by 90° — are simulated in this process, prepared (Stage 1)
+ * `shine calibrate --preset P --seeds 1-20 [--g 0.02] [--rotations 4] …`: measures the
+ * multiplicative and additive shear bias of the real pipeline (docs/calibrate.md). Per seed, 4·R
+ * simulations with the identical scene and noise deviates — shear (±g, 0), (0, ±g), each with the
+ * intrinsic ellipticities rotated by 180°·k/R, k = 0 … R−1 (R = 4: 0°, 45°, 90°, 135°; R = 2: 0°,
+ * 90°) — are simulated in this process, prepared (Stage 1)
  * and fitted by Stage 2 (`cli/subtile.ts` child processes, `--jobs` at a time, or SLURM arrays
  * from engine/orchestrate/slurm.ts), then engine/calibrate turns the shear products into m, c,
  * leakage, pulls and bookkeeping: calibration.json, calibration.fits, calibration.png.
@@ -35,7 +36,8 @@ import { subtileOutputNames } from '../../engine/outputs/names.ts';
 import { SHINE_VERSION } from '../../engine/version.ts';
 import { hash64 } from '../../engine/util/hash.ts';
 import {
-  MEMBERS, memberLabel, memberShear, memberText, parseSeeds, formatSeeds, parseSubtiles, checkShearAmplitude, type Member,
+  designMembers, memberLabel, memberShear, memberText, memberRotationDeg, memberRotated, parseSeeds, formatSeeds, parseSubtiles,
+  checkShearAmplitude, checkRotations, DEFAULT_ROTATIONS, type Member, type Rotations,
 } from '../../engine/calibrate/design.ts';
 import { deriveConfig, parseYamlMapping, PRIORS_CHOICES, type PriorsChoice } from '../../engine/calibrate/config.ts';
 import { summarize, type CalibrationFit, type CalibrationSummary, type FitStatus, type Estimate } from '../../engine/calibrate/stats.ts';
@@ -44,12 +46,16 @@ import { calibrationPng } from '../../engine/calibrate/plot.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds LIST [--g G] [--method map|vi|nuts]
-                       [--priors default|shine] [--config-overrides FILE.yaml] [--noise-free]
-                       [--sub-tiles all|R,C;R,C…] [--jobs N] [--retries N] [--executor local|slurm]
-                       [--bootstrap B] [--bootstrap-seed S] [--out DIR] [--json] [--report-only] [--quiet]
-  --seeds LIST        seeds and ranges, e.g. 1-20 or 1,2,5 (8 simulations per seed)
+const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds LIST [--g G] [--rotations 2|4]
+                       [--method map|vi|nuts] [--priors default|shine] [--config-overrides FILE.yaml]
+                       [--noise-free] [--sub-tiles all|R,C;R,C…] [--jobs N] [--retries N]
+                       [--executor local|slurm] [--bootstrap B] [--bootstrap-seed S] [--out DIR]
+                       [--json] [--report-only] [--quiet]
+  --seeds LIST        seeds and ranges, e.g. 1-20 or 1,2,5 (4 × R simulations per seed)
   --g G               shear amplitude of the simulations, 0 < |g| < 1 (default 0.02)
+  --rotations R       intrinsic shapes of each (component, sign) rotated by 180°·k/R, k = 0 … R−1:
+                      4 (default): 0°, 45°, 90°, 135° (shape noise cancelled to O(e⁴));
+                      2: 0°, 90° (to O(e²)); a folder made without this option has 2
   --priors P          default: Stage 2 with the schema's default priors (gal.priors removed);
                       shine: SHINE's priors written explicitly (default: default)
   --config-overrides F  YAML deep-merged into every derived Stage-2 config (last)
@@ -62,8 +68,8 @@ const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds 
   --out DIR           calibration folder (default ./calibration)
   slurm: [--dry-run] [--partition P] [--gpus-per-task N] [--cpus-per-task N] [--mem M] [--time T]
          [--cpu-partition P] [--cpu-mem M] [--cpu-time T] [--max-array-size N] [--job-name S]
-  Options left out are taken from DIR/calibrate_run.json when it exists; preset, g, method,
-  priors, noise and overrides must match it (use another --out to change them).`;
+  Options left out are taken from DIR/calibrate_run.json when it exists; preset, g, rotations,
+  method, priors, noise and overrides must match it (use another --out to change them).`;
 
 const RUN_FORMAT = 'shine-calibrate-run';
 const SIM_MARKER = 'simulation.json';
@@ -75,6 +81,8 @@ interface RunRecord {
   version: 1;
   preset: PresetName;
   g: number;
+  /** R; absent in folders made before `--rotations` existed: 2 (0°, 90°). */
+  rotations?: Rotations;
   method: 'map' | 'vi' | 'nuts';
   priors: PriorsChoice;
   noise: boolean;
@@ -95,6 +103,8 @@ interface Sim {
   seed: number;
   member: Member;
   label: string;
+  /** Rotation of the intrinsic shapes (degrees), 180·k/R. */
+  rotationDeg: number;
   dir: string;
   shear: [number, number];
   /** Derived configuration file, scratch and output folders, run folder (logs, failure markers). */
@@ -166,13 +176,13 @@ export function summaryText(s: CalibrationSummary, head: string): string {
 }
 
 const command: Command = {
-  summary: 'shear calibration: ±g, rotated-pair simulations through the real pipeline → m, c, pulls (calibration.json/.fits/.png)',
+  summary: 'shear calibration: ±g simulations with rotated intrinsic shapes (2- or 4-ring) through the real pipeline → m, c, pulls (calibration.json/.fits/.png)',
   async run(argv) {
     const t0 = performance.now();
     const { opts, positional } = parseOptions(
       argv,
       {
-        preset: 'string', seeds: 'string', g: 'string', priors: 'string', 'config-overrides': 'string',
+        preset: 'string', seeds: 'string', g: 'string', rotations: 'string', priors: 'string', 'config-overrides': 'string',
         'noise-free': 'boolean', 'sub-tiles': 'string', jobs: 'string', executor: 'string', bootstrap: 'string', 'bootstrap-seed': 'string',
         ...SLURM_OPTION_SPEC,
         out: 'string', json: 'boolean', 'report-only': 'boolean', quiet: 'boolean', help: 'boolean', 'dry-run': 'boolean',
@@ -204,6 +214,11 @@ const command: Command = {
     if (opts.seeds !== undefined) seeds = parseSeeds(String(opts.seeds));
     else seeds = prev?.seeds ?? fail(`--seeds is required (e.g. --seeds 1-20)\n${USAGE}`);
     const g = opts.g !== undefined ? checkShearAmplitude(Number(String(opts.g).trim() === '' ? NaN : opts.g), String(opts.g)) : (prev?.g ?? 0.02);
+    // a run record without `rotations` predates the option: its simulations are the 2-ring
+    const prevRotations: Rotations | undefined = prev ? (prev.rotations ?? 2) : undefined;
+    const rotations: Rotations = opts.rotations !== undefined
+      ? checkRotations(String(opts.rotations).trim() === '' ? NaN : Number(opts.rotations), String(opts.rotations))
+      : (prevRotations ?? DEFAULT_ROTATIONS);
     const method = (opts.method !== undefined ? String(opts.method) : (prev?.method ?? 'map')) as RunRecord['method'];
     if (!['map', 'vi', 'nuts'].includes(method)) fail(`--method must be map, vi or nuts, got '${method}'`);
     const priors = (opts.priors !== undefined ? String(opts.priors) : (prev?.priors ?? 'default')) as PriorsChoice;
@@ -233,6 +248,7 @@ const command: Command = {
       const diff: string[] = [];
       if (prev.preset !== presetName) diff.push(`preset ${prev.preset} → ${presetName}`);
       if (prev.g !== g) diff.push(`g ${prev.g} → ${g}`);
+      if (prevRotations !== rotations) diff.push(`rotations ${prevRotations} → ${rotations}`);
       if (prev.method !== method) diff.push(`method ${prev.method} → ${method}`);
       if (prev.priors !== priors) diff.push(`priors ${prev.priors} → ${priors}`);
       if (prev.noise !== noise) diff.push(`noise ${prev.noise ? 'on' : 'off'} → ${noise ? 'on' : 'off'}`);
@@ -240,7 +256,7 @@ const command: Command = {
       if (diff.length) fail(`${outDir} holds a calibration with other settings (${diff.join(', ')}): use another --out, or the same settings to resume`);
     }
     const record: RunRecord = {
-      format: RUN_FORMAT, version: 1, preset: presetName as PresetName, g, method, priors, noise, overrides, seeds,
+      format: RUN_FORMAT, version: 1, preset: presetName as PresetName, g, rotations, method, priors, noise, overrides, seeds,
       sub_tiles: subSel ?? 'all', bootstrap, bootstrap_seed: bootstrapSeed, history: prev?.history ?? [],
     };
     if (!reportOnly) {
@@ -249,12 +265,13 @@ const command: Command = {
     }
 
     // ---- the simulations ----
+    const members = designMembers(rotations);
     const sims: Sim[] = seeds.flatMap((seed) =>
-      MEMBERS.map((member) => {
+      members.map((member) => {
         const label = memberLabel(member);
         const dir = join(outDir, 'sims', `seed_${seed}`, label);
         return {
-          seed, member, label, dir, shear: memberShear(member, g),
+          seed, member, label, dir, shear: memberShear(member, g), rotationDeg: memberRotationDeg(member),
           config: join(dir, DERIVED_CONFIG), scratchDir: join(dir, 'scratch'), outputDir: join(dir, 'results'), runDir: join(dir, 'run'),
         };
       }),
@@ -287,10 +304,12 @@ const command: Command = {
     };
 
     const simDone = async (s: Sim) => {
-      const m = await readJson<{ preset: string; seed: number; shear: number[]; rotate_ellipticities: boolean; noise: boolean }>(join(s.dir, SIM_MARKER));
+      const m = await readJson<{ preset: string; seed: number; shear: number[]; rotate_ellipticities: boolean; ellipticity_rotation_deg?: number; noise: boolean }>(join(s.dir, SIM_MARKER));
       if (!m) return false;
-      if (m.preset !== presetName || m.seed !== s.seed || m.shear[0] !== s.shear[0] || m.shear[1] !== s.shear[1] || m.rotate_ellipticities !== s.member.rotated || m.noise !== noise) {
-        fail(`${join(s.dir, SIM_MARKER)} describes another simulation (preset ${m.preset}, seed ${m.seed}, shear ${m.shear}, rotated ${m.rotate_ellipticities}, noise ${m.noise}): remove ${s.dir} or use another --out`);
+      // markers written before the rotation angle was recorded: rotate_ellipticities means 90°
+      const deg = m.ellipticity_rotation_deg ?? (m.rotate_ellipticities ? 90 : 0);
+      if (m.preset !== presetName || m.seed !== s.seed || m.shear[0] !== s.shear[0] || m.shear[1] !== s.shear[1] || deg !== s.rotationDeg || m.noise !== noise) {
+        fail(`${join(s.dir, SIM_MARKER)} describes another simulation (preset ${m.preset}, seed ${m.seed}, shear ${m.shear}, shapes rotated ${deg}°, noise ${m.noise}): remove ${s.dir} or use another --out`);
       }
       return true;
     };
@@ -339,7 +358,7 @@ const command: Command = {
     // ---- run: simulate, prepare, fit ----
     const problems: string[] = [];
     if (!reportOnly) {
-      log(`calibrate: preset ${presetName}, seeds ${formatSeeds(seeds)} (${seeds.length}), g = ${g}, ${noise ? 'noisy' : 'noise-free'}, method ${method}, priors ${priors}, ${subSel ? `${subSel.length} sub-tile(s)` : 'all sub-tiles'} → ${outDir}`);
+      log(`calibrate: preset ${presetName}, seeds ${formatSeeds(seeds)} (${seeds.length}), g = ${g}, ${rotations} rotations (${members.length} simulations per seed), ${noise ? 'noisy' : 'noise-free'}, method ${method}, priors ${priors}, ${subSel ? `${subSel.length} sub-tile(s)` : 'all sub-tiles'} → ${outDir}`);
       const prepareCmd = commandFromEnv('SHINE_RUN_PREPARE_CMD', ['npx', 'tsx', join(REPO, 'cli/shine.ts'), 'prepare']);
       const subtileCmd = commandFromEnv('SHINE_RUN_SUBTILE_CMD', ['npx', 'tsx', join(REPO, 'cli/subtile.ts')]);
       let pool: ReturnType<typeof workerRenderer> | null = null;
@@ -362,7 +381,7 @@ const command: Command = {
         const ts = performance.now();
         const output = nodeSimOutput(s.dir);
         const options: SimulateOptions = {
-          preset, seed: s.seed, shear: s.shear, noise, rotateEllipticities: s.member.rotated,
+          preset, seed: s.seed, shear: s.shear, noise, ellipticityRotationDeg: s.rotationDeg,
           ...(pool ? { render: pool.render, concurrency: poolThreads + 1 } : {}),
         };
         const summary = await simulate(output, options).catch(async (e) => {
@@ -371,7 +390,7 @@ const command: Command = {
         });
         const marker = {
           format: 'shine-calibrate-simulation', version: 1, preset: presetName, seed: s.seed, member: s.label, shear: s.shear,
-          rotate_ellipticities: s.member.rotated, noise, software_version: SHINE_VERSION, created: new Date().toISOString(),
+          rotate_ellipticities: s.rotationDeg === 90, ellipticity_rotation_deg: s.rotationDeg, noise, software_version: SHINE_VERSION, created: new Date().toISOString(),
           galaxies: summary.galaxies, stars: summary.stars, catalog_rows: summary.catalogRows, quadrants: summary.quadrants, files: summary.files,
         };
         await writeFileAtomic(join(s.dir, SIM_MARKER), enc(`${JSON.stringify(marker, null, 2)}\n`));
@@ -503,7 +522,7 @@ const command: Command = {
           const seedSims = sims.filter((s) => s.seed === seed);
           for (const s of seedSims) await simulateOne(s);
           await checkRotation(seedSims);
-          // Stage 1 of the 8 simulations, up to --jobs at a time
+          // Stage 1 of the seed's 4·R simulations, up to --jobs at a time
           let k = 0;
           await Promise.all(Array.from({ length: Math.min(jobs, seedSims.length) }, async () => {
             while (k < seedSims.length) await prepareOne(seedSims[k++]);
@@ -641,7 +660,7 @@ const command: Command = {
       created,
       software: { name: 'shine-webgpu', version: SHINE_VERSION },
       inputs: {
-        preset: presetName, tile_id: tileId, sub_tile_grid: grid, seeds, g, method, priors, noise, executor, report_only: reportOnly,
+        preset: presetName, tile_id: tileId, sub_tile_grid: grid, seeds, g, rotations, method, priors, noise, executor, report_only: reportOnly,
         sub_tiles: subSel ?? 'all', config_overrides: overrides ? { file: overrides.file, hash: overrides.hash, content: overrides.doc } : null,
         bootstrap: { replicates: bootstrap, seed: bootstrapSeed, unit: 'seed' },
       },
@@ -651,7 +670,10 @@ const command: Command = {
         effective_priors_history: history,
       },
       design: {
-        members: MEMBERS.map((m) => ({ label: memberLabel(m), component: m.component, sign: m.sign, rotated: m.rotated, shear: memberShear(m, g) })),
+        rotations,
+        members: members.map((m) => ({
+          label: memberLabel(m), component: m.component, sign: m.sign, rotation: m.rotation, rotation_deg: memberRotationDeg(m), rotated: memberRotated(m), shear: memberShear(m, g),
+        })),
         simulations: join(outDir, 'sims', 'seed_<seed>', '<label>'),
       },
       results: {
@@ -660,7 +682,7 @@ const command: Command = {
         problems: summary.problems, no_errors: summary.noErrors, warnings: problems,
       },
       fits: fits.map((x) => ({
-        seed: x.seed, sim: memberLabel(x), component: x.component, sign: x.sign, rotated: x.rotated, tile_id: x.tileId, row: x.row, col: x.col,
+        seed: x.seed, sim: memberLabel(x), component: x.component, sign: x.sign, rotation: x.rotation, rotation_deg: memberRotationDeg(x), rotated: memberRotated(x), tile_id: x.tileId, row: x.row, col: x.col,
         g_true1: x.gTrue1, g_true2: x.gTrue2, g1: x.g1, g2: x.g2, g1_err: x.g1Err, g2_err: x.g2Err, converged: x.converged, n_sources: x.nSources,
         status: x.status, ...(x.reason ? { reason: x.reason } : {}),
       })),
@@ -671,8 +693,8 @@ const command: Command = {
     const jsonText = `${JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`;
     await mkdir(outDir, { recursive: true });
     await writeFileAtomic(paths.json, enc(jsonText));
-    await writeFileAtomic(paths.fits, calibrationFits(fits, summary, { preset: presetName, g, method, priors, noise, configHash: configHash ?? '', softwareVersion: SHINE_VERSION, created }));
-    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, ${method}, priors ${priors}, g = ${g}, seeds ${formatSeeds(seeds)}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
+    await writeFileAtomic(paths.fits, calibrationFits(fits, summary, { preset: presetName, g, method, priors, noise, rotations, configHash: configHash ?? '', softwareVersion: SHINE_VERSION, created }));
+    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, ${method}, priors ${priors}, g = ${g}, ${rotations} rotations, seeds ${formatSeeds(seeds)}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
     await writeFileAtomic(paths.png, calibrationPng({
       fits, summary,
       title: [head.replace(/^shine calibrate: /, 'SHINE CALIBRATE: '), `${summary.nSetsComplete} COMPLETE SETS OF ${summary.nSets}, ${summary.fits.byStatus.ok} FITS OK OF ${summary.fits.attempted}, CONFIG ${configHash ?? '-'}`],
@@ -683,7 +705,7 @@ const command: Command = {
       const e = summary.estimates;
       const est = (k: keyof typeof e) => ({ [k]: e[k].mean, [`${k}_err`]: e[k].err, [`${k}_sem`]: e[k].sem });
       const line = {
-        format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(seeds), g, method, priors, noise,
+        format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(seeds), g, rotations, method, priors, noise,
         n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
         pull_mean: summary.pulls.all.mean, pull_sd: summary.pulls.all.sd, pull_robust_sd: summary.pulls.all.robustSd, n_pulls: summary.pulls.all.n,
         frac_converged: summary.fits.fracConverged, frac_err_finite: summary.fits.fracErrFinite, fits: summary.fits.byStatus,
@@ -701,8 +723,11 @@ const command: Command = {
 };
 
 /**
- * The scene of a seed's rotated simulations must be that of the unrotated ones with every
- * galaxy's intrinsic (e1, e2) → (−e1, −e2): checked on the truth tables of each ± pair.
+ * The scene of a seed's rotated simulations must be that of the unrotated one of the same shear
+ * with every galaxy's intrinsic distortion turned by the member's angle θ = 180°·k/R in position
+ * angle, (e1 + i·e2) → (e1 + i·e2)·exp(2iθ): checked on the truth tables, for each (component,
+ * sign), of every rotated member against the unrotated one (same objects at the same positions,
+ * stars untouched). The expectation is computed here with cos/sin (not the simulator's code).
  */
 async function checkRotation(seedSims: Sim[]): Promise<void> {
   const read = async (s: Sim) => {
@@ -717,21 +742,29 @@ async function checkRotation(seedSims: Sim[]): Promise<void> {
     }
   };
   for (const s of seedSims) {
-    if (s.member.rotated) continue;
-    const r = seedSims.find((x) => x.member.rotated && x.member.component === s.member.component && x.member.sign === s.member.sign);
-    if (!r) continue;
+    if (s.member.rotation !== 0) continue;
     const a = await read(s);
-    const b = await read(r);
-    const bad = (msg: string) => fail(`seed ${s.seed}: ${r.label} is not ${s.label} with rotated intrinsic ellipticities (${msg}); does engine/sim support SimulateOptions.rotateEllipticities? Remove ${r.dir} after fixing`);
-    if (a.ra.length !== b.ra.length) bad(`${a.ra.length} vs ${b.ra.length} objects`);
-    let galaxies = 0;
-    for (let i = 0; i < a.ra.length; i++) {
-      if (a.ra[i] !== b.ra[i]) bad(`object ${i} moved`);
-      if (a.star[i]) continue;
-      galaxies++;
-      if (Math.abs(a.e1[i] + b.e1[i]) > 1e-12 || Math.abs(a.e2[i] + b.e2[i]) > 1e-12) bad(`galaxy ${i}: (e1, e2) = (${a.e1[i]}, ${a.e2[i]}) and (${b.e1[i]}, ${b.e2[i]})`);
+    for (const r of seedSims) {
+      if (r.member.rotation === 0 || r.member.component !== s.member.component || r.member.sign !== s.member.sign) continue;
+      const b = await read(r);
+      const bad = (msg: string) => fail(`seed ${s.seed}: ${r.label} is not ${s.label} with the intrinsic ellipticities rotated by ${r.rotationDeg}° (${msg}); does engine/sim support SimulateOptions.ellipticityRotationDeg? Remove ${r.dir} after fixing`);
+      if (a.ra.length !== b.ra.length) bad(`${a.ra.length} vs ${b.ra.length} objects`);
+      const t = (2 * r.rotationDeg * Math.PI) / 180;
+      const c = Math.cos(t);
+      const sn = Math.sin(t);
+      let galaxies = 0;
+      for (let i = 0; i < a.ra.length; i++) {
+        if (a.ra[i] !== b.ra[i]) bad(`object ${i} moved`);
+        if (a.star[i]) continue;
+        galaxies++;
+        const x1 = a.e1[i] * c - a.e2[i] * sn;
+        const x2 = a.e1[i] * sn + a.e2[i] * c;
+        if (Math.abs(b.e1[i] - x1) > 1e-12 || Math.abs(b.e2[i] - x2) > 1e-12) {
+          bad(`galaxy ${i}: (e1, e2) = (${a.e1[i]}, ${a.e2[i]}) and (${b.e1[i]}, ${b.e2[i]}), expected (${x1}, ${x2})`);
+        }
+      }
+      if (!galaxies) bad('no galaxy');
     }
-    if (!galaxies) bad('no galaxy');
   }
 }
 

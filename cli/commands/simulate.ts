@@ -1,6 +1,6 @@
 /**
  * `shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
- *  [--rotate-ellipticities] [--no-noise] [--no-defects] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
+ *  [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
  * (docs/simulate.md). Files are written one HDU at a time into temporary files that are renamed
  * into place when complete.
  */
@@ -13,15 +13,20 @@ import cliProgress from 'cli-progress';
 import { UserError, type Command } from '../command.ts';
 import { renderJob, simulate, type QuadrantJob, type QuadrantResult, type SimOutput } from '../../engine/sim/simulate.ts';
 import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';
+import { normalizeRotationDeg } from '../../engine/sim/scene.ts';
 import { planSimulation } from '../../engine/sim/simulate.ts';
 
 const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
-                      [--rotate-ellipticities] [--no-noise] [--no-defects] [--threads N] [--quiet]
+                      [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects]
+                      [--threads N] [--quiet]
   --shear G1,G2           the same reduced shear everywhere (default: a seeded field per sub-tile)
   --flip-shear            opposite shear; identical scene, defects and noise deviates
   --rotate-ellipticities  every galaxy's intrinsic shape rotated by 90° ((e1, e2) → (−e1, −e2));
                           identical scene, shear, defects, noise and catalog deviates otherwise
                           (with --flip-shear: shape-noise-cancelling calibration sets)
+  --rotate-ellipticities-deg D  every galaxy's intrinsic shape rotated by D degrees in position
+                          angle: (e1 + i e2) → (e1 + i e2)·exp(2iD), all else identical; 90 is
+                          --rotate-ellipticities (45: (e1, e2) → (−e2, e1), 135: → (e2, −e1))
   --no-noise              no pixel noise (RMS unchanged)
   --no-defects            no cosmic rays, hot pixels, bad columns (saturation still applies)
   --threads N             worker threads rendering quadrants (default: one per 8 quadrants, at
@@ -146,6 +151,8 @@ interface Args {
   shear: [number, number] | null;
   flip: boolean;
   rotate: boolean;
+  /** --rotate-ellipticities-deg (null: not given). */
+  rotateDeg: number | null;
   noise: boolean;
   defects: boolean;
   quiet: boolean;
@@ -153,7 +160,7 @@ interface Args {
 }
 
 export function parseSimulateArgs(argv: string[]): Args {
-  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, noise: true, defects: true, quiet: false, shear: null, threads: 0 };
+  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0 };
   for (let i = 0; i < argv.length; i++) {
     let k = argv[i];
     let v: string | undefined;
@@ -190,6 +197,13 @@ export function parseSimulateArgs(argv: string[]): Args {
       }
       case '--flip-shear': a.flip = true; break;
       case '--rotate-ellipticities': a.rotate = true; break;
+      case '--rotate-ellipticities-deg': {
+        const d = val();
+        const x = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(d) ? Number(d) : NaN;
+        if (!Number.isFinite(x)) throw new UserError(`--rotate-ellipticities-deg must be a number of degrees, got '${d}'`);
+        a.rotateDeg = x;
+        break;
+      }
       case '--no-noise': a.noise = false; break;
       case '--no-defects': a.defects = false; break;
       case '--quiet': a.quiet = true; break;
@@ -205,6 +219,9 @@ export function parseSimulateArgs(argv: string[]): Args {
   if (!a.preset) throw new UserError(`--preset is required\n${USAGE}`);
   if (a.seed === undefined) throw new UserError(`--seed is required\n${USAGE}`);
   if (!a.out) throw new UserError(`--out is required\n${USAGE}`);
+  if (a.rotate && a.rotateDeg != null && normalizeRotationDeg(a.rotateDeg) !== 90) {
+    throw new UserError(`--rotate-ellipticities (90°) contradicts --rotate-ellipticities-deg ${a.rotateDeg}`);
+  }
   return a as Args;
 }
 
@@ -222,7 +239,8 @@ const command: Command = {
     const pool = threads > 1 ? workerRenderer(threads) : null;
     const output = nodeSimOutput(args.out);
     const summary = await simulate(output, {
-      preset: args.preset, seed: args.seed, shear: args.shear, flipShear: args.flip, rotateEllipticities: args.rotate, noise: args.noise, defects: args.defects,
+      preset: args.preset, seed: args.seed, shear: args.shear, flipShear: args.flip, rotateEllipticities: args.rotate,
+      ...(args.rotateDeg !== null ? { ellipticityRotationDeg: args.rotateDeg } : {}), noise: args.noise, defects: args.defects,
       render: pool?.render, concurrency: pool ? threads + 1 : 1,
       onProgress(done, total, label) {
         if (bar) {
@@ -242,7 +260,7 @@ const command: Command = {
     bar?.stop();
     if (!args.quiet) {
       const s = ((performance.now() - t0) / 1000).toFixed(1);
-      const variant = [args.flip ? 'shear flipped' : '', args.rotate ? 'shapes rotated 90°' : ''].filter(Boolean).join(', ');
+      const variant = [args.flip ? 'shear flipped' : '', summary.ellipticityRotationDeg ? `shapes rotated ${summary.ellipticityRotationDeg}°` : ''].filter(Boolean).join(', ');
       console.log(`shine simulate: preset ${summary.preset}, seed ${args.seed}${variant ? ` (${variant})` : ''} → ${args.out} in ${s} s`);
       console.log(`  ${summary.galaxies} galaxies + ${summary.stars} stars, ${summary.catalogRows} catalog rows, ${summary.exposures} exposures, ${summary.quadrants} quadrant images`);
       console.log(`  files: ${summary.files.length} (config: ${join(args.out, 'config.yaml')})`);

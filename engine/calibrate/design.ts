@@ -1,36 +1,70 @@
 /**
- * The simulation set of a shear calibration (docs/calibrate.md), runtime-agnostic: per seed, 8
- * simulations with the identical scene and noise deviates that differ only in the applied shear
- * — (+g, 0), (−g, 0), (0, +g), (0, −g) — each with the galaxies' intrinsic ellipticities as drawn
- * and rotated by 90° (shape-noise cancellation). Also the parsers of the command-line lists.
+ * The simulation set of a shear calibration (docs/calibrate.md), runtime-agnostic: per seed,
+ * 4·R simulations with the identical scene and noise deviates that differ only in the applied
+ * shear — (+g, 0), (−g, 0), (0, +g), (0, −g) — and in the orientation of the galaxies' intrinsic
+ * ellipticities: rotated by 180°·k/R in position angle, k = 0 … R−1 (shape-noise cancellation;
+ * R = 4: 0°, 45°, 90°, 135°, which cancels shape noise to O(e⁴); R = 2: 0°, 90°, to O(e²)).
+ * Also the parsers of the command-line lists.
  */
 import { ShineError } from '../errors.ts';
 
 export type Component = 1 | 2;
 export type Sign = 1 | -1;
+/** Orientations of the intrinsic shapes per (component, sign): the ring size R. */
+export type Rotations = 2 | 4;
+export const ROTATION_CHOICES: readonly Rotations[] = [2, 4];
+/** `--rotations` when not given (a folder without the field in its run record means 2). */
+export const DEFAULT_ROTATIONS: Rotations = 4;
 
 /** One simulation of a seed's set. */
 export interface Member {
   /** The shear component that is non-zero. */
   component: Component;
   sign: Sign;
-  /** Intrinsic ellipticities rotated by 90° (e → −e). */
-  rotated: boolean;
+  /** Rotation index k ∈ {0 … R−1}: intrinsic shapes rotated by 180°·k/R in position angle. */
+  rotation: number;
+  /** R, the number of rotations of the design this member belongs to. */
+  rotations: Rotations;
 }
 
-/** The 8 members in a fixed order: component, then sign (+ first), then rotation (unrotated first). */
-export const MEMBERS: readonly Member[] = ([1, 2] as const).flatMap((component) =>
-  ([1, -1] as const).flatMap((sign) => [false, true].map((rotated) => ({ component, sign, rotated }))),
-);
-
-/** A file-name friendly label: `g1p_r0` = (+g, 0) unrotated, `g2m_r1` = (0, −g) rotated. */
-export function memberLabel(m: Member): string {
-  return `g${m.component}${m.sign > 0 ? 'p' : 'm'}_r${m.rotated ? 1 : 0}`;
+/** `--rotations`: 2 or 4. */
+export function checkRotations(r: number, text = String(r)): Rotations {
+  if (r !== 2 && r !== 4) throw new ShineError(`--rotations must be 2 or 4, got '${text}'`);
+  return r;
 }
 
-/** A human label: `+g1`, `-g2 rot`. */
+/**
+ * The 4·R members in a fixed order: component, then sign (+ first), then rotation index k
+ * (unrotated first).
+ */
+export function designMembers(rotations: Rotations): Member[] {
+  checkRotations(rotations);
+  return ([1, 2] as const).flatMap((component) =>
+    ([1, -1] as const).flatMap((sign) => Array.from({ length: rotations }, (_, rotation) => ({ component, sign, rotation, rotations }))),
+  );
+}
+
+/** The member's rotation of the intrinsic shapes in degrees: 180·k/R (0, 45, 90, 135 for R = 4). */
+export function memberRotationDeg(m: Pick<Member, 'rotation' | 'rotations'>): number {
+  return (180 * m.rotation) / m.rotations;
+}
+
+/** Whether the member's intrinsic shapes are rotated at all (k > 0; the ROTATED column). */
+export function memberRotated(m: Pick<Member, 'rotation'>): boolean {
+  return m.rotation > 0;
+}
+
+/**
+ * A file-name friendly label: `g1p_r0` = (+g, 0) unrotated, `g2m_r3` = (0, −g) rotation index 3
+ * (135° with R = 4). The index is k, so `_r1` is 90° with R = 2 and 45° with R = 4.
+ */
+export function memberLabel(m: Pick<Member, 'component' | 'sign' | 'rotation'>): string {
+  return `g${m.component}${m.sign > 0 ? 'p' : 'm'}_r${m.rotation}`;
+}
+
+/** A human label: `+g1`, `-g2 rot 45°`. */
 export function memberText(m: Member): string {
-  return `${m.sign > 0 ? '+' : '-'}g${m.component}${m.rotated ? ' rot' : ''}`;
+  return `${m.sign > 0 ? '+' : '-'}g${m.component}${m.rotation ? ` rot ${memberRotationDeg(m)}°` : ''}`;
 }
 
 /** The true reduced shear (g1, g2) of a member for the amplitude g. */
@@ -39,8 +73,8 @@ export function memberShear(m: Member, g: number): [number, number] {
   return m.component === 1 ? [v, 0] : [0, v];
 }
 
-export function memberKey(m: Member): string {
-  return `${m.component}${m.sign > 0 ? '+' : '-'}${m.rotated ? 'r' : 'u'}`;
+export function memberKey(m: Pick<Member, 'component' | 'sign' | 'rotation'>): string {
+  return `${m.component}${m.sign > 0 ? '+' : '-'}${m.rotation}`;
 }
 
 /**

@@ -1,16 +1,16 @@
 /**
  * Shear-calibration statistics (docs/calibrate.md), pure float64 functions: the multiplicative
- * and additive bias of each (seed, sub-tile) set of 8 fits, their mean over every complete set
+ * and additive bias of each (seed, sub-tile) set of 4·R fits, their mean over every complete set
  * with bootstrap errors (resampling seeds, seeded RNG), per-seed values, the pull distribution of
  * every fit and the bookkeeping of fits that failed, are empty or have no shear.
  *
- * For a set and component i, with ĝ_i(s) the mean of the unrotated and rotated fits with the
- * shear s·g applied along i:
+ * For a set and component i, with ĝ_i(s) the mean over the R rotations (intrinsic shapes turned
+ * by 180°·k/R, k = 0 … R−1) of the fits with the shear s·g applied along i:
  *   m_i = (ĝ_i(+) − ĝ_i(−)) / (2g) − 1        c_i = (ĝ_i(+) + ĝ_i(−)) / 2
  * and the leakage into the other component j: (ĝ_j(+) − ĝ_j(−)) / (2g) with the shear along i.
  */
 import { mulberry32 } from '../util/rng.ts';
-import { MEMBERS, memberKey, memberLabel, type Component, type Member, type Sign } from './design.ts';
+import { designMembers, memberKey, memberLabel, type Component, type Member, type Sign } from './design.ts';
 
 /**
  * What became of one planned fit:
@@ -107,7 +107,7 @@ export interface PerSeed {
 }
 
 export interface FitCounts {
-  /** Every planned fit (8 per set). */
+  /** Every planned fit (4·R per set). */
   total: number;
   /** total − empty: the fits that had something to fit. */
   attempted: number;
@@ -240,13 +240,20 @@ export function groupSets(fits: readonly CalibrationFit[]): CalibrationFit[][] {
   return [...map.values()];
 }
 
-/** Bias estimates of one set of fits (its members in any order; a missing member makes it incomplete). */
+/**
+ * Bias estimates of one set of fits (its members in any order; a missing member makes it
+ * incomplete). The design — R rotations — is the members' own (`rotations`), the same for all.
+ */
 export function setEstimate(members: readonly CalibrationFit[], g: number): SetEstimate {
   const f0 = members[0];
+  const R = f0.rotations;
   const byKey = new Map<string, CalibrationFit>();
-  for (const f of members) byKey.set(memberKey(f), f);
+  for (const f of members) {
+    if (f.rotations !== R) throw new Error(`calibration set seed ${f.seed} sub-tile (${f.row}, ${f.col}) mixes designs of ${R} and ${f.rotations} rotations`);
+    byKey.set(memberKey(f), f);
+  }
   const missing: string[] = [];
-  for (const m of MEMBERS) {
+  for (const m of designMembers(R)) {
     const f = byKey.get(memberKey(m));
     if (!f) missing.push(`${memberLabel(m)}: not planned`);
     else if (!usable(f)) missing.push(`${memberLabel(m)}: ${f.status}`);
@@ -256,11 +263,15 @@ export function setEstimate(members: readonly CalibrationFit[], g: number): SetE
   if (missing.length) {
     return { ...base, complete: false, m1: NaN, m2: NaN, c1: NaN, c2: NaN, leak1to2: NaN, leak2to1: NaN, c1Cross: NaN, c2Cross: NaN };
   }
-  // ĝ_j with the shear s·g along i, averaged over the unrotated / rotated pair
+  // ĝ_j with the shear s·g along i, averaged over the R rotations of the intrinsic shapes (the
+  // ring: R = 2 cancels the shape noise to O(e²), R = 4 to O(e⁴))
   const avg = (i: Component, s: Sign, j: Component) => {
-    const u = byKey.get(memberKey({ component: i, sign: s, rotated: false }))!;
-    const r = byKey.get(memberKey({ component: i, sign: s, rotated: true }))!;
-    return j === 1 ? (u.g1 + r.g1) / 2 : (u.g2 + r.g2) / 2;
+    let sum = 0;
+    for (let k = 0; k < R; k++) {
+      const f = byKey.get(memberKey({ component: i, sign: s, rotation: k }))!;
+      sum += j === 1 ? f.g1 : f.g2;
+    }
+    return sum / R;
   };
   const resp = (i: Component, j: Component) => (avg(i, 1, j) - avg(i, -1, j)) / (2 * g);
   const add = (i: Component, j: Component) => (avg(i, 1, j) + avg(i, -1, j)) / 2;
@@ -299,7 +310,7 @@ export interface SummaryOptions {
   bootstrapSeed?: number;
 }
 
-/** Everything calibration.json reports, from the list of planned fits (8 per (seed, sub-tile)). */
+/** Everything calibration.json reports, from the list of planned fits (4·R per (seed, sub-tile)). */
 export function summarize(fits: readonly CalibrationFit[], o: SummaryOptions): CalibrationSummary {
   const g = o.g;
   const B = o.bootstrap ?? 2000;

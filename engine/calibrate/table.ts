@@ -1,6 +1,6 @@
 /**
  * calibration.fits (docs/calibrate.md), written with the project's FITS writer:
- *   HDU 1 SHEARFITS  one row per planned fit (seed, component, sign, rotated, sub-tile, truth,
+ *   HDU 1 SHEARFITS  one row per planned fit (seed, component, sign, rotation, sub-tile, truth,
  *                    the shear product's G1, G2, G1_ERR, G2_ERR, CONVERGED, N_SOURCES, status)
  *   HDU 2 SUMMARY    one row: m1, m2, c1, c2, leakages with bootstrap errors, pulls, counts
  *   HDU 3 SETS       one row per (seed, sub-tile) set: complete, m1, m2, c1, c2, leakages
@@ -10,7 +10,7 @@
 import { writeFits, type ColumnSpec } from '../data/fits/write.ts';
 import type { CardInput } from '../data/fits/header.ts';
 import { asciiText } from '../outputs/provenance.ts';
-import { memberLabel } from './design.ts';
+import { memberLabel, memberRotated, memberRotationDeg } from './design.ts';
 import { QUANTITIES, type CalibrationFit, type CalibrationSummary, type Quantity } from './stats.ts';
 
 export const FITS_EXTNAME = 'SHEARFITS';
@@ -29,6 +29,8 @@ export interface CalibrationFitsHeader {
   method: string;
   priors: string;
   noise: boolean;
+  /** R, the rotations of the intrinsic shapes per (component, sign) (NROT). */
+  rotations: number;
   configHash: string;
   softwareVersion: string;
   /** ISO 8601 creation time (from the caller). */
@@ -49,6 +51,7 @@ export function calibrationFits(fits: readonly CalibrationFit[], s: CalibrationS
     ['METHOD', asciiText(h.method), 'inference method'],
     ['PRIORS', asciiText(h.priors), 'priors: default (schema) or shine'],
     ['NOISE', h.noise, 'pixel noise in the simulations'],
+    ['NROT', h.rotations, 'intrinsic-shape rotations 180*k/NROT per shear'],
     ['CFGHASH', asciiText(h.configHash), 'hash of the derived Stage-2 config template'],
   ];
   const n = fits.length;
@@ -59,7 +62,8 @@ export function calibrationFits(fits: readonly CalibrationFit[], s: CalibrationS
     { name: 'SIM', format: '6A', data: fits.map((f) => memberLabel(f)) },
     { name: 'COMPONENT', format: 'I', data: Int16Array.from(fits, (f) => f.component) },
     { name: 'SIGN', format: 'I', data: Int16Array.from(fits, (f) => f.sign) },
-    { name: 'ROTATED', format: 'L', data: fits.map((f) => f.rotated) },
+    { name: 'ROTATED', format: 'L', data: fits.map((f) => memberRotated(f)) },
+    { name: 'ROTATION', format: 'D', data: f64((f) => memberRotationDeg(f)), unit: 'deg' },
     { name: 'TILE_ID', format: 'K', data: BigInt64Array.from(fits, (f) => BigInt(f.tileId)) },
     { name: 'SUBTILE_ROW', format: 'I', data: Int16Array.from(fits, (f) => f.row) },
     { name: 'SUBTILE_COL', format: 'I', data: Int16Array.from(fits, (f) => f.col) },

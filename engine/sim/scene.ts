@@ -49,8 +49,39 @@ export interface SceneConfig {
   /**
    * Rotate every galaxy's intrinsic shape by 90°: (e1, e2) → (−e1, −e2) after the draw, so the
    * scene stream — and every other object property — is unchanged (shape-noise cancellation).
+   * The same as `ellipticityRotationDeg: 90` (which takes precedence when given).
    */
   rotateEllipticities?: boolean;
+  /**
+   * Rotate every galaxy's intrinsic shape by θ degrees in position angle after the draw:
+   * (e1 + i·e2) → (e1 + i·e2)·exp(2iθ) (rotateEllipticity). Nothing else changes.
+   */
+  ellipticityRotationDeg?: number;
+}
+
+/**
+ * A position-angle rotation reduced to [0, 180) degrees: distortion is spin-2, so a turn by 180°
+ * is the identity (−90 → 90, 225 → 45).
+ */
+export function normalizeRotationDeg(deg: number): number {
+  return (((deg % 180) + 180) % 180) + 0;
+}
+
+/**
+ * An intrinsic distortion (e1, e2) rotated by θ degrees in position angle: (e1 + i·e2)·exp(2iθ).
+ * The multiples of 45° are exact (no rounding): 0° → (e1, e2), 45° → (−e2, e1), 90° →
+ * (−e1, −e2), 135° → (e2, −e1); any other angle by cos/sin of 2θ.
+ */
+export function rotateEllipticity(e1: number, e2: number, deg: number): [number, number] {
+  const t = normalizeRotationDeg(deg);
+  if (t === 0) return [e1, e2];
+  if (t === 45) return [-e2, e1];
+  if (t === 90) return [-e1, -e2];
+  if (t === 135) return [e2, -e1];
+  const a = (2 * t * Math.PI) / 180;
+  const c = Math.cos(a);
+  const s = Math.sin(a);
+  return [e1 * c - e2 * s, e1 * s + e2 * c];
 }
 
 export interface SkyObject {
@@ -121,8 +152,9 @@ function drawMag(rng: Rng, slope: number, lo: number, hi: number): number {
 
 /**
  * Draw the objects. The scene stream does not depend on the shear, so `--shear` and
- * `--flip-shear` change only the applied (g1, g2), and `rotateEllipticities` only the sign of
- * the galaxies' intrinsic (e1, e2) (the same deviates are drawn).
+ * `--flip-shear` change only the applied (g1, g2), and `rotateEllipticities` /
+ * `ellipticityRotationDeg` only the orientation of the galaxies' intrinsic (e1, e2) (the same
+ * deviates are drawn).
  */
 export function drawScene(seed: number, cfg: SceneConfig, shear: ShearCell[], toSky: (u: number, v: number) => [number, number]): SkyObject[] {
   const rng = new Rng(seed, 'scene');
@@ -132,6 +164,7 @@ export function drawScene(seed: number, cfg: SceneConfig, shear: ShearCell[], to
   const nGal = poissonCount(rng, area * cfg.n24 * (10 ** (0.3 * (cfg.magMax - 24)) - 10 ** (0.3 * (mLo - 24))));
   const nStar = poissonCount(rng, area * cfg.starDensity);
   const conv = aduPerMicroJy();
+  const rotDeg = normalizeRotationDeg(cfg.ellipticityRotationDeg ?? (cfg.rotateEllipticities ? 90 : 0));
   const objs: SkyObject[] = [];
   const cellOf = (u: number, v: number) => {
     const [row, col] = subTileOf(u, v, cfg.tileCore, cfg.grid);
@@ -149,8 +182,8 @@ export function drawScene(seed: number, cfg: SceneConfig, shear: ShearCell[], to
       hlr = Math.min(3, Math.max(0.05, med * Math.exp(0.35 * rng.normal())));
       // intrinsic distortion: σ = 0.26 per component, |e| < 0.9
       do { e1 = 0.26 * rng.normal(); e2 = 0.26 * rng.normal(); } while (e1 * e1 + e2 * e2 >= 0.81);
-      // 90° rotation of the intrinsic shape: distortion is spin-2, so e → −e
-      if (cfg.rotateEllipticities) { e1 = -e1; e2 = -e2; }
+      // rotation of the intrinsic shape by θ: distortion is spin-2, so e → e·exp(2iθ) (90°: e → −e)
+      if (rotDeg !== 0) [e1, e2] = rotateEllipticity(e1, e2, rotDeg);
     }
     const cell = cellOf(u, v);
     const [ra, dec] = toSky(u, v);

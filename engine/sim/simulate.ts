@@ -19,7 +19,7 @@ import {
   focalPlane, fpToUV, quadrantFpBox, quadrantWcs, ditherPointing, uvToFp, DITHERS, QUAD_W, QUAD_H, PV1, PV2,
   type Pointing, type QuadrantGeom,
 } from './focal-plane.ts';
-import { drawScene, galaxyMap, shearField, skyAduPerPixel, aduPerMicroJy, HLR_TO_R0, VIS, type SkyObject, type ShearCell } from './scene.ts';
+import { drawScene, galaxyMap, normalizeRotationDeg, shearField, skyAduPerPixel, aduPerMicroJy, HLR_TO_R0, VIS, type SkyObject, type ShearCell } from './scene.ts';
 import { PRESETS, imagedRegion, type Preset, type PresetName } from './presets.ts';
 
 export interface SimFile {
@@ -42,8 +42,16 @@ export interface SimulateOptions {
    * Rotate every galaxy's intrinsic shape by 90° ((e1, e2) → (−e1, −e2)); everything else —
    * objects, positions, sizes, fluxes, stars, shear, noise deviates, defects, catalog
    * measurement deviates — is identical. With `shear`/`flipShear`: shape-noise-cancelling sets.
+   * The same as `ellipticityRotationDeg: 90`.
    */
   rotateEllipticities?: boolean;
+  /**
+   * Rotate every galaxy's intrinsic shape by θ degrees in position angle: (e1 + i·e2) →
+   * (e1 + i·e2)·exp(2iθ), with everything else identical as for `rotateEllipticities` (which is
+   * θ = 90). Reduced mod 180 (spin-2); 0, 45, 90 and 135 are exact (no-op, (−e2, e1), negation,
+   * (e2, −e1)). Together with `rotateEllipticities: true` it must be ≡ 90.
+   */
+  ellipticityRotationDeg?: number;
   /** Pixel noise (default true). Off: SCI = background + objects (+ defects). */
   noise?: boolean;
   /** Cosmic rays, hot pixels, bad columns (default true). Saturation is always applied. */
@@ -66,6 +74,8 @@ export interface QuadrantJob {
   shear: [number, number] | null;
   flipShear: boolean;
   rotateEllipticities: boolean;
+  /** Rotation of the intrinsic shapes (degrees); overrides `rotateEllipticities` when given. */
+  ellipticityRotationDeg?: number;
   noise: boolean;
   defects: boolean;
   dither: number;
@@ -90,6 +100,8 @@ export interface SimulateSummary {
   quadrants: number;
   files: string[];
   shear: ShearCell[];
+  /** Rotation of the galaxies' intrinsic shapes, degrees in [0, 180) (EROTDEG). */
+  ellipticityRotationDeg: number;
 }
 
 /** FLG bits (DESIGN §3). */
@@ -522,13 +534,29 @@ interface SimContext {
   cropsPerExp: Crop[][];
 }
 
-function buildContext(preset: Preset, seed: number, fixedShear: [number, number] | null, flip: boolean, rotate: boolean): SimContext {
+/**
+ * The rotation of the galaxies' intrinsic shapes, in [0, 180) degrees, from the two options:
+ * `ellipticityRotationDeg` when given, else 90 for `rotateEllipticities`, else 0.
+ */
+export function ellipticityRotation(rotateEllipticities?: boolean, ellipticityRotationDeg?: number): number {
+  if (ellipticityRotationDeg === undefined || ellipticityRotationDeg === null) return rotateEllipticities ? 90 : 0;
+  if (typeof ellipticityRotationDeg !== 'number' || !Number.isFinite(ellipticityRotationDeg)) {
+    throw new ShineError(`the ellipticity rotation must be a finite number of degrees, got ${String(ellipticityRotationDeg)}`, { field: 'ellipticityRotationDeg' });
+  }
+  const t = normalizeRotationDeg(ellipticityRotationDeg);
+  if (rotateEllipticities && t !== 90) {
+    throw new ShineError(`rotateEllipticities (90°) contradicts ellipticityRotationDeg ${ellipticityRotationDeg}°`, { field: 'ellipticityRotationDeg' });
+  }
+  return t;
+}
+
+function buildContext(preset: Preset, seed: number, fixedShear: [number, number] | null, flip: boolean, rotDeg: number): SimContext {
   const tilePlane = tangentPlane(preset.tileRa, preset.tileDec);
   const toSky = (u: number, v: number) => tilePlane.toSky(u, v);
   const region = imagedRegion(preset);
   const popRegion: [number, number, number, number] = [region[0] - preset.pad, region[1] + preset.pad, region[2] - preset.pad, region[3] + preset.pad];
   const shear = shearField(seed, preset.grid, fixedShear, flip);
-  const objects = drawScene(seed, { region: popRegion, magMax: preset.magMax, n24: N24, starDensity: 4, tileCore: preset.tileCore, grid: preset.grid, rotateEllipticities: rotate }, shear, toSky);
+  const objects = drawScene(seed, { region: popRegion, magMax: preset.magMax, n24: N24, starDensity: 4, tileCore: preset.tileCore, grid: preset.grid, ellipticityRotationDeg: rotDeg }, shear, toSky);
   // nominal pointing: the imaged area's centre
   const [cu, cv] = [(region[0] + region[1]) / 2, (region[2] + region[3]) / 2];
   const [pra, pdec] = toSky(cu, cv);
@@ -543,7 +571,7 @@ export function planSimulation(preset: PresetName | Preset, seed: number): {
   exposures: Array<Array<{ name: string; x0: number; y0: number; width: number; height: number }>>;
 } {
   const p = typeof preset === 'string' ? PRESETS[preset] : preset;
-  const ctx = buildContext(p, seed, null, false, false);
+  const ctx = buildContext(p, seed, null, false, 0);
   return {
     objects: ctx.objects.length,
     exposures: ctx.cropsPerExp.map((cs) => cs.map((c) => ({ name: c.name, x0: c.x0, y0: c.y0, width: c.w, height: c.h }))),
@@ -555,9 +583,10 @@ let cachedContext: SimContext | null = null;
 
 /** Render one quadrant of a simulation (what `simulate` does for each; usable in a worker). */
 export function renderJob(job: QuadrantJob): QuadrantResult {
-  const key = JSON.stringify([job.preset, job.seed, job.shear, job.flipShear, job.rotateEllipticities === true]);
+  const rotDeg = ellipticityRotation(job.rotateEllipticities === true, job.ellipticityRotationDeg);
+  const key = JSON.stringify([job.preset, job.seed, job.shear, job.flipShear, rotDeg]);
   if (key !== cachedKey || !cachedContext) {
-    cachedContext = buildContext(job.preset, job.seed, job.shear, job.flipShear, job.rotateEllipticities === true);
+    cachedContext = buildContext(job.preset, job.seed, job.shear, job.flipShear, rotDeg);
     cachedKey = key;
   }
   const ctx = cachedContext;
@@ -581,13 +610,15 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
 
   const fixedShear = options.shear ?? null;
   const flip = options.flipShear ?? false;
-  const rotate = options.rotateEllipticities ?? false;
-  const ctx = buildContext(preset, seed, fixedShear, flip, rotate);
+  const rotDeg = ellipticityRotation(options.rotateEllipticities ?? false, options.ellipticityRotationDeg);
+  // ROT90 keeps its meaning: the shapes are turned by 90° (negated)
+  const rotate = rotDeg === 90;
+  const ctx = buildContext(preset, seed, fixedShear, flip, rotDeg);
   const { toSky, popRegion, shear, objects, pointings, cropsPerExp } = ctx;
   const total = cropsPerExp.reduce((a, c) => a + c.length, 0);
   // jobs in file order; up to `concurrency` rendered ahead of the writer
   const jobs: QuadrantJob[] = [];
-  cropsPerExp.forEach((crops, d) => crops.forEach((_, c) => jobs.push({ preset, seed, shear: fixedShear, flipShear: flip, rotateEllipticities: rotate, noise, defects, dither: d, crop: c })));
+  cropsPerExp.forEach((crops, d) => crops.forEach((_, c) => jobs.push({ preset, seed, shear: fixedShear, flipShear: flip, rotateEllipticities: rotate, ellipticityRotationDeg: rotDeg, noise, defects, dither: d, crop: c })));
   const render = options.render ?? (async (job: QuadrantJob) => {
     const crop = cropsPerExp[job.dither][job.crop];
     const p = pointings[job.dither];
@@ -629,6 +660,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
         ...photCards(),
         ['SIMULATD', true, 'shine simulate output'], ['SIMSEED', seed, 'simulation seed'], ['SIMPRSET', preset.name, 'simulation preset'],
         ['FLIPSHR', flip, 'shear flipped'], ['ROT90', rotate, 'galaxy intrinsic shapes rotated by 90 deg'],
+        ['EROTDEG', rotDeg, '[deg] galaxy intrinsic shapes rotated (PA, mod 180)'],
       ],
     });
     const detRel = `VIS/${detFileName(preset.obsId, d)}`;
@@ -705,7 +737,8 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   const o = objects;
   await writeWhole(out, 'truth/sources.fits', [{
     kind: 'bintable', name: 'SOURCES', nRows: o.length,
-    cards: [['TILEID', preset.tileId, ''], ['SIMSEED', seed, ''], ['FLIPSHR', flip, 'shear flipped'], ['ROT90', rotate, 'E1, E2 rotated by 90 deg (negated)']],
+    cards: [['TILEID', preset.tileId, ''], ['SIMSEED', seed, ''], ['FLIPSHR', flip, 'shear flipped'], ['ROT90', rotate, 'E1, E2 rotated by 90 deg (negated)'],
+      ['EROTDEG', rotDeg, '[deg] E1, E2 rotated by this PA: e*exp(2i*EROTDEG)']],
     columns: [
       { name: 'ID', data: BigInt64Array.from(o.map((x) => BigInt(x.id))) },
       { name: 'OBJECT_ID', data: BigInt64Array.from(o.map((x, i) => (catIdx[i] >= 0 ? rows[catIdx[i]].objectId : -1n))) },
@@ -745,6 +778,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   return {
     preset: preset.name, objects: objects.length, galaxies: objects.filter((x) => !x.isStar).length, stars: objects.filter((x) => x.isStar).length,
     catalogRows: rows.length, exposures: pointings.length, quadrants: total, files, shear,
+    ellipticityRotationDeg: rotDeg,
   };
 }
 

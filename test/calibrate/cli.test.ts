@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,8 @@ describe('shine calibrate: bad input', () => {
     ['bad --method', ['--preset', 'ci', '--seeds', '1', '--method', 'hmc'], /^shine: --method must be map, vi or nuts, got 'hmc'$/],
     ['bad --jobs', ['--preset', 'ci', '--seeds', '1', '--jobs', '0'], /^shine: --jobs must be an integer ≥ 1, got '0'$/],
     ['bad --executor', ['--preset', 'ci', '--seeds', '1', '--executor', 'aws-batch'], /^shine: --executor must be local or slurm, got 'aws-batch'$/],
+    ['--rotations 3', ['--preset', 'ci', '--seeds', '1', '--rotations', '3'], /^shine: --rotations must be 2 or 4, got '3'$/],
+    ['--rotations x', ['--preset', 'ci', '--seeds', '1', '--rotations', 'x'], /^shine: --rotations must be 2 or 4, got 'x'$/],
   ];
   for (const [name, args, re] of cases) {
     it(name, async () => {
@@ -53,6 +55,23 @@ describe('shine calibrate: bad input', () => {
     expect(r.code).toBe(1);
     expect(r.out.split('\n')).toHaveLength(1);
     expect(r.out).toMatch(/holds a calibration with other settings \(g 0\.02 → 0\.05, priors default → shine\): use another --out/);
+    // a run record without `rotations` predates the option: its simulations are the 2-ring
+    r = await runCli(calibrate, ['--rotations', '4', '--out', dir], {});
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/holds a calibration with other settings \(rotations 2 → 4\): use another --out/);
+  });
+
+  it('a folder from before --rotations reports as the 2-ring (--report-only, nothing simulated yet)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shine-cal-old-'));
+    writeFileSync(join(dir, 'calibrate_run.json'), JSON.stringify({ format: 'shine-calibrate-run', version: 1, preset: 'minitile', g: 0.02, method: 'map', priors: 'default', noise: false, overrides: null, seeds: [1], sub_tiles: [[0, 2]], bootstrap: 20, bootstrap_seed: 1 }));
+    const r = await runCli(calibrate, ['--report-only', '--out', dir, '--json'], {});
+    expect(r.code, r.out).toBe(0);
+    const j = JSON.parse(readFileSync(join(dir, 'calibration.json'), 'utf8'));
+    expect(j.inputs.rotations).toBe(2);
+    expect(j.design.members.map((m: { label: string }) => m.label)).toEqual(['g1p_r0', 'g1p_r1', 'g1m_r0', 'g1m_r1', 'g2p_r0', 'g2p_r1', 'g2m_r0', 'g2m_r1']);
+    expect(j.design.members.map((m: { rotation_deg: number }) => m.rotation_deg)).toEqual([0, 90, 0, 90, 0, 90, 0, 90]);
+    expect(j.fits).toHaveLength(8);
+    expect(j.fits.every((f: { status: string }) => f.status === 'missing')).toBe(true);
   });
 
   it('through the shine entry point: exit code 1 and one line on stderr', async () => {

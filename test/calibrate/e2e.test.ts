@@ -1,6 +1,8 @@
 /**
  * `shine calibrate` end to end on the real pipeline, small enough for CI (2 cores, < 3 min):
- * minitile, noise-free, seed 1, two one-source sub-tiles, 2 Stage-2 processes at once.
+ * minitile, noise-free, seed 1, two one-source sub-tiles, 2 Stage-2 processes at once, with
+ * `--rotations 2` (8 simulations, 16 fits: the default 4-ring doubles both and would not fit the
+ * time on a loaded 2-core machine; the 4-ring's estimator is tested in stats.test.ts).
  * calibration.fits is read by astropy (with CI=true a missing astropy fails the test): one row per
  * fit whose G1/G2 are the sub-tile shear products' (also read by astropy); m, c and the pulls of
  * calibration.json are recomputed here from those rows; a second invocation refits nothing.
@@ -13,12 +15,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decode } from 'fast-png';
 import { parse as parseYaml } from 'yaml';
-import { MEMBERS, memberLabel } from '../../engine/calibrate/design.ts';
+import { designMembers, memberLabel, memberRotationDeg } from '../../engine/calibrate/design.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SUBTILES: Array<[number, number]> = [[0, 2], [2, 0]];
 const TILE = 102018211;
 const G = 0.02;
+const MEMBERS = designMembers(2);
 
 /** A python with astropy, or null (the FITS tests' convention: Debian's /usr/bin/python3 first). */
 function astropyPython(): string | null {
@@ -49,12 +52,13 @@ out = {}
 with fits.open(sys.argv[1]) as h:
     t = h['SHEARFITS'].data
     out['rows'] = [dict(seed=int(r['SEED']), sim=str(r['SIM']).strip(), component=int(r['COMPONENT']), sign=int(r['SIGN']),
-                        rotated=bool(r['ROTATED']), tile=int(r['TILE_ID']), row=int(r['SUBTILE_ROW']), col=int(r['SUBTILE_COL']),
+                        rotated=bool(r['ROTATED']), rotation=float(r['ROTATION']), tile=int(r['TILE_ID']), row=int(r['SUBTILE_ROW']), col=int(r['SUBTILE_COL']),
                         gt1=float(r['G_TRUE1']), gt2=float(r['G_TRUE2']), g1=float(r['G1']), g2=float(r['G2']),
                         e1=float(r['G1_ERR']), e2=float(r['G2_ERR']), converged=bool(r['CONVERGED']), n=int(r['N_SOURCES']),
                         status=str(r['STATUS']).strip(), p1=float(r['PULL1']), p2=float(r['PULL2'])) for r in t]
     s = h['SUMMARY'].data[0]
     out['summary'] = {k: float(s[k]) for k in ['M1', 'M2', 'C1', 'C2', 'LEAK12', 'LEAK21', 'PULL_MEAN', 'PULL_SD', 'N_COMPLETE', 'N_SETS']}
+    out['nrot'] = int(h['SHEARFITS'].header['NROT'])
     h.verify('exception')
 shear = {}
 for p in sys.argv[2:]:
@@ -70,7 +74,7 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
     const py = astropyPython();
     if (!py && process.env.CI) throw new Error('python3 with astropy is required on CI (apt-get install python3-astropy, or set SHINE_PYTHON)');
     const out = join(mkdtempSync(join(tmpdir(), 'shine-cal-e2e-')), 'cal');
-    const args = ['--preset', 'minitile', '--seeds', '1', '--noise-free', '--sub-tiles', SUBTILES.map((s) => s.join(',')).join(';'), '--jobs', '2', '--out', out, '--json'];
+    const args = ['--preset', 'minitile', '--seeds', '1', '--noise-free', '--sub-tiles', SUBTILES.map((s) => s.join(',')).join(';'), '--jobs', '2', '--rotations', '2', '--out', out, '--json'];
     const t0 = performance.now();
     const r1 = await shine(args);
     const first = (performance.now() - t0) / 1000;
@@ -93,7 +97,13 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
     const mtimes = shearFiles.map((f) => statSync(f).mtimeMs);
 
     const j = JSON.parse(readFileSync(join(out, 'calibration.json'), 'utf8'));
-    expect(j.inputs).toMatchObject({ preset: 'minitile', seeds: [1], g: G, method: 'map', priors: 'default', noise: false });
+    expect(j.inputs).toMatchObject({ preset: 'minitile', seeds: [1], g: G, rotations: 2, method: 'map', priors: 'default', noise: false });
+    expect(line1.rotations).toBe(2);
+    expect(JSON.parse(readFileSync(join(out, 'calibrate_run.json'), 'utf8')).rotations).toBe(2);
+    for (const m of MEMBERS) {
+      const marker = JSON.parse(readFileSync(join(out, 'sims', 'seed_1', memberLabel(m), 'simulation.json'), 'utf8'));
+      expect(marker.ellipticity_rotation_deg).toBe(memberRotationDeg(m));
+    }
     expect(j.config.hash).toMatch(/^[0-9a-f]{16}$/);
     expect((parseYaml(j.config.text) as { gal?: { priors?: unknown } }).gal?.priors).toBeUndefined(); // --priors default
     expect(j.config.effective_priors.shear).toBeDefined();
@@ -118,7 +128,7 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
       expect(row.status).toBe('ok');
       expect(row.tile).toBe(TILE);
       const m = MEMBERS.find((x) => memberLabel(x) === row.sim)!;
-      expect([row.component, row.sign, row.rotated]).toEqual([m.component, m.sign, m.rotated]);
+      expect([row.component, row.sign, row.rotated, row.rotation]).toEqual([m.component, m.sign, m.rotation > 0, memberRotationDeg(m)]);
       expect([row.gt1, row.gt2]).toEqual(m.component === 1 ? [m.sign * G, 0] : [0, m.sign * G]);
     }
     // m, c, leakage recomputed from the rows
@@ -144,6 +154,7 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
     expect(a.summary.M1).toBeCloseTo(E.m1.mean, 14);
     expect(a.summary.C2).toBeCloseTo(E.c2.mean, 14);
     expect(a.summary.N_COMPLETE).toBe(2);
+    expect(a.nrot).toBe(2);
     expect(line1.m1).toBeCloseTo(E.m1.mean, 14);
     // pulls from the rows
     const pulls = rows.flatMap((x) => [(Number(x.g1) - Number(x.gt1)) / Number(x.e1), (Number(x.g2) - Number(x.gt2)) / Number(x.e2)]);

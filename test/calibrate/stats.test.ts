@@ -1,6 +1,8 @@
 /**
  * engine/calibrate on synthetic numbers with known answers: m, c and leakage recovered exactly
- * when the rotated pairs cancel the shape noise; noise identical in the ±g simulations cancels in
+ * when the rotations cancel the shape noise (R = 4 and R = 2); for a galaxy whose shear estimate is
+ * its own observed shape — the intrinsic one Möbius-composed with g — the 4-ring leaves |m| ≪ 1e-4
+ * while the 2-ring leaves its O(e²) bias; noise identical in the ±g simulations cancels in
  * m; incomplete, failed and empty fits are counted, listed and kept out of m and c; the bootstrap
  * over seeds agrees with the analytic standard error of the mean; pulls and their robust width;
  * the parsers, the derived configuration, the FITS table and the PNG.
@@ -9,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { decode } from 'fast-png';
 import { parse as parseYaml } from 'yaml';
 import {
-  MEMBERS, memberLabel, memberShear, parseSeeds, parseSubtiles, checkShearAmplitude, formatSeeds, type Member,
+  designMembers, memberLabel, memberShear, memberRotationDeg, memberRotated, memberText, parseSeeds, parseSubtiles, checkShearAmplitude,
+  checkRotations, formatSeeds, type Member, type Rotations,
 } from '../../engine/calibrate/design.ts';
 import {
   summarize, setEstimate, bootstrapClusterMeans, robustSd, sd, mean, pullStats, type CalibrationFit, type FitStatus,
@@ -34,23 +37,29 @@ interface Truth {
   leak: [number, number];
 }
 
+/** (e1, e2) turned by θ degrees in position angle: (e1 + i e2)·exp(2iθ), by cos/sin. */
+function turn(e: readonly [number, number], deg: number): [number, number] {
+  const a = (2 * deg * Math.PI) / 180;
+  return [e[0] * Math.cos(a) - e[1] * Math.sin(a), e[0] * Math.sin(a) + e[1] * Math.cos(a)];
+}
+
 /**
- * Fits of seeds × sub-tiles sets: ĝ_j = (1 + m_j) g_j + c_j + leak·g_other + ε_j·(±1 rotated)
- * + n_j, where ε is the set's shape noise (opposite in the rotated simulation) and n noise
- * identical in all 8 simulations of the set.
+ * Fits of seeds × sub-tiles sets: ĝ_j = (1 + m_j) g_j + c_j + leak·g_other + ε_j(θ) + n_j, where
+ * ε is the set's shape noise, turned by the member's rotation θ = 180°·k/R (ε·exp(2iθ): its mean
+ * over the R rotations is 0), and n noise identical in all 4·R simulations of the set.
  */
-function synthetic(t: Truth, seeds: number[], subtiles: number, opts: { shape?: number; common?: number; rnd?: () => number; err?: number } = {}): CalibrationFit[] {
+function synthetic(t: Truth, seeds: number[], subtiles: number, opts: { shape?: number; common?: number; rnd?: () => number; err?: number; rotations?: Rotations } = {}): CalibrationFit[] {
   const rnd = opts.rnd ?? mulberry32(7);
   const fits: CalibrationFit[] = [];
   for (const seed of seeds) {
     for (let k = 0; k < subtiles; k++) {
-      const eps = [(opts.shape ?? 0.3) * gauss(rnd), (opts.shape ?? 0.3) * gauss(rnd)];
+      const eps: [number, number] = [(opts.shape ?? 0.3) * gauss(rnd), (opts.shape ?? 0.3) * gauss(rnd)];
       const n = [(opts.common ?? 0) * gauss(rnd), (opts.common ?? 0) * gauss(rnd)];
-      for (const m of MEMBERS) {
+      for (const m of designMembers(opts.rotations ?? 4)) {
         const [g1, g2] = memberShear(m, t.g);
-        const r = m.rotated ? -1 : 1;
-        const h1 = (1 + t.m[0]) * g1 + t.c[0] + t.leak[1] * g2 + r * eps[0] + n[0];
-        const h2 = (1 + t.m[1]) * g2 + t.c[1] + t.leak[0] * g1 + r * eps[1] + n[1];
+        const e = turn(eps, memberRotationDeg(m));
+        const h1 = (1 + t.m[0]) * g1 + t.c[0] + t.leak[1] * g2 + e[0] + n[0];
+        const h2 = (1 + t.m[1]) * g2 + t.c[1] + t.leak[0] * g1 + e[1] + n[1];
         fits.push({
           ...m, seed, tileId: 7, row: Math.floor(k / 4), col: k % 4, gTrue1: g1, gTrue2: g2,
           g1: h1, g2: h2, g1Err: opts.err ?? 0.3, g2Err: opts.err ?? 0.3, converged: true, nSources: 5, status: 'ok',
@@ -63,8 +72,95 @@ function synthetic(t: Truth, seeds: number[], subtiles: number, opts: { shape?: 
 
 const T: Truth = { g: 0.02, m: [0.013, -0.021], c: [7e-4, -4e-4], leak: [0.004, -0.006] };
 
+describe('the design', () => {
+  it('4·R members: component × sign × rotation 180°·k/R, labelled by k', () => {
+    const four = designMembers(4);
+    expect(four).toHaveLength(16);
+    expect(four.slice(0, 4).map(memberLabel)).toEqual(['g1p_r0', 'g1p_r1', 'g1p_r2', 'g1p_r3']);
+    expect(four.slice(0, 4).map(memberRotationDeg)).toEqual([0, 45, 90, 135]);
+    expect(four.slice(0, 4).map(memberRotated)).toEqual([false, true, true, true]);
+    expect(four.map(memberLabel).slice(12)).toEqual(['g2m_r0', 'g2m_r1', 'g2m_r2', 'g2m_r3']);
+    expect(memberText(four[13])).toBe('-g2 rot 45°');
+    const two = designMembers(2);
+    expect(two.map(memberLabel)).toEqual(['g1p_r0', 'g1p_r1', 'g1m_r0', 'g1m_r1', 'g2p_r0', 'g2p_r1', 'g2m_r0', 'g2m_r1']);
+    expect(two.map(memberRotationDeg)).toEqual([0, 90, 0, 90, 0, 90, 0, 90]);
+    expect(new Set(four.map(memberLabel)).size).toBe(16);
+    expect(checkRotations(2)).toBe(2);
+    for (const bad of [0, 1, 3, 8, NaN]) expect(() => checkRotations(bad)).toThrow(/--rotations must be 2 or 4/);
+  });
+});
+
 describe('m, c, leakage', () => {
-  it('are recovered exactly (to rounding) when the rotated pairs cancel the shape noise', () => {
+  for (const R of [4, 2] as const) {
+    it(`are recovered exactly (to rounding) when the ${R} rotations cancel the shape noise (linear response)`, () => {
+      const fits = synthetic(T, [1, 2], 2, { shape: 0.3, rotations: R });
+      expect(fits).toHaveLength(2 * 2 * 4 * R);
+      const s = summarize(fits, { g: T.g, bootstrap: 50 });
+      expect(s.nSetsComplete).toBe(4);
+      for (const set of s.sets) {
+        expect(set.m1).toBeCloseTo(T.m[0], 12);
+        expect(set.m2).toBeCloseTo(T.m[1], 12);
+        expect(set.c1).toBeCloseTo(T.c[0], 14);
+        expect(set.leak1to2).toBeCloseTo(T.leak[0], 12);
+        expect(set.leak2to1).toBeCloseTo(T.leak[1], 12);
+      }
+    });
+  }
+
+  it('the 4-ring cancels the e² term of a non-linear (Möbius) response that the 2-ring leaves in m', () => {
+    // one galaxy per sub-tile whose MAP shear is its own observed shape: ĝ = (e + g)/(1 + ḡ e)
+    // (complex reduced shear and ε-type ellipticity), e = e_int·exp(2iθ_k). Averaged over the
+    // 2-ring {e, −e}: (g − ḡe²)/(1 − ḡ²e²) ≈ g(1 − e²) for e ∥ g — m ≈ ∓|e|²; over the 4-ring
+    // {e, ie, −e, −ie} the e, e², e³ terms cancel (Σ i^(nk) = 0 for n = 1, 2, 3): what is left is
+    // −(1 − |g|²) ḡ³ e⁴, i.e. m ~ g² e⁴.
+    const g = 0.02;
+    const mul = (a: [number, number], b: [number, number]): [number, number] => [a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]];
+    const div = (a: [number, number], b: [number, number]): [number, number] => {
+      const d = b[0] * b[0] + b[1] * b[1];
+      return [(a[0] * b[0] + a[1] * b[1]) / d, (a[1] * b[0] - a[0] * b[1]) / d];
+    };
+    const mobius = (e: [number, number], gg: [number, number]): [number, number] => div([e[0] + gg[0], e[1] + gg[1]], [1 + mul([gg[0], -gg[1]], e)[0], mul([gg[0], -gg[1]], e)[1]]);
+    // a few fixed intrinsic shapes: along g1, along g2, one at 15°, and a large one (|e| = 0.5) at −35°
+    const shapes: Array<[number, number]> = [[0.3, 0], [0, 0.3], turn([0.25, 0], 15), turn([0.5, 0], -35)];
+    const setsFor = (R: Rotations) => {
+      const fits: CalibrationFit[] = [];
+      shapes.forEach((e, col) => {
+        for (const m of designMembers(R)) {
+          const gt = memberShear(m, g);
+          const [h1, h2] = mobius(turn(e, memberRotationDeg(m)), gt);
+          fits.push({ ...m, seed: 1, tileId: 1, row: 0, col, gTrue1: gt[0], gTrue2: gt[1], g1: h1, g2: h2, g1Err: 0.3, g2Err: 0.3, converged: true, nSources: 1, status: 'ok' });
+        }
+      });
+      return summarize(fits, { g, bootstrap: 10 }).sets;
+    };
+    const four = setsFor(4);
+    const two = setsFor(2);
+    expect(four.every((x) => x.complete)).toBe(true);
+    shapes.forEach((e, k) => {
+      const e2 = e[0] * e[0] + e[1] * e[1];
+      // the 4-ring: m, leakage and c all at the O(g² e⁴) level
+      for (const q of ['m1', 'm2', 'leak1to2', 'leak2to1'] as const) expect(Math.abs(four[k][q]), `${q} of e = ${e}`).toBeLessThan(1e-4);
+      for (const q of ['c1', 'c2', 'c1Cross', 'c2Cross'] as const) expect(Math.abs(four[k][q]), `${q} of e = ${e}`).toBeLessThan(1e-6);
+      // the 2-ring: m_1 ≈ −Re(e²), m_2 ≈ +Re(e²) (ḡ/g = −1 along g2) — of order e², as the
+      // exact pair average (g − ḡe²)/(1 − ḡ²e²) says
+      const re2 = e[0] * e[0] - e[1] * e[1];
+      expect(two[k].m1).toBeCloseTo(-re2, 2);
+      expect(two[k].m2).toBeCloseTo(re2, 2);
+      const sq: [number, number] = mul(e, e);
+      const pair = div([g - g * sq[0], -g * sq[1]], [1 - g * g * sq[0], -g * g * sq[1]]); // ĝ(+g along 1)
+      const pairM = div([-g + g * sq[0], g * sq[1]], [1 - g * g * sq[0], -g * g * sq[1]]); // ĝ(−g along 1)
+      expect(two[k].m1).toBeCloseTo((pair[0] - pairM[0]) / (2 * g) - 1, 12);
+      if (Math.abs(re2) > 0.01) expect(Math.abs(two[k].m1)).toBeGreaterThan(0.5 * Math.abs(re2));
+      expect(Math.abs(two[k].m1) + Math.abs(two[k].leak1to2)).toBeGreaterThan(0.5 * e2);
+    });
+    // on average over these shapes the 2-ring's bias is two orders of magnitude above the 4-ring's
+    const worst = (sets: typeof four) => Math.max(...sets.map((x) => Math.max(Math.abs(x.m1), Math.abs(x.m2))));
+    expect(worst(two)).toBeGreaterThan(0.05);
+    expect(worst(four)).toBeLessThan(1e-4);
+    expect(worst(two) / worst(four)).toBeGreaterThan(1000);
+  });
+
+  it('are recovered exactly (to rounding) when the rotations cancel the shape noise', () => {
     const fits = synthetic(T, [1, 2, 3], 4, { shape: 0.3 });
     const s = summarize(fits, { g: T.g, bootstrap: 200 });
     expect(s.nSets).toBe(12);
@@ -88,7 +184,7 @@ describe('m, c, leakage', () => {
     expect(s.estimates.m1.sem).toBeLessThan(1e-12);
     expect(s.perSeed.map((p) => p.nComplete)).toEqual([4, 4, 4]);
     for (const p of s.perSeed) expect(p.values.m1).toBeCloseTo(T.m[0], 12);
-    expect(s.fits).toMatchObject({ total: 96, attempted: 96, converged: 96, errFinite: 96, fracConverged: 1, fracErrFinite: 1 });
+    expect(s.fits).toMatchObject({ total: 192, attempted: 192, converged: 192, errFinite: 192, fracConverged: 1, fracErrFinite: 1 });
     expect(s.problems).toEqual([]);
   });
 
@@ -110,13 +206,13 @@ describe('m, c, leakage', () => {
     expect(Math.abs(s.estimates.c1.mean - T.c[0])).toBeGreaterThan(1e-6);
   });
 
-  it('the formulas, on one hand-written set', () => {
+  it('the formulas, on one hand-written set (R = 2)', () => {
     const g = 0.05;
     const vals: Record<string, [number, number]> = {
       g1p_r0: [0.07, 0.01], g1p_r1: [0.04, -0.002], g1m_r0: [-0.03, 0.004], g1m_r1: [-0.06, 0.0],
       g2p_r0: [0.003, 0.06], g2p_r1: [0.001, 0.05], g2m_r0: [-0.002, -0.045], g2m_r1: [0.0, -0.04],
     };
-    const fits = MEMBERS.map((m) => {
+    const fits = designMembers(2).map((m) => {
       const [g1, g2] = vals[memberLabel(m)];
       const [t1, t2] = memberShear(m, g);
       return { ...m, seed: 1, tileId: 1, row: 0, col: 0, gTrue1: t1, gTrue2: t2, g1, g2, g1Err: 0.01, g2Err: 0.01, converged: true, nSources: 3, status: 'ok' as FitStatus };
@@ -131,6 +227,37 @@ describe('m, c, leakage', () => {
     expect(e.leak1to2).toBeCloseTo(((0.01 - 0.002) / 2 - (0.004 + 0) / 2) / (2 * g), 14);
     expect(e.leak2to1).toBeCloseTo(((0.003 + 0.001) / 2 - (-0.002 + 0) / 2) / (2 * g), 14);
   });
+
+  it('the formulas, on one hand-written set (R = 4): every rotation of a (component, sign) is averaged', () => {
+    const g = 0.05;
+    // ĝ1 of the (±g, 0) members and ĝ2 of the (0, ±g) ones, rotation k = 0 … 3; the other component 0.001·k
+    const main: Record<string, number[]> = {
+      g1p: [0.07, 0.05, 0.04, 0.06], g1m: [-0.03, -0.05, -0.06, -0.04], g2p: [0.06, 0.045, 0.05, 0.055], g2m: [-0.045, -0.05, -0.04, -0.05],
+    };
+    const fits = designMembers(4).map((m) => {
+      const v = main[memberLabel(m).slice(0, 3)][m.rotation];
+      const o = 0.001 * m.rotation * m.sign;
+      const [t1, t2] = memberShear(m, g);
+      const [g1, g2] = m.component === 1 ? [v, o] : [o, v];
+      return { ...m, seed: 1, tileId: 1, row: 0, col: 0, gTrue1: t1, gTrue2: t2, g1, g2, g1Err: 0.01, g2Err: 0.01, converged: true, nSources: 3, status: 'ok' as FitStatus };
+    });
+    const e = setEstimate(fits, g);
+    const av = (x: number[]) => (x[0] + x[1] + x[2] + x[3]) / 4;
+    expect(e.complete).toBe(true);
+    expect(e.m1).toBeCloseTo((av(main.g1p) - av(main.g1m)) / (2 * g) - 1, 14);
+    expect(e.c1).toBeCloseTo((av(main.g1p) + av(main.g1m)) / 2, 14);
+    expect(e.m2).toBeCloseTo((av(main.g2p) - av(main.g2m)) / (2 * g) - 1, 14);
+    expect(e.c2).toBeCloseTo((av(main.g2p) + av(main.g2m)) / 2, 14);
+    // other component: mean 0.0015 (+g) and −0.0015 (−g)
+    expect(e.leak1to2).toBeCloseTo(0.003 / (2 * g), 14);
+    expect(e.leak2to1).toBeCloseTo(0.003 / (2 * g), 14);
+    expect(e.c1Cross).toBeCloseTo(0, 14);
+    // one rotation missing makes the set incomplete
+    const e3 = setEstimate(fits.filter((f) => memberLabel(f) !== 'g2m_r3'), g);
+    expect(e3.complete).toBe(false);
+    expect(e3.missing).toEqual(['g2m_r3: not planned']);
+    expect(Number.isNaN(e3.m1)).toBe(true);
+  });
 });
 
 describe('bookkeeping', () => {
@@ -142,26 +269,26 @@ describe('bookkeeping', () => {
     };
     mark(1, 0, 'g1p_r1', 'failed', { g1: NaN, g2: NaN, g1Err: NaN, g2Err: NaN, converged: false, reason: 'exit 1' });
     mark(1, 1, 'g2m_r0', 'nan', { g1: NaN, g2: NaN, converged: false });
-    mark(2, 0, 'g1m_r0', 'missing', { g1: NaN, g2: NaN, g1Err: NaN, g2Err: NaN, converged: false });
-    mark(2, 1, 'g2p_r0', 'ok', { converged: false, g1Err: NaN });
+    mark(2, 0, 'g1m_r3', 'missing', { g1: NaN, g2: NaN, g1Err: NaN, g2Err: NaN, converged: false });
+    mark(2, 1, 'g2p_r2', 'ok', { converged: false, g1Err: NaN });
     const s = summarize(fits, { g: T.g, bootstrap: 100 });
     expect(s.nSets).toBe(4);
     expect(s.nSetsComplete).toBe(1);
-    expect(s.sets.filter((x) => !x.complete).map((x) => x.missing)).toEqual([['g1p_r1: failed'], ['g2m_r0: nan'], ['g1m_r0: missing']]);
+    expect(s.sets.filter((x) => !x.complete).map((x) => x.missing)).toEqual([['g1p_r1: failed'], ['g2m_r0: nan'], ['g1m_r3: missing']]);
     expect(s.estimates.m1.n).toBe(1);
     expect(s.estimates.m1.mean).toBeCloseTo(T.m[0], 12);
-    expect(s.fits.byStatus).toEqual({ ok: 29, nan: 1, empty: 0, failed: 1, missing: 1, stale: 0 });
-    expect(s.fits.attempted).toBe(32);
-    expect(s.fits.converged).toBe(32 - 4);
-    expect(s.fits.errFinite).toBe(32 - 2 - 1); // failed, missing, and one without G1_ERR
-    expect(s.fits.fracConverged).toBeCloseTo(28 / 32, 15);
-    expect(s.problems.map((p) => `${p.seed} ${p.member} ${p.status}`)).toEqual(['1 g1p_r1 failed', '1 g2m_r0 nan', '2 g1m_r0 missing']);
+    expect(s.fits.byStatus).toEqual({ ok: 61, nan: 1, empty: 0, failed: 1, missing: 1, stale: 0 });
+    expect(s.fits.attempted).toBe(64);
+    expect(s.fits.converged).toBe(64 - 4);
+    expect(s.fits.errFinite).toBe(64 - 2 - 1); // failed, missing, and one without G1_ERR
+    expect(s.fits.fracConverged).toBeCloseTo(60 / 64, 15);
+    expect(s.problems.map((p) => `${p.seed} ${p.member} ${p.status}`)).toEqual(['1 g1p_r1 failed', '1 g2m_r0 nan', '2 g1m_r3 missing']);
     expect(s.problems[0].reason).toBe('exit 1');
     // an ok fit without a finite error is in m and c, and listed
-    expect(s.noErrors.map((p) => `${p.seed} ${p.member} ${p.status}`)).toEqual(['2 g2p_r0 ok']);
+    expect(s.noErrors.map((p) => `${p.seed} ${p.member} ${p.status}`)).toEqual(['2 g2p_r2 ok']);
     // pulls: every ok fit with a finite error, per component
-    expect(s.pulls.g1.n).toBe(28);
-    expect(s.pulls.g2.n).toBe(29);
+    expect(s.pulls.g1.n).toBe(60);
+    expect(s.pulls.g2.n).toBe(61);
   });
 
   it('sets of only empty sub-tiles are not sets; empty fits are not attempted', () => {
@@ -171,8 +298,8 @@ describe('bookkeeping', () => {
     expect(s.nSets).toBe(1);
     expect(s.nSetsEmpty).toBe(1);
     expect(s.nSetsComplete).toBe(1);
-    expect(s.fits.attempted).toBe(8);
-    expect(s.fits.byStatus.empty).toBe(8);
+    expect(s.fits.attempted).toBe(16);
+    expect(s.fits.byStatus.empty).toBe(16);
     expect(s.problems).toEqual([]);
   });
 
@@ -216,7 +343,7 @@ describe('bootstrap over seeds', () => {
   it('is reproducible (seeded) and needs two seeds', () => {
     const fits = synthetic(T, [1, 2, 3, 4, 5, 6], 2, { shape: 0.3, common: 0.01, rnd: mulberry32(1) });
     // break the exact cancellation so that m scatters between sets
-    for (const f of fits) if (f.sign > 0 && !f.rotated) f.g1 += 0.002 * (f.seed % 3);
+    for (const f of fits) if (f.sign > 0 && f.rotation === 0) f.g1 += 0.002 * (f.seed % 3);
     const a = summarize(fits, { g: T.g, bootstrap: 500, bootstrapSeed: 4 });
     const b = summarize(fits, { g: T.g, bootstrap: 500, bootstrapSeed: 4 });
     const c = summarize(fits, { g: T.g, bootstrap: 500, bootstrapSeed: 5 });
@@ -248,7 +375,7 @@ describe('pulls', () => {
     const fits = synthetic(T, [1], 1, { shape: 0.01, err: 0.02 });
     const s = summarize(fits, { g: T.g, bootstrap: 10 });
     const expected = [...fits.map((f) => (f.g1 - f.gTrue1) / 0.02), ...fits.map((f) => (f.g2 - f.gTrue2) / 0.02)];
-    expect(s.pulls.all.n).toBe(16);
+    expect(s.pulls.all.n).toBe(32);
     expect(s.pulls.all.mean).toBeCloseTo(mean(expected), 12);
     expect(s.pulls.all.sd).toBeCloseTo(sd(expected), 12);
   });
@@ -317,11 +444,15 @@ describe('outputs', () => {
     fits[0].status = 'failed';
     fits[0].g1 = NaN;
     const s = summarize(fits, { g: T.g, bootstrap: 50 });
-    const bytes = calibrationFits(fits, s, { preset: 'minitile', g: T.g, method: 'map', priors: 'default', noise: false, configHash: 'abc', softwareVersion: '0.1.0', created: '2025-01-01T00:00:00Z' });
+    const bytes = calibrationFits(fits, s, { preset: 'minitile', g: T.g, method: 'map', priors: 'default', noise: false, rotations: 4, configHash: 'abc', softwareVersion: '0.1.0', created: '2025-01-01T00:00:00Z' });
     const src = { name: 'mem', size: async () => bytes.length, read: async (o: number, l: number) => bytes.subarray(o, o + l), close: async () => undefined };
     const f = await FitsFile.open(src);
     const t = await f.readTable(FITS_EXTNAME);
-    expect(t.nRows).toBe(32);
+    expect(t.nRows).toBe(64);
+    expect(Array.from(t.column('ROTATION').data as Float64Array).slice(0, 4)).toEqual([0, 45, 90, 135]);
+    expect((t.column('ROTATED').data as boolean[]).slice(0, 4)).toEqual([false, true, true, true]);
+    expect((t.column('SIM').data as string[]).slice(0, 4)).toEqual(['g1p_r0', 'g1p_r1', 'g1p_r2', 'g1p_r3']);
+    expect(f.header(1).getNumber('NROT')).toBe(4);
     expect(Array.from(t.column('G2').data as Float32Array)).toEqual(Array.from(Float32Array.from(fits, (x) => x.g2)));
     expect((t.column('STATUS').data as string[])[0]).toBe('failed');
     const sm = await f.readTable(SUMMARY_EXTNAME);

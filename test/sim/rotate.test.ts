@@ -1,7 +1,10 @@
 /**
  * `--rotate-ellipticities` (SimulateOptions.rotateEllipticities): every galaxy's intrinsic shape
  * rotated by 90° — (e1, e2) → (−e1, −e2) — with everything else identical (objects, shear,
- * noise deviates, defects, catalog deviates), for shape-noise-cancelling calibration sets.
+ * noise deviates, defects, catalog deviates), for shape-noise-cancelling calibration sets; and
+ * `--rotate-ellipticities-deg D` (SimulateOptions.ellipticityRotationDeg), the same for any
+ * position angle: (e1 + i e2)·exp(2iD) — 45° is exactly (−e2, e1), 135° (e2, −e1), 90° is the
+ * boolean path bit for bit, other angles by cos/sin.
  *
  *  (a) the truth file holds exactly −E1, −E2 and every other column bit-identical; the catalog
  *      deviates are the same; the files say ROT90;
@@ -14,14 +17,19 @@
  *      orders of magnitude;
  *  (c) the noise realisation is the same: SCI = N + z·σ with the same deviate z for every pixel,
  *      so SCI(rot) − SCI(unrot) = N(rot) − N(unrot) + z·(σ(rot) − σ(unrot)) to float32 rounding.
- * A 30″ sub-tile of a 2′ version of the `ci` preset keeps the six runs to a few seconds.
+ *  (d) 45° / 135° / 90°-by-angle: truth and catalog as for (a), the position angle of the
+ *      catalog turned by the angle at zero shear, EROTDEG in every header, and the 90° run by
+ *      angle byte-identical to the boolean one in every file.
+ * A 30″ sub-tile of a 2′ version of the `ci` preset keeps the nine runs to a few seconds.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeSimOutput, parseSimulateArgs } from '../../cli/commands/simulate.ts';
-import { simulate, renderJob, detFileName, bkgFileName, psfFileName, merFileName } from '../../engine/sim/simulate.ts';
+import { readdir, readFile } from 'node:fs/promises';
+import { simulate, renderJob, ellipticityRotation, detFileName, bkgFileName, psfFileName, merFileName } from '../../engine/sim/simulate.ts';
+import { normalizeRotationDeg, rotateEllipticity } from '../../engine/sim/scene.ts';
 import { PRESETS, type Preset } from '../../engine/sim/presets.ts';
 import { openFits } from '../../platform/node/files.ts';
 import { parseWcs } from '../../engine/data/wcs/index.ts';
@@ -45,20 +53,23 @@ async function fits(path: string): Promise<Fits> {
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'shine-rot-'));
-  const plan: Array<[string, Preset, number, [number, number], boolean, boolean, boolean]> = [
-    // name, preset, seed, shear, rotate, noise, defects
+  const plan: Array<[string, Preset, number, [number, number], boolean, boolean, boolean, number?]> = [
+    // name, preset, seed, shear, rotate, noise, defects, ellipticityRotationDeg
     ['u', tiny, 11, SHEAR, false, true, true],
     ['r', tiny, 11, SHEAR, true, true, true],
     ['u0', tiny, 11, SHEAR, false, false, true],
     ['r0', tiny, 11, SHEAR, true, false, true],
     ['bu', bright, 2, [0, 0], false, false, false],
     ['br', bright, 2, [0, 0], true, false, false],
+    ['r45', tiny, 11, SHEAR, false, true, true, 45],
+    ['r90d', tiny, 11, SHEAR, false, true, true, 90],
+    ['b135', bright, 2, [0, 0], false, false, false, 135],
   ];
-  for (const [name, preset, seed, shear, rotate, noise, defects] of plan) {
+  for (const [name, preset, seed, shear, rotate, noise, defects, deg] of plan) {
     runs[name] = join(root, name);
-    await simulate(nodeSimOutput(runs[name]), { preset, seed, shear, rotateEllipticities: rotate, noise, defects });
+    await simulate(nodeSimOutput(runs[name]), { preset, seed, shear, rotateEllipticities: rotate, noise, defects, ...(deg !== undefined ? { ellipticityRotationDeg: deg } : {}) });
   }
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   await Promise.all(open.map((f) => f.close()));
@@ -281,11 +292,133 @@ describe('--rotate-ellipticities: pixels', () => {
   }, 30_000);
 });
 
+describe('--rotate-ellipticities-deg: any position angle', () => {
+  it('rotateEllipticity: exact at multiples of 45°, e·exp(2iθ) otherwise, mod 180', () => {
+    const e1 = 0.123456789, e2 = -0.0987654321;
+    expect(rotateEllipticity(e1, e2, 0)).toEqual([e1, e2]);
+    expect(rotateEllipticity(e1, e2, 45)).toEqual([-e2, e1]);
+    expect(rotateEllipticity(e1, e2, 90)).toEqual([-e1, -e2]);
+    expect(rotateEllipticity(e1, e2, 135)).toEqual([e2, -e1]);
+    expect(rotateEllipticity(e1, e2, 180)).toEqual([e1, e2]);
+    expect(rotateEllipticity(e1, e2, -45)).toEqual([e2, -e1]);
+    expect(rotateEllipticity(e1, e2, 225)).toEqual([-e2, e1]);
+    const [a, b] = rotateEllipticity(e1, e2, 30); // exp(60° i)
+    expect(a).toBeCloseTo(e1 * 0.5 - e2 * Math.sqrt(3) / 2, 15);
+    expect(b).toBeCloseTo(e1 * Math.sqrt(3) / 2 + e2 * 0.5, 15);
+    expect(Math.hypot(a, b)).toBeCloseTo(Math.hypot(e1, e2), 15);
+    expect(normalizeRotationDeg(-90)).toBe(90);
+    expect(Object.is(normalizeRotationDeg(-180), 0)).toBe(true);
+    expect(ellipticityRotation(true)).toBe(90);
+    expect(ellipticityRotation(false)).toBe(0);
+    expect(ellipticityRotation(undefined, 315)).toBe(135);
+    expect(ellipticityRotation(true, -90)).toBe(90);
+    expect(() => ellipticityRotation(true, 45)).toThrow(/contradicts/);
+    expect(() => ellipticityRotation(false, NaN)).toThrow(/finite number of degrees/);
+  });
+
+  it('(d) 45° and 135°: truth is (−E2, E1) and (E2, −E1) of the unrotated truth exactly; all else identical', async () => {
+    for (const [rot, base, map, preset] of [
+      [runs.r45, runs.u, (x: number, y: number) => [-y, x], tiny],
+      [runs.b135, runs.bu, (x: number, y: number) => [y, -x], bright],
+    ] as const) {
+      const a = await (await fits(join(base, 'truth', 'sources.fits'))).readTable(1);
+      const b = await (await fits(join(rot, 'truth', 'sources.fits'))).readTable(1);
+      expect(b.nRows).toBe(a.nRows);
+      const star = a.column('IS_STAR').data as boolean[];
+      const ea1 = a.column('E1').data as Float64Array, ea2 = a.column('E2').data as Float64Array;
+      const eb1 = b.column('E1').data as Float64Array, eb2 = b.column('E2').data as Float64Array;
+      let galaxies = 0;
+      for (let i = 0; i < a.nRows; i++) {
+        if (star[i]) { expect([eb1[i], eb2[i]]).toEqual([0, 0]); continue; }
+        expect([eb1[i], eb2[i]]).toEqual(map(ea1[i], ea2[i]));
+        galaxies++;
+      }
+      expect(galaxies).toBeGreaterThan(3);
+      for (const c of a.names.filter((n) => n !== 'E1' && n !== 'E2')) expect(b.column(c).data, c).toEqual(a.column(c).data);
+      // the catalog: every column that does not depend on the shape is bit-identical (same draws)
+      const ca = await (await fits(join(base, 'MER', merFileName(preset.tileId)))).readTable(1);
+      const cb = await (await fits(join(rot, 'MER', merFileName(preset.tileId)))).readTable(1);
+      expect(cb.nRows).toBe(ca.nRows);
+      for (const c of ca.names.filter((n) => n !== 'ELLIPTICITY' && n !== 'POSITION_ANGLE')) expect(cb.column(c).data, c).toEqual(ca.column(c).data);
+    }
+    // zero shear (bright runs): |e| unchanged, so the same ELLIPTICITY; the position angle turned by 135° (≡ −45°)
+    const a = await (await fits(join(runs.bu, 'MER', merFileName(bright.tileId)))).readTable(1);
+    const b = await (await fits(join(runs.b135, 'MER', merFileName(bright.tileId)))).readTable(1);
+    const truth = await (await fits(join(runs.bu, 'truth', 'sources.fits'))).readTable(1);
+    const isStar = new Map<bigint, boolean>();
+    (truth.column('OBJECT_ID').data as BigInt64Array).forEach((id, i) => isStar.set(id, (truth.column('IS_STAR').data as boolean[])[i]));
+    expect(b.column('ELLIPTICITY').data).toEqual(a.column('ELLIPTICITY').data);
+    const ids = a.column('OBJECT_ID').data as BigInt64Array;
+    const paA = a.column('POSITION_ANGLE').data as Float32Array, paB = b.column('POSITION_ANGLE').data as Float32Array;
+    const sp = a.column('SPURIOUS_FLAG').data as Int16Array;
+    let turned = 0;
+    for (let k = 0; k < a.nRows; k++) {
+      if (sp[k] || isStar.get(ids[k]) !== false) { expect(paB[k]).toBe(paA[k]); continue; }
+      const d = ((((paB[k] - paA[k]) % 180) + 180) % 180);
+      expect(Math.abs(d - 135)).toBeLessThan(1e-3);
+      turned++;
+    }
+    expect(turned).toBeGreaterThanOrEqual(3);
+  });
+
+  it('EROTDEG in the truth file and the DET/BKG/PSF primary headers; ROT90 only for 90°', async () => {
+    for (const [run, deg, rot] of [[runs.u, 0, false], [runs.r, 90, true], [runs.r45, 45, false], [runs.r90d, 90, true]] as const) {
+      const t = await fits(join(run, 'truth', 'sources.fits'));
+      expect(t.header(1).getNumber('EROTDEG')).toBe(deg);
+      expect(t.header(1).getBool('ROT90')).toBe(rot);
+      for (const name of [detFileName(tiny.obsId, 0), bkgFileName(tiny.obsId, 0), psfFileName(tiny.obsId, 0)]) {
+        const f = await fits(join(run, 'VIS', name));
+        expect(f.header(0).getNumber('EROTDEG')).toBe(deg);
+        expect(f.header(0).getBool('ROT90')).toBe(rot);
+      }
+    }
+  });
+
+  it('90° by angle is the boolean path bit for bit (every file)', async () => {
+    const list = async (dir: string, rel = ''): Promise<string[]> => {
+      const out: string[] = [];
+      for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) out.push(...(await list(dir, r)));
+        else out.push(r);
+      }
+      return out.sort();
+    };
+    const files = await list(runs.r);
+    expect(await list(runs.r90d)).toEqual(files);
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) expect(Buffer.compare(await readFile(join(runs.r90d, f)), await readFile(join(runs.r, f))), f).toBe(0);
+  });
+
+  it('renderJob (the worker path) honours the angle, and its context cache tells the angles apart', async () => {
+    const name = (await fits(join(runs.r45, 'VIS', detFileName(tiny.obsId, 1)))).hdus.find((x) => x.name.endsWith('.SCI'))!.name;
+    const job = { preset: tiny, seed: 11, shear: SHEAR, flipShear: false, rotateEllipticities: false, noise: true, defects: true, dither: 1, crop: 0 };
+    for (const [deg, run] of [[45, runs.r45], [0, runs.u], [45, runs.r45], [90, runs.r]] as const) {
+      const r = renderJob({ ...job, ellipticityRotationDeg: deg });
+      const file = (await (await fits(join(run, 'VIS', detFileName(tiny.obsId, 1)))).readImageFloat32(name)).data;
+      let diff = 0;
+      for (let k = 0; k < file.length; k++) if (r.sci[k] !== file[k]) diff++;
+      expect(diff, `${deg}°`).toBe(0);
+    }
+  }, 30_000);
+});
+
 describe('shine simulate --rotate-ellipticities (CLI)', () => {
   it('parses the flag and documents it in --help', () => {
     expect(parseSimulateArgs(['--preset', 'ci', '--seed', '1', '--out', 'd']).rotate).toBe(false);
     expect(parseSimulateArgs(['--preset', 'ci', '--seed', '1', '--out', 'd', '--rotate-ellipticities', '--flip-shear']))
       .toMatchObject({ rotate: true, flip: true });
     expect(() => parseSimulateArgs(['--help'])).toThrow(/--rotate-ellipticities/);
+  });
+
+  it('--rotate-ellipticities-deg D', () => {
+    const base = ['--preset', 'ci', '--seed', '1', '--out', 'd'];
+    expect(parseSimulateArgs(base).rotateDeg).toBeNull();
+    expect(parseSimulateArgs([...base, '--rotate-ellipticities-deg', '45']).rotateDeg).toBe(45);
+    expect(parseSimulateArgs([...base, '--rotate-ellipticities-deg=-22.5']).rotateDeg).toBe(-22.5);
+    expect(parseSimulateArgs([...base, '--rotate-ellipticities', '--rotate-ellipticities-deg', '270'])).toMatchObject({ rotate: true, rotateDeg: 270 });
+    expect(() => parseSimulateArgs([...base, '--rotate-ellipticities', '--rotate-ellipticities-deg', '45'])).toThrow(/contradicts/);
+    for (const bad of ['x', '', '1e', 'Infinity', '45deg']) expect(() => parseSimulateArgs([...base, `--rotate-ellipticities-deg=${bad}`]), bad).toThrow(/--rotate-ellipticities-deg must be a number/);
+    expect(() => parseSimulateArgs(['--help'])).toThrow(/--rotate-ellipticities-deg D/);
   });
 });
