@@ -275,6 +275,29 @@ export const DistributedSchema = z.strictObject({
   save_model_images: z.boolean().nullable().default(null),
 });
 
+/**
+ * Masking of catalog objects that are in the pixels but not modelled (docs/config.md, "masking"):
+ * objects the selection removed (stars, low S/N, spurious, flagged), selected objects beyond the
+ * extended area whose light reaches the modelled stamps, and sources over sources.max_per_sub_tile.
+ * Their footprint (a disc) is OR-ed into the quadrant's in-memory flags as UNMODELLED_FLAG_BIT and
+ * left out of the likelihood like a flagged pixel.
+ */
+export const MaskingSchema = z.strictObject({
+  /** 'mask': mask every unmodelled object's footprint; 'none': leave its pixels in the likelihood. */
+  unmodelled: z.enum(['mask', 'none']).default('mask'),
+  /** Footprint radius = footprint_scale × SEMIMAJOR_AXIS (× data.pixel_scale: arcsec). */
+  footprint_scale: positive().default(3),
+  /** Smallest footprint radius (arcsec). */
+  footprint_min_arcsec: z.number().nonnegative().default(0.7),
+  /** Point-like objects brighter than this AB magnitude also get a halo (null: no halo). */
+  halo_mag_max: finite().nullable().default(22),
+  /** Halo radius (arcsec) of a point-like object of magnitude halo_mag_ref; it grows as 10^(−0.2 (mag − halo_mag_ref)). */
+  halo_radius_arcsec: positive().default(1.5),
+  halo_mag_ref: finite().default(20),
+  /** Largest halo radius (arcsec). */
+  halo_max_arcsec: positive().default(6),
+});
+
 export const DeviceSchema = z.strictObject({
   /** 'auto', a candidate name (vulkan, opengl, swiftshader, …) or an adapter description substring. */
   adapter: z.string().min(1).default('auto'),
@@ -318,6 +341,7 @@ export const ConfigSchema = z.strictObject({
   device: DeviceSchema.prefault({}),
   truth: TruthSchema.prefault({}),
   remote: RemoteSchema.prefault({}),
+  masking: MaskingSchema.prefault({}),
 });
 
 type Raw = z.output<typeof ConfigSchema>;
@@ -336,3 +360,4 @@ export type ShineConfig = Omit<Raw, 'distributed' | 'tile'> & {
 
 export type Prior = Raw['gal']['priors']['flux'] | Raw['gal']['priors']['shear'];
 export type PriorName = keyof Raw['gal']['priors'];
+export type MaskingConfig = Raw['masking'];

@@ -96,6 +96,33 @@ export interface SubtileMetadata {
     map?: { g1: number; g2: number; g1_err: number; g2_err: number };
   };
   sources: { core: number; extended: number; dropped: number; dropped_reasons?: Record<string, number> };
+  /**
+   * Goodness of fit per quadrant at the estimate: χ² = Σ ((obs − model)/rms)² over the modelled area
+   * (pixels under at least one modelled stamp) that enters the likelihood, in float64.
+   */
+  quadrant_chi2?: Array<{
+    name: string;
+    n_pixels: number;
+    chi2: number;
+    chi2_per_pixel: number;
+    /** Modelled-area pixels removed from the likelihood only by the unmodelled-object mask. */
+    masked_unmodelled: number;
+    /** Pixels of the whole quadrant carrying the unmodelled-object bit. */
+    masked_unmodelled_all?: number;
+  }>;
+  /** Masking of unmodelled catalog objects (config `masking`; docs/config.md). */
+  unmodelled?: {
+    mode: 'mask' | 'none';
+    /** The in-memory FLG bit of the mask (0x40000000). */
+    flag_bit: number;
+    /** Objects listed in the manifest; null: the manifest has no list (older prepare). */
+    listed: number | null;
+    /** Listed objects whose disc holds at least one quadrant pixel. */
+    masked: number;
+    masked_by_cut: Record<string, number>;
+    /** Modelled sources whose centre pixel is inside an unmodelled object's disc. */
+    covered_source_centres: number;
+  };
   n_quadrants: number;
   warnings: string[];
   /** File names of the four products. */
@@ -140,6 +167,12 @@ export const SubtileMetadataSchema = z.looseObject({
   inference: z.looseObject({ iterations: int(), final_loss: num(), converged: z.boolean(), reason: z.string(), convergence: num() }),
   shear: z.looseObject({ ra: num(), dec: num(), g1: num(), g2: num(), g1_err: num(), g2_err: num() }),
   sources: z.looseObject({ core: int().min(0), extended: int().min(0), dropped: int().min(0) }),
+  quadrant_chi2: z
+    .array(z.looseObject({ name: z.string(), n_pixels: int().min(0), chi2: num(), chi2_per_pixel: num(), masked_unmodelled: int().min(0) }))
+    .optional(),
+  unmodelled: z
+    .looseObject({ mode: z.enum(['mask', 'none']), flag_bit: int(), listed: int().min(0).nullable(), masked: int().min(0), covered_source_centres: int().min(0) })
+    .optional(),
   n_quadrants: int().min(0),
   warnings: z.array(z.string()),
   products: z.looseObject({ shear: z.string(), params: z.string(), diagnostics: z.string(), metadata: z.string() }),

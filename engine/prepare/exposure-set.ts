@@ -76,6 +76,8 @@ export interface BuiltExposureSet {
   /** Sources dropped because no quadrant sees them. */
   dropped: SourceRef[];
   quadrants: QuadrantInfo[];
+  /** Each quadrant's WCS (from its SCI header), in ExposureSet order: e.g. to mask unmodelled objects. */
+  wcs: Wcs[];
   warnings: string[];
 }
 
@@ -230,5 +232,5 @@ async function build(
     init.e2[i] = s.e2 ?? 0;
   });
   onProgress?.(quadrantRefs.length, quadrantRefs.length, 'done');
-  return { set: { quadrants, sources, pairs, psfSize }, init, sources: kept, dropped, quadrants: infos, warnings };
+  return { set: { quadrants, sources, pairs, psfSize }, init, sources: kept, dropped, quadrants: infos, wcs, warnings };
 }

@@ -173,6 +173,19 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
         }
       : {}),
     sources: { core: r.nSourcesCore, extended: r.nSourcesExtended, dropped: Math.max(0, r.nSourcesExtended - r.nSourcesModelled) },
+    ...(r.quadrantChi2 ? { quadrant_chi2: r.quadrantChi2.map((q) => ({ ...q })) } : {}),
+    ...(r.unmodelled
+      ? {
+          unmodelled: {
+            mode: r.unmodelled.mode,
+            flag_bit: r.unmodelled.bit,
+            listed: r.unmodelled.listed,
+            masked: r.unmodelled.masked,
+            masked_by_cut: r.unmodelled.masked_by_cut,
+            covered_source_centres: r.unmodelled.covered_source_centres,
+          },
+        }
+      : {}),
     n_quadrants: r.nQuadrants,
     warnings: r.warnings,
     products: names,

@@ -15,6 +15,8 @@ import type { SceneParams } from '../scene/types.ts';
 import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult, type PriorConfig, type PriorSpec } from '../infer/index.ts';
 import type { ShearSamples } from '../outputs/shear.ts';
 import { checkPosteriorConfig, replicasFor, runPosterior, type PosteriorDiagnostics } from './posterior.ts';
+import { applyUnmodelledMask, UNMODELLED_FLAG_BIT, type UnmodelledMaskSummary } from '../prepare/masking.ts';
+import { quadrantChi2, type QuadrantChi2 } from './quadrant-chi2.ts';
 
 export interface SubtileIo {
   openFits(path: string): Promise<FitsFile>;
@@ -37,7 +39,7 @@ export interface QuadrantImages {
   observed: Float32Array;
   model: Float32Array;
   rms: Float32Array;
-  /** 1 where the pixel enters the likelihood (unmasked, finite, rms > 0). */
+  /** 1 where the pixel enters the likelihood (unmasked — flags and the unmodelled-object mask —, finite, rms > 0). */
   mask: Uint8Array;
 }
 
@@ -97,6 +99,10 @@ export interface SubtileResult {
   posterior?: PosteriorDiagnostics;
   /** VI / NUTS: the MAP + Laplace estimate when it was computed (initialisation), for comparison. */
   mapEstimate?: { g1: number; g2: number; g1Err: number; g2Err: number };
+  /** χ² per quadrant over the modelled, unmasked pixels at the estimate (float64). */
+  quadrantChi2?: QuadrantChi2[];
+  /** Masking of the manifest's unmodelled objects (config `masking`). */
+  unmodelled?: UnmodelledMaskSummary;
 }
 
 function emptyResult(m: Manifest, method: SubtileResult['method'], reason: string): SubtileResult {
@@ -230,6 +236,15 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     (d, n, what) => progress('load', d, n),
   );
   warnings.push(...built.warnings);
+  // unmodelled objects (removed by the selection, beyond the extended area, over the cap): mask their footprint
+  const masked = applyUnmodelledMask(
+    { quadrants: built.set.quadrants, wcs: built.wcs, pairs: built.set.pairs, sourceName: (k) => objectIds[built.sources[k].id] },
+    manifest.unmodelled,
+    cfg.masking,
+    cfg.data.bad_pixel_mask,
+  );
+  const pixelMask = masked.engineMask;
+  warnings.push(...masked.warnings);
   timings.loadMs = performance.now() - t;
   const coreIdx: number[] = [];
   built.sources.forEach((s, i) => s.core && coreIdx.push(i));
@@ -240,7 +255,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   const engine = await ShearEngine.create(device, built.set, {
     fftFactor: cfg.stamps.fft_factor,
     pixelResponse: !cfg.stamps.psf_includes_pixel,
-    badPixelMask: cfg.data.bad_pixel_mask,
+    badPixelMask: pixelMask,
     replicas: replicasFor(cfgM),
   });
   timings.buildMs = performance.now() - t;
@@ -304,9 +319,10 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     const estimate = post ? post.mean : map!.params;
 
     const images: QuadrantImages[] = [];
+    t = performance.now();
+    const models = await engine.render(estimate);
+    const chi2 = quadrantChi2(built.set, models, pixelMask, masked.summary.mode === 'mask' ? UNMODELLED_FLAG_BIT : 0);
     if (opts.images ?? true) {
-      t = performance.now();
-      const models = await engine.render(estimate);
       built.set.quadrants.forEach((q, j) => {
         const observed = new Float32Array(q.width * q.height);
         const mask = new Uint8Array(q.width * q.height);
@@ -314,12 +330,12 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
         for (let i = 0; i < observed.length; i++) {
           const b = bk === undefined ? 0 : typeof bk === 'number' ? bk : bk[i];
           observed[i] = q.sci[i] - b;
-          mask[i] = Number.isFinite(observed[i]) && q.rms[i] > 0 && Number.isFinite(q.rms[i]) && ((q.flags[i] >>> 0) & cfg.data.bad_pixel_mask) === 0 ? 1 : 0;
+          mask[i] = Number.isFinite(observed[i]) && q.rms[i] > 0 && Number.isFinite(q.rms[i]) && ((q.flags[i] >>> 0) & pixelMask) === 0 ? 1 : 0;
         }
         images.push({ name: q.name, width: q.width, height: q.height, observed, model: models[j], rms: q.rms, mask });
       });
-      timings.renderMs = performance.now() - t;
     }
+    timings.renderMs = performance.now() - t;
 
     const p: SceneParams = estimate;
     const core: CoreSourceResult[] = coreIdx.map((i) => {
@@ -373,6 +389,8 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       warnings,
       ...(post ? { samples: post.samples, posterior: post.diagnostics } : {}),
       ...(post && map ? { mapEstimate: { g1: map.params.g1, g2: map.params.g2, g1Err: lap?.g1Err ?? NaN, g2Err: lap?.g2Err ?? NaN } } : {}),
+      quadrantChi2: chi2,
+      unmodelled: masked.summary,
     };
   } finally {
     engine.destroy();

@@ -7,7 +7,9 @@ import { z } from 'zod';
 import { ShineError } from '../errors.ts';
 
 export const MANIFEST_FORMAT = 'shine-subtile-manifest';
-export const MANIFEST_VERSION = 1;
+/** Version written. Version 1 (no `unmodelled` list) is still read: it means none was recorded. */
+export const MANIFEST_VERSION = 2;
+export const MANIFEST_VERSIONS_READ = [1, 2] as const;
 
 const num = () => z.number().refine(Number.isFinite, { message: 'expected a finite number' });
 const range = () => z.tuple([num(), num()]);
@@ -50,10 +52,52 @@ export const ManifestCatalogSchema = z.strictObject({
 
 const box = () => z.strictObject({ xi: range(), eta: range() });
 
+/** A number that may be NaN (written `.nan`): catalog values that are missing or not positive. */
+const numOrNan = () => z.union([z.number(), z.nan()]);
+
+/** Why an unmodelled object is not modelled: the selection cut that removed it, or another reason. */
+export const UNMODELLED_CUTS = ['snr', 'vis_det', 'spurious', 'point_like', 'det_quality', 'snr_max', 'deblended', 'max_per_sub_tile', 'outside_extended_area'] as const;
+
+/**
+ * Catalog objects in the pixels that are not modelled (docs/prepare.md): removed by the selection,
+ * selected but beyond the extended area, or over sources.max_per_sub_tile, and whose mask disc
+ * reaches the modelled area (the extended box grown by `search.beyond_extended_arcsec` plus the
+ * object's radius under `search.rule`). Stage 2 masks them (config `masking`).
+ */
+export const ManifestUnmodelledSchema = z.strictObject({
+  search: z.strictObject({
+    /** How far modelled stamps reach beyond the extended box (arcsec): half the largest stamp + 1 pixel. */
+    beyond_extended_arcsec: num(),
+    /** The mask radius rule used for the search (the `masking` fields at prepare time). */
+    rule: z.strictObject({
+      footprint_scale: num(),
+      footprint_min_arcsec: num(),
+      halo_mag_max: num().nullable(),
+      halo_radius_arcsec: num(),
+      halo_mag_ref: num(),
+      halo_max_arcsec: num(),
+    }),
+  }),
+  catalog: z.array(z.number().int().min(0)),
+  row: z.array(z.number().int().min(0)),
+  object_id: z.array(z.string().regex(/^-?\d+$/, 'expected an integer as a string')),
+  ra: z.array(num()),
+  dec: z.array(num()),
+  /** FLUX_DETECTION_TOTAL (µJy); NaN when not finite. */
+  flux: z.array(numOrNan()),
+  /** AB magnitude 23.9 − 2.5 log10(flux); NaN when the flux is not positive. */
+  mag: z.array(numOrNan()),
+  /** SEMIMAJOR_AXIS × data.pixel_scale (arcsec); NaN when not finite. */
+  semimajor_arcsec: z.array(numOrNan()),
+  /** POINT_LIKE_FLAG ≠ 0 (false when the catalog has no such column). */
+  point_like: z.array(z.boolean()),
+  cut: z.array(z.enum(UNMODELLED_CUTS)),
+});
+
 export const ManifestSchema = z
   .strictObject({
     format: z.literal(MANIFEST_FORMAT),
-    version: z.literal(MANIFEST_VERSION),
+    version: z.union([z.literal(1), z.literal(2)], { error: `expected ${MANIFEST_VERSIONS_READ.join(' or ')}` }),
     tile_id: z.number().int().min(0),
     sub_tile_row: z.number().int().min(0),
     sub_tile_col: z.number().int().min(0),
@@ -92,6 +136,8 @@ export const ManifestSchema = z
     }),
     exposures: z.array(ManifestExposureSchema),
     quadrants: z.array(ManifestQuadrantSchema),
+    /** Version 2: the unmodelled objects near the sub-tile. Absent (version 1): none recorded. */
+    unmodelled: ManifestUnmodelledSchema.optional(),
   })
   .superRefine((m, ctx) => {
     const n = m.sources.row.length;
@@ -111,10 +157,21 @@ export const ManifestSchema = z
     m.sources.catalog.forEach((c, i) => {
       if (c >= m.catalogs.length) ctx.addIssue({ code: 'custom', path: ['sources', 'catalog', i], message: `is ${c}, there are ${m.catalogs.length} catalog(s)` });
     });
+    const u = m.unmodelled;
+    if (u) {
+      const nu = u.row.length;
+      for (const k of ['catalog', 'object_id', 'ra', 'dec', 'flux', 'mag', 'semimajor_arcsec', 'point_like', 'cut'] as const) {
+        if (u[k].length !== nu) ctx.addIssue({ code: 'custom', path: ['unmodelled', k], message: `has ${u[k].length} entries, unmodelled.row has ${nu}` });
+      }
+      u.catalog.forEach((c, i) => {
+        if (c >= m.catalogs.length) ctx.addIssue({ code: 'custom', path: ['unmodelled', 'catalog', i], message: `is ${c}, there are ${m.catalogs.length} catalog(s)` });
+      });
+    }
   });
 
 export type Manifest = z.output<typeof ManifestSchema>;
 export type ManifestQuadrant = Manifest['quadrants'][number];
+export type ManifestUnmodelled = NonNullable<Manifest['unmodelled']>;
 
 /** The manifest file name of a sub-tile. */
 export function manifestFileName(tileId: number, row: number, col: number): string {

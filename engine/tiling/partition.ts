@@ -99,3 +99,54 @@ export function partitionSourcesBruteForce(geom: TileGeometry, ra: ArrayLike<num
   }
   return { xi, eta, coreOf, subTiles };
 }
+
+/**
+ * Objects whose disc reaches a sub-tile's modelled area: per sub-tile, the indices (ascending) of
+ * the objects whose distance on the tile plane to the extended box is at most `grow + reach[i]`
+ * (`grow`: how far the modelled stamps extend beyond the extended box; `reach[i]`: the object's
+ * mask radius, arcsec). A KD-tree range query on the box grown by `grow + max(reach)`, then the
+ * exact distance test: O(N log N + output). Points with a non-finite plane position are skipped.
+ */
+export function reachingObjects(geom: TileGeometry, xi: ArrayLike<number>, eta: ArrayLike<number>, reach: ArrayLike<number>, grow: number, only?: ReadonlySet<number>): Uint32Array[] {
+  const n = xi.length;
+  const finiteIdx: number[] = [];
+  let maxReach = 0;
+  for (let i = 0; i < n; i++) {
+    if (Number.isFinite(xi[i]) && Number.isFinite(eta[i])) {
+      finiteIdx.push(i);
+      maxReach = Math.max(maxReach, reach[i]);
+    }
+  }
+  let tree: KDBush | null = null;
+  if (finiteIdx.length > 0) {
+    tree = new KDBush(finiteIdx.length, 64, Float64Array);
+    for (const i of finiteIdx) tree.add(xi[i], eta[i]);
+    tree.finish();
+  }
+  const out: Uint32Array[] = [];
+  for (const st of geom.subTiles()) {
+    if (only && !only.has(st.index)) {
+      out.push(new Uint32Array(0));
+      continue;
+    }
+    const hits: number[] = [];
+    if (tree) {
+      const g = grow + maxReach;
+      const b = st.extended;
+      for (const k of tree.range(b.xi[0] - g, b.eta[0] - g, b.xi[1] + g, b.eta[1] + g)) {
+        const i = finiteIdx[k];
+        if (boxDistance(b, xi[i], eta[i]) <= grow + reach[i]) hits.push(i);
+      }
+    }
+    hits.sort((a, c) => a - c);
+    out.push(Uint32Array.from(hits));
+  }
+  return out;
+}
+
+/** Distance (arcsec) from a point to a box on the tile plane (0 inside). */
+export function boxDistance(b: { xi: readonly [number, number] | number[]; eta: readonly [number, number] | number[] }, x: number, y: number): number {
+  const dx = Math.max(b.xi[0] - x, 0, x - b.xi[1]);
+  const dy = Math.max(b.eta[0] - y, 0, y - b.eta[1]);
+  return Math.hypot(dx, dy);
+}

@@ -10,10 +10,11 @@ import type { ShineConfig } from '../config/schema.ts';
 import { basenameOf } from '../config/paths.ts';
 import { DataError, ShineError } from '../errors.ts';
 import { TileGeometry } from './geometry.ts';
-import { partitionSources } from './partition.ts';
+import { partitionSources, reachingObjects } from './partition.ts';
 import { QuadrantIndex, discoverQuadrants, quadrantsOfFile, type QuadrantRecord } from './quadrants.ts';
 import { findTile, readTileIndex, type TileEntry } from './tiles.ts';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from './manifest.ts';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, UNMODELLED_CUTS, type Manifest, type ManifestUnmodelled } from './manifest.ts';
+import { abMagnitude, maskRadiusArcsec, radiusRuleOf, type MaskRadiusRule } from '../prepare/masking.ts';
 
 export interface PrepareIO {
   openFits(path: string): Promise<FitsFile>;
@@ -104,20 +105,77 @@ function selectionConfig(cfg: ShineConfig): SelectionConfig {
   };
 }
 
-interface SelectedSources {
+type UnmodelledCut = (typeof UNMODELLED_CUTS)[number];
+
+/** Catalog rows, with what masking needs (flux µJy, semi-major axis ″, point-like). */
+interface CatalogObjects {
   catalog: number[];
   row: number[];
   objectId: bigint[];
   ra: number[];
   dec: number[];
+  flux: number[];
+  semimajorArcsec: number[];
+  pointLike: boolean[];
+}
+
+interface SelectedSources extends CatalogObjects {
   snr: number[];
 }
 
-async function readCatalogs(cfg: ShineConfig, files: readonly string[], io: PrepareIO): Promise<{ sel: SelectedSources; catalogs: Manifest['catalogs'] }> {
-  const sel: SelectedSources = { catalog: [], row: [], objectId: [], ra: [], dec: [], snr: [] };
+/** Rows the selection removed, with the first cut (in the order applied) each one failed. */
+interface RemovedObjects extends CatalogObjects {
+  cut: UnmodelledCut[];
+}
+
+function emptyObjects(): CatalogObjects {
+  return { catalog: [], row: [], objectId: [], ra: [], dec: [], flux: [], semimajorArcsec: [], pointLike: [] };
+}
+
+function pushObject(o: CatalogObjects, cat: MerCatalog, k: number, i: number, pixelScale: number): void {
+  o.catalog.push(k);
+  o.row.push(i);
+  o.objectId.push(cat.objectId[i]);
+  o.ra.push(cat.ra[i]);
+  o.dec.push(cat.dec[i]);
+  o.flux.push(cat.flux[i]);
+  o.semimajorArcsec.push(cat.semimajor[i] * pixelScale);
+  o.pointLike.push(!!cat.pointLike && Number.isFinite(cat.pointLike[i]) && cat.pointLike[i] !== 0);
+}
+
+/**
+ * Per row, the first of SHINE's cuts (in the order selectSources applies them) that the row fails,
+ * or null: each cut evaluated alone by selectSources.
+ */
+function firstFailedCut(cat: MerCatalog, selection: SelectionConfig): Array<UnmodelledCut | null> {
+  const none: SelectionConfig = { minSnr: null, requireVisDet: false, rejectSpurious: false, rejectPointLike: false, detQualityMask: null };
+  const single: Array<[UnmodelledCut, Partial<SelectionConfig>]> = [];
+  if (selection.minSnr !== null) single.push(['snr', { minSnr: selection.minSnr }]);
+  if (selection.requireVisDet) single.push(['vis_det', { requireVisDet: true }]);
+  if (selection.rejectSpurious) single.push(['spurious', { rejectSpurious: true }]);
+  if (selection.rejectPointLike) single.push(['point_like', { rejectPointLike: true }]);
+  if (selection.detQualityMask !== null && selection.detQualityMask !== 0) single.push(['det_quality', { detQualityMask: selection.detQualityMask }]);
+  const out: Array<UnmodelledCut | null> = new Array(cat.nRows).fill(null);
+  const pass = new Uint8Array(cat.nRows);
+  for (const [name, c] of single) {
+    pass.fill(0);
+    for (const i of selectSources(cat, { ...none, ...c }).indices) pass[i] = 1;
+    for (let i = 0; i < cat.nRows; i++) if (!pass[i] && out[i] === null) out[i] = name;
+  }
+  return out;
+}
+
+async function readCatalogs(
+  cfg: ShineConfig,
+  files: readonly string[],
+  io: PrepareIO,
+): Promise<{ sel: SelectedSources; removed: RemovedObjects; catalogs: Manifest['catalogs'] }> {
+  const sel: SelectedSources = { ...emptyObjects(), snr: [] };
+  const removedAll: RemovedObjects = { ...emptyObjects(), cut: [] };
   const catalogs: Manifest['catalogs'] = [];
   const seen = new Set<bigint>();
   const selection = selectionConfig(cfg);
+  const scale = cfg.data.pixel_scale;
   for (let k = 0; k < files.length; k++) {
     const file = files[k];
     const fits = await io.openFits(file);
@@ -135,16 +193,32 @@ async function readCatalogs(cfg: ShineConfig, files: readonly string[], io: Prep
     const res = selectSources(cat, selection);
     const cuts = res.cuts.map((c) => ({ cut: c.cut, failed: c.failed, remaining: c.remaining }));
     let idx = Array.from(res.indices);
+    // why each removed row was removed (the unmodelled objects Stage 2 masks)
+    const why = firstFailedCut(cat, selection);
     if (cfg.sources.snr_max !== null) {
       const mx = cfg.sources.snr_max;
       const before = idx.length;
-      idx = idx.filter((i) => cat.flux[i] / cat.fluxErr[i] < mx);
+      idx = idx.filter((i) => {
+        const keep = cat.flux[i] / cat.fluxErr[i] < mx;
+        if (!keep) why[i] = 'snr_max';
+        return keep;
+      });
       cuts.push({ cut: 'snr_max', failed: before - idx.length, remaining: idx.length });
     }
     if (cfg.sources.exclude_deblended) {
       const before = idx.length;
-      idx = idx.filter((i) => !(cat.deblended![i] !== 0));
+      idx = idx.filter((i) => {
+        const keep = !(cat.deblended![i] !== 0);
+        if (!keep) why[i] = 'deblended';
+        return keep;
+      });
       cuts.push({ cut: 'deblended', failed: before - idx.length, remaining: idx.length });
+    }
+    for (let i = 0; i < cat.nRows; i++) {
+      const c = why[i];
+      if (c === null) continue;
+      pushObject(removedAll, cat, k, i, scale);
+      removedAll.cut.push(c);
     }
     let dup = 0;
     for (const i of idx) {
@@ -154,11 +228,7 @@ async function readCatalogs(cfg: ShineConfig, files: readonly string[], io: Prep
         continue;
       }
       seen.add(id);
-      sel.catalog.push(k);
-      sel.row.push(i);
-      sel.objectId.push(id);
-      sel.ra.push(cat.ra[i]);
-      sel.dec.push(cat.dec[i]);
+      pushObject(sel, cat, k, i, scale);
       sel.snr.push(cat.flux[i] / cat.fluxErr[i]);
     }
     if (dup) cuts.push({ cut: 'duplicate_object_id', failed: dup, remaining: idx.length - dup });
@@ -166,7 +236,33 @@ async function readCatalogs(cfg: ShineConfig, files: readonly string[], io: Prep
     catalogs.push({ file, hdu: typeof hdu === 'number' ? hdu : String(hdu), n_rows: cat.nRows, n_selected: idx.length - dup, cuts });
     io.log(`prepare: catalog ${basenameOf(file)}: ${cat.nRows} rows, ${idx.length - dup} selected (${cuts.map((c) => `${c.cut} −${c.failed}`).join(', ')})`);
   }
-  return { sel, catalogs };
+  // an object removed in one catalog but selected in another (or removed twice) is listed at most once, and never when modelled
+  const removed: RemovedObjects = { ...emptyObjects(), cut: [] };
+  const listed = new Set<bigint>();
+  for (let j = 0; j < removedAll.row.length; j++) {
+    const id = removedAll.objectId[j];
+    if (seen.has(id) || listed.has(id)) continue;
+    listed.add(id);
+    for (const key of ['catalog', 'row', 'objectId', 'ra', 'dec', 'flux', 'semimajorArcsec', 'pointLike', 'cut'] as const) {
+      (removed[key] as unknown[]).push(removedAll[key][j]);
+    }
+  }
+  return { sel, removed, catalogs };
+}
+
+/**
+ * How far (arcsec) the modelled stamps can reach beyond a sub-tile's extended box: a stamp of the
+ * largest tier N around a source inside the box covers pixel centres up to (N/2 + 1) pixels from it
+ * along each quadrant axis, i.e. within √2 (N/2 + 1) pixels whatever the quadrant's orientation;
+ * 1 % is added for the variation of the pixel scale.
+ */
+export function stampReachArcsec(cfg: ShineConfig): number {
+  const n = Math.max(...cfg.stamps.tiers);
+  return Math.SQRT2 * (n / 2 + 1) * cfg.data.pixel_scale * 1.01;
+}
+
+function objectRadius(o: CatalogObjects, j: number, rule: MaskRadiusRule): number {
+  return maskRadiusArcsec({ mag: abMagnitude(o.flux[j]), semimajorArcsec: o.semimajorArcsec[j], pointLike: o.pointLike[j] }, rule);
 }
 
 /** What scanning one DET file yields (cacheable: independent of the file's position in the list). */
@@ -284,8 +380,18 @@ export async function prepareTile(cfg: ShineConfig, inputs: PrepareInputs, tileI
 
   // 2. sources
   if (inputs.catalogs.length === 0) throw new ShineError('no MER catalog: set data.mer_catalog or distributed.catalog_archive', { field: 'data.mer_catalog' });
-  const { sel, catalogs } = await readCatalogs(cfg, inputs.catalogs, io);
+  const { sel, removed, catalogs } = await readCatalogs(cfg, inputs.catalogs, io);
   const part = partitionSources(geom, sel.ra, sel.dec);
+  // unmodelled objects whose mask disc reaches a sub-tile's modelled area (KD-tree queries)
+  const rule = radiusRuleOf(cfg.masking);
+  const grow = stampReachArcsec(cfg);
+  const remXi = new Float64Array(removed.ra.length);
+  const remEta = new Float64Array(removed.ra.length);
+  removed.ra.forEach((ra, j) => ([remXi[j], remEta[j]] = geom.toPlane(ra, removed.dec[j])));
+  const remReach = Float64Array.from(removed.ra, (_, j) => objectRadius(removed, j, rule));
+  const selReach = Float64Array.from(sel.ra, (_, j) => objectRadius(sel, j, rule));
+  const removedNear = reachingObjects(geom, remXi, remEta, remReach, grow, wanted);
+  const selectedNear = reachingObjects(geom, part.xi, part.eta, selReach, grow, wanted);
   if (inputs.catalogs.length === 1 && geom.grid.marginArcsec > 0) {
     io.log('prepare: note: the margins of edge sub-tiles reach beyond the tile core; a MER catalog lists core objects only, so add the neighbouring tiles\' catalogs to data.mer_catalog to model the sources there');
   }
@@ -333,6 +439,28 @@ export async function prepareTile(cfg: ShineConfig, inputs: PrepareInputs, tileI
     }
     const src = order.map((k) => ps.extended[k]);
     const coreFlags = order.map((k) => ps.core[k] === 1);
+    // unmodelled: removed by the selection, or selected but not modelled here
+    const modelled = new Set(src);
+    const inExtended = new Set(ps.extended);
+    const um: Array<{ o: CatalogObjects; j: number; cut: UnmodelledCut }> = [];
+    for (const j of removedNear[st.index]) um.push({ o: removed, j, cut: removed.cut[j] });
+    for (const j of selectedNear[st.index]) {
+      if (!modelled.has(j)) um.push({ o: sel, j, cut: inExtended.has(j) ? 'max_per_sub_tile' : 'outside_extended_area' });
+    }
+    um.sort((a, b) => a.o.catalog[a.j] - b.o.catalog[b.j] || a.o.row[a.j] - b.o.row[b.j]);
+    const unmodelled: ManifestUnmodelled = {
+      search: { beyond_extended_arcsec: grow, rule: { ...rule } },
+      catalog: um.map(({ o, j }) => o.catalog[j]),
+      row: um.map(({ o, j }) => o.row[j]),
+      object_id: um.map(({ o, j }) => o.objectId[j].toString()),
+      ra: um.map(({ o, j }) => o.ra[j]),
+      dec: um.map(({ o, j }) => o.dec[j]),
+      flux: um.map(({ o, j }) => (Number.isFinite(o.flux[j]) ? o.flux[j] : NaN)),
+      mag: um.map(({ o, j }) => abMagnitude(o.flux[j])),
+      semimajor_arcsec: um.map(({ o, j }) => (Number.isFinite(o.semimajorArcsec[j]) ? o.semimajorArcsec[j] : NaN)),
+      point_like: um.map(({ o, j }) => o.pointLike[j]),
+      cut: um.map(({ cut }) => cut),
+    };
     const quads = found[st.index]
       .map((i) => records[i])
       .sort((a, b) => Number(a.exposure.slice(3)) - Number(b.exposure.slice(3)) || (a.quadrant < b.quadrant ? -1 : a.quadrant > b.quadrant ? 1 : 0));
@@ -398,9 +526,10 @@ export async function prepareTile(cfg: ShineConfig, inputs: PrepareInputs, tileI
           outline: q.outline.map(([a, b]) => [a, b] as [number, number]),
         };
       }),
+      unmodelled,
     };
     manifests.push(m);
-    io.log(`prepare: sub-tile (${st.row}, ${st.col}): ${m.n_sources_extended} sources (${m.n_sources_core} core), ${m.n_quadrants} quadrants`);
+    io.log(`prepare: sub-tile (${st.row}, ${st.col}): ${m.n_sources_extended} sources (${m.n_sources_core} core), ${m.n_quadrants} quadrants, ${unmodelled.row.length} unmodelled object(s) near it`);
   }
   return { tile, geometry: geom, manifests, nQuadrantsScanned: records.length };
 }

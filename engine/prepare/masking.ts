@@ -1,0 +1,298 @@
+/**
+ * Masking of unmodelled objects (issue 11 item 4: "everything in the pixels is modelled or
+ * masked"). Stage 1 lists, per sub-tile, the catalog objects whose light reaches the modelled area
+ * but that are not modelled (removed by the selection, selected but beyond the extended area, or
+ * over sources.max_per_sub_tile); Stage 2 masks a disc around each of them by OR-ing
+ * UNMODELLED_FLAG_BIT into the quadrant's in-memory flag array and adding that bit to the mask the
+ * engine applies, so those pixels leave the likelihood exactly as flagged pixels do.
+ *
+ * Radius of an object's disc (docs/config.md, `masking`):
+ *   r = max(footprint_scale × a, footprint_min_arcsec), a = SEMIMAJOR_AXIS × data.pixel_scale;
+ *   point-like objects with mag < halo_mag_max: r = max(r, min(halo_max_arcsec,
+ *     halo_radius_arcsec · 10^(−0.2 (mag − halo_mag_ref)))).
+ *
+ * Runtime-agnostic; no file access.
+ */
+import type { MaskingConfig } from '../config/schema.ts';
+import { AB_MAG_1UJY } from '../data/catalog/mer.ts';
+
+/**
+ * The in-memory FLG bit of pixels masked for unmodelled objects: bit 30 (0x40000000), unused by
+ * the VIS flag map. It is never written to a file.
+ */
+export const UNMODELLED_FLAG_BIT = 0x40000000;
+
+/** What masking needs of one unmodelled object. */
+export interface UnmodelledObject {
+  ra: number;
+  dec: number;
+  /** AB magnitude from the catalog flux (NaN when the flux is not positive). */
+  mag: number;
+  /** Catalog semi-major axis in arcsec (NaN when unknown). */
+  semimajorArcsec: number;
+  pointLike: boolean;
+}
+
+/** The radius rule's parameters (the fields of the `masking` section that set a radius). */
+export type MaskRadiusRule = Pick<MaskingConfig, 'footprint_scale' | 'footprint_min_arcsec' | 'halo_mag_max' | 'halo_radius_arcsec' | 'halo_mag_ref' | 'halo_max_arcsec'>;
+
+export function radiusRuleOf(m: MaskingConfig): MaskRadiusRule {
+  return {
+    footprint_scale: m.footprint_scale,
+    footprint_min_arcsec: m.footprint_min_arcsec,
+    halo_mag_max: m.halo_mag_max,
+    halo_radius_arcsec: m.halo_radius_arcsec,
+    halo_mag_ref: m.halo_mag_ref,
+    halo_max_arcsec: m.halo_max_arcsec,
+  };
+}
+
+/** AB magnitude of a flux in µJy (NaN when not positive). */
+export function abMagnitude(fluxUJy: number): number {
+  return fluxUJy > 0 && Number.isFinite(fluxUJy) ? AB_MAG_1UJY - 2.5 * Math.log10(fluxUJy) : NaN;
+}
+
+/** Halo radius (arcsec) of a point-like object of magnitude `mag`; 0 when it gets none. */
+export function haloRadiusArcsec(mag: number, rule: MaskRadiusRule): number {
+  if (rule.halo_mag_max === null || !(mag < rule.halo_mag_max)) return 0;
+  return Math.min(rule.halo_max_arcsec, rule.halo_radius_arcsec * Math.pow(10, -0.2 * (mag - rule.halo_mag_ref)));
+}
+
+/** Mask radius (arcsec) of one object. */
+export function maskRadiusArcsec(o: Pick<UnmodelledObject, 'mag' | 'semimajorArcsec' | 'pointLike'>, rule: MaskRadiusRule): number {
+  const a = Number.isFinite(o.semimajorArcsec) && o.semimajorArcsec > 0 ? o.semimajorArcsec : 0;
+  let r = Math.max(rule.footprint_scale * a, rule.footprint_min_arcsec);
+  if (o.pointLike) r = Math.max(r, haloRadiusArcsec(o.mag, rule));
+  return r;
+}
+
+/** The largest radius the rule can give an object whose semi-major axis is at most `maxSemimajorArcsec`. */
+export function maxMaskRadiusArcsec(rule: MaskRadiusRule, maxSemimajorArcsec: number): number {
+  const halo = rule.halo_mag_max === null ? 0 : rule.halo_max_arcsec;
+  return Math.max(rule.footprint_scale * Math.max(0, maxSemimajorArcsec), rule.footprint_min_arcsec, halo);
+}
+
+/** One disc in a quadrant's pixel frame. */
+export interface PixelDisc {
+  /** Centre, 0-based pixels (pixel i covers [i − 0.5, i + 0.5)). */
+  x: number;
+  y: number;
+  /** Local WCS Jacobian at the centre, [du/dx, du/dy, dv/dx, dv/dy] in arcsec per pixel. */
+  jacobian: readonly [number, number, number, number];
+  radiusArcsec: number;
+}
+
+/**
+ * Sets `bit` in `flags` for every pixel whose centre lies within the disc, the sky distance being
+ * measured through the local Jacobian at the disc centre (|J (p − c)| ≤ r; the WCS is affine to
+ * ≪ 0.01″ over a few arcsec). Returns the pixels of the quadrant inside the disc and how many of
+ * them did not have the bit before.
+ */
+export function maskDisc(flags: Int32Array | Uint32Array, width: number, height: number, d: PixelDisc, bit: number): { inside: number; added: number } {
+  const [a, b, c, e] = d.jacobian;
+  const det = a * e - b * c;
+  const r = d.radiusArcsec;
+  if (!(r > 0) || !Number.isFinite(d.x) || !Number.isFinite(d.y) || !(Math.abs(det) > 0)) return { inside: 0, added: 0 };
+  // the disc's extent in pixels: r times the norms of the rows of J⁻¹
+  const hx = (r * Math.hypot(e, b)) / Math.abs(det);
+  const hy = (r * Math.hypot(c, a)) / Math.abs(det);
+  const x0 = Math.max(0, Math.ceil(d.x - hx));
+  const x1 = Math.min(width - 1, Math.floor(d.x + hx));
+  const y0 = Math.max(0, Math.ceil(d.y - hy));
+  const y1 = Math.min(height - 1, Math.floor(d.y + hy));
+  const r2 = r * r;
+  let inside = 0;
+  let added = 0;
+  for (let y = y0; y <= y1; y++) {
+    const py = y - d.y;
+    for (let x = x0; x <= x1; x++) {
+      const px = x - d.x;
+      const du = a * px + b * py;
+      const dv = c * px + e * py;
+      if (du * du + dv * dv > r2) continue;
+      inside++;
+      const i = y * width + x;
+      if (((flags[i] >>> 0) & bit) === 0) {
+        flags[i] = (flags[i] | bit) as number;
+        added++;
+      }
+    }
+  }
+  return { inside, added };
+}
+
+/** What a quadrant offers for the projection of objects. */
+export interface PixelProjection {
+  skyToPixel(ra: number, dec: number): [number, number];
+  localJacobian(x: number, y: number): readonly number[];
+}
+
+export interface MaskQuadrant {
+  name: string;
+  width: number;
+  height: number;
+  flags: Int32Array | Uint32Array;
+  wcs: PixelProjection;
+}
+
+export interface MaskResult {
+  /** Pixels newly masked per quadrant (the whole quadrant). */
+  maskedPerQuadrant: number[];
+  /** Per object: the radius used (arcsec) and whether its disc holds at least one pixel of some quadrant. */
+  radius: Float64Array;
+  touched: Uint8Array;
+}
+
+/**
+ * Masks every object's disc in every quadrant. Objects whose pixel position is not finite or whose
+ * disc misses the quadrant are skipped.
+ */
+export function maskUnmodelled(quadrants: MaskQuadrant[], objects: UnmodelledObject[], rule: MaskRadiusRule, bit = UNMODELLED_FLAG_BIT): MaskResult {
+  const radius = Float64Array.from(objects, (o) => maskRadiusArcsec(o, rule));
+  const touched = new Uint8Array(objects.length);
+  const maskedPerQuadrant = quadrants.map((q) => {
+    let n = 0;
+    objects.forEach((o, k) => {
+      const [x, y] = q.wcs.skyToPixel(o.ra, o.dec);
+      if (!Number.isFinite(x) || !Number.isFinite(y)) return;
+      const j = q.wcs.localJacobian(x, y);
+      const { inside, added } = maskDisc(q.flags, q.width, q.height, { x, y, jacobian: [j[0], j[1], j[2], j[3]], radiusArcsec: radius[k] }, bit);
+      if (inside > 0) touched[k] = 1;
+      n += added;
+    });
+    return n;
+  });
+  return { maskedPerQuadrant, radius, touched };
+}
+
+/** Clears `bit` in flags (input FLG data that happen to use the in-memory bit); returns how many pixels had it. */
+export function clearFlagBit(flags: Int32Array | Uint32Array, bit: number): number {
+  let n = 0;
+  for (let i = 0; i < flags.length; i++) {
+    if (((flags[i] >>> 0) & bit) !== 0) {
+      flags[i] = (flags[i] & ~bit) as number;
+      n++;
+    }
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 2: mask a sub-tile's unmodelled objects in its ExposureSet
+
+/** The manifest's list (engine/tiling/manifest.ts, `unmodelled`), as far as masking needs it. */
+export interface UnmodelledList {
+  search: { beyond_extended_arcsec: number; rule: MaskRadiusRule };
+  object_id: string[];
+  ra: number[];
+  dec: number[];
+  mag: number[];
+  semimajor_arcsec: number[];
+  point_like: boolean[];
+  cut: string[];
+}
+
+export interface UnmodelledMaskSummary {
+  mode: 'mask' | 'none';
+  /** The in-memory FLG bit (UNMODELLED_FLAG_BIT). */
+  bit: number;
+  /** Objects listed in the manifest (null: the manifest has no list — written by an older prepare). */
+  listed: number | null;
+  /** Listed objects whose disc holds at least one pixel of some quadrant (0 when mode is none). */
+  masked: number;
+  /** Those per reason (manifest `cut`). */
+  masked_by_cut: Record<string, number>;
+  /** Modelled sources whose centre pixel lies inside an unmodelled object's disc in some quadrant. */
+  covered_source_centres: number;
+  /** Pixels carrying the bit, per quadrant (whole quadrant), in ExposureSet order. */
+  pixels: number[];
+}
+
+export interface ApplyMaskInput {
+  quadrants: Array<{ name: string; width: number; height: number; flags: Int32Array | Uint32Array }>;
+  wcs: PixelProjection[];
+  /** Modelled sources' pixel positions (the ExposureSet pairs). */
+  pairs: Array<{ source: number; quadrant: number; x: number; y: number; visible: boolean }>;
+  /** A modelled source's name for the warnings (e.g. its OBJECT_ID). */
+  sourceName: (source: number) => string;
+}
+
+function sameRule(a: MaskRadiusRule, b: MaskRadiusRule): boolean {
+  return (Object.keys(b) as Array<keyof MaskRadiusRule>).every((k) => a[k] === b[k]);
+}
+
+/**
+ * Masks the listed unmodelled objects (masking.unmodelled: mask) by OR-ing UNMODELLED_FLAG_BIT
+ * into the quadrants' flags, in place. Returns the mask the engine must apply (badPixelMask with
+ * the bit when masking), the summary for the metadata, and warnings: no list in the manifest, a
+ * list searched with other radii, input FLG data using the bit, modelled source centres covered.
+ */
+export function applyUnmodelledMask(
+  input: ApplyMaskInput,
+  list: UnmodelledList | undefined,
+  masking: MaskingConfig,
+  badPixelMask: number,
+): { engineMask: number; summary: UnmodelledMaskSummary; warnings: string[] } {
+  const bit = UNMODELLED_FLAG_BIT;
+  const warnings: string[] = [];
+  const mode = masking.unmodelled;
+  const summary: UnmodelledMaskSummary = {
+    mode,
+    bit,
+    listed: list ? list.ra.length : null,
+    masked: 0,
+    masked_by_cut: {},
+    covered_source_centres: 0,
+    pixels: input.quadrants.map(() => 0),
+  };
+  if (mode === 'none') return { engineMask: badPixelMask, summary, warnings };
+  const bitInMask = ((badPixelMask >>> 0) & bit) !== 0;
+  if (!bitInMask) {
+    // input FLG data that use the bit: it would mask them as unmodelled; clear it (in memory)
+    input.quadrants.forEach((q) => {
+      const n = clearFlagBit(q.flags, bit);
+      if (n) warnings.push(`quadrant ${q.name}: ${n} pixel(s) of the FLG data carry bit 30 (0x40000000), which shine uses in memory for unmodelled objects; that input bit is ignored`);
+    });
+  }
+  if (!list) {
+    warnings.push('the manifest lists no unmodelled objects (written by an older shine prepare, manifest version 1): objects the selection removed (stars, faint or flagged objects) are not masked; re-run shine prepare');
+    return { engineMask: (badPixelMask | bit) >>> 0, summary, warnings };
+  }
+  const rule = radiusRuleOf(masking);
+  if (!sameRule(list.search.rule, rule)) {
+    warnings.push(
+      `the manifest's unmodelled objects were searched with other masking radii (${JSON.stringify(list.search.rule)}) than this configuration's (${JSON.stringify(rule)}); objects that only the new radii bring within reach are missing: re-run shine prepare`,
+    );
+  }
+  const objects: UnmodelledObject[] = list.ra.map((ra, k) => ({ ra, dec: list.dec[k], mag: list.mag[k], semimajorArcsec: list.semimajor_arcsec[k], pointLike: list.point_like[k] }));
+  const res = maskUnmodelled(
+    input.quadrants.map((q, j) => ({ name: q.name, width: q.width, height: q.height, flags: q.flags, wcs: input.wcs[j] })),
+    objects,
+    rule,
+    bit,
+  );
+  summary.pixels = res.maskedPerQuadrant;
+  res.touched.forEach((t, k) => {
+    if (!t) return;
+    summary.masked++;
+    summary.masked_by_cut[list.cut[k]] = (summary.masked_by_cut[list.cut[k]] ?? 0) + 1;
+  });
+  // modelled sources whose centre pixel got masked
+  const covered = new Set<number>();
+  for (const p of input.pairs) {
+    if (!p.visible) continue;
+    const q = input.quadrants[p.quadrant];
+    const x = Math.round(p.x);
+    const y = Math.round(p.y);
+    if (x < 0 || y < 0 || x >= q.width || y >= q.height) continue;
+    if (((q.flags[y * q.width + x] >>> 0) & bit) !== 0) covered.add(p.source);
+  }
+  summary.covered_source_centres = covered.size;
+  if (covered.size) {
+    const names = [...covered].sort((a, b) => a - b).map(input.sourceName);
+    warnings.push(
+      `${covered.size} modelled source(s) have their centre inside an unmodelled object's mask (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}): their core pixels are left out of the likelihood (the unmodelled light is not in the model)`,
+    );
+  }
+  return { engineMask: (badPixelMask | bit) >>> 0, summary, warnings };
+}
