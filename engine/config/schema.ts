@@ -50,10 +50,16 @@ const lognormalPrior = z.strictObject({
   /** Standard deviation of the natural log. */
   sigma: positive(),
 });
+/**
+ * Ellipticity only: p(e) ∝ (1 − |e|²)² exp(−|e|²/2σ²) on the unit disc (Bernstein & Armstrong
+ * 2014); it vanishes at |e| = 1, where the distortion → shear map is singular (docs/inference.md).
+ */
+const ba14Prior = z.strictObject({ type: z.literal('ba14'), sigma: positive() });
 const fixedCatalogPrior = z.strictObject({ type: z.literal('fixed'), value: z.union([z.literal('catalog'), positive()]).default('catalog') });
 
 const PRIOR_TYPES = ['normal', 'lognormal', 'uniform', 'fixed'] as const;
 const SIGNED_TYPES = ['normal', 'uniform', 'fixed'] as const;
+const ELLIPTICITY_TYPES = ['ba14', 'normal', 'uniform', 'fixed'] as const;
 
 /** A prior on a positive catalog-centred quantity (flux, hlr). */
 function positivePrior() {
@@ -68,6 +74,13 @@ function positivePrior() {
 function signedPrior() {
   return z.discriminatedUnion('type', [normalPrior, uniformPrior, fixedPrior], {
     error: (iss) => priorTypeError(iss.input, SIGNED_TYPES),
+  });
+}
+
+/** A prior on the intrinsic ellipticity components. */
+function ellipticityPrior() {
+  return z.discriminatedUnion('type', [ba14Prior, normalPrior, uniformPrior, fixedPrior], {
+    error: (iss) => priorTypeError(iss.input, ELLIPTICITY_TYPES),
   });
 }
 
@@ -97,15 +110,21 @@ function offsetPrior() {
   }, signedPrior());
 }
 
+/**
+ * The default priors are the project's shear estimator (docs/inference.md, "The shear
+ * estimator"): a flat shear prior, so that G1/G2 are not shrunk towards 0, and the ba14
+ * ellipticity prior. SHINE's priors (shear normal(0, 0.05), ellipticity normal(0, 0.3)) stay
+ * available by configuration (docs/config.md).
+ */
 export const PriorsSchema = z.strictObject({
   /** Each reduced-shear component g1, g2 (per sub-tile). */
-  shear: signedPrior().default({ type: 'normal', mean: 0, sigma: 0.05 }),
+  shear: signedPrior().default({ type: 'uniform', low: -0.5, high: 0.5 }),
   /** Flux F (ADU); lognormal centred on the catalog flux converted to ADU. */
   flux: positivePrior().default({ type: 'lognormal', center: 'catalog', sigma: 0.5 }),
   /** Half-light radius h (arcsec); lognormal centred on the catalog hlr. */
   hlr: positivePrior().default({ type: 'lognormal', center: 'catalog', sigma: 0.3 }),
   /** Each intrinsic distortion component e1, e2. */
-  ellipticity: signedPrior().default({ type: 'normal', mean: 0, sigma: 0.3 }),
+  ellipticity: ellipticityPrior().default({ type: 'ba14', sigma: 0.3 }),
   /** Each position offset dx, dy on the sky (arcsec). */
   offset: offsetPrior().default({ type: 'normal', mean: 0, sigma: 0.05 }),
 });

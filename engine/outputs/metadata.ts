@@ -73,6 +73,8 @@ export interface SubtileMetadata {
     covariance?: [[number, number], [number, number]];
     laplace_ok?: boolean;
     laplace_message?: string;
+    /** OBJECT_IDs left out of the Laplace error propagation (their block not PD at the MAP). */
+    laplace_dropped_sources?: string[];
   };
   /** VI / NUTS: sampler diagnostics and the MAP + Laplace estimate they started from. */
   posterior?: {

@@ -147,6 +147,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       ],
       laplace_ok: r.laplaceOk,
       laplace_message: r.laplaceMessage,
+      laplace_dropped_sources: r.laplaceDropped,
     },
     ...(r.posterior
       ? {

@@ -84,6 +84,8 @@ export interface SubtileResult {
   lossHistory: number[];
   laplaceOk: boolean;
   laplaceMessage: string;
+  /** OBJECT_IDs of the sources left out of the Laplace error propagation (block not PD at the MAP). */
+  laplaceDropped: string[];
   nSourcesCore: number;
   nSourcesExtended: number;
   nSourcesModelled: number;
@@ -129,6 +131,7 @@ function emptyResult(m: Manifest, method: SubtileResult['method'], reason: strin
     lossHistory: [],
     laplaceOk: false,
     laplaceMessage: reason,
+    laplaceDropped: [],
     nSourcesCore: m.n_sources_core,
     nSourcesExtended: m.n_sources_extended,
     nSourcesModelled: 0,
@@ -148,6 +151,7 @@ export function priorsFromConfig(cfg: ShineConfig, catalog: { flux: Float64Array
   const signed = (s: Record<string, unknown>): PriorSpec => {
     if (s.type === 'normal') return { type: 'normal', mean: s.mean as number, sigma: s.sigma as number };
     if (s.type === 'uniform') return { type: 'uniform', low: s.low as number, high: s.high as number };
+    if (s.type === 'ba14') return { type: 'ba14', sigma: s.sigma as number };
     return { type: 'fixed', value: s.value as number };
   };
   const cat = { flux: catalog.flux.slice(), hlr: catalog.hlr.slice() };
@@ -295,7 +299,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       progress('laplace', 0, 1);
       lap = await laplaceShear(engine, map.posterior, map.params);
       progress('laplace', 1, 1);
-      if (!lap.ok) warnings.push(`Laplace approximation: ${lap.message}`);
+      if (!lap.ok || lap.droppedSources.length) warnings.push(`Laplace approximation: ${lap.message}`);
     }
     timings.laplaceMs = performance.now() - t;
 
@@ -376,6 +380,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       evaluations: (map?.evaluations ?? 0) + (lap?.evaluations ?? 0) + (post?.evaluations ?? 0),
       lossHistory: post ? post.lossHistory : map!.lossHistory,
       laplaceOk: lap?.ok ?? false,
+      laplaceDropped: (lap?.droppedSources ?? []).map((i) => objectIds[built.sources[i].id]),
       laplaceMessage: lap?.message ?? (map ? 'not computed (inference.map.laplace: false)' : 'not computed (no MAP: init is catalog)'),
       nSourcesCore: coreIdx.length,
       nSourcesExtended: manifest.n_sources_extended,

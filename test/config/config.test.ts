@@ -18,7 +18,7 @@ function errorOf(text: string): ConfigError {
 }
 
 describe('config defaults (SHINE / DESIGN §4 / seed 000 §7.1)', () => {
-  it('an empty file gives SHINE defaults everywhere', () => {
+  it('an empty file gives the defaults everywhere (SHINE\'s, but for the shear estimator priors)', () => {
     const c = defaultConfig();
     // sources: SHINE selection (DESIGN §3)
     expect(c.sources).toEqual({
@@ -29,10 +29,11 @@ describe('config defaults (SHINE / DESIGN §4 / seed 000 §7.1)', () => {
     expect(c.data.pixel_scale).toBe(0.1);
     // priors: DESIGN §4
     expect(c.gal.priors).toEqual({
-      shear: { type: 'normal', mean: 0, sigma: 0.05 },
+      // the project's estimator: flat shear, ba14 ellipticity (docs/inference.md)
+      shear: { type: 'uniform', low: -0.5, high: 0.5 },
       flux: { type: 'lognormal', center: 'catalog', sigma: 0.5 },
       hlr: { type: 'lognormal', center: 'catalog', sigma: 0.3 },
-      ellipticity: { type: 'normal', mean: 0, sigma: 0.3 },
+      ellipticity: { type: 'ba14', sigma: 0.3 },
       offset: { type: 'normal', mean: 0, sigma: 0.05 },
     });
     expect(c.stamps).toEqual({ tiers: [64, 128, 256], fft_factor: 2, psf_includes_pixel: true });
