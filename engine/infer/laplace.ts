@@ -591,7 +591,7 @@ export function schurShear(H: SparseHessian, adj: number[][], optsIn: Partial<La
   if (condInv) H.gFree.forEach((a, ai) => (cond[a] = Math.sqrt(condInv[ai * ng + ai])));
   if (dropped.length) {
     messages.unshift(
-      `${dropped.length} source(s) [${dropped.slice(0, 12).join(', ')}${dropped.length > 12 ? ', …' : ''}] left out of the error propagation: their curvature block is not positive definite at the MAP (parameters the data and priors do not pin down); the shear errors are conditional on their parameters`,
+      `${dropped.length} source(s) [${dropped.slice(0, 12).join(', ')}${dropped.length > 12 ? ', …' : ''}] left out of the error propagation: their curvature block is not positive definite at the MAP (parameters the data and priors do not pin down); the shear errors are conditional on their parameters, and too small by as much as those sources' share of the shear information`,
     );
   }
   if (!solved) messages.unshift('the source block H_ss of the Hessian is not positive definite at this point (not a local maximum of the posterior, or parameters the data do not constrain under flat priors)');
