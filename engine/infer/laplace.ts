@@ -25,6 +25,7 @@
 import type { SceneLayout } from '../scene/layout.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type ExposureSet, type SceneGradient, type SceneParams } from '../scene/types.ts';
 import type { Posterior } from './posterior.ts';
+import { shearJacobian, shearJacobianDerivatives } from './degeneracy.ts';
 
 export interface LaplaceEngine {
   readonly set: ExposureSet;
@@ -39,6 +40,12 @@ export interface LaplaceOptions {
    * dx/dy 1e-3″, g 1e-3.
    */
   steps: { flux: number; hlr: number; e: number; offset: number; g: number };
+  /**
+   * Shear rows of the likelihood Hessian from its ellipticity rows and the shear–ellipticity
+   * degeneracy (degeneracy.ts; default true), not from finite differences: exact cancellation in
+   * the Schur complement. Only with both ellipticity components free.
+   */
+  deriveShearRows: boolean;
   /** Components with at most this many parameters are solved by dense Cholesky (default 1500). */
   denseLimit: number;
   /** PCG relative residual tolerance and iteration cap (large components only). */
@@ -49,6 +56,7 @@ export interface LaplaceOptions {
 
 export const DEFAULT_LAPLACE: LaplaceOptions = {
   steps: { flux: 1e-3, hlr: 1e-3, e: 1e-3, offset: 1e-3, g: 1e-3 },
+  deriveShearRows: true,
   denseLimit: 1500,
   cgTol: 1e-10,
   cgMaxIterations: 10000,
@@ -68,6 +76,10 @@ export interface SparseHessian {
   sg: Float64Array[];
   /** H_gg (gFree.length²), row-major. */
   gg: Float64Array;
+  /** How sg and gg's likelihood parts were obtained: derived from the ellipticity rows (degeneracy.ts) or finite differences. */
+  shearRows?: 'derived' | 'finite-differences';
+  /** The finite-difference shear rows of the likelihood alone, kept when `sg`/`gg` were derived (for checks). */
+  measured?: { sg: Float64Array[]; gg: Float64Array } | null;
 }
 
 export interface LaplaceResult {
@@ -234,6 +246,8 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
     return r.gradient;
   };
   const name = (k: number) => SOURCE_PARAM_NAMES[k];
+  const grad0 = async (p: SceneParams) => (await engine.evaluate(p)).gradient;
+  let measured: { sg: Float64Array[]; gg: Float64Array } | null = null;
 
   // source columns, one (colour, kind) at a time
   for (let c = 0; c < count; c++) {
@@ -306,6 +320,52 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
     });
   }
 
+  // the shear rows from the ellipticity rows (degeneracy.ts): exact cancellation in float64 of
+  // the likelihood's part of the Schur complement. Needs both ellipticity components free.
+  const kE1 = kinds.indexOf(SOURCE_PARAM_NAMES.indexOf('e1'));
+  const kE2 = kinds.indexOf(SOURCE_PARAM_NAMES.indexOf('e2'));
+  let shearRows: 'derived' | 'finite-differences' = 'finite-differences';
+  if (o.deriveShearRows && kE1 >= 0 && kE2 >= 0 && ng > 0) {
+    const grad = await grad0(at); // ∂logL/∂θ at the point
+    evaluations++;
+    const kE = [kE1, kE2];
+    const D: Array<[[number, number], [number, number]]> = [];
+    const dD: Array<ReturnType<typeof shearJacobianDerivatives>> = [];
+    for (let s = 0; s < n; s++) {
+      const g: [number, number] = [at.g1, at.g2];
+      const e: [number, number] = [at.e1[s], at.e2[s]];
+      D.push(shearJacobian(g, e));
+      dD.push(shearJacobianDerivatives(g, e));
+    }
+    const dl = (s: number, m: number) => -(m === 0 ? grad.e1[s] : grad.e2[s]); // ∇_e ℓ, ℓ = −logL
+    const sgD = gFree.map(() => new Float64Array(n * P));
+    gFree.forEach((a, ai) => {
+      for (let s = 0; s < n; s++) {
+        neighbours[s].forEach((t, bi) => {
+          const b = blocks[s][bi];
+          for (let l = 0; l < P; l++) sgD[ai][s * P + l] -= b[l * P + kE[0]] * D[t][0][a] + b[l * P + kE[1]] * D[t][1][a];
+        });
+        for (let k = 0; k < 2; k++) sgD[ai][s * P + kE[k]] -= dl(s, 0) * dD[s].dDde[k][0][a] + dl(s, 1) * dD[s].dDde[k][1][a];
+      }
+    });
+    const ggD = new Float64Array(ng * ng);
+    gFree.forEach((a, ai) =>
+      gFree.forEach((b, bi) => {
+        let v = 0;
+        for (let s = 0; s < n; s++) {
+          v -= sgD[bi][s * P + kE[0]] * D[s][0][a] + sgD[bi][s * P + kE[1]] * D[s][1][a];
+          v -= dl(s, 0) * dD[s].dDdg[b][0][a] + dl(s, 1) * dD[s].dDdg[b][1][a];
+        }
+        ggD[ai * ng + bi] = v;
+      }),
+    );
+    for (let i = 0; i < ng; i++) for (let j = 0; j < i; j++) ggD[i * ng + j] = ggD[j * ng + i] = 0.5 * (ggD[i * ng + j] + ggD[j * ng + i]);
+    measured = { sg: sg.map((c) => c.slice()), gg: gg.slice() };
+    sgD.forEach((c, ai) => sg[ai].set(c));
+    gg.set(ggD);
+    shearRows = 'derived';
+  }
+
   // priors: the diagonal of −∇² log prior, at the constrained free values
   const theta = space.pack(at);
   const lp = space.logPrior(theta);
@@ -327,7 +387,7 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
       }),
     );
   }
-  return { hessian: { nSources: n, kinds, gFree, neighbours, blocks, sg, gg }, colours: count, evaluations, adj };
+  return { hessian: { nSources: n, kinds, gFree, neighbours, blocks, sg, gg, shearRows, measured }, colours: count, evaluations, adj };
 }
 
 // ---------------------------------------------------------------------------------------------
