@@ -393,12 +393,12 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
 // ---------------------------------------------------------------------------------------------
 // Dense linear algebra (components)
 
-/** In-place Cholesky of an n×n SPD matrix (lower triangle). Returns false if not PD. */
-export function cholesky(a: Float64Array, n: number): boolean {
+/** In-place Cholesky; −1 when PD, else the column whose pivot is not positive. */
+function choleskyPivot(a: Float64Array, n: number): number {
   for (let j = 0; j < n; j++) {
     let d = a[j * n + j];
     for (let k = 0; k < j; k++) d -= a[j * n + k] * a[j * n + k];
-    if (!(d > 0) || !Number.isFinite(d)) return false;
+    if (!(d > 0) || !Number.isFinite(d)) return j;
     const l = Math.sqrt(d);
     a[j * n + j] = l;
     for (let i = j + 1; i < n; i++) {
@@ -407,7 +407,12 @@ export function cholesky(a: Float64Array, n: number): boolean {
       a[i * n + j] = v / l;
     }
   }
-  return true;
+  return -1;
+}
+
+/** In-place Cholesky of an n×n SPD matrix (lower triangle). Returns false if not PD. */
+export function cholesky(a: Float64Array, n: number): boolean {
+  return choleskyPivot(a, n) < 0;
 }
 
 /** Solves L Lᵀ x = b in place (L from cholesky). */
@@ -452,22 +457,6 @@ interface ComponentSolve {
   message: string;
 }
 
-/** In-place Cholesky; −1 when PD, else the column whose pivot is not positive. */
-function choleskyPivot(a: Float64Array, n: number): number {
-  for (let j = 0; j < n; j++) {
-    let d = a[j * n + j];
-    for (let k = 0; k < j; k++) d -= a[j * n + k] * a[j * n + k];
-    if (!(d > 0) || !Number.isFinite(d)) return j;
-    const l = Math.sqrt(d);
-    a[j * n + j] = l;
-    for (let i = j + 1; i < n; i++) {
-      let v = a[i * n + j];
-      for (let k = 0; k < j; k++) v -= a[i * n + k] * a[j * n + k];
-      a[i * n + j] = v / l;
-    }
-  }
-  return -1;
-}
 
 /**
  * H_cc⁻¹ H_cg for one connected component of the stamp-overlap graph. A source whose curvature

@@ -126,26 +126,39 @@ describe('--rotate-ellipticities: truth, catalog and headers', () => {
     const a = await (await fits(join(runs.bu, 'MER', merFileName(bright.tileId)))).readTable(1);
     const b = await (await fits(join(runs.br, 'MER', merFileName(bright.tileId)))).readTable(1);
     const truth = await (await fits(join(runs.bu, 'truth', 'sources.fits'))).readTable(1);
-    const tid = truth.column('OBJECT_ID').data as BigInt64Array;
-    const tstar = truth.column('IS_STAR').data as boolean[];
-    const isStar = new Map<bigint, boolean>();
-    tid.forEach((id, i) => isStar.set(id, tstar[i]));
-    expect(b.column('ELLIPTICITY').data).toEqual(a.column('ELLIPTICITY').data);
-    const ids = a.column('OBJECT_ID').data as BigInt64Array;
-    const paA = a.column('POSITION_ANGLE').data as Float32Array, paB = b.column('POSITION_ANGLE').data as Float32Array;
-    const sp = a.column('SPURIOUS_FLAG').data as Int16Array;
-    let turned = 0;
-    for (let k = 0; k < a.nRows; k++) {
-      if (sp[k] || isStar.get(ids[k]) !== false) { expect(paB[k]).toBe(paA[k]); continue; }
-      const d = ((((paB[k] - paA[k]) % 180) + 180) % 180);
-      expect(Math.abs(d - 90)).toBeLessThan(1e-3);
-      turned++;
-    }
-    expect(turned).toBeGreaterThanOrEqual(3);
+    expectTurnedBy(a, b, truth, 90);
   });
 });
 
 /** Unweighted moments about (cx, cy) inside a circle of radius R (the circle is rotation-invariant). */
+type Table = Awaited<ReturnType<Fits['readTable']>>;
+
+/**
+ * Zero-shear catalogs of an unrotated (a) and a rotated (b) run: the same ELLIPTICITY (|e| is
+ * unchanged, the same noise draw), every galaxy's POSITION_ANGLE turned by `deg` (mod 180),
+ * stars and spurious detections untouched.
+ */
+function expectTurnedBy(a: Table, b: Table, truth: Table, deg: number): void {
+  const isStar = new Map<bigint, boolean>();
+  (truth.column('OBJECT_ID').data as BigInt64Array).forEach((id, i) => isStar.set(id, (truth.column('IS_STAR').data as boolean[])[i]));
+  expect(b.column('ELLIPTICITY').data).toEqual(a.column('ELLIPTICITY').data);
+  const ids = a.column('OBJECT_ID').data as BigInt64Array;
+  const paA = a.column('POSITION_ANGLE').data as Float32Array;
+  const paB = b.column('POSITION_ANGLE').data as Float32Array;
+  const sp = a.column('SPURIOUS_FLAG').data as Int16Array;
+  let turned = 0;
+  for (let k = 0; k < a.nRows; k++) {
+    if (sp[k] || isStar.get(ids[k]) !== false) {
+      expect(paB[k]).toBe(paA[k]);
+      continue;
+    }
+    const d = (((paB[k] - paA[k]) % 180) + 180) % 180;
+    expect(Math.abs(d - deg)).toBeLessThan(1e-3);
+    turned++;
+  }
+  expect(turned).toBeGreaterThanOrEqual(3);
+}
+
 function moments(img: ArrayLike<number>, sub: ArrayLike<number> | null, w: number, cx: number, cy: number, R: number) {
   let f = 0, qxx = 0, qxy = 0, qyy = 0;
   for (let j = Math.floor(cy - R); j <= Math.ceil(cy + R); j++) {
@@ -345,20 +358,7 @@ describe('--rotate-ellipticities-deg: any position angle', () => {
     const a = await (await fits(join(runs.bu, 'MER', merFileName(bright.tileId)))).readTable(1);
     const b = await (await fits(join(runs.b135, 'MER', merFileName(bright.tileId)))).readTable(1);
     const truth = await (await fits(join(runs.bu, 'truth', 'sources.fits'))).readTable(1);
-    const isStar = new Map<bigint, boolean>();
-    (truth.column('OBJECT_ID').data as BigInt64Array).forEach((id, i) => isStar.set(id, (truth.column('IS_STAR').data as boolean[])[i]));
-    expect(b.column('ELLIPTICITY').data).toEqual(a.column('ELLIPTICITY').data);
-    const ids = a.column('OBJECT_ID').data as BigInt64Array;
-    const paA = a.column('POSITION_ANGLE').data as Float32Array, paB = b.column('POSITION_ANGLE').data as Float32Array;
-    const sp = a.column('SPURIOUS_FLAG').data as Int16Array;
-    let turned = 0;
-    for (let k = 0; k < a.nRows; k++) {
-      if (sp[k] || isStar.get(ids[k]) !== false) { expect(paB[k]).toBe(paA[k]); continue; }
-      const d = ((((paB[k] - paA[k]) % 180) + 180) % 180);
-      expect(Math.abs(d - 135)).toBeLessThan(1e-3);
-      turned++;
-    }
-    expect(turned).toBeGreaterThanOrEqual(3);
+    expectTurnedBy(a, b, truth, 135);
   });
 
   it('EROTDEG in the truth file and the DET/BKG/PSF primary headers; ROT90 only for 90°', async () => {
