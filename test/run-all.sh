@@ -40,7 +40,7 @@ run_step() {
 }
 
 run_step typecheck 600 npx --no-install tsc --noEmit -p .
-run_step node 1500 npx --no-install vitest run
+run_step node 2400 npx --no-install vitest run
 # the engine and FFT again on WebGPU's default limits (128 invocations, 16 KiB workgroup storage)
 run_step limits 900 env SHINE_LIMITS=default npx --no-install vitest run test/engine test/kernels
 run_step deno 900 npx --no-install deno task test:smoke
