@@ -9,6 +9,7 @@
  * pad = (M − N) / 2, so a source at the stamp centre sits at the FFT grid centre and its
  * light wraps around only beyond the cropped stamp.
  */
+import type { ExposureSet } from '../scene/types.ts';
 
 /** Integer corner of the N-pixel stamp for a source at 0-based pixel coordinate x. */
 export function stampCorner(x: number, n: number): number {
@@ -30,4 +31,23 @@ export function chooseTier(hlrPixels: number, tiers: readonly number[] = [64, 12
   const need = 2 * (3 * hlrPixels + 10.5);
   for (const t of tiers) if (need <= t) return t;
   return tiers[tiers.length - 1];
+}
+
+/** Per quadrant, 1 where at least one visible stamp covers the pixel. */
+export function coverageMasks(set: ExposureSet): Uint8Array[] {
+  const cov = set.quadrants.map((q) => new Uint8Array(q.width * q.height));
+  for (const pr of set.pairs) {
+    if (!pr.visible) continue;
+    const q = set.quadrants[pr.quadrant];
+    const N = set.sources[pr.source].stampSize;
+    const cx = stampCorner(pr.x, N);
+    const cy = stampCorner(pr.y, N);
+    const x0 = Math.max(0, cx);
+    const x1 = Math.min(q.width, cx + N);
+    const y0 = Math.max(0, cy);
+    const y1 = Math.min(q.height, cy + N);
+    const c = cov[pr.quadrant];
+    for (let y = y0; y < y1; y++) c.fill(1, y * q.width + x0, y * q.width + x1);
+  }
+  return cov;
 }

@@ -15,7 +15,7 @@
  * The PSF transform (a direct DTFT of the stamp, an independent route from the GPU's FFT) does
  * not depend on the parameters; it is cached per PSF array, grid size and pixel-response flag.
  */
-import { fftPad, signedFreq, stampCorner } from '../model/geometry.ts';
+import { coverageMasks, fftPad, signedFreq, stampCorner } from '../model/geometry.ts';
 import { galaxyMatrix, hlrToR0, matInv2, quinticUval, sinc, type Mat2 } from '../model/galsim.ts';
 import { resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
 import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams } from '../scene/types.ts';
@@ -546,24 +546,8 @@ export function quadrantWeights(q: QuadrantData, badPixelMask: number): Quadrant
   return value;
 }
 
-/** Per quadrant, 1 where at least one visible stamp covers the pixel. */
-export function coverageMasks(set: ExposureSet): Uint8Array[] {
-  const cov = set.quadrants.map((q) => new Uint8Array(q.width * q.height));
-  for (const pr of set.pairs) {
-    if (!pr.visible) continue;
-    const q = set.quadrants[pr.quadrant];
-    const N = set.sources[pr.source].stampSize;
-    const cx = stampCorner(pr.x, N);
-    const cy = stampCorner(pr.y, N);
-    const x0 = Math.max(0, cx);
-    const x1 = Math.min(q.width, cx + N);
-    const y0 = Math.max(0, cy);
-    const y1 = Math.min(q.height, cy + N);
-    const c = cov[pr.quadrant];
-    for (let y = y0; y < y1; y++) c.fill(1, y * q.width + x0, y * q.width + x1);
-  }
-  return cov;
-}
+/** Per quadrant, 1 where at least one visible stamp covers the pixel (shared with the χ² of Stage 2). */
+export { coverageMasks } from '../model/geometry.ts';
 
 export interface LogLikelihood64 {
   /** −½ Σ w (model − obs)² over covered pixels. */

@@ -5,7 +5,7 @@
  * the CPU from the rendered model image. For a correct model and honest rms, χ²/N ≈ 1.
  * Runtime-agnostic.
  */
-import { stampCorner } from '../model/geometry.ts';
+import { coverageMasks } from '../model/geometry.ts';
 import type { ExposureSet } from '../scene/types.ts';
 
 export interface QuadrantChi2 {
@@ -21,25 +21,6 @@ export interface QuadrantChi2 {
   masked_unmodelled_all: number;
 }
 
-/** Per quadrant, 1 where a visible stamp covers the pixel (the engine's stamp placement). */
-export function modelledArea(set: ExposureSet): Uint8Array[] {
-  const cov = set.quadrants.map((q) => new Uint8Array(q.width * q.height));
-  for (const p of set.pairs) {
-    if (!p.visible) continue;
-    const q = set.quadrants[p.quadrant];
-    const n = set.sources[p.source].stampSize;
-    const cx = stampCorner(p.x, n);
-    const cy = stampCorner(p.y, n);
-    const x0 = Math.max(0, cx);
-    const x1 = Math.min(q.width, cx + n);
-    const y0 = Math.max(0, cy);
-    const y1 = Math.min(q.height, cy + n);
-    if (x0 >= x1 || y0 >= y1) continue;
-    const c = cov[p.quadrant];
-    for (let y = y0; y < y1; y++) c.fill(1, y * q.width + x0, y * q.width + x1);
-  }
-  return cov;
-}
 
 /**
  * χ² per quadrant of `models` (one full-size image per quadrant, e.g. ShearEngine.render at the
@@ -47,7 +28,7 @@ export function modelledArea(set: ExposureSet): Uint8Array[] {
  * `unmodelledBit`: the bit of the unmodelled-object mask (0: none), for the counts.
  */
 export function quadrantChi2(set: ExposureSet, models: ArrayLike<ArrayLike<number>>, mask: number, unmodelledBit = 0): QuadrantChi2[] {
-  const cov = modelledArea(set);
+  const cov = coverageMasks(set); // the modelled area: under at least one visible stamp
   const m = mask >>> 0;
   const other = (m & ~unmodelledBit) >>> 0;
   return set.quadrants.map((q, j) => {
