@@ -23,7 +23,24 @@ export function resolveRenderOptions(opts: Partial<RenderOptions> = {}): RenderO
   if (!Number.isInteger(o.badPixelMask) || o.badPixelMask < 0 || o.badPixelMask > 0xffffffff) {
     throw new SceneError(`badPixelMask = ${o.badPixelMask} must be an integer in [0, 2^32)`, { field: 'badPixelMask' });
   }
+  if (o.aliasOrders !== 'auto' && !(Number.isInteger(o.aliasOrders) && o.aliasOrders >= 0)) {
+    throw new SceneError(`aliasOrders = ${String(o.aliasOrders)} must be 'auto' or a non-negative integer`, { field: 'aliasOrders' });
+  }
   return o;
+}
+
+/** PSF-model pixels per detector pixel of a scene (1 when not given). */
+export function psfOversamplingOf(set: Pick<ExposureSet, 'psfOversampling'>): number {
+  return set.psfOversampling ?? 1;
+}
+
+/**
+ * Alias orders N actually folded: the PSF model of oversampling q is band-limited to |k| < qπ,
+ * which orders up to ceil((q − 1)/2) reach; more would only add zeros.
+ */
+export function aliasOrdersFor(set: Pick<ExposureSet, 'psfOversampling'>, opts: Pick<RenderOptions, 'aliasOrders'>): number {
+  const reach = Math.ceil((psfOversamplingOf(set) - 1) / 2);
+  return opts.aliasOrders === 'auto' ? reach : Math.min(opts.aliasOrders, reach);
 }
 
 function describeSource(set: ExposureSet, s: number): string {
@@ -48,6 +65,10 @@ export function validateExposureSet(set: ExposureSet, optsIn: Partial<RenderOpti
   const P = set.psfSize;
   if (!Number.isInteger(P) || P < 1 || P % 2 !== 1) {
     throw new SceneError(`psfSize = ${P} must be a positive odd integer (21 for Euclid)`, { field: 'psfSize' });
+  }
+  const q = psfOversamplingOf(set);
+  if (!Number.isInteger(q) || q < 1) {
+    throw new SceneError(`psfOversampling = ${q} must be a positive integer (PSF pixels per detector pixel)`, { field: 'psfOversampling' });
   }
   set.quadrants.forEach((q, j) => {
     const where = `quadrant ${j} "${q.name}"`;

@@ -68,8 +68,15 @@ export interface ExposureSet {
   quadrants: QuadrantData[];
   sources: SourceInfo[];
   pairs: PairGeometry[];
-  /** Side of the PSF stamps (21 for Euclid). */
+  /** Side of the PSF stamps in PSF-model pixels (odd; 21 for a native Euclid stamp). */
   psfSize: number;
+  /**
+   * PSF-model pixels per detector pixel along each axis (integer ≥ 1; default 1 = native
+   * sampling). With q > 1 the stamps sample the PSF every 1/q detector pixel, centre (psfSize−1)/2
+   * at the source position, unit sum; the engine then models the PSF up to |k| = qπ per detector
+   * pixel and folds the alias orders that band reaches (docs/forward-model.md "Aliasing").
+   */
+  psfOversampling?: number;
 }
 
 export interface RenderOptions {
@@ -80,12 +87,20 @@ export interface RenderOptions {
   pixelResponse: boolean;
   /** Flag bits that mask a pixel (SHINE default 0x1). */
   badPixelMask: number;
+  /**
+   * Alias orders N folded into each stamp spectrum: Σ over n ∈ [−N, N]² of Ŝ(k + 2πn).
+   * 'auto' (default) = ceil((q − 1)/2) for PSF oversampling q: every order the PSF model's band
+   * |k| < qπ reaches (0 for native PSF stamps: band-limited at the detector's Nyquist frequency).
+   * An explicit N larger than that adds nothing (the PSF model is zero beyond qπ).
+   */
+  aliasOrders: number | 'auto';
 }
 
 export const DEFAULT_RENDER_OPTIONS: RenderOptions = {
   fftFactor: 2,
   pixelResponse: false,
   badPixelMask: 0x1,
+  aliasOrders: 'auto',
 };
 
 /**
