@@ -1,6 +1,7 @@
 /**
  * `shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
- *  [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
+ *  [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects] [--psf-oversampling Q]
+ *  [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
  * (docs/simulate.md). Files are written one HDU at a time into temporary files that are renamed
  * into place when complete.
  */
@@ -18,7 +19,7 @@ import { planSimulation } from '../../engine/sim/simulate.ts';
 
 const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
                       [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects]
-                      [--threads N] [--quiet]
+                      [--psf-oversampling Q] [--threads N] [--quiet]
   --shear G1,G2           the same reduced shear everywhere (default: a seeded field per sub-tile)
   --flip-shear            opposite shear; identical scene, defects and noise deviates
   --rotate-ellipticities  every galaxy's intrinsic shape rotated by 90° ((e1, e2) → (−e1, −e2));
@@ -29,6 +30,8 @@ const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S 
                           --rotate-ellipticities (45: (e1, e2) → (−e2, e1), 135: → (e2, −e1))
   --no-noise              no pixel noise (RMS unchanged)
   --no-defects            no cosmic rays, hot pixels, bad columns (saturation still applies)
+  --psf-oversampling Q    PSF grid stamps sampled every 1/Q pixel: 21·Q (+1 when even) samples a
+                          side, header PSFOVERS = Q (default 1: native 21 × 21 stamps)
   --threads N             worker threads rendering quadrants (default: one per 8 quadrants, at
                           most the CPU count; 1 = in the main thread)
   --quiet                 no progress / summary`;
@@ -157,10 +160,12 @@ interface Args {
   defects: boolean;
   quiet: boolean;
   threads: number;
+  /** --psf-oversampling (1: native PSF stamps). */
+  psfOversampling: number;
 }
 
 export function parseSimulateArgs(argv: string[]): Args {
-  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0 };
+  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0, psfOversampling: 1 };
   for (let i = 0; i < argv.length; i++) {
     let k = argv[i];
     let v: string | undefined;
@@ -207,6 +212,12 @@ export function parseSimulateArgs(argv: string[]): Args {
       case '--no-noise': a.noise = false; break;
       case '--no-defects': a.defects = false; break;
       case '--quiet': a.quiet = true; break;
+      case '--psf-oversampling': {
+        const q = val();
+        if (!/^\d+$/.test(q) || !(Number(q) >= 1 && Number(q) <= 16)) throw new UserError(`--psf-oversampling must be an integer from 1 to 16 (PSF pixels per detector pixel), got '${q}'`);
+        a.psfOversampling = Number(q);
+        break;
+      }
       case '--threads': {
         const t = val();
         if (!/^\d+$/.test(t)) throw new UserError(`--threads must be a non-negative integer, got '${t}'`);
@@ -241,6 +252,7 @@ const command: Command = {
     const summary = await simulate(output, {
       preset: args.preset, seed: args.seed, shear: args.shear, flipShear: args.flip, rotateEllipticities: args.rotate,
       ...(args.rotateDeg !== null ? { ellipticityRotationDeg: args.rotateDeg } : {}), noise: args.noise, defects: args.defects,
+      ...(args.psfOversampling !== 1 ? { psfOversampling: args.psfOversampling } : {}),
       render: pool?.render, concurrency: pool ? threads + 1 : 1,
       onProgress(done, total, label) {
         if (bar) {
@@ -260,7 +272,11 @@ const command: Command = {
     bar?.stop();
     if (!args.quiet) {
       const s = ((performance.now() - t0) / 1000).toFixed(1);
-      const variant = [args.flip ? 'shear flipped' : '', summary.ellipticityRotationDeg ? `shapes rotated ${summary.ellipticityRotationDeg}°` : ''].filter(Boolean).join(', ');
+      const variant = [
+        args.flip ? 'shear flipped' : '',
+        summary.ellipticityRotationDeg ? `shapes rotated ${summary.ellipticityRotationDeg}°` : '',
+        args.psfOversampling !== 1 ? `PSF stamps oversampled ×${args.psfOversampling}` : '',
+      ].filter(Boolean).join(', ');
       console.log(`shine simulate: preset ${summary.preset}, seed ${args.seed}${variant ? ` (${variant})` : ''} → ${args.out} in ${s} s`);
       console.log(`  ${summary.galaxies} galaxies + ${summary.stars} stars, ${summary.catalogRows} catalog rows, ${summary.exposures} exposures, ${summary.quadrants} quadrant images`);
       console.log(`  files: ${summary.files.length} (config: ${join(args.out, 'config.yaml')})`);

@@ -5,6 +5,11 @@
  * quadrant's full WCS (sub-pixel kept), the local Jacobian there, the PSF interpolated from the
  * quadrant's PSF grid, and visibility (the stamp overlaps the quadrant). No cap on sources or
  * quadrants; files are opened through an injected `openFits` (platform layer), each once.
+ *
+ * PSF sampling: every PSF grid's stamps sample the PSF every 1/q detector pixel (q = PSFOVERS in
+ * the PSF HDU's header, 1 when absent, or `ExposureSetOptions.psfOversampling` for all); all the
+ * grids of one sub-tile must agree on q and on the stamp side, and the ExposureSet carries both
+ * (`psfSize`, `psfOversampling`).
  */
 import { DataError } from '../errors.ts';
 import type { FitsFile } from '../data/fits/index.ts';
@@ -53,6 +58,11 @@ export interface ExposureSetOptions {
   badPixelMask: number;
   /** Pixel scale (″/px) used to turn hlr into pixels for the tier choice (VIS: 0.1). */
   pixelScale: number;
+  /**
+   * PSF-model pixels per detector pixel of every PSF grid, overriding the PSF headers' PSFOVERS
+   * (default: each header's PSFOVERS, else 1).
+   */
+  psfOversampling?: number;
 }
 
 export interface QuadrantInfo {
@@ -65,6 +75,8 @@ export interface QuadrantInfo {
   magzerop: number;
   exptime: number;
   visibleSources: number;
+  /** The quadrant's PSF grid: stamp side (PSF-model pixels) and PSF-model pixels per detector pixel. */
+  psf: { stampSize: number; oversampling: number };
 }
 
 export interface BuiltExposureSet {
@@ -159,7 +171,8 @@ async function build(
     const conv = fluxConversion(header, { file: ref.file, hdu: ref.sci });
     warnings.push(...conv.warnings);
     const psfFile = await open(ref.psf.file);
-    psfs.push(await readPsfGrid(psfFile, ref.psf.hdu));
+    const grid = await readPsfGrid(psfFile, ref.psf.hdu, opts.psfOversampling !== undefined ? { oversampling: opts.psfOversampling } : {});
+    psfs.push(grid);
     quadrants.push({
       name: ref.id,
       width,
@@ -178,6 +191,7 @@ async function build(
       magzerop: conv.magzerop,
       exptime: conv.exptime,
       visibleSources: 0,
+      psf: { stampSize: grid.stampSize, oversampling: grid.oversampling },
     });
   }
 
@@ -218,7 +232,19 @@ async function build(
   }
   if (!kept.length) throw new DataError(`none of the ${sourceRefs.length} sources falls on any of the ${quadrants.length} quadrants`, { field: 'sources' });
   const psfSize = psfs[0].stampSize;
-  for (const p of psfs) if (p.stampSize !== psfSize) throw new DataError(`PSF stamps of different sizes (${psfSize}, ${p.stampSize}) in one sub-tile`, { field: 'psf' });
+  const psfOversampling = psfs[0].oversampling;
+  const where = (j: number) => `${quadrantRefs[j].psf.file} [${quadrantRefs[j].psf.hdu}]`;
+  psfs.forEach((p, j) => {
+    if (p.oversampling !== psfOversampling) {
+      throw new DataError(
+        `PSF grids of different oversampling in one sub-tile: ${psfOversampling} PSF pixel(s) per detector pixel in ${where(0)}, ${p.oversampling} in ${where(j)}`,
+        { key: 'PSFOVERS' },
+      );
+    }
+    if (p.stampSize !== psfSize) {
+      throw new DataError(`PSF stamps of different sizes (${psfSize}, ${p.stampSize}) in one sub-tile: ${where(0)}, ${where(j)}`, { field: 'psf' });
+    }
+  });
   if (dropped.length) warnings.push(`${dropped.length} source(s) fall on no quadrant and are not modelled`);
   // the pixel scale of the data, for the tier rule (warn when the configured one is off)
   const scale = jacobianScale(pairs[0].jacobian);
@@ -232,5 +258,5 @@ async function build(
     init.e2[i] = s.e2 ?? 0;
   });
   onProgress?.(quadrantRefs.length, quadrantRefs.length, 'done');
-  return { set: { quadrants, sources, pairs, psfSize }, init, sources: kept, dropped, quadrants: infos, wcs, warnings };
+  return { set: { quadrants, sources, pairs, psfSize, psfOversampling }, init, sources: kept, dropped, quadrants: infos, wcs, warnings };
 }

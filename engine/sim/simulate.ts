@@ -13,8 +13,8 @@ import { tangentPlane, wcsHeaderCards, type Wcs } from '../data/wcs/index.ts';
 import { psfGridHeaderCards } from '../data/psf/index.ts';
 import { ShineError } from '../errors.ts';
 import { Rng } from './rng.ts';
-import { psfAt } from './psf-model.ts';
-import { addStamp, exponentialRadius, renderTruth } from './truth-render.ts';
+import { psfAt, type PsfModel } from './psf-model.ts';
+import { addStamp, exponentialRadius, renderTruth, type Jacobian } from './truth-render.ts';
 import {
   focalPlane, fpToUV, quadrantFpBox, quadrantWcs, ditherPointing, uvToFp, DITHERS, QUAD_W, QUAD_H, PV1, PV2,
   type Pointing, type QuadrantGeom,
@@ -56,6 +56,13 @@ export interface SimulateOptions {
   noise?: boolean;
   /** Cosmic rays, hot pixels, bad columns (default true). Saturation is always applied. */
   defects?: boolean;
+  /**
+   * PSF-model pixels per detector pixel in the PSF grid files (integer ≥ 1, default 1 = native
+   * 21 × 21 stamps). With q > 1 each stamp is `psfStampSide(q)` = 21·q (+1 when even) samples of
+   * the same truth ePSF taken every 1/q pixel, centred on the node, unit sum; header PSFOVERS = q.
+   * The DET/BKG files, the truth and the catalog do not depend on it.
+   */
+  psfOversampling?: number;
   /** Progress: called after each quadrant. */
   onProgress?: (done: number, total: number, label: string) => void;
   /**
@@ -80,6 +87,8 @@ export interface QuadrantJob {
   defects: boolean;
   dither: number;
   crop: number;
+  /** PSF-model pixels per detector pixel of the PSF grid (default 1). */
+  psfOversampling?: number;
 }
 
 export interface QuadrantResult {
@@ -112,6 +121,21 @@ export const SIM_BAD_PIXEL_MASK = 0x1 | FLAG.HOT | FLAG.SAT | FLAG.COSMIC | FLAG
 const TIMESTAMP = '20250101T000000.000000Z';
 const PSF_STAMP = 21;
 const PSF_GRID = 9;
+
+/** Side of the simulator's PSF stamps at oversampling q: 21·q, +1 when even (odd, centred). */
+export function psfStampSide(q: number): number {
+  const s = PSF_STAMP * q;
+  return s % 2 === 0 ? s + 1 : s;
+}
+
+/** Validated PSF oversampling (positive integer; undefined → 1). */
+export function checkPsfOversampling(q: number | undefined): number {
+  if (q === undefined) return 1;
+  if (!Number.isInteger(q) || q < 1 || q > 16) {
+    throw new ShineError(`--psf-oversampling must be an integer from 1 to 16 (PSF pixels per detector pixel), got ${String(q)}`, { field: 'psfOversampling' });
+  }
+  return q;
+}
 
 export function detFileName(obsId: number, dither: number): string {
   return `EUC_VIS_SWL-DET-${String(obsId).padStart(6, '0')}-${String(dither).padStart(2, '0')}-1-0000000__${TIMESTAMP}.fits`;
@@ -331,27 +355,96 @@ function renderQuadrant(
   return { sci, rms, flg, bkg };
 }
 
-/** 9 × 9 grid of 21 × 21 unit-sum PSF stamps (pixel response included) in the crop's pixel frame. */
-function psfGridImage(crop: Crop, pointing: Pointing): Float32Array {
-  const S = PSF_STAMP, G = PSF_GRID;
+/**
+ * One PSF stamp of the PSF product: the truth ePSF (the analytic PSF ⊗ the pixel, through the
+ * local Jacobian `jac`) sampled every 1/q detector pixel in the pixel frame, `psfStampSide(q)`
+ * samples a side, sample (a, b) at offset ((a − c)/q, (b − c)/q) pixels from the node,
+ * c = (side − 1)/2; float64, normalised to unit sum (the sum of the samples).
+ *
+ * renderTruth samples at integer pixel centres relative to a sub-pixel object position, so the
+ * q² phases come from q² renders with the object at (−rx/q, −ry/q): fine offset t = q·n + r
+ * (r = t mod q) is pixel n of the render of phase r. They are interleaved. q = 1 is exactly the
+ * native stamp (one render at (0, 0), half-side 10).
+ */
+export function truthPsfStamp(psf: PsfModel, jac: Jacobian, q = 1): Float64Array {
+  const S = psfStampSide(q);
+  const c = (S - 1) / 2;
+  // pixel offsets n = floor(t/q), |t| ≤ c: within ±ceil(c/q) of the node; a render of a
+  // phase > ½ is centred on pixel −1, hence the extra pixel
+  const outHalf = q === 1 ? c : Math.ceil(c / q) + 1;
+  const out = new Float64Array(S * S);
+  const phase = (t: number) => ((t % q) + q) % q;
+  for (let ry = 0; ry < q; ry++) {
+    for (let rx = 0; rx < q; rx++) {
+      const st = renderTruth({ flux: 1, kind: 'point' }, psf, rx === 0 ? 0 : -rx / q, ry === 0 ? 0 : -ry / q, jac, { fluxTol: 1e-7, outHalf, oversample: 1 });
+      for (let b = 0; b < S; b++) {
+        const tb = b - c;
+        if (phase(tb) !== ry) continue;
+        const row = (tb - ry) / q - st.y0;
+        if (row < 0 || row >= st.n) throw new Error(`internal: PSF phase row ${row} outside the render`);
+        for (let a = 0; a < S; a++) {
+          const ta = a - c;
+          if (phase(ta) !== rx) continue;
+          const col = (ta - rx) / q - st.x0;
+          if (col < 0 || col >= st.n) throw new Error(`internal: PSF phase column ${col} outside the render`);
+          out[b * S + a] = st.data[row * st.n + col];
+        }
+      }
+    }
+  }
+  let sum = 0;
+  for (let t = 0; t < S * S; t++) sum += out[t];
+  for (let t = 0; t < S * S; t++) out[t] /= sum;
+  return out;
+}
+
+/** 0-based pixel position of PSF grid node (i, j) in a crop (engine/data/psf/grid.ts). */
+function psfNode(crop: Crop, i: number, j: number): [number, number] {
+  return [((i + 0.5) * crop.w) / PSF_GRID - 0.5, ((j + 0.5) * crop.h) / PSF_GRID - 0.5];
+}
+
+/**
+ * 9 × 9 grid of unit-sum PSF stamps (pixel response included) in the crop's pixel frame:
+ * 21 × 21 native pixels, or psfStampSide(q)² samples every 1/q pixel (truthPsfStamp).
+ */
+function psfGridImage(crop: Crop, pointing: Pointing, q = 1): Float32Array {
+  const S = psfStampSide(q), G = PSF_GRID;
   const side = S * G;
   const img = new Float32Array(side * side);
-  const half = (S - 1) / 2;
   for (let j = 0; j < G; j++) {
     for (let i = 0; i < G; i++) {
-      const x = ((i + 0.5) * crop.w) / G - 0.5;
-      const y = ((j + 0.5) * crop.h) / G - 0.5;
+      const [x, y] = psfNode(crop, i, j);
       const jac = crop.wcs.localJacobian(x, y);
       const [fu, fv] = fpToUV(pointing, crop.q.ax + crop.q.sx * (x + crop.x0), crop.q.ay + crop.q.sy * (y + crop.y0));
-      const st = renderTruth({ flux: 1, kind: 'point' }, psfAt(fu, fv), 0, 0, jac, { fluxTol: 1e-7, outHalf: half, oversample: 1 });
-      let sum = 0;
-      for (let t = 0; t < S * S; t++) sum += st.data[t];
+      const st = truthPsfStamp(psfAt(fu, fv), jac, q);
       for (let b = 0; b < S; b++) {
-        for (let a = 0; a < S; a++) img[(j * S + b) * side + i * S + a] = st.data[b * S + a] / sum;
+        for (let a = 0; a < S; a++) img[(j * S + b) * side + i * S + a] = st[b * S + a];
       }
     }
   }
   return img;
+}
+
+/**
+ * The analytic PSF model and local Jacobian at every PSF grid node of one quadrant (node order
+ * j·9 + i), as the simulator uses them for the PSF product: for tests comparing the stamps with
+ * the analytic model.
+ */
+export function psfGridNodes(preset: PresetName | Preset, seed: number, dither: number, crop: number): Array<{ i: number; j: number; x: number; y: number; psf: PsfModel; jacobian: Jacobian }> {
+  const p = typeof preset === 'string' ? PRESETS[preset] : preset;
+  const ctx = buildContext(p, seed, null, false, 0);
+  const c = ctx.cropsPerExp[dither][crop];
+  const pointing = ctx.pointings[dither];
+  const out: Array<{ i: number; j: number; x: number; y: number; psf: PsfModel; jacobian: Jacobian }> = [];
+  for (let j = 0; j < PSF_GRID; j++) {
+    for (let i = 0; i < PSF_GRID; i++) {
+      const [x, y] = psfNode(c, i, j);
+      const jacobian = c.wcs.localJacobian(x, y);
+      const [fu, fv] = fpToUV(pointing, c.q.ax + c.q.sx * (x + c.x0), c.q.ay + c.q.sy * (y + c.y0));
+      out.push({ i, j, x, y, psf: psfAt(fu, fv), jacobian });
+    }
+  }
+  return out;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -593,7 +686,7 @@ export function renderJob(job: QuadrantJob): QuadrantResult {
   const crop = ctx.cropsPerExp[job.dither][job.crop];
   const p = ctx.pointings[job.dither];
   const imgs = renderQuadrant(crop, p, job.dither, ctx.objects, job.seed, { noise: job.noise, defects: job.defects });
-  return { ...imgs, psf: psfGridImage(crop, p) };
+  return { ...imgs, psf: psfGridImage(crop, p, checkPsfOversampling(job.psfOversampling)) };
 }
 
 export async function simulate(out: SimOutput, options: SimulateOptions): Promise<SimulateSummary> {
@@ -606,6 +699,8 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   }
   const noise = options.noise ?? true;
   const defects = options.defects ?? true;
+  const psfQ = checkPsfOversampling(options.psfOversampling);
+  const psfSide = psfStampSide(psfQ);
   const files: string[] = [];
 
   const fixedShear = options.shear ?? null;
@@ -618,12 +713,12 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   const total = cropsPerExp.reduce((a, c) => a + c.length, 0);
   // jobs in file order; up to `concurrency` rendered ahead of the writer
   const jobs: QuadrantJob[] = [];
-  cropsPerExp.forEach((crops, d) => crops.forEach((_, c) => jobs.push({ preset, seed, shear: fixedShear, flipShear: flip, rotateEllipticities: rotate, ellipticityRotationDeg: rotDeg, noise, defects, dither: d, crop: c })));
+  cropsPerExp.forEach((crops, d) => crops.forEach((_, c) => jobs.push({ preset, seed, shear: fixedShear, flipShear: flip, rotateEllipticities: rotate, ellipticityRotationDeg: rotDeg, noise, defects, dither: d, crop: c, ...(psfQ !== 1 ? { psfOversampling: psfQ } : {}) })));
   const render = options.render ?? (async (job: QuadrantJob) => {
     const crop = cropsPerExp[job.dither][job.crop];
     const p = pointings[job.dither];
     const imgs = renderQuadrant(crop, p, job.dither, objects, seed, { noise, defects });
-    return { ...imgs, psf: psfGridImage(crop, p) };
+    return { ...imgs, psf: psfGridImage(crop, p, psfQ) };
   });
   const ahead = Math.max(1, Math.floor(options.concurrency ?? 1));
   const pending: Array<Promise<QuadrantResult>> = [];
@@ -685,8 +780,12 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
       await fBkg.append(extensionChunks({ name: crop.name, shape, data: imgs.bkg, cards: [...common, ['BUNIT', 'ADU', '']] }));
       const grid = imgs.psf;
       await fPsf.append(extensionChunks({
-        name: crop.name, shape: [PSF_STAMP * PSF_GRID, PSF_STAMP * PSF_GRID], data: grid,
-        cards: [['CCDID', crop.q.ccd, ''], ['QUADID', crop.q.quad, ''], ...psfGridHeaderCards({ nx: PSF_GRID, ny: PSF_GRID, stampSize: PSF_STAMP, quadrantWidth: crop.w, quadrantHeight: crop.h }), ['PSFPIXEL', true, 'stamps include the pixel response']],
+        name: crop.name, shape: [psfSide * PSF_GRID, psfSide * PSF_GRID], data: grid,
+        cards: [
+          ['CCDID', crop.q.ccd, ''], ['QUADID', crop.q.quad, ''],
+          ...psfGridHeaderCards({ nx: PSF_GRID, ny: PSF_GRID, stampSize: psfSide, quadrantWidth: crop.w, quadrantHeight: crop.h, ...(psfQ !== 1 ? { oversampling: psfQ } : {}) }),
+          ['PSFPIXEL', true, 'stamps include the pixel response'],
+        ],
       }));
       done++;
       options.onProgress?.(done, total, `exposure ${d} ${crop.name}`);

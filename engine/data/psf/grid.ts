@@ -11,6 +11,11 @@
  *
  * Interpolation (SHINE): bilinear in (x, y) between the 4 nearest stamps, positions outside the
  * outermost grid centres clamped to the edge, result renormalised to unit sum.
+ *
+ * Oversampled PSF models: a stamp may sample the PSF every 1/q detector pixel (q PSF-model pixels
+ * per detector pixel, header key PSFOVERS, default 1 = native sampling), in the quadrant's own
+ * pixel frame, its centre index (S − 1)/2 at the grid node, S odd. The grid layout and the
+ * interpolation are the same (elementwise between stamps of the same sampling).
  */
 import { DataError } from '../../errors.ts';
 
@@ -23,6 +28,11 @@ export interface PsfGridOptions {
   /** Quadrant size in pixels (default: header PSFQUADW/PSFQUADH, else 2048 × 2066). */
   quadrantWidth?: number;
   quadrantHeight?: number;
+  /**
+   * PSF-model pixels per detector pixel, a positive integer (default: header PSFOVERS, else 1 =
+   * native sampling). An explicit value overrides the header.
+   */
+  oversampling?: number;
   /** For error messages. */
   file?: string;
   hdu?: string | number;
@@ -35,6 +45,7 @@ export const PSF_GRID_KEYS = {
   stampSize: 'PSFSTAMP',
   quadrantWidth: 'PSFQUADW',
   quadrantHeight: 'PSFQUADH',
+  oversampling: 'PSFOVERS',
 } as const;
 
 export const EUCLID_QUADRANT_WIDTH = 2048;
@@ -48,6 +59,11 @@ export class PsfGrid {
   readonly stampSize: number;
   readonly quadrantWidth: number;
   readonly quadrantHeight: number;
+  /**
+   * PSF-model pixels per detector pixel (integer ≥ 1; 1 = native sampling): the stamps sample the
+   * PSF every 1/oversampling detector pixel, centre index (stampSize − 1)/2 at the grid node.
+   */
+  readonly oversampling: number;
   /** Stamps, stamp (i, j) at offset (j·nx + i)·S², each row-major S × S. */
   private readonly stamps: Float64Array;
 
@@ -77,6 +93,14 @@ export class PsfGrid {
     if (!(this.quadrantWidth > 0 && this.quadrantHeight > 0)) {
       throw new DataError(`quadrant size must be positive, got ${this.quadrantWidth}×${this.quadrantHeight}`, ctx);
     }
+    const q = opts.oversampling ?? 1;
+    if (!Number.isInteger(q) || q < 1) {
+      throw new DataError(`PSF oversampling (PSF pixels per detector pixel) must be a positive integer, got ${q}`, { ...ctx, key: PSF_GRID_KEYS.oversampling });
+    }
+    if (q > 1 && S % 2 !== 1) {
+      throw new DataError(`an oversampled PSF stamp (${PSF_GRID_KEYS.oversampling} = ${q}) must have an odd side (centre pixel at the node), got ${S}`, { ...ctx, key: PSF_GRID_KEYS.stampSize });
+    }
+    this.oversampling = q;
     const st = new Float64Array(nx * ny * S * S);
     for (let j = 0; j < ny; j++) {
       for (let i = 0; i < nx; i++) {
@@ -198,6 +222,20 @@ export function psfGridOptionsFromHeader(h: PsfHeaderLike, opts: PsfGridOptions 
   read('stampSize');
   read('quadrantWidth');
   read('quadrantHeight');
+  if (out.oversampling === undefined) {
+    const v = h.get(PSF_GRID_KEYS.oversampling);
+    if (v !== undefined && v !== null) {
+      const n = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : typeof v === 'string' && v.trim() !== '' ? Number(v.trim()) : NaN;
+      if (!Number.isInteger(n) || n < 1) {
+        throw new DataError(`PSF oversampling (PSF pixels per detector pixel) must be a positive integer, got ${JSON.stringify(String(v))}`, {
+          file: opts.file,
+          hdu: opts.hdu,
+          key: PSF_GRID_KEYS.oversampling,
+        });
+      }
+      out.oversampling = n;
+    }
+  }
   return out;
 }
 
@@ -208,12 +246,16 @@ export function psfGridHeaderCards(g: {
   stampSize: number;
   quadrantWidth: number;
   quadrantHeight: number;
+  /** PSF-model pixels per detector pixel; the PSFOVERS card is written only when given. */
+  oversampling?: number;
 }): Array<[string, number, string]> {
-  return [
+  const cards: Array<[string, number, string]> = [
     [PSF_GRID_KEYS.nx, g.nx, 'PSF grid cells along x'],
     [PSF_GRID_KEYS.ny, g.ny, 'PSF grid cells along y'],
     [PSF_GRID_KEYS.stampSize, g.stampSize, 'PSF stamp side (pixels)'],
     [PSF_GRID_KEYS.quadrantWidth, g.quadrantWidth, 'quadrant width (pixels)'],
     [PSF_GRID_KEYS.quadrantHeight, g.quadrantHeight, 'quadrant height (pixels)'],
   ];
+  if (g.oversampling !== undefined) cards.push([PSF_GRID_KEYS.oversampling, g.oversampling, 'PSF pixels per detector pixel']);
+  return cards;
 }

@@ -7,7 +7,9 @@ import { PsfGrid, psfGridOptionsFromHeader, type PsfGridOptions } from './grid.t
  * Reads the PSF grid of one quadrant (`hdu` = the quadrant's name, e.g. "3-4.F", or an index).
  * Only that HDU's data is read. Grid and stamp sizes: explicit options, else the optional header
  * keys (PSFGRDNX, PSFGRDNY, PSFSTAMP, PSFQUADW, PSFQUADH), else 21-pixel stamps and a
- * 2048 × 2066 quadrant.
+ * 2048 × 2066 quadrant. The sampling of the stamps (PSF-model pixels per detector pixel,
+ * `grid.oversampling`): `opts.oversampling` (an override), else the header key PSFOVERS, else 1;
+ * anything but a positive integer is a DataError naming the file, the HDU and the key.
  */
 export async function readPsfGrid(fits: FitsFile, hdu: HduRef, opts: PsfGridOptions = {}): Promise<PsfGrid> {
   const info = fits.hdu(hdu);
