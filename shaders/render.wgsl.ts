@@ -87,11 +87,30 @@ export interface RenderShaderOptions {
   m: number;
   /** Workgroup size (128 under compatibility defaults; 256 where the device allows). */
   workgroupSize: number;
+  /**
+   * Alias orders N folded into each stamp spectrum (default 0): the PSF spectra hold (2N+1)²
+   * M×M images per pair, one per order n ∈ [−N, N]², and the per-pair phase table gains the
+   * per-axis factors e^{−2πi n f} (docs/forward-model.md "Aliasing").
+   */
+  aliasOrders?: number;
+}
+
+/** Per-pair entries of the phase table: e^{−i kx px}, e^{−i ky py} (M each), then 2·(2N+1) alias factors when N > 0. */
+export function phaseEntries(m: number, aliasOrders = 0): number {
+  return 2 * m + (aliasOrders > 0 ? 2 * (2 * aliasOrders + 1) : 0);
 }
 
 function header(o: RenderShaderOptions): string {
-  return `const M: u32 = ${o.m}u;\nconst WG: u32 = ${o.workgroupSize}u;\n${COMMON}`;
+  const n = o.aliasOrders ?? 0;
+  return `const M: u32 = ${o.m}u;\nconst WG: u32 = ${o.workgroupSize}u;\nconst NA: i32 = ${n};\nconst O: u32 = ${2 * n + 1}u;\nconst PH: u32 = ${phaseEntries(o.m, n)}u;\n${COMMON}`;
 }
+
+/** k of base frequency index i in alias order slot o (n = o − N), radians per pixel. */
+const ALIAS_K = /* wgsl */ `
+fn aliasK(i: u32, o: u32) -> f32 {
+  return f32(signedFreq(i) + (i32(o) - NA) * i32(M)) * (TWO_PI / f32(M));
+}
+`;
 
 /** PSF stamp (P×P, centre at (P−1)/2) placed on the M×M grid wrapped around index 0. */
 export function psfPlaceShader(o: RenderShaderOptions & { psfSize: number }): string {
@@ -194,11 +213,64 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     let ip = ((mf * b) % i32(M) + i32(M)) % i32(M);
     var turns = (f32(ip) + f32(mf) * f) / f32(M);
     turns = turns - round(turns);
-    phases[l * 2u * M + i] = cisTurns(-turns);
+    phases[l * PH + i] = cisTurns(-turns);
+  }
+  // alias order n: e^{−2πi n p} = e^{−2πi n f} (the integer part b drops out)
+  for (var i = li; i < PH - 2u * M; i = i + WG) {
+    let axis = i / O;
+    let f = select(s.f.x, s.f.y, axis == 1u);
+    var turns = f32(i32(i % O) - NA) * f;
+    turns = turns - round(turns);
+    phases[l * PH + 2u * M + i] = cisTurns(-turns);
   }
 }
 `;
 }
+
+/** One pair's stamp spectrum at base frequency (ix, iy), no alias orders. */
+const BASE_SPECTRUM = /* wgsl */ `
+fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
+  let jinv = derived[3u * l];
+  let a = derived[3u * l + 1u];
+  let rf = derived[3u * l + 2u];
+  let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
+  let q = vec2f(jinv.x * k.x + jinv.z * k.y, jinv.y * k.x + jinv.w * k.y);
+  let v = mtv(a, q);
+  let t = 1.0 / (1.0 + rf.x * dot(v, v));
+  let e = cmul(phases[l * PH + ix], phases[l * PH + M + iy]);
+  return cmul(psfSpec[l * M * M + iy * M + ix], e) * (rf.y * t * sqrt(t));
+}
+`;
+
+/**
+ * One pair's alias-complete stamp spectrum at base frequency (ix, iy):
+ * F·e^{−ik·p}·Σ_n P̂(k_n)·Ĝ(Aᵀ J⁻ᵀ k_n)·e^{−2πi n·f}, k_n = k + 2πn, n ∈ [−N, N]². P̂(k_n) is stored per
+ * order (zero outside the PSF model's band: those terms are skipped).
+ */
+const ALIASED_SPECTRUM = /* wgsl */ `
+fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
+  let jinv = derived[3u * l];
+  let a = derived[3u * l + 1u];
+  let rf = derived[3u * l + 2u];
+  let base = l * PH;
+  var acc = vec2f(0.0);
+  for (var oy = 0u; oy < O; oy = oy + 1u) {
+    let ky = aliasK(iy, oy);
+    let ay = phases[base + 2u * M + O + oy];
+    for (var ox = 0u; ox < O; ox = ox + 1u) {
+      let p = psfSpec[((l * O + oy) * O + ox) * M * M + iy * M + ix];
+      if (p.x == 0.0 && p.y == 0.0) { continue; }
+      let kx = aliasK(ix, ox);
+      let q = vec2f(jinv.x * kx + jinv.z * ky, jinv.y * kx + jinv.w * ky);
+      let v = mtv(a, q);
+      let t = 1.0 / (1.0 + rf.x * dot(v, v));
+      acc = acc + cmul(p, cmul(phases[base + 2u * M + ox], ay)) * (t * sqrt(t));
+    }
+  }
+  let e = cmul(phases[base + ix], phases[base + M + iy]);
+  return cmul(acc, e) * rf.y;
+}
+`;
 
 /**
  * Ŝ(k) = F·Ĝ(Aᵀ J⁻ᵀ k)·P̂(k)·e^{−ik·p} for every frequency of every pair of the batch, two pairs
@@ -216,17 +288,8 @@ export function kspaceRenderShader(o: RenderShaderOptions): string {
 @group(0) @binding(4) var<uniform> batch: Batch;
 ${FREQ}
 ${MAT}
-fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
-  let jinv = derived[3u * l];
-  let a = derived[3u * l + 1u];
-  let rf = derived[3u * l + 2u];
-  let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
-  let q = vec2f(jinv.x * k.x + jinv.z * k.y, jinv.y * k.x + jinv.w * k.y);
-  let v = mtv(a, q);
-  let t = 1.0 / (1.0 + rf.x * dot(v, v));
-  let e = cmul(phases[l * 2u * M + ix], phases[l * 2u * M + M + iy]);
-  return cmul(psfSpec[l * M * M + iy * M + ix], e) * (rf.y * t * sqrt(t));
-}
+${ALIAS_K}
+${(o.aliasOrders ?? 0) > 0 ? ALIASED_SPECTRUM : BASE_SPECTRUM}
 fn hermitian(l: u32, ix: u32, iy: u32) -> vec2f {
   let s = spectrum(l, ix, iy);
   if (ix != M / 2u && iy != M / 2u) { return s; }
@@ -361,6 +424,94 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 `;
 }
 
+/** The adjoint's per-frequency accumulation, no alias orders. */
+const BASE_ADJOINT_LOOP = /* wgsl */ `
+  var acc0 = vec4f(0.0); // F, h, e1, e2
+  var acc1 = vec4f(0.0); // dx, dy, g1, g2
+  for (var idx = li; idx < M * M; idx = idx + WG) {
+    let mx = signedFreq(idx % M);
+    let my = signedFreq(idx / M);
+    let k = vec2f(f32(mx), f32(my)) * (TWO_PI / f32(M));
+    let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+    let v = mtv(s.a, q);
+    let qq = dot(v, v);
+    let t = 1.0 / (1.0 + r02 * qq);
+    let j = l * M * M + idx;
+    // unit-flux spectrum times conj(R̂)
+    let ph = cmul(phases[l * PH + idx % M], phases[l * PH + M + idx / M]);
+    let s0 = cmul(psfSpec[j], ph) * (t * sqrt(t));
+    // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
+    let ws = (l >> 1u) * M * M;
+    let w0 = work[ws + idx];
+    let w1 = work[ws + ((M - idx / M) % M) * M + (M - idx % M) % M];
+    var rr: vec2f;
+    if ((l & 1u) == 0u) { rr = 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
+    else { rr = 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x); }
+    let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
+    let zr = z0.x * s.flux;
+    let zi = z0.y * s.flux;
+    let cmn = -1.5 * r02 * t; // ∂ log Ĝ / ∂(Q) · r0²… times ∂Q
+    acc0 = acc0 + vec4f(
+      z0.x,
+      zr * cmn * 2.0 * qq / hlr,
+      zr * cmn * 2.0 * dot(v, mtv(bE1, q)),
+      zr * cmn * 2.0 * dot(v, mtv(bE2, q)));
+    acc1 = acc1 + vec4f(
+      zi * q.x,
+      zi * q.y,
+      zr * cmn * 2.0 * dot(v, mtv(bG1, q)),
+      zr * cmn * 2.0 * dot(v, mtv(bG2, q)));
+  }
+`;
+
+/** The adjoint's accumulation over frequencies and alias orders (∂ of ALIASED_SPECTRUM). */
+const ALIASED_ADJOINT_LOOP = /* wgsl */ `
+  var acc0 = vec4f(0.0); // F, h, e1, e2
+  var acc1 = vec4f(0.0); // dx, dy, g1, g2
+  let base = l * PH;
+  for (var idx = li; idx < M * M; idx = idx + WG) {
+    let ix = idx % M;
+    let iy = idx / M;
+    let ph = cmul(phases[base + ix], phases[base + M + iy]);
+    // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
+    let ws = (l >> 1u) * M * M;
+    let w0 = work[ws + idx];
+    let w1 = work[ws + ((M - iy) % M) * M + (M - ix) % M];
+    var rr: vec2f;
+    if ((l & 1u) == 0u) { rr = 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
+    else { rr = 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x); }
+    for (var oy = 0u; oy < O; oy = oy + 1u) {
+      let ky = aliasK(iy, oy);
+      let phy = cmul(ph, phases[base + 2u * M + O + oy]);
+      for (var ox = 0u; ox < O; ox = ox + 1u) {
+        let p = psfSpec[((l * O + oy) * O + ox) * M * M + idx];
+        if (p.x == 0.0 && p.y == 0.0) { continue; }
+        let k = vec2f(aliasK(ix, ox), ky);
+        let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+        let v = mtv(s.a, q);
+        let qq = dot(v, v);
+        let t = 1.0 / (1.0 + r02 * qq);
+        // unit-flux spectrum of this order times conj(R̂)
+        let s0 = cmul(p, cmul(phy, phases[base + 2u * M + ox])) * (t * sqrt(t));
+        let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
+        let zr = z0.x * s.flux;
+        let zi = z0.y * s.flux;
+        let cmn = -1.5 * r02 * t;
+        acc0 = acc0 + vec4f(
+          z0.x,
+          zr * cmn * 2.0 * qq / hlr,
+          zr * cmn * 2.0 * dot(v, mtv(bE1, q)),
+          zr * cmn * 2.0 * dot(v, mtv(bE2, q)));
+        acc1 = acc1 + vec4f(
+          zi * q.x,
+          zi * q.y,
+          zr * cmn * 2.0 * dot(v, mtv(bG1, q)),
+          zr * cmn * 2.0 * dot(v, mtv(bG2, q)));
+      }
+    }
+  }
+`;
+
 /**
  * One workgroup per pair: gradient of logL w.r.t. (F, h, e1, e2, dx, dy, g1, g2) of this pair,
  * (1/M²) Re Σ_k conj(R̂(k)) ∂Ŝ(k)/∂θ, reduced in a fixed tree order (deterministic).
@@ -376,6 +527,7 @@ export function adjointReduceShader(o: RenderShaderOptions): string {
 @group(0) @binding(6) var<storage, read> phases: array<vec2f>;
 ${FREQ}
 ${MAT}
+${ALIAS_K}
 ${PAIR_SETUP}
 var<workgroup> red: array<f32, ${8 * o.workgroupSize}>;
 @compute @workgroup_size(WG)
@@ -412,42 +564,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   let r02 = s.r0 * s.r0;
   let hlr = p0.y;
 
-  var acc0 = vec4f(0.0); // F, h, e1, e2
-  var acc1 = vec4f(0.0); // dx, dy, g1, g2
-  for (var idx = li; idx < M * M; idx = idx + WG) {
-    let mx = signedFreq(idx % M);
-    let my = signedFreq(idx / M);
-    let k = vec2f(f32(mx), f32(my)) * (TWO_PI / f32(M));
-    let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
-    let v = mtv(s.a, q);
-    let qq = dot(v, v);
-    let t = 1.0 / (1.0 + r02 * qq);
-    let j = l * M * M + idx;
-    // unit-flux spectrum times conj(R̂)
-    let ph = cmul(phases[l * 2u * M + idx % M], phases[l * 2u * M + M + idx / M]);
-    let s0 = cmul(psfSpec[j], ph) * (t * sqrt(t));
-    // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
-    let ws = (l >> 1u) * M * M;
-    let w0 = work[ws + idx];
-    let w1 = work[ws + ((M - idx / M) % M) * M + (M - idx % M) % M];
-    var rr: vec2f;
-    if ((l & 1u) == 0u) { rr = 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
-    else { rr = 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x); }
-    let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
-    let zr = z0.x * s.flux;
-    let zi = z0.y * s.flux;
-    let cmn = -1.5 * r02 * t; // ∂ log Ĝ / ∂(Q) · r0²… times ∂Q
-    acc0 = acc0 + vec4f(
-      z0.x,
-      zr * cmn * 2.0 * qq / hlr,
-      zr * cmn * 2.0 * dot(v, mtv(bE1, q)),
-      zr * cmn * 2.0 * dot(v, mtv(bE2, q)));
-    acc1 = acc1 + vec4f(
-      zi * q.x,
-      zi * q.y,
-      zr * cmn * 2.0 * dot(v, mtv(bG1, q)),
-      zr * cmn * 2.0 * dot(v, mtv(bG2, q)));
-  }
+${(o.aliasOrders ?? 0) > 0 ? ALIASED_ADJOINT_LOOP : BASE_ADJOINT_LOOP}
   for (var c2 = 0u; c2 < 4u; c2 = c2 + 1u) {
     red[c2 * WG + li] = acc0[c2];
     red[(c2 + 4u) * WG + li] = acc1[c2];

@@ -8,16 +8,19 @@
  *     p  = (x − cx + pad, y − cy + pad) + J⁻¹·(dx, dy)            centre on the FFT grid
  *     k  = 2π (mx, my) / M, (mx, my) = signedFreq(ix, iy)           radians / pixel
  *     q  = J⁻ᵀ k                                                    radians / arcsec
- *     Ŝ(k) = F (1 + r0² |Aᵀ q|²)^(−3/2) · P̂(k) · [sinc(mx/M) sinc(my/M)] · e^{−i k·p}
- *     P̂(k) = Σ_{a,b} psf[b][a] e^{−i (kx (a−cP) + ky (b−cP))} · uval(mx/M) · uval(my/M)
+ *     Ŝ(k) = Σ_n F (1 + r0² |Aᵀ q_n|²)^(−3/2) · P̂(k_n) · e^{−i k_n·p},  k_n = k + 2πn, q_n = J⁻ᵀ k_n
+ *     P̂(k) = Σ_{a,b} psf[b][a] e^{−i (kx (a−cP) + ky (b−cP))/q} · uval(kx/2πq) · uval(ky/2πq)
+ *            · [sinc(kx/2π) sinc(ky/2π)],  zero outside [−qπ, qπ)²  (engine/model/psf-spectrum.ts)
+ *     n ∈ [−N, N]², N = aliasOrdersFor(set, opts) (0 for native PSF stamps, q = 1)
  *     stamp = Re(ifft2(Ŝ))[pad .. pad+N)²  added to image pixels (cx + i, cy + j) inside the quadrant.
  *
  * The PSF transform (a direct DTFT of the stamp, an independent route from the GPU's FFT) does
  * not depend on the parameters; it is cached per PSF array, grid size and pixel-response flag.
  */
 import { coverageMasks, fftPad, signedFreq, stampCorner } from '../model/geometry.ts';
-import { galaxyMatrix, hlrToR0, matInv2, quinticUval, sinc, type Mat2 } from '../model/galsim.ts';
-import { resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
+import { galaxyMatrix, hlrToR0, matInv2, type Mat2 } from '../model/galsim.ts';
+import { psfSpectra64, type PsfSpectra64 } from '../model/psf-spectrum.ts';
+import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
 import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams } from '../scene/types.ts';
 import { SceneError } from '../errors.ts';
 
@@ -42,16 +45,16 @@ export interface PairStamp64 {
 // ---------------------------------------------------------------------------------------------
 // PSF transform
 
-const psfCache = new WeakMap<object, Map<string, Complex2D>>();
+const psfCache = new WeakMap<object, Map<string, PsfSpectra64>>();
 
 /**
- * P̂(k) on the M×M FFT grid of a psfSize×psfSize pixel-frame stamp (row-major [b][a], centre
- * index (P−1)/2): the stamp's DTFT times the Quintic kernel transform in each axis, times the
- * pixel response sinc(mx/M)·sinc(my/M) when `pixelResponse`. Cached per (psf array, M, flag):
- * do not modify a PSF array in place after it has been used.
+ * P̂(k + 2πn) on the M×M FFT grid for every alias order n the render folds (engine/model/
+ * psf-spectrum.ts: the stamp's direct DTFT at its own sampling 1/q, times the Quintic transform,
+ * times the pixel response sinc when `pixelResponse`, band-limited to |k| < qπ). Cached per
+ * (psf array, M, flag, q, N): do not modify a PSF array in place after it has been used.
  */
-export function psfSpectrum64(psf: ArrayLike<number>, psfSize: number, m: number, pixelResponse: boolean): Complex2D {
-  const key = `${psfSize}:${m}:${pixelResponse ? 1 : 0}`;
+export function psfSpectrum64(psf: ArrayLike<number>, psfSize: number, m: number, pixelResponse: boolean, q = 1, orders = 0): PsfSpectra64 {
+  const key = `${psfSize}:${m}:${pixelResponse ? 1 : 0}:${q}:${orders}`;
   let byKey = psfCache.get(psf as object);
   if (!byKey) {
     byKey = new Map();
@@ -59,62 +62,15 @@ export function psfSpectrum64(psf: ArrayLike<number>, psfSize: number, m: number
   }
   const hit = byKey.get(key);
   if (hit) return hit;
-  const out = computePsfSpectrum64(psf, psfSize, m, pixelResponse);
+  const out = psfSpectra64(psf, psfSize, m, pixelResponse, q, orders);
   byKey.set(key, out);
   return out;
 }
 
-function computePsfSpectrum64(psf: ArrayLike<number>, P: number, M: number, pixelResponse: boolean): Complex2D {
-  const cP = (P - 1) / 2;
-  // phase tables E[i][a] = e^{−i k_i (a − cP)}
-  const cr = new Float64Array(M * P);
-  const ci = new Float64Array(M * P);
-  const win = new Float64Array(M); // Quintic (and pixel) factor per axis
-  for (let i = 0; i < M; i++) {
-    const mf = signedFreq(i, M);
-    const k = (2 * Math.PI * mf) / M;
-    for (let a = 0; a < P; a++) {
-      cr[i * P + a] = Math.cos(k * (a - cP));
-      ci[i * P + a] = -Math.sin(k * (a - cP));
-    }
-    win[i] = quinticUval(mf / M) * (pixelResponse ? sinc(mf / M) : 1);
-  }
-  // T[b][ix] = Σ_a psf[b][a] E[ix][a]
-  const tr = new Float64Array(P * M);
-  const ti = new Float64Array(P * M);
-  for (let b = 0; b < P; b++) {
-    for (let ix = 0; ix < M; ix++) {
-      let sr = 0;
-      let si = 0;
-      for (let a = 0; a < P; a++) {
-        const v = psf[b * P + a];
-        sr += v * cr[ix * P + a];
-        si += v * ci[ix * P + a];
-      }
-      tr[b * M + ix] = sr;
-      ti[b * M + ix] = si;
-    }
-  }
-  const re = new Float64Array(M * M);
-  const im = new Float64Array(M * M);
-  for (let iy = 0; iy < M; iy++) {
-    for (let ix = 0; ix < M; ix++) {
-      let sr = 0;
-      let si = 0;
-      for (let b = 0; b < P; b++) {
-        const er = cr[iy * P + b];
-        const ei = ci[iy * P + b];
-        const xr = tr[b * M + ix];
-        const xi = ti[b * M + ix];
-        sr += er * xr - ei * xi;
-        si += er * xi + ei * xr;
-      }
-      const w = win[ix] * win[iy];
-      re[iy * M + ix] = sr * w;
-      im[iy * M + ix] = si * w;
-    }
-  }
-  return { re, im, m: M };
+/** The PSF spectra a pair is rendered with, for these options. */
+function pairPsf64(set: ExposureSet, pairIndex: number, M: number, opts: RenderOptions): PsfSpectra64 {
+  const pr = set.pairs[pairIndex];
+  return psfSpectrum64(pr.psf!, set.psfSize, M, opts.pixelResponse, psfOversamplingOf(set), aliasOrdersFor(set, opts));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,55 +133,68 @@ export function pairSpectrum64(set: ExposureSet, pairIndex: number, params: Scen
   const pr = set.pairs[pairIndex];
   if (!pr.psf) throw new SceneError(`pair ${pairIndex}: no PSF stamp`, { field: `pairs[${pairIndex}].psf` });
   const g = pairSetup64(set, pairIndex, params, opts);
-  const psfHat = psfSpectrum64(pr.psf, set.psfSize, g.M, opts.pixelResponse);
-  return spectrumFromSetup(g, psfHat);
+  return spectrumFromSetup(g, pairPsf64(set, pairIndex, g.M, opts));
 }
 
-function spectrumFromSetup(g: PairSetup64, psfHat: Complex2D, outBuf?: Complex2D): Complex2D {
+/**
+ * Σ_n F Ĝ(Aᵀ J⁻ᵀ k_n) P̂(k_n) e^{−i k_n·p}, k_n = k + 2πn, over the PSF spectra's alias orders.
+ */
+function spectrumFromSetup(g: PairSetup64, psf: PsfSpectra64, outBuf?: Complex2D): Complex2D {
   const M = g.M;
-  const kk = new Float64Array(M);
-  const phr = new Float64Array(M); // e^{−i kx px}
-  const phi = new Float64Array(M);
-  const pyr = new Float64Array(M); // e^{−i ky py}
-  const pyi = new Float64Array(M);
-  for (let i = 0; i < M; i++) {
-    const k = (2 * Math.PI * signedFreq(i, M)) / M;
-    kk[i] = k;
-    phr[i] = Math.cos(k * g.px);
-    phi[i] = -Math.sin(k * g.px);
-    pyr[i] = Math.cos(k * g.py);
-    pyi[i] = -Math.sin(k * g.py);
-  }
+  const N = psf.orders;
+  const O = 2 * N + 1;
   const [j00, j01, j10, j11] = g.jinv;
   const [a00, a01, a10, a11] = g.A;
   const r02 = g.r0 * g.r0;
   const re = outBuf ? outBuf.re : new Float64Array(M * M);
   const im = outBuf ? outBuf.im : new Float64Array(M * M);
-  const pre = psfHat.re;
-  const pim = psfHat.im;
+  re.fill(0);
+  im.fill(0);
   const flux = g.flux;
-  for (let iy = 0; iy < M; iy++) {
-    const ky = kk[iy];
-    const yr = pyr[iy];
-    const yi = pyi[iy];
-    for (let ix = 0; ix < M; ix++) {
-      const kx = kk[ix];
-      // q = J⁻ᵀ k
-      const qu = j00 * kx + j10 * ky;
-      const qv = j01 * kx + j11 * ky;
-      // Aᵀ q
-      const wu = a00 * qu + a10 * qv;
-      const wv = a01 * qu + a11 * qv;
-      const t = 1 + r02 * (wu * wu + wv * wv);
-      const G = flux / (t * Math.sqrt(t));
-      // phase = e^{−i kx px} e^{−i ky py}
-      const phRe = phr[ix] * yr - phi[ix] * yi;
-      const phIm = phr[ix] * yi + phi[ix] * yr;
-      const o = iy * M + ix;
-      const pRe = pre[o];
-      const pIm = pim[o];
-      re[o] = G * (pRe * phRe - pIm * phIm);
-      im[o] = G * (pRe * phIm + pIm * phRe);
+  const kk = new Float64Array(M);
+  const phr = new Float64Array(M); // e^{−i kx px}
+  const phi = new Float64Array(M);
+  const pyr = new Float64Array(M); // e^{−i ky py}
+  const pyi = new Float64Array(M);
+  for (let oy = 0; oy < O; oy++) {
+    for (let ox = 0; ox < O; ox++) {
+      const slot = oy * O + ox;
+      const pre = psf.re[slot];
+      const pim = psf.im[slot];
+      for (let i = 0; i < M; i++) {
+        const kxv = (2 * Math.PI * (signedFreq(i, M) + (ox - N) * M)) / M;
+        const kyv = (2 * Math.PI * (signedFreq(i, M) + (oy - N) * M)) / M;
+        kk[i] = kxv;
+        phr[i] = Math.cos(kxv * g.px);
+        phi[i] = -Math.sin(kxv * g.px);
+        pyr[i] = Math.cos(kyv * g.py);
+        pyi[i] = -Math.sin(kyv * g.py);
+      }
+      for (let iy = 0; iy < M; iy++) {
+        const ky = (2 * Math.PI * (signedFreq(iy, M) + (oy - N) * M)) / M;
+        const yr = pyr[iy];
+        const yi = pyi[iy];
+        for (let ix = 0; ix < M; ix++) {
+          const o = iy * M + ix;
+          const pRe = pre[o];
+          const pIm = pim[o];
+          if (pRe === 0 && pIm === 0) continue;
+          const kx = kk[ix];
+          // q = J⁻ᵀ k
+          const qu = j00 * kx + j10 * ky;
+          const qv = j01 * kx + j11 * ky;
+          // Aᵀ q
+          const wu = a00 * qu + a10 * qv;
+          const wv = a01 * qu + a11 * qv;
+          const t = 1 + r02 * (wu * wu + wv * wv);
+          const G = flux / (t * Math.sqrt(t));
+          // phase = e^{−i kx px} e^{−i ky py}
+          const phRe = phr[ix] * yr - phi[ix] * yi;
+          const phIm = phr[ix] * yi + phi[ix] * yr;
+          re[o] += G * (pRe * phRe - pIm * phIm);
+          im[o] += G * (pRe * phIm + pIm * phRe);
+        }
+      }
     }
   }
   return { re, im, m: M };
@@ -350,8 +319,8 @@ function renderTwoUnchecked(set: ExposureSet, p1: number, p2: number, params: Sc
   const g2 = pairSetup64(set, p2, params, opts);
   const M = g1.M;
   const [b1, b2, z] = scratchBuffers(M);
-  spectrumFromSetup(g1, psfSpectrum64(set.pairs[p1].psf!, set.psfSize, M, opts.pixelResponse), b1);
-  spectrumFromSetup(g2, psfSpectrum64(set.pairs[p2].psf!, set.psfSize, M, opts.pixelResponse), b2);
+  spectrumFromSetup(g1, pairPsf64(set, p1, M, opts), b1);
+  spectrumFromSetup(g2, pairPsf64(set, p2, M, opts), b2);
   for (let iy = 0; iy < M; iy++) {
     const ny = iy === 0 ? 0 : M - iy;
     for (let ix = 0; ix < M; ix++) {
@@ -375,10 +344,8 @@ function renderTwoUnchecked(set: ExposureSet, p1: number, p2: number, params: Sc
 }
 
 function renderPairUnchecked(set: ExposureSet, pairIndex: number, params: SceneParams, opts: RenderOptions): PairStamp64 {
-  const pr = set.pairs[pairIndex];
   const g = pairSetup64(set, pairIndex, params, opts);
-  const psfHat = psfSpectrum64(pr.psf!, set.psfSize, g.M, opts.pixelResponse);
-  const spec = spectrumFromSetup(g, psfHat, scratchBuffers(g.M)[0]);
+  const spec = spectrumFromSetup(g, pairPsf64(set, pairIndex, g.M, opts), scratchBuffers(g.M)[0]);
   return { pair: pairIndex, cx: g.cx, cy: g.cy, N: g.N, stamp: cropInverse(spec, g.N, g.pad)[0] };
 }
 
@@ -456,6 +423,7 @@ function stampKey(set: ExposureSet, p: number, params: SceneParams, opts: Render
   return [
     params.flux[s], params.hlr[s], params.e1[s], params.e2[s], params.dx[s], params.dy[s], params.g1, params.g2,
     pr.x, pr.y, J[0], J[1], J[2], J[3], set.sources[s].stampSize, set.psfSize, opts.fftFactor, opts.pixelResponse ? 1 : 0,
+    psfOversamplingOf(set), aliasOrdersFor(set, opts),
   ].join(',');
 }
 

@@ -159,7 +159,10 @@ export interface TestSceneOptions {
   blended?: boolean;
   /** Nominal pixel scale (arcsec), used for tiers and default Jacobians (default 0.1). */
   pixelScale?: number;
+  /** Native PSF stamp side (default 21); with psfOversampling q the stamps have 21·q (+1 if even) samples. */
   psfSize?: number;
+  /** PSF samples per detector pixel (default 1): Gaussian PSF stamps sampled every 1/q pixel. */
+  psfOversampling?: number;
   psf?: GaussianPsfOptions;
   /** Reduced shear of the scene (default g = (0.03, −0.02)). */
   g1?: number;
@@ -212,6 +215,8 @@ export function makeTestScene(options: TestSceneOptions = {}): TestScene {
   const tiers = options.tiers ?? [64, 128, 256];
   const scale = options.pixelScale ?? 0.1;
   const P = options.psfSize ?? 21;
+  const ovs = options.psfOversampling ?? 1;
+  const Pq = P * ovs + (ovs % 2 === 0 ? 1 : 0);
   const qspecs = options.quadrants ?? DEFAULT_TEST_QUADRANTS;
   const blended = options.blended ?? true;
   const [f0, f1] = options.fluxRange ?? [800, 4000];
@@ -289,21 +294,22 @@ export function makeTestScene(options: TestSceneOptions = {}): TestScene {
       const cy = stampCorner(y, N);
       const visible = cx < qs.width && cx + N > 0 && cy < qs.height && cy + N > 0;
       if (!visible && !includeInvisible) continue;
+      const lobe = options.psf?.lobeOffset ?? [0.8, 0.3];
       const psf = visible
         ? makeGaussianPsf({
-            size: P,
-            sigma: (options.psf?.sigma ?? 1.3) * (1 + 0.05 * rng.normal()),
+            size: Pq,
+            sigma: (options.psf?.sigma ?? 1.3) * (1 + 0.05 * rng.normal()) * ovs,
             axisRatio: options.psf?.axisRatio ?? rng.range(0.85, 0.95),
             angleDeg: options.psf?.angleDeg ?? rng.range(0, 180),
             lobeWeight: options.psf?.lobeWeight,
-            lobeOffset: options.psf?.lobeOffset,
+            lobeOffset: [lobe[0] * ovs, lobe[1] * ovs],
           })
         : null;
       pairs.push({ source: i, quadrant: j, x, y, jacobian: [J[0], J[1], J[2], J[3]], psf, visible });
     }
   });
 
-  const set: ExposureSet = { quadrants, sources, pairs, psfSize: P };
+  const set: ExposureSet = { quadrants, sources, pairs, psfSize: Pq, ...(ovs > 1 ? { psfOversampling: ovs } : {}) };
 
   // data: sci = model + background + noise; rms varies smoothly; flags and NaNs sprinkled
   const models = renderModel64(set, params, render);

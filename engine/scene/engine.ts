@@ -9,7 +9,8 @@
  * bit-identical, and the sums over millions of pixels stay accurate.
  */
 import { createFft2dAsync, type Fft2dPlan } from '../kernels/fft.ts';
-import { resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
+import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
+import { psfSpectra64 } from '../model/psf-spectrum.ts';
 import {
   accumulateShader,
   adjointReduceShader,
@@ -19,6 +20,7 @@ import {
   kspaceRenderShader,
   pairSetupShader,
   PAIR_BYTES,
+  phaseEntries,
   psfFinishShader,
   psfPlaceShader,
   residScatterShader,
@@ -199,6 +201,13 @@ export class ShearEngine {
     const set = replicateSet(this.set, this.options.replicas);
     const wg = this.workgroupSize();
     const pixelResponse = this.options.pixelResponse;
+    // PSF model: oversampling q and alias orders N (engine/model/psf-spectrum.ts). Native stamps
+    // without aliasing keep the GPU path (place → FFT → window); otherwise the (2N+1)² spectra per
+    // pair come from the float64 DTFT on the CPU.
+    const q = psfOversamplingOf(set);
+    const aliasOrders = aliasOrdersFor(set, this.options);
+    const slots = (2 * aliasOrders + 1) ** 2;
+    const cpuSpectra = q > 1 || aliasOrders > 0;
 
     // ---- pair table (static), PSF stamps (build-time only) ----
     const nPairs = layout.pairs.length;
@@ -207,7 +216,7 @@ export class ShearEngine {
     const pi = new Int32Array(pairBytes);
     const pf = new Float32Array(pairBytes);
     const P = set.psfSize;
-    const psfHost = new Float32Array(Math.max(1, nPairs) * P * P);
+    const psfHost = new Float32Array(cpuSpectra ? 1 : Math.max(1, nPairs) * P * P);
     layout.pairs.forEach((p, i) => {
       const g = set.pairs[p.pairIndex];
       const [a, b, c, d] = g.jacobian;
@@ -234,7 +243,7 @@ export class ShearEngine {
       pu[o + 12] = p.n;
       pu[o + 13] = p.m;
       pu[o + 14] = i * P * P;
-      if (g.psf) psfHost.set(g.psf, i * P * P);
+      if (g.psf && !cpuSpectra) psfHost.set(g.psf, i * P * P);
     });
     const pairBuf = res.bufferWithData('pairs', new Uint8Array(pairBytes), STORAGE);
     const psfStamps = res.bufferWithData('psf-stamps', psfHost, STORAGE);
@@ -276,7 +285,7 @@ export class ShearEngine {
     for (const b of layout.batches) maxCount.set(b.m, Math.max(maxCount.get(b.m) ?? 0, b.count));
     const psfPipes = new Map<number, { place: GPUComputePipeline; finish: GPUComputePipeline; win: GPUBuffer }>();
     for (const m of layout.fftSizes) {
-      const o = { m, workgroupSize: wg };
+      const o = { m, workgroupSize: wg, aliasOrders };
       const [fft, setup, render, scatter, adjoint, accumulate, place, finish] = await Promise.all([
         createFft2dAsync(device, m),
         res.pipeline(`setup-${m}`, pairSetupShader(o)),
@@ -292,7 +301,7 @@ export class ShearEngine {
       // two pairs per complex FFT slot (see kspaceRenderShader)
       const work = res.buffer(`work-${m}`, Math.ceil(cnt / 2) * m * m * 8, STORAGE);
       const derived = res.buffer(`derived-${m}`, cnt * 48, STORAGE);
-      const phases = res.buffer(`phases-${m}`, cnt * 2 * m * 8, STORAGE);
+      const phases = res.buffer(`phases-${m}`, cnt * phaseEntries(m, aliasOrders) * 8, STORAGE);
       this.sizes.set(m, { fft, setup, derived, phases, render, scatter, adjoint, accumulate, work });
       psfPipes.set(m, { place, finish, win: res.bufferWithData(`psf-window-${m}`, psfWindow(m, pixelResponse), STORAGE) });
     }
@@ -315,6 +324,22 @@ export class ShearEngine {
       if (twin) {
         if (twin.m !== m || twin.count !== b.count) throw new Error('ShearEngine: replica batches differ from replica 0');
         psfSpec = twin.psfSpec;
+      } else if (cpuSpectra) {
+        psfSpec = res.buffer(`psf-spectra-${m}`, b.count * slots * m * m * 8, STORAGE);
+        const host = new Float32Array(slots * m * m * 2);
+        for (let l = 0; l < b.count; l++) {
+          const g = set.pairs[layout.pairs[b.pairBase + l].pairIndex];
+          const sp64 = psfSpectra64(g.psf!, P, m, pixelResponse, q, aliasOrders);
+          for (let o = 0; o < slots; o++) {
+            const re = sp64.re[o];
+            const im = sp64.im[o];
+            for (let j = 0; j < m * m; j++) {
+              host[2 * (o * m * m + j)] = re[j];
+              host[2 * (o * m * m + j) + 1] = im[j];
+            }
+          }
+          device.queue.writeBuffer(psfSpec, l * host.byteLength, host);
+        }
       } else {
         psfSpec = res.buffer(`psf-spectra-${m}`, b.count * m * m * 8, STORAGE);
         const pp = psfPipes.get(m)!;

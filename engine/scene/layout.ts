@@ -7,6 +7,7 @@
  *  - per batch, the block → overlapping-stamps lists (CSR) for the deterministic gather.
  */
 import { fftPad, stampCorner } from '../model/geometry.ts';
+import { aliasOrdersFor } from '../model/validate.ts';
 import { BLOCK_H, BLOCK_PIXELS, BLOCK_W, PAIR_BYTES } from '../../shaders/render.wgsl.ts';
 import type { ExposureSet, RenderOptions } from './types.ts';
 
@@ -157,12 +158,14 @@ export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: Layou
 
   // 3. batches: split each (quadrant, M) group so that one batch's M×M complex work fits a binding
   const batches: BatchLayout[] = [];
+  const aliasSlots = (2 * aliasOrdersFor(set, opts) + 1) ** 2;
   let base = 0;
   for (const key of groupKeys) {
     const g = groups.get(key)!;
     const m = g[0].m;
-    // one M×M complex image per pair for the PSF spectra (two pairs share one work slot)
-    const perPair = m * m * 8;
+    // (2N+1)² M×M complex images per pair for the PSF spectra, one per alias order (two pairs
+    // share one work slot)
+    const perPair = aliasSlots * m * m * 8;
     let cap = Math.max(1, Math.floor(limits.maxBindingBytes / perPair));
     cap = Math.min(cap, 65535, Math.floor(limits.maxBindingBytes / PAIR_BYTES));
     if (limits.maxPairsPerBatch) cap = Math.min(cap, limits.maxPairsPerBatch);
