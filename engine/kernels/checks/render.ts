@@ -2,11 +2,12 @@
  * `shine doctor` checks of the forward model and adjoint kernels on this device: a small blended
  * scene (three quadrants, one rotated 180°, all three stamp tiers) rendered by the engine and by
  * the float64 reference (stamps ≤ 1e-5 of the peak, logL), a bit-identical repeat, and the
- * gradient against central finite differences of the float64 log-likelihood.
+ * gradient against central finite differences of the float64 log-likelihood; and the same render
+ * and gradient checks with oversampled PSF stamps and alias orders (docs/forward-model.md "Aliasing").
  */
 import type { KernelCheck, KernelCheckResult } from '../checks.ts';
 import { ShearEngine } from '../../scene/engine.ts';
-import { makeTestScene } from '../../reference/scene-builder.ts';
+import { makeTestScene, type TestSceneOptions } from '../../reference/scene-builder.ts';
 import { logLikelihood64, renderModel64 } from '../../reference/model64.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type SceneParams } from '../../scene/types.ts';
 
@@ -14,11 +15,12 @@ function result(name: string, maxError: number, tolerance: number, t0: number, d
   return { name, pass: maxError <= tolerance, maxError, tolerance, detail, ms: performance.now() - t0 };
 }
 
-const renderCheck: KernelCheck = {
-  name: 'render+accumulate (vs float64, rel. to peak)',
+function renderCheckOf(name: string, scene: TestSceneOptions): KernelCheck {
+  return {
+  name,
   async run(device) {
     const t0 = performance.now();
-    const { set, params } = makeTestScene({ seed: 21, nSources: 4 });
+    const { set, params } = makeTestScene(scene);
     const eng = await ShearEngine.create(device, set);
     try {
       const imgs = await eng.render(params);
@@ -34,7 +36,13 @@ const renderCheck: KernelCheck = {
       eng.destroy();
     }
   },
-};
+  };
+}
+
+const renderCheck = renderCheckOf('render+accumulate (vs float64, rel. to peak)', { seed: 21, nSources: 4 });
+/** Oversampled PSF stamps (q = 3) and one alias order: the (2N+1)² spectra path of render and adjoint. */
+const ALIAS_SCENE: TestSceneOptions = { seed: 24, nSources: 3, sourceTiers: [64, 64, 128], psfOversampling: 3, psf: { sigma: 0.7 } };
+const aliasRenderCheck = renderCheckOf('render, alias orders N=1, PSF q=3 (vs float64, rel. to peak)', ALIAS_SCENE);
 
 const likelihoodCheck: KernelCheck = {
   name: 'likelihood + determinism (vs float64, relative)',
@@ -55,11 +63,12 @@ const likelihoodCheck: KernelCheck = {
   },
 };
 
-const adjointCheck: KernelCheck = {
-  name: 'adjoint gradient (vs finite differences of float64)',
+function adjointCheckOf(name: string, scene: TestSceneOptions): KernelCheck {
+  return {
+  name,
   async run(device) {
     const t0 = performance.now();
-    const { set, params: truth } = makeTestScene({ seed: 23, nSources: 3, sourceTiers: [64, 128] });
+    const { set, params: truth } = makeTestScene(scene);
     const params = cloneParams(truth);
     params.g1 += 0.02;
     params.g2 -= 0.015;
@@ -95,6 +104,10 @@ const adjointCheck: KernelCheck = {
       eng.destroy();
     }
   },
-};
+  };
+}
 
-export const checks: KernelCheck[] = [renderCheck, likelihoodCheck, adjointCheck];
+const adjointCheck = adjointCheckOf('adjoint gradient (vs finite differences of float64)', { seed: 23, nSources: 3, sourceTiers: [64, 128] });
+const aliasAdjointCheck = adjointCheckOf('adjoint gradient, alias orders N=1, PSF q=3 (vs FD of float64)', ALIAS_SCENE);
+
+export const checks: KernelCheck[] = [renderCheck, likelihoodCheck, adjointCheck, aliasRenderCheck, aliasAdjointCheck];
