@@ -149,6 +149,11 @@ export const DataSchema = z.strictObject({
   pixel_scale: positive().default(0.1),
   /** FLG bits whose pixels are masked (default 0x1, the INVALID bit, as SHINE). */
   bad_pixel_mask: bitMask().default(0x1),
+  /**
+   * PSF samples per detector pixel of the PSF stamps; null (default): each PSF HDU's `PSFOVERS`
+   * header key, 1 when absent. Set it for products that do not carry the key.
+   */
+  psf_oversampling: z.number().int().min(1).nullable().default(null),
 });
 
 export const TileSchema = z.strictObject({
@@ -252,6 +257,12 @@ export const StampsSchema = z.strictObject({
   fft_factor: z.number().int().min(1).default(2),
   /** The PSF stamps already include the pixel response (no extra pixel convolution). */
   psf_includes_pixel: z.boolean().default(true),
+  /**
+   * Alias orders N folded into every stamp spectrum (docs/forward-model.md "Aliasing"): 'auto' =
+   * every order the PSF model's band reaches, ceil((q − 1)/2) for PSF stamps oversampled q times
+   * (0 for native stamps); an integer caps it (0 = band-limited at the detector's Nyquist frequency).
+   */
+  alias_orders: z.union([z.literal('auto'), z.number().int().min(0)]).default('auto'),
 });
 
 export const BackgroundSchema = z.strictObject({

@@ -112,6 +112,8 @@ export interface SubtileMetadata {
     /** Pixels of the whole quadrant carrying the unmodelled-object bit. */
     masked_unmodelled_all?: number;
   }>;
+  /** PSF samples per detector pixel and alias orders folded into the stamps (docs/forward-model.md "Aliasing"). */
+  render?: { psf_oversampling: number; alias_orders: number };
   /** Masking of unmodelled catalog objects (config `masking`; docs/config.md). */
   unmodelled?: {
     mode: 'mask' | 'none';
@@ -172,6 +174,7 @@ export const SubtileMetadataSchema = z.looseObject({
   quadrant_chi2: z
     .array(z.looseObject({ name: z.string(), n_pixels: int().min(0), chi2: num(), chi2_per_pixel: num(), masked_unmodelled: int().min(0) }))
     .optional(),
+  render: z.looseObject({ psf_oversampling: int().min(1), alias_orders: int().min(0) }).optional(),
   unmodelled: z
     .looseObject({ mode: z.enum(['mask', 'none']), flag_bit: int(), listed: int().min(0).nullable(), masked: int().min(0), covered_source_centres: int().min(0) })
     .optional(),

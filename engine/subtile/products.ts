@@ -174,6 +174,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
         }
       : {}),
     sources: { core: r.nSourcesCore, extended: r.nSourcesExtended, dropped: Math.max(0, r.nSourcesExtended - r.nSourcesModelled) },
+    ...(r.render ? { render: { psf_oversampling: r.render.psfOversampling, alias_orders: r.render.aliasOrders } } : {}),
     ...(r.quadrantChi2 ? { quadrant_chi2: r.quadrantChi2.map((q) => ({ ...q })) } : {}),
     ...(r.unmodelled
       ? {

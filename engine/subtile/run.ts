@@ -10,6 +10,7 @@ import { halfLightRadius, readMerCatalog } from '../data/catalog/index.ts';
 import type { ShineConfig } from '../config/index.ts';
 import type { Manifest } from '../tiling/manifest.ts';
 import { buildExposureSet, type QuadrantInfo, type QuadrantRef, type SourceRef } from '../prepare/exposure-set.ts';
+import { aliasOrdersFor, psfOversamplingOf } from '../model/validate.ts';
 import { ShearEngine } from '../scene/engine.ts';
 import type { SceneParams } from '../scene/types.ts';
 import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult, type PriorConfig, type PriorSpec } from '../infer/index.ts';
@@ -105,6 +106,8 @@ export interface SubtileResult {
   quadrantChi2?: QuadrantChi2[];
   /** Masking of the manifest's unmodelled objects (config `masking`). */
   unmodelled?: UnmodelledMaskSummary;
+  /** The PSF model and aliasing the stamps were rendered with (docs/forward-model.md "Aliasing"). */
+  render?: { psfOversampling: number; aliasOrders: number };
 }
 
 function emptyResult(m: Manifest, method: SubtileResult['method'], reason: string): SubtileResult {
@@ -235,7 +238,12 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   const built = await buildExposureSet(
     qRefs,
     srcRefs,
-    { tiers: cfg.stamps.tiers, badPixelMask: cfg.data.bad_pixel_mask, pixelScale: cfg.data.pixel_scale },
+    {
+      tiers: cfg.stamps.tiers,
+      badPixelMask: cfg.data.bad_pixel_mask,
+      pixelScale: cfg.data.pixel_scale,
+      ...(cfg.data.psf_oversampling !== null ? { psfOversampling: cfg.data.psf_oversampling } : {}),
+    },
     io.openFits,
     (d, n, what) => progress('load', d, n),
   );
@@ -259,6 +267,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   const engine = await ShearEngine.create(device, built.set, {
     fftFactor: cfg.stamps.fft_factor,
     pixelResponse: !cfg.stamps.psf_includes_pixel,
+    aliasOrders: cfg.stamps.alias_orders,
     badPixelMask: pixelMask,
     replicas: replicasFor(cfgM),
   });
@@ -396,6 +405,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       ...(post && map ? { mapEstimate: { g1: map.params.g1, g2: map.params.g2, g1Err: lap?.g1Err ?? NaN, g2Err: lap?.g2Err ?? NaN } } : {}),
       quadrantChi2: chi2,
       unmodelled: masked.summary,
+      render: { psfOversampling: psfOversamplingOf(built.set), aliasOrders: aliasOrdersFor(built.set, engine.options) },
     };
   } finally {
     engine.destroy();
