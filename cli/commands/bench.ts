@@ -9,13 +9,17 @@ import type { Command } from '../command.ts';
 import { UserError } from '../command.ts';
 import { parseDeviceCommand } from '../args.ts';
 import { acquireDevice } from '../../platform/acquire.ts';
+import { aliasOrdersFor } from '../../engine/model/validate.ts';
 import { ShearEngine } from '../../engine/scene/engine.ts';
 import { makeSyntheticScene } from '../../engine/scene/synthetic.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
 
 const USAGE = `usage: shine bench [--sources N=500] [--quadrants M=4] [--tier 64|128|256|mixed (64)] [--repeats R=5]
-                   [--size WxH (2048x2066)] [--replicas K=1] [--json] [--adapter X] [--limits adapter|default]
-  --replicas K   also time K parameter sets in one evaluateMany call (NUTS chains / VI particles)`;
+                   [--size WxH (2048x2066)] [--replicas K=1] [--psf-oversampling Q=1] [--alias-orders auto|N]
+                   [--json] [--adapter X] [--limits adapter|default]
+  --replicas K   also time K parameter sets in one evaluateMany call (NUTS chains / VI particles)
+  --psf-oversampling Q, --alias-orders N   PSF stamps sampled Q times per pixel; alias orders folded
+                 (auto = ceil((Q−1)/2)); see docs/forward-model.md "Aliasing"`;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -36,7 +40,7 @@ async function timeIt(repeats: number, fn: () => Promise<unknown>): Promise<numb
 const bench: Command = {
   summary: 'benchmark stamp rendering, forward model and gradient on a synthetic sub-tile',
   async run(argv) {
-    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number' }, USAGE);
+    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string' }, USAGE);
     if (!parsed) return 0;
     const { opts } = parsed;
     const flags = parsed;
@@ -49,15 +53,20 @@ const bench: Command = {
     const tier = tierOpt === 'mixed' ? 'mixed' : Number(tierOpt);
     if (tier !== 'mixed' && ![64, 128, 256].includes(tier)) throw new UserError(`--tier must be 64, 128, 256 or mixed, got '${tierOpt}'`);
     if (!(nSources >= 1) || !(nQuadrants >= 1) || !(repeats >= 1)) throw new UserError('--sources, --quadrants and --repeats must be ≥ 1');
+    const psfOversampling = (opts['psf-oversampling'] as number) ?? 1;
+    if (!Number.isInteger(psfOversampling) || psfOversampling < 1) throw new UserError(`--psf-oversampling must be an integer ≥ 1, got '${opts['psf-oversampling']}'`);
+    const aliasOpt = (opts['alias-orders'] as string) ?? 'auto';
+    const aliasOrders = aliasOpt === 'auto' ? 'auto' : Number(aliasOpt);
+    if (aliasOrders !== 'auto' && !(Number.isInteger(aliasOrders) && aliasOrders >= 0)) throw new UserError(`--alias-orders must be auto or an integer ≥ 0, got '${aliasOpt}'`);
     const [w, h] = ((opts.size as string) ?? '2048x2066').split('x').map(Number);
     if (!(w > 0 && h > 0)) throw new UserError(`--size must be WxH, got '${opts.size}'`);
 
     const acq = await acquireDevice({ adapter: flags.adapter, limits: flags.limits, quiet: !!opts.json });
     try {
       const tScene = performance.now();
-      const { set, truth } = makeSyntheticScene({ nSources, nQuadrants, width: w, height: h, tier, seed: (opts.seed as number) ?? 1 });
+      const { set, truth } = makeSyntheticScene({ nSources, nQuadrants, width: w, height: h, tier, seed: (opts.seed as number) ?? 1, psfOversampling });
       const sceneMs = performance.now() - tScene;
-      const eng = await ShearEngine.create(acq.device, set, { replicas });
+      const eng = await ShearEngine.create(acq.device, set, { replicas, aliasOrders });
       const params = cloneParams(truth);
       // warm-up (first calls create the read-back buffers and warm driver caches)
       await eng.evaluate(params);
@@ -77,6 +86,8 @@ const bench: Command = {
         sources: nSources,
         quadrants: nQuadrants,
         tier,
+        psfOversampling,
+        aliasOrders: aliasOrdersFor(set, eng.options),
         quadrantSize: [w, h],
         pairs: st.pairs,
         batches: st.batches,
@@ -102,7 +113,7 @@ const bench: Command = {
       else {
         const f = (x: number) => x.toFixed(x < 10 ? 2 : 1);
         console.log(`adapter        ${result.adapter} (${result.backend}, ${result.featureLevel})`);
-        console.log(`scene          ${nSources} sources × ${nQuadrants} quadrants (${w}×${h}), tier ${tier}: ${st.pairs} pairs in ${st.batches} batches`);
+        console.log(`scene          ${nSources} sources × ${nQuadrants} quadrants (${w}×${h}), tier ${tier}: ${st.pairs} pairs in ${st.batches} batches; PSF q=${psfOversampling}, ${result.aliasOrders} alias order(s)`);
         console.log(`stamps only    ${f(result.renderMs)} ms (median of ${repeats})`);
         console.log(`forward logL   ${f(result.forwardMs)} ms`);
         console.log(`gradient       ${f(result.gradientMs)} ms   (${f(result.gradientMsPerPair * 1000)} µs per pair)`);

@@ -25,6 +25,8 @@ export interface SyntheticOptions {
   /** Pixel noise rms (ADU). */
   noise?: number;
   data?: 'noise' | 'model64';
+  /** PSF stamps sampled every 1/q pixel (default 1): 21·q (+1 if even) samples a side. */
+  psfOversampling?: number;
 }
 
 export interface SyntheticScene {
@@ -58,6 +60,8 @@ export function makeSyntheticScene(o: SyntheticOptions): SyntheticScene {
     world.push([rng.range(-halfU, halfU), rng.range(-halfU, halfU)]);
   }
   const rotations = [0, 180, 90, 270, 45, 135, 225, 315];
+  const ovs = o.psfOversampling ?? 1;
+  const psfSize = 21 * ovs + (ovs % 2 === 0 ? 1 : 0);
   const quadrants: QuadrantData[] = [];
   const pairs: PairGeometry[] = [];
   for (let j = 0; j < o.nQuadrants; j++) {
@@ -72,11 +76,11 @@ export function makeSyntheticScene(o: SyntheticOptions): SyntheticScene {
       const [u, v] = world[i];
       const x = ox + Ji[0] * u + Ji[1] * v;
       const y = oy + Ji[2] * u + Ji[3] * v;
-      const psf = makeGaussianPsf({ size: 21, sigma: 0.68 * (1 + 0.05 * Math.sin(x / 500)), axisRatio: 0.92, angleDeg: (x + y) / 40 });
+      const psf = makeGaussianPsf({ size: psfSize, sigma: 0.68 * ovs * (1 + 0.05 * Math.sin(x / 500)), axisRatio: 0.92, angleDeg: (x + y) / 40, lobeOffset: [0.8 * ovs, 0.3 * ovs] });
       pairs.push({ source: i, quadrant: j, x, y, jacobian: [J[0], J[1], J[2], J[3]], psf, visible: true });
     }
   }
-  const set: ExposureSet = { quadrants, sources, pairs, psfSize: 21 };
+  const set: ExposureSet = { quadrants, sources, pairs, psfSize, ...(ovs > 1 ? { psfOversampling: ovs } : {}) };
   const noise = o.noise ?? 1;
   const models = o.data === 'model64' ? renderModel64(set, truth) : null;
   quadrants.forEach((q, j) => {
