@@ -125,3 +125,28 @@ export function psfSpectra64(psf: ArrayLike<number>, psfSize: number, m: number,
   }
   return { m, orders, re, im };
 }
+
+/**
+ * The per-axis factors of the GPU's polyphase PSF spectrum (shaders/psf.wgsl.ts), row-major
+ * [order o][phase r][frequency i], interleaved (re, im): T = w_n(i) · e^{−2πi (m + nM) r / (qM)},
+ * n = o − N, m = signedFreq(i, M), in float64 then rounded to float32 (the phase's integer
+ * numerator is reduced mod qM first, so the argument is exact).
+ */
+export function psfOrderTable(m: number, q: number, orders: number, pixelResponse: boolean): Float32Array {
+  const O = 2 * orders + 1;
+  const out = new Float32Array(O * q * m * 2);
+  for (let o = 0; o < O; o++) {
+    const w = psfWindow64(m, o - orders, q, pixelResponse);
+    for (let r = 0; r < q; r++) {
+      for (let i = 0; i < m; i++) {
+        const mf = signedFreq(i, m) + (o - orders) * m;
+        const t = (((mf * r) % (q * m)) + q * m) % (q * m);
+        const a = (-2 * Math.PI * t) / (q * m);
+        const j = 2 * ((o * q + r) * m + i);
+        out[j] = w[i] * Math.cos(a);
+        out[j + 1] = w[i] * Math.sin(a);
+      }
+    }
+  }
+  return out;
+}

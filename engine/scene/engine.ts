@@ -3,14 +3,16 @@
  * and `render(params)` → model images, on any GPUDevice (DESIGN §4).
  *
  * Everything is created in `ShearEngine.create`: pipelines, buffers, bind groups, the PSF
- * spectra (one forward FFT per visible pair, kept). Later calls only write the parameters
+ * spectra (q² polyphase FFTs per visible pair, combined into the (2N+1)² alias-order spectra
+ * of docs/forward-model.md "Aliasing", kept). Later calls only write the parameters
  * (a few floats per source), record dispatches and read back per-block χ² partial sums and
  * per-pair gradients, which are summed in float64 on the CPU in a fixed order: two runs are
  * bit-identical, and the sums over millions of pixels stay accurate.
  */
 import { createFft2dAsync, type Fft2dPlan } from '../kernels/fft.ts';
 import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
-import { psfSpectra64 } from '../model/psf-spectrum.ts';
+import { psfOrderTable } from '../model/psf-spectrum.ts';
+import { psfCombineShader, psfPolyPlaceShader } from '../../shaders/psf.wgsl.ts';
 import {
   accumulateShader,
   adjointReduceShader,
@@ -21,8 +23,6 @@ import {
   pairSetupShader,
   PAIR_BYTES,
   phaseEntries,
-  psfFinishShader,
-  psfPlaceShader,
   residScatterShader,
   residualShader,
 } from '../../shaders/render.wgsl.ts';
@@ -32,7 +32,6 @@ import { buildLayout, type SceneLayout } from './layout.ts';
 import { replicateSet } from './replicate.ts';
 import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from './types.ts';
 import { fftPad, signedFreq } from '../model/geometry.ts';
-import { quinticUval, sinc } from '../model/galsim.ts';
 
 export interface EngineOptions extends RenderOptions {
   /** Render invisible pairs too (only to validate the visibility filter). */
@@ -103,19 +102,6 @@ interface QuadrantGpu {
   model: GPUBuffer;
   partial: GPUBuffer;
   bgResidual: GPUBindGroup | null;
-}
-
-/**
- * Per-axis window of the PSF spectrum on an M-point FFT grid, in float64: the Quintic
- * interpolant's transform at u = m/M (GalSim uval), times the pixel sinc when asked.
- */
-export function psfWindow(m: number, pixelResponse: boolean): Float32Array {
-  const w = new Float32Array(m);
-  for (let i = 0; i < m; i++) {
-    const u = signedFreq(i, m) / m;
-    w[i] = quinticUval(u) * (pixelResponse ? sinc(u) : 1);
-  }
-  return w;
 }
 
 function dispatch2d(pass: GPUComputePassEncoder, n: number): void {
@@ -201,13 +187,11 @@ export class ShearEngine {
     const set = replicateSet(this.set, this.options.replicas);
     const wg = this.workgroupSize();
     const pixelResponse = this.options.pixelResponse;
-    // PSF model: oversampling q and alias orders N (engine/model/psf-spectrum.ts). Native stamps
-    // without aliasing keep the GPU path (place → FFT → window); otherwise the (2N+1)² spectra per
-    // pair come from the float64 DTFT on the CPU.
+    // PSF model: oversampling q and alias orders N (docs/forward-model.md "Aliasing"): (2N+1)²
+    // spectra per visible pair, from q² polyphase FFTs (shaders/psf.wgsl.ts).
     const q = psfOversamplingOf(set);
     const aliasOrders = aliasOrdersFor(set, this.options);
     const slots = (2 * aliasOrders + 1) ** 2;
-    const cpuSpectra = q > 1 || aliasOrders > 0;
 
     // ---- pair table (static), PSF stamps (build-time only) ----
     const nPairs = layout.pairs.length;
@@ -216,7 +200,6 @@ export class ShearEngine {
     const pi = new Int32Array(pairBytes);
     const pf = new Float32Array(pairBytes);
     const P = set.psfSize;
-    const psfHost = new Float32Array(cpuSpectra ? 1 : Math.max(1, nPairs) * P * P);
     layout.pairs.forEach((p, i) => {
       const g = set.pairs[p.pairIndex];
       const [a, b, c, d] = g.jacobian;
@@ -243,10 +226,8 @@ export class ShearEngine {
       pu[o + 12] = p.n;
       pu[o + 13] = p.m;
       pu[o + 14] = i * P * P;
-      if (g.psf && !cpuSpectra) psfHost.set(g.psf, i * P * P);
     });
     const pairBuf = res.bufferWithData('pairs', new Uint8Array(pairBytes), STORAGE);
-    const psfStamps = res.bufferWithData('psf-stamps', psfHost, STORAGE);
     this.srcBuf = res.buffer('source-params', this.srcHost.byteLength, STORAGE);
     this.gradBuf = res.buffer('pair-gradients', Math.max(1, nPairs) * GRAD_PER_PAIR * 4, STORAGE);
     this.readGrad = res.buffer('read-gradients', Math.max(1, nPairs) * GRAD_PER_PAIR * 4, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
@@ -283,18 +264,21 @@ export class ShearEngine {
     // ---- per FFT size: pipelines and one reusable work buffer ----
     const maxCount = new Map<number, number>();
     for (const b of layout.batches) maxCount.set(b.m, Math.max(maxCount.get(b.m) ?? 0, b.count));
-    const psfPipes = new Map<number, { place: GPUComputePipeline; finish: GPUComputePipeline; win: GPUBuffer }>();
+    // PSF spectra: pairs are processed in chunks whose q² component spectra fit one binding
+    const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, this.options.maxBatchBytes ?? Infinity);
+    const psfPipes = new Map<number, { place: GPUComputePipeline; combine: GPUComputePipeline; table: GPUBuffer; scratch: GPUBuffer; stamps: GPUBuffer; chunk: number }>();
     for (const m of layout.fftSizes) {
       const o = { m, workgroupSize: wg, aliasOrders };
-      const [fft, setup, render, scatter, adjoint, accumulate, place, finish] = await Promise.all([
+      const po = { m, workgroupSize: wg, psfSize: P, q, orders: aliasOrders };
+      const [fft, setup, render, scatter, adjoint, accumulate, place, combine] = await Promise.all([
         createFft2dAsync(device, m),
         res.pipeline(`setup-${m}`, pairSetupShader(o)),
         res.pipeline(`render-${m}`, kspaceRenderShader(o)),
         res.pipeline(`scatter-${m}`, residScatterShader(o)),
         res.pipeline(`adjoint-${m}`, adjointReduceShader(o)),
         res.pipeline(`accumulate-${m}`, accumulateShader(o)),
-        res.pipeline(`psf-place-${m}`, psfPlaceShader({ ...o, psfSize: P })),
-        res.pipeline(`psf-finish-${m}`, psfFinishShader(o)),
+        res.pipeline(`psf-place-${m}`, psfPolyPlaceShader(po)),
+        res.pipeline(`psf-combine-${m}`, psfCombineShader(po)),
       ]);
       res.pipelinesCreated += fft.stats.pipelinesCreated;
       const cnt = maxCount.get(m)!;
@@ -303,12 +287,19 @@ export class ShearEngine {
       const derived = res.buffer(`derived-${m}`, cnt * 48, STORAGE);
       const phases = res.buffer(`phases-${m}`, cnt * phaseEntries(m, aliasOrders) * 8, STORAGE);
       this.sizes.set(m, { fft, setup, derived, phases, render, scatter, adjoint, accumulate, work });
-      psfPipes.set(m, { place, finish, win: res.bufferWithData(`psf-window-${m}`, psfWindow(m, pixelResponse), STORAGE) });
+      const chunk = Math.max(1, Math.min(cnt, Math.floor(maxBinding / (q * q * m * m * 8)), Math.floor(65535 / Math.max(q * q, slots))));
+      psfPipes.set(m, {
+        place,
+        combine,
+        table: res.bufferWithData(`psf-table-${m}`, psfOrderTable(m, q, aliasOrders, pixelResponse), STORAGE),
+        scratch: res.buffer(`psf-components-${m}`, chunk * q * q * m * m * 8, STORAGE),
+        stamps: res.buffer(`psf-stamps-${m}`, chunk * P * P * 4, STORAGE),
+        chunk,
+      });
     }
 
     // ---- per batch: PSF spectra (computed now, kept), bind groups ----
-    const enc = device.createCommandEncoder({ label: 'psf-spectra' });
-    const pass = enc.beginComputePass();
+    const chunkUniforms: GPUBuffer[] = [];
     layout.batches.forEach((b, bi) => {
       const sp = this.sizes.get(b.m)!;
       const m = b.m;
@@ -324,33 +315,30 @@ export class ShearEngine {
       if (twin) {
         if (twin.m !== m || twin.count !== b.count) throw new Error('ShearEngine: replica batches differ from replica 0');
         psfSpec = twin.psfSpec;
-      } else if (cpuSpectra) {
-        psfSpec = res.buffer(`psf-spectra-${m}`, b.count * slots * m * m * 8, STORAGE);
-        const host = new Float32Array(slots * m * m * 2);
-        for (let l = 0; l < b.count; l++) {
-          const g = set.pairs[layout.pairs[b.pairBase + l].pairIndex];
-          const sp64 = psfSpectra64(g.psf!, P, m, pixelResponse, q, aliasOrders);
-          for (let o = 0; o < slots; o++) {
-            const re = sp64.re[o];
-            const im = sp64.im[o];
-            for (let j = 0; j < m * m; j++) {
-              host[2 * (o * m * m + j)] = re[j];
-              host[2 * (o * m * m + j) + 1] = im[j];
-            }
-          }
-          device.queue.writeBuffer(psfSpec, l * host.byteLength, host);
-        }
       } else {
-        psfSpec = res.buffer(`psf-spectra-${m}`, b.count * m * m * 8, STORAGE);
+        psfSpec = res.buffer(`psf-spectra-${m}`, b.count * slots * m * m * 8, STORAGE);
         const pp = psfPipes.get(m)!;
         const kGroups = Math.ceil((m * m) / wg);
-        pass.setPipeline(pp.place);
-        pass.setBindGroup(0, bind(pp.place, [pairBuf, psfStamps, psfSpec, batchUni]));
-        pass.dispatchWorkgroups(kGroups, b.count);
-        sp.fft.encode(pass, psfSpec, 0, b.count, false);
-        pass.setPipeline(pp.finish);
-        pass.setBindGroup(0, bind(pp.finish, [psfSpec, batchUni, pp.win]));
-        pass.dispatchWorkgroups(kGroups, b.count);
+        const host = new Float32Array(pp.chunk * P * P);
+        // one submit per chunk: the stamps buffer is rewritten for the next one
+        for (let l0 = 0; l0 < b.count; l0 += pp.chunk) {
+          const c = Math.min(pp.chunk, b.count - l0);
+          for (let l = 0; l < c; l++) host.set(set.pairs[layout.pairs[b.pairBase + l0 + l].pairIndex].psf!, l * P * P);
+          device.queue.writeBuffer(pp.stamps, 0, host, 0, c * P * P);
+          const chunkUni = res.bufferWithData('psf-chunk', new Uint32Array([c, l0, 0, 0]), UNIFORM);
+          const enc = device.createCommandEncoder({ label: 'psf-spectra' });
+          const pass = enc.beginComputePass();
+          pass.setPipeline(pp.place);
+          pass.setBindGroup(0, bind(pp.place, [pp.stamps, pp.scratch, chunkUni]));
+          pass.dispatchWorkgroups(kGroups, c * q * q);
+          sp.fft.encode(pass, pp.scratch, 0, c * q * q, false);
+          pass.setPipeline(pp.combine);
+          pass.setBindGroup(0, bind(pp.combine, [pp.scratch, pp.table, psfSpec, chunkUni]));
+          pass.dispatchWorkgroups(kGroups, c * slots);
+          pass.end();
+          device.queue.submit([enc.finish()]);
+          chunkUniforms.push(chunkUni);
+        }
       }
 
       let bgAccumulate: GPUBindGroup | null = null;
@@ -376,11 +364,10 @@ export class ShearEngine {
         bgAdjoint: bind(sp.adjoint, [pairBuf, this.srcBuf, psfSpec, sp.work, this.gradBuf, batchUni, sp.phases]),
       });
     });
-    pass.end();
-    device.queue.submit([enc.finish()]);
     await device.queue.onSubmittedWorkDone();
-    // The stamps are in the spectra now; free them.
-    res.release(psfStamps);
+    // The stamps are in the spectra now; free the build-time buffers.
+    for (const pp of psfPipes.values()) for (const buf of [pp.table, pp.scratch, pp.stamps]) res.release(buf);
+    for (const buf of chunkUniforms) res.release(buf);
   }
 
   /** Writes the parameters of replicas 0 … n−1 (n = list length); shear per source (src[2s+1].zw). */
