@@ -11,8 +11,11 @@ import { allocParams } from '../../engine/scene/types.ts';
 
 export const PSF_NATIVE = 21;
 
-/** Unit-sum ePSF stamp sampled every 1/q pixel (side 21·q, +1 if even), centre at the origin. */
-export function truthPsfStamp(jac: Jacobian, q: number, fpU = 300, fpV = -200): { data: Float64Array; size: number } {
+/**
+ * Unit-sum PSF stamp sampled every 1/q pixel (side 21·q, +1 if even), centre at the origin: the
+ * ePSF (PSF ⊗ pixel) by default, the optical PSF alone with `pixel: false`.
+ */
+export function truthPsfStamp(jac: Jacobian, q: number, fpU = 300, fpV = -200, pixel = true): { data: Float64Array; size: number } {
   const psf = psfAt(fpU, fpV);
   const size = PSF_NATIVE * q + (q % 2 === 0 ? 1 : 0);
   const c = (size - 1) / 2;
@@ -21,7 +24,7 @@ export function truthPsfStamp(jac: Jacobian, q: number, fpU = 300, fpV = -200): 
   for (let ry = 0; ry < q; ry++) {
     for (let rx = 0; rx < q; rx++) {
       // a point at −(rx, ry)/q: pixel n samples the ePSF at n + r/q
-      const st = renderTruth({ flux: 1, kind: 'point' }, psf, -rx / q, -ry / q, jac, { fluxTol: 1e-9, outHalf: half, oversample: 1 });
+      const st = renderTruth({ flux: 1, kind: 'point' }, psf, -rx / q, -ry / q, jac, { fluxTol: 1e-9, outHalf: half, oversample: 1, pixel });
       for (let b = 0; b < st.n; b++) {
         for (let a = 0; a < st.n; a++) {
           const jx = c + q * (st.x0 + a) + rx;
@@ -67,8 +70,8 @@ export function truthGalaxyStamp(gal: Galaxy, jac: Jacobian, cx: number, cy: num
 }
 
 /** One quadrant, one source, one pair: a scene for model64 / the engine. */
-export function singleGalaxyScene(gal: Galaxy, jac: Jacobian, q: number, stampSize = 64, width = 200, height = 200): { set: ExposureSet; params: SceneParams } {
-  const psf = truthPsfStamp(jac, q);
+export function singleGalaxyScene(gal: Galaxy, jac: Jacobian, q: number, stampSize = 64, width = 200, height = 200, psfPixel = true): { set: ExposureSet; params: SceneParams } {
+  const psf = truthPsfStamp(jac, q, 300, -200, psfPixel);
   const n = width * height;
   const set: ExposureSet = {
     quadrants: [{ name: 'q0', width, height, sci: new Float32Array(n), rms: new Float32Array(n).fill(1), flags: new Uint32Array(n) }],

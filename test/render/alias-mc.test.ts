@@ -94,3 +94,45 @@ describe('stamp-level m and c against exact sampling', () => {
     expect(nativeWorst).toBeGreaterThan(1e-3);
   }, 600_000);
 });
+
+describe('pixel response applied once', () => {
+  it('a PSF model without the pixel (q = 3) plus pixelResponse matches exact sampling as the ePSF model does; applying it twice or never does not', async () => {
+    const gal: Galaxy = { flux: 1000, hlr: 0.05, e1: 0.2, e2: -0.1, g1: 0.02, g2: 0.01, x: 150.3, y: 149.7 };
+    const rows: string[] = [];
+    const errs: Record<string, number> = {};
+    for (const [label, psfPixel, pixelResponse, how] of [
+      ['ePSF stamps, pixelResponse false (f64)', true, false, 'f64'],
+      ['optical PSF stamps, pixelResponse true (f64)', false, true, 'f64'],
+      ['optical PSF stamps, pixelResponse true (GPU)', false, true, 'gpu'],
+      ['ePSF stamps, pixelResponse true: pixel twice (f64)', true, true, 'f64'],
+      ['optical PSF stamps, pixelResponse false: no pixel (f64)', false, false, 'f64'],
+    ] as const) {
+      const { set, params } = singleGalaxyScene(gal, JAC, 3, 64, W, W, psfPixel);
+      const st = renderPairStamp64(set, 0, params, { pixelResponse });
+      let data: ArrayLike<number> = st.stamp;
+      if (how === 'gpu') {
+        const eng = await ShearEngine.create(device, set, { pixelResponse });
+        const img = (await eng.render(params))[0];
+        eng.destroy();
+        const out = new Float64Array(st.N * st.N);
+        for (let j = 0; j < st.N; j++) for (let i = 0; i < st.N; i++) out[j * st.N + i] = img[(st.cy + j) * W + st.cx + i];
+        data = out;
+      }
+      const t = truthGalaxyStamp(gal, JAC, st.cx, st.cy, st.N);
+      let peak = 0;
+      let err = 0;
+      for (let i = 0; i < t.length; i++) {
+        peak = Math.max(peak, t[i]);
+        err = Math.max(err, Math.abs(data[i] - t[i]));
+      }
+      errs[label] = err / peak;
+      rows.push(`${label}: max |Δ| / peak = ${(err / peak).toExponential(2)}`);
+    }
+    console.log(rows.join('\n'));
+    expect(errs['ePSF stamps, pixelResponse false (f64)']).toBeLessThan(5e-4);
+    expect(errs['optical PSF stamps, pixelResponse true (f64)']).toBeLessThan(5e-4);
+    expect(errs['optical PSF stamps, pixelResponse true (GPU)']).toBeLessThan(5e-4);
+    expect(errs['ePSF stamps, pixelResponse true: pixel twice (f64)']).toBeGreaterThan(1e-2);
+    expect(errs['optical PSF stamps, pixelResponse false: no pixel (f64)']).toBeGreaterThan(1e-2);
+  }, 300_000);
+});
