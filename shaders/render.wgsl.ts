@@ -14,6 +14,7 @@
  * fractional part so f32 sin/cos never see large arguments; PSF spectra are computed once.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { profileConstants, type GalaxyProfile } from '../engine/model/spergel.ts';
 
 /** Model-image blocks: 16 × 8 pixels = 128 threads, the compatibility-level workgroup size. */
 export const BLOCK_W = 16;
@@ -26,6 +27,7 @@ export const BATCH_UNIFORM_BYTES = 32;
 /** Gradient components written per pair. */
 export const GRAD_PER_PAIR = 8;
 
+/** h / r0 of the exponential (the default of RenderShaderOptions.hlrOverR0; r0 = hlr / this). */
 export const HLR_TO_R0 = 1.6783469900166605;
 
 const COMMON = /* wgsl */ `
@@ -93,6 +95,35 @@ export interface RenderShaderOptions {
    * per-axis factors e^{−2πi n f} (docs/forward-model.md "Aliasing").
    */
   aliasOrders?: number;
+  /**
+   * Galaxy profile, as shader constants: the exponent E of Ĝ = F (1 + r0²|q|²)^(−E) (default 1.5,
+   * the exponential; 1 + ν for a Spergel profile) and h / r0 (default HLR_TO_R0 = 1.678…; c_ν for
+   * Spergel, engine/model/spergel.ts). E = 1.5 generates exactly the exponential's code (t·√t).
+   */
+  profileExponent?: number;
+  hlrOverR0?: number;
+  /** Or the profile itself (RenderOptions.profile), from which both are derived when not given. */
+  profile?: GalaxyProfile;
+}
+
+function exponentOf(o: RenderShaderOptions): number {
+  return o.profileExponent ?? profileConstants(o.profile).exponent;
+}
+function hlrOverR0Of(o: RenderShaderOptions): number {
+  return o.hlrOverR0 ?? (o.profile ? profileConstants(o.profile).hlrOverR0 : HLR_TO_R0);
+}
+
+/** A WGSL f32 literal of a float64 (integers get ".0"). */
+function f32Literal(x: number): string {
+  if (!Number.isFinite(x)) throw new RangeError(`shader constant ${x} is not finite`);
+  const s = String(x);
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+/** t^E for t = 1/(1 + r0²|q|²): the unit-flux galaxy transform. */
+function galaxyFT(o: RenderShaderOptions): string {
+  const e = exponentOf(o);
+  return e === 1.5 ? 't * sqrt(t)' : `pow(t, ${f32Literal(e)})`;
 }
 
 /** Per-pair entries of the phase table: e^{−i kx px}, e^{−i ky py} (M each), then 2·(2N+1) alias factors when N > 0. */
@@ -162,12 +193,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 `;
 }
 
-const PAIR_SETUP = /* wgsl */ `
+const pairSetup = (o: RenderShaderOptions) => /* wgsl */ `
 struct Setup { a: vec4f, r0: f32, flux: f32, f: vec2f };
 fn setup(pr: Pair, p0: vec4f, p1: vec4f, g: vec2f) -> Setup {
   var s: Setup;
   s.flux = p0.x;
-  s.r0 = p0.y / ${HLR_TO_R0};
+  s.r0 = p0.y / ${f32Literal(hlrOverR0Of(o))};
   s.a = mmul(shearMat(g), shearMat(distToShear(p0.zw)));
   let off = vec2f(pr.jinv.x * p1.x + pr.jinv.y * p1.y, pr.jinv.z * p1.x + pr.jinv.w * p1.y);
   s.f = vec2f(pr.fx, pr.fy) + off;
@@ -190,7 +221,7 @@ export function pairSetupShader(o: RenderShaderOptions): string {
 @group(0) @binding(4) var<uniform> batch: Batch;
 ${FREQ}
 ${MAT}
-${PAIR_SETUP}
+${pairSetup(o)}
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let l = wid.x;
@@ -228,7 +259,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 }
 
 /** One pair's stamp spectrum at base frequency (ix, iy), no alias orders. */
-const BASE_SPECTRUM = /* wgsl */ `
+const baseSpectrum = (o: RenderShaderOptions) => /* wgsl */ `
 fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
   let jinv = derived[3u * l];
   let a = derived[3u * l + 1u];
@@ -238,7 +269,7 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
   let v = mtv(a, q);
   let t = 1.0 / (1.0 + rf.x * dot(v, v));
   let e = cmul(phases[l * PH + ix], phases[l * PH + M + iy]);
-  return cmul(psfSpec[l * M * M + iy * M + ix], e) * (rf.y * t * sqrt(t));
+  return cmul(psfSpec[l * M * M + iy * M + ix], e) * (rf.y * ${galaxyFT(o)});
 }
 `;
 
@@ -247,7 +278,7 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
  * F·e^{−ik·p}·Σ_n P̂(k_n)·Ĝ(Aᵀ J⁻ᵀ k_n)·e^{−2πi n·f}, k_n = k + 2πn, n ∈ [−N, N]². P̂(k_n) is stored per
  * order (zero outside the PSF model's band: those terms are skipped).
  */
-const ALIASED_SPECTRUM = /* wgsl */ `
+const aliasedSpectrum = (o: RenderShaderOptions) => /* wgsl */ `
 fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
   let jinv = derived[3u * l];
   let a = derived[3u * l + 1u];
@@ -264,7 +295,7 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
       let q = vec2f(jinv.x * kx + jinv.z * ky, jinv.y * kx + jinv.w * ky);
       let v = mtv(a, q);
       let t = 1.0 / (1.0 + rf.x * dot(v, v));
-      acc = acc + cmul(p, cmul(phases[base + 2u * M + ox], ay)) * (t * sqrt(t));
+      acc = acc + cmul(p, cmul(phases[base + 2u * M + ox], ay)) * (${galaxyFT(o)});
     }
   }
   let e = cmul(phases[base + ix], phases[base + M + iy]);
@@ -289,7 +320,7 @@ export function kspaceRenderShader(o: RenderShaderOptions): string {
 ${FREQ}
 ${MAT}
 ${ALIAS_K}
-${(o.aliasOrders ?? 0) > 0 ? ALIASED_SPECTRUM : BASE_SPECTRUM}
+${(o.aliasOrders ?? 0) > 0 ? aliasedSpectrum(o) : baseSpectrum(o)}
 fn hermitian(l: u32, ix: u32, iy: u32) -> vec2f {
   let s = spectrum(l, ix, iy);
   if (ix != M / 2u && iy != M / 2u) { return s; }
@@ -425,7 +456,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
 }
 
 /** The adjoint's per-frequency accumulation, no alias orders. */
-const BASE_ADJOINT_LOOP = /* wgsl */ `
+const baseAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
   var acc0 = vec4f(0.0); // F, h, e1, e2
   var acc1 = vec4f(0.0); // dx, dy, g1, g2
   for (var idx = li; idx < M * M; idx = idx + WG) {
@@ -439,7 +470,7 @@ const BASE_ADJOINT_LOOP = /* wgsl */ `
     let j = l * M * M + idx;
     // unit-flux spectrum times conj(R̂)
     let ph = cmul(phases[l * PH + idx % M], phases[l * PH + M + idx / M]);
-    let s0 = cmul(psfSpec[j], ph) * (t * sqrt(t));
+    let s0 = cmul(psfSpec[j], ph) * (${galaxyFT(o)});
     // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
     let ws = (l >> 1u) * M * M;
     let w0 = work[ws + idx];
@@ -450,7 +481,7 @@ const BASE_ADJOINT_LOOP = /* wgsl */ `
     let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
     let zr = z0.x * s.flux;
     let zi = z0.y * s.flux;
-    let cmn = -1.5 * r02 * t; // ∂ log Ĝ / ∂(Q) · r0²… times ∂Q
+    let cmn = -${f32Literal(exponentOf(o))} * r02 * t; // ∂ log Ĝ / ∂(Q) · r0²… times ∂Q
     acc0 = acc0 + vec4f(
       z0.x,
       zr * cmn * 2.0 * qq / hlr,
@@ -464,8 +495,8 @@ const BASE_ADJOINT_LOOP = /* wgsl */ `
   }
 `;
 
-/** The adjoint's accumulation over frequencies and alias orders (∂ of ALIASED_SPECTRUM). */
-const ALIASED_ADJOINT_LOOP = /* wgsl */ `
+/** The adjoint's accumulation over frequencies and alias orders (∂ of aliasedSpectrum). */
+const aliasedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
   var acc0 = vec4f(0.0); // F, h, e1, e2
   var acc1 = vec4f(0.0); // dx, dy, g1, g2
   let base = l * PH;
@@ -492,11 +523,11 @@ const ALIASED_ADJOINT_LOOP = /* wgsl */ `
         let qq = dot(v, v);
         let t = 1.0 / (1.0 + r02 * qq);
         // unit-flux spectrum of this order times conj(R̂)
-        let s0 = cmul(p, cmul(phy, phases[base + 2u * M + ox])) * (t * sqrt(t));
+        let s0 = cmul(p, cmul(phy, phases[base + 2u * M + ox])) * (${galaxyFT(o)});
         let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
         let zr = z0.x * s.flux;
         let zi = z0.y * s.flux;
-        let cmn = -1.5 * r02 * t;
+        let cmn = -${f32Literal(exponentOf(o))} * r02 * t;
         acc0 = acc0 + vec4f(
           z0.x,
           zr * cmn * 2.0 * qq / hlr,
@@ -528,7 +559,7 @@ export function adjointReduceShader(o: RenderShaderOptions): string {
 ${FREQ}
 ${MAT}
 ${ALIAS_K}
-${PAIR_SETUP}
+${pairSetup(o)}
 var<workgroup> red: array<f32, ${8 * o.workgroupSize}>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -564,7 +595,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   let r02 = s.r0 * s.r0;
   let hlr = p0.y;
 
-${(o.aliasOrders ?? 0) > 0 ? ALIASED_ADJOINT_LOOP : BASE_ADJOINT_LOOP}
+${(o.aliasOrders ?? 0) > 0 ? aliasedAdjointLoop(o) : baseAdjointLoop(o)}
   for (var c2 = 0u; c2 < 4u; c2 = c2 + 1u) {
     red[c2 * WG + li] = acc0[c2];
     red[(c2 + 4u) * WG + li] = acc1[c2];

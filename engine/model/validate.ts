@@ -6,6 +6,7 @@
 import { SceneError } from '../errors.ts';
 import type { ExposureSet, RenderOptions, SceneParams } from '../scene/types.ts';
 import { DEFAULT_RENDER_OPTIONS, SOURCE_PARAM_NAMES } from '../scene/types.ts';
+import { SPERGEL_NU_MAX, SPERGEL_NU_MIN } from './spergel.ts';
 
 function isPow2(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -25,6 +26,19 @@ export function resolveRenderOptions(opts: Partial<RenderOptions> = {}): RenderO
   }
   if (o.aliasOrders !== 'auto' && !(Number.isInteger(o.aliasOrders) && o.aliasOrders >= 0)) {
     throw new SceneError(`aliasOrders = ${String(o.aliasOrders)} must be 'auto' or a non-negative integer`, { field: 'aliasOrders' });
+  }
+  if (o.profile === undefined) o.profile = DEFAULT_RENDER_OPTIONS.profile;
+  const pr = o.profile as { type?: unknown; nu?: unknown } | null;
+  if (pr === null || typeof pr !== 'object' || (pr.type !== 'exponential' && pr.type !== 'spergel')) {
+    throw new SceneError(`profile must be {type: 'exponential'} or {type: 'spergel', nu}, got ${JSON.stringify(pr)}`, { field: 'profile' });
+  }
+  if (pr.type === 'spergel') {
+    const nu = pr.nu;
+    if (typeof nu !== 'number' || !Number.isFinite(nu) || nu < SPERGEL_NU_MIN || nu > SPERGEL_NU_MAX) {
+      throw new SceneError(`profile.nu = ${String(nu)} must be a number in [${SPERGEL_NU_MIN}, ${SPERGEL_NU_MAX}] (GalSim's Spergel range)`, {
+        field: 'profile.nu',
+      });
+    }
   }
   return o;
 }

@@ -8,7 +8,8 @@
  *     p  = (x − cx + pad, y − cy + pad) + J⁻¹·(dx, dy)            centre on the FFT grid
  *     k  = 2π (mx, my) / M, (mx, my) = signedFreq(ix, iy)           radians / pixel
  *     q  = J⁻ᵀ k                                                    radians / arcsec
- *     Ŝ(k) = Σ_n F (1 + r0² |Aᵀ q_n|²)^(−3/2) · P̂(k_n) · e^{−i k_n·p},  k_n = k + 2πn, q_n = J⁻ᵀ k_n
+ *     Ŝ(k) = Σ_n F (1 + r0² |Aᵀ q_n|²)^(−E) · P̂(k_n) · e^{−i k_n·p},  k_n = k + 2πn, q_n = J⁻ᵀ k_n
+ *     E = 3/2, r0 = hlr / 1.678… (exponential) or E = 1 + ν, r0 = hlr / c_ν (Spergel; opts.profile)
  *     P̂(k) = Σ_{a,b} psf[b][a] e^{−i (kx (a−cP) + ky (b−cP))/q} · uval(kx/2πq) · uval(ky/2πq)
  *            · [sinc(kx/2π) sinc(ky/2π)],  zero outside [−qπ, qπ)²  (engine/model/psf-spectrum.ts)
  *     n ∈ [−N, N]², N = aliasOrdersFor(set, opts) (0 for native PSF stamps, q = 1)
@@ -18,7 +19,8 @@
  * not depend on the parameters; it is cached per PSF array, grid size and pixel-response flag.
  */
 import { coverageMasks, fftPad, signedFreq, stampCorner } from '../model/geometry.ts';
-import { galaxyMatrix, hlrToR0, matInv2, type Mat2 } from '../model/galsim.ts';
+import { galaxyMatrix, matInv2, type Mat2 } from '../model/galsim.ts';
+import { profileConstants, profileLabel } from '../model/spergel.ts';
 import { psfSpectra64, type PsfSpectra64 } from '../model/psf-spectrum.ts';
 import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
 import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams } from '../scene/types.ts';
@@ -90,6 +92,8 @@ export interface PairSetup64 {
   /** Galaxy matrix A = S(g)·S(g_e). */
   A: Mat2;
   r0: number;
+  /** Exponent E of the galaxy transform (1 + r0²|q|²)^(−E): 3/2 (exponential) or 1 + ν (Spergel). */
+  exponent: number;
   flux: number;
   /** Source centre on the FFT grid (pixels). */
   px: number;
@@ -109,6 +113,7 @@ export function pairSetup64(set: ExposureSet, pairIndex: number, params: ScenePa
   const jinv = matInv2([J[0], J[1], J[2], J[3]]);
   const dx = params.dx[s];
   const dy = params.dy[s];
+  const prof = profileConstants(opts.profile);
   return {
     pair: pairIndex,
     source: s,
@@ -120,7 +125,8 @@ export function pairSetup64(set: ExposureSet, pairIndex: number, params: ScenePa
     cy,
     jinv,
     A: galaxyMatrix(params.e1[s], params.e2[s], params.g1, params.g2),
-    r0: hlrToR0(params.hlr[s]),
+    r0: params.hlr[s] / prof.hlrOverR0,
+    exponent: prof.exponent,
     flux: params.flux[s],
     px: pr.x - cx + pad + jinv[0] * dx + jinv[1] * dy,
     py: pr.y - cy + pad + jinv[2] * dx + jinv[3] * dy,
@@ -146,6 +152,8 @@ function spectrumFromSetup(g: PairSetup64, psf: PsfSpectra64, outBuf?: Complex2D
   const [j00, j01, j10, j11] = g.jinv;
   const [a00, a01, a10, a11] = g.A;
   const r02 = g.r0 * g.r0;
+  const E = g.exponent;
+  const exp15 = E === 1.5;
   const re = outBuf ? outBuf.re : new Float64Array(M * M);
   const im = outBuf ? outBuf.im : new Float64Array(M * M);
   re.fill(0);
@@ -187,7 +195,7 @@ function spectrumFromSetup(g: PairSetup64, psf: PsfSpectra64, outBuf?: Complex2D
           const wu = a00 * qu + a10 * qv;
           const wv = a01 * qu + a11 * qv;
           const t = 1 + r02 * (wu * wu + wv * wv);
-          const G = flux / (t * Math.sqrt(t));
+          const G = exp15 ? flux / (t * Math.sqrt(t)) : flux * Math.pow(t, -E);
           // phase = e^{−i kx px} e^{−i ky py}
           const phRe = phr[ix] * yr - phi[ix] * yi;
           const phIm = phr[ix] * yi + phi[ix] * yr;
@@ -409,7 +417,7 @@ interface CachedStamp {
 }
 /**
  * Last stamp rendered for each pair, keyed by every input it depends on (the source's parameters,
- * the shear, position, Jacobian, PSF array identity, stamp size and render options): a stamp is
+ * the shear, position, Jacobian, PSF array identity, stamp size and render options, the profile included): a stamp is
  * re-rendered only when one of them changed, so finite differences that move one source re-render
  * only that source's pairs. Results agree with or without the cache to rounding (~1e-16 of the
  * peak: the two-pairs-per-FFT path mixes a stamp with whichever partner it is transformed with).
@@ -423,7 +431,7 @@ function stampKey(set: ExposureSet, p: number, params: SceneParams, opts: Render
   return [
     params.flux[s], params.hlr[s], params.e1[s], params.e2[s], params.dx[s], params.dy[s], params.g1, params.g2,
     pr.x, pr.y, J[0], J[1], J[2], J[3], set.sources[s].stampSize, set.psfSize, opts.fftFactor, opts.pixelResponse ? 1 : 0,
-    psfOversamplingOf(set), aliasOrdersFor(set, opts),
+    psfOversamplingOf(set), aliasOrdersFor(set, opts), profileLabel(opts.profile),
   ].join(',');
 }
 

@@ -268,7 +268,7 @@ export class ShearEngine {
     const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, this.options.maxBatchBytes ?? Infinity);
     const psfPipes = new Map<number, { place: GPUComputePipeline; combine: GPUComputePipeline; table: GPUBuffer; scratch: GPUBuffer; stamps: GPUBuffer; chunk: number }>();
     for (const m of layout.fftSizes) {
-      const o = { m, workgroupSize: wg, aliasOrders };
+      const o = { m, workgroupSize: wg, aliasOrders, profile: this.options.profile };
       const po = { m, workgroupSize: wg, psfSize: P, q, orders: aliasOrders };
       const [fft, setup, render, scatter, adjoint, accumulate, place, combine] = await Promise.all([
         createFft2dAsync(device, m),

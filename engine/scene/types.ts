@@ -21,6 +21,7 @@
  *   lower-left pixel is the fixed integer corner `stampCorner(x, N)` (engine/model/geometry.ts),
  *   on an FFT grid of M = fftFactor · N pixels.
  */
+import type { GalaxyProfile } from '../model/spergel.ts';
 
 /** One CCD quadrant of one exposure, unmodified except for background subtraction. */
 export interface QuadrantData {
@@ -94,6 +95,12 @@ export interface RenderOptions {
    * An explicit N larger than that adds nothing (the PSF model is zero beyond qπ).
    */
   aliasOrders: number | 'auto';
+  /**
+   * Galaxy light profile of every source (default exponential): `{ type: 'spergel', nu }` renders
+   * F (1 + r0²|q|²)^(−(1+ν)) with r0 = hlr / c_ν, −0.85 ≤ ν ≤ 4 (engine/model/spergel.ts;
+   * ν = 0.5 is the exponential).
+   */
+  profile?: GalaxyProfile;
 }
 
 export const DEFAULT_RENDER_OPTIONS: RenderOptions = {
@@ -101,6 +108,7 @@ export const DEFAULT_RENDER_OPTIONS: RenderOptions = {
   pixelResponse: false,
   badPixelMask: 0x1,
   aliasOrders: 'auto',
+  profile: { type: 'exponential' },
 };
 
 /**
