@@ -3,28 +3,29 @@
  * scene (three quadrants, one rotated 180°, all three stamp tiers) rendered by the engine and by
  * the float64 reference (stamps ≤ 1e-5 of the peak, logL), a bit-identical repeat, and the
  * gradient against central finite differences of the float64 log-likelihood; and the same render
- * and gradient checks with oversampled PSF stamps and alias orders (docs/forward-model.md "Aliasing").
+ * and gradient checks with oversampled PSF stamps and alias orders (docs/forward-model.md "Aliasing")
+ * and with Spergel profiles (docs/forward-model.md "Spergel profile").
  */
 import type { KernelCheck, KernelCheckResult } from '../checks.ts';
 import { ShearEngine } from '../../scene/engine.ts';
 import { makeTestScene, type TestSceneOptions } from '../../reference/scene-builder.ts';
 import { logLikelihood64, renderModel64 } from '../../reference/model64.ts';
-import { cloneParams, SOURCE_PARAM_NAMES, type SceneParams } from '../../scene/types.ts';
+import { cloneParams, SOURCE_PARAM_NAMES, type RenderOptions, type SceneParams } from '../../scene/types.ts';
 
 function result(name: string, maxError: number, tolerance: number, t0: number, detail?: string): KernelCheckResult {
   return { name, pass: maxError <= tolerance, maxError, tolerance, detail, ms: performance.now() - t0 };
 }
 
-function renderCheckOf(name: string, scene: TestSceneOptions): KernelCheck {
+function renderCheckOf(name: string, scene: TestSceneOptions, opts: Partial<RenderOptions> = {}): KernelCheck {
   return {
   name,
   async run(device) {
     const t0 = performance.now();
-    const { set, params } = makeTestScene(scene);
-    const eng = await ShearEngine.create(device, set);
+    const { set, params } = makeTestScene({ ...scene, render: opts });
+    const eng = await ShearEngine.create(device, set, opts);
     try {
       const imgs = await eng.render(params);
-      const ref = renderModel64(set, params);
+      const ref = renderModel64(set, params, opts);
       let peak = 0;
       let err = 0;
       ref.forEach((r, j) => r.forEach((v, i) => {
@@ -63,12 +64,12 @@ const likelihoodCheck: KernelCheck = {
   },
 };
 
-function adjointCheckOf(name: string, scene: TestSceneOptions): KernelCheck {
+function adjointCheckOf(name: string, scene: TestSceneOptions, opts: Partial<RenderOptions> = {}): KernelCheck {
   return {
   name,
   async run(device) {
     const t0 = performance.now();
-    const { set, params: truth } = makeTestScene(scene);
+    const { set, params: truth } = makeTestScene({ ...scene, render: opts });
     const params = cloneParams(truth);
     params.g1 += 0.02;
     params.g2 -= 0.015;
@@ -78,10 +79,10 @@ function adjointCheckOf(name: string, scene: TestSceneOptions): KernelCheck {
       params.e1[s] += 0.05;
       params.dx[s] += 0.02;
     }
-    const eng = await ShearEngine.create(device, set);
+    const eng = await ShearEngine.create(device, set, opts);
     try {
       const { gradient } = await eng.evaluate(params);
-      const L = (p: SceneParams) => logLikelihood64(set, p).logL;
+      const L = (p: SceneParams) => logLikelihood64(set, p, opts).logL;
       let worst = 0;
       const check = (g: number, setv: (p: SceneParams, d: number) => void, h: number, scale: number) => {
         const a = cloneParams(params);
@@ -110,4 +111,11 @@ function adjointCheckOf(name: string, scene: TestSceneOptions): KernelCheck {
 const adjointCheck = adjointCheckOf('adjoint gradient (vs finite differences of float64)', { seed: 23, nSources: 3, sourceTiers: [64, 128] });
 const aliasAdjointCheck = adjointCheckOf('adjoint gradient, alias orders N=1, PSF q=3 (vs FD of float64)', ALIAS_SCENE);
 
-export const checks: KernelCheck[] = [renderCheck, likelihoodCheck, adjointCheck, aliasRenderCheck, aliasAdjointCheck];
+/** Spergel profiles (RenderOptions.profile): a cuspy ν = −0.6 and a Gaussian-like ν = 2 (pow() in the shaders). */
+const SPERGEL_SCENE: TestSceneOptions = { seed: 25, nSources: 3, sourceTiers: [64, 128] };
+const spergelChecks = [-0.6, 2].flatMap((nu) => [
+  renderCheckOf(`render, Spergel ν=${nu} (vs float64, rel. to peak)`, SPERGEL_SCENE, { profile: { type: 'spergel', nu } }),
+  adjointCheckOf(`adjoint gradient, Spergel ν=${nu} (vs FD of float64)`, SPERGEL_SCENE, { profile: { type: 'spergel', nu } }),
+]);
+
+export const checks: KernelCheck[] = [renderCheck, likelihoodCheck, adjointCheck, aliasRenderCheck, aliasAdjointCheck, ...spergelChecks];
