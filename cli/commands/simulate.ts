@@ -1,7 +1,7 @@
 /**
  * `shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
  *  [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects] [--psf-oversampling Q]
- *  [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
+ *  [--profile exponential|spergel --spergel-nu NU] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
  * (docs/simulate.md). Files are written one HDU at a time into temporary files that are renamed
  * into place when complete.
  */
@@ -19,7 +19,8 @@ import { planSimulation } from '../../engine/sim/simulate.ts';
 
 const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
                       [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects]
-                      [--psf-oversampling Q] [--threads N] [--quiet]
+                      [--psf-oversampling Q] [--profile exponential|spergel --spergel-nu NU]
+                      [--threads N] [--quiet]
   --shear G1,G2           the same reduced shear everywhere (default: a seeded field per sub-tile)
   --flip-shear            opposite shear; identical scene, defects and noise deviates
   --rotate-ellipticities  every galaxy's intrinsic shape rotated by 90° ((e1, e2) → (−e1, −e2));
@@ -32,6 +33,9 @@ const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S 
   --no-defects            no cosmic rays, hot pixels, bad columns (saturation still applies)
   --psf-oversampling Q    PSF grid stamps sampled every 1/Q pixel: 21·Q (+1 when even) samples a
                           side, header PSFOVERS = Q (default 1: native 21 × 21 stamps)
+  --profile P             galaxy light profile: exponential (default) or spergel
+  --spergel-nu NU         Spergel index, -0.85 ≤ NU ≤ 4 (0.5 = exponential; -0.6 ≈ de Vaucouleurs);
+                          required with --profile spergel; headers GALPROF, SPERGNU
   --threads N             worker threads rendering quadrants (default: one per 8 quadrants, at
                           most the CPU count; 1 = in the main thread)
   --quiet                 no progress / summary`;
@@ -162,10 +166,13 @@ interface Args {
   threads: number;
   /** --psf-oversampling (1: native PSF stamps). */
   psfOversampling: number;
+  /** --profile spergel --spergel-nu ν (null: exponential). */
+  spergelNu: number | null;
 }
 
 export function parseSimulateArgs(argv: string[]): Args {
-  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0, psfOversampling: 1 };
+  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0, psfOversampling: 1, spergelNu: null };
+  let profile: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     let k = argv[i];
     let v: string | undefined;
@@ -218,6 +225,18 @@ export function parseSimulateArgs(argv: string[]): Args {
         a.psfOversampling = Number(q);
         break;
       }
+      case '--profile': {
+        profile = val();
+        if (profile !== 'exponential' && profile !== 'spergel') throw new UserError(`--profile must be exponential or spergel, got '${profile}'`);
+        break;
+      }
+      case '--spergel-nu': {
+        const n = val();
+        const x = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(n) ? Number(n) : NaN;
+        if (!(x >= -0.85 && x <= 4)) throw new UserError(`--spergel-nu must be a number from -0.85 to 4 (GalSim's Spergel range), got '${n}'`);
+        a.spergelNu = x;
+        break;
+      }
       case '--threads': {
         const t = val();
         if (!/^\d+$/.test(t)) throw new UserError(`--threads must be a non-negative integer, got '${t}'`);
@@ -230,6 +249,8 @@ export function parseSimulateArgs(argv: string[]): Args {
   if (!a.preset) throw new UserError(`--preset is required\n${USAGE}`);
   if (a.seed === undefined) throw new UserError(`--seed is required\n${USAGE}`);
   if (!a.out) throw new UserError(`--out is required\n${USAGE}`);
+  if (profile === 'spergel' && a.spergelNu === null) throw new UserError(`--profile spergel needs --spergel-nu NU\n${USAGE}`);
+  if (profile !== 'spergel' && a.spergelNu !== null) throw new UserError('--spergel-nu needs --profile spergel');
   if (a.rotate && a.rotateDeg != null && normalizeRotationDeg(a.rotateDeg) !== 90) {
     throw new UserError(`--rotate-ellipticities (90°) contradicts --rotate-ellipticities-deg ${a.rotateDeg}`);
   }
@@ -253,6 +274,7 @@ const command: Command = {
       preset: args.preset, seed: args.seed, shear: args.shear, flipShear: args.flip, rotateEllipticities: args.rotate,
       ...(args.rotateDeg !== null ? { ellipticityRotationDeg: args.rotateDeg } : {}), noise: args.noise, defects: args.defects,
       ...(args.psfOversampling !== 1 ? { psfOversampling: args.psfOversampling } : {}),
+      ...(args.spergelNu !== null ? { profile: { type: 'spergel' as const, nu: args.spergelNu } } : {}),
       render: pool?.render, concurrency: pool ? threads + 1 : 1,
       onProgress(done, total, label) {
         if (bar) {

@@ -13,6 +13,7 @@ import { tangentPlane, wcsHeaderCards, type Wcs } from '../data/wcs/index.ts';
 import { psfGridHeaderCards } from '../data/psf/index.ts';
 import { ShineError } from '../errors.ts';
 import { Rng } from './rng.ts';
+import { spergelFluxRadius, spergelHlrOverR0, SPERGEL_NU_MAX, SPERGEL_NU_MIN, type GalaxyProfile } from '../model/spergel.ts';
 import { psfAt, type PsfModel } from './psf-model.ts';
 import { addStamp, exponentialRadius, renderTruth, type Jacobian } from './truth-render.ts';
 import {
@@ -63,6 +64,12 @@ export interface SimulateOptions {
    * The DET/BKG files, the truth and the catalog do not depend on it.
    */
   psfOversampling?: number;
+  /**
+   * Light profile of every galaxy (default exponential; output byte-identical to before then).
+   * `{ type: 'spergel', nu }`: FT F (1 + r0²k²)^(−(1+ν)), r0 = hlr / c_ν, −0.85 ≤ ν ≤ 4, the truth
+   * HLR column still the half-light radius; headers GALPROF = 'SPERGEL', SPERGNU = ν.
+   */
+  profile?: GalaxyProfile;
   /** Progress: called after each quadrant. */
   onProgress?: (done: number, total: number, label: string) => void;
   /**
@@ -89,6 +96,8 @@ export interface QuadrantJob {
   crop: number;
   /** PSF-model pixels per detector pixel of the PSF grid (default 1). */
   psfOversampling?: number;
+  /** Galaxy light profile (default exponential). */
+  profile?: GalaxyProfile;
 }
 
 export interface QuadrantResult {
@@ -126,6 +135,22 @@ const PSF_GRID = 9;
 export function psfStampSide(q: number): number {
   const s = PSF_STAMP * q;
   return s % 2 === 0 ? s + 1 : s;
+}
+
+/** Validated galaxy profile: undefined for the exponential (the default), else a Spergel profile. */
+export function checkGalaxyProfile(p: GalaxyProfile | undefined): Extract<GalaxyProfile, { type: 'spergel' }> | undefined {
+  if (p === undefined || p.type === 'exponential') return undefined;
+  if (p.type !== 'spergel') throw new ShineError(`--profile must be exponential or spergel, got '${String((p as { type: unknown }).type)}'`, { field: 'profile' });
+  if (!(typeof p.nu === 'number' && Number.isFinite(p.nu) && p.nu >= SPERGEL_NU_MIN && p.nu <= SPERGEL_NU_MAX)) {
+    throw new ShineError(`--spergel-nu must be a number from ${SPERGEL_NU_MIN} to ${SPERGEL_NU_MAX}, got ${String(p.nu)}`, { field: 'profile.nu' });
+  }
+  return p;
+}
+
+/** A Spergel profile's constants for the simulator: h / r0 and the 1e-5 flux radius in units of r0. */
+function spergelSim(p: GalaxyProfile | undefined): { nu: number; c: number; r5: number } | undefined {
+  const sp = checkGalaxyProfile(p);
+  return sp ? { nu: sp.nu, c: spergelHlrOverR0(sp.nu), r5: spergelFluxRadius(sp.nu, 1e-5) } : undefined;
 }
 
 /** Validated PSF oversampling (positive integer; undefined → 1). */
@@ -193,12 +218,13 @@ interface Crop {
 }
 
 /** Pixel radius (conservative) of an object's stamp, for candidate selection. */
-function roughRadiusPx(o: SkyObject): number {
+function roughRadiusPx(o: SkyObject, sp?: { c: number; r5: number }): number {
   const psfR = 5 * 0.26 * 1.1 + 0.2; // widest PSF component, arcsec
   if (o.isStar) return (psfR + 1) / 0.1 + 4;
   const gmax = Math.hypot(o.g1, o.g2), emax = Math.hypot(o.e1, o.e2);
   const ge = emax / (1 + Math.sqrt(1 - emax * emax));
   const stretch = Math.sqrt((1 + ge) / (1 - ge)) * Math.sqrt((1 + gmax) / (1 - gmax));
+  if (sp) return ((sp.r5 * o.hlr * stretch) / sp.c + psfR) / 0.1 + 4;
   return ((exponentialRadius(1e-5) * o.hlr * stretch) / HLR_TO_R0 + psfR) / 0.1 + 4;
 }
 
@@ -253,8 +279,9 @@ interface QuadrantImages {
 }
 
 function renderQuadrant(
-  crop: Crop, pointing: Pointing, dither: number, objects: SkyObject[], seed: number, opts: { noise: boolean; defects: boolean },
+  crop: Crop, pointing: Pointing, dither: number, objects: SkyObject[], seed: number, opts: { noise: boolean; defects: boolean; profile?: GalaxyProfile },
 ): QuadrantImages {
+  const sp = spergelSim(opts.profile);
   const { w, h, wcs, q } = crop;
   const signal = new Float64Array(w * h);
   const [bx0, bx1, by0, by1] = quadrantFpBox(q);
@@ -262,7 +289,7 @@ function renderQuadrant(
   for (const o of objects) {
     const [pu, pv] = pt.toUV(o.ra, o.dec);
     const [X, Y] = uvToFp(pointing, pu, pv);
-    const r = roughRadiusPx(o);
+    const r = roughRadiusPx(o, sp);
     if (X + r < bx0 || X - r > bx1 || Y + r < by0 || Y - r > by1) continue;
     const [x, y] = wcs.skyToPixel(o.ra, o.dec);
     if (x + r < -0.5 || x - r > w - 0.5 || y + r < -0.5 || y - r > h - 0.5) continue;
@@ -272,7 +299,9 @@ function renderQuadrant(
     const psf = psfAt(fu, fv);
     const stamp = o.isStar
       ? renderTruth({ flux: o.fluxAdu, kind: 'point' }, psf, x, y, jac)
-      : renderTruth({ flux: o.fluxAdu, kind: 'exp', r0: o.hlr / HLR_TO_R0, A: galaxyMap(o) }, psf, x, y, jac);
+      : sp
+        ? renderTruth({ flux: o.fluxAdu, kind: 'spergel', nu: sp.nu, r0: o.hlr / sp.c, A: galaxyMap(o) }, psf, x, y, jac)
+        : renderTruth({ flux: o.fluxAdu, kind: 'exp', r0: o.hlr / HLR_TO_R0, A: galaxyMap(o) }, psf, x, y, jac);
     addStamp(signal, w, h, stamp);
   }
 
@@ -472,7 +501,10 @@ const KRON_FACTOR = 2.7;
 /** Galaxy counts: N(< m) = N24 · 10^(0.3 (m − 24)) per arcmin². */
 export const N24 = 22;
 
-function measureCatalog(seed: number, preset: Preset, objects: SkyObject[], region: [number, number, number, number], toSky: (u: number, v: number) => [number, number]): CatalogRow[] {
+function measureCatalog(
+  seed: number, preset: Preset, objects: SkyObject[], region: [number, number, number, number], toSky: (u: number, v: number) => [number, number], profile?: GalaxyProfile,
+): CatalogRow[] {
+  const sp = spergelSim(profile);
   const rng = new Rng(seed, 'catalog');
   const conv = aduPerMicroJy();
   const sky = skyAduPerPixel();
@@ -510,8 +542,9 @@ function measureCatalog(seed: number, preset: Preset, objects: SkyObject[], regi
     let qa = 0.005, qb = 0, qc = 0.005;
     if (!o.isStar) {
       const A = galaxyMap(o);
-      const r0 = o.hlr / HLR_TO_R0;
-      const s = 3 * r0 * r0;
+      // per-axis second moment of the profile: 3 r0² (exponential), 2(1 + ν) r0² (Spergel)
+      const r0 = sp ? o.hlr / sp.c : o.hlr / HLR_TO_R0;
+      const s = sp ? 2 * (1 + sp.nu) * r0 * r0 : 3 * r0 * r0;
       qa += s * (A[0] * A[0] + A[1] * A[1]);
       qb += s * (A[0] * A[2] + A[1] * A[3]);
       qc += s * (A[2] * A[2] + A[3] * A[3]);
@@ -685,7 +718,7 @@ export function renderJob(job: QuadrantJob): QuadrantResult {
   const ctx = cachedContext;
   const crop = ctx.cropsPerExp[job.dither][job.crop];
   const p = ctx.pointings[job.dither];
-  const imgs = renderQuadrant(crop, p, job.dither, ctx.objects, job.seed, { noise: job.noise, defects: job.defects });
+  const imgs = renderQuadrant(crop, p, job.dither, ctx.objects, job.seed, { noise: job.noise, defects: job.defects, profile: job.profile });
   return { ...imgs, psf: psfGridImage(crop, p, checkPsfOversampling(job.psfOversampling)) };
 }
 
@@ -701,6 +734,9 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   const defects = options.defects ?? true;
   const psfQ = checkPsfOversampling(options.psfOversampling);
   const psfSide = psfStampSide(psfQ);
+  const profile = checkGalaxyProfile(options.profile);
+  // recorded only for a Spergel profile: the default output stays byte-identical
+  const profileCards: CardInput[] = profile ? [['GALPROF', 'SPERGEL', 'galaxy light profile'], ['SPERGNU', profile.nu, 'Spergel index nu']] : [];
   const files: string[] = [];
 
   const fixedShear = options.shear ?? null;
@@ -713,11 +749,11 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   const total = cropsPerExp.reduce((a, c) => a + c.length, 0);
   // jobs in file order; up to `concurrency` rendered ahead of the writer
   const jobs: QuadrantJob[] = [];
-  cropsPerExp.forEach((crops, d) => crops.forEach((_, c) => jobs.push({ preset, seed, shear: fixedShear, flipShear: flip, rotateEllipticities: rotate, ellipticityRotationDeg: rotDeg, noise, defects, dither: d, crop: c, ...(psfQ !== 1 ? { psfOversampling: psfQ } : {}) })));
+  cropsPerExp.forEach((crops, d) => crops.forEach((_, c) => jobs.push({ preset, seed, shear: fixedShear, flipShear: flip, rotateEllipticities: rotate, ellipticityRotationDeg: rotDeg, noise, defects, dither: d, crop: c, ...(psfQ !== 1 ? { psfOversampling: psfQ } : {}), ...(profile ? { profile } : {}) })));
   const render = options.render ?? (async (job: QuadrantJob) => {
     const crop = cropsPerExp[job.dither][job.crop];
     const p = pointings[job.dither];
-    const imgs = renderQuadrant(crop, p, job.dither, objects, seed, { noise, defects });
+    const imgs = renderQuadrant(crop, p, job.dither, objects, seed, { noise, defects, profile });
     return { ...imgs, psf: psfGridImage(crop, p, psfQ) };
   });
   const ahead = Math.max(1, Math.floor(options.concurrency ?? 1));
@@ -756,6 +792,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
         ['SIMULATD', true, 'shine simulate output'], ['SIMSEED', seed, 'simulation seed'], ['SIMPRSET', preset.name, 'simulation preset'],
         ['FLIPSHR', flip, 'shear flipped'], ['ROT90', rotate, 'galaxy intrinsic shapes rotated by 90 deg'],
         ['EROTDEG', rotDeg, '[deg] galaxy intrinsic shapes rotated (PA, mod 180)'],
+        ...profileCards,
       ],
     });
     const detRel = `VIS/${detFileName(preset.obsId, d)}`;
@@ -796,7 +833,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   }
 
   // MER catalog
-  const rows = measureCatalog(seed, preset, objects, popRegion, toSky);
+  const rows = measureCatalog(seed, preset, objects, popRegion, toSky, profile);
 
   const col = <T>(f: (r: CatalogRow) => T) => rows.map(f);
   const merRel = `MER/${merFileName(preset.tileId)}`;
@@ -837,7 +874,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   await writeWhole(out, 'truth/sources.fits', [{
     kind: 'bintable', name: 'SOURCES', nRows: o.length,
     cards: [['TILEID', preset.tileId, ''], ['SIMSEED', seed, ''], ['FLIPSHR', flip, 'shear flipped'], ['ROT90', rotate, 'E1, E2 rotated by 90 deg (negated)'],
-      ['EROTDEG', rotDeg, '[deg] E1, E2 rotated by this PA: e*exp(2i*EROTDEG)']],
+      ['EROTDEG', rotDeg, '[deg] E1, E2 rotated by this PA: e*exp(2i*EROTDEG)'], ...profileCards],
     columns: [
       { name: 'ID', data: BigInt64Array.from(o.map((x) => BigInt(x.id))) },
       { name: 'OBJECT_ID', data: BigInt64Array.from(o.map((x, i) => (catIdx[i] >= 0 ? rows[catIdx[i]].objectId : -1n))) },

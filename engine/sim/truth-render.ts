@@ -12,7 +12,8 @@
  *     explicitly until the PSF·pixel envelope is below `aliasTol` (no band-limit assumption —
  *     the VIS PSF is undersampled, so this matters);
  *  2. the stamp holds the profile to `fluxTol` of its flux (default 1e-5; the radius comes from
- *     the exponential's cumulative profile, the object's shear and the PSF's widest component);
+ *     the exponential's or Spergel's cumulative profile, the object's shear and the PSF's widest
+ *     component);
  *  3. the FFT grid is ≥ `oversample` (default 1.5, rounded up to an even 2^a 3^b 5^c) × the
  *     stamp, and at least (stamp radius + output radius + 2): the periodic copies of the profile
  *     that the inverse FFT implies lie entirely outside the returned stamp (wrap-around error
@@ -23,6 +24,7 @@
  *
  * Continuous model in world coordinates (u, v) arcsec (+u West, +v North):
  *   exponential galaxy, FT  F (1 + r0² |Aᵀq|²)^(−3/2),  r0 = hlr / 1.6783469900166605,
+ *   Spergel galaxy of index ν, FT  F (1 + r0² |Aᵀq|²)^(−(1+ν)),  r0 = hlr / c_ν (the caller's),
  *   A = S(g) · S(g_e) (intrinsic shape then shear, GalSim's gal.shear(e).shear(g));
  *   point source: FT F;
  *   PSF: analytic Gaussian mixture (./psf-model.ts), FT exp(−½ qᵀ C q) per component.
@@ -33,6 +35,10 @@
  * Sub-pixel position: the phase e^{−i k'·δ} with k' = k + 2πm (aliases included).
  */
 import { fft1, nextFftSize } from './fft.ts';
+// The Spergel cumulative profile (K_ν, Γ), for the stamp radius only: a pure float64 module of
+// special functions, tested on its own against mpmath, closed forms and quadrature
+// (test/model/spergel.test.ts); none of the engine's rendering code.
+import { spergelFluxRadius } from '../model/spergel.ts';
 import type { PsfModel } from './psf-model.ts';
 
 export type Jacobian = readonly [number, number, number, number];
@@ -40,10 +46,12 @@ export type Jacobian = readonly [number, number, number, number];
 export interface TruthObject {
   /** Total flux (ADU). */
   flux: number;
-  /** 'exp' = sheared exponential, 'point' = star (the PSF alone). */
-  kind: 'exp' | 'point';
-  /** Exponential scale radius r0 (arcsec); ignored for points. */
+  /** 'exp' = sheared exponential, 'spergel' = sheared Spergel profile of index `nu`, 'point' = star (the PSF alone). */
+  kind: 'exp' | 'spergel' | 'point';
+  /** Scale radius r0 (arcsec) of the exponential or Spergel profile; ignored for points. */
   r0?: number;
+  /** Spergel index ν (−0.85 … 4; 0.5 is the exponential), for kind 'spergel'. */
+  nu?: number;
   /** World linear map A = S(g) S(g_e), row-major [a11, a12, a21, a22]; identity if absent. */
   A?: readonly [number, number, number, number];
 }
@@ -137,6 +145,10 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
   if (obj.kind === 'exp') {
     if (!(obj.r0! > 0)) throw new RangeError('exponential needs r0 > 0');
     galR = exponentialRadius(fluxTol / 2) * obj.r0! * sigmaMax(A);
+  } else if (obj.kind === 'spergel') {
+    if (!(obj.r0! > 0)) throw new RangeError('Spergel profile needs r0 > 0');
+    if (typeof obj.nu !== 'number') throw new RangeError('Spergel profile needs nu');
+    galR = spergelFluxRadius(obj.nu, fluxTol / 2) * obj.r0! * sigmaMax(A);
   }
   const rPix = (galR + psfR) / sigmaMin(jac) + 2;
   const half = Math.ceil(rPix);
@@ -148,7 +160,7 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
   // --- k-space quadratic forms in the pixel frame ----------------------------------------------
   // galaxy: |Aᵀ J⁻ᵀ k|² = kᵀ (J⁻¹ A Aᵀ J⁻ᵀ) k
   const aat: [number, number, number] = [A[0] * A[0] + A[1] * A[1], A[0] * A[2] + A[1] * A[3], A[2] * A[2] + A[3] * A[3]];
-  const r02 = obj.kind === 'exp' ? obj.r0! * obj.r0! : 0;
+  const r02 = obj.kind === 'exp' || obj.kind === 'spergel' ? obj.r0! * obj.r0! : 0;
   const g = pixelCov(ji, aat[0] * r02, aat[1] * r02, aat[2] * r02);
   const comps = psf.components.map((c) => ({ w: c.weight, p: pixelCov(ji, c.cuu, c.cuv, c.cvv) }));
   // alias range: narrowest PSF component in k (= widest... no: the smallest real-space σ gives
@@ -177,6 +189,8 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
   const twoPi = 2 * Math.PI;
   const flux = obj.flux;
   const isExp = obj.kind === 'exp';
+  const isSpergel = obj.kind === 'spergel';
+  const negExponent = -(1 + (obj.nu ?? 0.5));
   const nc = comps.length;
   const cw = new Float64Array(nc), ca = new Float64Array(nc), cb = new Float64Array(nc), cd = new Float64Array(nc);
   comps.forEach((c, i) => { cw[i] = c.w; ca[i] = c.p[0]; cb[i] = c.p[1]; cd[i] = c.p[2]; });
@@ -264,6 +278,8 @@ export function renderTruth(obj: TruthObject, psf: PsfModel, x: number, y: numbe
           if (isExp) {
             const q = ga + g0 * kx * kx + gb * kx;
             v /= q * Math.sqrt(q);
+          } else if (isSpergel) {
+            v *= Math.pow(ga + g0 * kx * kx + gb * kx, negExponent);
           }
           rowRe[t] += v * pr;
           rowIm[t] += v * pi;
