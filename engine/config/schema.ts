@@ -188,9 +188,23 @@ export const SourcesSchema = z.strictObject({
   max_per_sub_tile: z.number().int().positive().nullable().default(null),
 });
 
+/**
+ * Galaxy light profile: `{type: exponential}` (also the bare string `exponential`) or
+ * `{type: spergel, nu: ν}` with GalSim's −0.85 ≤ ν ≤ 4 (engine/model/spergel.ts; 0.5 = exponential).
+ */
+const GalProfileSchema = z.preprocess(
+  (v) => (v === 'exponential' || v === 'spergel' ? { type: v } : v),
+  z.discriminatedUnion('type', [z.strictObject({ type: z.literal('exponential') }), z.strictObject({ type: z.literal('spergel'), nu: z.number().min(-0.85).max(4) })], {
+    error: (iss) => {
+      const t = iss.input && typeof iss.input === 'object' ? (iss.input as { type?: unknown }).type : iss.input;
+      return `expected profile type exponential or spergel, got ${JSON.stringify(t)}`;
+    },
+  }),
+);
+
 export const GalSchema = z.strictObject({
-  /** Galaxy light profile. */
-  profile: z.enum(['exponential']).default('exponential'),
+  /** Galaxy light profile (every source of a run). */
+  profile: GalProfileSchema.default({ type: 'exponential' }),
   priors: PriorsSchema.prefault({}),
 });
 

@@ -267,6 +267,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   const engine = await ShearEngine.create(device, built.set, {
     fftFactor: cfg.stamps.fft_factor,
     pixelResponse: !cfg.stamps.psf_includes_pixel,
+    profile: cfg.gal.profile,
     aliasOrders: cfg.stamps.alias_orders,
     badPixelMask: pixelMask,
     replicas: replicasFor(cfgM),
