@@ -277,6 +277,8 @@ export const StampsSchema = z.strictObject({
    * (0 for native stamps); an integer caps it (0 = band-limited at the detector's Nyquist frequency).
    */
   alias_orders: z.union([z.literal('auto'), z.number().int().min(0)]).default('auto'),
+  /** With alias_orders auto: orders whose cells hold less than this fraction of the PSF's P̂(0) are left out. */
+  alias_tolerance: z.number().gt(0).lt(1).default(1e-7),
 });
 
 export const BackgroundSchema = z.strictObject({

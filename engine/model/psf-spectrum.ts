@@ -150,3 +150,70 @@ export function psfOrderTable(m: number, q: number, orders: number, pixelRespons
   }
   return out;
 }
+
+const bandCache = new WeakMap<object, Map<string, Float64Array>>();
+
+/**
+ * How far the PSF model reaches beyond each alias cell: out[N] = max |P̂(k)| / |P̂(0)| over
+ * frequencies with (2N+1)π ≤ |k|∞ < qπ (the part of the model's band that alias orders beyond N
+ * would fold in), for N = 0 … ceil((q−1)/2) − 1; sampled on a grid of `samples`² points over the
+ * band (direct DTFT, float64). Cached per PSF array.
+ */
+export function psfBandBeyond(psf: ArrayLike<number>, psfSize: number, q: number, pixelResponse: boolean, samples = 96): Float64Array {
+  const reach = Math.ceil((q - 1) / 2);
+  const key = `${psfSize}:${q}:${pixelResponse ? 1 : 0}:${samples}`;
+  let byKey = bandCache.get(psf as object);
+  if (!byKey) bandCache.set(psf as object, (byKey = new Map()));
+  const hit = byKey.get(key);
+  if (hit) return hit;
+  const P = psfSize;
+  const cP = (P - 1) / 2;
+  // k on a grid over [−qπ, qπ)² per axis; factor tables per axis
+  const ks = new Float64Array(samples);
+  const er = new Float64Array(samples * P);
+  const ei = new Float64Array(samples * P);
+  const win = new Float64Array(samples);
+  for (let i = 0; i < samples; i++) {
+    const k = -q * Math.PI + (2 * q * Math.PI * (i + 0.5)) / samples;
+    ks[i] = k;
+    win[i] = quinticUval(k / (2 * Math.PI * q)) * (pixelResponse ? sinc(k / (2 * Math.PI)) : 1);
+    for (let a = 0; a < P; a++) {
+      er[i * P + a] = Math.cos((k * (a - cP)) / q);
+      ei[i * P + a] = -Math.sin((k * (a - cP)) / q);
+    }
+  }
+  const tr = new Float64Array(P * samples);
+  const ti = new Float64Array(P * samples);
+  for (let b = 0; b < P; b++) {
+    for (let i = 0; i < samples; i++) {
+      let sr = 0;
+      let si = 0;
+      for (let a = 0; a < P; a++) {
+        sr += psf[b * P + a] * er[i * P + a];
+        si += psf[b * P + a] * ei[i * P + a];
+      }
+      tr[b * samples + i] = sr;
+      ti[b * samples + i] = si;
+    }
+  }
+  let p0 = 0;
+  for (let j = 0; j < P * P; j++) p0 += psf[j];
+  const out = new Float64Array(reach);
+  for (let iy = 0; iy < samples; iy++) {
+    for (let ix = 0; ix < samples; ix++) {
+      const kinf = Math.max(Math.abs(ks[ix]), Math.abs(ks[iy]));
+      let sr = 0;
+      let si = 0;
+      for (let b = 0; b < P; b++) {
+        const cr = er[iy * P + b];
+        const ci = ei[iy * P + b];
+        sr += cr * tr[b * samples + ix] - ci * ti[b * samples + ix];
+        si += cr * ti[b * samples + ix] + ci * tr[b * samples + ix];
+      }
+      const v = (Math.hypot(sr, si) * Math.abs(win[ix] * win[iy])) / Math.abs(p0);
+      for (let n = 0; n < reach; n++) if (kinf >= (2 * n + 1) * Math.PI && v > out[n]) out[n] = v;
+    }
+  }
+  byKey.set(key, out);
+  return out;
+}

@@ -6,6 +6,7 @@
 import { SceneError } from '../errors.ts';
 import type { ExposureSet, RenderOptions, SceneParams } from '../scene/types.ts';
 import { DEFAULT_RENDER_OPTIONS, SOURCE_PARAM_NAMES } from '../scene/types.ts';
+import { psfBandBeyond } from './psf-spectrum.ts';
 import { SPERGEL_NU_MAX, SPERGEL_NU_MIN } from './spergel.ts';
 
 function isPow2(n: number): boolean {
@@ -23,6 +24,9 @@ export function resolveRenderOptions(opts: Partial<RenderOptions> = {}): RenderO
   }
   if (!Number.isInteger(o.badPixelMask) || o.badPixelMask < 0 || o.badPixelMask > 0xffffffff) {
     throw new SceneError(`badPixelMask = ${o.badPixelMask} must be an integer in [0, 2^32)`, { field: 'badPixelMask' });
+  }
+  if (!(o.aliasTolerance > 0 && o.aliasTolerance < 1)) {
+    throw new SceneError(`aliasTolerance = ${o.aliasTolerance} must be in (0, 1)`, { field: 'aliasTolerance' });
   }
   if (o.aliasOrders !== 'auto' && !(Number.isInteger(o.aliasOrders) && o.aliasOrders >= 0)) {
     throw new SceneError(`aliasOrders = ${String(o.aliasOrders)} must be 'auto' or a non-negative integer`, { field: 'aliasOrders' });
@@ -49,12 +53,28 @@ export function psfOversamplingOf(set: Pick<ExposureSet, 'psfOversampling'>): nu
 }
 
 /**
- * Alias orders N actually folded: the PSF model of oversampling q is band-limited to |k| < qπ,
- * which orders up to ceil((q − 1)/2) reach; more would only add zeros.
+ * Alias orders N actually folded. The PSF model of oversampling q is band-limited to |k| < qπ,
+ * which orders up to ceil((q − 1)/2) reach; more would only add zeros. 'auto' takes the smallest
+ * N for which the model beyond the (2N+1)π cell is below `aliasTolerance` of P̂(0) on every
+ * sampled PSF (up to 16 visible pairs spread over the scene; engine/model/psf-spectrum.ts
+ * `psfBandBeyond`); an integer is used as given (capped at the reach).
  */
-export function aliasOrdersFor(set: Pick<ExposureSet, 'psfOversampling'>, opts: Pick<RenderOptions, 'aliasOrders'>): number {
-  const reach = Math.ceil((psfOversamplingOf(set) - 1) / 2);
-  return opts.aliasOrders === 'auto' ? reach : Math.min(opts.aliasOrders, reach);
+export function aliasOrdersFor(set: Pick<ExposureSet, 'psfOversampling' | 'pairs' | 'psfSize'>, opts: Pick<RenderOptions, 'aliasOrders'> & Partial<Pick<RenderOptions, 'aliasTolerance' | 'pixelResponse'>>): number {
+  const q = psfOversamplingOf(set);
+  const reach = Math.ceil((q - 1) / 2);
+  if (opts.aliasOrders !== 'auto') return Math.min(opts.aliasOrders, reach);
+  if (reach === 0) return 0;
+  const tol = opts.aliasTolerance ?? DEFAULT_RENDER_OPTIONS.aliasTolerance;
+  const withPsf = set.pairs.filter((p) => p.visible && p.psf);
+  const sampled = withPsf.length <= 16 ? withPsf : Array.from({ length: 16 }, (_, i) => withPsf[Math.floor((i * (withPsf.length - 1)) / 15)]);
+  let need = 0;
+  for (const p of sampled) {
+    const beyond = psfBandBeyond(p.psf!, set.psfSize, q, opts.pixelResponse ?? false);
+    let n = 0;
+    while (n < reach && beyond[n] > tol) n++;
+    need = Math.max(need, n);
+  }
+  return need;
 }
 
 function describeSource(set: ExposureSet, s: number): string {

@@ -90,11 +90,17 @@ export interface RenderOptions {
   badPixelMask: number;
   /**
    * Alias orders N folded into each stamp spectrum: Σ over n ∈ [−N, N]² of Ŝ(k + 2πn).
-   * 'auto' (default) = ceil((q − 1)/2) for PSF oversampling q: every order the PSF model's band
-   * |k| < qπ reaches (0 for native PSF stamps: band-limited at the detector's Nyquist frequency).
+   * 'auto' (default): every order the PSF model's band |k| < qπ reaches — at most ceil((q − 1)/2)
+   * for PSF oversampling q, fewer where the PSF is below `aliasTolerance` there (0 for native PSF
+   * stamps: band-limited at the detector's Nyquist frequency).
    * An explicit N larger than that adds nothing (the PSF model is zero beyond qπ).
    */
   aliasOrders: number | 'auto';
+  /**
+   * With aliasOrders 'auto': orders whose cells hold less than this fraction of P̂(0) anywhere
+   * (on sampled PSFs) are left out (default 1e-7, below float32 rounding of the stamps).
+   */
+  aliasTolerance: number;
   /**
    * Galaxy light profile of every source (default exponential): `{ type: 'spergel', nu }` renders
    * F (1 + r0²|q|²)^(−(1+ν)) with r0 = hlr / c_ν, −0.85 ≤ ν ≤ 4 (engine/model/spergel.ts;
@@ -108,6 +114,7 @@ export const DEFAULT_RENDER_OPTIONS: RenderOptions = {
   pixelResponse: false,
   badPixelMask: 0x1,
   aliasOrders: 'auto',
+  aliasTolerance: 1e-7,
   profile: { type: 'exponential' },
 };
 

@@ -269,6 +269,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     pixelResponse: !cfg.stamps.psf_includes_pixel,
     profile: cfg.gal.profile,
     aliasOrders: cfg.stamps.alias_orders,
+    aliasTolerance: cfg.stamps.alias_tolerance,
     badPixelMask: pixelMask,
     replicas: replicasFor(cfgM),
   });
