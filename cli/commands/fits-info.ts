@@ -85,7 +85,7 @@ const command: Command = {
     if (unknown.length) throw new UserError(`fits-info: unknown option ${unknown[0]} (usage: shine fits-info FILE [--json])`);
     if (args.length !== 1) throw new UserError('usage: shine fits-info FILE [--json]');
     const file = args[0];
-    const f = await openFits(file);
+    const f = await openFits(file, { headersOnly: true });
     try {
       const list = f.hdus.map((h) => summarise(f, h));
       if (json) console.log(JSON.stringify({ file, hdus: list, warnings: f.warnings }, null, 2));

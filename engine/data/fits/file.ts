@@ -7,7 +7,7 @@
  */
 import { DataError } from '../../errors.ts';
 import { BLOCK, CARD, Header, parseCards } from './header.ts';
-import { maybeGunzip, type ByteSource } from './source.ts';
+import { isGunzipSource, maybeGunzip, type ByteSource } from './source.ts';
 import { decodeImage, toFloat32, type FitsImage } from './image.ts';
 import { decodeTable, type FitsTable, type ReadTableOptions } from './table.ts';
 
@@ -37,6 +37,10 @@ export interface HduInfo {
 export interface OpenOptions {
   /** Decompress gzip sources (detected from the magic bytes 1f 8b). Default true. */
   gunzip?: boolean;
+  /** Only the headers are wanted: a gzip file's data is inflated (to reach the next header) but not kept. */
+  headersOnly?: boolean;
+  /** Stop after this many HDUs (a gzip file is not inflated beyond them). */
+  maxHdus?: number;
 }
 
 export type HduRef = string | number;
@@ -62,25 +66,37 @@ export class FitsFile {
     return this.source.name;
   }
 
-  /** Opens a FITS file: scans every header (not the data). Gzip sources are decompressed in memory. */
+  /**
+   * Opens a FITS file: scans every header (not the data). Gzip sources are inflated on demand
+   * (CRC-32 and ISIZE checked), never beyond the end of the last HDU: a header declaring more data
+   * than the compressed file can hold is an error before anything is inflated or allocated.
+   */
   static async open(source: ByteSource, options: OpenOptions = {}): Promise<FitsFile> {
     const src = options.gunzip === false ? source : await maybeGunzip(source);
     const file = src.name;
-    const size = await src.size();
-    if (size === 0) throw new DataError('empty file (0 bytes)', { file });
+    const gz = isGunzipSource(src) ? src : null;
+    // a gzip stream's size is known only once inflated: read until the data ends instead
+    const size = gz ? Infinity : await src.size();
+    if (size === 0 || (gz && (await src.read(0, 1)).length === 0)) throw new DataError(`empty file (0 bytes${gz ? ' after decompression' : ''})`, { file });
     const hdus: HduInfo[] = [];
     const headers: Header[] = [];
     const warnings: string[] = [];
+    const maxHdus = options.maxHdus ?? Infinity;
     let offset = 0;
-    while (offset < size) {
+    while (offset < size && hdus.length < maxHdus) {
       const index = hdus.length;
       if (index > 0) {
         // anything after the last HDU that is not an extension header is ignored (as astropy does)
         const probe = await src.read(offset, Math.min(CARD, size - offset));
+        if (gz && probe.length === 0) break;
         const text = asciiOrNull(probe);
         if (text === null || !text.startsWith('XTENSION=')) {
           if (!isAllZeroOrBlank(probe)) {
-            warnings.push(`${size - offset} bytes after HDU ${index - 1} are not a FITS extension and were ignored`);
+            warnings.push(
+              gz
+                ? `the data after HDU ${index - 1} is not a FITS extension and was ignored (not decompressed)`
+                : `${size - offset} bytes after HDU ${index - 1} are not a FITS extension and were ignored`,
+            );
           }
           break;
         }
@@ -91,15 +107,36 @@ export class FitsFile {
       const info = describeHdu(header, index, offset, headerSize);
       header.context.hdu = info.name ? `${index} (${info.name})` : index;
       const dataEnd = info.dataOffset + info.dataSize;
-      if (dataEnd > size) {
+      const key = info.naxis.length ? `NAXIS${info.naxis.length}` : 'NAXIS';
+      if (gz && dataEnd > gz.maxSize) {
         throw new DataError(
-          `file truncated: data of ${info.dataSize} bytes declared, only ${Math.max(0, size - info.dataOffset)} present`,
-          { file, hdu: header.context.hdu, key: info.naxis.length ? `NAXIS${info.naxis.length}` : 'NAXIS' },
+          `header declares ${info.dataSize} bytes of data, more than a ${gz.compressedSize}-byte gzip file can hold (at most ${gz.maxSize} bytes inflated)`,
+          { file, hdu: header.context.hdu, key },
+        );
+      }
+      if (gz && info.dataSize > 0) {
+        // inflate through the data in steps; headers-only opens drop it as it comes
+        const STEP = 64 << 20;
+        for (let pos = info.dataOffset; pos < dataEnd; pos += STEP) {
+          const to = Math.min(pos + STEP, dataEnd);
+          const got = await src.read(to - 1, 1);
+          if (got.length === 0) break;
+          if (options.headersOnly) gz.forget(info.dataOffset, to - info.dataOffset);
+        }
+      }
+      const present = gz ? gz.produced() : size;
+      if (dataEnd > present) {
+        throw new DataError(
+          `file truncated: data of ${info.dataSize} bytes declared, only ${Math.max(0, present - info.dataOffset)} present`,
+          { file, hdu: header.context.hdu, key },
         );
       }
       hdus.push(info);
       headers.push(header);
       offset = info.dataOffset + padded(info.dataSize);
+    }
+    if (gz && !gz.complete() && hdus.length < maxHdus && !warnings.length) {
+      warnings.push(`the gzip stream goes on after HDU ${hdus.length - 1} (not FITS data): it was not decompressed and its CRC-32 not checked`);
     }
     return new FitsFile(src, hdus, headers, warnings);
   }

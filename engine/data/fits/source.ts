@@ -114,49 +114,184 @@ export function isGzipMagic(head: Uint8Array): boolean {
   return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
 }
 
-/** Compressed bytes are read in chunks of this size when decompressing. */
-const GUNZIP_READ_CHUNK = 4 << 20;
+/**
+ * Compressed bytes pushed to the inflater per step: enough for what is asked at the worst ratio,
+ * between 16 KiB and 1 MiB, so one step never inflates far beyond the bytes asked for.
+ */
+const GUNZIP_MIN_CHUNK = 16 << 10;
+const GUNZIP_MAX_CHUNK = 1 << 20;
 
 /**
- * Decompresses a gzip source into an in-memory source, streaming: the compressed file is read in
- * 4 MiB chunks and the output is kept as the list of chunks fflate emits (no single giant
- * intermediate copy). Gzip has no random access, so the whole stream is decompressed once.
- * Multi-member gzip files (concatenated streams) are supported.
+ * Deflate cannot expand data by more than 1032:1 (RFC 1951: a 258-byte match costs at least 2
+ * bits): a FITS header declaring more bytes than this times the compressed size is a lie.
  */
-export async function gunzipSource(source: ByteSource): Promise<ByteSource> {
-  const size = await source.size();
-  const chunks: Uint8Array[] = [];
-  let failure: unknown = null;
-  const gz = new Gunzip((data) => {
-    chunks.push(data);
-  });
-  let offset = 0;
-  try {
-    while (offset < size) {
-      const n = Math.min(GUNZIP_READ_CHUNK, size - offset);
-      const buf = await source.read(offset, n);
-      if (buf.length === 0) break;
-      offset += buf.length;
-      gz.push(buf, offset >= size);
-    }
-    if (size === 0) gz.push(new Uint8Array(0), true);
-  } catch (e) {
-    failure = e;
+export const GZIP_MAX_RATIO = 1032;
+
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
   }
-  if (failure) {
-    if (failure instanceof DataError) throw failure;
-    throw new DataError(`corrupt or truncated gzip stream (${(failure as Error).message ?? String(failure)})`, {
-      file: source.name,
-    });
-  }
-  return chunkedMemorySource(chunks, source.name);
+  return t;
+})();
+
+/** CRC-32 (gzip, PNG) of `data`, continuing from `crc` (0 to start). */
+export function crc32(data: Uint8Array, crc = 0): number {
+  let c = ~crc;
+  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 255] ^ (c >>> 8);
+  return ~c >>> 0;
 }
 
-/** Returns the source itself, or a decompressed in-memory source when it starts with the gzip magic. */
+/**
+ * A gzip source decompressed on demand: `read` inflates forward only as far as asked (the bytes
+ * decompressed so far are kept as chunks), so a reader that stops after the last HDU it needs never
+ * inflates the rest. Every member's CRC-32 and ISIZE are checked when its end is reached; a mismatch
+ * is a DataError naming the file.
+ */
+export interface GunzipSource extends ByteSource {
+  readonly gzip: true;
+  /** Size of the compressed file. */
+  readonly compressedSize: number;
+  /** An upper bound of the decompressed size (compressed size × 1032). */
+  readonly maxSize: number;
+  /** Decompressed bytes produced so far. */
+  produced(): number;
+  /** True once the whole compressed stream was inflated and every member checked. */
+  complete(): boolean;
+  /** Drops the decompressed bytes of [offset, offset + length) (whole chunks only); reading them later is a DataError. */
+  forget(offset: number, length: number): void;
+}
+
+/** True for a source made by {@link gunzipSource}. */
+export function isGunzipSource(s: ByteSource): s is GunzipSource {
+  return (s as Partial<GunzipSource>).gzip === true;
+}
+
+export async function gunzipSource(source: ByteSource): Promise<GunzipSource> {
+  const file = source.name;
+  const csize = await source.size();
+  const starts: number[] = [];
+  const parts: Array<Uint8Array | null> = [];
+  let total = 0;
+  let inOffset = 0; // compressed bytes pushed
+  let done = false;
+  let closed = false;
+  // per-member running check
+  let memberCrc = 0;
+  let memberLen = 0;
+  const pendingTrailers: Array<{ at: number; crc: number; len: number }> = [];
+  const gz = new Gunzip((data) => {
+    if (data.length === 0) return;
+    memberCrc = crc32(data, memberCrc);
+    memberLen = (memberLen + data.length) >>> 0;
+    starts.push(total);
+    parts.push(data);
+    total += data.length;
+  });
+  gz.onmember = (offset: number) => {
+    // a new member starts at `offset`: the previous one's trailer is the 8 bytes before it
+    pendingTrailers.push({ at: offset - 8, crc: memberCrc, len: memberLen });
+    memberCrc = 0;
+    memberLen = 0;
+  };
+  const corrupt = (why: string) => new DataError(`corrupt gzip data: ${why}`, { file });
+  const checkTrailer = async (t: { at: number; crc: number; len: number }, member: string) => {
+    const b = await source.read(t.at, 8);
+    if (t.at < 0 || b.length !== 8) throw corrupt(`${member} has no CRC-32/ISIZE trailer (truncated file)`);
+    const crc = (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
+    const isize = (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0;
+    if (crc !== t.crc) throw corrupt(`${member}: CRC-32 mismatch (stored 0x${crc.toString(16).padStart(8, '0')}, data 0x${t.crc.toString(16).padStart(8, '0')}): the compressed bytes were altered`);
+    if (isize !== t.len) throw corrupt(`${member}: ISIZE mismatch (stored ${isize} bytes, inflated ${t.len} mod 2^32)`);
+  };
+  let members = 1;
+  const step = async (want: number): Promise<void> => {
+    if (done) return;
+    const chunk = Math.min(GUNZIP_MAX_CHUNK, Math.max(GUNZIP_MIN_CHUNK, Math.ceil(want / GZIP_MAX_RATIO)));
+    const n = Math.min(chunk, csize - inOffset);
+    const buf = n > 0 ? await source.read(inOffset, n) : new Uint8Array(0);
+    if (n > 0 && buf.length === 0) throw corrupt(`the file ended at byte ${inOffset} of ${csize}`);
+    inOffset += buf.length;
+    const last = inOffset >= csize;
+    try {
+      gz.push(buf, last);
+    } catch (e) {
+      if (e instanceof DataError) throw e;
+      throw corrupt(`${(e as Error).message ?? String(e)} (truncated or damaged file)`);
+    }
+    while (pendingTrailers.length) {
+      await checkTrailer(pendingTrailers.shift()!, `member ${members}`);
+      members++;
+    }
+    if (total > csize * GZIP_MAX_RATIO + (1 << 20)) throw corrupt(`more than ${GZIP_MAX_RATIO}× expansion (not a valid deflate stream)`);
+    if (last) {
+      done = true;
+      await checkTrailer({ at: csize - 8, crc: memberCrc, len: memberLen }, `member ${members}`);
+    }
+  };
+  const ensure = async (end: number) => {
+    while (!done && total < end) await step(end - total);
+  };
+  const out: GunzipSource = {
+    name: file,
+    gzip: true,
+    compressedSize: csize,
+    maxSize: csize * GZIP_MAX_RATIO,
+    produced: () => total,
+    complete: () => done,
+    async size() {
+      await ensure(Infinity);
+      return total;
+    },
+    async read(offset, length) {
+      if (closed) throw new DataError('read after close', { file });
+      checkRange(file, offset, length);
+      await ensure(offset + length);
+      const end = Math.min(total, offset + length);
+      const res = new Uint8Array(Math.max(0, end - offset));
+      if (res.length === 0) return res;
+      let lo = 0;
+      let hi = parts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (starts[mid] <= offset) lo = mid;
+        else hi = mid - 1;
+      }
+      let pos = offset;
+      let k = lo;
+      while (pos < end) {
+        const part = parts[k];
+        if (!part) throw new DataError(`bytes ${starts[k]}… of the decompressed file were not kept (opened for its headers only)`, { file });
+        const inPart = pos - starts[k];
+        const m = Math.min(part.length - inPart, end - pos);
+        res.set(part.subarray(inPart, inPart + m), pos - offset);
+        pos += m;
+        k++;
+      }
+      return res;
+    },
+    forget(offset, length) {
+      const end = offset + length;
+      for (let k = 0; k < parts.length; k++) {
+        const p = parts[k];
+        if (p && starts[k] >= offset && starts[k] + p.length <= end) parts[k] = null;
+      }
+    },
+    async close() {
+      closed = true;
+      parts.length = 0;
+      starts.length = 0;
+      await source.close();
+    },
+  };
+  if (csize < 18) throw corrupt(`${csize} bytes is shorter than the smallest gzip member (18 bytes)`);
+  return out;
+}
+
+/** Returns the source itself, or a gzip source decompressed on demand when it starts with the gzip magic. */
 export async function maybeGunzip(source: ByteSource): Promise<ByteSource> {
   const head = await source.read(0, 2);
   if (!isGzipMagic(head)) return source;
-  const out = await gunzipSource(source);
-  await source.close();
-  return out;
+  return gunzipSource(source);
 }
