@@ -210,7 +210,14 @@ export function parseConfig(text: string, options: ParseOptions = {}): ShineConf
       }),
     );
   }
-  let raw: unknown = doc.toJS({ maxAliasCount: 1000 });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    // yaml's guard against alias bombs ("billion laughs") throws a ReferenceError
+    const why = /alias/i.test((e as Error).message ?? '') ? 'too many alias expansions (a YAML alias bomb?): at most 1000 are allowed' : String((e as Error).message ?? e);
+    throw new ConfigError(file, [{ path: '', message: `YAML cannot be expanded: ${why}` }]);
+  }
   if (raw === null || raw === undefined) raw = {};
   if (!isObj(raw)) throw new ConfigError(file, [{ path: '', message: `expected a mapping of sections at the top level, got ${describe(raw)}` }]);
   const input = structuredClone(raw) as Obj;

@@ -199,7 +199,13 @@ export function parseManifest(text: string, file = 'manifest'): Manifest {
     const lp = e.linePos?.[0];
     throw new ShineError(`${file}: YAML syntax error${lp ? ` at line ${lp.line}, column ${lp.col}` : ''}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?\s*$/, '')}`);
   }
-  const raw = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    const why = /alias/i.test((e as Error).message ?? '') ? 'too many alias expansions (a YAML alias bomb?)' : String((e as Error).message ?? e);
+    throw new ShineError(`${file}: YAML cannot be expanded: ${why}`);
+  }
   const res = ManifestSchema.safeParse(raw);
   if (!res.success) {
     const lines = res.error.issues.slice(0, 10).map((iss) => {

@@ -71,7 +71,12 @@ export async function readPrepared(scratchDir: string, tileId: number): Promise<
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new ShineError(`cannot read: ${(e as Error).message}`, { file });
   }
-  const doc = parse(text) as { tile_id?: unknown; sub_tiles?: unknown };
+  let doc: { tile_id?: unknown; sub_tiles?: unknown };
+  try {
+    doc = parse(text) as typeof doc;
+  } catch (e) {
+    throw new ShineError(`not valid YAML: ${(e as Error).message.split('\n')[0]}`, { file });
+  }
   if (!doc || doc.tile_id !== tileId || !Array.isArray(doc.sub_tiles)) throw new ShineError(`not a Stage-1 listing of tile ${tileId} (tile_id, sub_tiles)`, { file });
   return (doc.sub_tiles as Array<Record<string, unknown>>).map((s, i) => {
     const n = (k: string) => {

@@ -253,8 +253,19 @@ async function withRetries<T>(ctx: RemoteContext, url: string, what: string, att
   throw new DataError(`${what} failed after ${retries + 1} attempts: ${errText(last)}`, { file: url, hdu: hdu?.() });
 }
 
+/** The largest remote file accepted (1 TiB): a server claiming more is refused before any allocation. */
+export const MAX_REMOTE_BYTES = 2 ** 40;
+
 /** Size and validators of a remote file: HEAD, else a GET of bytes 0-0. */
 async function probe(ctx: RemoteContext, url: string): Promise<Identity> {
+  const id = await probeOnce(ctx, url);
+  if (!Number.isSafeInteger(id.size) || id.size > MAX_REMOTE_BYTES) {
+    throw new DataError(`the server claims a file of ${id.size} bytes, more than the ${MAX_REMOTE_BYTES} bytes (1 TiB) accepted: refused`, { file: url });
+  }
+  return id;
+}
+
+async function probeOnce(ctx: RemoteContext, url: string): Promise<Identity> {
   return withRetries(ctx, url, 'HEAD', () =>
     ctx.limiter.run(async () => {
       let head: TimedResponse | null = null;
@@ -392,7 +403,14 @@ export class CacheEntry {
       // only blocks listed with their CRC are ever used.
       await fh.truncate(0);
     }
-    if (onDisk !== id.size || !reuse) await fh.truncate(id.size); // sparse: unwritten blocks take no space
+    if (onDisk !== id.size || !reuse) {
+      try {
+        await fh.truncate(id.size); // sparse: unwritten blocks take no space
+      } catch (e) {
+        await fh.close().catch(() => undefined);
+        throw new DataError(`cannot make a ${id.size}-byte cache file for it in ${dataPath}: ${errText(e)}`, { file: url });
+      }
+    }
     if (!reuse) await entry.saveIndex();
     return entry;
   }
