@@ -5,7 +5,7 @@
  */
 import type { FitsFile } from '../data/fits/file.ts';
 import { readMerCatalog } from '../data/catalog/read.ts';
-import { selectSources, type MerCatalog, type SelectionConfig } from '../data/catalog/mer.ts';
+import { selectSources, validRow, type MerCatalog, type SelectionConfig } from '../data/catalog/mer.ts';
 import type { ShineConfig } from '../config/schema.ts';
 import { basenameOf } from '../config/paths.ts';
 import { DataError, ShineError } from '../errors.ts';
@@ -162,6 +162,8 @@ function firstFailedCut(cat: MerCatalog, selection: SelectionConfig): Array<Unmo
     for (const i of selectSources(cat, { ...none, ...c }).indices) pass[i] = 1;
     for (let i = 0; i < cat.nRows; i++) if (!pass[i] && out[i] === null) out[i] = name;
   }
+  // rows without a usable position or size are counted by the non_finite cut, never masked
+  for (let i = 0; i < cat.nRows; i++) if (!validRow(cat, i)) out[i] = null;
   return out;
 }
 

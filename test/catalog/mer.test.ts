@@ -25,6 +25,7 @@ const hasPython = astropyPython() !== null;
 let dir = '';
 let expected: {
   selected: number[];
+  n_finite: number;
   counts: Array<{ cut: string; failed: number; remaining: number }>;
   selected_snr_dq4: number[];
   hlr: number[];
@@ -56,9 +57,11 @@ describe.skipIf(!hasPython)('MER catalog written by astropy', () => {
     // configurable cuts
     const sel2 = selectSources(cat, { requireVisDet: false, rejectSpurious: false, rejectPointLike: false, detQualityMask: 0x4 });
     expect(Array.from(sel2.indices)).toEqual(expected.selected_snr_dq4);
-    expect(sel2.cuts.map((c) => c.cut)).toEqual(['snr', 'det_quality']);
+    expect(sel2.cuts.map((c) => c.cut)).toEqual(['non_finite', 'snr', 'det_quality']);
+    // rows without a usable RA, Dec, flux or size are always cut, and counted (issue 17)
     const none = selectSources(cat, { minSnr: null, requireVisDet: false, rejectSpurious: false, rejectPointLike: false, detQualityMask: null });
-    expect(none.selected).toBe(5000);
+    expect(none.selected).toBe(expected.n_finite);
+    expect(none.cuts).toEqual([expect.objectContaining({ cut: 'non_finite', failed: 5000 - expected.n_finite, remaining: expected.n_finite })]);
     // hlr
     const { hlr, nonFinite } = halfLightRadius(cat.semimajor);
     expect(nonFinite).toBeGreaterThan(0);

@@ -106,7 +106,21 @@ export interface SelectionResult {
   cuts: CutCount[];
 }
 
-/** Apply SHINE's cuts. Rows with non-finite SNR (FLUXERR ≤ 0, NaN) fail the SNR cut. */
+/** The cut that removes rows with a non-finite or impossible RA, Dec, flux or size (always applied). */
+export const NON_FINITE_CUT = 'non_finite';
+const NON_FINITE_DESCRIPTION = 'RIGHT_ASCENSION, DECLINATION (|Dec| ≤ 90), FLUX_DETECTION_TOTAL, SEMIMAJOR_AXIS (≥ 0) finite';
+
+/** True when row i has a finite RA, a finite Dec within ±90°, a finite flux and a finite, non-negative SEMIMAJOR_AXIS. */
+export function validRow(cat: MerCatalog, i: number): boolean {
+  const ra = cat.ra[i];
+  const dec = cat.dec[i];
+  const a = cat.semimajor[i];
+  return Number.isFinite(ra) && Number.isFinite(dec) && Math.abs(dec) <= 90 && Number.isFinite(cat.flux[i]) && Number.isFinite(a) && a >= 0;
+}
+
+/**
+ * Apply SHINE's cuts. Rows with a non-finite RA, Dec, flux or size (or |Dec| > 90, a negative
+ * SEMIMAJOR_AXIS) always fail the 'non_finite' cut (listed first, when it removes any row). Rows with non-finite SNR (FLUXERR ≤ 0, NaN) fail the SNR cut. */
 export function selectSources(cat: MerCatalog, cfg: Partial<SelectionConfig> = {}): SelectionResult {
   const c: SelectionConfig = { ...DEFAULT_SELECTION, ...cfg };
   const n = cat.nRows;
@@ -115,7 +129,9 @@ export function selectSources(cat: MerCatalog, cfg: Partial<SelectionConfig> = {
     if (!col) throw new DataError(`column ${MER_COLUMNS[f]} is needed by the selection but was not read`, { file: cat.file, hdu: cat.hdu, key: MER_COLUMNS[f] });
     return col;
   };
-  const tests: Array<{ cut: string; description: string; pass: (i: number) => boolean }> = [];
+  const tests: Array<{ cut: string; description: string; pass: (i: number) => boolean; onlyWhenFailing?: boolean }> = [];
+  // always on, listed only when it removes rows: a row without a usable position, flux or size
+  tests.push({ cut: NON_FINITE_CUT, description: NON_FINITE_DESCRIPTION, pass: (i) => validRow(cat, i), onlyWhenFailing: true });
   if (c.minSnr !== null) {
     const m = c.minSnr;
     tests.push({
@@ -170,7 +186,7 @@ export function selectSources(cat: MerCatalog, cfg: Partial<SelectionConfig> = {
         }
       }
     }
-    cuts.push({ cut: t.cut, description: t.description, failed, remaining });
+    if (!(t.onlyWhenFailing && failed === 0)) cuts.push({ cut: t.cut, description: t.description, failed, remaining });
   }
   const indices = new Uint32Array(remaining);
   let k = 0;
