@@ -2,7 +2,22 @@
 import { UserError } from './command.ts';
 
 export interface OptionSpec {
-  [name: string]: 'string' | 'number' | 'boolean';
+  /** 'number': a decimal number literal; 'integer': a whole decimal number (both: no empty value, no hex, no 'Infinity'). */
+  [name: string]: 'string' | 'number' | 'integer' | 'boolean';
+}
+
+const NUMBER_LITERAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * A command-line number: a decimal literal (`Number('')` would be 0, `Number('0x10')` 16: both
+ * refused), an integer when `integer`. Throws a one-line UserError naming the option.
+ */
+export function parseNumberOption(name: string, raw: string, integer = false): number {
+  const t = raw.trim();
+  const v = Number(t);
+  if (!NUMBER_LITERAL.test(t) || !Number.isFinite(v)) throw new UserError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${raw}'`);
+  if (integer && !Number.isSafeInteger(v)) throw new UserError(`--${name} must be an integer, got '${raw}'`);
+  return v;
 }
 
 export function parseOptions(argv: string[], spec: OptionSpec, usage: string): { opts: Record<string, string | number | boolean>; positional: string[] } {
@@ -24,11 +39,8 @@ export function parseOptions(argv: string[], spec: OptionSpec, usage: string): {
     }
     const raw = eq >= 0 ? a.slice(eq + 1) : argv[++i];
     if (raw === undefined) throw new UserError(`--${name} needs a value\n${usage}`);
-    if (kind === 'number') {
-      const v = Number(raw);
-      if (!Number.isFinite(v)) throw new UserError(`--${name} must be a number, got '${raw}'`);
-      opts[name] = v;
-    } else opts[name] = raw;
+    if (kind === 'number' || kind === 'integer') opts[name] = parseNumberOption(name, raw, kind === 'integer');
+    else opts[name] = raw;
   }
   return { opts, positional };
 }

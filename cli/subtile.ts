@@ -64,7 +64,7 @@ export const subtileCommand: Command = {
     const flags = parseDeviceFlags(argv);
     const { opts } = parseOptions(
       flags.rest,
-      { 'tile-id': 'number', 'sub-tile-row': 'number', 'sub-tile-col': 'number', config: 'string', method: 'string', manifest: 'string', out: 'string', force: 'boolean', quiet: 'boolean', json: 'boolean', help: 'boolean' },
+      { 'tile-id': 'integer', 'sub-tile-row': 'integer', 'sub-tile-col': 'integer', config: 'string', method: 'string', manifest: 'string', out: 'string', force: 'boolean', quiet: 'boolean', json: 'boolean', help: 'boolean' },
       USAGE,
     );
     if (opts.help) {

@@ -6,7 +6,7 @@
  * the truth. The sub-tile pipeline (`cli/subtile.ts`) is the real job; this is a quick check that
  * the engine works on this machine.
  */
-import type { Command } from '../command.ts';
+import { UserError, type Command } from '../command.ts';
 import { parseDeviceCommand } from '../args.ts';
 import { acquireDevice } from '../../platform/acquire.ts';
 import { ShearEngine } from '../../engine/scene/engine.ts';
@@ -18,7 +18,7 @@ const USAGE = 'usage: shine demo --synthetic [--sources N=60] [--quadrants M=4] 
 export const syntheticDemo: Command = {
   summary: 'fit the shear of a synthetic scene with known truth (engine smoke run)',
   async run(argv) {
-    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', size: 'number', g1: 'number', g2: 'number', seed: 'number', json: 'boolean' }, USAGE);
+    const parsed = await parseDeviceCommand(argv, { sources: 'integer', quadrants: 'integer', size: 'integer', g1: 'number', g2: 'number', seed: 'integer', json: 'boolean' }, USAGE);
     if (!parsed) return 0;
     const { opts } = parsed;
     const flags = parsed;
@@ -27,6 +27,10 @@ export const syntheticDemo: Command = {
     const nQuadrants = (opts.quadrants as number) ?? 4;
     const g1 = (opts.g1 as number) ?? 0.03;
     const g2 = (opts.g2 as number) ?? -0.02;
+    for (const [k, v, lo] of [['size', size, 16], ['sources', nSources, 1], ['quadrants', nQuadrants, 1]] as const) {
+      if (v < lo) throw new UserError(`--${k} must be an integer ≥ ${lo}, got ${v}`);
+    }
+    for (const [k, v] of [['g1', g1], ['g2', g2]] as const) if (!(Math.abs(v) < 1)) throw new UserError(`--${k} must be in (-1, 1), got ${v}`);
     const t0 = performance.now();
     const { set, truth } = makeSyntheticScene({ nSources, nQuadrants, width: size, height: size, tier: 64, seed: (opts.seed as number) ?? 1, g1, g2, noise: 1, data: 'model64' });
     const tData = performance.now() - t0;

@@ -32,7 +32,7 @@ const demo: Command = {
       if (argv[i] === '--adapter' || argv[i] === '--limits') deviceArgs.push(argv[i], argv[++i]);
       else rest.push(argv[i]);
     }
-    const { opts } = parseOptions(rest, { out: 'string', seed: 'number', force: 'boolean', help: 'boolean' }, USAGE);
+    const { opts } = parseOptions(rest, { out: 'string', seed: 'integer', force: 'boolean', help: 'boolean' }, USAGE);
     if (opts.help) {
       console.log(USAGE);
       return 0;

@@ -47,7 +47,7 @@ export function commandFromEnv(name: string, fallback: string[]): string[] {
 
 export function int(v: unknown, name: string, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
-  const n = Number(v);
+  const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(String(v)) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < min) throw new UserError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
   return n;
 }
