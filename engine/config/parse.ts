@@ -167,6 +167,7 @@ function issueMessages(iss: z.core.$ZodIssue, raw: unknown): ConfigIssue[] {
     case 'too_big': {
       const o = iss.origin;
       if (o === 'array' || o === 'set') return [{ path, message: `expected at most ${fmtNum(iss.maximum)} item(s)` }];
+      if (!/^(Too big|Invalid)/.test(iss.message)) return [{ path, message: `${iss.message}, got ${describe(getAt(raw, iss.path))}` }];
       return [{ path, message: `expected number ${iss.inclusive ? '≤' : '<'} ${fmtNum(iss.maximum)}, got ${describe(getAt(raw, iss.path))}` }];
     }
     case 'invalid_value':

@@ -297,13 +297,18 @@ export const OutputSchema = z.strictObject({
   overwrite: z.boolean().default(false),
 });
 
+/** Sub-tile rows and columns are stored as int8 in the products (0..127): at most 128 per side. */
+export const MAX_SUB_TILE_GRID = 128;
+const gridSide = () =>
+  z.number().int().positive().max(MAX_SUB_TILE_GRID, { error: `expected at most ${MAX_SUB_TILE_GRID} (sub-tile rows and columns are stored as int8, 0..127)` });
+
 export const DistributedSchema = z.strictObject({
   /** 'mer_catalog': tile centres from data.tile_index; 'custom': tile.center. */
   tile_source: z.enum(['mer_catalog', 'custom']).default('mer_catalog'),
   /** The tile to prepare: a MER tile id, 'all' (every tile of the index) or null (give --tile-id). */
   tile_id: z.union([z.number().int().min(0), z.literal('all')]).nullable().default(null),
   /** [rows, cols] of the sub-tile grid; rows along Dec (North), columns along RA (East). */
-  sub_tile_grid: z.tuple([z.number().int().positive(), z.number().int().positive()]).default([4, 4]),
+  sub_tile_grid: z.tuple([gridSide(), gridSide()]).default([4, 4]),
   /** Margin around each sub-tile core (arcmin). */
   sub_tile_margin: z.number().nonnegative().default(1.0),
   /** Root folder searched (recursively) for DET/BKG/PSF files when data.* lists are empty. */
