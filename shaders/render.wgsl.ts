@@ -2,9 +2,9 @@
  * WGSL of the forward model and its adjoint (DESIGN §4), composed with wgsl-preprocessor.
  *
  * Kernels (one pipeline each, per FFT size M; all under compatibility limits):
- *   psfPlace      21×21 PSF stamp → M×M grid wrapped around the origin (then forward FFT)
- *   psfFinish     × Quintic FT (and the optional pixel sinc): the cached PSF spectrum P̂(k)
- *   kspaceRender  Ŝ(k) = F·Ĝ(Aᵀ J⁻ᵀ k)·P̂(k)·e^{−ik·p}  (then inverse FFT)
+ *   pairSetup     per pair: galaxy matrix, r0², flux, per-axis phase tables (and alias factors)
+ *   kspaceRender  Ŝ(k) = Σ_n F·Ĝ(Aᵀ J⁻ᵀ k_n)·P̂(k_n)·e^{−ik_n·p}, k_n = k + 2πn  (then inverse FFT);
+ *                 the cached PSF spectra P̂(k_n) come from shaders/psf.wgsl.ts
  *   accumulate    gather the cropped stamps of a batch into a quadrant's model blocks (no atomics)
  *   residual      ∂logL/∂model = −w(model − obs) and per-block Σ w(model − obs)²
  *   residScatter  residual on each stamp footprint, zero-padded to the FFT grid (then forward FFT)
@@ -142,56 +142,6 @@ fn aliasK(i: u32, o: u32) -> f32 {
   return f32(signedFreq(i) + (i32(o) - NA) * i32(M)) * (TWO_PI / f32(M));
 }
 `;
-
-/** PSF stamp (P×P, centre at (P−1)/2) placed on the M×M grid wrapped around index 0. */
-export function psfPlaceShader(o: RenderShaderOptions & { psfSize: number }): string {
-  return wgsl`${header(o)}
-const P: u32 = ${o.psfSize}u;
-@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
-@group(0) @binding(1) var<storage, read> psfStamps: array<f32>;
-@group(0) @binding(2) var<storage, read_write> spec: array<vec2f>;
-@group(0) @binding(3) var<uniform> batch: Batch;
-${FREQ}
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let idx = wid.x * WG + li;
-  let l = wid.y;
-  if (idx >= M * M || l >= batch.count) { return; }
-  let pr = pairs[batch.pairBase + l];
-  let dx = signedFreq(idx % M);
-  let dy = signedFreq(idx / M);
-  let c = i32((P - 1u) / 2u);
-  var v = 0.0;
-  if (abs(dx) <= c && abs(dy) <= c) {
-    v = psfStamps[pr.psfOffset + u32(dy + c) * P + u32(dx + c)];
-  }
-  spec[l * M * M + idx] = vec2f(v, 0.0);
-}
-`;
-}
-
-/**
- * Multiplies the PSF stamp's DTFT by the interpolant window: win[i] = Quintic uval(m_i/M)
- * (× sinc(m_i/M) with the pixel response), tabulated per axis in float64 on the CPU
- * (psfWindow in engine/scene/engine.ts). The Quintic transform is a near-cancellation of two
- * terms ~55, so evaluating it in f32 on the GPU amplifies sin() errors ~300×: some adapters'
- * sin (SwiftShader) then miss the 1e-5 tolerance.
- */
-export function psfFinishShader(o: RenderShaderOptions): string {
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read_write> spec: array<vec2f>;
-@group(0) @binding(1) var<uniform> batch: Batch;
-@group(0) @binding(2) var<storage, read> win: array<f32>;
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let idx = wid.x * WG + li;
-  let l = wid.y;
-  if (idx >= M * M || l >= batch.count) { return; }
-  let j = l * M * M + idx;
-  spec[j] = spec[j] * (win[idx % M] * win[idx / M]);
-}
-`;
-}
 
 const pairSetup = (o: RenderShaderOptions) => /* wgsl */ `
 struct Setup { a: vec4f, r0: f32, flux: f32, f: vec2f };
