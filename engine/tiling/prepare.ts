@@ -289,7 +289,9 @@ export async function scanFile(file: string, io: PrepareIO): Promise<FileScan> {
       const v = ph.get(name);
       return typeof v === 'number' && Number.isInteger(v) ? v : null;
     };
-    const recs = quadrantsOfFile(fits, 'exp', file);
+    const warnings: string[] = [];
+    const recs = quadrantsOfFile(fits, 'exp', file, warnings);
+    for (const w of warnings) io.log(`prepare: warning: ${w}`);
     if (recs.length === 0) throw new DataError('no quadrant found (expected HDUs named <ccd>.<quad>.SCI, .RMS, .FLG)', { file });
     return {
       obsId: int('OBS_ID'),

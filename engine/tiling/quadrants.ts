@@ -46,7 +46,7 @@ export function quadrantOutline(wcs: Wcs, width: number, height: number): Array<
  * Quadrant records of one VIS DET file, from its headers only (FitsFile.open reads no pixels).
  * Quadrants are the HDUs named "<name>.SCI"; "<name>.RMS" and "<name>.FLG" must exist too.
  */
-export function quadrantsOfFile(fits: FitsFile, exposure: string, file = fits.name): QuadrantRecord[] {
+export function quadrantsOfFile(fits: FitsFile, exposure: string, file = fits.name, warnings?: string[]): QuadrantRecord[] {
   const byName = new Map<string, { sci?: string; rms?: string; flg?: string }>();
   for (const h of fits.hdus) {
     const m = /^(.+)\.(SCI|RMS|FLG)$/i.exec(h.name.trim());
@@ -72,7 +72,7 @@ export function quadrantsOfFile(fits: FitsFile, exposure: string, file = fits.na
       }
     }
     const [w, h] = info.naxis;
-    const wcs = parseWcs(fits.header(q.sci), { file, hdu: q.sci });
+    const wcs = parseWcs(fits.header(q.sci), { file, hdu: q.sci }, { warnings });
     out.push({
       id: `${name}@${exposure}`,
       exposure,

@@ -70,8 +70,12 @@ export class PsfGrid {
   /**
    * @param image  the grid image, row-major [y][x], `width` × `height` pixels
    */
+  /** File and HDU the grid came from (for error messages). */
+  readonly context: { file?: string; hdu?: string | number };
+
   constructor(image: ArrayLike<number>, width: number, height: number, opts: PsfGridOptions = {}) {
     const ctx = { file: opts.file, hdu: opts.hdu };
+    this.context = ctx;
     const S = opts.stampSize ?? (opts.nx ? width / opts.nx : EUCLID_PSF_STAMP);
     if (!Number.isInteger(S) || S < 1) throw new DataError(`PSF stamp size must be a positive integer, got ${S}`, ctx);
     const nx = opts.nx ?? width / S;
@@ -178,7 +182,10 @@ export class PsfGrid {
       sum += v;
     }
     if (!(sum > 0) || !Number.isFinite(sum)) {
-      throw new DataError(`interpolated PSF at (${x}, ${y}) has sum ${sum}; cannot normalise`);
+      throw new DataError(
+        `the PSF interpolated at pixel (${x}, ${y}) (stamps (${i0}, ${j0})–(${i1}, ${j1}) of the ${this.nx}×${this.ny} grid) has sum ${sum}: cannot normalise`,
+        this.context,
+      );
     }
     const inv = 1 / sum;
     for (let k = 0; k < n; k++) out[k] *= inv;

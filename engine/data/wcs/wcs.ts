@@ -532,7 +532,11 @@ export interface ParseWcsOptions {
    * (astropy/wcslib refuse such headers.)
    */
   tanWithPv?: 'tpv' | 'ignore' | 'error';
+  /** Receives warnings (CD keys missing and taken as 0, …), each naming the file, HDU and key. */
+  warnings?: string[];
 }
+
+const fmtArcsec = (x: number) => x.toPrecision(3);
 
 export function parseWcs(h: HeaderLike, ctx: SourceContext = {}, options: ParseWcsOptions = {}): Wcs {
   const c1 = str(h, 'CTYPE1');
@@ -586,6 +590,23 @@ export function parseWcs(h: HeaderLike, ctx: SourceContext = {}, options: ParseW
   const cdVals = cdKeys.map((k) => num(h, k, ctx));
   if (cdVals.some((v) => v !== undefined)) {
     cd = cdVals.map((v) => v ?? 0) as [number, number, number, number];
+    const missing = cdKeys.filter((_, i) => cdVals[i] === undefined);
+    if (missing.length) {
+      // the FITS standard (WCS paper I §2.1.2) takes a missing CDi_j as 0: allowed, but say so
+      const det = cd[0] * cd[3] - cd[1] * cd[2];
+      if (!(Math.abs(det) > 0)) {
+        throw new DataError(`CD matrix is singular: ${missing.join(', ')} missing (taken as 0, as the FITS standard says)`, { ...ctx, key: missing[0] });
+      }
+      const s1 = Math.hypot(cd[0], cd[2]) * 3600;
+      const s2 = Math.hypot(cd[1], cd[3]) * 3600;
+      const angle = (Math.acos(Math.min(1, Math.abs(cd[0] * cd[1] + cd[2] * cd[3]) / (Math.hypot(cd[0], cd[2]) * Math.hypot(cd[1], cd[3])))) * 180) / Math.PI;
+      const distorted = Math.max(s1, s2) / Math.min(s1, s2) > 1.1 || angle < 80;
+      const where = [ctx.file !== undefined ? `file ${ctx.file}` : '', ctx.hdu !== undefined ? `HDU ${ctx.hdu}` : '', `key ${missing[0]}`].filter(Boolean).join(', ');
+      options.warnings?.push(
+        `${where}: ${missing.join(', ')} missing, taken as 0 (FITS standard)` +
+          (distorted ? `; the footprint is distorted: pixel axes ${fmtArcsec(s1)}″ and ${fmtArcsec(s2)}″ long at ${angle.toFixed(1)}° — check the header` : ''),
+      );
+    }
   } else {
     const cdelt1 = num(h, 'CDELT1', ctx);
     const cdelt2 = num(h, 'CDELT2', ctx);
