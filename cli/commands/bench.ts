@@ -15,11 +15,12 @@ import { makeSyntheticScene } from '../../engine/scene/synthetic.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
 
 const USAGE = `usage: shine bench [--sources N=500] [--quadrants M=4] [--tier 64|128|256|mixed (64)] [--repeats R=5]
-                   [--size WxH (2048x2066)] [--replicas K=1] [--psf-oversampling Q=1] [--alias-orders auto|N]
+                   [--size WxH (2048x2066)] [--replicas K=1] [--psf-oversampling Q=1] [--alias-orders auto|N] [--spergel-nu NU]
                    [--json] [--adapter X] [--limits adapter|default]
   --replicas K   also time K parameter sets in one evaluateMany call (NUTS chains / VI particles)
   --psf-oversampling Q, --alias-orders N   PSF stamps sampled Q times per pixel; alias orders folded
-                 (auto = ceil((Q−1)/2)); see docs/forward-model.md "Aliasing"`;
+                 (auto = ceil((Q−1)/2)); see docs/forward-model.md "Aliasing"
+  --spergel-nu NU   render Spergel profiles of index NU instead of exponentials`;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,7 +41,7 @@ async function timeIt(repeats: number, fn: () => Promise<unknown>): Promise<numb
 const bench: Command = {
   summary: 'benchmark stamp rendering, forward model and gradient on a synthetic sub-tile',
   async run(argv) {
-    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string' }, USAGE);
+    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string', 'spergel-nu': 'number' }, USAGE);
     if (!parsed) return 0;
     const { opts } = parsed;
     const flags = parsed;
@@ -58,6 +59,9 @@ const bench: Command = {
     const aliasOpt = (opts['alias-orders'] as string) ?? 'auto';
     const aliasOrders = aliasOpt === 'auto' ? 'auto' : Number(aliasOpt);
     if (aliasOrders !== 'auto' && !(Number.isInteger(aliasOrders) && aliasOrders >= 0)) throw new UserError(`--alias-orders must be auto or an integer ≥ 0, got '${aliasOpt}'`);
+    const spergelNu = opts['spergel-nu'] as number | undefined;
+    if (spergelNu !== undefined && !Number.isFinite(spergelNu)) throw new UserError(`--spergel-nu must be a number, got '${opts['spergel-nu']}'`);
+    const profile = spergelNu === undefined ? undefined : ({ type: 'spergel', nu: spergelNu } as const);
     const [w, h] = ((opts.size as string) ?? '2048x2066').split('x').map(Number);
     if (!(w > 0 && h > 0)) throw new UserError(`--size must be WxH, got '${opts.size}'`);
 
@@ -66,7 +70,7 @@ const bench: Command = {
       const tScene = performance.now();
       const { set, truth } = makeSyntheticScene({ nSources, nQuadrants, width: w, height: h, tier, seed: (opts.seed as number) ?? 1, psfOversampling });
       const sceneMs = performance.now() - tScene;
-      const eng = await ShearEngine.create(acq.device, set, { replicas, aliasOrders });
+      const eng = await ShearEngine.create(acq.device, set, { replicas, aliasOrders, ...(profile ? { profile } : {}) });
       const params = cloneParams(truth);
       // warm-up (first calls create the read-back buffers and warm driver caches)
       await eng.evaluate(params);
@@ -88,6 +92,7 @@ const bench: Command = {
         tier,
         psfOversampling,
         aliasOrders: aliasOrdersFor(set, eng.options),
+        profile: profile ? `spergel ν=${profile.nu}` : 'exponential',
         quadrantSize: [w, h],
         pairs: st.pairs,
         batches: st.batches,
@@ -113,7 +118,7 @@ const bench: Command = {
       else {
         const f = (x: number) => x.toFixed(x < 10 ? 2 : 1);
         console.log(`adapter        ${result.adapter} (${result.backend}, ${result.featureLevel})`);
-        console.log(`scene          ${nSources} sources × ${nQuadrants} quadrants (${w}×${h}), tier ${tier}: ${st.pairs} pairs in ${st.batches} batches; PSF q=${psfOversampling}, ${result.aliasOrders} alias order(s)`);
+        console.log(`scene          ${nSources} sources × ${nQuadrants} quadrants (${w}×${h}), tier ${tier}: ${st.pairs} pairs in ${st.batches} batches; PSF q=${psfOversampling}, ${result.aliasOrders} alias order(s), ${result.profile}`);
         console.log(`stamps only    ${f(result.renderMs)} ms (median of ${repeats})`);
         console.log(`forward logL   ${f(result.forwardMs)} ms`);
         console.log(`gradient       ${f(result.gradientMs)} ms   (${f(result.gradientMsPerPair * 1000)} µs per pair)`);
