@@ -1,6 +1,6 @@
 /**
  * Runtime-agnostic path helpers for configuration files: '/'-separated paths (Windows drive
- * letters and back-slashes tolerated), URLs left alone.
+ * letters and, in Windows paths only, back-slashes tolerated), URLs left alone.
  */
 
 /** True for '/abs', 'C:\\abs', 'C:/abs', '\\\\server\\share' and 'scheme://…' URLs. */
@@ -8,10 +8,20 @@ export function isAbsolutePath(p: string): boolean {
   return p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p) || p.startsWith('\\\\') || /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(p);
 }
 
+/**
+ * True for a Windows path ('C:\\…', 'C:/…', '\\\\server\\share'): only there is '\\' a separator. On
+ * POSIX a back-slash is an ordinary character of a file name ('bs\\dir' is one folder).
+ */
+export function isWindowsPath(p: string): boolean {
+  return /^[A-Za-z]:[\\/]/.test(p) || p.startsWith('\\\\');
+}
+
+const slashes = (p: string) => (isWindowsPath(p) ? p.replace(/\\/g, '/') : p);
+
 /** Collapses '.', '..' and repeated separators ('/' output; a leading '/' or drive is kept). */
 export function normalizePath(p: string): string {
   if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(p)) return p;
-  const s = p.replace(/\\/g, '/');
+  const s = slashes(p);
   const m = /^([A-Za-z]:)?(\/*)/.exec(s)!;
   const root = (m[1] ?? '') + (m[2] ? '/' : '');
   const parts: string[] = [];
@@ -37,7 +47,7 @@ export function resolvePath(base: string, rel: string): string {
 
 /** The folder of a path ('.' for a bare name). */
 export function dirnameOf(p: string): string {
-  const s = p.replace(/\\/g, '/');
+  const s = slashes(p);
   const i = s.lastIndexOf('/');
   if (i < 0) return '.';
   if (i === 0) return '/';
@@ -47,7 +57,7 @@ export function dirnameOf(p: string): string {
 /** The last component of a path (of a URL: of its path, without the query or fragment). */
 export function basenameOf(p: string): string {
   if (isUrl(p)) p = p.replace(/[?#].*$/, '');
-  const s = p.replace(/\\/g, '/').replace(/\/+$/, '');
+  const s = slashes(p).replace(/\/+$/, '');
   return s.slice(s.lastIndexOf('/') + 1);
 }
 

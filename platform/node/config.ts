@@ -44,6 +44,15 @@ function globToRegExp(seg: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function isDir(p: string): Promise<boolean> {
   try {
     return (await stat(p)).isDirectory();
@@ -54,11 +63,14 @@ async function isDir(p: string): Promise<boolean> {
 
 /**
  * Files matching an absolute pattern with `*`, `?`, `[…]` in any component and `**` for any
- * number of folders. Sorted; hidden files are matched only by patterns starting with '.'.
+ * number of folders. Sorted; hidden files are matched only by patterns starting with '.'. A
+ * component naming an existing entry literally is that entry (folders called 'run[1]' or 'a*b').
  * A pattern without glob characters is returned as it is (existence is checked by the reader).
  */
 export async function expandGlob(pattern: string): Promise<string[]> {
   if (!hasGlob(pattern)) return [pattern];
+  // a file or folder whose name holds *, ?, [ or ] is matched literally first ('run[1]/a.fits')
+  if (await exists(pattern)) return [resolve(pattern)];
   const abs = resolve(pattern);
   const parts = abs.split('/').filter((s, i) => s !== '' || i === 0);
   const out = new Set<string>();
@@ -68,7 +80,7 @@ export async function expandGlob(pattern: string): Promise<string[]> {
       return;
     }
     const seg = parts[k];
-    if (!hasGlob(seg)) {
+    if (!hasGlob(seg) || (await exists(join(dir, seg)))) {
       const next = join(dir, seg);
       if (k === parts.length - 1) {
         try {
