@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { backgroundFromMap, clippedBackground, quadrantBackground, selectKth, sigmaClippedStats } from '../../engine/data/background.ts';
 import { FitsFile, memorySource, writeFits } from '../../engine/data/fits/index.ts';
 import { DataError } from '../../engine/errors.ts';
-import { astropyPython, runPython } from '../wcs/python.ts';
+import { runPython, skipOracle } from '../wcs/python.ts';
 
 interface Case {
   name: string;
@@ -26,7 +26,7 @@ interface Case {
   nvalid: number;
 }
 
-const hasPython = astropyPython() !== null;
+const hasPython = !skipOracle(); // with CI=true a missing astropy fails these tests
 let dir = '';
 let cases: Case[] = [];
 

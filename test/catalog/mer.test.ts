@@ -19,9 +19,9 @@ import {
 } from '../../engine/data/catalog/index.ts';
 import { openFits } from '../../platform/node/files.ts';
 import { DataError } from '../../engine/errors.ts';
-import { astropyPython, runPython } from '../wcs/python.ts';
+import { runPython, skipOracle } from '../wcs/python.ts';
 
-const hasPython = astropyPython() !== null;
+const hasPython = !skipOracle(); // with CI=true a missing astropy fails these tests
 let dir = '';
 let expected: {
   selected: number[];

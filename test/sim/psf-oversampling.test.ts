@@ -26,7 +26,7 @@ import { psfMoments, type PsfModel } from '../../engine/sim/psf-model.ts';
 import { openFits } from '../../platform/node/files.ts';
 import { readPsfGrid, type PsfGrid } from '../../engine/data/psf/index.ts';
 import { parseConfig } from '../../engine/config/index.ts';
-import { astropyPython, runPython } from '../wcs/python.ts';
+import { runPython, skipOracle } from '../wcs/python.ts';
 
 const CHECK = fileURLToPath(new URL('../fixtures/sim/check_psf_oversampling.py', import.meta.url));
 // stamp tiers [64] (config only): the 6″ margin then passes the config's margin rule
@@ -285,7 +285,7 @@ describe('(b) unweighted second moments of the stamps vs the analytic ePSF', () 
 });
 
 describe('(c) astropy reads the oversampled files', () => {
-  it.skipIf(!astropyPython())('verify, PSFOVERS an integer card, unit-sum centred stamps, sub-samples = native', () => {
+  it.skipIf(skipOracle())('verify, PSFOVERS an integer card, unit-sum centred stamps, sub-samples = native', () => {
     for (const q of [2, 3]) {
       for (const { dither } of quads) {
         const r = JSON.parse(runPython(CHECK, [String(q), join(dirs[q], 'VIS', psfFileName(tiny.obsId, dither)), join(dirs[1], 'VIS', psfFileName(tiny.obsId, dither))]));

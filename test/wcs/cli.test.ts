@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import sky2xy from '../../cli/commands/sky2xy.ts';
 import xy2sky from '../../cli/commands/xy2sky.ts';
 import { angularSeparation } from '../../engine/data/wcs/index.ts';
-import { astropyPython, runPython } from './python.ts';
+import { runPython, skipOracle } from './python.ts';
 
-const hasPython = astropyPython() !== null;
+const hasPython = !skipOracle(); // with CI=true a missing astropy fails these tests
 let dir = '';
 let file = '';
 let cases: Array<{ name: string; pix: number[][]; sky: number[][]; inv_sky: number[][]; inv_pix: number[][] }> = [];

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headerFromCards, parseWcs, tangentPlane, angularSeparation, type Wcs } from '../../engine/data/wcs/index.ts';
-import { astropyPython, runPython } from './python.ts';
+import { runPython, skipOracle } from './python.ts';
 
 interface Case {
   name: string;
@@ -21,7 +21,7 @@ interface Case {
   jac: number[][];
 }
 
-const hasPython = astropyPython() !== null;
+const hasPython = !skipOracle(); // with CI=true a missing astropy fails these tests
 let dir = '';
 let cases: Case[] = [];
 

@@ -24,7 +24,7 @@ import {
   type Wcs,
 } from '../../engine/data/wcs/index.ts';
 import { DataError } from '../../engine/errors.ts';
-import { astropyPython, runPython } from './python.ts';
+import { runPython, skipOracle } from './python.ts';
 
 const S = 0.1 / 3600;
 const th = (12 * Math.PI) / 180;
@@ -185,7 +185,7 @@ describe('WCS built from parameters', () => {
   });
 });
 
-const hasPython = astropyPython() !== null;
+const hasPython = !skipOracle(); // with CI=true a missing astropy fails these tests
 
 describe.skipIf(!hasPython)('emitted header cards read by astropy', () => {
   const dir = mkdtempSync(join(tmpdir(), 'shine-wcsb-'));
