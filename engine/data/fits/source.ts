@@ -172,8 +172,9 @@ export function isGunzipSource(s: ByteSource): s is GunzipSource {
 export async function gunzipSource(source: ByteSource): Promise<GunzipSource> {
   const file = source.name;
   const csize = await source.size();
-  const starts: number[] = [];
-  const parts: Array<Uint8Array | null> = [];
+  let starts: number[] = [];
+  let lens: number[] = [];
+  let parts: Array<Uint8Array | null> = [];
   let total = 0;
   let inOffset = 0; // compressed bytes pushed
   let done = false;
@@ -187,6 +188,7 @@ export async function gunzipSource(source: ByteSource): Promise<GunzipSource> {
     memberCrc = crc32(data, memberCrc);
     memberLen = (memberLen + data.length) >>> 0;
     starts.push(total);
+    lens.push(data.length);
     parts.push(data);
     total += data.length;
   });
@@ -264,7 +266,7 @@ export async function gunzipSource(source: ByteSource): Promise<GunzipSource> {
         const part = parts[k];
         if (!part) throw new DataError(`bytes ${starts[k]}… of the decompressed file were not kept (opened for its headers only)`, { file });
         const inPart = pos - starts[k];
-        const m = Math.min(part.length - inPart, end - pos);
+        const m = Math.min(lens[k] - inPart, end - pos);
         res.set(part.subarray(inPart, inPart + m), pos - offset);
         pos += m;
         k++;
@@ -273,15 +275,39 @@ export async function gunzipSource(source: ByteSource): Promise<GunzipSource> {
     },
     forget(offset, length) {
       const end = offset + length;
+      const ns: number[] = [];
+      const nl: number[] = [];
+      const np: Array<Uint8Array | null> = [];
+      const add = (st: number, len: number, p: Uint8Array | null) => {
+        if (len <= 0) return;
+        ns.push(st);
+        nl.push(len);
+        np.push(p);
+      };
       for (let k = 0; k < parts.length; k++) {
         const p = parts[k];
-        if (p && starts[k] >= offset && starts[k] + p.length <= end) parts[k] = null;
+        const s0 = starts[k];
+        const e0 = s0 + lens[k];
+        if (!p || e0 <= offset || s0 >= end) {
+          add(s0, lens[k], p);
+          continue;
+        }
+        // keep the parts outside [offset, end) (copied, so that the dropped bytes are freed)
+        const a = Math.max(s0, offset);
+        const b = Math.min(e0, end);
+        add(s0, a - s0, p.slice(0, a - s0));
+        add(a, b - a, null);
+        add(b, e0 - b, p.slice(b - s0));
       }
+      starts = ns;
+      lens = nl;
+      parts = np;
     },
     async close() {
       closed = true;
-      parts.length = 0;
-      starts.length = 0;
+      parts = [];
+      starts = [];
+      lens = [];
       await source.close();
     },
   };
