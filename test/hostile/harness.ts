@@ -59,7 +59,11 @@ export function expectClearError(r: CliOutcome, re: RegExp): void {
   const lines = r.stderr.split('\n').filter((s) => s.trim() !== '');
   expect(r.code, r.stderr).not.toBe(0);
   expect(r.code, r.stderr).not.toBe(70); // 70 = internal error (a stack trace)
-  expect(lines.length, `expected one line, got:\n${r.stderr}`).toBe(1);
+  // one line; a usage error may be followed by the command's usage text (lines 'usage: …' and indented ones)
+  const usageAt = lines.findIndex((l) => /^usage: /.test(l));
+  const extra = usageAt > 0 ? lines.slice(1, usageAt) : lines.slice(1);
+  if (usageAt > 0) expect(lines.slice(usageAt + 1).every((l) => /^\s/.test(l)), r.stderr).toBe(true);
+  expect(extra.length, `expected one line, got:\n${r.stderr}`).toBe(0);
   expect(lines[0]).toMatch(/^shine: /);
   expect(lines[0]).not.toMatch(/internal error|\bat .*\(.*:\d+:\d+\)|ReferenceError|TypeError|RangeError/);
   expect(lines[0]).toMatch(re);
