@@ -13,7 +13,8 @@
  * Each case registers itself in `CORPUS` (id, group, what, outcome) so that the README's table and
  * docs/hostile-input.md can be checked against what the tests really assert.
  */
-import { expect, vi } from 'vitest';
+import { appendFileSync } from 'node:fs';
+import { afterAll, expect, vi } from 'vitest';
 import { commandExitCode } from '../../cli/command.ts';
 
 export type Outcome = 'error' | 'cut' | 'handled';
@@ -26,6 +27,14 @@ export interface CaseRecord {
 }
 
 export const CORPUS: CaseRecord[] = [];
+
+// SHINE_HOSTILE_LIST=FILE: every file appends its cases (JSON lines) — the source of docs/hostile-input.md
+afterAll(() => {
+  const out = process.env.SHINE_HOSTILE_LIST;
+  if (out) appendFileSync(out, CORPUS.map((c) => `${JSON.stringify(c)}\n`).join(''));
+  // every case is in one of the three classes, and no id is used twice
+  expect(new Set(CORPUS.map((c) => c.id)).size).toBe(CORPUS.length);
+});
 
 export function record(group: string, id: string, what: string, outcome: Outcome): void {
   CORPUS.push({ group, id, what, outcome });
