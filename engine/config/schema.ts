@@ -372,6 +372,8 @@ export const RemoteSchema = z.strictObject({
   block_kib: z.number().int().positive().default(64),
   /** Largest single ranged request (MiB); longer reads are split. */
   max_request_mib: z.number().positive().default(16),
+  /** HTTP redirects followed: same_host (never https → http), any_host (never https → http), any. */
+  redirects: z.enum(['same_host', 'any_host', 'any']).default('same_host'),
 });
 
 export const TruthSchema = z.strictObject({

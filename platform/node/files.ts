@@ -93,6 +93,7 @@ export async function openSource(pathOrUrl: string, options: RemoteOpenOptions =
     headers: settings.headers,
     fetch: settings.fetch,
     limiter: ctx.limiter,
+    redirects: settings.redirects,
   });
 }
 

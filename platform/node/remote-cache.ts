@@ -22,7 +22,8 @@
  * Every request — across all open remote files sharing a context — goes through one
  * RequestLimiter (`concurrency`), has an idle timeout (`timeoutS`), and is retried with
  * exponential backoff (`retries`, `backoffMs`) on network errors, timeouts, 5xx/429 and short
- * bodies. 4xx answers fail at once. Errors are DataErrors naming the URL (and the HDU when the
+ * bodies. 4xx answers fail at once, and so does a redirect the `redirects` policy refuses (to another
+ * host, or from https to http, unless allowed): it names both URLs. Errors are DataErrors naming the URL (and the HDU when the
  * FITS layer has told the source where its HDUs are, see `locate`).
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -31,7 +32,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as zlib from 'node:zlib';
 import { DataError } from '../../engine/errors.ts';
-import { RequestLimiter, RequestTimeout, timedFetch, type TimedResponse } from '../../engine/data/fits/http-source.ts';
+import { RequestLimiter, RequestTimeout, timedFetch, type RedirectPolicy, type TimedResponse } from '../../engine/data/fits/http-source.ts';
 import type { ByteSource } from '../../engine/data/fits/source.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -47,6 +48,7 @@ export interface RemoteConfig {
   timeout_s: number;
   block_kib: number;
   max_request_mib: number;
+  redirects: RedirectPolicy;
 }
 
 export const REMOTE_DEFAULTS: RemoteConfig = {
@@ -58,6 +60,7 @@ export const REMOTE_DEFAULTS: RemoteConfig = {
   timeout_s: 60,
   block_kib: 64,
   max_request_mib: 16,
+  redirects: 'same_host',
 };
 
 /** Resolved settings of remote access. */
@@ -71,6 +74,8 @@ export interface RemoteSettings {
   timeoutMs: number;
   blockSize: number;
   maxRequestBytes: number;
+  /** Which HTTP redirects are followed (`remote.redirects`; default 'same_host'). */
+  redirects?: RedirectPolicy;
   /** Extra request headers. */
   headers?: Record<string, string>;
   /** fetch implementation (tests); default the global fetch. */
@@ -105,6 +110,7 @@ export function remoteSettings(cfg: Partial<RemoteConfig> = {}, baseDir = '.'): 
     timeoutMs: Math.round(c.timeout_s * 1000),
     blockSize: Math.round(c.block_kib * 1024),
     maxRequestBytes: Math.round(c.max_request_mib * 1024 * 1024),
+    redirects: c.redirects,
   };
 }
 
@@ -218,8 +224,9 @@ async function send(ctx: RemoteContext, url: string, init: RequestInit): Promise
   ctx.stats.requests++;
   let t: TimedResponse;
   try {
-    t = await timedFetch(s.fetch ?? globalThis.fetch, url, { ...init, headers: { 'Accept-Encoding': 'identity', ...(s.headers ?? {}), ...((init.headers as Record<string, string>) ?? {}) } }, s.timeoutMs);
+    t = await timedFetch(s.fetch ?? globalThis.fetch, url, { ...init, headers: { 'Accept-Encoding': 'identity', ...(s.headers ?? {}), ...((init.headers as Record<string, string>) ?? {}) } }, s.timeoutMs, s.redirects ?? 'same_host');
   } catch (e) {
+    if (e instanceof DataError) throw e; // a refused redirect: final, not a network error
     if (e instanceof RequestTimeout) throw new Retryable(e.message);
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     throw new Retryable(`network error: ${errText(e)}${cause?.code ? ` (${cause.code})` : cause?.message ? ` (${cause.message})` : ''}`);

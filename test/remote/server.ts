@@ -4,7 +4,7 @@
  *
  * Routes: /f/<name> (ranges honoured), /norange/<name> (Range ignored: 200 with the whole body,
  * no Accept-Ranges), /hang/<name> (never answers), /html/<name> (200 with an HTML page),
- * anything else 404.
+ * /redirect/<status>/<url-encoded Location> (a redirect), anything else 404.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -85,6 +85,12 @@ export async function startServer(files: Map<string, Uint8Array>): Promise<TestS
     st.requests.push(`${req.method} ${url} ${req.headers.range ?? ''}`.trim());
     if (st.dead) {
       res.destroy();
+      return;
+    }
+    // /redirect/<status>/<url-encoded Location>: a redirect to anywhere
+    const rd = /^\/redirect\/(\d{3})\/(.+)$/.exec(url);
+    if (rd) {
+      res.writeHead(Number(rd[1]), { Location: decodeURIComponent(rd[2]), 'Content-Length': 0 }).end();
       return;
     }
     const m = /^\/(f|norange|hang|html)\/([^?]+)/.exec(url);

@@ -32,6 +32,8 @@ export interface HttpSourceOptions {
   timeoutMs?: number;
   /** Bounds the requests in flight (shared between sources); default: no bound. */
   limiter?: RequestLimiter;
+  /** Which redirects are followed (default 'same_host'; see {@link RedirectPolicy}). */
+  redirects?: RedirectPolicy;
 }
 
 /**
@@ -91,7 +93,72 @@ export interface TimedResponse {
   cancel(): Promise<void>;
 }
 
-export async function timedFetch(doFetch: typeof fetch, url: string, init: RequestInit, timeoutMs: number): Promise<TimedResponse> {
+/**
+ * Which HTTP redirects are followed (`remote.redirects`): 'same_host' (default) follows only
+ * redirects to the same host name, never from https to http; 'any_host' follows redirects to other
+ * hosts too, never from https to http; 'any' follows every redirect. A refused redirect is a
+ * {@link RedirectRefused} (a DataError: final, never retried) naming both URLs.
+ */
+export type RedirectPolicy = 'same_host' | 'any_host' | 'any';
+export const REDIRECT_POLICIES: readonly RedirectPolicy[] = ['same_host', 'any_host', 'any'];
+/** Most redirects followed for one request. */
+export const MAX_REDIRECTS = 10;
+
+/** A redirect the policy does not allow (or a redirect loop): final, not a network error. */
+export class RedirectRefused extends DataError {
+  override name = 'RedirectRefused';
+}
+
+/** Why `policy` refuses a redirect from `from` to `to` (null: allowed). */
+export function redirectRefusal(from: URL, to: URL, policy: RedirectPolicy): string | null {
+  if (to.protocol !== 'http:' && to.protocol !== 'https:') return `it leaves http(s) (${to.protocol})`;
+  if (policy === 'any') return null;
+  if (from.protocol === 'https:' && to.protocol === 'http:') return 'it goes from https to http (set remote.redirects: any to allow it)';
+  if (policy === 'any_host') return null;
+  if (from.hostname.toLowerCase() !== to.hostname.toLowerCase()) return `it goes to another host (set remote.redirects: any_host to allow it)`;
+  return null;
+}
+
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+
+export async function timedFetch(doFetch: typeof fetch, url: string, init: RequestInit, timeoutMs: number, redirects?: RedirectPolicy): Promise<TimedResponse> {
+  if (!redirects) return timedFetchOnce(doFetch, url, init, timeoutMs);
+  // redirects followed here, one hop at a time, each checked against the policy before it is requested
+  let cur = url;
+  for (let hop = 0; ; hop++) {
+    const t = await timedFetchOnce(doFetch, cur, { ...init, redirect: 'manual' }, timeoutMs);
+    const st = t.res.status;
+    if (t.res.type === 'opaqueredirect') {
+      // a browser hides manual redirects: follow them there, then check where the request ended
+      await t.cancel();
+      const f = await timedFetchOnce(doFetch, cur, { ...init, redirect: 'follow' }, timeoutMs);
+      if (f.res.redirected && f.res.url) {
+        const why = redirectRefusal(new URL(cur), new URL(f.res.url), redirects);
+        if (why) {
+          await f.cancel();
+          throw new RedirectRefused(`redirect from ${url} to ${f.res.url} refused: ${why}`, { file: url });
+        }
+      }
+      return f;
+    }
+    if (!REDIRECT_STATUS.has(st)) return t;
+    const loc = t.res.headers.get('location');
+    await t.cancel();
+    if (!loc) throw new RedirectRefused(`HTTP ${st} redirect from ${cur} without a Location header`, { file: url });
+    let next: URL;
+    try {
+      next = new URL(loc, cur);
+    } catch {
+      throw new RedirectRefused(`HTTP ${st} redirect from ${cur} to an invalid URL '${loc}'`, { file: url });
+    }
+    const why = redirectRefusal(new URL(cur), next, redirects);
+    if (why) throw new RedirectRefused(`redirect from ${cur} to ${next.href} refused: ${why}`, { file: url });
+    if (hop + 1 >= MAX_REDIRECTS) throw new RedirectRefused(`more than ${MAX_REDIRECTS} redirects (last from ${cur} to ${next.href})`, { file: url });
+    cur = next.href;
+  }
+}
+
+async function timedFetchOnce(doFetch: typeof fetch, url: string, init: RequestInit, timeoutMs: number): Promise<TimedResponse> {
   const ctl = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const arm = () => {
@@ -170,6 +237,7 @@ export function httpSource(url: string, options: HttpSourceOptions = {}): ByteSo
   const extra = options.headers ?? {};
   const timeoutMs = options.timeoutMs ?? 60_000;
   const limiter = options.limiter;
+  const redirects = options.redirects ?? 'same_host';
   const warnings: string[] = [];
   let knownSize: number | undefined;
   let whole: Uint8Array | undefined; // when the server ignores ranges
@@ -196,8 +264,9 @@ export function httpSource(url: string, options: HttpSourceOptions = {}): ByteSo
     const run = async () => {
       let t: TimedResponse;
       try {
-        t = await timedFetch(doFetch, url, init, timeoutMs);
+        t = await timedFetch(doFetch, url, init, timeoutMs, redirects);
       } catch (e) {
+        if (e instanceof DataError) throw e; // a refused redirect: final
         if (e instanceof RequestTimeout) throw new RetryableError(e.message);
         throw new RetryableError(`network error: ${(e as Error).message ?? String(e)}`);
       }
