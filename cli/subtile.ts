@@ -15,6 +15,7 @@ import { commandExitCode, UserError, type Command } from './command.ts';
 import { parseOptions } from './args.ts';
 import { loadConfig } from '../platform/node/config.ts';
 import { openFits, remoteSettings } from '../platform/node/files.ts';
+import { gpuBudgetBytes } from './gpu-budget.ts';
 import { subtileOutputsComplete, writeSubtileOutputs } from '../platform/node/outputs.ts';
 import { acquireDevice, parseDeviceFlags, detectRuntime, runtimeVersion } from '../platform/acquire.ts';
 import { manifestFileName, parseManifest } from '../engine/tiling/manifest.ts';
@@ -137,6 +138,7 @@ export const subtileCommand: Command = {
         method: method as 'map' | 'vi' | 'nuts' | undefined,
         onProgress: progressReporter(quiet),
         log,
+        maxGpuBytes: gpuBudgetBytes(acq, cfg.device.memory_budget_gb),
       });
       if (!quiet) process.stderr.write('\n');
       const tWrite = performance.now();

@@ -11,7 +11,10 @@ import { parseDeviceCommand } from '../args.ts';
 import { acquireDevice } from '../../platform/acquire.ts';
 import { aliasOrdersFor } from '../../engine/model/validate.ts';
 import { ShearEngine } from '../../engine/scene/engine.ts';
-import { makeSyntheticScene } from '../../engine/scene/synthetic.ts';
+import { makeSyntheticScene, syntheticSceneNeeds } from '../../engine/scene/synthetic.ts';
+import { defaultGpuBudget, formatBytes } from '../../engine/scene/memory.ts';
+import { gpuBudgetBytes } from '../gpu-budget.ts';
+import { totalmem } from 'node:os';
 import { cloneParams } from '../../engine/scene/types.ts';
 
 const USAGE = `usage: shine bench [--sources N=500] [--quadrants M=4] [--tier 64|128|256|mixed (64)] [--repeats R=5]
@@ -67,10 +70,20 @@ const bench: Command = {
 
     const acq = await acquireDevice({ adapter: flags.adapter, limits: flags.limits, quiet: !!opts.json });
     try {
+      // refuse a scene that cannot fit before building it (issue 17 item 10)
+      const maxGpuBytes = gpuBudgetBytes(acq) ?? defaultGpuBudget(acq.device.limits);
+      const needs = syntheticSceneNeeds({ nSources, nQuadrants, width: w, height: h, tier, psfOversampling, aliasOrders, replicas });
+      const sceneWhat = `the bench scene (${nSources} sources × ${nQuadrants} quadrants of ${w}×${h}, tier ${tier}: ${needs.pairs} pairs)`;
+      if (needs.gpuAtLeast.total > maxGpuBytes) {
+        throw new UserError(`${sceneWhat} needs at least ${formatBytes(needs.gpuAtLeast.total)} of GPU memory (PSF spectra ${formatBytes(needs.gpuAtLeast.psfSpectra)}, FFT work ${formatBytes(needs.gpuAtLeast.fftWork)}), more than the budget of ${formatBytes(maxGpuBytes)}${acq.software ? ' (half the host memory: a software adapter)' : ''}: refused before building it (use fewer --sources, --quadrants or a smaller --tier)`);
+      }
+      if (needs.hostBytes > 0.5 * totalmem()) {
+        throw new UserError(`${sceneWhat} needs about ${formatBytes(needs.hostBytes)} of host memory, more than half of this machine's ${formatBytes(totalmem())}: refused before building it (use fewer --quadrants or a smaller --size)`);
+      }
       const tScene = performance.now();
       const { set, truth } = makeSyntheticScene({ nSources, nQuadrants, width: w, height: h, tier, seed: (opts.seed as number) ?? 1, psfOversampling });
       const sceneMs = performance.now() - tScene;
-      const eng = await ShearEngine.create(acq.device, set, { replicas, aliasOrders, ...(profile ? { profile } : {}) });
+      const eng = await ShearEngine.create(acq.device, set, { replicas, aliasOrders, maxGpuBytes, ...(profile ? { profile } : {}) });
       const params = cloneParams(truth);
       // warm-up (first calls create the read-back buffers and warm driver caches)
       await eng.evaluate(params);

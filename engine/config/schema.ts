@@ -352,6 +352,11 @@ export const MaskingSchema = z.strictObject({
 export const DeviceSchema = z.strictObject({
   /** 'auto', a candidate name (vulkan, opengl, swiftshader, …) or an adapter description substring. */
   adapter: z.string().min(1).default('auto'),
+  /**
+   * GPU memory the engine may use (GiB); a scene needing more is refused before allocating. null:
+   * half the host memory on a software adapter, else 8 × the device's maxBufferSize (at least 4 GiB).
+   */
+  memory_budget_gb: z.number().positive().nullable().default(null),
 });
 
 /** Remote data (http/https URLs in data.*): the block cache and the request policy (docs/remote-data.md). */

@@ -425,7 +425,13 @@ export function createFft2d(device: GPUDevice, size: number, opts: Fft2dOptions 
 /** Same as createFft2d, compiling with createComputePipelineAsync (rejects on a compile error). */
 export async function createFft2dAsync(device: GPUDevice, size: number, opts: Fft2dOptions = {}): Promise<Fft2dPlan> {
   const prep = prepare(device, size, opts);
-  const pipelines = await Promise.all(prep.descs.map((d) => device.createComputePipelineAsync(d)));
+  let pipelines: GPUComputePipeline[];
+  try {
+    pipelines = await Promise.all(prep.descs.map((d) => device.createComputePipelineAsync(d)));
+  } catch (e) {
+    prep.twBuffer.destroy(); // a rejected pipeline leaves no buffer behind
+    throw e;
+  }
   prep.stats.pipelinesCreated += pipelines.length;
   return assemble(device, prep, pipelines);
 }

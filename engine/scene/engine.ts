@@ -26,9 +26,11 @@ import {
   residScatterShader,
   residualShader,
 } from '../../shaders/render.wgsl.ts';
+import { ShineError } from '../errors.ts';
 import { GpuResources } from '../gpu/resources.ts';
 import { BufferUsage, MapModeRead } from '../gpu/usage.ts';
 import { buildLayout, type SceneLayout } from './layout.ts';
+import { defaultGpuBudget, gpuMemoryError, layoutGpuBytes, maxBindingBytes } from './memory.ts';
 import { replicateSet } from './replicate.ts';
 import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from './types.ts';
 import { fftPad, signedFreq } from '../model/geometry.ts';
@@ -45,6 +47,16 @@ export interface EngineOptions extends RenderOptions {
    * the scene is replicated on the GPU (replicate.ts), sharing the PSF spectra. Default 1.
    */
   replicas: number;
+  /**
+   * GPU memory budget (bytes): a scene whose buffers (estimated before anything is allocated,
+   * engine/scene/memory.ts) need more is refused with a SceneError naming the need, its breakdown
+   * and this limit. Default: `defaultGpuBudget(device.limits)` (8 × maxBufferSize, at least 4 GiB).
+   */
+  maxGpuBytes?: number;
+  /** Tracker of the engine's GPU buffers (tests pass their own to watch the live bytes). */
+  resources?: GpuResources;
+  /** Test hook: called at each build step ('buffers', 'images', 'pipelines', 'spectra'); a throw fails the build there. */
+  onBuildStep?: (step: string) => void;
 }
 
 export interface Evaluation {
@@ -134,12 +146,15 @@ export class ShearEngine {
   private totalActive = 0;
   private busy = false;
 
+  /** FFT plans made so far (destroyed with the engine, also when the build fails half-way). */
+  private ffts: Fft2dPlan[] = [];
+
   private constructor(device: GPUDevice, set: ExposureSet, options: EngineOptions, layout: SceneLayout) {
     this.device = device;
     this.set = set;
     this.options = options;
     this.layout = layout;
-    this.res = new GpuResources(device);
+    this.res = options.resources ?? new GpuResources(device);
     const k = options.replicas;
     this.perReplica = { quadrants: set.quadrants.length, sources: set.sources.length, pairs: layout.pairs.length / k, batches: layout.batches.length / k };
     if (!Number.isInteger(this.perReplica.pairs) || !Number.isInteger(this.perReplica.batches)) throw new Error('ShearEngine: replicated layout is not K identical copies');
@@ -158,21 +173,46 @@ export class ShearEngine {
     validateExposureSet(set, render);
     const replicas = opts.replicas ?? 1;
     if (!Number.isInteger(replicas) || replicas < 1) throw new RangeError(`ShearEngine: replicas must be a positive integer, got ${replicas}`);
-    const options: EngineOptions = { ...render, includeInvisible: opts.includeInvisible ?? false, maxPairsPerBatch: opts.maxPairsPerBatch, maxBatchBytes: opts.maxBatchBytes, replicas };
-    const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, options.maxBatchBytes ?? Infinity);
-    const layout = buildLayout(replicateSet(set, replicas), render, { maxBindingBytes: maxBinding, maxPairsPerBatch: options.maxPairsPerBatch }, options.includeInvisible);
+    const options: EngineOptions = {
+      ...render,
+      includeInvisible: opts.includeInvisible ?? false,
+      maxPairsPerBatch: opts.maxPairsPerBatch,
+      maxBatchBytes: opts.maxBatchBytes,
+      replicas,
+      maxGpuBytes: opts.maxGpuBytes,
+      resources: opts.resources,
+      onBuildStep: opts.onBuildStep,
+    };
+    const maxBinding = maxBindingBytes(device.limits, options.maxBatchBytes);
+    const rep = replicateSet(set, replicas);
+    const layout = buildLayout(rep, render, { maxBindingBytes: maxBinding, maxPairsPerBatch: options.maxPairsPerBatch }, options.includeInvisible);
+    // GPU memory planned before anything is allocated (issue 17 item 10)
+    const need = layoutGpuBytes(layout, rep, options, { maxBindingBytes: maxBinding });
+    const budget = options.maxGpuBytes ?? defaultGpuBudget(device.limits);
+    if (need.peak > budget) {
+      const what = `the scene (${set.sources.length} sources, ${set.quadrants.length} quadrants, ${layout.pairs.length} rendered pairs${replicas > 1 ? ` over ${replicas} replicas` : ''})`;
+      throw gpuMemoryError(need, budget, what);
+    }
     const eng = new ShearEngine(device, set, options, layout);
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
+    let failure: { error: unknown } | null = null;
     try {
-      await eng.build();
-    } finally {
-      const oom = await device.popErrorScope();
-      const val = await device.popErrorScope();
-      if (oom || val) {
+      await eng.build(rep);
+    } catch (e) {
+      failure = { error: e };
+    }
+    const oom = await device.popErrorScope().catch(() => null);
+    const val = await device.popErrorScope().catch(() => null);
+    if (failure || oom || val) {
+      // every buffer made so far is destroyed; the error reported is the one that stopped the build
+      try {
         eng.destroy();
-        throw new Error(`engine build failed on the GPU: ${(oom ?? val)!.message}`);
+      } catch {
+        // the original error matters more than a failed clean-up
       }
+      if (failure) throw failure.error;
+      throw new ShineError(`the GPU refused the engine's buffers or pipelines (${oom ? 'out of memory' : 'validation error'}): ${(oom ?? val)!.message.split('\n')[0]}`);
     }
     eng.buildMs = performance.now() - t0;
     return eng;
@@ -182,9 +222,9 @@ export class ShearEngine {
     return Math.min(256, this.device.limits.maxComputeInvocationsPerWorkgroup, this.device.limits.maxComputeWorkgroupSizeX) >= 256 ? 256 : 128;
   }
 
-  private async build(): Promise<void> {
+  private async build(set: ExposureSet): Promise<void> {
     const { device, res, layout } = this;
-    const set = replicateSet(this.set, this.options.replicas);
+    const step = (name: string) => this.options.onBuildStep?.(name);
     const wg = this.workgroupSize();
     const pixelResponse = this.options.pixelResponse;
     // PSF model: oversampling q and alias orders N (docs/forward-model.md "Aliasing"): (2N+1)²
@@ -232,6 +272,8 @@ export class ShearEngine {
     this.gradBuf = res.buffer('pair-gradients', Math.max(1, nPairs) * GRAD_PER_PAIR * 4, STORAGE);
     this.readGrad = res.buffer('read-gradients', Math.max(1, nPairs) * GRAD_PER_PAIR * 4, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
 
+    step('buffers');
+
     // ---- per-quadrant compact images ----
     this.residual = await res.pipeline('residual', residualShader({ m: 64, workgroupSize: wg }));
     const quadResid: GPUBuffer[] = [];
@@ -260,18 +302,24 @@ export class ShearEngine {
     }
     this.totalActive = off;
     this.readPartial = res.buffer('read-partials', Math.max(1, off) * 4, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+    step('images');
 
     // ---- per FFT size: pipelines and one reusable work buffer ----
     const maxCount = new Map<number, number>();
     for (const b of layout.batches) maxCount.set(b.m, Math.max(maxCount.get(b.m) ?? 0, b.count));
     // PSF spectra: pairs are processed in chunks whose q² component spectra fit one binding
-    const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize, this.options.maxBatchBytes ?? Infinity);
+    const maxBinding = maxBindingBytes(device.limits, this.options.maxBatchBytes);
     const psfPipes = new Map<number, { place: GPUComputePipeline; combine: GPUComputePipeline; table: GPUBuffer; scratch: GPUBuffer; stamps: GPUBuffer; chunk: number }>();
     for (const m of layout.fftSizes) {
       const o = { m, workgroupSize: wg, aliasOrders, profile: this.options.profile };
       const po = { m, workgroupSize: wg, psfSize: P, q, orders: aliasOrders };
-      const [fft, setup, render, scatter, adjoint, accumulate, place, combine] = await Promise.all([
-        createFft2dAsync(device, m),
+      // settled one by one: a plan made before another pipeline was rejected is still destroyed
+      const fftMade = createFft2dAsync(device, m).then((f) => {
+        this.ffts.push(f);
+        return f;
+      });
+      const made = await Promise.allSettled([
+        fftMade,
         res.pipeline(`setup-${m}`, pairSetupShader(o)),
         res.pipeline(`render-${m}`, kspaceRenderShader(o)),
         res.pipeline(`scatter-${m}`, residScatterShader(o)),
@@ -279,7 +327,19 @@ export class ShearEngine {
         res.pipeline(`accumulate-${m}`, accumulateShader(o)),
         res.pipeline(`psf-place-${m}`, psfPolyPlaceShader(po)),
         res.pipeline(`psf-combine-${m}`, psfCombineShader(po)),
-      ]);
+      ] as const);
+      const rejected = made.find((r) => r.status === 'rejected');
+      if (rejected) throw (rejected as PromiseRejectedResult).reason;
+      const [fft, setup, render, scatter, adjoint, accumulate, place, combine] = made.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+        Fft2dPlan,
+        GPUComputePipeline,
+        GPUComputePipeline,
+        GPUComputePipeline,
+        GPUComputePipeline,
+        GPUComputePipeline,
+        GPUComputePipeline,
+        GPUComputePipeline,
+      ];
       res.pipelinesCreated += fft.stats.pipelinesCreated;
       const cnt = maxCount.get(m)!;
       // two pairs per complex FFT slot (see kspaceRenderShader)
@@ -297,6 +357,8 @@ export class ShearEngine {
         chunk,
       });
     }
+
+    step('pipelines');
 
     // ---- per batch: PSF spectra (computed now, kept), bind groups ----
     const chunkUniforms: GPUBuffer[] = [];
@@ -365,6 +427,7 @@ export class ShearEngine {
       });
     });
     await device.queue.onSubmittedWorkDone();
+    step('spectra');
     // The stamps are in the spectra now; free the build-time buffers.
     for (const pp of psfPipes.values()) for (const buf of [pp.table, pp.scratch, pp.stamps]) res.release(buf);
     for (const buf of chunkUniforms) res.release(buf);
@@ -631,7 +694,7 @@ export class ShearEngine {
   }
 
   destroy(): void {
-    for (const s of this.sizes.values()) s.fft.destroy();
+    for (const f of this.ffts.splice(0)) f.destroy();
     this.res.destroyAll();
   }
 }

@@ -13,7 +13,8 @@ export function replicateSet(set: ExposureSet, replicas: number): ExposureSet {
   if (replicas === 1) return set;
   const nq = set.quadrants.length;
   const ns = set.sources.length;
-  const out: ExposureSet = { quadrants: [], sources: [], pairs: [], psfSize: set.psfSize };
+  // every other field (psfOversampling, …) is shared by the replicas
+  const out: ExposureSet = { ...set, quadrants: [], sources: [], pairs: [], psfSize: set.psfSize };
   for (let r = 0; r < replicas; r++) {
     for (const q of set.quadrants) out.quadrants.push({ ...q, name: `${q.name}#${r}` });
     for (const s of set.sources) out.sources.push({ ...s });

@@ -95,3 +95,31 @@ function tierHlr(tier: number, u: number): number {
   const lo = tier === 64 ? 1.2 : max(tier / 2) + 0.5;
   return lo + u * (max(tier) - 0.5 - lo);
 }
+
+/**
+ * What a synthetic scene will need before it is built (issue 17 item 10: `shine bench` refuses a
+ * scene that cannot fit instead of growing until the machine runs out): host bytes of the scene
+ * and its layout, and a lower bound of the engine's GPU bytes — the PSF spectra and FFT work of
+ * every pair (all pairs of a synthetic scene are visible), at the smallest FFT size for 'mixed'
+ * tiers and without alias orders when they are 'auto'.
+ */
+export function syntheticSceneNeeds(o: SyntheticOptions & { fftFactor?: number; aliasOrders?: number | 'auto'; replicas?: number }): { pairs: number; hostBytes: number; gpuAtLeast: { psfSpectra: number; fftWork: number; total: number } } {
+  const width = o.width ?? 2048;
+  const height = o.height ?? 2066;
+  const ovs = o.psfOversampling ?? 1;
+  const P = 21 * ovs + (ovs % 2 === 0 ? 1 : 0);
+  const k = o.replicas ?? 1;
+  const pairs = o.nSources * o.nQuadrants;
+  const m = (o.fftFactor ?? 2) * (typeof o.tier === 'number' ? o.tier : 64);
+  const N = o.aliasOrders === undefined || o.aliasOrders === 'auto' ? 0 : Math.min(o.aliasOrders, Math.ceil((ovs - 1) / 2));
+  const slots = (2 * N + 1) ** 2;
+  const psfSpectra = pairs * slots * m * m * 8;
+  // one work buffer per FFT size holding the largest batch; a batch holds at most one quadrant's pairs
+  const perBatch = Math.min(o.nSources, 65535);
+  const fftWork = Math.ceil(perBatch / 2) * m * m * 8;
+  // sci, rms, flags (4 B each) per pixel; float64 PSF stamps; per replicated quadrant the layout's
+  // coverage mask (1 B) and at most every pixel's observed value and weight (8 B)
+  const px = width * height;
+  const hostBytes = o.nQuadrants * px * 12 + pairs * P * P * 8 + k * o.nQuadrants * px * 9;
+  return { pairs, hostBytes, gpuAtLeast: { psfSpectra, fftWork, total: psfSpectra + fftWork } };
+}

@@ -30,6 +30,8 @@ export interface SubtileRunOptions {
   log?: (line: string) => void;
   /** Render the model at the MAP for the diagnostics (default true). */
   images?: boolean;
+  /** GPU memory budget (bytes) when the configuration sets none (device.memory_budget_gb); default the engine's. */
+  maxGpuBytes?: number;
 }
 
 export interface QuadrantImages {
@@ -272,6 +274,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     aliasTolerance: cfg.stamps.alias_tolerance,
     badPixelMask: pixelMask,
     replicas: replicasFor(cfgM),
+    maxGpuBytes: cfg.device.memory_budget_gb ? Math.floor(cfg.device.memory_budget_gb * 2 ** 30) : opts.maxGpuBytes,
   });
   timings.buildMs = performance.now() - t;
   try {

@@ -1,0 +1,147 @@
+/**
+ * GPU memory a scene needs, computed before anything is allocated (issue 17 item 10): the same
+ * buffers, sizes and rounding as `ShearEngine.build` (engine.ts), so that a scene too large for
+ * the budget is refused with its breakdown instead of growing until the device (or, on a software
+ * adapter, the host) runs out.
+ */
+import { BATCH_UNIFORM_BYTES, BLOCK_PIXELS, GRAD_PER_PAIR, PAIR_BYTES, phaseEntries } from '../../shaders/render.wgsl.ts';
+import { SceneError } from '../errors.ts';
+import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions } from '../model/validate.ts';
+import { buildLayout, type SceneLayout } from './layout.ts';
+import { replicateSet } from './replicate.ts';
+import type { ExposureSet, RenderOptions } from './types.ts';
+
+/** Bytes per kind of buffer; `peak` is what `stats.peakGpuBytes` reaches after a `render`. */
+export interface GpuBytes {
+  /** (2N+1)² M² complex per visible pair (replicas share them). */
+  psfSpectra: number;
+  /** Build-time only (freed after the build): q² M² complex per pair of a chunk, the stamps, the order table. */
+  psfBuild: number;
+  /** FFT work buffers: ⌈pairs/2⌉ M² complex per FFT size (largest batch). */
+  fftWork: number;
+  /** Per-pair derived values and phase tables of the largest batch, per FFT size. */
+  phases: number;
+  /** Observed pixels and weights, model, residual, block tables, per-block χ² (per quadrant and replica). */
+  images: number;
+  /** Pair table, source parameters, per-pair gradients (and their read-back), batch uniforms, block lists. */
+  pairs: number;
+  /** The model read-back buffer made by the first `render` call. */
+  readback: number;
+  /** Everything alive at the end of the build. */
+  build: number;
+  /** The largest number of bytes alive at once: max(build, build − psfBuild + readback). */
+  peak: number;
+}
+
+/** WebGPU's sizes: multiples of 4, at least 16 bytes (GpuResources.buffer). */
+const sz = (bytes: number) => Math.max(16, Math.ceil(bytes / 4) * 4);
+
+export interface MemoryLimits {
+  /** min(maxStorageBufferBindingSize, maxBufferSize, maxBatchBytes): the largest binding. */
+  maxBindingBytes: number;
+}
+
+/** Bytes of the buffers `ShearEngine.build` makes for this layout of the replicated set `set` (replicateSet). */
+export function layoutGpuBytes(layout: SceneLayout, set: ExposureSet, options: RenderOptions & { replicas?: number }, limits: MemoryLimits): GpuBytes {
+  const k = options.replicas ?? 1;
+  const q = psfOversamplingOf(set);
+  const N = aliasOrdersFor(set, options);
+  const slots = (2 * N + 1) ** 2;
+  const P = set.psfSize;
+  const nPairs = layout.pairs.length;
+  const b: GpuBytes = { psfSpectra: 0, psfBuild: 0, fftWork: 0, phases: 0, images: 0, pairs: 0, readback: 0, build: 0, peak: 0 };
+  b.pairs += sz(Math.max(1, nPairs) * PAIR_BYTES);
+  b.pairs += sz(Math.max(1, set.sources.length) * 8 * 4);
+  b.pairs += 2 * sz(Math.max(1, nPairs) * GRAD_PER_PAIR * 4);
+  let active = 0;
+  layout.quadrants.forEach((ql, j) => {
+    const n = Math.max(1, ql.nActive) * BLOCK_PIXELS;
+    b.images += sz(ql.obsW.length ? ql.obsW.byteLength : 8) + 2 * sz(n * 4) + sz(Math.max(1, ql.nActive) * 4) + sz(16);
+    b.images += sz(ql.blockIndex.byteLength) + sz(ql.blockXY.length ? ql.blockXY.byteLength : 8);
+    active += ql.nActive;
+    if (j < layout.quadrants.length / k) b.readback += ql.nActive * BLOCK_PIXELS * 4;
+  });
+  b.images += sz(Math.max(1, active) * 4);
+  b.readback = sz(Math.max(4, b.readback));
+  const maxCount = new Map<number, number>();
+  for (const bt of layout.batches) maxCount.set(bt.m, Math.max(maxCount.get(bt.m) ?? 0, bt.count));
+  const chunks = new Map<number, number>();
+  for (const m of layout.fftSizes) {
+    const cnt = maxCount.get(m)!;
+    b.fftWork += sz(Math.ceil(cnt / 2) * m * m * 8);
+    b.phases += sz(cnt * 48) + sz(cnt * phaseEntries(m, N) * 8);
+    const chunk = Math.max(1, Math.min(cnt, Math.floor(limits.maxBindingBytes / (q * q * m * m * 8)), Math.floor(65535 / Math.max(q * q, slots))));
+    chunks.set(m, chunk);
+    b.psfBuild += sz((2 * N + 1) * q * m * 2 * 4) + sz(chunk * q * q * m * m * 8) + sz(chunk * P * P * 4);
+  }
+  const own = layout.batches.length / k; // replica 0's batches compute the spectra, the others share them
+  layout.batches.forEach((bt, i) => {
+    b.pairs += sz(BATCH_UNIFORM_BYTES);
+    if (i < own) {
+      b.psfSpectra += sz(bt.count * slots * bt.m * bt.m * 8);
+      b.psfBuild += Math.ceil(bt.count / chunks.get(bt.m)!) * sz(16);
+    }
+    if (bt.touched.length) b.pairs += sz((bt.touched.length + bt.starts.length + bt.entries.length) * 4) + sz(16);
+  });
+  b.build = b.psfSpectra + b.psfBuild + b.fftWork + b.phases + b.images + b.pairs;
+  b.peak = Math.max(b.build, b.build - b.psfBuild + b.readback);
+  return b;
+}
+
+/** The largest binding the engine uses on a device with these limits. */
+export function maxBindingBytes(limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>, maxBatchBytes?: number): number {
+  return Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, maxBatchBytes ?? Infinity);
+}
+
+/**
+ * GPU bytes `ShearEngine.create(device, set, options)` will allocate (its `stats.peakGpuBytes`
+ * after a `render`), computed from the scene's layout without touching the device.
+ */
+export function estimateEngineBytes(
+  set: ExposureSet,
+  opts: Partial<RenderOptions> & { replicas?: number; includeInvisible?: boolean; maxPairsPerBatch?: number; maxBatchBytes?: number } = {},
+  limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'> = { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 31 },
+): GpuBytes {
+  const render = resolveRenderOptions(opts);
+  const replicas = opts.replicas ?? 1;
+  const maxBinding = maxBindingBytes(limits, opts.maxBatchBytes);
+  const rep = replicateSet(set, replicas);
+  const layout = buildLayout(rep, render, { maxBindingBytes: maxBinding, maxPairsPerBatch: opts.maxPairsPerBatch }, opts.includeInvisible ?? false);
+  return layoutGpuBytes(layout, rep, { ...render, replicas }, { maxBindingBytes: maxBinding });
+}
+
+/**
+ * The default GPU memory budget: WebGPU does not say how much memory a device has, so take a
+ * conservative multiple of its largest buffer — 8 × maxBufferSize, at least 4 GiB. Callers that
+ * know better (a configured `device.memory_budget_gb`, host memory for a software adapter) pass
+ * `EngineOptions.maxGpuBytes`.
+ */
+export function defaultGpuBudget(limits: Pick<GPUSupportedLimits, 'maxBufferSize'>): number {
+  return Math.max(4 * 2 ** 30, 8 * limits.maxBufferSize);
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+/** The breakdown as one line: `PSF spectra 1.20 GiB, FFT work …`. */
+export function describeGpuBytes(b: GpuBytes): string {
+  const parts: Array<[string, number]> = [
+    ['PSF spectra', b.psfSpectra],
+    ['PSF build scratch', b.psfBuild],
+    ['FFT work', b.fftWork],
+    ['phases', b.phases],
+    ['images', b.images],
+    ['pair tables', b.pairs],
+    ['model read-back', b.readback],
+  ];
+  return parts.filter(([, v]) => v > 0).map(([k, v]) => `${k} ${formatBytes(v)}`).join(', ');
+}
+
+/** A scene that does not fit the GPU memory budget: names the need, its breakdown and the limit. */
+export function gpuMemoryError(need: GpuBytes, limit: number, what: string, hint = 'fewer sources or quadrants per run, fewer replicas, alias orders 0, or a larger device.memory_budget_gb / EngineOptions.maxGpuBytes if the device has the memory'): SceneError {
+  return new SceneError(`${what} needs ${formatBytes(need.peak)} of GPU memory (${describeGpuBytes(need)}), more than the budget of ${formatBytes(limit)}: refused before allocating (${hint})`);
+}
