@@ -10,12 +10,13 @@
  * skipped unless --force. Exit 0 on success (or skip), 1 with one clear line on bad input.
  */
 import { join } from 'node:path';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { commandExitCode, UserError, type Command } from './command.ts';
 import { parseOptions } from './args.ts';
 import { loadConfig } from '../platform/node/config.ts';
 import { openFits, remoteSettings } from '../platform/node/files.ts';
 import { gpuBudgetBytes } from './gpu-budget.ts';
+import { acquireLock } from '../platform/node/lock.ts';
 import { subtileOutputsComplete, writeSubtileOutputs } from '../platform/node/outputs.ts';
 import { acquireDevice, parseDeviceFlags, detectRuntime, runtimeVersion } from '../platform/acquire.ts';
 import { manifestFileName, parseManifest } from '../engine/tiling/manifest.ts';
@@ -58,6 +59,11 @@ function progressReporter(quiet: boolean) {
   };
 }
 
+/** The lock file of one sub-tile in its output folder (held while it is computed and written). */
+export function subtileLockName(tileId: number, row: number, col: number): string {
+  return `.lock_subtile_${tileId}_${row}_${col}`;
+}
+
 export const subtileCommand: Command = {
   summary: 'run one sub-tile: manifest → ExposureSet → MAP + Laplace → shear/params/diagnostics/metadata',
   async run(argv) {
@@ -88,111 +94,120 @@ export const subtileCommand: Command = {
     if (row >= rows || col >= cols) throw new UserError(`sub-tile (${row}, ${col}) is outside the ${rows}×${cols} grid (distributed.sub_tile_grid)`);
     const outDir = (opts.out as string | undefined) ?? cfg.distributed.output_dir;
 
-    if (!opts.force) {
-      const st = await subtileOutputsComplete(outDir, tileId, row, col);
-      // complete outputs of another inference method are not this run's result: redo
-      const want = method ?? cfg.inference.method;
-      let have: unknown;
-      if (st.complete) {
-        try {
-          have = (parseYaml(await readFile(join(outDir, subtileOutputNames(tileId, row, col).metadata), 'utf8')) as { method?: unknown })?.method;
-        } catch {
-          have = undefined;
+    // one run per sub-tile: a second run on the same outputs stops here, naming the lock and its holder
+    await mkdir(outDir, { recursive: true }).catch((e) => {
+      throw new UserError(`cannot create the output folder ${outDir}: ${(e as Error).message}`);
+    });
+    const lock = await acquireLock(join(outDir, subtileLockName(tileId, row, col)), { what: `sub-tile (${tileId}, ${row}, ${col}) in ${outDir}`, warn: (l) => console.error(`subtile: ${l}`) });
+    try {
+      if (!opts.force) {
+        const st = await subtileOutputsComplete(outDir, tileId, row, col);
+        // complete outputs of another inference method are not this run's result: redo
+        const want = method ?? cfg.inference.method;
+        let have: unknown;
+        if (st.complete) {
+          try {
+            have = (parseYaml(await readFile(join(outDir, subtileOutputNames(tileId, row, col).metadata), 'utf8')) as { method?: unknown })?.method;
+          } catch {
+            have = undefined;
+          }
+        }
+        if (st.complete && have === want) {
+          log(`subtile: (${tileId}, ${row}, ${col}) is complete in ${outDir}; skipped (use --force to redo)`);
+          return 0;
+        }
+        if (st.complete) log(`subtile: (${tileId}, ${row}, ${col}) has outputs made with method '${String(have)}', not '${want}': running again`);
+      }
+
+      // manifest (Stage 1 for this sub-tile when missing)
+      let manifestFile = opts.manifest as string | undefined;
+      if (!manifestFile) {
+        const dir = join(cfg.distributed.scratch_dir, `tile_${tileId}`);
+        manifestFile = join(dir, manifestFileName(tileId, row, col));
+        if (!(await exists(manifestFile))) {
+          log(`subtile: no manifest ${manifestFile}: running Stage 1 for this sub-tile`);
+          const prepare = (await import('./commands/prepare.ts')).default;
+          const rc = await prepare.run(['--config', configFile, '--tile-id', String(tileId), '--sub-tile', `${row},${col}`, '--out', dir, ...(quiet ? ['--quiet'] : [])]);
+          if (rc !== 0) return rc;
         }
       }
-      if (st.complete && have === want) {
-        log(`subtile: (${tileId}, ${row}, ${col}) is complete in ${outDir}; skipped (use --force to redo)`);
+      let text: string;
+      try {
+        text = await readFile(manifestFile, 'utf8');
+      } catch (e) {
+        throw new UserError(`cannot read manifest ${manifestFile}: ${(e as Error).message}`);
+      }
+      const manifest = parseManifest(text, manifestFile);
+      if (manifest.tile_id !== tileId || manifest.sub_tile_row !== row || manifest.sub_tile_col !== col) {
+        throw new UserError(`${manifestFile}: is for (${manifest.tile_id}, ${manifest.sub_tile_row}, ${manifest.sub_tile_col}), not (${tileId}, ${row}, ${col})`);
+      }
+
+      const acq = await acquireDevice({ adapter: flags.adapter ?? (cfg.device.adapter === 'auto' ? undefined : cfg.device.adapter), limits: flags.limits, quiet });
+      try {
+        // http(s) inputs go through the configured cache, concurrency bound and retries (docs/remote-data.md)
+        const remote = remoteSettings(cfg.remote, cfg.source.dir);
+        const result = await runSubtile(acq.device, manifest, cfg, { openFits: (p: string) => openFits(p, { remote }) }, {
+          method: method as 'map' | 'vi' | 'nuts' | undefined,
+          onProgress: progressReporter(quiet),
+          log,
+          maxGpuBytes: gpuBudgetBytes(acq, cfg.device.memory_budget_gb),
+        });
+        if (!quiet) process.stderr.write('\n');
+        const tWrite = performance.now();
+        const configText = await readFile(configFile, 'utf8');
+        const products = subtileProducts(result, manifest, {
+          manifestFile,
+          configFile: cfg.source.file || configFile,
+          configHash: hash64(configText),
+          created: new Date().toISOString(),
+          softwareVersion: SHINE_VERSION,
+          adapter: { label: acq.label, backend: acq.backend, featureLevel: acq.featureLevel },
+          runtime: { name: detectRuntime(), version: runtimeVersion() },
+          saveDiagnostics: cfg.distributed.save_diagnostics,
+          totalMs: performance.now() - t0,
+        });
+        await writeSubtileOutputs(outDir, tileId, row, col, products);
+        const writeMs = performance.now() - tWrite;
+        const summary = {
+          tileId,
+          row,
+          col,
+          status: result.status,
+          method: result.method,
+          g1: result.g1,
+          g2: result.g2,
+          g1Err: result.g1Err,
+          g2Err: result.g2Err,
+          nSources: result.nSourcesCore,
+          nQuadrants: result.nQuadrants,
+          converged: result.converged,
+          iterations: result.iterations,
+          out: outDir,
+          seconds: (performance.now() - t0) / 1000,
+          writeMs,
+          warnings: result.warnings,
+          ...(result.posterior ? { posterior: result.posterior, map: result.mapEstimate } : {}),
+        };
+        if (opts.json) console.log(JSON.stringify(summary));
+        else if (result.status === 'empty') console.log(`subtile (${tileId}, ${row}, ${col}): empty — ${result.emptyReason}; products written to ${outDir}`);
+        else {
+          console.log(`subtile (${tileId}, ${row}, ${col}): ${result.nSourcesCore} core sources, ${result.nQuadrants} quadrants, ${result.method} ${result.converged ? 'converged' : 'NOT converged'} in ${result.iterations} iterations`);
+          console.log(`  g1 = ${result.g1.toFixed(5)} ± ${result.g1Err.toFixed(5)}   g2 = ${result.g2.toFixed(5)} ± ${result.g2Err.toFixed(5)}${result.method === 'map' ? '' : ' (posterior mean ± sd)'}`);
+          const pd = result.posterior;
+          if (pd && result.method === 'nuts') {
+            console.log(`  NUTS: ${pd.chains} chain(s) × ${pd.draws} draws; R̂ g1 ${pd.rhatG1.toFixed(4)} g2 ${pd.rhatG2.toFixed(4)} (max ${pd.maxRhat.toFixed(4)}, ${pd.maxRhatParam}); bulk ESS g1 ${pd.essBulkG1.toFixed(0)} g2 ${pd.essBulkG2.toFixed(0)}; ${pd.divergences} divergences; ${(pd.msPerEssG1 / 1000).toFixed(3)} s per effective sample of g1`);
+          }
+          if (pd && result.method === 'vi') console.log(`  VI: final −ELBO ${result.convergence.toFixed(3)}; ${pd.draws} guide draws`);
+          if (result.mapEstimate) console.log(`  (MAP + Laplace: g1 = ${result.mapEstimate.g1.toFixed(5)} ± ${result.mapEstimate.g1Err.toFixed(5)}   g2 = ${result.mapEstimate.g2.toFixed(5)} ± ${result.mapEstimate.g2Err.toFixed(5)})`);
+          console.log(`  products in ${outDir} (${summary.seconds.toFixed(1)} s on ${acq.label})`);
+          for (const w of result.warnings) console.error(`subtile: warning: ${w}`);
+        }
         return 0;
+      } finally {
+        acq.release();
       }
-      if (st.complete) log(`subtile: (${tileId}, ${row}, ${col}) has outputs made with method '${String(have)}', not '${want}': running again`);
-    }
-
-    // manifest (Stage 1 for this sub-tile when missing)
-    let manifestFile = opts.manifest as string | undefined;
-    if (!manifestFile) {
-      const dir = join(cfg.distributed.scratch_dir, `tile_${tileId}`);
-      manifestFile = join(dir, manifestFileName(tileId, row, col));
-      if (!(await exists(manifestFile))) {
-        log(`subtile: no manifest ${manifestFile}: running Stage 1 for this sub-tile`);
-        const prepare = (await import('./commands/prepare.ts')).default;
-        const rc = await prepare.run(['--config', configFile, '--tile-id', String(tileId), '--sub-tile', `${row},${col}`, '--out', dir, ...(quiet ? ['--quiet'] : [])]);
-        if (rc !== 0) return rc;
-      }
-    }
-    let text: string;
-    try {
-      text = await readFile(manifestFile, 'utf8');
-    } catch (e) {
-      throw new UserError(`cannot read manifest ${manifestFile}: ${(e as Error).message}`);
-    }
-    const manifest = parseManifest(text, manifestFile);
-    if (manifest.tile_id !== tileId || manifest.sub_tile_row !== row || manifest.sub_tile_col !== col) {
-      throw new UserError(`${manifestFile}: is for (${manifest.tile_id}, ${manifest.sub_tile_row}, ${manifest.sub_tile_col}), not (${tileId}, ${row}, ${col})`);
-    }
-
-    const acq = await acquireDevice({ adapter: flags.adapter ?? (cfg.device.adapter === 'auto' ? undefined : cfg.device.adapter), limits: flags.limits, quiet });
-    try {
-      // http(s) inputs go through the configured cache, concurrency bound and retries (docs/remote-data.md)
-      const remote = remoteSettings(cfg.remote, cfg.source.dir);
-      const result = await runSubtile(acq.device, manifest, cfg, { openFits: (p: string) => openFits(p, { remote }) }, {
-        method: method as 'map' | 'vi' | 'nuts' | undefined,
-        onProgress: progressReporter(quiet),
-        log,
-        maxGpuBytes: gpuBudgetBytes(acq, cfg.device.memory_budget_gb),
-      });
-      if (!quiet) process.stderr.write('\n');
-      const tWrite = performance.now();
-      const configText = await readFile(configFile, 'utf8');
-      const products = subtileProducts(result, manifest, {
-        manifestFile,
-        configFile: cfg.source.file || configFile,
-        configHash: hash64(configText),
-        created: new Date().toISOString(),
-        softwareVersion: SHINE_VERSION,
-        adapter: { label: acq.label, backend: acq.backend, featureLevel: acq.featureLevel },
-        runtime: { name: detectRuntime(), version: runtimeVersion() },
-        saveDiagnostics: cfg.distributed.save_diagnostics,
-        totalMs: performance.now() - t0,
-      });
-      await writeSubtileOutputs(outDir, tileId, row, col, products);
-      const writeMs = performance.now() - tWrite;
-      const summary = {
-        tileId,
-        row,
-        col,
-        status: result.status,
-        method: result.method,
-        g1: result.g1,
-        g2: result.g2,
-        g1Err: result.g1Err,
-        g2Err: result.g2Err,
-        nSources: result.nSourcesCore,
-        nQuadrants: result.nQuadrants,
-        converged: result.converged,
-        iterations: result.iterations,
-        out: outDir,
-        seconds: (performance.now() - t0) / 1000,
-        writeMs,
-        warnings: result.warnings,
-        ...(result.posterior ? { posterior: result.posterior, map: result.mapEstimate } : {}),
-      };
-      if (opts.json) console.log(JSON.stringify(summary));
-      else if (result.status === 'empty') console.log(`subtile (${tileId}, ${row}, ${col}): empty — ${result.emptyReason}; products written to ${outDir}`);
-      else {
-        console.log(`subtile (${tileId}, ${row}, ${col}): ${result.nSourcesCore} core sources, ${result.nQuadrants} quadrants, ${result.method} ${result.converged ? 'converged' : 'NOT converged'} in ${result.iterations} iterations`);
-        console.log(`  g1 = ${result.g1.toFixed(5)} ± ${result.g1Err.toFixed(5)}   g2 = ${result.g2.toFixed(5)} ± ${result.g2Err.toFixed(5)}${result.method === 'map' ? '' : ' (posterior mean ± sd)'}`);
-        const pd = result.posterior;
-        if (pd && result.method === 'nuts') {
-          console.log(`  NUTS: ${pd.chains} chain(s) × ${pd.draws} draws; R̂ g1 ${pd.rhatG1.toFixed(4)} g2 ${pd.rhatG2.toFixed(4)} (max ${pd.maxRhat.toFixed(4)}, ${pd.maxRhatParam}); bulk ESS g1 ${pd.essBulkG1.toFixed(0)} g2 ${pd.essBulkG2.toFixed(0)}; ${pd.divergences} divergences; ${(pd.msPerEssG1 / 1000).toFixed(3)} s per effective sample of g1`);
-        }
-        if (pd && result.method === 'vi') console.log(`  VI: final −ELBO ${result.convergence.toFixed(3)}; ${pd.draws} guide draws`);
-        if (result.mapEstimate) console.log(`  (MAP + Laplace: g1 = ${result.mapEstimate.g1.toFixed(5)} ± ${result.mapEstimate.g1Err.toFixed(5)}   g2 = ${result.mapEstimate.g2.toFixed(5)} ± ${result.mapEstimate.g2Err.toFixed(5)})`);
-        console.log(`  products in ${outDir} (${summary.seconds.toFixed(1)} s on ${acq.label})`);
-        for (const w of result.warnings) console.error(`subtile: warning: ${w}`);
-      }
-      return 0;
     } finally {
-      acq.release();
+      await lock.release();
     }
   },
 };

@@ -14,6 +14,10 @@ import { parseTileList, planTasks, type PreparedSubtile } from '../../engine/orc
 import { slurmPlan, type GeneratedFile, type StageResources } from '../../engine/orchestrate/slurm.ts';
 import { awsBatchPlan } from '../../engine/orchestrate/awsbatch.ts';
 import { checkMem } from '../../engine/orchestrate/shell.ts';
+import { acquireLock } from '../../platform/node/lock.ts';
+
+/** The lock file of a local run in its run folder (held for the whole run). */
+export const RUN_LOCK = '.lock_run';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -168,31 +172,40 @@ const command: Command = {
         for (const t of tasks) console.log(`  tile ${t.tileId} sub-tile (${t.row}, ${t.col})`);
         return 0;
       }
-      const tsx = ['npx', 'tsx'];
-      const tty = !quiet && !!process.stderr.isTTY;
-      let last = 0;
-      const res = await runLocal({
-        configFile, tiles, grid, scratchDir, outputDir, runDir, catalog, allowMissing, cwd: REPO, log,
-        jobs: int(opts.jobs, 'jobs', 1, 1),
-        retries: int(opts.retries, 'retries', 2, 0),
-        prepareCommand: commandFromEnv('SHINE_RUN_PREPARE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'prepare']),
-        subtileCommand: [...commandFromEnv('SHINE_RUN_SUBTILE_CMD', [...tsx, join(REPO, 'cli/subtile.ts')]), ...(method ? ['--method', method] : [])],
-        assembleCommand: commandFromEnv('SHINE_RUN_ASSEMBLE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'assemble']),
-        progress: (d, f, s, n) => {
-          if (quiet) return;
-          const line = `run: sub-tiles ${d}/${n} done (${s} already complete), ${f} failed`;
-          if (tty) process.stderr.write(`\r${line}\x1b[K${d + f >= n ? '\n' : ''}`);
-          else if (performance.now() - last > 5000 || d + f >= n) {
-            last = performance.now();
-            console.error(line);
-          }
-        },
+      // one run per run folder: a second `shine run` on it stops here, naming the lock and its holder
+      await mkdir(runDir, { recursive: true }).catch((e) => {
+        throw new UserError(`cannot create the run folder ${runDir}: ${(e as Error).message}`);
       });
-      console.log(`shine run: ${res.tasks} sub-tile(s) (${res.empty} empty): ${res.done} done, ${res.skipped} already complete, ${res.failed.length} failed, ${res.retried} retr${res.retried === 1 ? 'y' : 'ies'}`);
-      for (const t of res.failed) console.log(`  FAILED tile ${t.tileId} sub-tile (${t.row}, ${t.col}): see ${join(runDir, 'logs', `subtile_${t.tileId}_${t.row}_${t.col}.log`)}`);
-      if (res.failed.length && !allowMissing) console.log(`shine run: catalog not assembled (${res.failed.length} failed sub-tile(s)); re-run to retry them, or pass --allow-missing`);
-      if (res.assembled === true) console.log(`shine run: catalog ${catalog}`);
-      return res.failed.length && !allowMissing ? 1 : res.assembled === false ? 1 : 0;
+      const lock = await acquireLock(join(runDir, RUN_LOCK), { what: `run folder ${runDir}`, warn: (l) => console.error(`shine run: ${l}`) });
+      try {
+        const tsx = ['npx', 'tsx'];
+        const tty = !quiet && !!process.stderr.isTTY;
+        let last = 0;
+        const res = await runLocal({
+          configFile, tiles, grid, scratchDir, outputDir, runDir, catalog, allowMissing, cwd: REPO, log,
+          jobs: int(opts.jobs, 'jobs', 1, 1),
+          retries: int(opts.retries, 'retries', 2, 0),
+          prepareCommand: commandFromEnv('SHINE_RUN_PREPARE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'prepare']),
+          subtileCommand: [...commandFromEnv('SHINE_RUN_SUBTILE_CMD', [...tsx, join(REPO, 'cli/subtile.ts')]), ...(method ? ['--method', method] : [])],
+          assembleCommand: commandFromEnv('SHINE_RUN_ASSEMBLE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'assemble']),
+          progress: (d, f, s, n) => {
+            if (quiet) return;
+            const line = `run: sub-tiles ${d}/${n} done (${s} already complete), ${f} failed`;
+            if (tty) process.stderr.write(`\r${line}\x1b[K${d + f >= n ? '\n' : ''}`);
+            else if (performance.now() - last > 5000 || d + f >= n) {
+              last = performance.now();
+              console.error(line);
+            }
+          },
+        });
+        console.log(`shine run: ${res.tasks} sub-tile(s) (${res.empty} empty): ${res.done} done, ${res.skipped} already complete, ${res.failed.length} failed, ${res.retried} retr${res.retried === 1 ? 'y' : 'ies'}`);
+        for (const t of res.failed) console.log(`  FAILED tile ${t.tileId} sub-tile (${t.row}, ${t.col}): see ${join(runDir, 'logs', `subtile_${t.tileId}_${t.row}_${t.col}.log`)}`);
+        if (res.failed.length && !allowMissing) console.log(`shine run: catalog not assembled (${res.failed.length} failed sub-tile(s)); re-run to retry them, or pass --allow-missing`);
+        if (res.assembled === true) console.log(`shine run: catalog ${catalog}`);
+        return res.failed.length && !allowMissing ? 1 : res.assembled === false ? 1 : 0;
+      } finally {
+        await lock.release();
+      }
     }
 
     // cluster executors: the task list from Stage-1 listings when they exist, else every grid cell

@@ -27,13 +27,14 @@
  * FITS layer has told the source where its HDUs are, see `locate`).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as zlib from 'node:zlib';
 import { DataError } from '../../engine/errors.ts';
 import { RequestLimiter, RequestTimeout, timedFetch, type RedirectPolicy, type TimedResponse } from '../../engine/data/fits/http-source.ts';
 import type { ByteSource } from '../../engine/data/fits/source.ts';
+import { waitLock } from './lock.ts';
 
 // ---------------------------------------------------------------------------------------------
 // settings
@@ -472,7 +473,7 @@ export class CacheEntry {
    */
   private async saveIndex(): Promise<void> {
     await this.fh.datasync();
-    const unlock = await lockFile(join(this.dir, 'index.lock'));
+    const unlock = await indexLock(join(this.dir, 'index.lock'));
     try {
       await this.mergeAndWriteIndex();
     } finally {
@@ -758,34 +759,15 @@ export class CacheEntry {
 }
 
 /**
- * A cross-process mutex: exclusive creation of `path`. A lock older than 30 s is taken as left by
- * a crashed process and broken; after 20 s of waiting the caller goes on without it (the index
- * merge is an optimisation: a lost entry only means a block is fetched again).
+ * The index lock: a cross-process mutex (platform/node/lock.ts) — exclusive creation of `path`
+ * holding the owner's pid, host and token. A lock older than 30 s (or of a dead pid on this host)
+ * is broken as stale; a holder releases only a lock that still holds its token, so a slow holder
+ * whose lock was broken never deletes its successor's; a waiter never goes on without the lock
+ * (after 120 s it fails, and the index is not written: its blocks are only fetched again later).
  */
-async function lockFile(path: string): Promise<() => Promise<void>> {
-  const t0 = Date.now();
-  for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
-    try {
-      const fh = await open(path, 'wx');
-      await fh.close();
-      return async () => {
-        await unlink(path).catch(() => undefined);
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return async () => undefined;
-    }
-    try {
-      const st = await stat(path);
-      if (Date.now() - st.mtimeMs > 30_000) {
-        await unlink(path).catch(() => undefined);
-        continue;
-      }
-    } catch {
-      continue; // released meanwhile
-    }
-    if (Date.now() - t0 > 20_000) return async () => undefined;
-    await sleep(wait);
-  }
+export async function indexLock(path: string, opts: { staleMs?: number; maxWaitMs?: number } = {}): Promise<() => Promise<boolean>> {
+  const l = await waitLock(path, { what: 'cache index', ...opts });
+  return () => l.release();
 }
 
 async function writeFileFully(path: string, bytes: Uint8Array): Promise<void> {
