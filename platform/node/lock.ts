@@ -6,8 +6,9 @@
  *
  * - {@link acquireLock}: one run per folder / sub-tile. Held by a live process → a clear error
  *   naming the lock file and the holder; held by a dead pid on this host → stale: taken over with
- *   a warning; held by another host (its pid cannot be checked from here) → an error that says
- *   which file to delete if that run is gone. Released on exit, also on errors, SIGINT, SIGTERM
+ *   a warning; held by another host: taken over when the holder ran as a SLURM job that `squeue`
+ *   says has ended (a node that died mid-task: `shine retry` reruns it elsewhere), else an error
+ *   that says which file to delete if that run is gone. Released on exit, also on errors, SIGINT, SIGTERM
  *   and SIGHUP.
  * - {@link waitLock}: a short critical section (the remote cache's index): waits for the lock;
  *   a lock older than `staleMs` (or of a dead pid on this host) is broken; after `maxWaitMs` the
@@ -17,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { ShineError } from '../../engine/errors.ts';
 
 export interface LockOwner {
@@ -28,6 +30,8 @@ export interface LockOwner {
   token: string;
   /** What is locked (for messages). */
   what?: string;
+  /** The SLURM job (`<job>` or `<array job>_<task>`) the holder ran in, when it ran under SLURM. */
+  slurmJob?: string;
 }
 
 export interface HeldLock {
@@ -82,7 +86,8 @@ export function pidAlive(pid: number): boolean {
 }
 
 function newOwner(what?: string): LockOwner {
-  return { pid: process.pid, host: hostname(), started: new Date().toISOString(), token: randomBytes(12).toString('hex'), ...(what ? { what } : {}) };
+  const job = slurmJobOfThisProcess();
+  return { pid: process.pid, host: hostname(), started: new Date().toISOString(), token: randomBytes(12).toString('hex'), ...(what ? { what } : {}), ...(job ? { slurmJob: job } : {}) };
 }
 
 /** Creates the lock file exclusively; false when it exists. */
@@ -179,7 +184,33 @@ function unhook(): void {
 }
 
 function describeHolder(o: LockOwner): string {
-  return `pid ${o.pid} on ${o.host} since ${o.started}`;
+  return `pid ${o.pid} on ${o.host} since ${o.started}${o.slurmJob ? ` (SLURM job ${o.slurmJob})` : ''}`;
+}
+
+/** This process's SLURM job: `<array job>_<task>` for an array task, else `<job>`; undefined outside SLURM. */
+function slurmJobOfThisProcess(): string | undefined {
+  const e = process.env;
+  if (e.SLURM_ARRAY_JOB_ID && e.SLURM_ARRAY_TASK_ID) return `${e.SLURM_ARRAY_JOB_ID}_${e.SLURM_ARRAY_TASK_ID}`;
+  return e.SLURM_JOB_ID || undefined;
+}
+
+/**
+ * Whether a SLURM job is over, asked of `squeue` (a job no longer in the queue, or one squeue
+ * calls invalid, has ended). undefined when squeue cannot be asked (not installed, controller down):
+ * then nothing is assumed. A node that died leaves its task's lock behind on the shared file
+ * system; `shine retry` reruns the task elsewhere, and this is how the rerun knows the lock's
+ * holder is gone.
+ */
+export function slurmJobEnded(job: string): boolean | undefined {
+  if (!/^[0-9]+(_[0-9]+)?$/.test(job)) return undefined;
+  try {
+    const out = execFileSync('squeue', ['-h', '-j', job, '-o', '%T'], { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    return out.trim() === '';
+  } catch (e) {
+    const err = e as { stderr?: string; code?: string };
+    if (typeof err.stderr === 'string' && /invalid job id/i.test(err.stderr)) return true;
+    return undefined;
+  }
 }
 
 /**
@@ -210,11 +241,16 @@ export async function acquireLock(path: string, opts: { what: string; warn?: (li
       await breakLock(path, o);
       continue;
     }
+    if (o.host !== host && o.slurmJob && o.slurmJob !== slurmJobOfThisProcess() && slurmJobEnded(o.slurmJob) === true) {
+      opts.warn?.(`warning: ${opts.what}: stale lock ${path} of ${describeHolder(o)} (squeue: that job has ended): taken over`);
+      await breakLock(path, o);
+      continue;
+    }
     if (o.host === host) {
       throw new LockBusy(`${opts.what} is locked by another run: ${describeHolder(o)} holds ${path}; wait for it to finish (two runs must not write the same outputs)`, path, o);
     }
     throw new LockBusy(
-      `${opts.what} is locked by a run on another host: ${describeHolder(o)} holds ${path}; its process cannot be checked from ${host} — if that run is no longer running, delete ${path}`,
+      `${opts.what} is locked by a run on another host: ${describeHolder(o)} holds ${path}; its process cannot be checked from ${host}${o.slurmJob ? ' and squeue does not say its job has ended' : ''} — if that run is no longer running, delete ${path}`,
       path,
       o,
     );
