@@ -15,6 +15,7 @@ import { commandExitCode, UserError, type Command } from './command.ts';
 import { parseOptions } from './args.ts';
 import { loadConfig } from '../platform/node/config.ts';
 import { openFits, remoteSettings } from '../platform/node/files.ts';
+import type { OpenOptions } from '../engine/data/fits/file.ts';
 import { gpuBudgetBytes } from './gpu-budget.ts';
 import { acquireLock } from '../platform/node/lock.ts';
 import { subtileOutputsComplete, writeSubtileOutputs } from '../platform/node/outputs.ts';
@@ -146,7 +147,7 @@ export const subtileCommand: Command = {
       try {
         // http(s) inputs go through the configured cache, concurrency bound and retries (docs/remote-data.md)
         const remote = remoteSettings(cfg.remote, cfg.source.dir);
-        const result = await runSubtile(acq.device, manifest, cfg, { openFits: (p: string) => openFits(p, { remote }) }, {
+        const result = await runSubtile(acq.device, manifest, cfg, { openFits: (p: string, o?: OpenOptions) => openFits(p, { ...o, remote }) }, {
           method: method as 'map' | 'vi' | 'nuts' | undefined,
           onProgress: progressReporter(quiet),
           log,

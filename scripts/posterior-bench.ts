@@ -40,7 +40,7 @@ const manifest = parseManifest(await readFile(join(scratch, manifestFileName(til
 const acq = await acquireDevice({ adapter: parsed.adapter, limits: parsed.limits, quiet: true });
 try {
   const t0 = performance.now();
-  const r = await runSubtile(acq.device, manifest, cfg, { openFits: (p: string) => openFits(p) }, { method, images: false });
+  const r = await runSubtile(acq.device, manifest, cfg, { openFits: (p, o) => openFits(p, o) }, { method, images: false });
   const p = r.posterior!;
   const out = {
     adapter: acq.label, backend: acq.backend, method, subTile: [row, col], sources: r.nSourcesCore, modelled: r.nSourcesModelled, quadrants: r.nQuadrants, pairs: r.pairs,

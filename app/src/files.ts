@@ -3,13 +3,13 @@
  * user dropped) or URLs. Each source maps the paths written in a config / manifest to bytes.
  */
 import { DataError } from '../../engine/errors.ts';
-import { FitsFile } from '../../engine/data/fits/file.ts';
+import { FitsFile, type OpenOptions } from '../../engine/data/fits/file.ts';
 import { httpSource } from '../../engine/data/fits/http-source.ts';
 import type { SimOutput } from '../../engine/sim/simulate.ts';
 import { basenameOf, dirnameOf, isUrl } from '../../engine/config/paths.ts';
 import { blobSource } from '../../platform/browser/files.ts';
 
-export type OpenFits = (path: string) => Promise<FitsFile>;
+export type OpenFits = (path: string, options?: OpenOptions) => Promise<FitsFile>;
 
 /** Files held in memory under '/'-separated paths. */
 export class MemoryStore {
@@ -36,10 +36,10 @@ export class MemoryStore {
     return this.files.get(path);
   }
 
-  open: OpenFits = async (path) => {
+  open: OpenFits = async (path, options) => {
     const b = this.files.get(path);
     if (!b) throw new DataError('no such file in the simulated sub-tile', { file: path });
-    return FitsFile.open(blobSource(b, path));
+    return FitsFile.open(blobSource(b, path), options);
   };
 }
 
@@ -49,13 +49,13 @@ export class DroppedFiles {
   constructor(files: File[]) {
     for (const f of files) this.byName.set(f.name, f);
   }
-  open: OpenFits = async (path) => {
+  open: OpenFits = async (path, options) => {
     const name = basenameOf(path);
     const f = this.byName.get(name);
     if (!f) {
       throw new DataError(`${name} is needed (named as ${path}) but is not among the files you opened; add it (drop the whole folder's files together)`, { file: name });
     }
-    return FitsFile.open(blobSource(f, name));
+    return FitsFile.open(blobSource(f, name), options);
   };
 }
 
@@ -115,7 +115,7 @@ export class UrlFiles {
     throw new DataError(`cannot fetch it: tried ${tried.join(', ')}`, { file: path });
   }
 
-  open: OpenFits = async (path) => FitsFile.open(httpSource(await this.resolve(path)));
+  open: OpenFits = async (path, options) => FitsFile.open(httpSource(await this.resolve(path)), options);
 }
 
 /** Text of a URL, with an error naming the URL and the HTTP status. */

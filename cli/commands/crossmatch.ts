@@ -92,7 +92,8 @@ function numeric(col: TableColumn): Float64Array | undefined {
 async function loadCatalog(file: string, hduRef: string | undefined, raCol: string | undefined, decCol: string | undefined): Promise<Catalog> {
   let f;
   try {
-    f = await openFits(file);
+    // the scan stops at the table read (a gzip catalog is not inflated beyond it)
+    f = await openFits(file, { needed: [hduRef === undefined ? (h) => h.type === 'bintable' : /^\d+$/.test(hduRef) ? Number(hduRef) : hduRef] });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err?.code === 'ENOENT') throw new DataError('no such file', { file });

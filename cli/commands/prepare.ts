@@ -10,6 +10,7 @@ import { UserError, type Command } from '../command.ts';
 import { parseOptions } from '../args.ts';
 import { loadConfig, expandPaths, findFiles } from '../../platform/node/config.ts';
 import { openFits, writeFileAtomic } from '../../platform/node/files.ts';
+import type { OpenOptions } from '../../engine/data/fits/file.ts';
 import { isRemoteUrl, remoteIdentity, remoteSettings, type RemoteSettings } from '../../platform/node/remote-cache.ts';
 import { urlPatternProblem } from '../../engine/config/paths.ts';
 import { ShineError } from '../../engine/errors.ts';
@@ -131,7 +132,7 @@ const command: Command = {
       if (opts.out !== undefined && tileIds.length > 1) throw new UserError('--out cannot be used with --tile-id all (each tile gets scratch_dir/tile_<id>)');
     } else tileIds = [tileArg];
 
-    const io = { openFits: (p: string) => openFits(p, { remote }), log, scanCache: opts['no-cache'] ? undefined : nodeScanCache(join(cfg.distributed.scratch_dir, 'scan_cache'), remote) };
+    const io = { openFits: (p: string, o?: OpenOptions) => openFits(p, { ...o, remote }), log, scanCache: opts['no-cache'] ? undefined : nodeScanCache(join(cfg.distributed.scratch_dir, 'scan_cache'), remote) };
     let shared: { key: string; scan: Awaited<ReturnType<typeof scanExposures>> } | null = null;
     for (const tileId of tileIds) {
       const t0 = performance.now();

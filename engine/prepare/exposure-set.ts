@@ -12,7 +12,7 @@
  * (`psfSize`, `psfOversampling`).
  */
 import { DataError } from '../errors.ts';
-import type { FitsFile } from '../data/fits/index.ts';
+import type { FitsFile, HduRef, OpenOptions } from '../data/fits/index.ts';
 import { readWcs, type Wcs } from '../data/wcs/index.ts';
 import { readPsfGrid, type PsfGrid } from '../data/psf/index.ts';
 import { quadrantBackground } from '../data/background.ts';
@@ -93,7 +93,11 @@ export interface BuiltExposureSet {
   warnings: string[];
 }
 
-export type OpenFits = (path: string) => Promise<FitsFile>;
+/**
+ * Opens a FITS file. `options.needed` lists the HDUs that will be read from it (a scan may stop
+ * after the last of them: a gzip file is then not inflated beyond it).
+ */
+export type OpenFits = (path: string, options?: OpenOptions) => Promise<FitsFile>;
 
 /** Pixel scale of a Jacobian (″/px): √|det J|. */
 function jacobianScale(j: readonly number[]): number {
@@ -114,10 +118,23 @@ export async function buildExposureSet(
     if (names.has(q.id)) throw new DataError(`quadrant id "${q.id}" appears twice`, { field: 'quadrants' });
     names.add(q.id);
   }
+  // every HDU read from each file (DET: the quadrants' SCI/RMS/FLG; BKG and PSF: their HDUs), so
+  // that the scan of a file stops after the last one this sub-tile needs
+  const needed = new Map<string, Set<HduRef>>();
+  const need = (path: string, ...hdus: HduRef[]) => {
+    let s = needed.get(path);
+    if (!s) needed.set(path, (s = new Set()));
+    for (const h of hdus) s.add(h);
+  };
+  for (const q of quadrantRefs) {
+    need(q.file, q.sci, q.rms, q.flg);
+    if (q.bkg) need(q.bkg.file, q.bkg.hdu);
+    need(q.psf.file, q.psf.hdu);
+  }
   const files = new Map<string, Promise<FitsFile>>();
   const open = (path: string) => {
     let f = files.get(path);
-    if (!f) files.set(path, (f = openFits(path)));
+    if (!f) files.set(path, (f = openFits(path, { needed: [...(needed.get(path) ?? [])] })));
     return f;
   };
   try {

@@ -5,7 +5,7 @@
  * writes the products (engine/outputs) and owns the device.
  */
 import { ShineError, DataError } from '../errors.ts';
-import type { FitsFile } from '../data/fits/index.ts';
+import type { FitsFile, HduInfo, OpenOptions } from '../data/fits/index.ts';
 import { halfLightRadius, readMerCatalog } from '../data/catalog/index.ts';
 import type { ShineConfig } from '../config/index.ts';
 import type { Manifest } from '../tiling/manifest.ts';
@@ -20,7 +20,8 @@ import { applyUnmodelledMask, UNMODELLED_FLAG_BIT, type UnmodelledMaskSummary } 
 import { quadrantChi2, type QuadrantChi2 } from './quadrant-chi2.ts';
 
 export interface SubtileIo {
-  openFits(path: string): Promise<FitsFile>;
+  /** Opens a FITS file; `options.needed` lists the HDUs that will be read (the scan may stop after them). */
+  openFits(path: string, options?: OpenOptions): Promise<FitsFile>;
 }
 
 export interface SubtileRunOptions {
@@ -204,7 +205,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   const objectIds = manifest.sources.object_id;
   for (let c = 0; c < manifest.catalogs.length; c++) {
     const entry = manifest.catalogs[c];
-    const fits = await io.openFits(entry.file);
+    const fits = await io.openFits(entry.file, { needed: [entry.hdu ?? ((h: HduInfo) => h.type === 'bintable')] });
     const cat = await readMerCatalog(fits, { hdu: entry.hdu ?? undefined }).finally(() => fits.close());
     const [lo, hi] = cfg.sources.hlr_clip_arcsec;
     const { hlr } = halfLightRadius(cat.semimajor, { scale: cfg.data.pixel_scale, min: lo, max: hi });

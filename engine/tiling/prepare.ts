@@ -3,7 +3,7 @@
  * quadrant discovery → one manifest per sub-tile. Runtime-agnostic: files are opened through
  * `PrepareIO` (the CLI passes Node's), file lists arrive already expanded (globs, archives).
  */
-import type { FitsFile } from '../data/fits/file.ts';
+import type { FitsFile, HduInfo, OpenOptions } from '../data/fits/file.ts';
 import { readMerCatalog } from '../data/catalog/read.ts';
 import { selectSources, validRow, type MerCatalog, type SelectionConfig } from '../data/catalog/mer.ts';
 import type { ShineConfig } from '../config/schema.ts';
@@ -17,7 +17,12 @@ import { MANIFEST_FORMAT, MANIFEST_VERSION, UNMODELLED_CUTS, type Manifest, type
 import { abMagnitude, maskRadiusArcsec, radiusRuleOf, type MaskRadiusRule } from '../prepare/masking.ts';
 
 export interface PrepareIO {
-  openFits(path: string): Promise<FitsFile>;
+  /**
+   * Opens a FITS file. `options.headersOnly`: only headers are read (a gzip file's data is inflated
+   * to reach the next header but not kept); `options.needed`: the HDUs that will be read (the scan
+   * may stop after the last of them).
+   */
+  openFits(path: string, options?: OpenOptions): Promise<FitsFile>;
   /** Progress and log lines (the CLI prints them to stderr). */
   log(line: string): void;
   /** Optional cache of DET header scans. */
@@ -180,11 +185,12 @@ async function readCatalogs(
   const scale = cfg.data.pixel_scale;
   for (let k = 0; k < files.length; k++) {
     const file = files[k];
-    const fits = await io.openFits(file);
+    const hduCfg = cfg.data.mer_catalog_hdu ?? undefined;
+    const fits = await io.openFits(file, { needed: [hduCfg ?? ((h: HduInfo) => h.type === 'bintable')] });
     let cat: MerCatalog;
     try {
       cat = await readMerCatalog(fits, {
-        hdu: cfg.data.mer_catalog_hdu ?? undefined,
+        hdu: hduCfg,
         selection,
         require: cfg.sources.exclude_deblended ? ['deblended'] : [],
         file,
@@ -280,9 +286,9 @@ export interface ScanCache {
   set(file: string, scan: FileScan): Promise<void>;
 }
 
-/** Scans the headers of one DET file. */
+/** Scans the headers of one DET file (opened for its headers only: no pixel data is kept). */
 export async function scanFile(file: string, io: PrepareIO): Promise<FileScan> {
-  const fits = await io.openFits(file);
+  const fits = await io.openFits(file, { headersOnly: true });
   try {
     const ph = fits.header(0);
     const int = (name: string): number | null => {
@@ -348,7 +354,7 @@ export async function scanExposures(inputs: PrepareInputs, io: PrepareIO): Promi
 async function hduNames(path: string, io: PrepareIO, cache: Map<string, Set<string>>): Promise<Set<string>> {
   let s = cache.get(path);
   if (!s) {
-    const f = await io.openFits(path);
+    const f = await io.openFits(path, { headersOnly: true });
     try {
       s = new Set(f.hdus.map((h) => h.name.trim().toUpperCase()));
     } finally {
@@ -368,7 +374,7 @@ export async function prepareTile(cfg: ShineConfig, inputs: PrepareInputs, tileI
     tile = { tileId, ra: c[0], dec: c[1] };
   } else {
     if (!inputs.tileIndex) throw new ShineError('no tile index: set data.tile_index (a FITS table TILE_ID, RA, DEC) or distributed.tile_source: custom with tile.center', { field: 'data.tile_index' });
-    const f = await io.openFits(inputs.tileIndex);
+    const f = await io.openFits(inputs.tileIndex, { needed: [(h: HduInfo) => h.type === 'bintable'] });
     try {
       tile = findTile(await readTileIndex(f), tileId, inputs.tileIndex);
     } finally {

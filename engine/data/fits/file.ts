@@ -41,6 +41,33 @@ export interface OpenOptions {
   headersOnly?: boolean;
   /** Stop after this many HDUs (a gzip file is not inflated beyond them). */
   maxHdus?: number;
+  /**
+   * The HDUs the reader will use: the scan stops once every one of them is found, so a gzip file is
+   * not inflated beyond the last one (nor a remote file's later headers requested). Each is an
+   * index, an EXTNAME ('NAME' or 'NAME,EXTVER', case-insensitive; the first HDU of that name, as
+   * {@link FitsFile.hdu} finds it) or a predicate (e.g. the first binary table). One that is never
+   * found leaves the whole file scanned, as without this option; an HDU beyond the last needed one
+   * is then not in `hdus`.
+   */
+  needed?: ReadonlyArray<HduRef | ((h: HduInfo) => boolean)>;
+}
+
+/** Whether `h` is the HDU `ref` names (an index, 'NAME' or 'NAME,EXTVER'; 'PRIMARY' only by that EXTNAME). */
+function namedBy(h: HduInfo, ref: HduRef, extver?: number): boolean {
+  if (typeof ref === 'number') return h.index === ref;
+  let name = ref.trim().toUpperCase();
+  let ver = extver;
+  const comma = name.match(/^(.*),\s*(\d+)$/);
+  if (ver === undefined && comma) {
+    name = comma[1].trim();
+    ver = Number(comma[2]);
+  }
+  return h.name.toUpperCase() === name && (ver === undefined || (h.extver ?? 1) === ver);
+}
+
+/** True once every needed HDU is among `hdus`. */
+function allFound(hdus: readonly HduInfo[], needed: NonNullable<OpenOptions['needed']>): boolean {
+  return needed.every((ref) => hdus.some((h) => (typeof ref === 'function' ? ref(h) : namedBy(h, ref))));
 }
 
 export type HduRef = string | number;
@@ -82,8 +109,10 @@ export class FitsFile {
     const headers: Header[] = [];
     const warnings: string[] = [];
     const maxHdus = options.maxHdus ?? Infinity;
+    const needed = options.needed?.length ? options.needed : null;
+    let stopped = false; // every needed HDU found: the rest of the file is not read
     let offset = 0;
-    while (offset < size && hdus.length < maxHdus) {
+    while (offset < size && hdus.length < maxHdus && !stopped) {
       const index = hdus.length;
       if (index > 0) {
         // anything after the last HDU that is not an extension header is ignored (as astropy does)
@@ -134,8 +163,9 @@ export class FitsFile {
       hdus.push(info);
       headers.push(header);
       offset = info.dataOffset + padded(info.dataSize);
+      if (needed && allFound(hdus, needed)) stopped = true;
     }
-    if (gz && !gz.complete() && hdus.length < maxHdus && !warnings.length) {
+    if (gz && !gz.complete() && hdus.length < maxHdus && !stopped && !warnings.length) {
       warnings.push(`the gzip stream goes on after HDU ${hdus.length - 1} (not FITS data): it was not decompressed and its CRC-32 not checked`);
     }
     return new FitsFile(src, hdus, headers, warnings);

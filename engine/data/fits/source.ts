@@ -158,6 +158,8 @@ export interface GunzipSource extends ByteSource {
   readonly maxSize: number;
   /** Decompressed bytes produced so far. */
   produced(): number;
+  /** Decompressed bytes kept in memory now (produced less what {@link forget} dropped). */
+  retained(): number;
   /** True once the whole compressed stream was inflated and every member checked. */
   complete(): boolean;
   /** Drops the decompressed bytes of [offset, offset + length) (whole chunks only); reading them later is a DataError. */
@@ -241,6 +243,7 @@ export async function gunzipSource(source: ByteSource): Promise<GunzipSource> {
     compressedSize: csize,
     maxSize: csize * GZIP_MAX_RATIO,
     produced: () => total,
+    retained: () => parts.reduce((a, p) => a + (p ? p.length : 0), 0),
     complete: () => done,
     async size() {
       await ensure(Infinity);
