@@ -32,7 +32,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as zlib from 'node:zlib';
 import { DataError } from '../../engine/errors.ts';
-import { RequestLimiter, RequestTimeout, timedFetch, type RedirectPolicy, type TimedResponse } from '../../engine/data/fits/http-source.ts';
+import { claimedSize, MAX_REMOTE_BYTES, RequestLimiter, RequestTimeout, timedFetch, type RedirectPolicy, type TimedResponse } from '../../engine/data/fits/http-source.ts';
 import type { ByteSource } from '../../engine/data/fits/source.ts';
 import { waitLock } from './lock.ts';
 
@@ -261,8 +261,7 @@ async function withRetries<T>(ctx: RemoteContext, url: string, what: string, att
   throw new DataError(`${what} failed after ${retries + 1} attempts: ${errText(last)}`, { file: url, hdu: hdu?.() });
 }
 
-/** The largest remote file accepted (1 TiB): a server claiming more is refused before any allocation. */
-export const MAX_REMOTE_BYTES = 2 ** 40;
+export { MAX_REMOTE_BYTES };
 
 /** Size and validators of a remote file: HEAD, else a GET of bytes 0-0. */
 async function probe(ctx: RemoteContext, url: string): Promise<Identity> {
@@ -289,7 +288,7 @@ async function probeOnce(ctx: RemoteContext, url: string): Promise<Identity> {
         const len = h.get('content-length');
         if (len !== null && /^\d+$/.test(len) && !h.get('content-encoding')) {
           const ar = (h.get('accept-ranges') ?? '').toLowerCase();
-          return { size: Number(len), etag: h.get('etag'), lastModified: h.get('last-modified'), ranges: ar === 'none' ? false : null };
+          return { size: claimedSize(len, url), etag: h.get('etag'), lastModified: h.get('last-modified'), ranges: ar === 'none' ? false : null };
         }
       }
       const r = await send(ctx, url, { headers: { Range: 'bytes=0-0' } });
@@ -297,11 +296,11 @@ async function probeOnce(ctx: RemoteContext, url: string): Promise<Identity> {
       const h = r.res.headers;
       if (r.res.status === 206) {
         const m = /\/(\d+)\s*$/.exec(h.get('content-range') ?? '');
-        if (m) return { size: Number(m[1]), etag: h.get('etag'), lastModified: h.get('last-modified'), ranges: true };
+        if (m) return { size: claimedSize(m[1], url, 'Content-Range'), etag: h.get('etag'), lastModified: h.get('last-modified'), ranges: true };
       }
       const len = h.get('content-length');
       if (r.res.status === 200 && len !== null && /^\d+$/.test(len)) {
-        return { size: Number(len), etag: h.get('etag'), lastModified: h.get('last-modified'), ranges: false };
+        return { size: claimedSize(len, url), etag: h.get('etag'), lastModified: h.get('last-modified'), ranges: false };
       }
       throw new DataError(`cannot determine the size of the remote file (HTTP ${r.res.status}, no Content-Length or Content-Range)`, { file: url });
     }),

@@ -1,9 +1,12 @@
 /**
- * Hostile servers (issue 17 item 8): redirects to another host or from https to http are refused
- * unless `remote.redirects` allows them, name both URLs, and are never retried as network errors.
- * A local HTTP server (test/remote/server.ts) answers /redirect/<status>/<Location>.
+ * Hostile servers (issue 17 items 2, 8): redirects to another host or from https to http are refused
+ * unless `remote.redirects` allows them, name both URLs, and are never retried as network errors;
+ * a server claiming a 10^15-byte file (in a HEAD's Content-Length, a Content-Range total or a 200's
+ * Content-Length) is a data error naming the URL, with and without the block cache, before any
+ * cache file is made or body read. A local HTTP server (test/remote/server.ts) answers
+ * /redirect/<status>/<Location> and /claim/<how>/<bytes>/<name>.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +44,46 @@ async function open(url: string, s: RemoteSettings): Promise<void> {
   expect(f.hdus.length).toBe(2);
   await f.close();
 }
+
+/** Bytes under a folder (the cache: nothing may be made for a refused file). */
+function bytesUnder(d: string): number {
+  let n = 0;
+  for (const e of readdirSync(d, { withFileTypes: true })) n += e.isDirectory() ? bytesUnder(join(d, e.name)) : statSync(join(d, e.name)).size;
+  return n;
+}
+
+describe('a server claiming a 10^15-byte file: a data error naming the URL', () => {
+  const ways: Array<[how: string, what: string, header: string]> = [
+    ['length', "a HEAD answering Content-Length: 10^15", 'Content-Length'],
+    ['range', 'HEAD refused (405), a Content-Range total of 10^15', 'Content-Range'],
+    ['whole', 'HEAD refused, a GET ignoring ranges with Content-Length: 10^15', 'Content-Length'],
+  ];
+  for (const [how, what, header] of ways) {
+    for (const cache of [true, false]) {
+      const id = `huge-claim-${how}${cache ? '' : '-uncached'}`;
+      it(`${id}: ${what}`, async () => {
+        server.reset();
+        const url = `${server.base}/claim/${how}/1000000000000000/a.fits`;
+        const s = settings({}, cache);
+        await errorCase(G, id, `a server claiming a 10^15-byte file: ${what}${cache ? '' : ' (remote.cache: false)'}`, () => open(url, s),
+          new RegExp(`${url.replace(/[.?*+^$[\]\\(){}|-]/g, '\\$&')}.*the server claims a file of 1000000000000000 bytes \\(${header}\\), more than the 1099511627776 bytes \\(1 TiB\\) accepted: refused`));
+        expect(server.requests.length).toBeLessThanOrEqual(2); // HEAD (+ one GET): never retried
+        if (s.cacheDir) expect(bytesUnder(s.cacheDir)).toBe(0); // no (sparse) cache file made
+      });
+    }
+  }
+  it('huge-claim-unsafe: a Content-Range total of 10^20 (beyond 2^53)', async () => {
+    // (a Content-Length that large is refused by Node's HTTP parser itself: HPE_INVALID_CONTENT_LENGTH)
+    server.reset();
+    const url = `${server.base}/claim/range/100000000000000000000/a.fits`;
+    await errorCase(G, 'huge-claim-unsafe', 'a server claiming a 10^20-byte file in a Content-Range total (not a safe integer)', () => open(url, settings()), /the server claims a file of 100000000000000000000 bytes \(Content-Range\)/);
+  });
+  it('an honest server on the same routes is read (the claim is the only fault)', async () => {
+    server.reset();
+    await open(`${server.base}/claim/length/${server.files.get('a.fits')!.length}/a.fits`, settings());
+    await open(`${server.base}/claim/range/${server.files.get('a.fits')!.length}/a.fits`, settings({}, false));
+  });
+});
 
 describe('redirects: refused unless remote.redirects allows them, never retried', () => {
   for (const cache of [true, false]) {

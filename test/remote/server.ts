@@ -4,7 +4,11 @@
  *
  * Routes: /f/<name> (ranges honoured), /norange/<name> (Range ignored: 200 with the whole body,
  * no Accept-Ranges), /hang/<name> (never answers), /html/<name> (200 with an HTML page),
- * /redirect/<status>/<url-encoded Location> (a redirect), anything else 404.
+ * /redirect/<status>/<url-encoded Location> (a redirect), /claim/<how>/<bytes>/<name> (a server lying
+ * about the size: how = 'length': HEAD answers Content-Length <bytes>; 'range': HEAD refused (405),
+ * ranged GETs answer Content-Range totals of <bytes>; 'whole': HEAD refused, GETs ignore ranges and
+ * answer 200 with Content-Length <bytes>, send the real body and drop the connection), anything
+ * else 404.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -92,6 +96,30 @@ export async function startServer(files: Map<string, Uint8Array>): Promise<TestS
     if (rd) {
       res.writeHead(Number(rd[1]), { Location: decodeURIComponent(rd[2]), 'Content-Length': 0 }).end();
       return;
+    }
+    // /claim/<how>/<bytes>/<name>: the size claimed is a lie
+    const cl = /^\/claim\/(length|range|whole)\/(\d+)\/([^?]+)$/.exec(url);
+    if (cl) {
+      const [, how, claim, name] = cl;
+      const data = files.get(name);
+      if (!data) return void res.writeHead(404).end();
+      if (req.method === 'HEAD') {
+        if (how === 'length') res.writeHead(200, { 'Content-Length': claim, 'Accept-Ranges': 'bytes' }).end();
+        else res.writeHead(405).end();
+        return;
+      }
+      const rg = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      if (how === 'whole' || !rg) {
+        res.writeHead(200, { 'Content-Length': claim });
+        st.bytesSent += data.length;
+        res.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), () => res.destroy());
+        return;
+      }
+      const a = Number(rg[1]);
+      const b = Math.min(rg[2] === '' ? data.length - 1 : Number(rg[2]), data.length - 1);
+      const chunk = data.subarray(a, b + 1);
+      res.writeHead(206, { 'Content-Range': `bytes ${a}-${b}/${claim}`, 'Content-Length': chunk.length, 'Accept-Ranges': 'bytes' });
+      return void send(res, chunk);
     }
     const m = /^\/(f|norange|hang|html)\/([^?]+)/.exec(url);
     const kind = m?.[1];

@@ -73,6 +73,22 @@ export class RequestLimiter {
   }
 }
 
+/** The largest remote file accepted (1 TiB): a server claiming more is refused before any allocation. */
+export const MAX_REMOTE_BYTES = 2 ** 40;
+
+/**
+ * The size a server claims (a Content-Length or a Content-Range total, as sent): a DataError naming
+ * the URL when it is beyond {@link MAX_REMOTE_BYTES} (a 10^15-byte claim is refused before anything
+ * is allocated, requested or cached).
+ */
+export function claimedSize(text: string, url: string, header = 'Content-Length'): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n > MAX_REMOTE_BYTES) {
+    throw new DataError(`the server claims a file of ${text} bytes (${header}), more than the ${MAX_REMOTE_BYTES} bytes (1 TiB) accepted: refused`, { file: url });
+  }
+  return n;
+}
+
 /** Raised when a request is aborted because nothing arrived for `timeoutMs`. */
 export class RequestTimeout extends Error {
   override name = 'RequestTimeout';
@@ -281,6 +297,16 @@ export function httpSource(url: string, options: HttpSourceOptions = {}): ByteSo
       }
       let b: Uint8Array = new Uint8Array(0);
       if (init.method !== 'HEAD') {
+        // a whole body is read into memory: refuse an absurd one before reading it
+        const len = res.headers.get('content-length');
+        if (res.status === 200 && len !== null && /^\d+$/.test(len)) {
+          try {
+            claimedSize(len, file);
+          } catch (e) {
+            await t.cancel();
+            throw e;
+          }
+        }
         try {
           b = await t.readBody();
         } catch (e) {
@@ -305,13 +331,13 @@ export function httpSource(url: string, options: HttpSourceOptions = {}): ByteSo
         if ((res.headers.get('accept-ranges') ?? '').toLowerCase() !== 'bytes') {
           warnings.push('server does not advertise Accept-Ranges: bytes; range requests may be ignored');
         }
-        return Number(len);
+        return claimedSize(len, file);
       }
       const r = await request({ headers: { ...extra, Range: 'bytes=0-0' } });
       if (r.status === 206) {
         const cr = r.headers.get('content-range') ?? '';
         const m = /\/(\d+)\s*$/.exec(cr);
-        if (m) return Number(m[1]);
+        if (m) return claimedSize(m[1], file, 'Content-Range');
         throw new DataError(`cannot determine the size (Content-Range '${cr}')`, { file });
       }
       whole = r.bytes();
