@@ -18,6 +18,7 @@ import { openFits, remoteSettings } from '../platform/node/files.ts';
 import type { OpenOptions } from '../engine/data/fits/file.ts';
 import { gpuBudgetBytes } from './gpu-budget.ts';
 import { acquireLock } from '../platform/node/lock.ts';
+import { refuseWhileAssembling, subtileLockName } from '../platform/node/output-locks.ts';
 import { subtileOutputsComplete, writeSubtileOutputs } from '../platform/node/outputs.ts';
 import { acquireDevice, parseDeviceFlags, detectRuntime, runtimeVersion } from '../platform/acquire.ts';
 import { manifestFileName, parseManifest } from '../engine/tiling/manifest.ts';
@@ -60,10 +61,7 @@ function progressReporter(quiet: boolean) {
   };
 }
 
-/** The lock file of one sub-tile in its output folder (held while it is computed and written). */
-export function subtileLockName(tileId: number, row: number, col: number): string {
-  return `.lock_subtile_${tileId}_${row}_${col}`;
-}
+export { subtileLockName };
 
 export const subtileCommand: Command = {
   summary: 'run one sub-tile: manifest → ExposureSet → MAP + Laplace → shear/params/diagnostics/metadata',
@@ -101,6 +99,8 @@ export const subtileCommand: Command = {
     });
     const lock = await acquireLock(join(outDir, subtileLockName(tileId, row, col)), { what: `sub-tile (${tileId}, ${row}, ${col}) in ${outDir}`, warn: (l) => console.error(`subtile: ${l}`) });
     try {
+      // …and not while Stage 3 reads the folder (its lock is looked at once ours is held: docs/run.md)
+      await refuseWhileAssembling(outDir, `sub-tile (${tileId}, ${row}, ${col}) in ${outDir}`, (l) => console.error(`subtile: ${l}`));
       if (!opts.force) {
         const st = await subtileOutputsComplete(outDir, tileId, row, col);
         // complete outputs of another inference method are not this run's result: redo

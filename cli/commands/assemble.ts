@@ -9,6 +9,7 @@ import { UserError, type Command } from '../command.ts';
 import { parseOptions } from '../args.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { writeFileAtomic } from '../../platform/node/files.ts';
+import { lockOutputsForAssembly } from '../../platform/node/output-locks.ts';
 import { collectSubtiles, shearCatalogFits, summarize, tileParamsFits, tileParamsName, type AssembleReader } from '../../engine/assemble/index.ts';
 import { SHINE_VERSION } from '../../engine/version.ts';
 import { ShineError } from '../../engine/errors.ts';
@@ -88,30 +89,40 @@ const command: Command = {
     const paramsDir = opts['params-dir'] ? resolve(String(opts['params-dir'])) : dirname(out);
     const allowMissing = !!opts['allow-missing'];
 
-    const result = await collectSubtiles({ dirs, tiles, grid: [grid[0], grid[1]] }, nodeReader);
-    const sum = summarize(result);
-    const lines = [
-      `assemble: ${tiles.length} tile${tiles.length === 1 ? '' : 's'} × ${grid[0]}×${grid[1]} sub-tiles = ${sum.expected} expected: ${sum.found} found, ${sum.missing} missing or invalid, ${sum.empty} empty (N_SOURCES = 0)`,
-    ];
-    for (const p of result.problems) lines.push(`  ${p.kind === 'missing' ? 'missing' : 'invalid'}: tile ${String(p.tileId)} sub-tile (${p.row}, ${p.col}): ${p.file}: ${p.reason}`);
-    if (result.problems.length && !allowMissing) {
-      console.error(lines.join('\n'));
-      console.error(`shine: ${result.problems.length} sub-tile${result.problems.length === 1 ? '' : 's'} missing or invalid; nothing written (re-run them, or use --allow-missing to leave them out)`);
-      return 1;
+    // no sub-tile of these tiles is being written while the folders are read (docs/run.md, "One run per folder")
+    const locks = await lockOutputsForAssembly(dirs.map((d) => resolve(d)), tiles, (l) => console.error(`assemble: ${l}`));
+    try {
+      return await assemble();
+    } finally {
+      await locks.release();
     }
-    const prov = { softwareVersion: SHINE_VERSION, created: new Date().toISOString(), configFile: cfg.source.file || String(opts.config) };
-    // build everything in memory first: a duplicate OBJECT_ID throws before any file is written
-    const catalog = shearCatalogFits(result, prov);
-    const paramFiles = tiles.map((t) => ({
-      path: join(paramsDir, tileParamsName(t)),
-      bytes: tileParamsFits(t, result.subtiles, prov, result.problems.filter((p) => String(p.tileId) === String(t)).length),
-    }));
-    for (const f of paramFiles) await writeFileAtomic(f.path, f.bytes);
-    await writeFileAtomic(out, catalog);
-    lines.push(`  catalog: ${out} (${sum.found} rows${sum.missing ? `; ${sum.missing} left out, listed in its MISSING extension` : ''})`);
-    lines.push(`  params: ${paramFiles.length} file${paramFiles.length === 1 ? '' : 's'} in ${paramsDir}`);
-    if (!quiet || result.problems.length) console.log(lines.join('\n'));
-    return 0;
+
+    async function assemble(): Promise<number> {
+      const result = await collectSubtiles({ dirs, tiles, grid: [grid[0], grid[1]] }, nodeReader);
+      const sum = summarize(result);
+      const lines = [
+        `assemble: ${tiles.length} tile${tiles.length === 1 ? '' : 's'} × ${grid[0]}×${grid[1]} sub-tiles = ${sum.expected} expected: ${sum.found} found, ${sum.missing} missing or invalid, ${sum.empty} empty (N_SOURCES = 0)`,
+      ];
+      for (const p of result.problems) lines.push(`  ${p.kind === 'missing' ? 'missing' : 'invalid'}: tile ${String(p.tileId)} sub-tile (${p.row}, ${p.col}): ${p.file}: ${p.reason}`);
+      if (result.problems.length && !allowMissing) {
+        console.error(lines.join('\n'));
+        console.error(`shine: ${result.problems.length} sub-tile${result.problems.length === 1 ? '' : 's'} missing or invalid; nothing written (re-run them, or use --allow-missing to leave them out)`);
+        return 1;
+      }
+      const prov = { softwareVersion: SHINE_VERSION, created: new Date().toISOString(), configFile: cfg.source.file || String(opts.config) };
+      // build everything in memory first: a duplicate OBJECT_ID throws before any file is written
+      const catalog = shearCatalogFits(result, prov);
+      const paramFiles = tiles.map((t) => ({
+        path: join(paramsDir, tileParamsName(t)),
+        bytes: tileParamsFits(t, result.subtiles, prov, result.problems.filter((p) => String(p.tileId) === String(t)).length),
+      }));
+      for (const f of paramFiles) await writeFileAtomic(f.path, f.bytes);
+      await writeFileAtomic(out, catalog);
+      lines.push(`  catalog: ${out} (${sum.found} rows${sum.missing ? `; ${sum.missing} left out, listed in its MISSING extension` : ''})`);
+      lines.push(`  params: ${paramFiles.length} file${paramFiles.length === 1 ? '' : 's'} in ${paramsDir}`);
+      if (!quiet || result.problems.length) console.log(lines.join('\n'));
+      return 0;
+    }
   },
 };
 

@@ -16,8 +16,21 @@ import { awsBatchPlan } from '../../engine/orchestrate/awsbatch.ts';
 import { checkMem } from '../../engine/orchestrate/shell.ts';
 import { acquireLock } from '../../platform/node/lock.ts';
 
-/** The lock file of a local run in its run folder (held for the whole run). */
+/** The lock file of a run folder: held for the whole of a local run, and by a SLURM / AWS Batch submission or a retry while it writes and submits its scripts. */
 export const RUN_LOCK = '.lock_run';
+
+/** Runs `fn` holding the run folder's lock (the folder made if needed); `who` prefixes the warnings ('shine run'). */
+export async function withRunLock<T>(runDir: string, who: string, fn: () => Promise<T>): Promise<T> {
+  await mkdir(runDir, { recursive: true }).catch((e) => {
+    throw new UserError(`cannot create the run folder ${runDir}: ${(e as Error).message}`);
+  });
+  const lock = await acquireLock(join(runDir, RUN_LOCK), { what: `run folder ${runDir}`, warn: (l) => console.error(`${who}: ${l}`) });
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -173,11 +186,7 @@ const command: Command = {
         return 0;
       }
       // one run per run folder: a second `shine run` on it stops here, naming the lock and its holder
-      await mkdir(runDir, { recursive: true }).catch((e) => {
-        throw new UserError(`cannot create the run folder ${runDir}: ${(e as Error).message}`);
-      });
-      const lock = await acquireLock(join(runDir, RUN_LOCK), { what: `run folder ${runDir}`, warn: (l) => console.error(`shine run: ${l}`) });
-      try {
+      return withRunLock(runDir, 'shine run', async () => {
         const tsx = ['npx', 'tsx'];
         const tty = !quiet && !!process.stderr.isTTY;
         let last = 0;
@@ -203,9 +212,7 @@ const command: Command = {
         if (res.failed.length && !allowMissing) console.log(`shine run: catalog not assembled (${res.failed.length} failed sub-tile(s)); re-run to retry them, or pass --allow-missing`);
         if (res.assembled === true) console.log(`shine run: catalog ${catalog}`);
         return res.failed.length && !allowMissing ? 1 : res.assembled === false ? 1 : 0;
-      } finally {
-        await lock.release();
-      }
+      });
     }
 
     // cluster executors: the task list from Stage-1 listings when they exist, else every grid cell
@@ -227,15 +234,19 @@ const command: Command = {
         throw new UserError(`--executor slurm: ${(e as Error).message}`);
       }
       if (!opts['dry-run'] && !(await onPath('sbatch'))) throw new UserError('--executor slurm: sbatch is not on PATH (run on a SLURM login node, or use --dry-run to only write the scripts)');
-      await writeFiles(runDir, plan.files);
-      if (opts['dry-run']) {
-        for (const f of plan.files) if (f.name.endsWith('.sh')) console.log(`### ${join(runDir, f.name)}\n${f.text}`);
-        console.log(`### submissions (job ids are placeholders)\n${plan.submissions.join('\n')}`);
-        console.log(`shine run (dry run, slurm): ${tiles.length} tile(s) in ${plan.stage1Batches} Stage-1 array(s), ${tasks.length} sub-tile task(s) in ${plan.stage2Batches} Stage-2 array(s) (≤ ${maxArray} each); scripts in ${runDir}; submit with: bash ${join(runDir, 'submit.sh')}`);
-        return 0;
-      }
-      const r = spawnSync('bash', [join(runDir, 'submit.sh')], { stdio: 'inherit' });
-      return r.status === 0 ? 0 : 1;
+      // the run folder is locked while its scripts are written and submitted (not while the jobs run)
+      const slurm = plan;
+      return withRunLock(runDir, 'shine run', async () => {
+        await writeFiles(runDir, slurm.files);
+        if (opts['dry-run']) {
+          for (const f of slurm.files) if (f.name.endsWith('.sh')) console.log(`### ${join(runDir, f.name)}\n${f.text}`);
+          console.log(`### submissions (job ids are placeholders)\n${slurm.submissions.join('\n')}`);
+          console.log(`shine run (dry run, slurm): ${tiles.length} tile(s) in ${slurm.stage1Batches} Stage-1 array(s), ${tasks.length} sub-tile task(s) in ${slurm.stage2Batches} Stage-2 array(s) (≤ ${maxArray} each); scripts in ${runDir}; submit with: bash ${join(runDir, 'submit.sh')}`);
+          return 0;
+        }
+        const r = spawnSync('bash', [join(runDir, 'submit.sh')], { stdio: 'inherit' });
+        return r.status === 0 ? 0 : 1;
+      });
     }
 
     // aws-batch
@@ -251,7 +262,7 @@ const command: Command = {
       stage3: { vcpus: 4, memoryMiB: memMiB(opts['cpu-mem'] !== undefined ? String(opts['cpu-mem']) : '8G'), gpus: 0 },
       stage2: { vcpus: int(opts.vcpus, 'vcpus', 4, 1), memoryMiB: memMiB(opts.mem !== undefined ? String(opts.mem) : '15G'), gpus: int(opts['gpus-per-task'], 'gpus-per-task', 1) },
     });
-    await writeFiles(runDir, plan.files);
+    await withRunLock(runDir, 'shine run', () => writeFiles(runDir, plan.files));
     for (const f of plan.files) console.log(`  ${join(runDir, f.name)}`);
     console.log(`shine run (dry run, aws-batch): ${tiles.length} tile(s) in ${plan.stage1Batches} Stage-1 array(s), ${tasks.length} sub-tile task(s) in ${plan.stage2Batches} Stage-2 array(s); JSON in ${runDir}`);
     return 0;

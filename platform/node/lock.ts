@@ -10,6 +10,8 @@
  *   says has ended (a node that died mid-task: `shine retry` reruns it elsewhere), else an error
  *   that says which file to delete if that run is gone. Released on exit, also on errors, SIGINT, SIGTERM
  *   and SIGHUP.
+ * - {@link inspectLock}: whether a lock file's holder is alive, without taking it (Stage 3 looks at
+ *   the sub-tile locks of its output folders; a sub-tile run at the folder's assembly lock).
  * - {@link waitLock}: a short critical section (the remote cache's index): waits for the lock;
  *   a lock older than `staleMs` (or of a dead pid on this host) is broken; after `maxWaitMs` the
  *   waiter fails — it never goes on without the lock.
@@ -51,6 +53,11 @@ export class LockBusy extends ShineError {
   ) {
     super(message);
   }
+}
+
+/** The lock file cannot be created because the folder is not writable (read-only, no permission). */
+export class LockUnwritable extends ShineError {
+  override name = 'LockUnwritable';
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -96,7 +103,9 @@ async function tryCreate(path: string, owner: LockOwner): Promise<boolean> {
   try {
     fh = await open(path, 'wx');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') throw new LockUnwritable(`cannot create the lock file: ${(e as Error).message}`, { file: path });
     throw new ShineError(`cannot create the lock file: ${(e as Error).message}`, { file: path });
   }
   try {
@@ -211,6 +220,29 @@ export function slurmJobEnded(job: string): boolean | undefined {
     if (typeof err.stderr === 'string' && /invalid job id/i.test(err.stderr)) return true;
     return undefined;
   }
+}
+
+/** What {@link inspectLock} found: 'live' (a holder alive on this host, or a lock being written), 'stale' (its holder is gone), 'unknown' (another host's holder that cannot be checked). */
+export type LockState = 'live' | 'stale' | 'unknown';
+
+/** Describes a lock's holder for messages ("pid 4711 on node-3 since …"). */
+export function describeLockHolder(o: LockOwner | null): string {
+  return o ? describeHolder(o) : 'a holder not yet written';
+}
+
+/**
+ * Looks at the lock `path` without taking it: null when there is none, else its holder and
+ * whether that holder is alive (same rules as {@link acquireLock}: a dead pid on this host, or a
+ * SLURM job squeue says has ended, is stale; an unreadable lock younger than 10 s is being written).
+ */
+export async function inspectLock(path: string): Promise<{ owner: LockOwner | null; state: LockState } | null> {
+  const cur = await readOwner(path);
+  if (!cur) return null;
+  const o = cur.owner;
+  if (!o) return { owner: null, state: Date.now() - cur.mtimeMs < 10_000 ? 'live' : 'stale' };
+  if (o.host === hostname()) return { owner: o, state: o.pid === process.pid || pidAlive(o.pid) ? 'live' : 'stale' };
+  if (o.slurmJob && o.slurmJob !== slurmJobOfThisProcess() && slurmJobEnded(o.slurmJob) === true) return { owner: o, state: 'stale' };
+  return { owner: o, state: 'unknown' };
 }
 
 /**

@@ -1,9 +1,12 @@
 /**
- * One run per output folder (issue 17 item 11): `shine run` locks its run folder, `cli/subtile.ts`
- * each sub-tile's outputs. A second run stops with one line naming the lock file and the holder's
- * pid; a lock of a dead process is taken over with a warning; a lock of another host names the
- * file to delete; the lock is released on exit, on errors and on SIGINT / SIGTERM. Holders are
- * real processes (test/fixtures/lock/hold.ts).
+ * One run per output folder (issue 17 item 11): `shine run` locks its run folder (a local run for
+ * its whole length; a SLURM / AWS Batch submission and `shine retry` while they write and submit
+ * their scripts), `cli/subtile.ts` each sub-tile's outputs, `shine assemble` (Stage 3) each output
+ * folder, refusing while a sub-tile there is being written (and a sub-tile run refuses while the
+ * folder is being assembled). A second run stops with one line naming the lock file and the
+ * holder's pid; a lock of a dead process is taken over (or ignored by Stage 3) with a warning; a
+ * lock of another host names the file to delete; the lock is released on exit, on errors and on
+ * SIGINT / SIGTERM. Holders are real processes (test/fixtures/lock/hold.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +15,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import run, { RUN_LOCK } from '../../cli/commands/run.ts';
+import retry from '../../cli/commands/retry.ts';
+import assemble from '../../cli/commands/assemble.ts';
 import subtile, { subtileLockName } from '../../cli/subtile.ts';
+import { ASSEMBLE_LOCK } from '../../platform/node/output-locks.ts';
 import { acquireLock } from '../../platform/node/lock.ts';
 import { asCli, errorCase, expectClearError, record } from './harness.ts';
 
@@ -147,4 +153,106 @@ describe('one run per folder', () => {
     await errorCase(G, 'lock-folder-is-file', 'an output folder that is a regular file', () => subtile.run(['--tile-id', '5', '--sub-tile-row', '0', '--sub-tile-col', '0', '--config', p, '--quiet']),
       /cannot create the output folder .*file\/out: /);
   });
+});
+
+describe('Stage 3 never reads a half-written sub-tile; submissions lock the run folder', () => {
+  const esc = (p: string) => p.replace(/[.?*+^$[\]\\(){}|-]/g, '\\$&');
+  const assembleArgs = (cfg: string, name: string) => ['--config', cfg, '--tiles', '7', '--out', join(dir, name, 'cat.fits'), '--allow-missing', '--quiet'];
+
+  it('assemble-subtile-locked: shine assemble while a sub-tile is being written', async () => {
+    const cfg = config('asm');
+    const out = join(dir, 'asm', 'out');
+    mkdirSync(out, { recursive: true });
+    const lockPath = join(out, subtileLockName(7, 1, 0));
+    const h = holder(lockPath, 'sub-tile (7, 1, 0)');
+    const { pid } = await h.ready;
+    await errorCase(G, 'assemble-subtile-locked', 'shine assemble on an output folder where a live run holds a sub-tile lock', () => assemble.run(assembleArgs(cfg, 'asm')),
+      new RegExp(`output folder ${esc(out)}: tile 7 sub-tile \\(1, 0\\) is being computed or written: pid ${pid} on \\S+ since \\S+ holds ${esc(lockPath)}; assemble when it has finished`));
+    expect(existsSync(join(dir, 'asm', 'cat.fits'))).toBe(false); // nothing read, nothing written
+    expect(existsSync(join(out, ASSEMBLE_LOCK))).toBe(false); // its own lock released
+    // a sub-tile of another tile does not stop it
+    const other = await asCli(() => assemble.run(assembleArgs(cfg, 'asm').map((a) => (a === '7' ? '8' : a))));
+    expect(other.code, other.stderr).toBe(0);
+    h.child.kill('SIGTERM');
+    await h.exit;
+    // once the sub-tile run is over, Stage 3 goes on
+    const r = await asCli(() => assemble.run(assembleArgs(cfg, 'asm')));
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(dir, 'asm', 'cat.fits'))).toBe(true);
+  }, 30_000);
+
+  it('assemble-subtile-other-host: a sub-tile lock of another host names the file to delete', async () => {
+    const cfg = config('asmhost');
+    const out = join(dir, 'asmhost', 'out');
+    mkdirSync(out, { recursive: true });
+    const path = join(out, subtileLockName(7, 0, 1));
+    writeFileSync(path, JSON.stringify({ pid: 4242, host: 'node-17.cluster', started: '2026-01-02T03:04:05.000Z', token: 'abc' }));
+    await errorCase(G, 'assemble-subtile-other-host', 'shine assemble beside a sub-tile lock written on another host', () => assemble.run(assembleArgs(cfg, 'asmhost')),
+      new RegExp(`tile 7 sub-tile \\(0, 1\\) is being computed or written: pid 4242 on node-17\\.cluster since 2026-01-02T03:04:05\\.000Z holds ${esc(path)}; .* if it is no longer running, delete ${esc(path)}$`));
+    expect(existsSync(path)).toBe(true);
+  });
+
+  it('assemble-stale-subtile-lock: a sub-tile lock of a killed run is ignored with a warning', async () => {
+    record(G, 'assemble-stale-subtile-lock', 'shine assemble beside a sub-tile lock left by a run killed with SIGKILL', 'cut');
+    const cfg = config('asmstale');
+    const out = join(dir, 'asmstale', 'out');
+    mkdirSync(out, { recursive: true });
+    const path = join(out, subtileLockName(7, 1, 1));
+    const h = holder(path, 'sub-tile (7, 1, 1)');
+    const { pid } = await h.ready;
+    h.child.kill('SIGKILL');
+    await h.exit;
+    const r = await asCli(() => assemble.run(assembleArgs(cfg, 'asmstale')));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`assemble: warning: stale sub-tile lock ${esc(path)} of pid ${pid} on \\S+ since \\S+ \\(that run is gone\\): ignored`));
+  }, 30_000);
+
+  it('assemble-twice: a second shine assemble on a folder being assembled', async () => {
+    const cfg = config('asm2');
+    const out = join(dir, 'asm2', 'out');
+    mkdirSync(out, { recursive: true });
+    const h = holder(join(out, ASSEMBLE_LOCK), `output folder ${out} (Stage 3)`);
+    const { pid } = await h.ready;
+    await errorCase(G, 'assemble-twice', 'shine assemble on an output folder another shine assemble holds', () => assemble.run(assembleArgs(cfg, 'asm2')),
+      new RegExp(`output folder ${esc(out)} \\(Stage 3\\) is locked by another run: pid ${pid} on \\S+ since \\S+ holds ${esc(join(out, ASSEMBLE_LOCK))}`));
+    h.child.kill('SIGTERM');
+    await h.exit;
+  }, 30_000);
+
+  it('subtile-while-assembling: cli/subtile.ts on a folder Stage 3 is reading', async () => {
+    const cfg = config('subasm');
+    const out = join(dir, 'subasm', 'out');
+    mkdirSync(out, { recursive: true });
+    const h = holder(join(out, ASSEMBLE_LOCK), `output folder ${out} (Stage 3)`);
+    const { pid } = await h.ready;
+    await errorCase(G, 'subtile-while-assembling', 'cli/subtile.ts on an output folder a live shine assemble holds', () => subtile.run(['--tile-id', '7', '--sub-tile-row', '0', '--sub-tile-col', '0', '--config', cfg, '--quiet']),
+      new RegExp(`sub-tile \\(7, 0, 0\\) in .*out: the output folder is being assembled \\(Stage 3\\): pid ${pid} on \\S+ since \\S+ holds ${esc(join(out, ASSEMBLE_LOCK))}; run the sub-tile when the assembly has finished`));
+    expect(existsSync(join(out, subtileLockName(7, 0, 0)))).toBe(false); // its own lock released
+    h.child.kill('SIGTERM');
+    await h.exit;
+  }, 30_000);
+
+  const submissions: Array<[id: string, what: string, cmd: () => typeof run, args: (cfg: string, runDir: string) => string[], who: string]> = [
+    ['slurm-submit-locked', 'shine run --executor slurm (--dry-run) on a run folder a local run holds', () => run, (cfg, runDir) => ['--config', cfg, '--tiles', '1', '--executor', 'slurm', '--dry-run', '--out', runDir], 'run'],
+    ['awsbatch-submit-locked', 'shine run --executor aws-batch --dry-run on a run folder a local run holds', () => run, (cfg, runDir) => ['--config', cfg, '--tiles', '1', '--executor', 'aws-batch', '--dry-run', '--out', runDir], 'run'],
+    ['retry-slurm-locked', 'shine retry --executor slurm (--dry-run) on a run folder a local run holds', () => retry, (cfg, runDir) => ['--config', cfg, '--tiles', '1', '--executor', 'slurm', '--dry-run', '--out', runDir], 'retry'],
+  ];
+  for (const [id, what, cmd, args] of submissions) {
+    it(`${id}: ${what}`, async () => {
+      const cfg = config(id);
+      const runDir = join(dir, id, 'rundir');
+      mkdirSync(runDir, { recursive: true });
+      const h = holder(join(runDir, RUN_LOCK), `run folder ${runDir}`);
+      const { pid } = await h.ready;
+      await errorCase(G, id, what, () => cmd().run(args(cfg, runDir)),
+        new RegExp(`run folder ${esc(runDir)} is locked by another run: pid ${pid} on \\S+ since \\S+ holds ${esc(join(runDir, RUN_LOCK))}; wait for it to finish`));
+      expect(existsSync(join(runDir, 'submit.sh'))).toBe(false); // no script written
+      h.child.kill('SIGTERM');
+      await h.exit;
+      // the folder free: the submission (dry run) writes its scripts and leaves no lock behind
+      const r = await asCli(() => cmd().run(args(cfg, runDir)));
+      expect(r.code, r.stderr).toBe(0);
+      expect(existsSync(join(runDir, RUN_LOCK))).toBe(false);
+    }, 30_000);
+  }
 });
