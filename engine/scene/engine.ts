@@ -385,7 +385,12 @@ export class ShearEngine {
         // one submit per chunk: the stamps buffer is rewritten for the next one
         for (let l0 = 0; l0 < b.count; l0 += pp.chunk) {
           const c = Math.min(pp.chunk, b.count - l0);
-          for (let l = 0; l < c; l++) host.set(set.pairs[layout.pairs[b.pairBase + l0 + l].pairIndex].psf!, l * P * P);
+          for (let l = 0; l < c; l++) {
+            // an invisible pair rendered only to check the visibility filter may have no PSF: zeros
+            const psf = set.pairs[layout.pairs[b.pairBase + l0 + l].pairIndex].psf;
+            if (psf) host.set(psf, l * P * P);
+            else host.fill(0, l * P * P, (l + 1) * P * P);
+          }
           device.queue.writeBuffer(pp.stamps, 0, host, 0, c * P * P);
           const chunkUni = res.bufferWithData('psf-chunk', new Uint32Array([c, l0, 0, 0]), UNIFORM);
           const enc = device.createCommandEncoder({ label: 'psf-spectra' });
