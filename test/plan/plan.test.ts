@@ -1,0 +1,162 @@
+/**
+ * The memory plan (engine/plan/plan.ts, docs/plan.md) on fabricated devices and real scenes:
+ *  - property test: for random scenes and devices (tiny maxBufferSize, small and huge budgets),
+ *    every plan returned fits its GPU budget, binding limit and host budget; a refusal happens only
+ *    when the smallest choice does not fit, and names what is needed and what is there;
+ *  - the plan's GPU figure bounds the bytes the engine really allocates (GpuResources' own count,
+ *    stats.peakGpuBytes) for the choice it made, on scenes with several tiers, replicas and q = 3.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { makePlan, planGpuBytes, PlanError, type PlanDevice, type PlanScene } from '../../engine/plan/plan.ts';
+import { planSceneFromSet } from '../../engine/plan/scene.ts';
+import { makeTestScene } from '../../engine/reference/scene-builder.ts';
+import { ShearEngine } from '../../engine/scene/engine.ts';
+import { testDevice } from '../helpers/device.ts';
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+const sceneArb: fc.Arbitrary<PlanScene> = fc
+  .record({
+    nq: fc.integer({ min: 1, max: 12 }),
+    sources: fc.integer({ min: 1, max: 5000 }),
+    tiers: fc.subarray([32, 64, 128, 256], { minLength: 1 }),
+    pairsPer: fc.integer({ min: 1, max: 3000 }),
+    q: fc.constantFrom(1, 2, 3),
+    replicasWanted: fc.integer({ min: 1, max: 16 }),
+    side: fc.integer({ min: 64, max: 4200 }),
+  })
+  .map(({ nq, sources, tiers, pairsPer, q, replicasWanted, side }) => {
+    const groups = [];
+    for (let j = 0; j < nq; j++)
+      for (const n of tiers) groups.push({ quadrant: j, m: 2 * n, n, count: pairsPer, blockEntries: pairsPer * (n / 16 + 1) * (n / 8 + 1) });
+    const nb = Math.ceil(side / 16) * Math.ceil(side / 8);
+    return {
+      sources,
+      quadrants: Array.from({ length: nq }, () => ({ width: side, height: side, activeBlocks: nb })),
+      groups,
+      psfSize: 21 * q + (q % 2 === 0 ? 1 : 0),
+      psfOversampling: q,
+      aliasOrders: Math.ceil((q - 1) / 2),
+      method: replicasWanted > 1 ? 'nuts' : 'map',
+      replicasWanted,
+      diagnostics: true,
+    } satisfies PlanScene;
+  });
+
+const deviceArb: fc.Arbitrary<PlanDevice> = fc.record({
+  maxBufferSize: fc.constantFrom(1 * MiB, 16 * MiB, 128 * MiB, 256 * MiB, 2 * GiB, 64 * GiB),
+  maxStorageBufferBindingSize: fc.constantFrom(1 * MiB, 128 * MiB, 2 * GiB - 4),
+  gpuBudgetBytes: fc.constantFrom(8 * MiB, 256 * MiB, 2 * GiB, 16 * GiB, 1024 * GiB),
+  hostBudgetBytes: fc.constantFrom(64 * MiB, 4 * GiB, 256 * GiB),
+  cores: fc.integer({ min: 1, max: 128 }),
+  software: fc.boolean(),
+});
+
+describe('makePlan on fabricated devices', () => {
+  it('every plan it returns fits its budgets; it refuses only when the smallest choice does not fit', () => {
+    let plans = 0;
+    let refusals = 0;
+    fc.assert(
+      fc.property(sceneArb, deviceArb, (scene, device) => {
+        const maxBinding = Math.min(device.maxBufferSize, device.maxStorageBufferBindingSize);
+        try {
+          const p = makePlan(scene, device);
+          plans++;
+          // recomputed independently of the plan's own bookkeeping
+          const again = planGpuBytes(scene, p, maxBinding);
+          expect(again.peak).toBe(p.gpu.peak);
+          expect(p.gpu.peak).toBeLessThanOrEqual(device.gpuBudgetBytes);
+          expect(p.gpu.largestBuffer).toBeLessThanOrEqual(maxBinding);
+          expect(p.host.total).toBeLessThanOrEqual(device.hostBudgetBytes);
+          expect(p.replicasPerCall).toBeGreaterThanOrEqual(1);
+          expect(p.replicasPerCall).toBeLessThanOrEqual(scene.replicasWanted);
+          expect(p.maxPairsPerBatch % 2).toBe(0);
+          expect(p.subtilesPerGpu * p.gpu.peak).toBeLessThanOrEqual(Math.max(device.gpuBudgetBytes, p.gpu.peak));
+          if (device.software) expect(p.host.gpu).toBe(p.gpu.peak);
+        } catch (e) {
+          if (!(e instanceof PlanError)) throw e;
+          refusals++;
+          // the smallest choice (recomputed spectra, 2 pairs per batch, one parameter set) does not fit
+          const small = planGpuBytes(scene, { psf: 'recompute', maxPairsPerBatch: 2, replicasPerCall: 1 }, maxBinding);
+          const fitsGpu = small.peak <= device.gpuBudgetBytes && small.largestBuffer <= maxBinding;
+          const hostNeed = makeHost(scene, small.peak, device.software);
+          expect(fitsGpu && hostNeed <= device.hostBudgetBytes).toBe(false);
+          expect(e.message).toMatch(/needs/);
+          expect(e.message).toMatch(/GiB|MiB|KiB| B\b/);
+        }
+      }),
+      { numRuns: 200, seed: 13 },
+    );
+    // both outcomes are exercised
+    expect(plans).toBeGreaterThan(20);
+    expect(refusals).toBeGreaterThan(20);
+  });
+
+  it('a huge budget keeps the spectra with the largest batches; a small one recomputes them; a tiny maxBufferSize is refused naming the buffer', () => {
+    const scene: PlanScene = {
+      sources: 3000,
+      quadrants: Array.from({ length: 52 }, () => ({ width: 2100, height: 2100, activeBlocks: 20000 })),
+      groups: Array.from({ length: 52 }, (_, j) => [
+        { quadrant: j, m: 128, n: 64, count: 120, blockEntries: 120 * 45 },
+        { quadrant: j, m: 256, n: 128, count: 30, blockEntries: 30 * 153 },
+      ]).flat(),
+      psfSize: 63,
+      psfOversampling: 3,
+      aliasOrders: 1,
+      method: 'nuts',
+      replicasWanted: 4,
+      diagnostics: true,
+    };
+    const dev = (over: Partial<PlanDevice>): PlanDevice => ({ maxBufferSize: 4 * GiB, maxStorageBufferBindingSize: 4 * GiB, gpuBudgetBytes: 80 * GiB, hostBudgetBytes: 256 * GiB, cores: 64, software: false, ...over });
+    const big = makePlan(scene, dev({}));
+    expect(big.psf).toBe('keep');
+    expect(big.replicasPerCall).toBe(4);
+    const keepNeed = big.gpu.psfSpectra;
+    // a budget below the kept spectra alone: they are recomputed
+    const small = makePlan(scene, dev({ gpuBudgetBytes: Math.floor(keepNeed / 2) }));
+    expect(small.psf).toBe('recompute');
+    expect(small.gpu.peak).toBeLessThanOrEqual(keepNeed / 2);
+    expect(small.notes.join(' ')).toMatch(/rebuilds its spectra/);
+    // no room at all
+    expect(() => makePlan(scene, dev({ gpuBudgetBytes: 1 * MiB }))).toThrow(/needs at least .* of GPU memory .* the budget is 1\.0 MiB/);
+    // one quadrant's pixels do not fit one buffer
+    expect(() => makePlan(scene, dev({ maxBufferSize: 1 * MiB }))).toThrow(/needs one buffer of .* the adapter allows 1\.0 MiB/);
+  });
+});
+
+describe('the plan bounds what the engine allocates', () => {
+  const scenes: Array<[string, Parameters<typeof makeTestScene>[0], { replicas?: number; aliasOrders?: number }]> = [
+    ['three tiers', { seed: 3, nSources: 6 }, {}],
+    ['replicas 3', { seed: 5, nSources: 4 }, { replicas: 3 }],
+    ['q = 3, one alias order', { seed: 6, nSources: 3, tiers: [64], psfOversampling: 3 }, { aliasOrders: 1 }],
+  ];
+  for (const [name, so, eo] of scenes) {
+    it(name, async () => {
+      const device = await testDevice();
+      const { set, params } = makeTestScene(so);
+      const scene = planSceneFromSet(set, { aliasOrders: eo.aliasOrders ?? 'auto', replicasWanted: eo.replicas ?? 1, method: (eo.replicas ?? 1) > 1 ? 'vi' : 'map' });
+      const plan = makePlan(scene, { maxBufferSize: device.limits.maxBufferSize, maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, gpuBudgetBytes: 64 * GiB, hostBudgetBytes: 64 * GiB, cores: 2, software: true });
+      const eng = await ShearEngine.create(device, set, { ...eo, replicas: plan.replicasPerCall, maxPairsPerBatch: plan.maxPairsPerBatch });
+      await eng.render(params);
+      const real = eng.stats.peakGpuBytes;
+      eng.destroy();
+      console.log(`${name}: plan ${plan.gpu.peak} B, engine ${real} B`);
+      expect(plan.gpu.peak).toBeGreaterThanOrEqual(real);
+      // and not a loose bound: the block lists are the only over-count
+      expect(plan.gpu.peak).toBeLessThan(1.25 * real);
+    });
+  }
+});
+
+function makeHost(scene: PlanScene, gpuPeak: number, software: boolean): number {
+  // the plan's host figure recomputed from its definition (docs/plan.md): 16 B per crop pixel,
+  // 1 B coverage + 8 B per active-block pixel, 9 B of diagnostics per pixel, GPU bytes when software
+  let t = 0;
+  for (const q of scene.quadrants) {
+    const a = q.width * q.height;
+    t += 16 * a + a + Math.min(q.activeBlocks, Math.ceil(q.width / 16) * Math.ceil(q.height / 8)) * 128 * 8 + (scene.diagnostics ? 9 * a : 0);
+  }
+  return t + (software ? gpuPeak : 0);
+}
