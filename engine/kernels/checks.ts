@@ -4,20 +4,8 @@
  * Each kernel adds one entry here; a check builds its own small random input (seeded), runs the
  * kernel on the given device, compares with the reference and reports the max error.
  */
-export interface KernelCheckResult {
-  name: string;
-  pass: boolean;
-  /** Max error, in the unit the tolerance is expressed in (e.g. relative to max |value|). */
-  maxError: number;
-  tolerance: number;
-  detail?: string;
-  ms: number;
-}
-
-export interface KernelCheck {
-  name: string;
-  run(device: GPUDevice): Promise<KernelCheckResult>;
-}
+import type { KernelCheck, KernelCheckResult } from './check-types.ts';
+export type { KernelCheck, KernelCheckResult } from './check-types.ts';
 
 /** Loaded lazily so that a broken kernel does not stop the others from being checked. */
 export const KERNEL_CHECKS: Array<() => Promise<KernelCheck[]>> = [

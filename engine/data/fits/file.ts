@@ -11,28 +11,8 @@ import { isGunzipSource, maybeGunzip, type ByteSource } from './source.ts';
 import { decodeImage, toFloat32, type FitsImage } from './image.ts';
 import { decodeTable, type FitsTable, type ReadTableOptions } from './table.ts';
 
-export type HduType = 'primary' | 'image' | 'bintable' | 'table' | 'unknown';
-
-export interface HduInfo {
-  index: number;
-  /** EXTNAME ('' when absent; the primary HDU is also found as 'PRIMARY'). */
-  name: string;
-  extver?: number;
-  type: HduType;
-  /** The XTENSION value as written (undefined for the primary HDU). */
-  xtension?: string;
-  bitpix: number;
-  /** NAXISn values, NAXIS1 first. */
-  naxis: number[];
-  pcount: number;
-  gcount: number;
-  headerOffset: number;
-  /** Bytes of header blocks (a multiple of 2880). */
-  headerSize: number;
-  dataOffset: number;
-  /** Bytes of data, excluding the padding to a 2880 multiple. */
-  dataSize: number;
-}
+export type { HduInfo, HduType } from './hdu.ts';
+import type { HduInfo, HduType } from './hdu.ts';
 
 export interface OpenOptions {
   /** Decompress gzip sources (detected from the magic bytes 1f 8b). Default true. */

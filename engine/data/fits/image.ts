@@ -13,7 +13,7 @@
  */
 import { DataError } from '../../errors.ts';
 import type { Header } from './header.ts';
-import type { HduInfo } from './file.ts';
+import type { HduInfo } from './hdu.ts';
 
 export type ImageArray =
   | Uint8Array

@@ -21,7 +21,7 @@
  */
 import { DataError } from '../../errors.ts';
 import type { Header } from './header.ts';
-import type { HduInfo } from './file.ts';
+import type { HduInfo } from './hdu.ts';
 import type { ImageArray } from './image.ts';
 
 export type ColumnData =

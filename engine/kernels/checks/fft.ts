@@ -2,7 +2,7 @@
  * `shine doctor` checks of the batched 2-D FFT: for every size, a small random batch (seeded) at a
  * non-zero offset, forward and inverse, against the float64 reference; plus a bit-identical repeat.
  */
-import type { KernelCheck, KernelCheckResult } from '../checks.ts';
+import type { KernelCheck, KernelCheckResult } from '../check-types.ts';
 import { createFft2dAsync, FFT_SIZES, type Fft2dPlan, type FftMode } from '../fft.ts';
 import { fft2d } from '../../reference/fft64.ts';
 import { mulberry32 } from '../../util/rng.ts';

@@ -6,7 +6,7 @@
  * and gradient checks with oversampled PSF stamps and alias orders (docs/forward-model.md "Aliasing")
  * and with Spergel profiles (docs/forward-model.md "Spergel profile").
  */
-import type { KernelCheck, KernelCheckResult } from '../checks.ts';
+import type { KernelCheck, KernelCheckResult } from '../check-types.ts';
 import { ShearEngine } from '../../scene/engine.ts';
 import { makeTestScene, type TestSceneOptions } from '../../reference/scene-builder.ts';
 import { logLikelihood64, renderModel64 } from '../../reference/model64.ts';
