@@ -20,6 +20,7 @@ import { cloneParams } from '../../engine/scene/types.ts';
 const USAGE = `usage: shine bench [--sources N=500] [--quadrants M=4] [--tier 64|128|256|mixed (64)] [--repeats R=5]
                    [--size WxH (2048x2066)] [--replicas K=1] [--psf-oversampling Q=1] [--alias-orders auto|N] [--spergel-nu NU]
                    [--json] [--adapter X] [--limits adapter|default]
+       shine bench --stages --config C --tile-id T --sub-tile R,C [--method map|nuts] [--trace out.json] [--json]   (docs/bench.md)
   --replicas K   also time K parameter sets in one evaluateMany call (NUTS chains / VI particles)
   --psf-oversampling Q, --alias-orders N   PSF stamps sampled Q times per pixel; alias orders folded
                  (auto = ceil((Q−1)/2)); see docs/forward-model.md "Aliasing"
@@ -44,6 +45,8 @@ async function timeIt(repeats: number, fn: () => Promise<unknown>): Promise<numb
 const bench: Command = {
   summary: 'benchmark stamp rendering, forward model and gradient on a synthetic sub-tile',
   async run(argv) {
+    // seed 003's stage benchmark on a prepared sub-tile (cli/commands/bench-stages.ts, docs/bench.md)
+    if (argv.includes('--stages')) return (await import('./bench-stages.ts')).runStages(argv);
     const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string', 'spergel-nu': 'number' }, USAGE);
     if (!parsed) return 0;
     const { opts } = parsed;

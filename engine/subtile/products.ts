@@ -15,6 +15,7 @@ import {
 import { diagnosticsTitle } from '../outputs/diagnostics.ts';
 import type { Manifest } from '../tiling/manifest.ts';
 import type { SubtileResult } from './run.ts';
+import type { StagePerformance } from '../bench/probe.ts';
 
 export interface ProductContext {
   manifestFile: string;
@@ -124,6 +125,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       ...(t.mapMs !== undefined ? { map: t.mapMs } : {}),
       ...(t.posteriorMs !== undefined ? { posterior: t.posteriorMs } : {}),
     },
+    ...(r.performance ? { performance: performanceMetadata(r.performance) } : {}),
     inference: {
       iterations: r.iterations,
       evaluations: r.evaluations,
@@ -193,4 +195,29 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
     products: names,
   };
   return { shear: shearTable(shear, prov, r.samples), params, diagnostics, metadata: metadataYaml(meta) };
+}
+
+/** The run's stage figures for the metadata (docs/bench.md), in the file's snake_case. */
+function performanceMetadata(p: StagePerformance): Record<string, unknown> {
+  const s = p.stagesMs;
+  const g = p.gpuBytes;
+  return {
+    stages_ms: { data_load: s.dataLoad, scene_build: s.sceneBuild, compile: s.compile, gradient_step: s.gradientStep, fit: s.fit },
+    gradient: { from: p.gradient.from, samples: p.gradient.samples, parameter_sets: p.gradient.parameterSets },
+    fit: {
+      method: p.fit.method,
+      evaluations: p.fit.evaluations,
+      ...(p.fit.mapMs !== undefined ? { map_ms: p.fit.mapMs } : {}),
+      ...(p.fit.laplaceMs !== undefined ? { laplace_ms: p.fit.laplaceMs } : {}),
+      ...(p.fit.posteriorMs !== undefined ? { posterior_ms: p.fit.posteriorMs } : {}),
+      ...(p.fit.msPerEssG1 !== undefined ? { ms_per_ess_g1: p.fit.msPerEssG1 } : {}),
+    },
+    peak_host_rss_bytes: p.peakHostRssBytes,
+    gpu_bytes: { psf_spectra: g.psfSpectra, fft_work: g.fftWork, images: g.images, replicas: g.replicas, other: g.other, planned_peak: g.plannedPeak, measured_peak: g.measuredPeak },
+    pipelines_total: p.pipelinesTotal,
+    pipelines_after_warmup: p.pipelinesAfterWarmup,
+    pairs: p.pairs,
+    batches: p.batches,
+    fft_sizes: p.fftSizes,
+  };
 }

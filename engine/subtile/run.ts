@@ -18,6 +18,8 @@ import type { ShearSamples } from '../outputs/shear.ts';
 import { checkPosteriorConfig, replicasFor, runPosterior, type PosteriorDiagnostics } from './posterior.ts';
 import { applyUnmodelledMask, UNMODELLED_FLAG_BIT, type UnmodelledMaskSummary } from '../prepare/masking.ts';
 import { quadrantChi2, type QuadrantChi2 } from './quadrant-chi2.ts';
+import { countPipelines, gpuBytesByCategory, median, timeEvaluations, type StagePerformance } from '../bench/probe.ts';
+import type { TraceSink } from '../bench/trace.ts';
 
 export interface SubtileIo {
   /** Opens a FITS file; `options.needed` lists the HDUs that will be read (the scan may stop after them). */
@@ -33,6 +35,12 @@ export interface SubtileRunOptions {
   images?: boolean;
   /** GPU memory budget (bytes) when the configuration sets none (device.memory_budget_gb); default the engine's. */
   maxGpuBytes?: number;
+  /** Timeline spans of the stages, build steps, fit phases and evaluations (docs/bench.md "Trace"). */
+  trace?: TraceSink;
+  /** `shine bench --stages`: time this many gradient evaluations at the start point, after one warm-up call, before the fit. */
+  gradientRepeats?: number;
+  /** Peak resident set size of the process (bytes), from the runtime; for the performance figures. */
+  peakRssBytes?: () => number | null;
 }
 
 export interface QuadrantImages {
@@ -111,6 +119,8 @@ export interface SubtileResult {
   unmodelled?: UnmodelledMaskSummary;
   /** The PSF model and aliasing the stamps were rendered with (docs/forward-model.md "Aliasing"). */
   render?: { psfOversampling: number; aliasOrders: number };
+  /** Seed 003's stage timings, memory and pipeline counts of this run (docs/bench.md). */
+  performance?: StagePerformance;
 }
 
 function emptyResult(m: Manifest, method: SubtileResult['method'], reason: string): SubtileResult {
@@ -221,6 +231,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     progress('catalog', c + 1, manifest.catalogs.length);
   }
   timings.catalogMs = performance.now() - t;
+  opts.trace?.span({ name: 'catalog', cat: 'load', startMs: t, durMs: timings.catalogMs, track: 'cpu' });
 
   // ---- quadrants → ExposureSet
   t = performance.now();
@@ -261,13 +272,19 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   const pixelMask = masked.engineMask;
   warnings.push(...masked.warnings);
   timings.loadMs = performance.now() - t;
+  opts.trace?.span({ name: 'quadrants (pixels, WCS, PSF, background, mask)', cat: 'load', startMs: t, durMs: timings.loadMs, track: 'cpu' });
+  opts.trace?.span({ name: 'data load', cat: 'stage', startMs: t - timings.catalogMs, durMs: timings.catalogMs + timings.loadMs, track: 'cpu' });
   const coreIdx: number[] = [];
   built.sources.forEach((s, i) => s.core && coreIdx.push(i));
   if (coreIdx.length === 0) return { ...emptyResult(manifest, method, 'no core source falls on any quadrant'), warnings };
 
   // ---- engine
   t = performance.now();
+  // every pipeline made on the device from here on is counted (docs/bench.md: none after warm-up)
+  const pipelines = countPipelines(device);
+  const buildSteps: Array<[string, number]> = [['start', t]];
   const engine = await ShearEngine.create(device, built.set, {
+    onBuildStep: (name) => buildSteps.push([name, performance.now()]),
     fftFactor: cfg.stamps.fft_factor,
     pixelResponse: !cfg.stamps.psf_includes_pixel,
     profile: cfg.gal.profile,
@@ -276,9 +293,39 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     badPixelMask: pixelMask,
     replicas: replicasFor(cfgM),
     maxGpuBytes: cfg.device.memory_budget_gb ? Math.floor(cfg.device.memory_budget_gb * 2 ** 30) : opts.maxGpuBytes,
+  }).catch((e) => {
+    pipelines.restore();
+    throw e;
   });
   timings.buildMs = performance.now() - t;
+  // build steps → spans; the 'pipelines' step (every per-FFT-size kernel and FFT plan, compiled together) is the compile stage
+  const stepNames: Record<string, string> = { buffers: 'pair table', images: 'quadrant images (+ residual pipeline)', pipelines: 'pipeline compile', spectra: 'PSF spectra' };
+  let compileMs = 0;
+  for (let i = 1; i < buildSteps.length; i++) {
+    const [name, end] = buildSteps[i];
+    const start = buildSteps[i - 1][1];
+    if (name === 'pipelines') compileMs = end - start;
+    opts.trace?.span({ name: stepNames[name] ?? name, cat: name === 'pipelines' ? 'stage' : 'build', startMs: start, durMs: end - start, track: 'cpu' });
+  }
+  // drawn around the whole engine build, the compile nested in it; its figure (stagesMs.sceneBuild) leaves the compile out
+  opts.trace?.span({ name: 'scene build', cat: 'stage', startMs: t, durMs: timings.buildMs, track: 'cpu', args: { sceneBuildMs: timings.buildMs - compileMs, compileMs } });
+  const evals = timeEvaluations(engine, opts.trace);
+  let pipelinesAtWarm = -1;
+  evals.onEvaluation = (i) => {
+    if (i === 0) pipelinesAtWarm = pipelines.count;
+  };
+  let gradientFrom: 'repeats' | 'fit' = 'fit';
+  let firstFitEval = 1;
   try {
+    if (opts.gradientRepeats && opts.gradientRepeats > 0) {
+      // seed 003: one warm-up call, then the median of repeats
+      const t0 = performance.now();
+      for (let r = 0; r <= opts.gradientRepeats; r++) await engine.evaluate(built.init);
+      opts.trace?.span({ name: 'gradient step', cat: 'stage', startMs: t0, durMs: performance.now() - t0, track: 'cpu', args: { repeats: opts.gradientRepeats, note: 'one warm-up call, then the timed repeats' } });
+      gradientFrom = 'repeats';
+      firstFitEval = evals.times.length;
+    }
+    const tFit = performance.now();
     const unmasked = engine.layout.quadrants.slice(0, built.set.quadrants.length).map((q) => q.nPixels);
     unmasked.forEach((n, j) => {
       if (n === 0) warnings.push(`quadrant ${built.set.quadrants[j].name}: every pixel under the modelled stamps is masked (flags, NaN or rms ≤ 0); it constrains nothing`);
@@ -303,6 +350,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
         onIteration: (info) => progress('map', ++iter, mapCfg.max_iterations, { loss: info.value, gradNorm: info.gradNorm }),
       });
       timings.mapMs = performance.now() - t;
+      opts.trace?.span({ name: 'MAP', cat: 'fit', startMs: t, durMs: timings.mapMs, track: 'cpu', args: { iterations: map.iterations, evaluations: map.evaluations } });
       log(`map: ${map.iterations} iterations, ${map.evaluations} evaluations, ${map.converged ? 'converged' : 'not converged'} (${map.reason})`);
       if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
     }
@@ -317,12 +365,14 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       if (!lap.ok || lap.droppedSources.length) warnings.push(`Laplace approximation: ${lap.message}`);
     }
     timings.laplaceMs = performance.now() - t;
+    if (lap) opts.trace?.span({ name: 'Laplace', cat: 'fit', startMs: t, durMs: timings.laplaceMs, track: 'cpu' });
 
     let post = null;
     if (posteriorMethod) {
       t = performance.now();
       post = await runPosterior(engine, cfgM, priors, { params: map ? map.params : built.init, hessian: lap?.hessian ?? null }, { catalog, onProgress: progress });
       timings.posteriorMs = performance.now() - t;
+      opts.trace?.span({ name: method.toUpperCase(), cat: 'fit', startMs: t, durMs: timings.posteriorMs, track: 'cpu', args: { iterations: post.iterations, evaluations: post.evaluations } });
       log(`${method}: ${post.iterations} ${method === 'vi' ? 'steps' : 'iterations per chain'}, ${post.evaluations} evaluations; ${post.reason}`);
       if (!post.converged) warnings.push(`${method.toUpperCase()} did not converge: ${post.reason}`);
       if (post.diagnostics.divergences > 0) warnings.push(`NUTS: ${post.diagnostics.divergences} divergent transition(s) after warm-up`);
@@ -335,6 +385,9 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       }
     }
     timings.inferenceMs = (timings.mapMs ?? 0) + (timings.posteriorMs ?? 0);
+    const fitMs = performance.now() - tFit;
+    opts.trace?.span({ name: 'full fit', cat: 'stage', startMs: tFit, durMs: fitMs, track: 'cpu', args: { method } });
+    const fitEvals = evals.times.length - firstFitEval;
     const estimate = post ? post.mean : map!.params;
 
     const images: QuadrantImages[] = [];
@@ -355,6 +408,30 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       });
     }
     timings.renderMs = performance.now() - t;
+    opts.trace?.span({ name: 'model images', cat: 'render', startMs: t, durMs: timings.renderMs, track: 'cpu' });
+    // the fit's own evaluations stand for the gradient step when none were timed on purpose (the first is the warm-up)
+    const gradSamples = gradientFrom === 'repeats' ? evals.times.slice(1, firstFitEval) : evals.times.slice(Math.min(1, evals.times.length - 1));
+    const gradSets = gradientFrom === 'repeats' ? 1 : Math.max(1, ...evals.sets.slice(1));
+    const st = engine.stats;
+    const performanceFigures: StagePerformance = {
+      stagesMs: { dataLoad: timings.catalogMs + timings.loadMs, sceneBuild: timings.buildMs - compileMs, compile: compileMs, gradientStep: median(gradSamples), fit: fitMs },
+      gradient: { from: gradientFrom, samples: gradSamples.length, parameterSets: gradSets, samplesMs: gradSamples },
+      fit: {
+        method,
+        ...(timings.mapMs !== undefined ? { mapMs: timings.mapMs } : {}),
+        ...(lap ? { laplaceMs: timings.laplaceMs } : {}),
+        ...(timings.posteriorMs !== undefined ? { posteriorMs: timings.posteriorMs } : {}),
+        evaluations: fitEvals,
+        ...(post && method === 'nuts' ? { msPerEssG1: post.diagnostics.msPerEssG1 } : {}),
+      },
+      peakHostRssBytes: opts.peakRssBytes?.() ?? null,
+      gpuBytes: gpuBytesByCategory(engine, device),
+      pipelinesTotal: pipelines.count,
+      pipelinesAfterWarmup: pipelinesAtWarm < 0 ? 0 : pipelines.count - pipelinesAtWarm,
+      pairs: st.pairs,
+      batches: st.batches,
+      fftSizes: st.fftSizes,
+    };
 
     const p: SceneParams = estimate;
     const core: CoreSourceResult[] = coreIdx.map((i) => {
@@ -412,8 +489,11 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       quadrantChi2: chi2,
       unmodelled: masked.summary,
       render: { psfOversampling: psfOversamplingOf(built.set), aliasOrders: aliasOrdersFor(built.set, engine.options) },
+      performance: performanceFigures,
     };
   } finally {
+    evals.restore();
+    pipelines.restore();
     engine.destroy();
   }
 }
