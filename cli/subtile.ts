@@ -1,12 +1,12 @@
 /**
- * One sub-tile end to end — the unit of work of a SLURM array task (seed 000 §6.3):
+ * One sub-tile end to end — the unit of work of a SLURM array task (docs/run.md):
  *
  *   deno run -A cli/subtile.ts --tile-id T --sub-tile-row R --sub-tile-col C --config F [--method map]
  *   npx tsx cli/subtile.ts …            (same under Node; also `shine subtile …`)
  *
  * Reads the sub-tile's manifest (running Stage 1 for this sub-tile first when it is missing),
- * builds the ExposureSet, runs the inference on the GPU and writes the four products of seed 000
- * §8.1 atomically into the output folder. A sub-tile whose products are complete and valid is
+ * builds the ExposureSet, runs the inference on the GPU and writes the four products of
+ * docs/outputs.md atomically into the output folder. A sub-tile whose products are complete and valid is
  * skipped unless --force. Exit 0 on success (or skip), 1 with one clear line on bad input.
  */
 import { join } from 'node:path';

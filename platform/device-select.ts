@@ -1,6 +1,6 @@
 /**
  * Runtime-independent part of device acquisition: the option/env parsing, the automatic choice
- * among candidate adapters (a hardware GPU first, then the fastest software adapter of DESIGN §5),
+ * among candidate adapters (a hardware GPU first, then the fastest software adapter: docs/devices.md),
  * the device request with the adapter's larger limits, and the user-facing error messages.
  *
  * No `node:` imports and no `process`: used by the Node, Deno and browser layers alike.
@@ -170,7 +170,7 @@ export interface Candidate {
   auto: boolean;
   /** Could this candidate be a hardware GPU? */
   canBeHardware: boolean;
-  /** Speed rank when it is a software adapter (lower is faster; DESIGN §5). */
+  /** Speed rank when it is a software adapter (lower is faster; docs/devices.md, "Measured here"). */
   softwareRank: number;
   /** Returns null (with a reason) when there is no adapter this way. */
   probe(): Promise<ProbeResult>;

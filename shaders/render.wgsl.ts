@@ -1,5 +1,5 @@
 /**
- * WGSL of the forward model and its adjoint (DESIGN §4), composed with wgsl-preprocessor.
+ * WGSL of the forward model and its adjoint (docs/forward-model.md), composed with wgsl-preprocessor.
  *
  * Kernels (one pipeline each, per FFT size M; all under compatibility limits):
  *   pairSetup     per pair: galaxy matrix, r0², flux, per-axis phase tables (and alias factors)

@@ -1,6 +1,6 @@
 /**
  * `shine assemble --config C --tiles T1,T2,… | --tiles-file F --out catalog.fits`: Stage 3, every
- * sub-tile's shear row → the unified shear catalog (seed 000 §8.2, DESIGN §7), plus
+ * sub-tile's shear row → the unified shear catalog (docs/assemble.md), plus
  * `params_{tile}.fits` per tile. See docs/assemble.md.
  */
 import { readFile } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 /**
  * `shine bench [--sources N] [--quadrants M] [--tier 64|128|256|mixed] [--repeats R] [--json]`:
- * times the engine on a synthetic sub-tile (seed 003's discipline: warm-up excluded, medians over
+ * times the engine on a synthetic sub-tile (the benchmark discipline of docs/performance.md: warm-up excluded, medians over
  * repeats, the adapter named). Reports isolated stamp rendering, the forward model (logL), the
  * gradient evaluation, pipeline compile time, pipelines created after warm-up (must be 0) and
  * peak GPU bytes.

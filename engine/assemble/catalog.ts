@@ -1,5 +1,5 @@
 /**
- * Stage 3 (seed 000 §6.2, §8.2; DESIGN §7): every sub-tile's outputs → the unified shear catalog
+ * Stage 3 (docs/assemble.md): every sub-tile's outputs → the unified shear catalog
  * (one row per sub-tile, exactly the §8.2 columns) and per-tile files of per-source parameters.
  *
  * Runtime-agnostic: files are read through a `AssembleReader` given by the caller (Node: cli/commands/assemble.ts).

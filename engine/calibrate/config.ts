@@ -11,7 +11,7 @@ import { hash64 } from '../util/hash.ts';
 export type PriorsChoice = 'default' | 'shine';
 export const PRIORS_CHOICES: readonly PriorsChoice[] = ['default', 'shine'];
 
-/** SHINE's priors (DESIGN §4), written out explicitly by `--priors shine`. */
+/** SHINE's priors (docs/architecture.md "The forward model"), written out explicitly by `--priors shine`. */
 export const SHINE_PRIORS = {
   shear: { type: 'normal', mean: 0.0, sigma: 0.05 },
   flux: { type: 'lognormal', center: 'catalog', sigma: 0.5 },

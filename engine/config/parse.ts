@@ -193,7 +193,7 @@ function rewriteAliasPath(p: string, renamed: Map<string, string>): string {
   return p;
 }
 
-/** Half the largest stamp on the sky (arcsec): the smallest margin allowed (seed 000 §5.3). */
+/** Half the largest stamp on the sky (arcsec): the smallest margin allowed (docs/config.md, `distributed.sub_tile_margin`). */
 export function minimumMarginArcsec(cfg: { stamps: { tiers: number[] }; data: { pixel_scale: number } }): number {
   return (Math.max(...cfg.stamps.tiers) * cfg.data.pixel_scale) / 2;
 }

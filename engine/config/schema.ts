@@ -1,7 +1,7 @@
 /**
  * The SHINE configuration file (one YAML document), as a zod schema: the sections of SHINE's
  * EuclidInferenceConfig (data, sources, gal, inference, stamps, background, output), the MER tile
- * geometry (tile), the `distributed` section of seed 000 §7.1, the `device` section and the
+ * geometry (tile), the `distributed` section of SHINE's distributed design (docs/architecture.md), the `device` section and the
  * optional `truth` section written by `shine simulate`.
  *
  * Every object is strict (unknown fields are errors) and every field has SHINE's default, so an
@@ -36,7 +36,7 @@ const pathList = () => z.preprocess((v) => (typeof v === 'string' ? [v] : v === 
 const optionalPath = () => z.string().min(1).nullable();
 
 // ---------------------------------------------------------------------------------------------
-// priors (DESIGN §4)
+// priors (docs/config.md `gal.priors`; SHINE's in docs/architecture.md "The forward model")
 
 const normalPrior = z.strictObject({ type: z.literal('normal'), mean: finite().default(0), sigma: positive() });
 const uniformPrior = z

@@ -1,5 +1,5 @@
 /**
- * Sky background per quadrant (DESIGN §3, issue 3 item 5): from a BKG map HDU when given (same
+ * Sky background per quadrant (docs/wcs-psf-catalog.md "Background"): from a BKG map HDU when given (same
  * shape as SCI), else a sigma-clipped median of the SCI pixels.
  *
  * The clipping follows astropy's `sigma_clipped_stats` (cenfunc median, stdfunc population std,

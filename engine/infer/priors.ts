@@ -1,5 +1,5 @@
 /**
- * Priors of the sub-tile model (DESIGN §4, SHINE defaults), in the constrained (physical) space.
+ * Priors of the sub-tile model (SHINE defaults: docs/architecture.md "The forward model"; the config's: docs/config.md), in the constrained (physical) space.
  *
  *   g1, g2 ~ Normal(0, 0.05)           (|g| < 1)
  *   flux   ~ LogNormal(log F_cat, 0.5) (ADU, > 0)
@@ -30,7 +30,7 @@ export type ParamKind = (typeof PARAM_KINDS)[number];
 
 export type PriorConfig = Record<ParamKind, PriorSpec>;
 
-/** SHINE's defaults (DESIGN §4). */
+/** SHINE's defaults (docs/architecture.md "The forward model"). */
 export const SHINE_DEFAULT_PRIORS: PriorConfig = {
   g1: { type: 'normal', mean: 0, sigma: 0.05 },
   g2: { type: 'normal', mean: 0, sigma: 0.05 },

@@ -66,7 +66,7 @@ export function quinticXval(x: number): number {
 /**
  * Fourier transform of the Quintic kernel, u in cycles per pixel:
  * uval(u) = s⁶ (55 − 19π²u²) + 2 s⁵ cos(πu) (π²u² − 27), s = sinc(u)
- * (GalSim src/Interpolant.cpp; note DESIGN §4 prints the powers as s⁵, s⁴, which does not
+ * (GalSim src/Interpolant.cpp; note that a version with the powers s⁵, s⁴ (docs/architecture.md, "The forward model") does not
  * reproduce GalSim's published uval(0.25) = 0.97847213).
  * uval(0) = 1 and uval''(0) = 0: the kernel's second moment vanishes.
  */

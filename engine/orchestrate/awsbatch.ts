@@ -1,5 +1,5 @@
 /**
- * AWS Batch JSON for a survey run (seed 000 §12): three job definitions (Stage 1 and 3 on CPU,
+ * AWS Batch JSON for a survey run (docs/run.md "AWS Batch"): three job definitions (Stage 1 and 3 on CPU,
  * Stage 2 with one GPU) for `aws batch register-job-definition --cli-input-json file://…`, and
  * the submissions for `aws batch submit-job --cli-input-json file://…`: Stage 1 arrays over
  * tiles, Stage 2 arrays over sub-tiles (each ≤ the array size limit, 10 000), Stage 3; `dependsOn`

@@ -1,5 +1,5 @@
 /**
- * SLURM job scripts for a survey run (seed 000 §6.3): Stage 1 arrays over tiles (CPU), Stage 2
+ * SLURM job scripts for a survey run (docs/run.md): Stage 1 arrays over tiles (CPU), Stage 2
  * arrays over sub-tiles (GPU, one task per sub-tile, batched within MaxArraySize), Stage 3 chained
  * with `--dependency=afterany`. Every generated value is either shell-quoted (`shq`) in an
  * assignment at the top of a script, or format-checked for `#SBATCH` lines; the script bodies

@@ -1,5 +1,5 @@
 /**
- * The diagnostics PNG of a sub-tile, `diagnostics_{tile}_{row}_{col}.png` (seed 000 §8.1): for
+ * The diagnostics PNG of a sub-tile, `diagnostics_{tile}_{row}_{col}.png` (docs/outputs.md): for
  * every quadrant a row of three panels — observed, model, residual χ — block-averaged so that a
  * full quadrant is about `panelWidth` pixels wide. Layout and reading guide: docs/outputs.md.
  *

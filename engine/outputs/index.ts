@@ -1,5 +1,5 @@
 /**
- * Per-sub-tile output products (seed 000 §8.1, DESIGN §7, docs/outputs.md): bytes out, no file
+ * Per-sub-tile output products (docs/outputs.md): bytes out, no file
  * system (platform/node/outputs.ts writes them atomically and checks completeness).
  */
 export { subtileOutputNames, checkSubtileId, PRODUCT_KINDS, type ProductKind, type SubtileId, type SubtileOutputNames } from './names.ts';

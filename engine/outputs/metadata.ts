@@ -1,5 +1,5 @@
 /**
- * `metadata_{tile}_{row}_{col}.yaml` (seed 000 §8.1): provenance, runtime, timings and
+ * `metadata_{tile}_{row}_{col}.yaml` (docs/outputs.md): provenance, runtime, timings and
  * convergence of one sub-tile run. Written LAST: its presence (valid, naming the same sub-tile)
  * marks the sub-tile's outputs as complete. Field names are snake_case, as in the YAML.
  * See docs/outputs.md.
@@ -116,6 +116,8 @@ export interface SubtileMetadata {
   }>;
   /** PSF samples per detector pixel and alias orders folded into the stamps (docs/forward-model.md "Aliasing"). */
   render?: { psf_oversampling: number; alias_orders: number };
+  /** The memory plan the run followed (engine/plan, docs/plan.md): choices, bytes by kind, budgets, re-plans. */
+  plan?: Record<string, unknown>;
   /** Masking of unmodelled catalog objects (config `masking`; docs/config.md). */
   unmodelled?: {
     mode: 'mask' | 'none';

@@ -1,6 +1,6 @@
 /**
- * File names and identity of the per-sub-tile output products (seed 000 §8.1, DESIGN §7,
- * docs/outputs.md). Runtime-agnostic.
+ * File names and identity of the per-sub-tile output products (docs/outputs.md).
+ * Runtime-agnostic.
  */
 import { ShineError } from '../errors.ts';
 

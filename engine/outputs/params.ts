@@ -1,5 +1,5 @@
 /**
- * The per-source parameter table of a sub-tile, `params_{tile}_{row}_{col}.fits` (seed 000 §8.1):
+ * The per-source parameter table of a sub-tile, `params_{tile}_{row}_{col}.fits` (docs/outputs.md):
  * one row per CORE source (sources owned by this sub-tile), fitted parameters, their errors and
  * the catalog starting values. See docs/outputs.md.
  */

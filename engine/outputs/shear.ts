@@ -1,5 +1,5 @@
 /**
- * The shear table of a sub-tile, `shear_{tile}_{row}_{col}.fits` (seed 000 §8.1/§8.2, DESIGN §7):
+ * The shear table of a sub-tile, `shear_{tile}_{row}_{col}.fits` (docs/outputs.md):
  * one BINTABLE row with exactly the assembled-catalog columns, in catalog order, followed by a
  * fixed set of extra columns. See docs/outputs.md.
  */
@@ -69,7 +69,7 @@ export interface ShearColumnInfo {
   description: string;
 }
 
-/** The assembled-catalog columns, exactly (seed 000 §8.2), in order. METHOD is written as 4A. */
+/** The assembled-catalog columns, exactly (docs/outputs.md, docs/assemble.md), in order. METHOD is written as 4A. */
 export const SHEAR_CATALOG_COLUMNS: readonly ShearColumnInfo[] = [
   { name: 'TILE_ID', tform: 'K', dtype: 'int64', description: 'MER tile identifier' },
   { name: 'SUBTILE_ROW', tform: 'B', tzero: -128, dtype: 'int8', description: 'sub-tile row index' },

@@ -1,5 +1,5 @@
 /**
- * Stage 2 preparation (seed 000 §3.4–3.5): the ExposureSet of a sub-tile from its quadrant files
+ * Stage 2 preparation (docs/prepare.md "Building the ExposureSet"): the ExposureSet of a sub-tile from its quadrant files
  * and its source list. Quadrants are loaded whole and unmodified (background subtracted in the
  * likelihood, not in the pixels); for every source and quadrant: the pixel position through the
  * quadrant's full WCS (sub-pixel kept), the local Jacobian there, the PSF interpolated from the

@@ -1,7 +1,7 @@
 /**
  * Float64 CPU reference of the forward model and the masked Gaussian log-likelihood: the oracle
  * the GPU engine is checked against. It implements exactly the discrete algorithm of
- * docs/forward-model.md (DESIGN §4):
+ * docs/forward-model.md:
  *
  *   for a visible pair (source s, quadrant j), stamp N, FFT grid M = fftFactor·N, pad = (M−N)/2,
  *   corner c = (stampCorner(x, N), stampCorner(y, N)):

@@ -1,6 +1,6 @@
 /**
  * The shear engine: an ExposureSet uploaded once, then `evaluate(params)` → {logL, gradient}
- * and `render(params)` → model images, on any GPUDevice (DESIGN §4).
+ * and `render(params)` → model images, on any GPUDevice (docs/forward-model.md, docs/architecture.md).
  *
  * Everything is created in `ShearEngine.create`: pipelines, buffers, bind groups, the PSF
  * spectra (q² polyphase FFTs per visible pair, combined into the (2N+1)² alias-order spectra

@@ -1,6 +1,6 @@
 /**
  * CPU-side preparation of a scene for the GPU, done once per ExposureSet:
- *  - which pairs are rendered (visible ones, seed 000 §4.2), grouped into batches by
+ *  - which pairs are rendered (visible ones, docs/architecture.md "The SHINE distributed specification"), grouped into batches by
  *    (quadrant, FFT size) and split to fit the memory limits (no cap on the number of pairs);
  *  - per quadrant, the "active" 16×8 blocks that some stamp touches, their compact numbering,
  *    and the observed pixels / inverse variances on them (w = 0 where masked or uncovered);

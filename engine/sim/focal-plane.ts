@@ -1,7 +1,7 @@
 /**
  * The VIS focal plane and its WCS, as the simulator builds them.
  *
- * Layout (DESIGN §3): 6 × 6 CCDs "r-c" (r = row 1..6 from the bottom, c = column 1..6 from the
+ * Layout (docs/architecture.md "Euclid file facts"): 6 × 6 CCDs "r-c" (r = row 1..6 from the bottom, c = column 1..6 from the
  * left, in focal-plane coordinates), each 2 × 2 quadrants of 2048 × 2066 pixels (NAXIS1 × NAXIS2)
  * at 0.1″, with gaps of 127 px (12.7″) between CCD columns and 644 px (64.4″) between CCD rows.
  * For CCD columns 1–3 the quadrants sit E bottom-left, F bottom-right, G top-right, H top-left,

@@ -1,6 +1,6 @@
 /**
  * `shine simulate`: a simulated Euclid VIS observation of one MER tile (or part of it) with a
- * known shear, written in the Euclid formats (DESIGN §3). Runtime-agnostic: files go through a
+ * known shear, written in the Euclid formats (docs/architecture.md "Euclid file facts"). Runtime-agnostic: files go through a
  * `SimOutput` sink (the CLI gives a Node one), one HDU at a time, so memory stays bounded by one
  * quadrant whatever the preset.
  *
@@ -122,7 +122,7 @@ export interface SimulateSummary {
   ellipticityRotationDeg: number;
 }
 
-/** FLG bits (DESIGN §3). */
+/** FLG bits (docs/architecture.md "Euclid file facts"). */
 export const FLAG = { HOT: 1 << 1, SAT: 1 << 3, COSMIC: 1 << 4, BAD_COLUMN: 1 << 7 } as const;
 /** The bits whose pixels the pipeline config masks (INVALID | HOT | SAT | COSMIC | BAD_COLUMN). */
 export const SIM_BAD_PIXEL_MASK = 0x1 | FLAG.HOT | FLAG.SAT | FLAG.COSMIC | FLAG.BAD_COLUMN;

@@ -1,5 +1,5 @@
 /**
- * A sub-tile result → the four products of seed 000 §8.1 (bytes; the platform layer writes them
+ * A sub-tile result → the four products of docs/outputs.md (bytes; the platform layer writes them
  * atomically). Runtime-agnostic: the creation time, versions and device are passed in.
  */
 import {
@@ -177,6 +177,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       : {}),
     sources: { core: r.nSourcesCore, extended: r.nSourcesExtended, dropped: Math.max(0, r.nSourcesExtended - r.nSourcesModelled) },
     ...(r.render ? { render: { psf_oversampling: r.render.psfOversampling, alias_orders: r.render.aliasOrders } } : {}),
+    ...(r.plan ? { plan: r.plan } : {}),
     ...(r.quadrantChi2 ? { quadrant_chi2: r.quadrantChi2.map((q) => ({ ...q })) } : {}),
     ...(r.unmodelled
       ? {

@@ -1,5 +1,5 @@
 /**
- * Stage 2 — one sub-tile (seed 000 §6.2): manifest → catalog rows and quadrants → ExposureSet →
+ * Stage 2 — one sub-tile (docs/subtile.md): manifest → catalog rows and quadrants → ExposureSet →
  * GPU engine → MAP (L-BFGS or Adam) with shear errors from the Laplace approximation marginalised
  * over every source parameter. Runtime-agnostic: files come through `io.openFits`; the caller
  * writes the products (engine/outputs) and owns the device.
@@ -318,7 +318,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   let firstFitEval = 1;
   try {
     if (opts.gradientRepeats && opts.gradientRepeats > 0) {
-      // seed 003: one warm-up call, then the median of repeats
+      // benchmark discipline (docs/performance.md): one warm-up call, then the median of repeats
       const t0 = performance.now();
       for (let r = 0; r <= opts.gradientRepeats; r++) await engine.evaluate(built.init);
       opts.trace?.span({ name: 'gradient step', cat: 'stage', startMs: t0, durMs: performance.now() - t0, track: 'cpu', args: { repeats: opts.gradientRepeats, note: 'one warm-up call, then the timed repeats' } });

@@ -1,5 +1,5 @@
 /**
- * MER tile footprint and sub-tile grid (seed 000 §2, §5; DESIGN §2). Runtime-agnostic.
+ * MER tile footprint and sub-tile grid (docs/prepare.md "Geometry"). Runtime-agnostic.
  *
  * Frame: the gnomonic tangent plane at the tile centre, standard coordinates in arcsec
  *   ξ (xi)  = −u, towards East (increasing RA),

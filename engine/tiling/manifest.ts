@@ -1,5 +1,5 @@
 /**
- * Sub-tile manifests (seed 000 §7.2, docs/prepare.md): one YAML file per sub-tile, written by
+ * Sub-tile manifests (docs/prepare.md): one YAML file per sub-tile, written by
  * `shine prepare`, read by Stage 2 to build the ExposureSet. Runtime-agnostic: text in, text out.
  */
 import { Document, isScalar, isSeq, parseDocument, visit } from 'yaml';

@@ -1,5 +1,5 @@
 /**
- * Source partition (seed 000 §3.3): each source position goes to the core of exactly one sub-tile
+ * Source partition (docs/prepare.md "Geometry"): each source position goes to the core of exactly one sub-tile
  * (when inside the tile core) and to the extended set of every sub-tile whose extended area holds
  * it. A KD-tree (kdbush) over the tangent-plane positions answers one range query per sub-tile, so
  * the cost is O(N log N + output), not O(N · sub-tiles).

@@ -1,5 +1,5 @@
 /**
- * Stage 1 (seed 000 §3, §6.2): tile id → tile footprint → sub-tile grid → source partition →
+ * Stage 1 (docs/prepare.md): tile id → tile footprint → sub-tile grid → source partition →
  * quadrant discovery → one manifest per sub-tile. Runtime-agnostic: files are opened through
  * `PrepareIO` (the CLI passes Node's), file lists arrive already expanded (globs, archives).
  */

@@ -1,5 +1,5 @@
 /**
- * Quadrant records, the survey-scale quadrant index and quadrant discovery (seed 000 §3.2).
+ * Quadrant records, the survey-scale quadrant index and quadrant discovery (docs/prepare.md "Geometry").
  *
  * A record holds what discovery needs, read from headers only: the file, the SCI/RMS/FLG HDU
  * names, the image size and the sky outline (4 corners + 4 edge midpoints of the pixel area,
@@ -18,7 +18,7 @@ import type { PlaneBox, TileGeometry } from './geometry.ts';
 import { polygonIntersectsRect, pointInPolygon } from './polygon.ts';
 
 export interface QuadrantRecord {
-  /** "<quadrant>@<exposure>", e.g. "3-4.F@exp0" (seed 000 §7.2). */
+  /** "<quadrant>@<exposure>", e.g. "3-4.F@exp0" (docs/prepare.md, manifest `quadrant_ids`). */
   id: string;
   /** Exposure key ("exp0", …): the position of the DET file in the prepared exposure list. */
   exposure: string;

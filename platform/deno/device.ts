@@ -5,7 +5,7 @@
  *   dawn-*       npm:webgpu (Dawn) exactly as in Node: dawn-vulkan, dawn-opengl (Mesa llvmpipe,
  *                compatibility), dawn-opengles, dawn-swiftshader. Needs `deno run -A` (native addon).
  * 'auto' takes a hardware GPU first, then the fastest software adapter (dawn-opengl on llvmpipe
- * ≈ 1.4× lavapipe, see DESIGN §5). `--adapter native` forces wgpu.
+ * ≈ 1.4× lavapipe, see docs/devices.md). `--adapter native` forces wgpu.
  */
 import {
   resolveChoice,

@@ -18,17 +18,17 @@ function errorOf(text: string): ConfigError {
   throw new Error(`expected a ConfigError for:\n${text}`);
 }
 
-describe('config defaults (SHINE / DESIGN §4 / seed 000 §7.1)', () => {
+describe('config defaults (SHINE\'s, docs/config.md)', () => {
   it('an empty file gives the defaults everywhere (SHINE\'s, but for the shear estimator priors)', () => {
     const c = defaultConfig();
-    // sources: SHINE selection (DESIGN §3)
+    // sources: SHINE selection (docs/architecture.md "Euclid file facts")
     expect(c.sources).toEqual({
       snr_min: 10, snr_max: null, vis_det: true, exclude_spurious: true, exclude_point_like: true, exclude_deblended: false,
       det_quality_mask: 0x78c, hlr_clip_arcsec: [0.05, 5], max_per_sub_tile: null,
     });
     expect(c.data.bad_pixel_mask).toBe(1);
     expect(c.data.pixel_scale).toBe(0.1);
-    // priors: DESIGN §4
+    // priors: docs/config.md `gal.priors`
     expect(c.gal.priors).toEqual({
       // the project's estimator: flat shear, ba14 ellipticity (docs/inference.md)
       shear: { type: 'uniform', low: -0.5, high: 0.5 },
@@ -171,7 +171,7 @@ describe('config errors name the file and the field', () => {
   });
 });
 
-describe('sub-tile margin ≥ half the largest stamp (seed 000 §5.3)', () => {
+describe('sub-tile margin ≥ half the largest stamp (docs/config.md)', () => {
   // minimum margin (arcmin) = max tier × pixel scale / 2 / 60, computed here independently
   const minArcmin = (tier: number, scale: number) => (tier * scale) / 2 / 60;
 

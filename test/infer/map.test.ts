@@ -4,7 +4,7 @@
  *  (d) the MAP shear lies within 3 σ̂ of the truth, with σ̂ the marginal Laplace error — with
  *      SHINE's default priors (shape-noise limited) and with the intrinsic shapes fixed
  *      (pixel-noise limited); Adam with SHINE's settings agrees with L-BFGS;
- *  (e) seed 000's Phase-1 validation, adapted: with wide priors, an ExposureSet that holds the
+ *  (e) SHINE's Phase-1 validation (a duplicated exposure must halve the shear variance), adapted: with wide priors, an ExposureSet that holds the
  *      same quadrant twice under two names gives the same MAP shear (≤ 1e-4) and half the
  *      Laplace variance (± 5 %). The intrinsic distortions are held at their true values in (e):
  *      for the circular exponential profile, g and the e's are exactly degenerate in the

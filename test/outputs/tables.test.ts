@@ -1,6 +1,6 @@
 /**
  * Shear and params tables: astropy (independent FITS reader) sees exactly the columns and types
- * of seed 000 §8.2 / DESIGN §7 with the values written; our reader round-trips them; metadata YAML.
+ * of docs/outputs.md with the values written; our reader round-trips them; metadata YAML.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -71,7 +71,7 @@ const SHEAR: SubtileShear = {
   iterations: 87,
 };
 
-// seed 000 §8.2, written out independently of the code's column list
+// the catalog columns of docs/architecture.md "The SHINE distributed specification", written out independently of the code's column list
 const CATALOG = [
   ['TILE_ID', 'int64'],
   ['SUBTILE_ROW', 'int8'],
@@ -133,7 +133,7 @@ describe('shear table', () => {
       else if (type === 'float64') expect(dt, name).toMatch(/^[<>]f8$/);
       else if (type === 'string') expect(['U', 'S']).toContain(kind);
       else if (type === 'int8') {
-        // FITS: B with TZERO -128; astropy 5.2 returns float64 with the right values (DESIGN §7)
+        // FITS: B with TZERO -128; astropy 5.2 returns float64 with the right values (docs/outputs.md)
         expect(t.tforms[name]).toBe('B');
         expect(t.tzero[name]).toBe(-128);
         expect(['|i1', '<f8', '>f8']).toContain(dt);

@@ -1,5 +1,5 @@
 /**
- * GalSim conventions against published numbers (DESIGN §6) and independent numerical oracles
+ * GalSim conventions against published numbers (docs/forward-model.md "Oracle numbers measured") and independent numerical oracles
  * (quadrature of the real-space kernels, finite differences of the analytic derivatives).
  */
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * Physics oracles for the float64 forward model (DESIGN §6): flux conservation, centroid and
+ * Physics oracles for the float64 forward model (docs/testing.md): flux conservation, centroid and
  * unweighted second moments against the analytic prediction
  *   Q_pix = J⁻¹ (A · 3 r0² I · Aᵀ) J⁻ᵀ + C_psf (+ I/12 with the pixel response),
  * and the behaviour of rotated / flipped CCDs. The PSF is asymmetric (offset lobe) so that its own

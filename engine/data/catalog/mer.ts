@@ -1,5 +1,5 @@
 /**
- * Euclid MER catalogs (DESIGN §3): the columns the pipeline uses, SHINE's source selection (each
+ * Euclid MER catalogs (docs/architecture.md "Euclid file facts"): the columns the pipeline uses, SHINE's source selection (each
  * cut configurable, counts per cut), half-light radius from SEMIMAJOR_AXIS, µJy → ADU fluxes from
  * MAGZEROP / EXPTIME, and initial (e1, e2) from ELLIPTICITY / POSITION_ANGLE.
  *

@@ -1,5 +1,5 @@
 /**
- * Euclid VIS PSF grids (DESIGN §3): one image HDU per quadrant (EXTNAME like the quadrant,
+ * Euclid VIS PSF grids (docs/architecture.md "Euclid file facts"): one image HDU per quadrant (EXTNAME like the quadrant,
  * e.g. "3-4.F"), holding an nx × ny grid of S × S stamps (Euclid: 9 × 9 stamps of 21 × 21 native
  * 0.1″ pixels → a 189 × 189 image). Stamp (i, j) — i along x (NAXIS1), j along y (NAXIS2) —
  * occupies image pixels [i·S, (i+1)·S) × [j·S, (j+1)·S).
