@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { UserError, type Command } from '../command.ts';
 import { parseOptions } from '../args.ts';
-import { commandFromEnv, int, slurmResources, slurmRunner, writeFiles, SLURM_OPTION_SPEC } from './run.ts';
+import { commandFromEnv, int, slurmResources, slurmRunner, writeFiles, SLURM_OPTION_SPEC } from '../survey-options.ts';
 import { nodeSimOutput, workerRenderer } from './simulate.ts';
 import { checkGalaxyProfile, simulate, planSimulation, type SimulateOptions } from '../../engine/sim/simulate.ts';
 import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';

@@ -21,7 +21,7 @@ import { querySlurm } from '../../platform/node/slurm-query.ts';
 import { slurmPlan } from '../../engine/orchestrate/slurm.ts';
 import type { SubtileTask } from '../../engine/orchestrate/plan.ts';
 import { collectStatus } from './status.ts';
-import runCmd, { SLURM_OPTION_SPEC, int, readTiles, slurmResources, slurmRunner, writeFiles, methodOption, withRunLock } from './run.ts';
+import { SLURM_OPTION_SPEC, int, readTiles, slurmResources, slurmRunner, writeFiles, methodOption, withRunLock } from '../survey-options.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -51,7 +51,8 @@ const command: Command = {
         if (argv[i] === '--executor') i++;
         else if (!argv[i].startsWith('--executor=')) rest.push(argv[i]);
       }
-      return runCmd.run([...rest, '--executor', 'local']);
+      // a local retry is a local run: it resumes, redoing only the sub-tiles without complete products
+      return (await import('./run.ts')).default.run([...rest, '--executor', 'local']);
     }
 
     const configFile = resolve(String(opts.config));

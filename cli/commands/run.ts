@@ -2,7 +2,6 @@
  * `shine run --config C (--tiles T1,T2,… | --tiles-file F) [--executor local|slurm|aws-batch] …`:
  * a survey run — Stage 1 per tile, Stage 2 per sub-tile, Stage 3 (docs/run.md).
  */
-import { readFile, mkdir, writeFile, chmod } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,27 +9,10 @@ import { UserError, type Command } from '../command.ts';
 import { parseTileCommand } from '../args.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { onPath, readPrepared, runLocal } from '../../platform/node/executor-local.ts';
-import { parseTileList, planTasks, type PreparedSubtile } from '../../engine/orchestrate/plan.ts';
-import { slurmPlan, type GeneratedFile, type StageResources } from '../../engine/orchestrate/slurm.ts';
+import { planTasks, type PreparedSubtile } from '../../engine/orchestrate/plan.ts';
+import { slurmPlan } from '../../engine/orchestrate/slurm.ts';
 import { awsBatchPlan } from '../../engine/orchestrate/awsbatch.ts';
-import { checkMem } from '../../engine/orchestrate/shell.ts';
-import { acquireLock } from '../../platform/node/lock.ts';
-
-/** The lock file of a run folder: held for the whole of a local run, and by a SLURM / AWS Batch submission or a retry while it writes and submits its scripts. */
-export const RUN_LOCK = '.lock_run';
-
-/** Runs `fn` holding the run folder's lock (the folder made if needed); `who` prefixes the warnings ('shine run'). */
-export async function withRunLock<T>(runDir: string, who: string, fn: () => Promise<T>): Promise<T> {
-  await mkdir(runDir, { recursive: true }).catch((e) => {
-    throw new UserError(`cannot create the run folder ${runDir}: ${(e as Error).message}`);
-  });
-  const lock = await acquireLock(join(runDir, RUN_LOCK), { what: `run folder ${runDir}`, warn: (l) => console.error(`${who}: ${l}`) });
-  try {
-    return await fn();
-  } finally {
-    await lock.release();
-  }
-}
+import { SLURM_OPTION_SPEC, withRunLock, commandFromEnv, int, memMiB, writeFiles, readTiles, methodOption, slurmResources, slurmRunner } from '../survey-options.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -47,98 +29,6 @@ const USAGE = `usage: shine run --config C (--tiles T1,T2,… | --tiles-file F) 
   --method M        inference method of every sub-tile (default: the config's inference.method)
   Default executor: slurm when sbatch is on PATH, else local. SHINE_RUNNER (a JSON array, default
   ["npx","tsx"]) is the command prefix the SLURM scripts run the TypeScript entry points with.`;
-
-/** A command prefix from an environment variable holding a JSON array of strings (tests, custom runners). */
-export function commandFromEnv(name: string, fallback: string[]): string[] {
-  const v = process.env[name];
-  if (!v) return fallback;
-  let a: unknown;
-  try {
-    a = JSON.parse(v);
-  } catch {
-    throw new UserError(`${name} must be a JSON array of strings, e.g. ["npx","tsx","cli/subtile.ts"]`);
-  }
-  if (!Array.isArray(a) || !a.length || !a.every((s) => typeof s === 'string')) throw new UserError(`${name} must be a non-empty JSON array of strings`);
-  return a as string[];
-}
-
-export function int(v: unknown, name: string, dflt: number, min = 0): number {
-  if (v === undefined) return dflt;
-  const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(String(v)) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw new UserError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
-  return n;
-}
-
-function memMiB(m: string): number {
-  checkMem(m);
-  const n = Number.parseInt(m, 10);
-  const u = m.at(-1);
-  return u === 'K' ? Math.ceil(n / 1024) : u === 'G' ? n * 1024 : u === 'T' ? n * 1024 * 1024 : n;
-}
-
-export async function writeFiles(dir: string, files: GeneratedFile[]): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  for (const f of files) {
-    const p = join(dir, f.name);
-    await writeFile(p, f.text);
-    if (f.executable) await chmod(p, 0o755);
-  }
-}
-
-/** The tile list of --tiles or --tiles-file. */
-export async function readTiles(opts: Record<string, unknown>): Promise<number[]> {
-  try {
-    if (opts.tiles !== undefined) return parseTileList(String(opts.tiles), '--tiles');
-    const f = String(opts['tiles-file']);
-    let text: string;
-    try {
-      text = await readFile(f, 'utf8');
-    } catch (e) {
-      throw new UserError(`cannot read --tiles-file ${f}: ${(e as Error).message}`);
-    }
-    return parseTileList(text, f);
-  } catch (e) {
-    throw new UserError((e as Error).message);
-  }
-}
-
-/** The options shared by `shine run` and `shine retry` (parseOptions spec). */
-export const SLURM_OPTION_SPEC = {
-  partition: 'string', 'cpu-partition': 'string', 'gpus-per-task': 'string', 'cpus-per-task': 'string', mem: 'string', time: 'string',
-  'cpu-mem': 'string', 'cpu-time': 'string', 'max-array-size': 'string', 'job-name': 'string', retries: 'string', method: 'string',
-} as const;
-
-/** `--method map|vi|nuts` (every sub-tile), or null: each sub-tile uses the config's inference.method. */
-export function methodOption(opts: Record<string, unknown>): 'map' | 'vi' | 'nuts' | null {
-  if (opts.method === undefined) return null;
-  const m = String(opts.method);
-  if (m !== 'map' && m !== 'vi' && m !== 'nuts') throw new UserError(`--method must be map, vi or nuts, got '${m}'`);
-  return m;
-}
-
-/** SLURM resources of the three stages from the command-line options. */
-export function slurmResources(opts: Record<string, unknown>): { stage1: StageResources; stage2: StageResources; stage3: StageResources } {
-  const cpuTime = opts['cpu-time'] !== undefined ? String(opts['cpu-time']) : '01:00:00';
-  const cpuMem = opts['cpu-mem'] !== undefined ? String(opts['cpu-mem']) : '8G';
-  const cpuPart = opts['cpu-partition'] !== undefined ? String(opts['cpu-partition']) : opts.partition !== undefined ? String(opts.partition) : null;
-  const cpuRes = { partition: cpuPart, cpusPerTask: 2, gpusPerTask: 0, mem: cpuMem, time: cpuTime };
-  return {
-    stage1: cpuRes,
-    stage3: cpuRes,
-    stage2: {
-      partition: opts.partition !== undefined ? String(opts.partition) : null,
-      gpusPerTask: int(opts['gpus-per-task'], 'gpus-per-task', 1),
-      cpusPerTask: int(opts['cpus-per-task'], 'cpus-per-task', 4, 1),
-      mem: opts.mem !== undefined ? String(opts.mem) : '32G',
-      time: opts.time !== undefined ? String(opts.time) : '01:00:00',
-    },
-  };
-}
-
-/** The runner of the generated SLURM scripts: SHINE_RUNNER (JSON array) or `npx tsx`. */
-export function slurmRunner(): string[] {
-  return commandFromEnv('SHINE_RUNNER', ['npx', 'tsx']);
-}
 
 const command: Command = {
   summary: 'survey run: Stage 1, every sub-tile, Stage 3 — locally, on SLURM or as AWS Batch JSON',

@@ -15,7 +15,7 @@ import prepare from '../../cli/commands/prepare.ts';
 import crossmatch from '../../cli/commands/crossmatch.ts';
 import demo from '../../cli/commands/demo.ts';
 import fitsInfo from '../../cli/commands/fits-info.ts';
-import { int } from '../../cli/commands/run.ts';
+import { int } from '../../cli/survey-options.ts';
 import { parseNumberOption } from '../../cli/args.ts';
 import { asCli, errorCase, record } from './harness.ts';
 
