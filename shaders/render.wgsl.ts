@@ -14,7 +14,7 @@
  * fractional part so f32 sin/cos never see large arguments; PSF spectra are computed once.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { profileConstants, type GalaxyProfile } from '../engine/model/spergel.ts';
+import { profileConstants, spergelHlrOverR0, type GalaxyProfile } from '../engine/model/spergel.ts';
 
 /** Model-image blocks: 16 × 8 pixels = 128 threads, the compatibility-level workgroup size. */
 export const BLOCK_W = 16;
@@ -24,8 +24,29 @@ export const BLOCK_PIXELS = BLOCK_W * BLOCK_H;
 export const PAIR_BYTES = 64;
 /** Bytes of the per-batch uniform. */
 export const BATCH_UNIFORM_BYTES = 32;
-/** Gradient components written per pair. */
+/** Gradient components written per pair (exponential and fixed-ν Spergel; see profileLayout). */
 export const GRAD_PER_PAIR = 8;
+
+/**
+ * How a profile is laid out on the GPU. 'fixed' (exponential, Spergel of one ν): 2 vec4f of
+ * parameters per source, 3 vec4f of derived values and 8 gradient components per pair: the
+ * original code, unchanged. 'spergel_free' (ν per source) and 'bulge_disk': a third parameter
+ * vec4f per source (ν, 1/c_ν, (dc/dν)/c_ν, 0) or (B/T, bulge hlr, bulge e1, bulge e2), and 12
+ * gradient components per pair (the last 4: ∂/∂ν, 0, 0, 0 or ∂/∂(B/T, hlr_b, e1_b, e2_b));
+ * bulge + disk keeps 5 vec4f of derived values per pair (the bulge's A and r0²).
+ */
+export interface ProfileLayout {
+  kind: 'fixed' | 'spergel_free' | 'bulge_disk';
+  srcVecs: number;
+  derivedVecs: number;
+  grads: number;
+}
+
+export function profileLayout(profile: GalaxyProfile | undefined): ProfileLayout {
+  if (profile?.type === 'spergel' && profile.free) return { kind: 'spergel_free', srcVecs: 3, derivedVecs: 3, grads: 12 };
+  if (profile?.type === 'bulge_disk') return { kind: 'bulge_disk', srcVecs: 3, derivedVecs: 5, grads: 12 };
+  return { kind: 'fixed', srcVecs: 2, derivedVecs: 3, grads: GRAD_PER_PAIR };
+}
 
 /** h / r0 of the exponential (the default of RenderShaderOptions.hlrOverR0; r0 = hlr / this). */
 export const HLR_TO_R0 = 1.6783469900166605;
@@ -133,7 +154,9 @@ export function phaseEntries(m: number, aliasOrders = 0): number {
 
 function header(o: RenderShaderOptions): string {
   const n = o.aliasOrders ?? 0;
-  return `const M: u32 = ${o.m}u;\nconst WG: u32 = ${o.workgroupSize}u;\nconst NA: i32 = ${n};\nconst O: u32 = ${2 * n + 1}u;\nconst PH: u32 = ${phaseEntries(o.m, n)}u;\n${COMMON}`;
+  const pl = profileLayout(o.profile);
+  const ext = pl.kind === 'fixed' ? '' : `const SV: u32 = ${pl.srcVecs}u;\nconst DV: u32 = ${pl.derivedVecs}u;\nconst NG: u32 = ${pl.grads}u;\n`;
+  return `${ext}const M: u32 = ${o.m}u;\nconst WG: u32 = ${o.workgroupSize}u;\nconst NA: i32 = ${n};\nconst O: u32 = ${2 * n + 1}u;\nconst PH: u32 = ${phaseEntries(o.m, n)}u;\n${COMMON}`;
 }
 
 /** k of base frequency index i in alias order slot o (n = o − N), radians per pixel. */
@@ -153,6 +176,122 @@ fn setup(pr: Pair, p0: vec4f, p1: vec4f, g: vec2f) -> Setup {
   let off = vec2f(pr.jinv.x * p1.x + pr.jinv.y * p1.y, pr.jinv.z * p1.x + pr.jinv.w * p1.y);
   s.f = vec2f(pr.fx, pr.fy) + off;
   return s;
+}
+`;
+
+/** t^E as WGSL, for a shader-constant exponent E (t·√t for the exponential's 3/2). */
+function powConst(t: string, e: number): string {
+  return e === 1.5 ? `${t} * sqrt(${t})` : `pow(${t}, ${f32Literal(e)})`;
+}
+
+/** r0 / h of the bulge of a bulge + disk profile (1 / c(ν_b)). */
+function bulgeR0OverHlr(o: RenderShaderOptions): number {
+  return 1 / spergelHlrOverR0((o.profile as { bulgeNu: number }).bulgeNu);
+}
+function bulgeExponent(o: RenderShaderOptions): number {
+  return 1 + (o.profile as { bulgeNu: number }).bulgeNu;
+}
+
+/**
+ * pairSetupShader's per-pair derived values. Fixed profiles: (J⁻¹ | A | r0², F, h, 0).
+ * Free ν: (J⁻¹ | A | r0², F, h, 1 + ν) with r0 = h / c_ν (1/c_ν from the CPU, src[3s+2].y).
+ * Bulge + disk: (J⁻¹ | A_disk | r0_d², F, h_d, B/T | A_bulge | r0_b², h_b, 0, 0).
+ */
+function setupDerived(o: RenderShaderOptions): string {
+  const pl = profileLayout(o.profile);
+  if (pl.kind === 'fixed') {
+    return /* wgsl */ `  let p0 = src[2u * pr.source];
+  // per-source shear (src[2s+1].zw): replicas of a scene (chains) carry their own shear
+  let p1 = src[2u * pr.source + 1u];
+  let s = setup(pr, p0, p1, p1.zw);
+  if (li == 0u) {
+    derived[3u * l] = pr.jinv;
+    derived[3u * l + 1u] = s.a;
+    derived[3u * l + 2u] = vec4f(s.r0 * s.r0, s.flux, p0.y, 0.0);
+  }
+`;
+  }
+  const common = /* wgsl */ `  let p0 = src[SV * pr.source];
+  // per-source shear (src[SV·s+1].zw): replicas of a scene (chains) carry their own shear
+  let p1 = src[SV * pr.source + 1u];
+  let p2 = src[SV * pr.source + 2u];
+  let s = setup(pr, p0, p1, p1.zw);
+`;
+  if (pl.kind === 'spergel_free') {
+    return `${common}  if (li == 0u) {
+    let r0 = p0.y * p2.y;
+    derived[DV * l] = pr.jinv;
+    derived[DV * l + 1u] = s.a;
+    derived[DV * l + 2u] = vec4f(r0 * r0, s.flux, p0.y, 1.0 + p2.x);
+  }
+`;
+  }
+  return `${common}  if (li == 0u) {
+    let rb = p2.y * ${f32Literal(bulgeR0OverHlr(o))};
+    derived[DV * l] = pr.jinv;
+    derived[DV * l + 1u] = s.a;
+    derived[DV * l + 2u] = vec4f(s.r0 * s.r0, s.flux, p0.y, p2.x);
+    derived[DV * l + 3u] = mmul(shearMat(p1.zw), shearMat(distToShear(p2.zw)));
+    derived[DV * l + 4u] = vec4f(rb * rb, p2.y, 0.0, 0.0);
+  }
+`;
+}
+
+/** Unit-flux galaxy transform Ĝ(q)/F of pair l from its derived values (free-ν and bulge + disk profiles). */
+function galaxyExt(o: RenderShaderOptions): string {
+  const pl = profileLayout(o.profile);
+  if (pl.kind === 'spergel_free') {
+    return /* wgsl */ `
+fn galaxy(l: u32, q: vec2f) -> f32 {
+  let rf = derived[DV * l + 2u];
+  let v = mtv(derived[DV * l + 1u], q);
+  let t = 1.0 / (1.0 + rf.x * dot(v, v));
+  return pow(t, rf.w);
+}
+`;
+  }
+  return /* wgsl */ `
+fn galaxy(l: u32, q: vec2f) -> f32 {
+  let rf = derived[DV * l + 2u];
+  let v = mtv(derived[DV * l + 1u], q);
+  let t = 1.0 / (1.0 + rf.x * dot(v, v));
+  let vb = mtv(derived[DV * l + 3u], q);
+  let tb = 1.0 / (1.0 + derived[DV * l + 4u].x * dot(vb, vb));
+  return (1.0 - rf.w) * (t * sqrt(t)) + rf.w * (${powConst('tb', bulgeExponent(o))});
+}
+`;
+}
+
+/** The stamp spectrum for free-ν and bulge + disk profiles (no alias orders, or folding them). */
+const extSpectrum = (o: RenderShaderOptions) =>
+  (o.aliasOrders ?? 0) > 0
+    ? /* wgsl */ `${galaxyExt(o)}
+fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
+  let jinv = derived[DV * l];
+  let base = l * PH;
+  var acc = vec2f(0.0);
+  for (var oy = 0u; oy < O; oy = oy + 1u) {
+    let ky = aliasK(iy, oy);
+    let ay = phases[base + 2u * M + O + oy];
+    for (var ox = 0u; ox < O; ox = ox + 1u) {
+      let p = psfSpec[((l * O + oy) * O + ox) * M * M + iy * M + ix];
+      if (p.x == 0.0 && p.y == 0.0) { continue; }
+      let kx = aliasK(ix, ox);
+      let q = vec2f(jinv.x * kx + jinv.z * ky, jinv.y * kx + jinv.w * ky);
+      acc = acc + cmul(p, cmul(phases[base + 2u * M + ox], ay)) * galaxy(l, q);
+    }
+  }
+  let e = cmul(phases[base + ix], phases[base + M + iy]);
+  return cmul(acc, e) * derived[DV * l + 2u].y;
+}
+`
+    : /* wgsl */ `${galaxyExt(o)}
+fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
+  let jinv = derived[DV * l];
+  let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
+  let q = vec2f(jinv.x * k.x + jinv.z * k.y, jinv.y * k.x + jinv.w * k.y);
+  let e = cmul(phases[l * PH + ix], phases[l * PH + M + iy]);
+  return cmul(psfSpec[l * M * M + iy * M + ix], e) * (derived[DV * l + 2u].y * galaxy(l, q));
 }
 `;
 
@@ -177,16 +316,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   let l = wid.x;
   if (l >= batch.count) { return; }
   let pr = pairs[batch.pairBase + l];
-  let p0 = src[2u * pr.source];
-  // per-source shear (src[2s+1].zw): replicas of a scene (chains) carry their own shear
-  let p1 = src[2u * pr.source + 1u];
-  let s = setup(pr, p0, p1, p1.zw);
-  if (li == 0u) {
-    derived[3u * l] = pr.jinv;
-    derived[3u * l + 1u] = s.a;
-    derived[3u * l + 2u] = vec4f(s.r0 * s.r0, s.flux, p0.y, 0.0);
-  }
-  for (var i = li; i < 2u * M; i = i + WG) {
+${setupDerived(o)}  for (var i = li; i < 2u * M; i = i + WG) {
     let axis = i / M;
     let mf = signedFreq(i % M);
     let b = select(pr.bx, pr.by, axis == 1u);
@@ -270,7 +400,7 @@ export function kspaceRenderShader(o: RenderShaderOptions): string {
 ${FREQ}
 ${MAT}
 ${ALIAS_K}
-${(o.aliasOrders ?? 0) > 0 ? aliasedSpectrum(o) : baseSpectrum(o)}
+${profileLayout(o.profile).kind !== 'fixed' ? extSpectrum(o) : (o.aliasOrders ?? 0) > 0 ? aliasedSpectrum(o) : baseSpectrum(o)}
 fn hermitian(l: u32, ix: u32, iy: u32) -> vec2f {
   let s = spectrum(l, ix, iy);
   if (ix != M / 2u && iy != M / 2u) { return s; }
@@ -498,6 +628,7 @@ const aliasedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
  * (1/M²) Re Σ_k conj(R̂(k)) ∂Ŝ(k)/∂θ, reduced in a fixed tree order (deterministic).
  */
 export function adjointReduceShader(o: RenderShaderOptions): string {
+  if (profileLayout(o.profile).kind !== 'fixed') return adjointReduceShaderExt(o);
   return wgsl`${header(o)}
 @group(0) @binding(0) var<storage, read> pairs: array<Pair>;
 @group(0) @binding(1) var<storage, read> src: array<vec4f>;
@@ -561,6 +692,211 @@ ${(o.aliasOrders ?? 0) > 0 ? aliasedAdjointLoop(o) : baseAdjointLoop(o)}
   }
   if (li < 8u) {
     grad[(batch.pairBase + l) * 8u + li] = red[li * WG] / f32(M * M);
+  }
+}
+`;
+}
+
+/**
+ * Per-frequency galaxy derivatives for the free-ν and bulge + disk profiles: Ĝ/F and its
+ * derivatives in (h, e1, e2), (g1, g2) and the 4 profile parameters, at world frequency q, from
+ * the per-pair constants in K (set once per workgroup invocation in main).
+ *
+ * Free ν (Ĝ/F = t^E, t = 1/(1 + r0²Q), Q = |Aᵀq|², E = 1 + ν, r0 = h/c_ν):
+ *   ∂/∂h = −2E r0² t Q Ĝ / h,   ∂/∂ν = Ĝ (ln t + 2E t r0² Q c'_ν/c_ν)
+ * (the second term from dr0/dν = −r0 c'_ν/c_ν). Bulge + disk: the disk's and the bulge's terms
+ * weighted by (1 − B/T) and B/T, ∂/∂(B/T) = Ĝ_b − Ĝ_d; the shear acts on both.
+ */
+function galaxyDerivs(o: RenderShaderOptions): string {
+  const pl = profileLayout(o.profile);
+  const common = /* wgsl */ `
+struct GalD { g: f32, dh: f32, de: vec2f, dg: vec2f, x: vec4f };
+struct ShapeD { a: vec4f, e1: vec4f, e2: vec4f, g1: vec4f, g2: vec4f };
+// A = S(g)·S(ge), ge = e/(1+√(1−|e|²)), and ∂A/∂(e1, e2, g1, g2)
+fn shapeDerivs(e: vec2f, g: vec2f) -> ShapeD {
+  var d: ShapeD;
+  let tt = sqrt(max(1.0 - dot(e, e), 1e-12));
+  let dd = 1.0 + tt;
+  let ge = e / dd;
+  let sg = shearMat(g);
+  let sge = shearMat(ge);
+  let ng = (1.0 / sqrt(1.0 - dot(g, g)));
+  let nge = (1.0 / sqrt(1.0 - dot(ge, ge)));
+  let dS1g = vec4f(1.0, 0.0, 0.0, -1.0) * ng + sg * (g.x * ng * ng);
+  let dS2g = vec4f(0.0, 1.0, 1.0, 0.0) * ng + sg * (g.y * ng * ng);
+  let dS1e = vec4f(1.0, 0.0, 0.0, -1.0) * nge + sge * (ge.x * nge * nge);
+  let dS2e = vec4f(0.0, 1.0, 1.0, 0.0) * nge + sge * (ge.y * nge * nge);
+  // d ge_i / d e_j = δij/D + e_i e_j/(t D²)
+  let c = 1.0 / (tt * dd * dd);
+  let dge_de1 = vec2f(1.0 / dd + e.x * e.x * c, e.y * e.x * c);
+  let dge_de2 = vec2f(e.x * e.y * c, 1.0 / dd + e.y * e.y * c);
+  d.a = mmul(sg, sge);
+  d.e1 = mmul(sg, dS1e * dge_de1.x + dS2e * dge_de1.y);
+  d.e2 = mmul(sg, dS1e * dge_de2.x + dS2e * dge_de2.y);
+  d.g1 = mmul(dS1g, sge);
+  d.g2 = mmul(dS2g, sge);
+  return d;
+}
+struct PairK { d: ShapeD, r02: f32, h: f32, e: f32, dlc: f32, b: ShapeD, r02b: f32, hb: f32, fb: f32 };
+var<private> K: PairK;
+`;
+  if (pl.kind === 'spergel_free') {
+    return `${common}
+fn galD(q: vec2f) -> GalD {
+  var o: GalD;
+  let v = mtv(K.d.a, q);
+  let qq = dot(v, v);
+  let t = 1.0 / (1.0 + K.r02 * qq);
+  let g = pow(t, K.e);
+  let c = -2.0 * K.e * K.r02 * t * g;
+  o.g = g;
+  o.dh = c * qq / K.h;
+  o.de = vec2f(c * dot(v, mtv(K.d.e1, q)), c * dot(v, mtv(K.d.e2, q)));
+  o.dg = vec2f(c * dot(v, mtv(K.d.g1, q)), c * dot(v, mtv(K.d.g2, q)));
+  o.x = vec4f(g * log(t) - c * qq * K.dlc, 0.0, 0.0, 0.0);
+  return o;
+}
+`;
+  }
+  const eb = bulgeExponent(o);
+  return `${common}
+fn galD(q: vec2f) -> GalD {
+  var o: GalD;
+  let v = mtv(K.d.a, q);
+  let qq = dot(v, v);
+  let t = 1.0 / (1.0 + K.r02 * qq);
+  let gd = t * sqrt(t);
+  let cd = -3.0 * K.r02 * t * gd * (1.0 - K.fb);
+  let vb = mtv(K.b.a, q);
+  let qb = dot(vb, vb);
+  let tb = 1.0 / (1.0 + K.r02b * qb);
+  let gb = ${powConst('tb', eb)};
+  let cb = ${f32Literal(-2 * eb)} * K.r02b * tb * gb * K.fb;
+  o.g = (1.0 - K.fb) * gd + K.fb * gb;
+  o.dh = cd * qq / K.h;
+  o.de = vec2f(cd * dot(v, mtv(K.d.e1, q)), cd * dot(v, mtv(K.d.e2, q)));
+  o.dg = vec2f(cd * dot(v, mtv(K.d.g1, q)) + cb * dot(vb, mtv(K.b.g1, q)), cd * dot(v, mtv(K.d.g2, q)) + cb * dot(vb, mtv(K.b.g2, q)));
+  o.x = vec4f(gb - gd, cb * qb / K.hb, cb * dot(vb, mtv(K.b.e1, q)), cb * dot(vb, mtv(K.b.e2, q)));
+  return o;
+}
+`;
+}
+
+/** The extended adjoint's accumulation over frequencies (and alias orders): zp = conj(R̂)·P̂·e^{−ik·p}, without Ĝ. */
+const extAdjointLoop = (o: RenderShaderOptions) => {
+  const aliased = (o.aliasOrders ?? 0) > 0;
+  const body = /* wgsl */ `
+        let d = galD(q);
+        let zr = zp.x * flux;
+        acc0 = acc0 + vec4f(zp.x * d.g, zr * d.dh, zr * d.de.x, zr * d.de.y);
+        acc1 = acc1 + vec4f(zp.y * flux * d.g * q.x, zp.y * flux * d.g * q.y, zr * d.dg.x, zr * d.dg.y);
+        acc2 = acc2 + zr * d.x;`;
+  return /* wgsl */ `
+  var acc0 = vec4f(0.0); // F, h, e1, e2
+  var acc1 = vec4f(0.0); // dx, dy, g1, g2
+  var acc2 = vec4f(0.0); // ν, 0, 0, 0 or B/T, h_b, e1_b, e2_b
+  let base = l * PH;
+  for (var idx = li; idx < M * M; idx = idx + WG) {
+    let ix = idx % M;
+    let iy = idx / M;
+    let ph = cmul(phases[base + ix], phases[base + M + iy]);
+    // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
+    let ws = (l >> 1u) * M * M;
+    let w0 = work[ws + idx];
+    let w1 = work[ws + ((M - iy) % M) * M + (M - ix) % M];
+    var rr: vec2f;
+    if ((l & 1u) == 0u) { rr = 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
+    else { rr = 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x); }
+${
+  aliased
+    ? `    for (var oy = 0u; oy < O; oy = oy + 1u) {
+      let ky = aliasK(iy, oy);
+      let phy = cmul(ph, phases[base + 2u * M + O + oy]);
+      for (var ox = 0u; ox < O; ox = ox + 1u) {
+        let p = psfSpec[((l * O + oy) * O + ox) * M * M + idx];
+        if (p.x == 0.0 && p.y == 0.0) { continue; }
+        let k = vec2f(aliasK(ix, ox), ky);
+        let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+        let s0 = cmul(p, cmul(phy, phases[base + 2u * M + ox]));
+        let zp = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·P̂·phase
+${body}
+      }
+    }`
+    : `    {
+      {
+        let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
+        let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+        let s0 = cmul(psfSpec[l * M * M + idx], ph);
+        let zp = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·P̂·phase
+${body}
+      }
+    }`
+}
+  }
+`;
+};
+
+/** adjointReduceShader for the free-ν and bulge + disk profiles: NG = 12 components per pair. */
+function adjointReduceShaderExt(o: RenderShaderOptions): string {
+  const pl = profileLayout(o.profile);
+  const kSetup =
+    pl.kind === 'spergel_free'
+      ? `  let r0 = p0.y * p2.y;
+  K.r02 = r0 * r0;
+  K.e = 1.0 + p2.x;
+  K.dlc = p2.z;`
+      : `  K.r02 = s.r0 * s.r0;
+  K.e = 1.5;
+  K.b = shapeDerivs(p2.zw, g);
+  let rb = p2.y * ${f32Literal(bulgeR0OverHlr(o))};
+  K.r02b = rb * rb;
+  K.hb = p2.y;
+  K.fb = p2.x;`;
+  return wgsl`${header(o)}
+@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
+@group(0) @binding(1) var<storage, read> src: array<vec4f>;
+@group(0) @binding(2) var<storage, read> psfSpec: array<vec2f>;
+@group(0) @binding(3) var<storage, read> work: array<vec2f>;
+@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(5) var<uniform> batch: Batch;
+@group(0) @binding(6) var<storage, read> phases: array<vec2f>;
+${FREQ}
+${MAT}
+${ALIAS_K}
+${pairSetup(o)}
+${galaxyDerivs(o)}
+var<workgroup> red: array<f32, ${pl.grads * o.workgroupSize}>;
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let l = wid.x;
+  if (l >= batch.count) { return; }
+  let pr = pairs[batch.pairBase + l];
+  let p0 = src[SV * pr.source];
+  let p1 = src[SV * pr.source + 1u];
+  let p2 = src[SV * pr.source + 2u];
+  let g = p1.zw;
+  let s = setup(pr, p0, p1, g);
+  let flux = s.flux;
+  K.d = shapeDerivs(p0.zw, g);
+  K.h = p0.y;
+${kSetup}
+${extAdjointLoop(o)}
+  for (var c2 = 0u; c2 < 4u; c2 = c2 + 1u) {
+    red[c2 * WG + li] = acc0[c2];
+    red[(c2 + 4u) * WG + li] = acc1[c2];
+    red[(c2 + 8u) * WG + li] = acc2[c2];
+  }
+  workgroupBarrier();
+  for (var st = WG / 2u; st > 0u; st = st >> 1u) {
+    if (li < st) {
+      for (var c3 = 0u; c3 < NG; c3 = c3 + 1u) {
+        red[c3 * WG + li] = red[c3 * WG + li] + red[c3 * WG + li + st];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (li < NG) {
+    grad[(batch.pairBase + l) * NG + li] = red[li * WG] / f32(M * M);
   }
 }
 `;

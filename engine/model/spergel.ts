@@ -36,13 +36,21 @@
  * against a numerical integration of I(r) and GalSim's published scale radii.
  */
 import { EXP_HLR_OVER_R0 } from './galsim.ts';
+import type { BulgeDiskProfile } from './bulge-disk.ts';
 
 /** GalSim's range of the Spergel index. */
 export const SPERGEL_NU_MIN = -0.85;
 export const SPERGEL_NU_MAX = 4;
 
-/** A galaxy light profile (RenderOptions.profile; config `gal.profile`). */
-export type GalaxyProfile = { type: 'exponential' } | { type: 'spergel'; nu: number };
+/**
+ * A galaxy light profile (RenderOptions.profile; config `gal.profile`):
+ * - exponential;
+ * - Spergel of one fixed index ν for every source, or with `free: true` an index per source
+ *   (SceneParams.nu; `nu` is then the value sources start from);
+ * - bulge + disk (engine/model/bulge-disk.ts): an exponential disk plus a Spergel bulge of fixed
+ *   index `bulgeNu`, with a shared centre and shear (SceneParams.bulgeFrac, bulgeHlr, bulgeE1, bulgeE2).
+ */
+export type GalaxyProfile = { type: 'exponential' } | { type: 'spergel'; nu: number; free?: boolean } | BulgeDiskProfile;
 
 const LANCZOS = [
   0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
@@ -110,6 +118,10 @@ function enclosedFluxDerivative(nu: number, u: number): number {
  */
 export function spergelFluxRadius(nu: number, missing: number): number {
   checkNu(nu);
+  return spergelFluxRadiusUnchecked(nu, missing);
+}
+
+function spergelFluxRadiusUnchecked(nu: number, missing: number): number {
   if (!(missing > 0 && missing < 1)) throw new RangeError(`spergelFluxRadius: missing fraction ${missing} must be in (0, 1)`);
   // bracket in u: 1 − L decreases from 1 (u → 0) to 0 (u → ∞)
   let lo = 1e-12;
@@ -164,11 +176,131 @@ export function spergelXValue(flux: number, r0: number, nu: number, r2: number):
  * and h / r0. Exponential: (1.5, EXP_HLR_OVER_R0); Spergel: (1 + ν, c_ν).
  */
 export function profileConstants(profile: GalaxyProfile | undefined): { exponent: number; hlrOverR0: number } {
-  if (!profile || profile.type === 'exponential') return { exponent: 1.5, hlrOverR0: EXP_HLR_OVER_R0 };
+  // bulge + disk: the disk (an exponential); a free-ν Spergel: its starting index
+  if (!profile || profile.type === 'exponential' || profile.type === 'bulge_disk') return { exponent: 1.5, hlrOverR0: EXP_HLR_OVER_R0 };
   return { exponent: 1 + profile.nu, hlrOverR0: spergelHlrOverR0(profile.nu) };
 }
 
-/** Short label: "exponential" or "spergel(nu=…)". */
+/** Short label: "exponential", "spergel(nu=…)", "spergel(nu free)" or "bulge_disk(bulge nu=…)". */
 export function profileLabel(profile: GalaxyProfile | undefined): string {
-  return !profile || profile.type === 'exponential' ? 'exponential' : `spergel(nu=${profile.nu})`;
+  if (!profile || profile.type === 'exponential') return 'exponential';
+  if (profile.type === 'bulge_disk') return `bulge_disk(bulge nu=${profile.bulgeNu})`;
+  return profile.free ? 'spergel(nu free)' : `spergel(nu=${profile.nu})`;
+}
+
+/** Does this profile carry per-source parameters beyond (flux, hlr, e1, e2, dx, dy)? */
+export function profileHasExtraParams(profile: GalaxyProfile | undefined): boolean {
+  return !!profile && ((profile.type === 'spergel' && profile.free === true) || profile.type === 'bulge_disk');
+}
+
+// ---------------------------------------------------------------------------------------------
+// ν free: derivatives in ν
+
+/**
+ * Digamma ψ(x) = Γ'(x)/Γ(x), x > 0: upward recurrence ψ(x) = ψ(x+1) − 1/x to x ≥ 10, then the
+ * asymptotic series ln x − 1/(2x) − Σ B_2k / (2k x^2k) (7 terms: < 1e-16 at x ≥ 10).
+ */
+export function digamma(x: number): number {
+  if (!(x > 0)) throw new RangeError(`digamma: x = ${x} must be > 0`);
+  let acc = 0;
+  while (x < 10) {
+    acc -= 1 / x;
+    x += 1;
+  }
+  const x2 = 1 / (x * x);
+  // B2/2 = 1/12, B4/4 = −1/120, B6/6 = 1/252, B8/8 = −1/240, B10/10 = 1/132, B12/12 = −691/32760, B14/14 = 1/12
+  const series = x2 * (1 / 12 - x2 * (1 / 120 - x2 * (1 / 252 - x2 * (1 / 240 - x2 * (1 / 132 - x2 * (691 / 32760 - x2 / 12))))));
+  return acc + Math.log(x) - 0.5 / x - series;
+}
+
+/**
+ * ∂K_ν(x)/∂ν = ∫_0^∞ e^{−x cosh t} t sinh(νt) dt (differentiating the integral representation
+ * under the integral sign), by the same trapezoidal rule as besselK: the integrand is entire and
+ * decays doubly exponentially in the same strip, so the error is again far below double rounding.
+ */
+export function besselKDerivNu(nu: number, x: number): number {
+  if (!(x > 0)) throw new RangeError(`besselKDerivNu: x = ${x} must be > 0`);
+  if (nu === 0) return 0; // K is even in ν
+  const a = Math.abs(nu);
+  const h = Math.min(0.125, 0.5 / Math.sqrt(x));
+  const tPeak = Math.asinh((a + 1) / x);
+  let sum = 0; // the t = 0 term is 0
+  for (let j = 1; j < 100000; j++) {
+    const t = j * h;
+    const v = Math.exp(-x * Math.cosh(t)) * t * Math.sinh(a * t);
+    sum += v;
+    if (t > tPeak && (v < 1e-18 * sum || v === 0)) break;
+  }
+  return Math.sign(nu) * h * sum;
+}
+
+/**
+ * dc_ν/dν, exactly, by the implicit function theorem on M(ν, c) = ½ with
+ * M(ν, u) = u^(ν+1) K_(ν+1)(u) / (2^ν Γ(ν+1)) (the flux fraction outside u·r0):
+ *   ∂M/∂ν = M·(ln u − ln 2 − ψ(ν+1)) + u^(ν+1) ∂_μK_μ(u)|_(μ=ν+1) / (2^ν Γ(ν+1)),
+ *   ∂M/∂u = −u^(ν+1) K_ν(u) / (2^ν Γ(ν+1)),
+ *   dc/dν = −(∂M/∂ν) / (∂M/∂u).
+ */
+export function spergelHlrOverR0Derivative(nu: number): number {
+  return hlrDerivativeAt(nu, spergelHlrOverR0(nu));
+}
+
+function hlrDerivativeAt(nu: number, c: number): number {
+  const pre = Math.exp((nu + 1) * Math.log(c) - nu * Math.LN2) / gamma(nu + 1);
+  const M = pre * besselK(nu + 1, c);
+  const dMdnu = M * (Math.log(c) - Math.LN2 - digamma(nu + 1)) + pre * besselKDerivNu(nu + 1, c);
+  const dMdu = -pre * besselK(nu, c);
+  return -dMdnu / dMdu;
+}
+
+/**
+ * The c_ν table is uniform in s = ln(1 + ν), of y = ln c_ν: c_ν falls roughly like (1 + ν)² as
+ * ν → −1, so y(s) is nearly linear there and a cubic Hermite interpolant is accurate over the whole
+ * range (it is not, in ν and c directly: 1e-6 near ν = −0.85). Step 1/128: 450 nodes.
+ */
+const TABLE_STEP = 1 / 128;
+const S_MIN = Math.log(1 + SPERGEL_NU_MIN);
+const S_MAX = Math.log(1 + SPERGEL_NU_MAX);
+let table: { y: Float64Array; dy: Float64Array } | null = null;
+
+function hlrTable(): { y: Float64Array; dy: Float64Array } {
+  if (table) return table;
+  const n = Math.ceil((S_MAX - S_MIN) / TABLE_STEP) + 1;
+  const y = new Float64Array(n);
+  const dy = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    // nodes past ν = 4 (the last one) only bracket the range: the solver accepts them
+    const nu = Math.exp(S_MIN + i * TABLE_STEP) - 1;
+    const c = spergelFluxRadiusUnchecked(nu, 0.5);
+    y[i] = Math.log(c);
+    // dy/ds = (dc/dν / c)·(1 + ν)
+    dy[i] = (hlrDerivativeAt(nu, c) / c) * (1 + nu);
+  }
+  table = { y, dy };
+  return table;
+}
+
+/**
+ * c_ν = h / r0 and its derivative dc/dν for a free Spergel index, from a table of the exact
+ * solution (the root of L(c) = ½, as spergelHlrOverR0) and its exact derivative
+ * (spergelHlrOverR0Derivative) joined by cubic Hermite interpolation of ln c_ν in ln(1 + ν):
+ * c to ~1e-11 relative (test/model/spergel-nu.test.ts measures it against the direct solve and
+ * against mpmath), and `dc` is the exact derivative of the interpolant, so the gradient in ν is
+ * that of the very c_ν the renderer uses. The table (450 solves) is built on first use, ~0.1 s.
+ */
+export function spergelHlrOverR0Table(nu: number): { c: number; dc: number } {
+  checkNu(nu);
+  const { y, dy } = hlrTable();
+  const s = Math.log(1 + nu);
+  const x = (s - S_MIN) / TABLE_STEP;
+  const i = Math.max(0, Math.min(y.length - 2, Math.floor(x)));
+  const t = x - i;
+  const h = TABLE_STEP;
+  const t2 = t * t;
+  const t3 = t2 * t;
+  const val = (2 * t3 - 3 * t2 + 1) * y[i] + (t3 - 2 * t2 + t) * h * dy[i] + (-2 * t3 + 3 * t2) * y[i + 1] + (t3 - t2) * h * dy[i + 1];
+  // dy/ds of the interpolant, then dc/dν = c · dy/ds / (1 + ν)
+  const dval = ((6 * t2 - 6 * t) * y[i] + (3 * t2 - 4 * t + 1) * h * dy[i] + (-6 * t2 + 6 * t) * y[i + 1] + (3 * t2 - 2 * t) * h * dy[i + 1]) / h;
+  const c = Math.exp(val);
+  return { c, dc: (c * dval) / (1 + nu) };
 }

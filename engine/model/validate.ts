@@ -7,7 +7,8 @@ import { SceneError } from '../errors.ts';
 import type { ExposureSet, RenderOptions, SceneParams } from '../scene/types.ts';
 import { DEFAULT_RENDER_OPTIONS, SOURCE_PARAM_NAMES } from '../scene/types.ts';
 import { psfBandBeyond } from './psf-spectrum.ts';
-import { SPERGEL_NU_MAX, SPERGEL_NU_MIN } from './spergel.ts';
+import { SPERGEL_NU_MAX, SPERGEL_NU_MIN, type GalaxyProfile } from './spergel.ts';
+import { profileParamNames } from './profile-params.ts';
 
 function isPow2(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -32,17 +33,27 @@ export function resolveRenderOptions(opts: Partial<RenderOptions> = {}): RenderO
     throw new SceneError(`aliasOrders = ${String(o.aliasOrders)} must be 'auto' or a non-negative integer`, { field: 'aliasOrders' });
   }
   if (o.profile === undefined) o.profile = DEFAULT_RENDER_OPTIONS.profile;
-  const pr = o.profile as { type?: unknown; nu?: unknown } | null;
-  if (pr === null || typeof pr !== 'object' || (pr.type !== 'exponential' && pr.type !== 'spergel')) {
-    throw new SceneError(`profile must be {type: 'exponential'} or {type: 'spergel', nu}, got ${JSON.stringify(pr)}`, { field: 'profile' });
+  const pr = o.profile as { type?: unknown; nu?: unknown; free?: unknown; bulgeNu?: unknown } | null;
+  if (pr === null || typeof pr !== 'object' || (pr.type !== 'exponential' && pr.type !== 'spergel' && pr.type !== 'bulge_disk')) {
+    throw new SceneError(`profile must be {type: 'exponential'}, {type: 'spergel', nu, free?} or {type: 'bulge_disk', bulgeNu}, got ${JSON.stringify(pr)}`, {
+      field: 'profile',
+    });
   }
+  const nuOk = (nu: unknown) => typeof nu === 'number' && Number.isFinite(nu) && nu >= SPERGEL_NU_MIN && nu <= SPERGEL_NU_MAX;
   if (pr.type === 'spergel') {
-    const nu = pr.nu;
-    if (typeof nu !== 'number' || !Number.isFinite(nu) || nu < SPERGEL_NU_MIN || nu > SPERGEL_NU_MAX) {
-      throw new SceneError(`profile.nu = ${String(nu)} must be a number in [${SPERGEL_NU_MIN}, ${SPERGEL_NU_MAX}] (GalSim's Spergel range)`, {
+    if (!nuOk(pr.nu)) {
+      throw new SceneError(`profile.nu = ${String(pr.nu)} must be a number in [${SPERGEL_NU_MIN}, ${SPERGEL_NU_MAX}] (GalSim's Spergel range)`, {
         field: 'profile.nu',
       });
     }
+    if (pr.free !== undefined && typeof pr.free !== 'boolean') {
+      throw new SceneError(`profile.free must be true or false, got ${JSON.stringify(pr.free)}`, { field: 'profile.free' });
+    }
+  }
+  if (pr.type === 'bulge_disk' && !nuOk(pr.bulgeNu)) {
+    throw new SceneError(`profile.bulgeNu = ${String(pr.bulgeNu)} must be a number in [${SPERGEL_NU_MIN}, ${SPERGEL_NU_MAX}] (GalSim's Spergel range)`, {
+      field: 'profile.bulgeNu',
+    });
   }
   return o;
 }
@@ -193,8 +204,9 @@ export function validateExposureSet(set: ExposureSet, optsIn: Partial<RenderOpti
  * Parameter checks: array lengths equal to the number of sources, every value finite,
  * hlr > 0, |e| < 1 per source, |g| < 1 for the sub-tile.
  */
-export function validateParams(set: ExposureSet, params: SceneParams): void {
+export function validateParams(set: ExposureSet, params: SceneParams, profile?: GalaxyProfile): void {
   const n = set.sources.length;
+  validateProfileParams(set, params, profile);
   for (const name of SOURCE_PARAM_NAMES) {
     const arr = params[name];
     if (!arr || arr.length !== n) {
@@ -223,6 +235,47 @@ export function validateParams(set: ExposureSet, params: SceneParams): void {
         `${describeSource(set, i)}: distortion |e| = ${Math.sqrt(e2)} must be < 1 (e1 = ${params.e1[i]}, e2 = ${params.e2[i]})`,
         { field: `e1[${i}]` },
       );
+    }
+  }
+}
+
+/**
+ * The per-source parameters of the profile (SceneParams.nu for a free-ν Spergel, the bulge
+ * arrays for bulge + disk; engine/model/profile-params.ts): one finite value per source, in range
+ * (ν ∈ [−0.85, 4], bulgeFrac ∈ [0, 1], bulgeHlr > 0, |bulge e| < 1). Without a profile (or for
+ * profiles without such parameters) nothing is checked.
+ */
+function validateProfileParams(set: ExposureSet, params: SceneParams, profile?: GalaxyProfile): void {
+  const n = set.sources.length;
+  const names = profileParamNames(profile);
+  for (const name of names) {
+    const arr = params[name];
+    if (!arr || arr.length !== n) {
+      throw new SceneError(`params.${name} has ${arr ? arr.length : 'no'} values, expected one per source (${n}) for the ${profile!.type} profile`, { field: name });
+    }
+    for (let i = 0; i < n; i++) {
+      const v = arr[i];
+      const bad =
+        !Number.isFinite(v)
+          ? 'is not finite'
+          : name === 'nu' && !(v >= SPERGEL_NU_MIN && v <= SPERGEL_NU_MAX)
+            ? `must be in [${SPERGEL_NU_MIN}, ${SPERGEL_NU_MAX}] (GalSim's Spergel range)`
+            : name === 'bulgeFrac' && !(v >= 0 && v <= 1)
+              ? 'must be in [0, 1]'
+              : name === 'bulgeHlr' && !(v > 0)
+                ? 'must be > 0'
+                : '';
+      if (bad) throw new SceneError(`${describeSource(set, i)}: ${name} = ${v} ${bad}`, { field: `${name}[${i}]` });
+    }
+  }
+  if (names.includes('bulgeE1')) {
+    for (let i = 0; i < n; i++) {
+      const e2 = params.bulgeE1![i] ** 2 + params.bulgeE2![i] ** 2;
+      if (!(e2 < 1)) {
+        throw new SceneError(`${describeSource(set, i)}: bulge distortion |e| = ${Math.sqrt(e2)} must be < 1 (bulgeE1 = ${params.bulgeE1![i]}, bulgeE2 = ${params.bulgeE2![i]})`, {
+          field: `bulgeE1[${i}]`,
+        });
+      }
     }
   }
 }

@@ -9,7 +9,10 @@
  *     k  = 2π (mx, my) / M, (mx, my) = signedFreq(ix, iy)           radians / pixel
  *     q  = J⁻ᵀ k                                                    radians / arcsec
  *     Ŝ(k) = Σ_n F (1 + r0² |Aᵀ q_n|²)^(−E) · P̂(k_n) · e^{−i k_n·p},  k_n = k + 2πn, q_n = J⁻ᵀ k_n
- *     E = 3/2, r0 = hlr / 1.678… (exponential) or E = 1 + ν, r0 = hlr / c_ν (Spergel; opts.profile)
+ *     E = 3/2, r0 = hlr / 1.678… (exponential) or E = 1 + ν, r0 = hlr / c_ν (Spergel; opts.profile;
+ *     ν per source from params.nu when the index is free, c_ν solved exactly, not tabulated)
+ *     bulge + disk: F [(1 − f_b)(1 + r_d²|A_dᵀq_n|²)^(−3/2) + f_b (1 + r_b²|A_bᵀq_n|²)^(−(1+ν_b))]
+ *     (engine/model/bulge-disk.ts)
  *     P̂(k) = Σ_{a,b} psf[b][a] e^{−i (kx (a−cP) + ky (b−cP))/q} · uval(kx/2πq) · uval(ky/2πq)
  *            · [sinc(kx/2π) sinc(ky/2π)],  zero outside [−qπ, qπ)²  (engine/model/psf-spectrum.ts)
  *     n ∈ [−N, N]², N = aliasOrdersFor(set, opts) (0 for native PSF stamps, q = 1)
@@ -20,7 +23,8 @@
  */
 import { coverageMasks, fftPad, signedFreq, stampCorner } from '../model/geometry.ts';
 import { galaxyMatrix, matInv2, type Mat2 } from '../model/galsim.ts';
-import { profileConstants, profileLabel } from '../model/spergel.ts';
+import { profileConstants, profileLabel, spergelHlrOverR0 } from '../model/spergel.ts';
+import { profileParamNames } from '../model/profile-params.ts';
 import { psfSpectra64, type PsfSpectra64 } from '../model/psf-spectrum.ts';
 import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
 import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams } from '../scene/types.ts';
@@ -94,6 +98,8 @@ export interface PairSetup64 {
   r0: number;
   /** Exponent E of the galaxy transform (1 + r0²|q|²)^(−E): 3/2 (exponential) or 1 + ν (Spergel). */
   exponent: number;
+  /** Bulge + disk: the bulge's matrix, scale radius, exponent 1 + ν_b and flux fraction (the fields above are the disk's). */
+  bulge?: { A: Mat2; r0: number; exponent: number; frac: number };
   flux: number;
   /** Source centre on the FFT grid (pixels). */
   px: number;
@@ -114,7 +120,19 @@ export function pairSetup64(set: ExposureSet, pairIndex: number, params: ScenePa
   const dx = params.dx[s];
   const dy = params.dy[s];
   const prof = profileConstants(opts.profile);
+  const profile = opts.profile;
+  const freeNu = profile?.type === 'spergel' && profile.free ? params.nu![s] : undefined;
+  const bulge =
+    profile?.type === 'bulge_disk'
+      ? {
+          A: galaxyMatrix(params.bulgeE1![s], params.bulgeE2![s], params.g1, params.g2),
+          r0: params.bulgeHlr![s] / spergelHlrOverR0(profile.bulgeNu),
+          exponent: 1 + profile.bulgeNu,
+          frac: params.bulgeFrac![s],
+        }
+      : undefined;
   return {
+    ...(bulge ? { bulge } : {}),
     pair: pairIndex,
     source: s,
     quadrant: pr.quadrant,
@@ -125,8 +143,8 @@ export function pairSetup64(set: ExposureSet, pairIndex: number, params: ScenePa
     cy,
     jinv,
     A: galaxyMatrix(params.e1[s], params.e2[s], params.g1, params.g2),
-    r0: params.hlr[s] / prof.hlrOverR0,
-    exponent: prof.exponent,
+    r0: params.hlr[s] / (freeNu === undefined ? prof.hlrOverR0 : spergelHlrOverR0(freeNu)),
+    exponent: freeNu === undefined ? prof.exponent : 1 + freeNu,
     flux: params.flux[s],
     px: pr.x - cx + pad + jinv[0] * dx + jinv[1] * dy,
     py: pr.y - cy + pad + jinv[2] * dx + jinv[3] * dy,
@@ -154,6 +172,11 @@ function spectrumFromSetup(g: PairSetup64, psf: PsfSpectra64, outBuf?: Complex2D
   const r02 = g.r0 * g.r0;
   const E = g.exponent;
   const exp15 = E === 1.5;
+  const bulge = g.bulge;
+  const [b00, b01, b10, b11] = bulge ? bulge.A : [0, 0, 0, 0];
+  const r02b = bulge ? bulge.r0 * bulge.r0 : 0;
+  const Eb = bulge ? bulge.exponent : 0;
+  const fb = bulge ? bulge.frac : 0;
   const re = outBuf ? outBuf.re : new Float64Array(M * M);
   const im = outBuf ? outBuf.im : new Float64Array(M * M);
   re.fill(0);
@@ -195,7 +218,12 @@ function spectrumFromSetup(g: PairSetup64, psf: PsfSpectra64, outBuf?: Complex2D
           const wu = a00 * qu + a10 * qv;
           const wv = a01 * qu + a11 * qv;
           const t = 1 + r02 * (wu * wu + wv * wv);
-          const G = exp15 ? flux / (t * Math.sqrt(t)) : flux * Math.pow(t, -E);
+          let G = exp15 ? flux / (t * Math.sqrt(t)) : flux * Math.pow(t, -E);
+          if (bulge) {
+            const bu = b00 * qu + b10 * qv;
+            const bv = b01 * qu + b11 * qv;
+            G = (1 - fb) * G + fb * flux * Math.pow(1 + r02b * (bu * bu + bv * bv), -Eb);
+          }
           // phase = e^{−i kx px} e^{−i ky py}
           const phRe = phr[ix] * yr - phi[ix] * yi;
           const phIm = phr[ix] * yi + phi[ix] * yr;
@@ -369,7 +397,7 @@ export function renderPairStamp64(
 ): PairStamp64 {
   const opts = resolveRenderOptions(optsIn);
   validateExposureSet(set, opts);
-  validateParams(set, params);
+  validateParams(set, params, opts.profile);
   if (!Number.isInteger(pairIndex) || pairIndex < 0 || pairIndex >= set.pairs.length) {
     throw new SceneError(`pair index ${pairIndex} out of range [0, ${set.pairs.length})`, { field: 'pair' });
   }
@@ -406,7 +434,7 @@ export function stampOverlapsQuadrant(pr: PairGeometry, q: QuadrantData, N: numb
 export function renderModel64(set: ExposureSet, params: SceneParams, optsIn: Partial<RenderOptions> = {}): Float64Array[] {
   const opts = resolveRenderOptions(optsIn);
   validateExposureSet(set, opts);
-  validateParams(set, params);
+  validateParams(set, params, opts.profile);
   return renderModelUnchecked(set, params, opts);
 }
 
@@ -432,6 +460,7 @@ function stampKey(set: ExposureSet, p: number, params: SceneParams, opts: Render
     params.flux[s], params.hlr[s], params.e1[s], params.e2[s], params.dx[s], params.dy[s], params.g1, params.g2,
     pr.x, pr.y, J[0], J[1], J[2], J[3], set.sources[s].stampSize, set.psfSize, opts.fftFactor, opts.pixelResponse ? 1 : 0,
     psfOversamplingOf(set), aliasOrdersFor(set, opts), profileLabel(opts.profile),
+    ...profileParamNames(opts.profile).map((k) => params[k]![s]),
   ].join(',');
 }
 
@@ -542,7 +571,7 @@ export interface LogLikelihood64 {
 export function logLikelihood64(set: ExposureSet, params: SceneParams, optsIn: Partial<RenderOptions> = {}): LogLikelihood64 {
   const opts = resolveRenderOptions(optsIn);
   validateExposureSet(set, opts);
-  validateParams(set, params);
+  validateParams(set, params, opts.profile);
   const models = renderModelUnchecked(set, params, opts);
   const cov = coverageMasks(set);
   let total = 0;
@@ -580,7 +609,7 @@ export function logLikelihood64(set: ExposureSet, params: SceneParams, optsIn: P
 export function residualImages64(set: ExposureSet, params: SceneParams, optsIn: Partial<RenderOptions> = {}): Float64Array[] {
   const opts = resolveRenderOptions(optsIn);
   validateExposureSet(set, opts);
-  validateParams(set, params);
+  validateParams(set, params, opts.profile);
   const models = renderModelUnchecked(set, params, opts);
   const cov = coverageMasks(set);
   return set.quadrants.map((q, j) => {

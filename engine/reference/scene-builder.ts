@@ -14,6 +14,7 @@ import { allocParams, cloneParams } from '../scene/types.ts';
 import { renderModel64 } from './model64.ts';
 import { resolveRenderOptions } from '../model/validate.ts';
 import { mulberry32 } from '../util/rng.ts';
+import { ensureProfileParams, profileParamNames } from '../model/profile-params.ts';
 
 // ---------------------------------------------------------------------------------------------
 // RNG
@@ -244,6 +245,7 @@ export function makeTestScene(options: TestSceneOptions = {}): TestScene {
     params.dx[i] = rng.range(-0.03, 0.03);
     params.dy[i] = rng.range(-0.03, 0.03);
   }
+  addProfileParams(params, render.profile, seed);
 
   // world positions (arcsec): blended → within ~2.5″, else spread over ±9″
   const world: Array<[number, number]> = [];
@@ -339,6 +341,29 @@ export function makeTestScene(options: TestSceneOptions = {}): TestScene {
 }
 
 /**
+ * The per-source parameters of a free-ν Spergel (ν ∈ [−0.5, 2]) or bulge + disk profile (B/T ∈
+ * [0.1, 0.6], bulge hlr 0.3–0.8 of the disk's, bulge |e| ≤ 0.3), drawn from a stream of their own:
+ * scenes of the other profiles are unchanged.
+ */
+function addProfileParams(params: SceneParams, profile: RenderOptions['profile'], seed: number): void {
+  const names = profileParamNames(profile);
+  if (!names.length) return;
+  ensureProfileParams(params, profile);
+  const rng = makeRng(seed + 7919);
+  for (let i = 0; i < params.flux.length; i++) {
+    if (params.nu) params.nu[i] = rng.range(-0.5, 2);
+    if (params.bulgeFrac) {
+      params.bulgeFrac[i] = rng.range(0.1, 0.6);
+      params.bulgeHlr![i] = params.hlr[i] * rng.range(0.3, 0.8);
+      const em = rng.range(0, 0.3);
+      const ea = rng.range(0, Math.PI);
+      params.bulgeE1![i] = em * Math.cos(2 * ea);
+      params.bulgeE2![i] = em * Math.sin(2 * ea);
+    }
+  }
+}
+
+/**
  * A seeded perturbation of every parameter (flux, hlr ±10 %, e ±0.05, offsets ±0.02″, shear
  * ±gAmp/2): test points away from the truth for gradient and replica tests.
  */
@@ -356,5 +381,17 @@ export function perturbParams(p: SceneParams, seed: number, gAmp = 0.04): SceneP
   }
   q.g1 += gAmp * r();
   q.g2 += gAmp * r();
+  // profile parameters, from a stream of their own (the others stay as before)
+  const r2 = makeRng(seed + 7919);
+  const u = () => r2.uniform() - 0.5;
+  for (let i = 0; i < q.flux.length; i++) {
+    if (q.nu) q.nu[i] = Math.min(3.9, Math.max(-0.8, q.nu[i] + 0.2 * u()));
+    if (q.bulgeFrac) {
+      q.bulgeFrac[i] = Math.min(0.95, Math.max(0.05, q.bulgeFrac[i] + 0.1 * u()));
+      q.bulgeHlr![i] *= 1 + 0.2 * u();
+      q.bulgeE1![i] += 0.1 * u();
+      q.bulgeE2![i] += 0.1 * u();
+    }
+  }
   return q;
 }

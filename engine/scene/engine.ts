@@ -18,11 +18,12 @@ import {
   adjointReduceShader,
   BATCH_UNIFORM_BYTES,
   BLOCK_PIXELS,
-  GRAD_PER_PAIR,
   kspaceRenderShader,
   pairSetupShader,
   PAIR_BYTES,
   phaseEntries,
+  profileLayout,
+  type ProfileLayout,
   residScatterShader,
   residualShader,
 } from '../../shaders/render.wgsl.ts';
@@ -34,6 +35,7 @@ import { defaultGpuBudget, gpuMemoryError, layoutGpuBytes, maxBindingBytes } fro
 import { replicateSet } from './replicate.ts';
 import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from './types.ts';
 import { fftPad, signedFreq } from '../model/geometry.ts';
+import { spergelHlrOverR0Table } from '../model/spergel.ts';
 
 export interface EngineOptions extends RenderOptions {
   /** Render invisible pairs too (only to validate the visibility filter). */
@@ -141,6 +143,8 @@ export class ShearEngine {
   private readPartial!: GPUBuffer;
   private readModel: GPUBuffer | null = null;
   private readonly srcHost: Float32Array;
+  /** GPU record sizes of the galaxy profile (source parameters, derived values, gradients per pair). */
+  private readonly prof: ProfileLayout;
   private buildMs = 0;
   private partialOffsets: number[] = [];
   private totalActive = 0;
@@ -158,7 +162,8 @@ export class ShearEngine {
     const k = options.replicas;
     this.perReplica = { quadrants: set.quadrants.length, sources: set.sources.length, pairs: layout.pairs.length / k, batches: layout.batches.length / k };
     if (!Number.isInteger(this.perReplica.pairs) || !Number.isInteger(this.perReplica.batches)) throw new Error('ShearEngine: replicated layout is not K identical copies');
-    this.srcHost = new Float32Array(Math.max(1, k * set.sources.length) * 8);
+    this.prof = profileLayout(options.profile);
+    this.srcHost = new Float32Array(Math.max(1, k * set.sources.length) * 4 * this.prof.srcVecs);
   }
 
   /** Number of parameter sets `evaluateMany` takes at once. */
@@ -269,8 +274,8 @@ export class ShearEngine {
     });
     const pairBuf = res.bufferWithData('pairs', new Uint8Array(pairBytes), STORAGE);
     this.srcBuf = res.buffer('source-params', this.srcHost.byteLength, STORAGE);
-    this.gradBuf = res.buffer('pair-gradients', Math.max(1, nPairs) * GRAD_PER_PAIR * 4, STORAGE);
-    this.readGrad = res.buffer('read-gradients', Math.max(1, nPairs) * GRAD_PER_PAIR * 4, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+    this.gradBuf = res.buffer('pair-gradients', Math.max(1, nPairs) * this.prof.grads * 4, STORAGE);
+    this.readGrad = res.buffer('read-gradients', Math.max(1, nPairs) * this.prof.grads * 4, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
 
     step('buffers');
 
@@ -344,7 +349,7 @@ export class ShearEngine {
       const cnt = maxCount.get(m)!;
       // two pairs per complex FFT slot (see kspaceRenderShader)
       const work = res.buffer(`work-${m}`, Math.ceil(cnt / 2) * m * m * 8, STORAGE);
-      const derived = res.buffer(`derived-${m}`, cnt * 48, STORAGE);
+      const derived = res.buffer(`derived-${m}`, cnt * 16 * this.prof.derivedVecs, STORAGE);
       const phases = res.buffer(`phases-${m}`, cnt * phaseEntries(m, aliasOrders) * 8, STORAGE);
       this.sizes.set(m, { fft, setup, derived, phases, render, scatter, adjoint, accumulate, work });
       const chunk = Math.max(1, Math.min(cnt, Math.floor(maxBinding / (q * q * m * m * 8)), Math.floor(65535 / Math.max(q * q, slots))));
@@ -443,10 +448,12 @@ export class ShearEngine {
     if (list.length < 1 || list.length > this.replicas) throw new RangeError(`ShearEngine: ${list.length} parameter sets for an engine of ${this.replicas} replica(s)`);
     const h = this.srcHost;
     const ns = this.set.sources.length;
+    const sv = 4 * this.prof.srcVecs;
+    const kind = this.prof.kind;
     list.forEach((params, r) => {
-      validateParams(this.set, params);
+      validateParams(this.set, params, this.options.profile);
       for (let s = 0; s < ns; s++) {
-        const o = 8 * (r * ns + s);
+        const o = sv * (r * ns + s);
         h[o] = params.flux[s];
         h[o + 1] = params.hlr[s];
         h[o + 2] = params.e1[s];
@@ -455,9 +462,23 @@ export class ShearEngine {
         h[o + 5] = params.dy[s];
         h[o + 6] = params.g1;
         h[o + 7] = params.g2;
+        if (kind === 'spergel_free') {
+          // r0 = h / c_ν on the GPU; c_ν and dc/dν from the table (engine/model/spergel.ts)
+          const nu = params.nu![s];
+          const { c, dc } = spergelHlrOverR0Table(nu);
+          h[o + 8] = nu;
+          h[o + 9] = 1 / c;
+          h[o + 10] = dc / c;
+          h[o + 11] = 0;
+        } else if (kind === 'bulge_disk') {
+          h[o + 8] = params.bulgeFrac![s];
+          h[o + 9] = params.bulgeHlr![s];
+          h[o + 10] = params.bulgeE1![s];
+          h[o + 11] = params.bulgeE2![s];
+        }
       }
     });
-    this.device.queue.writeBuffer(this.srcBuf, 0, h, 0, Math.max(1, list.length * ns) * 8);
+    this.device.queue.writeBuffer(this.srcBuf, 0, h, 0, Math.max(1, list.length * ns) * sv);
   }
 
   /** Batches of the first n replicas (replica r's batches are a contiguous block). */
@@ -583,21 +604,30 @@ export class ShearEngine {
       this.encodeAdjoint(enc, n);
       this.encodeReadPartials(enc, n);
       const nPairs = n * this.perReplica.pairs;
-      if (nPairs) enc.copyBufferToBuffer(this.gradBuf, 0, this.readGrad, 0, nPairs * GRAD_PER_PAIR * 4);
+      const ng = this.prof.grads;
+      if (nPairs) enc.copyBufferToBuffer(this.gradBuf, 0, this.readGrad, 0, nPairs * ng * 4);
       this.device.queue.submit([enc.finish()]);
       const [logL] = await Promise.all([this.readLogL(n), this.readGrad.mapAsync(MapModeRead)]);
-      const g = new Float32Array(this.readGrad.getMappedRange(), 0, nPairs * GRAD_PER_PAIR);
+      const g = new Float32Array(this.readGrad.getMappedRange(), 0, nPairs * ng);
+      const kind = this.prof.kind;
       const ns = this.set.sources.length;
       const nPix = this.nPixels();
       const out: Evaluation[] = [];
       for (let r = 0; r < n; r++) {
         const grad = allocParams(ns);
+        if (kind === 'spergel_free') grad.nu = new Float64Array(ns);
+        if (kind === 'bulge_disk') {
+          grad.bulgeFrac = new Float64Array(ns);
+          grad.bulgeHlr = new Float64Array(ns);
+          grad.bulgeE1 = new Float64Array(ns);
+          grad.bulgeE2 = new Float64Array(ns);
+        }
         let g1 = 0;
         let g2 = 0;
         // fixed order (pair table order) in float64: deterministic
         const i0 = r * this.perReplica.pairs;
         for (let i = i0; i < i0 + this.perReplica.pairs; i++) {
-          const o = i * GRAD_PER_PAIR;
+          const o = i * ng;
           const s = this.layout.pairs[i].source - r * ns;
           grad.flux[s] += g[o];
           grad.hlr[s] += g[o + 1];
@@ -607,6 +637,13 @@ export class ShearEngine {
           grad.dy[s] += g[o + 5];
           g1 += g[o + 6];
           g2 += g[o + 7];
+          if (kind === 'spergel_free') grad.nu![s] += g[o + 8];
+          else if (kind === 'bulge_disk') {
+            grad.bulgeFrac![s] += g[o + 8];
+            grad.bulgeHlr![s] += g[o + 9];
+            grad.bulgeE1![s] += g[o + 10];
+            grad.bulgeE2![s] += g[o + 11];
+          }
         }
         grad.g1 = g1;
         grad.g2 = g2;

@@ -4,7 +4,7 @@
  * the budget is refused with its breakdown instead of growing until the device (or, on a software
  * adapter, the host) runs out.
  */
-import { BATCH_UNIFORM_BYTES, BLOCK_PIXELS, GRAD_PER_PAIR, PAIR_BYTES, phaseEntries } from '../../shaders/render.wgsl.ts';
+import { BATCH_UNIFORM_BYTES, BLOCK_PIXELS, PAIR_BYTES, phaseEntries, profileLayout } from '../../shaders/render.wgsl.ts';
 import { SceneError } from '../errors.ts';
 import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions } from '../model/validate.ts';
 import { buildLayout, type SceneLayout } from './layout.ts';
@@ -51,8 +51,10 @@ export function layoutGpuBytes(layout: SceneLayout, set: ExposureSet, options: R
   const nPairs = layout.pairs.length;
   const b: GpuBytes = { psfSpectra: 0, psfBuild: 0, fftWork: 0, phases: 0, images: 0, pairs: 0, readback: 0, build: 0, peak: 0 };
   b.pairs += sz(Math.max(1, nPairs) * PAIR_BYTES);
-  b.pairs += sz(Math.max(1, set.sources.length) * 8 * 4);
-  b.pairs += 2 * sz(Math.max(1, nPairs) * GRAD_PER_PAIR * 4);
+  // per-source parameters, per-pair gradients and derived values: sizes per galaxy profile
+  const prof = profileLayout(options.profile);
+  b.pairs += sz(Math.max(1, set.sources.length) * 4 * prof.srcVecs * 4);
+  b.pairs += 2 * sz(Math.max(1, nPairs) * prof.grads * 4);
   let active = 0;
   layout.quadrants.forEach((ql, j) => {
     const n = Math.max(1, ql.nActive) * BLOCK_PIXELS;
@@ -69,7 +71,7 @@ export function layoutGpuBytes(layout: SceneLayout, set: ExposureSet, options: R
   for (const m of layout.fftSizes) {
     const cnt = maxCount.get(m)!;
     b.fftWork += sz(Math.ceil(cnt / 2) * m * m * 8);
-    b.phases += sz(cnt * 48) + sz(cnt * phaseEntries(m, N) * 8);
+    b.phases += sz(cnt * 16 * prof.derivedVecs) + sz(cnt * phaseEntries(m, N) * 8);
     const chunk = Math.max(1, Math.min(cnt, Math.floor(limits.maxBindingBytes / (q * q * m * m * 8)), Math.floor(65535 / Math.max(q * q, slots))));
     chunks.set(m, chunk);
     b.psfBuild += sz((2 * N + 1) * q * m * 2 * 4) + sz(chunk * q * q * m * m * 8) + sz(chunk * P * P * 4);

@@ -132,7 +132,22 @@ export interface SceneParams {
   e2: Float64Array;
   dx: Float64Array;
   dy: Float64Array;
+  /** Spergel index ν per source: present exactly when the profile is {type: 'spergel', free: true}. */
+  nu?: Float64Array;
+  /**
+   * Bulge + disk (profile {type: 'bulge_disk'}; engine/model/bulge-disk.ts): bulge flux fraction
+   * B/T ∈ [0, 1], bulge half-light radius (arcsec) and distortion; flux is the total, hlr and
+   * (e1, e2) the disk's. Present exactly when the profile is bulge + disk.
+   */
+  bulgeFrac?: Float64Array;
+  bulgeHlr?: Float64Array;
+  bulgeE1?: Float64Array;
+  bulgeE2?: Float64Array;
 }
+
+/** Per-source parameters some profiles add (SceneParams' optional arrays). */
+export const PROFILE_PARAM_NAMES = ['nu', 'bulgeFrac', 'bulgeHlr', 'bulgeE1', 'bulgeE2'] as const;
+export type ProfileParamName = (typeof PROFILE_PARAM_NAMES)[number];
 
 /** d logL / d parameter, same layout as SceneParams. */
 export type SceneGradient = SceneParams;
@@ -155,7 +170,10 @@ export function allocParams(nSources: number): SceneParams {
 }
 
 export function cloneParams(p: SceneParams): SceneParams {
+  const extra: Partial<Record<ProfileParamName, Float64Array>> = {};
+  for (const k of PROFILE_PARAM_NAMES) if (p[k]) extra[k] = p[k]!.slice();
   return {
+    ...extra,
     g1: p.g1,
     g2: p.g2,
     flux: p.flux.slice(),

@@ -1,0 +1,47 @@
+/**
+ * Which per-source parameters a galaxy profile adds to (flux, hlr, e1, e2, dx, dy), and filling
+ * them in: SceneParams.nu for a Spergel profile with a free index, the bulge arrays for bulge + disk
+ * (engine/model/bulge-disk.ts). The exponential and a fixed-ν Spergel add none.
+ */
+import type { ProfileParamName, SceneParams } from '../scene/types.ts';
+import { BULGE_PARAM_NAMES } from './bulge-disk.ts';
+import type { GalaxyProfile } from './spergel.ts';
+
+/** The extra per-source parameters of a profile, in the order the GPU record and gradients use. */
+export function profileParamNames(profile: GalaxyProfile | undefined): readonly ProfileParamName[] {
+  if (!profile) return [];
+  if (profile.type === 'spergel' && profile.free) return ['nu'];
+  if (profile.type === 'bulge_disk') return BULGE_PARAM_NAMES;
+  return [];
+}
+
+/** Starting values of the extra parameters for a source of disk half-light radius `hlr` and distortion (e1, e2). */
+export interface ProfileParamStart {
+  /** Free ν: the profile's `nu`. */
+  nu?: number;
+  /** Bulge + disk: B/T (default 0.3), bulge hlr as a fraction of the disk's (default 0.5), bulge distortion = disk's × (default 0.5). */
+  bulgeFrac?: number;
+  bulgeHlrRatio?: number;
+  bulgeEllipticityRatio?: number;
+}
+
+/**
+ * Adds the profile's extra arrays to `params` (in place; existing arrays of the right length are
+ * kept), started from the profile and each source's own disk parameters. Returns `params`.
+ */
+export function ensureProfileParams(params: SceneParams, profile: GalaxyProfile | undefined, start: ProfileParamStart = {}): SceneParams {
+  const n = params.flux.length;
+  for (const name of profileParamNames(profile)) {
+    if (params[name]?.length === n) continue;
+    const a = new Float64Array(n);
+    for (let s = 0; s < n; s++) {
+      if (name === 'nu') a[s] = start.nu ?? (profile as { nu: number }).nu;
+      else if (name === 'bulgeFrac') a[s] = start.bulgeFrac ?? 0.3;
+      else if (name === 'bulgeHlr') a[s] = params.hlr[s] * (start.bulgeHlrRatio ?? 0.5);
+      else if (name === 'bulgeE1') a[s] = params.e1[s] * (start.bulgeEllipticityRatio ?? 0.5);
+      else a[s] = params.e2[s] * (start.bulgeEllipticityRatio ?? 0.5);
+    }
+    params[name] = a;
+  }
+  return params;
+}
