@@ -24,7 +24,9 @@ const USAGE = `usage: shine bench [--sources N=500] [--quadrants M=4] [--tier 64
   --replicas K   also time K parameter sets in one evaluateMany call (NUTS chains / VI particles)
   --psf-oversampling Q, --alias-orders N   PSF stamps sampled Q times per pixel; alias orders folded
                  (auto = ceil((Q−1)/2)); see docs/forward-model.md "Aliasing"
-  --spergel-nu NU   render Spergel profiles of index NU instead of exponentials`;
+  --spergel-nu NU   render Spergel profiles of index NU instead of exponentials
+  --fft-factor F FFT size = F × stamp size (default 2, the configuration's stamps.fft_factor; 1 = no padding:
+                 light beyond the stamp wraps around, docs/bench.md "FFT size")`;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -47,7 +49,7 @@ const bench: Command = {
   async run(argv) {
     // seed 003's stage benchmark on a prepared sub-tile (cli/commands/bench-stages.ts, docs/bench.md)
     if (argv.includes('--stages')) return (await import('./bench-stages.ts')).runStages(argv);
-    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string', 'spergel-nu': 'number' }, USAGE);
+    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string', 'spergel-nu': 'number', 'fft-factor': 'integer' }, USAGE);
     if (!parsed) return 0;
     const { opts } = parsed;
     const flags = parsed;
@@ -68,6 +70,8 @@ const bench: Command = {
     const spergelNu = opts['spergel-nu'] as number | undefined;
     if (spergelNu !== undefined && !Number.isFinite(spergelNu)) throw new UserError(`--spergel-nu must be a number, got '${opts['spergel-nu']}'`);
     const profile = spergelNu === undefined ? undefined : ({ type: 'spergel', nu: spergelNu } as const);
+    const fftFactor = (opts['fft-factor'] as number | undefined) ?? 2;
+    if (!(fftFactor >= 1 && (fftFactor & (fftFactor - 1)) === 0)) throw new UserError(`--fft-factor must be a power of two ≥ 1 (FFT size = factor × stamp), got ${fftFactor}`);
     const [w, h] = ((opts.size as string) ?? '2048x2066').split('x').map(Number);
     if (!(w > 0 && h > 0)) throw new UserError(`--size must be WxH, got '${opts.size}'`);
 
@@ -75,7 +79,7 @@ const bench: Command = {
     try {
       // refuse a scene that cannot fit before building it (issue 17 item 10)
       const maxGpuBytes = gpuBudgetBytes(acq) ?? defaultGpuBudget(acq.device.limits);
-      const needs = syntheticSceneNeeds({ nSources, nQuadrants, width: w, height: h, tier, psfOversampling, aliasOrders, replicas });
+      const needs = syntheticSceneNeeds({ nSources, nQuadrants, width: w, height: h, tier, psfOversampling, aliasOrders, replicas, fftFactor });
       const sceneWhat = `the bench scene (${nSources} sources × ${nQuadrants} quadrants of ${w}×${h}, tier ${tier}: ${needs.pairs} pairs)`;
       if (needs.gpuAtLeast.total > maxGpuBytes) {
         throw new UserError(`${sceneWhat} needs at least ${formatBytes(needs.gpuAtLeast.total)} of GPU memory (PSF spectra ${formatBytes(needs.gpuAtLeast.psfSpectra)}, FFT work ${formatBytes(needs.gpuAtLeast.fftWork)}), more than the budget of ${formatBytes(maxGpuBytes)}${acq.software ? ' (half the host memory: a software adapter)' : ''}: refused before building it (use fewer --sources, --quadrants or a smaller --tier)`);
@@ -86,7 +90,7 @@ const bench: Command = {
       const tScene = performance.now();
       const { set, truth } = makeSyntheticScene({ nSources, nQuadrants, width: w, height: h, tier, seed: (opts.seed as number) ?? 1, psfOversampling });
       const sceneMs = performance.now() - tScene;
-      const eng = await ShearEngine.create(acq.device, set, { replicas, aliasOrders, maxGpuBytes, ...(profile ? { profile } : {}) });
+      const eng = await ShearEngine.create(acq.device, set, { replicas, aliasOrders, maxGpuBytes, fftFactor, ...(profile ? { profile } : {}) });
       const params = cloneParams(truth);
       // warm-up (first calls create the read-back buffers and warm driver caches)
       await eng.evaluate(params);
@@ -107,6 +111,8 @@ const bench: Command = {
         quadrants: nQuadrants,
         tier,
         psfOversampling,
+        fftFactor,
+        fftSizes: st.fftSizes,
         aliasOrders: aliasOrdersFor(set, eng.options),
         profile: profile ? `spergel ν=${profile.nu}` : 'exponential',
         quadrantSize: [w, h],
