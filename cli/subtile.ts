@@ -16,7 +16,7 @@ import { parseOptions } from './args.ts';
 import { loadConfig } from '../platform/node/config.ts';
 import { openFits, remoteSettings } from '../platform/node/files.ts';
 import type { OpenOptions } from '../engine/data/fits/file.ts';
-import { gpuBudgetBytes } from './gpu-budget.ts';
+import { gpuBudgetBytes, planDevice } from './gpu-budget.ts';
 import { peakRssBytes } from './host-memory.ts';
 import { acquireLock } from '../platform/node/lock.ts';
 import { refuseWhileAssembling, subtileLockName } from '../platform/node/output-locks.ts';
@@ -153,6 +153,7 @@ export const subtileCommand: Command = {
           onProgress: progressReporter(quiet),
           log,
           maxGpuBytes: gpuBudgetBytes(acq, cfg.device.memory_budget_gb),
+          planDevice: planDevice(acq, cfg.device.memory_budget_gb),
           peakRssBytes,
         });
         if (!quiet) process.stderr.write('\n');

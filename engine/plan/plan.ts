@@ -350,3 +350,33 @@ export function describePlan(p: Plan): string[] {
     ...p.notes.map((n) => `note: ${n}`),
   ];
 }
+
+/** The plan as recorded in the sub-tile metadata (`plan:`, snake_case, bytes as integers). */
+export function planRecord(p: Plan, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const { largestBufferName, ...gpu } = p.gpu;
+  return {
+    psf_spectra: p.psf,
+    max_pairs_per_batch: p.maxPairsPerBatch,
+    batches: p.batches,
+    replicas_per_call: p.replicasPerCall,
+    subtiles_per_gpu: p.subtilesPerGpu,
+    subtiles_per_node: p.subtilesPerNode,
+    cpu_threads: p.cpuThreads,
+    gpu_bytes: {
+      psf_spectra: gpu.psfSpectra,
+      psf_stamps: gpu.psfStamps,
+      fft_work: gpu.fftWork,
+      phases: gpu.phases,
+      images: gpu.images,
+      pairs: gpu.pairs,
+      readback: gpu.readback,
+      peak: gpu.peak,
+      largest_buffer: gpu.largestBuffer,
+      largest_buffer_name: largestBufferName,
+    },
+    host_bytes: { pixels: p.host.pixels, layout: p.host.layout, products: p.host.products, gpu: p.host.gpu, total: p.host.total },
+    budget_bytes: { gpu: p.budget.gpu, host: p.budget.host, max_binding: p.budget.maxBinding },
+    notes: p.notes,
+    ...extra,
+  };
+}

@@ -31,7 +31,7 @@ import { ShineError } from '../errors.ts';
 import { GpuResources } from '../gpu/resources.ts';
 import { BufferUsage, MapModeRead } from '../gpu/usage.ts';
 import { buildLayout, type SceneLayout } from './layout.ts';
-import { defaultGpuBudget, gpuMemoryError, layoutGpuBytes, maxBindingBytes } from './memory.ts';
+import { defaultGpuBudget, gpuMemoryError, layoutGpuBytes, maxBindingBytes, type PsfSpectraMode } from './memory.ts';
 import { replicateSet } from './replicate.ts';
 import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from './types.ts';
 import { fftPad, signedFreq } from '../model/geometry.ts';
@@ -59,6 +59,11 @@ export interface EngineOptions extends RenderOptions {
   resources?: GpuResources;
   /** Test hook: called at each build step ('buffers', 'images', 'pipelines', 'spectra'); a throw fails the build there. */
   onBuildStep?: (step: string) => void;
+  /**
+   * PSF spectra kept from the build ('keep', default) or rebuilt per batch at every evaluation
+   * ('recompute': only the PSF stamps stay resident; same results bit for bit; docs/plan.md).
+   */
+  psfSpectra?: PsfSpectraMode;
 }
 
 export interface Evaluation {
@@ -98,12 +103,30 @@ interface SizePipelines {
   work: GPUBuffer;
 }
 
+/** Recompute mode: one chunk of a batch's PSF spectra (place → FFT → combine). */
+interface PsfChunkGpu {
+  count: number;
+  bgPlace: GPUBindGroup;
+  bgCombine: GPUBindGroup;
+}
+
+/** Recompute mode, per FFT size: the PSF pipelines and the buffers kept for the evaluations. */
+interface PsfPipesGpu {
+  place: GPUComputePipeline;
+  combine: GPUComputePipeline;
+  scratch: GPUBuffer;
+  /** One batch's spectra, shared by every batch of this size (rebuilt before each use). */
+  spectra: GPUBuffer;
+}
+
 interface BatchGpu {
   m: number;
   quadrant: number;
   count: number;
   nTouched: number;
   psfSpec: GPUBuffer;
+  /** Recompute mode: the chunks that rebuild `psfSpec` for this batch; null when kept. */
+  psfChunks: PsfChunkGpu[] | null;
   bgSetup: GPUBindGroup;
   bgRender: GPUBindGroup;
   bgAccumulate: GPUBindGroup | null;
@@ -134,6 +157,9 @@ export class ShearEngine {
   private readonly res: GpuResources;
   private readonly device: GPUDevice;
   private sizes = new Map<number, SizePipelines>();
+  private psfRecompute = new Map<number, PsfPipesGpu>();
+  private psfQ = 1;
+  private psfSlots = 1;
   private batches: BatchGpu[] = [];
   private quads: QuadrantGpu[] = [];
   private residual!: GPUComputePipeline;
@@ -187,12 +213,14 @@ export class ShearEngine {
       maxGpuBytes: opts.maxGpuBytes,
       resources: opts.resources,
       onBuildStep: opts.onBuildStep,
+      psfSpectra: opts.psfSpectra ?? 'keep',
     };
+    if (options.psfSpectra !== 'keep' && options.psfSpectra !== 'recompute') throw new RangeError(`ShearEngine: psfSpectra must be 'keep' or 'recompute', got '${options.psfSpectra}'`);
     const maxBinding = maxBindingBytes(device.limits, options.maxBatchBytes);
     const rep = replicateSet(set, replicas);
     const layout = buildLayout(rep, render, { maxBindingBytes: maxBinding, maxPairsPerBatch: options.maxPairsPerBatch }, options.includeInvisible);
     // GPU memory planned before anything is allocated (issue 17 item 10)
-    const need = layoutGpuBytes(layout, rep, options, { maxBindingBytes: maxBinding });
+    const need = layoutGpuBytes(layout, rep, options, { maxBindingBytes: maxBinding, offsetAlignment: device.limits.minStorageBufferOffsetAlignment });
     const budget = options.maxGpuBytes ?? defaultGpuBudget(device.limits);
     if (need.peak > budget) {
       const what = `the scene (${set.sources.length} sources, ${set.quadrants.length} quadrants, ${layout.pairs.length} rendered pairs${replicas > 1 ? ` over ${replicas} replicas` : ''})`;
@@ -237,6 +265,9 @@ export class ShearEngine {
     const q = psfOversamplingOf(set);
     const aliasOrders = aliasOrdersFor(set, this.options);
     const slots = (2 * aliasOrders + 1) ** 2;
+    const recompute = this.options.psfSpectra === 'recompute';
+    this.psfQ = q;
+    this.psfSlots = slots;
 
     // ---- pair table (static), PSF stamps (build-time only) ----
     const nPairs = layout.pairs.length;
@@ -314,7 +345,7 @@ export class ShearEngine {
     for (const b of layout.batches) maxCount.set(b.m, Math.max(maxCount.get(b.m) ?? 0, b.count));
     // PSF spectra: pairs are processed in chunks whose q² component spectra fit one binding
     const maxBinding = maxBindingBytes(device.limits, this.options.maxBatchBytes);
-    const psfPipes = new Map<number, { place: GPUComputePipeline; combine: GPUComputePipeline; table: GPUBuffer; scratch: GPUBuffer; stamps: GPUBuffer; chunk: number }>();
+    const psfPipes = new Map<number, { place: GPUComputePipeline; combine: GPUComputePipeline; table: GPUBuffer; scratch: GPUBuffer; stamps: GPUBuffer | null; chunk: number }>();
     for (const m of layout.fftSizes) {
       const o = { m, workgroupSize: wg, aliasOrders, profile: this.options.profile };
       const po = { m, workgroupSize: wg, psfSize: P, q, orders: aliasOrders };
@@ -358,10 +389,13 @@ export class ShearEngine {
         combine,
         table: res.bufferWithData(`psf-table-${m}`, psfOrderTable(m, q, aliasOrders, pixelResponse), STORAGE),
         scratch: res.buffer(`psf-components-${m}`, chunk * q * q * m * m * 8, STORAGE),
-        stamps: res.buffer(`psf-stamps-${m}`, chunk * P * P * 4, STORAGE),
+        // recompute mode: every batch keeps its own stamps (below)
+        stamps: recompute ? null : res.buffer(`psf-stamps-${m}`, chunk * P * P * 4, STORAGE),
         chunk,
       });
+      if (recompute) this.psfRecompute.set(m, { place, combine, scratch: psfPipes.get(m)!.scratch, spectra: res.buffer(`psf-spectra-${m}`, cnt * slots * m * m * 8, STORAGE) });
     }
+    const align = device.limits.minStorageBufferOffsetAlignment;
 
     step('pipelines');
 
@@ -379,9 +413,42 @@ export class ShearEngine {
       // replicas r > 0 have the same pairs and PSFs as replica 0's batch: share its spectra
       const twin = bi >= this.perReplica.batches ? this.batches[bi % this.perReplica.batches] : undefined;
       let psfSpec: GPUBuffer;
+      let psfChunks: PsfChunkGpu[] | null = null;
       if (twin) {
         if (twin.m !== m || twin.count !== b.count) throw new Error('ShearEngine: replica batches differ from replica 0');
         psfSpec = twin.psfSpec;
+        psfChunks = twin.psfChunks;
+      } else if (recompute) {
+        // the batch's PSF stamps stay on the GPU, chunk by chunk at aligned offsets; its spectra
+        // are rebuilt into the size's shared buffer by encodePsf before each use
+        const pp = psfPipes.get(m)!;
+        const rc = this.psfRecompute.get(m)!;
+        psfSpec = rc.spectra;
+        const chunkBytes = Math.ceil((pp.chunk * P * P * 4) / align) * align;
+        const nChunks = Math.ceil(b.count / pp.chunk);
+        const host = new Float32Array((nChunks * chunkBytes) / 4);
+        for (let l = 0; l < b.count; l++) {
+          const psf = set.pairs[layout.pairs[b.pairBase + l].pairIndex].psf;
+          if (psf) host.set(psf, (Math.floor(l / pp.chunk) * chunkBytes) / 4 + (l % pp.chunk) * P * P);
+        }
+        const stamps = res.bufferWithData(`psf-stamps-${m}`, host, STORAGE);
+        psfChunks = [];
+        for (let l0 = 0, i = 0; l0 < b.count; l0 += pp.chunk, i++) {
+          const c = Math.min(pp.chunk, b.count - l0);
+          const chunkUni = res.bufferWithData('psf-chunk', new Uint32Array([c, l0, 0, 0]), UNIFORM);
+          psfChunks.push({
+            count: c,
+            bgPlace: device.createBindGroup({
+              layout: pp.place.getBindGroupLayout(0),
+              entries: [
+                { binding: 0, resource: { buffer: stamps, offset: i * chunkBytes, size: c * P * P * 4 } },
+                { binding: 1, resource: { buffer: pp.scratch } },
+                { binding: 2, resource: { buffer: chunkUni } },
+              ],
+            }),
+            bgCombine: bind(pp.combine, [pp.scratch, pp.table, rc.spectra, chunkUni]),
+          });
+        }
       } else {
         psfSpec = res.buffer(`psf-spectra-${m}`, b.count * slots * m * m * 8, STORAGE);
         const pp = psfPipes.get(m)!;
@@ -396,12 +463,12 @@ export class ShearEngine {
             if (psf) host.set(psf, l * P * P);
             else host.fill(0, l * P * P, (l + 1) * P * P);
           }
-          device.queue.writeBuffer(pp.stamps, 0, host, 0, c * P * P);
+          device.queue.writeBuffer(pp.stamps!, 0, host, 0, c * P * P);
           const chunkUni = res.bufferWithData('psf-chunk', new Uint32Array([c, l0, 0, 0]), UNIFORM);
           const enc = device.createCommandEncoder({ label: 'psf-spectra' });
           const pass = enc.beginComputePass();
           pass.setPipeline(pp.place);
-          pass.setBindGroup(0, bind(pp.place, [pp.stamps, pp.scratch, chunkUni]));
+          pass.setBindGroup(0, bind(pp.place, [pp.stamps!, pp.scratch, chunkUni]));
           pass.dispatchWorkgroups(kGroups, c * q * q);
           sp.fft.encode(pass, pp.scratch, 0, c * q * q, false);
           pass.setPipeline(pp.combine);
@@ -429,6 +496,7 @@ export class ShearEngine {
         count: b.count,
         nTouched: b.touched.length,
         psfSpec,
+        psfChunks,
         bgSetup: bind(sp.setup, [pairBuf, this.srcBuf, sp.derived, sp.phases, batchUni]),
         bgRender: bind(sp.render, [sp.derived, sp.phases, psfSpec, sp.work, batchUni]),
         bgAccumulate,
@@ -438,9 +506,11 @@ export class ShearEngine {
     });
     await device.queue.onSubmittedWorkDone();
     step('spectra');
-    // The stamps are in the spectra now; free the build-time buffers.
-    for (const pp of psfPipes.values()) for (const buf of [pp.table, pp.scratch, pp.stamps]) res.release(buf);
-    for (const buf of chunkUniforms) res.release(buf);
+    // The stamps are in the spectra now; free the build-time buffers (recompute mode keeps them).
+    if (!recompute) {
+      for (const pp of psfPipes.values()) for (const buf of [pp.table, pp.scratch, pp.stamps!]) res.release(buf);
+      for (const buf of chunkUniforms) res.release(buf);
+    }
   }
 
   /** Writes the parameters of replicas 0 … n−1 (n = list length); shear per source (src[2s+1].zw). */
@@ -490,9 +560,31 @@ export class ShearEngine {
     return this.quads.slice(0, n * this.perReplica.quadrants);
   }
 
+  /**
+   * Recompute mode: rebuilds the batch's PSF spectra into its size's shared buffer (the same
+   * place → FFT → combine passes as the build, hence the same values bit for bit).
+   */
+  private encodePsf(pass: GPUComputePassEncoder, b: BatchGpu): void {
+    if (!b.psfChunks) return;
+    const rc = this.psfRecompute.get(b.m)!;
+    const sp = this.sizes.get(b.m)!;
+    const q2 = this.psfQ * this.psfQ;
+    const kGroups = Math.ceil((b.m * b.m) / this.workgroupSize());
+    for (const c of b.psfChunks) {
+      pass.setPipeline(rc.place);
+      pass.setBindGroup(0, c.bgPlace);
+      pass.dispatchWorkgroups(kGroups, c.count * q2);
+      sp.fft.encode(pass, rc.scratch, 0, c.count * q2, false);
+      pass.setPipeline(rc.combine);
+      pass.setBindGroup(0, c.bgCombine);
+      pass.dispatchWorkgroups(kGroups, c.count * this.psfSlots);
+    }
+  }
+
   /** Records one batch's stamps: pair setup, k-space spectra (two pairs per slot), inverse FFT. */
   private encodeStamps(pass: GPUComputePassEncoder, b: BatchGpu): void {
     const sp = this.sizes.get(b.m)!;
+    this.encodePsf(pass, b);
     const slots = Math.ceil(b.count / 2);
     pass.setPipeline(sp.setup);
     pass.setBindGroup(0, b.bgSetup);
@@ -531,6 +623,7 @@ export class ShearEngine {
     const wg = this.workgroupSize();
     for (const b of this.activeBatches(n)) {
       const sp = this.sizes.get(b.m)!;
+      this.encodePsf(pass, b);
       pass.setPipeline(sp.setup);
       pass.setBindGroup(0, b.bgSetup);
       pass.dispatchWorkgroups(b.count);

@@ -39,11 +39,22 @@ const sz = (bytes: number) => Math.max(16, Math.ceil(bytes / 4) * 4);
 export interface MemoryLimits {
   /** min(maxStorageBufferBindingSize, maxBufferSize, maxBatchBytes): the largest binding. */
   maxBindingBytes: number;
+  /** minStorageBufferOffsetAlignment (recompute mode binds each chunk's PSF stamps at an aligned offset); default 256, the largest WebGPU allows. */
+  offsetAlignment?: number;
 }
 
+/**
+ * Where the PSF spectra live (docs/plan.md): 'keep' computes every visible pair's (2N+1)² spectra
+ * once at build time and keeps them; 'recompute' keeps only the PSF stamps and rebuilds each
+ * batch's spectra (one batch-sized buffer per FFT size) before it is rendered, at every evaluation.
+ */
+export type PsfSpectraMode = 'keep' | 'recompute';
+
 /** Bytes of the buffers `ShearEngine.build` makes for this layout of the replicated set `set` (replicateSet). */
-export function layoutGpuBytes(layout: SceneLayout, set: ExposureSet, options: RenderOptions & { replicas?: number }, limits: MemoryLimits): GpuBytes {
+export function layoutGpuBytes(layout: SceneLayout, set: ExposureSet, options: RenderOptions & { replicas?: number; psfSpectra?: PsfSpectraMode }, limits: MemoryLimits): GpuBytes {
   const k = options.replicas ?? 1;
+  const recompute = options.psfSpectra === 'recompute';
+  const align = limits.offsetAlignment ?? 256;
   const q = psfOversamplingOf(set);
   const N = aliasOrdersFor(set, options);
   const slots = (2 * N + 1) ** 2;
@@ -74,19 +85,25 @@ export function layoutGpuBytes(layout: SceneLayout, set: ExposureSet, options: R
     b.phases += sz(cnt * 16 * prof.derivedVecs) + sz(cnt * phaseEntries(m, N) * 8);
     const chunk = Math.max(1, Math.min(cnt, Math.floor(limits.maxBindingBytes / (q * q * m * m * 8)), Math.floor(65535 / Math.max(q * q, slots))));
     chunks.set(m, chunk);
-    b.psfBuild += sz((2 * N + 1) * q * m * 2 * 4) + sz(chunk * q * q * m * m * 8) + sz(chunk * P * P * 4);
+    b.psfBuild += sz((2 * N + 1) * q * m * 2 * 4) + sz(chunk * q * q * m * m * 8);
+    if (recompute) b.psfSpectra += sz(cnt * slots * m * m * 8);
+    else b.psfBuild += sz(chunk * P * P * 4);
   }
   const own = layout.batches.length / k; // replica 0's batches compute the spectra, the others share them
   layout.batches.forEach((bt, i) => {
     b.pairs += sz(BATCH_UNIFORM_BYTES);
     if (i < own) {
-      b.psfSpectra += sz(bt.count * slots * bt.m * bt.m * 8);
-      b.psfBuild += Math.ceil(bt.count / chunks.get(bt.m)!) * sz(16);
+      const chunk = chunks.get(bt.m)!;
+      const nChunks = Math.ceil(bt.count / chunk);
+      if (recompute) b.psfBuild += sz(nChunks * Math.ceil((chunk * P * P * 4) / align) * align);
+      else b.psfSpectra += sz(bt.count * slots * bt.m * bt.m * 8);
+      b.psfBuild += nChunks * sz(16);
     }
     if (bt.touched.length) b.pairs += sz((bt.touched.length + bt.starts.length + bt.entries.length) * 4) + sz(16);
   });
   b.build = b.psfSpectra + b.psfBuild + b.fftWork + b.phases + b.images + b.pairs;
-  b.peak = Math.max(b.build, b.build - b.psfBuild + b.readback);
+  // keep: the build-time PSF buffers are freed before the read-back exists; recompute keeps them
+  b.peak = recompute ? b.build + b.readback : Math.max(b.build, b.build - b.psfBuild + b.readback);
   return b;
 }
 
@@ -101,7 +118,7 @@ export function maxBindingBytes(limits: Pick<GPUSupportedLimits, 'maxStorageBuff
  */
 export function estimateEngineBytes(
   set: ExposureSet,
-  opts: Partial<RenderOptions> & { replicas?: number; includeInvisible?: boolean; maxPairsPerBatch?: number; maxBatchBytes?: number } = {},
+  opts: Partial<RenderOptions> & { replicas?: number; includeInvisible?: boolean; maxPairsPerBatch?: number; maxBatchBytes?: number; psfSpectra?: PsfSpectraMode } = {},
   limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'> = { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 31 },
 ): GpuBytes {
   const render = resolveRenderOptions(opts);
@@ -109,7 +126,7 @@ export function estimateEngineBytes(
   const maxBinding = maxBindingBytes(limits, opts.maxBatchBytes);
   const rep = replicateSet(set, replicas);
   const layout = buildLayout(rep, render, { maxBindingBytes: maxBinding, maxPairsPerBatch: opts.maxPairsPerBatch }, opts.includeInvisible ?? false);
-  return layoutGpuBytes(layout, rep, { ...render, replicas }, { maxBindingBytes: maxBinding });
+  return layoutGpuBytes(layout, rep, { ...render, replicas, psfSpectra: opts.psfSpectra }, { maxBindingBytes: maxBinding, offsetAlignment: (limits as Partial<GPUSupportedLimits>).minStorageBufferOffsetAlignment });
 }
 
 /**

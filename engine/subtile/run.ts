@@ -18,6 +18,9 @@ import type { ShearSamples } from '../outputs/shear.ts';
 import { checkPosteriorConfig, replicasFor, runPosterior, type PosteriorDiagnostics } from './posterior.ts';
 import { applyUnmodelledMask, UNMODELLED_FLAG_BIT, type UnmodelledMaskSummary } from '../prepare/masking.ts';
 import { quadrantChi2, type QuadrantChi2 } from './quadrant-chi2.ts';
+import { describePlan, makePlan, planRecord, type PlanDevice } from '../plan/plan.ts';
+import { planSceneFromSet } from '../plan/scene.ts';
+import { defaultGpuBudget } from '../scene/memory.ts';
 import { countPipelines, gpuBytesByCategory, median, timeEvaluations, type StagePerformance } from '../bench/probe.ts';
 import type { TraceSink } from '../bench/trace.ts';
 
@@ -35,6 +38,8 @@ export interface SubtileRunOptions {
   images?: boolean;
   /** GPU memory budget (bytes) when the configuration sets none (device.memory_budget_gb); default the engine's. */
   maxGpuBytes?: number;
+  /** Device facts for the memory plan (engine/plan, docs/plan.md); default: the device's limits, the GPU budget above, no host limit. */
+  planDevice?: Partial<PlanDevice>;
   /** Timeline spans of the stages, build steps, fit phases and evaluations (docs/bench.md "Trace"). */
   trace?: TraceSink;
   /** `shine bench --stages`: time this many gradient evaluations at the start point, after one warm-up call, before the fit. */
@@ -119,6 +124,8 @@ export interface SubtileResult {
   unmodelled?: UnmodelledMaskSummary;
   /** The PSF model and aliasing the stamps were rendered with (docs/forward-model.md "Aliasing"). */
   render?: { psfOversampling: number; aliasOrders: number };
+  /** The memory plan the run followed (docs/plan.md), as recorded in the metadata. */
+  plan?: Record<string, unknown>;
   /** Seed 003's stage timings, memory and pipeline counts of this run (docs/bench.md). */
   performance?: StagePerformance;
 }
@@ -278,6 +285,29 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   built.sources.forEach((s, i) => s.core && coreIdx.push(i));
   if (coreIdx.length === 0) return { ...emptyResult(manifest, method, 'no core source falls on any quadrant'), warnings };
 
+  // ---- the memory plan (docs/plan.md): batch sizes, PSF spectra kept or recomputed, parameter
+  // sets per call — or a PlanError saying what is needed and what is there, before any allocation
+  const renderOpts = {
+    fftFactor: cfg.stamps.fft_factor,
+    pixelResponse: !cfg.stamps.psf_includes_pixel,
+    profile: cfg.gal.profile,
+    aliasOrders: cfg.stamps.alias_orders,
+    aliasTolerance: cfg.stamps.alias_tolerance,
+    badPixelMask: pixelMask,
+  };
+  const gpuBudget = cfg.device.memory_budget_gb ? Math.floor(cfg.device.memory_budget_gb * 2 ** 30) : (opts.maxGpuBytes ?? defaultGpuBudget(device.limits));
+  const planDev: PlanDevice = {
+    maxBufferSize: device.limits.maxBufferSize,
+    maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
+    hostBudgetBytes: Number.MAX_SAFE_INTEGER,
+    cores: (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1,
+    software: false,
+    ...opts.planDevice,
+    gpuBudgetBytes: gpuBudget,
+  };
+  const plan = makePlan(planSceneFromSet(built.set, { ...renderOpts, method, replicasWanted: replicasFor(cfgM), diagnostics: opts.images ?? true }), planDev);
+  for (const line of describePlan(plan)) log(`plan: ${line}`);
+
   // ---- engine
   t = performance.now();
   // every pipeline made on the device from here on is counted (docs/bench.md: none after warm-up)
@@ -291,8 +321,10 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     aliasOrders: cfg.stamps.alias_orders,
     aliasTolerance: cfg.stamps.alias_tolerance,
     badPixelMask: pixelMask,
-    replicas: replicasFor(cfgM),
-    maxGpuBytes: cfg.device.memory_budget_gb ? Math.floor(cfg.device.memory_budget_gb * 2 ** 30) : opts.maxGpuBytes,
+    replicas: plan.replicasPerCall,
+    maxPairsPerBatch: plan.maxPairsPerBatch,
+    psfSpectra: plan.psf,
+    maxGpuBytes: gpuBudget,
   }).catch((e) => {
     pipelines.restore();
     throw e;
@@ -489,6 +521,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       quadrantChi2: chi2,
       unmodelled: masked.summary,
       render: { psfOversampling: psfOversamplingOf(built.set), aliasOrders: aliasOrdersFor(built.set, engine.options) },
+      plan: planRecord(plan),
       performance: performanceFigures,
     };
   } finally {
