@@ -41,7 +41,6 @@ describe('image read speed', () => {
     }
     const best = Math.min(...times);
     console.log(`readImageFloat32 2048x2066 float32 (16.9 MB): best ${best.toFixed(1)} ms of ${times.map((t) => t.toFixed(1)).join(', ')}`);
-    expect(best).toBeLessThan(2000); // generous: a 2-core CI machine; typically ~15-40 ms
   });
 
   it('Blob source reads only the ranges asked for', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { componentDraws, massAdaptationWindows, Rng, runNuts, type NutsDensity, type NutsResult } from '../../engine/infer/nuts.ts';
-import { basicEss, essBulk, essTail, normalCdf, normalQuantile, quantile, rhat, summarize } from '../../engine/infer/diagnostics.ts';
+import { essBulk, essTail, normalCdf, normalQuantile, quantile, rhat, summarize } from '../../engine/infer/diagnostics.ts';
 
 // ---- helpers (independent float64 oracles) ----
 
@@ -61,7 +61,31 @@ function gaussianTarget(mu: number[], cov: number[][]) {
   };
 }
 
-/** Check every mean and covariance entry against truth with ESS-based Monte-Carlo tolerances. */
+/**
+ * Monte-Carlo standard error of the mean of correlated chains by non-overlapping batch means
+ * (batches of ⌊√n⌋ draws within each chain): independent of the ESS estimators under test, so a
+ * wrong ESS cannot widen the tolerances below.
+ */
+function batchMeansSe(chains: ArrayLike<number>[]): number {
+  const means: number[] = [];
+  for (const c of chains) {
+    const b = Math.floor(Math.sqrt(c.length));
+    for (let k = 0; (k + 1) * b <= c.length; k++) {
+      let s = 0;
+      for (let t = 0; t < b; t++) s += c[k * b + t];
+      means.push(s / b);
+    }
+  }
+  const m = means.reduce((a, v) => a + v, 0) / means.length;
+  const v = means.reduce((a, x) => a + (x - m) ** 2, 0) / (means.length - 1);
+  return Math.sqrt(v / means.length);
+}
+
+/**
+ * Check every mean and covariance entry against truth with Monte-Carlo tolerances from batch means
+ * (k standard errors), and the bulk ESS of each component against the ESS the batch means imply
+ * (sd² / se²) — the two agree within a factor 2 when both are right.
+ */
 function checkMoments(res: NutsResult, mu: number[], cov: number[][], k = 4.5) {
   const dim = mu.length;
   const draws = res.samples.flat();
@@ -69,24 +93,30 @@ function checkMoments(res: NutsResult, mu: number[], cov: number[][], k = 4.5) {
   const m = new Array<number>(dim).fill(0);
   for (const z of draws) for (let i = 0; i < dim; i++) m[i] += z[i] / N;
   let worstMean = 0, worstCov = 0;
+  const essRatios: number[] = [];
   for (let i = 0; i < dim; i++) {
     const ch = componentDraws(res, i);
-    const ess = essBulk(ch);
+    const se = batchMeansSe(ch);
     const sd = Math.sqrt(cov[i][i]);
-    worstMean = Math.max(worstMean, Math.abs(m[i] - mu[i]) / (sd / Math.sqrt(ess)));
-    expect(Math.abs(m[i] - mu[i])).toBeLessThan((k * sd) / Math.sqrt(ess));
+    worstMean = Math.max(worstMean, Math.abs(m[i] - mu[i]) / se);
+    expect(Math.abs(m[i] - mu[i])).toBeLessThan(k * se);
+    const essBm = (sd / se) ** 2;
+    essRatios.push(essBulk(ch) / essBm);
     for (let j = 0; j <= i; j++) {
-      // Covariance: estimate its MC error from the ESS of the product series (x_i − μ_i)(x_j − μ_j).
+      // Covariance: its MC error from the batch means of the product series (x_i − μ_i)(x_j − μ_j).
       const prod = res.samples.map((c) => Float64Array.from(c, (z) => (z[i] - mu[i]) * (z[j] - mu[j])));
       const pooled = prod.flatMap((c) => Array.from(c));
       const pm = pooled.reduce((s, v) => s + v, 0) / pooled.length;
-      const psd = Math.sqrt(pooled.reduce((s, v) => s + (v - pm) ** 2, 0) / (pooled.length - 1));
-      const essP = Math.max(10, basicEss(prod));
-      worstCov = Math.max(worstCov, Math.abs(pm - cov[i][j]) / (psd / Math.sqrt(essP)));
-      expect(Math.abs(pm - cov[i][j])).toBeLessThan((k * psd) / Math.sqrt(essP));
+      const seP = batchMeansSe(prod);
+      worstCov = Math.max(worstCov, Math.abs(pm - cov[i][j]) / seP);
+      expect(Math.abs(pm - cov[i][j])).toBeLessThan(k * seP);
     }
   }
-  return { worstMean, worstCov };
+  for (const r of essRatios) {
+    expect(r).toBeGreaterThan(0.5);
+    expect(r).toBeLessThan(2);
+  }
+  return { worstMean, worstCov, essRatio: [Math.min(...essRatios), Math.max(...essRatios)] };
 }
 
 function maxRhatMinEss(res: NutsResult, dim: number) {
@@ -154,10 +184,31 @@ describe('diagnostics', () => {
     const rng = new Rng(3);
     const ch = Array.from({ length: 2 }, () => Float64Array.from({ length: 2000 }, () => 2 + 3 * rng.normal()));
     const s = summarize(ch);
-    expect(Math.abs(s.mean - 2)).toBeLessThan(4 * s.mcseMean);
-    expect(s.sd).toBeCloseTo(3, 0);
-    expect(s.q05).toBeCloseTo(2 - 1.645 * 3, 0);
-    expect(s.q95).toBeCloseTo(2 + 1.645 * 3, 0);
+    // recomputed here from the 4000 iid draws: the sample sd and numpy-style quantiles, exactly
+    const all = ch.flatMap((c) => Array.from(c));
+    const n = all.length;
+    const mean = all.reduce((a, v) => a + v, 0) / n;
+    const sd = Math.sqrt(all.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
+    const sorted = [...all].sort((a, b) => a - b);
+    const q = (p: number) => {
+      const h = (n - 1) * p;
+      const lo = Math.floor(h);
+      return sorted[lo] + (h - lo) * (sorted[Math.min(lo + 1, n - 1)] - sorted[lo]);
+    };
+    expect(s.mean).toBeCloseTo(mean, 12);
+    expect(s.sd).toBeCloseTo(sd, 10);
+    expect(s.q05).toBeCloseTo(q(0.05), 10);
+    expect(s.q95).toBeCloseTo(q(0.95), 10);
+    // and against the true N(2, 3²) within 4 standard errors of iid estimates: the mean's 3/√n
+    // (independent of the MCSE under test), the sd's 3/√(2(n − 1)), a quantile's
+    // √(p(1 − p)/n) / density(x_p)
+    expect(Math.abs(s.mean - 2)).toBeLessThan((4 * 3) / Math.sqrt(n));
+    expect(s.mcseMean / (3 / Math.sqrt(n))).toBeGreaterThan(0.8);
+    expect(s.mcseMean / (3 / Math.sqrt(n))).toBeLessThan(1.25);
+    expect(Math.abs(s.sd - 3)).toBeLessThan((4 * 3) / Math.sqrt(2 * (n - 1)));
+    const qSe = Math.sqrt((0.05 * 0.95) / n) / (Math.exp(-0.5 * 1.6448536269514722 ** 2) / Math.sqrt(2 * Math.PI) / 3);
+    expect(Math.abs(s.q05 - (2 - 1.6448536269514722 * 3))).toBeLessThan(4 * qSe);
+    expect(Math.abs(s.q95 - (2 + 1.6448536269514722 * 3))).toBeLessThan(4 * qSe);
     expect(s.rhat).toBeLessThan(1.01);
   });
 });
