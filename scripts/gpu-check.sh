@@ -254,15 +254,32 @@ else
   step bench-1000x4-psf3 150 bench --sources 1000 --quadrants 4 --psf-oversampling 3 --repeats "$R" --json
 fi
 
-# ---- TODO (issue 14 item 1): `shine bench --stages` on a `subtile`-preset sub-tile, MAP and NUTS.
-# Not implemented yet in the CLI. When it is, replace these two markers with real steps, e.g.
-#   (once, before the steps: `shine simulate --preset subtile …` and `shine prepare …` into $WORK)
-#   step stages-map  150 bench --stages --config "$WORK/…/config.yaml" --tile-id T --sub-tile R,C --method map --json
-#   step stages-nuts 150 bench --stages --config "$WORK/…/config.yaml" --tile-id T --sub-tile R,C --method nuts --json
-# and have scripts/gpu-summary.ts read their stage fields. Keep the out folder at <= 8 files
-# (the device tool's limit): put their JSON into bench.json or one stages.json, not one file each.
-todo_step stages-map 'issue 14 item 1: bench --stages (subtile preset, MAP) not implemented yet'
-todo_step stages-nuts 'issue 14 item 1: bench --stages (subtile preset, NUTS 4 chains) not implemented yet'
+# ---- `shine bench --stages` (docs/bench.md) on a prepared sub-tile, MAP and NUTS (4 chains, short):
+# a `subtile`-preset simulation (the `ci` preset with --quick), Stage 1 for sub-tile (1, 1), then
+# the two stage benchmarks. Their JSON goes into bench.json (the out folder stays at <= 8 files).
+SIM="$WORK/sim"
+# the set-up runs when a stages step will (--only stages-…; not when --skip names both)
+if [ -n "$ONLY" ] && [[ ",$ONLY," == *",stages-"* ]]; then ONLY="$ONLY,setup-simulate,setup-prepare"; fi
+if [[ ",$SKIP," == *",stages-map,"* && ",$SKIP," == *",stages-nuts,"* ]]; then SKIP="$SKIP,setup-simulate,setup-prepare"; fi
+if [ "$QUICK" = 1 ]; then
+  step setup-simulate 120 simulate --preset ci --seed 1 --out "$SIM"
+  SMAP=(--max-iterations 3 --no-laplace --repeats 2)
+  SNUTS=(--chains 4 --warmup 2 --samples 3 --max-tree-depth 3 --init catalog --repeats 2)
+  SLIMIT=120
+else
+  step setup-simulate 240 simulate --preset subtile --seed 3 --threads "$(nproc 2>/dev/null || echo 4)" --out "$SIM"
+  SMAP=(--max-iterations 200 --repeats "$R")
+  SNUTS=(--chains 4 --warmup 30 --samples 30 --max-tree-depth 5 --repeats "$R")
+  SLIMIT=180
+fi
+if [ -f "$SIM/config.yaml" ]; then
+  step setup-prepare 120 prepare --config "$SIM/config.yaml" --sub-tile 1,1 --quiet
+  step stages-map "$SLIMIT" bench --stages --config "$SIM/config.yaml" --tile-id 102018211 --sub-tile 1,1 --method map "${SMAP[@]}" --json
+  step stages-nuts "$SLIMIT" bench --stages --config "$SIM/config.yaml" --tile-id 102018211 --sub-tile 1,1 --method nuts "${SNUTS[@]}" --json
+else
+  todo_step stages-map 'no simulated sub-tile (setup-simulate did not run or failed)'
+  todo_step stages-nuts 'no simulated sub-tile (setup-simulate did not run or failed)'
+fi
 
 # ---------------------------------------------------------------- summary
 WALL=$((SECONDS - T0))

@@ -45,6 +45,10 @@ export interface StepSummary {
   /** doctor only: kernel checks passed / run. */
   checksPassed: number | null;
   checksRun: number | null;
+  /** bench --stages only (docs/bench.md): the five stages (ms), the fit's method and NUTS's time per effective sample of g1. */
+  stagesMs: { dataLoad: number; sceneBuild: number; compile: number; gradientStep: number; fit: number } | null;
+  method: string | null;
+  msPerEssG1: number | null;
 }
 
 export interface StepLine {
@@ -159,6 +163,9 @@ function emptySummary(s: StepLine): StepSummary {
     aliasOrders: null,
     checksPassed: null,
     checksRun: null,
+    stagesMs: null,
+    method: null,
+    msPerEssG1: null,
   };
 }
 
@@ -176,7 +183,36 @@ export function judgeStep(s: StepLine, json: Json | null, stderr: string): StepS
     r.reason = s.rc === 124 || s.rc === 137 ? `timed out after ${s.timeoutS} s` : reason;
     return r;
   };
+  // set-up steps (simulate, prepare for the stages steps) print no JSON: their exit code decides
+  if (s.name.startsWith('setup-')) {
+    if (s.rc !== 0) return failWith(`exit ${s.rc}${errTail ? `: ${errTail.slice(0, 160)}` : ''}`);
+    r.status = 'pass';
+    return r;
+  }
   if (!json) return failWith(`no JSON on stdout (exit ${s.rc})${errTail ? `: ${errTail.slice(0, 160)}` : ''}`);
+  if (json.stagesMs && typeof json.stagesMs === 'object') {
+    // shine bench --stages: the gradient step, build = scene build + compile, measured peak GPU bytes
+    const st = json.stagesMs as Record<string, unknown>;
+    const keys = ['dataLoad', 'sceneBuild', 'compile', 'gradientStep', 'fit'] as const;
+    if (keys.every((k) => num(st[k]) !== null)) r.stagesMs = Object.fromEntries(keys.map((k) => [k, st[k] as number])) as StepSummary['stagesMs'];
+    r.pairs = num(json.pairs);
+    r.gradientMs = num(st.gradientStep);
+    r.gradientMsPerPair = r.gradientMs !== null && r.pairs ? r.gradientMs / r.pairs : null;
+    r.compileMs = num(st.compile);
+    r.buildMs = r.stagesMs ? r.stagesMs.sceneBuild + r.stagesMs.compile : null;
+    const gb = json.gpuBytes as Record<string, unknown> | undefined;
+    const peak = num(gb?.measuredPeak);
+    r.peakGpuMiB = peak === null ? null : peak / 2 ** 20;
+    r.pipelinesAfterWarmup = num(json.pipelinesAfterWarmup);
+    r.method = typeof json.method === 'string' ? json.method : null;
+    r.msPerEssG1 = num((json.fit as Record<string, unknown> | undefined)?.msPerEssG1);
+    if (s.rc !== 0) return failWith(`exit ${s.rc}${r.pipelinesAfterWarmup ? `: ${r.pipelinesAfterWarmup} pipelines created after warm-up` : ''}`);
+    if (!r.stagesMs) return failWith('stagesMs incomplete');
+    if (r.pipelinesAfterWarmup !== 0) return failWith(`${r.pipelinesAfterWarmup} pipelines created after warm-up`);
+    if (!(r.gradientMs !== null && r.gradientMs > 0)) return failWith('no gradient timing');
+    r.status = 'pass';
+    return r;
+  }
   if (s.name.startsWith('doctor') || Array.isArray(json.checks)) {
     const checks = (json.checks as Array<{ pass?: boolean; name?: string }>) ?? [];
     r.checksRun = checks.length;
@@ -221,6 +257,8 @@ function fmt(x: number | null, digits = 3): string {
 
 function describe(s: StepSummary, json: Json | null): string {
   if (s.name.startsWith('doctor')) return s.checksRun !== null ? `${s.checksPassed}/${s.checksRun} kernel checks` : 'kernel checks';
+  if (s.name.startsWith('setup-')) return (/--preset[ =](\S+)/.exec(s.args)?.[1] ?? s.args.split(' ')[0] ?? '-').slice(0, 30);
+  if (json && json.stagesMs) return `${json.sources}×${json.quadrants} sub-tile ${s.method ?? ''}`.trim();
   const opt = (k: string) => new RegExp(`--${k}[ =](\\S+)`).exec(s.args)?.[1];
   if (!json && !opt('sources')) return s.args.slice(0, 30) || '-';
   let d = `${json?.sources ?? opt('sources')}×${json?.quadrants ?? opt('quadrants') ?? 500} tier ${json?.tier ?? opt('tier') ?? 64}`;
@@ -253,7 +291,7 @@ function main(): number {
       // A second doctor (gpu-check's OpenGL fallback) goes beside the first.
       doctor = doctor ?? {};
       doctor.fallback = { ...((doctor.fallback as Json | undefined) ?? {}), [s.name]: json ?? failure };
-    } else bench[s.name] = json ?? failure;
+    } else if (!s.name.startsWith('setup-')) bench[s.name] = json ?? failure;
     if (json && !adapter && typeof json.adapter === 'string') {
       adapter = { label: json.adapter, backend: json.backend ?? null, featureLevel: json.featureLevel ?? null, software: json.software ?? null, info: json.info ?? null };
     }
@@ -296,6 +334,12 @@ function main(): number {
     if (s.batchedGradientMs !== null && s.replicas !== null && s.replicas > 1) {
       L.push(`${s.name}: ${s.replicas} gradients in one call ${fmt(s.batchedGradientMs)} ms (${fmt(s.batchedSpeedup)}× the throughput of ${s.replicas} separate calls)`);
     }
+  }
+  for (const s of summaries) {
+    const st = s.stagesMs;
+    if (!st) continue;
+    const f = (x: number) => fmt(x);
+    L.push(`${s.name}: load ${f(st.dataLoad)} · scene ${f(st.sceneBuild)} · compile ${f(st.compile)} · gradient ${f(st.gradientStep)} · fit ${f(st.fit)} ms${s.msPerEssG1 !== null ? ` · ${f(s.msPerEssG1)} ms per ESS(g1)` : ''}`);
   }
   for (const s of summaries) if (s.status !== 'pass' && s.reason) L.push(`${s.name}: ${s.status.toUpperCase()} — ${s.reason}`);
   const written = ['summary.json', summary.files.doctor, summary.files.bench, 'gpu-check.log'].filter(Boolean).join(', ');

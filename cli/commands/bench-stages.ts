@@ -23,10 +23,12 @@ import { peakRssBytes } from '../host-memory.ts';
 import { writeChromeTrace } from '../trace-writer.ts';
 
 export const STAGES_USAGE = `usage: shine bench --stages --config C --tile-id T --sub-tile R,C [--method map|nuts|vi] [--repeats R=5]
-                   [--manifest M] [--trace out.json] [--json] [--chains K] [--warmup W] [--samples S] [--max-iterations I]
+                   [--manifest M] [--trace out.json] [--json] [--max-iterations I] [--no-laplace]
+                   [--chains K] [--warmup W] [--samples S] [--max-tree-depth D] [--init map|catalog]
                    [--adapter X] [--limits adapter|default]
   runs Stage 2 on one prepared sub-tile (shine prepare first) and times seed 003's five stages;
-  --chains/--warmup/--samples override inference.nuts, --max-iterations inference.map (docs/bench.md)`;
+  --chains/--warmup/--samples/--max-tree-depth/--init override inference.nuts, --max-iterations and
+  --no-laplace inference.map (docs/bench.md)`;
 
 /** The five stages in order, as they appear in the trace (cat 'stage') and in stagesMs. */
 export const STAGE_NAMES = ['data load', 'scene build', 'pipeline compile', 'gradient step', 'full fit'] as const;
@@ -34,7 +36,7 @@ export const STAGE_NAMES = ['data load', 'scene build', 'pipeline compile', 'gra
 export async function runStages(argv: string[]): Promise<number> {
   const parsed = await parseDeviceCommand(
     argv.filter((a) => a !== '--stages'),
-    { config: 'string', 'tile-id': 'integer', 'sub-tile': 'string', method: 'string', repeats: 'integer', manifest: 'string', trace: 'string', json: 'boolean', chains: 'integer', warmup: 'integer', samples: 'integer', 'max-iterations': 'integer' },
+    { config: 'string', 'tile-id': 'integer', 'sub-tile': 'string', method: 'string', repeats: 'integer', manifest: 'string', trace: 'string', json: 'boolean', chains: 'integer', warmup: 'integer', samples: 'integer', 'max-iterations': 'integer', 'no-laplace': 'boolean', 'max-tree-depth': 'integer', init: 'string' },
     STAGES_USAGE,
   );
   if (!parsed) return 0;
@@ -48,7 +50,9 @@ export async function runStages(argv: string[]): Promise<number> {
   if (!['map', 'nuts', 'vi'].includes(method)) throw new UserError(`--method must be map, nuts or vi, got '${method}'`);
   const repeats = (opts.repeats as number | undefined) ?? 5;
   if (repeats < 1) throw new UserError(`--repeats must be ≥ 1, got ${repeats}`);
-  for (const k of ['chains', 'warmup', 'samples', 'max-iterations'] as const) {
+  const init = opts.init as string | undefined;
+  if (init !== undefined && init !== 'map' && init !== 'catalog') throw new UserError(`--init must be map or catalog, got '${init}'`);
+  for (const k of ['chains', 'warmup', 'samples', 'max-iterations', 'max-tree-depth'] as const) {
     const v = opts[k] as number | undefined;
     if (v !== undefined && (v < (k === 'warmup' ? 0 : 1))) throw new UserError(`--${k} must be ≥ ${k === 'warmup' ? 0 : 1}, got ${v}`);
   }
@@ -63,12 +67,14 @@ export async function runStages(argv: string[]): Promise<number> {
     ...loaded,
     inference: {
       ...inf,
-      map: { ...inf.map, ...(opts['max-iterations'] !== undefined ? { max_iterations: opts['max-iterations'] as number } : {}) },
+      map: { ...inf.map, ...(opts['max-iterations'] !== undefined ? { max_iterations: opts['max-iterations'] as number } : {}), ...(opts['no-laplace'] ? { laplace: false } : {}) },
       nuts: {
         ...inf.nuts,
         ...(opts.chains !== undefined ? { chains: opts.chains as number } : {}),
         ...(opts.warmup !== undefined ? { warmup: opts.warmup as number } : {}),
         ...(opts.samples !== undefined ? { samples: opts.samples as number } : {}),
+        ...(opts['max-tree-depth'] !== undefined ? { max_tree_depth: opts['max-tree-depth'] as number } : {}),
+        ...(init !== undefined ? { init: init as 'map' | 'catalog' } : {}),
       },
     },
   };

@@ -1,7 +1,8 @@
 /**
  * scripts/gpu-check.sh --quick on this machine's adapter (llvmpipe without a GPU), from
  * node_modules (--from-source: no pack needed): every JSON file it writes parses and holds the
- * fields the device run will be read for. No timing is asserted.
+ * fields the device run will be read for, the `bench --stages` steps on the ci preset (MAP and
+ * NUTS with 4 chains) included. No timing is asserted.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -12,6 +13,8 @@ import { errorLine, judgeStep, lastJsonObject } from '../../scripts/gpu-summary.
 
 const REPO = resolve(import.meta.dirname, '..', '..');
 const BENCH_STEPS = ['bench-250x4', 'bench-1000x4', 'bench-2500x6-mixed', 'bench-1000x4-replicas8', 'bench-1000x4-psf3'];
+const STAGE_STEPS = ['stages-map', 'stages-nuts'];
+const STAGES = ['dataLoad', 'sceneBuild', 'compile', 'gradientStep', 'fit'];
 
 describe('scripts/gpu-check.sh --quick', () => {
   let out = '';
@@ -25,7 +28,7 @@ describe('scripts/gpu-check.sh --quick', () => {
       execFile(
         'bash',
         ['scripts/gpu-check.sh', '--quick', '--from-source', '--repeats', '1', '--out', out],
-        { cwd: REPO, timeout: 280_000, maxBuffer: 16 * 2 ** 20, env: { ...process.env, SHINE_GPU_RUN: join(out, 'run') } },
+        { cwd: REPO, timeout: 400_000, maxBuffer: 16 * 2 ** 20, env: { ...process.env, SHINE_GPU_RUN: join(out, 'run') } },
         (err, so, se) => {
           code = err ? ((err as { code?: number }).code ?? 1) : 0;
           stdout = so;
@@ -34,7 +37,7 @@ describe('scripts/gpu-check.sh --quick', () => {
         },
       );
     });
-  }, 300_000);
+  }, 420_000);
 
   afterAll(() => {
     if (out) rmSync(out, { recursive: true, force: true });
@@ -62,7 +65,7 @@ describe('scripts/gpu-check.sh --quick', () => {
 
   it('bench.json: every step with pairs, a gradient median > 0 and no pipelines after warm-up', () => {
     const b = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8'));
-    expect(Object.keys(b.steps).sort()).toEqual([...BENCH_STEPS].sort());
+    expect(Object.keys(b.steps).sort()).toEqual([...BENCH_STEPS, ...STAGE_STEPS].sort());
     for (const name of BENCH_STEPS) {
       const r = b.steps[name];
       expect(r.pipelinesAfterWarmup, name).toBe(0);
@@ -75,10 +78,22 @@ describe('scripts/gpu-check.sh --quick', () => {
     expect(b.steps['bench-1000x4-replicas8'].replicas).toBeGreaterThan(1);
     expect(b.steps['bench-1000x4-replicas8'].batchedGradientMs).toBeGreaterThan(0);
     expect(b.steps['bench-1000x4-psf3'].psfOversampling).toBe(3);
+    // bench --stages: the five stages, no pipeline after warm-up, NUTS with 4 chains (4 parameter sets per fit evaluation)
+    for (const name of STAGE_STEPS) {
+      const r = b.steps[name];
+      for (const k of STAGES) expect(r.stagesMs[k], `${name} ${k}`).toBeGreaterThan(0);
+      expect(r.pipelinesAfterWarmup, name).toBe(0);
+      expect(r.pairs, name).toBeGreaterThan(0);
+      expect(r.gpuBytes.measuredPeak, name).toBe(r.gpuBytes.plannedPeak);
+    }
+    expect(b.steps['stages-map'].method).toBe('map');
+    expect(b.steps['stages-nuts'].method).toBe('nuts');
+    expect(b.steps['stages-nuts'].gpuBytes.replicas).toBeGreaterThan(0);
+    expect(b.steps['stages-nuts'].fit).toHaveProperty('msPerEssG1');
     expect(b.steps['bench-1000x4-psf3'].aliasOrders).toBe(1);
   });
 
-  it('summary.json: the adapter, each step judged, the stages steps marked TODO', () => {
+  it('summary.json: the adapter, each step judged, the stages steps with their five stages', () => {
     const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(s.pass).toBe(true);
     expect(typeof s.adapter.label).toBe('string');
@@ -92,8 +107,12 @@ describe('scripts/gpu-check.sh --quick', () => {
       expect(byName[name].peakGpuMiB, name).toBeGreaterThan(0);
       expect(byName[name].pipelinesAfterWarmup, name).toBe(0);
     }
-    expect(byName['stages-map'].status).toBe('todo');
-    expect(byName['stages-nuts'].status).toBe('todo');
+    for (const name of ['setup-simulate', 'setup-prepare', ...STAGE_STEPS]) expect(byName[name].status, name).toBe('pass');
+    for (const name of STAGE_STEPS) {
+      for (const k of STAGES) expect(byName[name].stagesMs[k], `${name} ${k}`).toBeGreaterThan(0);
+      expect(byName[name].gradientMs).toBe(byName[name].stagesMs.gradientStep);
+    }
+    expect(stdout).toMatch(/^stages-nuts: load .* gradient .* fit .* ms/m);
   });
 });
 
@@ -120,6 +139,21 @@ describe('gpu-summary judgement', () => {
     const err = 'Warning: maxDynamicUniformBuffersPerPipelineLayout reduced\nshine: adapter \'vulkan\' is not available (node): Dawn found no vulkan adapter\nOn Debian/Ubuntu install …\n';
     expect(errorLine(err)).toMatch(/^shine: adapter 'vulkan' is not available/);
     expect(errorLine('Warning: x\nsomething else\nWarning: y\n')).toBe('something else');
+  });
+
+  it('judges set-up steps by their exit code and stages steps by their five stages', () => {
+    const setup = { ...line, name: 'setup-simulate' };
+    expect(judgeStep(setup, null, '').status).toBe('pass');
+    expect(judgeStep({ ...setup, rc: 1 }, null, 'shine: no such preset\n').reason).toContain('no such preset');
+    const st = { ...line, name: 'stages-map' };
+    const stagesMs = { dataLoad: 1, sceneBuild: 2, compile: 3, gradientStep: 4, fit: 5 };
+    const good = { adapter: {}, pairs: 8, stagesMs, pipelinesAfterWarmup: 0, gpuBytes: { measuredPeak: 2 ** 20 }, method: 'map', fit: {} };
+    const j = judgeStep(st, good, '');
+    expect(j.status).toBe('pass');
+    expect(j.buildMs).toBe(5);
+    expect(j.gradientMsPerPair).toBe(0.5);
+    expect(judgeStep(st, { ...good, pipelinesAfterWarmup: 1 }, '').status).toBe('fail');
+    expect(judgeStep(st, { ...good, stagesMs: { ...stagesMs, fit: undefined } }, '').reason).toContain('stagesMs');
   });
 
   it('fails a doctor run with a failed or no kernel check', () => {
