@@ -24,6 +24,8 @@ import { parseOptions } from '../args.ts';
 import { commandFromEnv, int, slurmResources, slurmRunner, writeFiles, SLURM_OPTION_SPEC } from '../survey-options.ts';
 import { nodeSimOutput, workerRenderer } from './simulate.ts';
 import { checkGalaxyProfile, simulate, planSimulation, type SimulateOptions } from '../../engine/sim/simulate.ts';
+import { simProfileFromFlags } from '../../engine/sim/galaxy-profile.ts';
+import { profileLabel } from '../../engine/model/spergel.ts';
 import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';
 import { parseConfig } from '../../engine/config/parse.ts';
 import { openFits, writeFileAtomic } from '../../platform/node/files.ts';
@@ -48,7 +50,8 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds LIST [--g G] [--rotations 2|4]
                        [--method map|vi|nuts] [--priors default|shine] [--config-overrides FILE.yaml]
-                       [--noise-free] [--psf-oversampling Q] [--sim-spergel-nu NU] [--sub-tiles all|R,C;R,C…]
+                       [--noise-free] [--psf-oversampling Q] [--sim-spergel-nu NU]
+                       [--sim-profile exponential|spergel|spergel-per-galaxy|bulge-disk] [--sim-bulge-nu NU] [--sub-tiles all|R,C;R,C…]
                        [--jobs N] [--retries N]
                        [--executor local|slurm] [--bootstrap B] [--bootstrap-seed S] [--out DIR]
                        [--json] [--report-only] [--quiet]
@@ -66,6 +69,9 @@ const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds 
   --sim-spergel-nu NU simulated galaxies are Spergel profiles of index NU (shine simulate --profile
                       spergel); the fits keep the configuration's profile (exponential unless
                       --config-overrides sets gal.profile): m and c then measure the model bias
+  --sim-profile P     simulated galaxy profile (shine simulate --profile): exponential, spergel
+                      (with --sim-spergel-nu), spergel-per-galaxy (ν drawn per galaxy) or bulge-disk
+                      (exponential disk + Spergel bulge of index --sim-bulge-nu, default -0.6)
   --sub-tiles S       sub-tiles to fit (default all; empty ones are listed, not fitted)
   --jobs N            Stage-2 processes at once (local executor; default 1)
   --executor E        local (default), or slurm: Stage-2 arrays submitted per simulation with
@@ -96,6 +102,10 @@ interface RunRecord {
   psf_oversampling?: number;
   /** Spergel index of the simulated galaxies; absent or null: exponential. */
   sim_spergel_nu?: number | null;
+  /** Simulated profile with per-galaxy parameters ('spergel-per-galaxy', 'bulge-disk'); absent or null: none. */
+  sim_profile?: string | null;
+  /** Bulge index of the 'bulge-disk' simulations. */
+  sim_bulge_nu?: number | null;
   overrides: { file: string; hash: string; doc: Record<string, unknown> } | null;
   /** Of the last invocation (defaults for the next one). */
   seeds: number[];
@@ -193,7 +203,7 @@ const command: Command = {
       argv,
       {
         preset: 'string', seeds: 'string', g: 'string', rotations: 'string', priors: 'string', 'config-overrides': 'string',
-        'noise-free': 'boolean', 'psf-oversampling': 'string', 'sim-spergel-nu': 'string', 'sub-tiles': 'string', jobs: 'string', executor: 'string', bootstrap: 'string', 'bootstrap-seed': 'string',
+        'noise-free': 'boolean', 'psf-oversampling': 'string', 'sim-spergel-nu': 'string', 'sim-profile': 'string', 'sim-bulge-nu': 'string', 'sub-tiles': 'string', jobs: 'string', executor: 'string', bootstrap: 'string', 'bootstrap-seed': 'string',
         ...SLURM_OPTION_SPEC,
         out: 'string', json: 'boolean', 'report-only': 'boolean', quiet: 'boolean', help: 'boolean', 'dry-run': 'boolean',
       },
@@ -241,7 +251,30 @@ const command: Command = {
       simNu = raw === '' ? NaN : Number(raw);
       if (!Number.isFinite(simNu)) fail(`--sim-spergel-nu must be a number, got '${opts['sim-spergel-nu']}'`);
     }
-    const simProfile = simNu === null ? undefined : checkGalaxyProfile({ type: 'spergel', nu: simNu });
+    let simProfileName: string | null = prev?.sim_profile ?? null;
+    let simBulgeNu: number | null = prev?.sim_bulge_nu ?? null;
+    if (opts['sim-profile'] !== undefined) {
+      const n = String(opts['sim-profile']);
+      if (!['exponential', 'spergel', 'spergel-per-galaxy', 'bulge-disk'].includes(n)) fail(`--sim-profile must be exponential, spergel, spergel-per-galaxy or bulge-disk, got '${n}'`);
+      if (n === 'spergel' && simNu === null) fail('--sim-profile spergel needs --sim-spergel-nu NU');
+      if (n !== 'spergel' && opts['sim-spergel-nu'] !== undefined) fail(`--sim-spergel-nu needs --sim-profile spergel (got --sim-profile ${n})`);
+      if (n !== 'spergel') simNu = null;
+      simProfileName = n === 'spergel-per-galaxy' || n === 'bulge-disk' ? n : null;
+    }
+    if (opts['sim-bulge-nu'] !== undefined) {
+      const raw = String(opts['sim-bulge-nu']).trim();
+      simBulgeNu = raw === '' ? NaN : Number(raw);
+      if (simProfileName !== 'bulge-disk') fail('--sim-bulge-nu needs --sim-profile bulge-disk');
+      if (!(simBulgeNu >= -0.85 && simBulgeNu <= 4)) fail(`--sim-bulge-nu must be a number from -0.85 to 4 (GalSim's Spergel range), got '${opts['sim-bulge-nu']}'`);
+    }
+    if (simProfileName !== 'bulge-disk') simBulgeNu = null;
+    const simProfile = simProfileName
+      ? simProfileFromFlags(simProfileName, undefined, simBulgeNu ?? undefined, '--sim-profile')
+      : simNu === null
+        ? undefined
+        : checkGalaxyProfile({ type: 'spergel', nu: simNu });
+    // recorded in markers only for the profiles with per-galaxy parameters (older folders stay valid)
+    const simProfileKey = simProfileName ? profileLabel(simProfile) : null;
     let overrides: RunRecord['overrides'] = prev?.overrides ?? null;
     if (opts['config-overrides'] !== undefined) {
       const file = resolve(String(opts['config-overrides']));
@@ -271,12 +304,13 @@ const command: Command = {
       if (prev.priors !== priors) diff.push(`priors ${prev.priors} → ${priors}`);
       if (prev.noise !== noise) diff.push(`noise ${prev.noise ? 'on' : 'off'} → ${noise ? 'on' : 'off'}`);
       if ((prev.psf_oversampling ?? 1) !== psfOversampling) diff.push(`PSF oversampling ${prev.psf_oversampling ?? 1} → ${psfOversampling}`);
+      if ((prev.sim_profile ?? null) !== simProfileName || (prev.sim_bulge_nu ?? null) !== simBulgeNu) diff.push(`simulated profile ${prev.sim_profile ?? 'exponential/spergel'} → ${simProfileName ?? 'exponential/spergel'}`);
       if ((prev.sim_spergel_nu ?? null) !== simNu) diff.push(`simulated profile ${prev.sim_spergel_nu ?? 'exponential'} → ${simNu ?? 'exponential'}`);
       if ((prev.overrides?.hash ?? null) !== (overrides?.hash ?? null)) diff.push('config overrides');
       if (diff.length) fail(`${outDir} holds a calibration with other settings (${diff.join(', ')}): use another --out, or the same settings to resume`);
     }
     const record: RunRecord = {
-      format: RUN_FORMAT, version: 1, preset: presetName as PresetName, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, sim_spergel_nu: simNu, overrides, seeds,
+      format: RUN_FORMAT, version: 1, preset: presetName as PresetName, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, sim_spergel_nu: simNu, sim_profile: simProfileName, sim_bulge_nu: simBulgeNu, overrides, seeds,
       sub_tiles: subSel ?? 'all', bootstrap, bootstrap_seed: bootstrapSeed, history: prev?.history ?? [],
     };
     if (!reportOnly) {
@@ -324,12 +358,12 @@ const command: Command = {
     };
 
     const simDone = async (s: Sim) => {
-      const m = await readJson<{ preset: string; seed: number; shear: number[]; rotate_ellipticities: boolean; ellipticity_rotation_deg?: number; noise: boolean; psf_oversampling?: number; spergel_nu?: number | null }>(join(s.dir, SIM_MARKER));
+      const m = await readJson<{ preset: string; seed: number; shear: number[]; rotate_ellipticities: boolean; ellipticity_rotation_deg?: number; noise: boolean; psf_oversampling?: number; spergel_nu?: number | null; sim_profile?: string | null }>(join(s.dir, SIM_MARKER));
       if (!m) return false;
       // markers written before the rotation angle was recorded: rotate_ellipticities means 90°
       const deg = m.ellipticity_rotation_deg ?? (m.rotate_ellipticities ? 90 : 0);
-      if (m.preset !== presetName || m.seed !== s.seed || m.shear[0] !== s.shear[0] || m.shear[1] !== s.shear[1] || deg !== s.rotationDeg || m.noise !== noise || (m.psf_oversampling ?? 1) !== psfOversampling || (m.spergel_nu ?? null) !== simNu) {
-        fail(`${join(s.dir, SIM_MARKER)} describes another simulation (preset ${m.preset}, seed ${m.seed}, shear ${m.shear}, shapes rotated ${deg}°, noise ${m.noise}, PSF oversampling ${m.psf_oversampling ?? 1}, Spergel ν ${m.spergel_nu ?? 'none'}): remove ${s.dir} or use another --out`);
+      if (m.preset !== presetName || m.seed !== s.seed || m.shear[0] !== s.shear[0] || m.shear[1] !== s.shear[1] || deg !== s.rotationDeg || m.noise !== noise || (m.psf_oversampling ?? 1) !== psfOversampling || (m.spergel_nu ?? null) !== simNu || (m.sim_profile ?? null) !== simProfileKey) {
+        fail(`${join(s.dir, SIM_MARKER)} describes another simulation (preset ${m.preset}, seed ${m.seed}, shear ${m.shear}, shapes rotated ${deg}°, noise ${m.noise}, PSF oversampling ${m.psf_oversampling ?? 1}, Spergel ν ${m.spergel_nu ?? 'none'}, profile ${m.sim_profile ?? 'exponential/spergel'}): remove ${s.dir} or use another --out`);
       }
       return true;
     };
@@ -410,7 +444,7 @@ const command: Command = {
         });
         const marker = {
           format: 'shine-calibrate-simulation', version: 1, preset: presetName, seed: s.seed, member: s.label, shear: s.shear,
-          rotate_ellipticities: s.rotationDeg === 90, ellipticity_rotation_deg: s.rotationDeg, noise, psf_oversampling: psfOversampling, spergel_nu: simNu, software_version: SHINE_VERSION, created: new Date().toISOString(),
+          rotate_ellipticities: s.rotationDeg === 90, ellipticity_rotation_deg: s.rotationDeg, noise, psf_oversampling: psfOversampling, spergel_nu: simNu, ...(simProfileKey ? { sim_profile: simProfileKey } : {}), software_version: SHINE_VERSION, created: new Date().toISOString(),
           galaxies: summary.galaxies, stars: summary.stars, catalog_rows: summary.catalogRows, quadrants: summary.quadrants, files: summary.files,
         };
         await writeFileAtomic(join(s.dir, SIM_MARKER), enc(`${JSON.stringify(marker, null, 2)}\n`));
@@ -680,7 +714,7 @@ const command: Command = {
       created,
       software: { name: 'shine-webgpu', version: SHINE_VERSION },
       inputs: {
-        preset: presetName, tile_id: tileId, sub_tile_grid: grid, seeds, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, sim_spergel_nu: simNu, executor, report_only: reportOnly,
+        preset: presetName, tile_id: tileId, sub_tile_grid: grid, seeds, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, sim_spergel_nu: simNu, sim_profile: simProfileName, executor, report_only: reportOnly,
         sub_tiles: subSel ?? 'all', config_overrides: overrides ? { file: overrides.file, hash: overrides.hash, content: overrides.doc } : null,
         bootstrap: { replicates: bootstrap, seed: bootstrapSeed, unit: 'seed' },
       },
@@ -714,7 +748,7 @@ const command: Command = {
     await mkdir(outDir, { recursive: true });
     await writeFileAtomic(paths.json, enc(jsonText));
     await writeFileAtomic(paths.fits, calibrationFits(fits, summary, { preset: presetName, g, method, priors, noise, rotations, configHash: configHash ?? '', softwareVersion: SHINE_VERSION, created }));
-    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, PSF oversampling ${psfOversampling}, ${simNu === null ? 'exponential' : `Spergel ν = ${simNu}`} galaxies, ${method}, priors ${priors}, g = ${g}, ${rotations} rotations, seeds ${formatSeeds(seeds)}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
+    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, PSF oversampling ${psfOversampling}, ${simProfile ? profileLabel(simProfile) : 'exponential'} galaxies, ${method}, priors ${priors}, g = ${g}, ${rotations} rotations, seeds ${formatSeeds(seeds)}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
     await writeFileAtomic(paths.png, calibrationPng({
       fits, summary,
       title: [head.replace(/^shine calibrate: /, 'SHINE CALIBRATE: '), `${summary.nSetsComplete} COMPLETE SETS OF ${summary.nSets}, ${summary.fits.byStatus.ok} FITS OK OF ${summary.fits.attempted}, CONFIG ${configHash ?? '-'}`],
@@ -725,7 +759,7 @@ const command: Command = {
       const e = summary.estimates;
       const est = (k: keyof typeof e) => ({ [k]: e[k].mean, [`${k}_err`]: e[k].err, [`${k}_sem`]: e[k].sem });
       const line = {
-        format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(seeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, sim_spergel_nu: simNu,
+        format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(seeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, sim_spergel_nu: simNu, sim_profile: simProfileName,
         n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
         pull_mean: summary.pulls.all.mean, pull_sd: summary.pulls.all.sd, pull_robust_sd: summary.pulls.all.robustSd, n_pulls: summary.pulls.all.n,
         frac_converged: summary.fits.fracConverged, frac_err_finite: summary.fits.fracErrFinite, fits: summary.fits.byStatus,

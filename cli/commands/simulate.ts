@@ -16,11 +16,13 @@ import { renderJob, simulate, type QuadrantJob, type QuadrantResult, type SimOut
 import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';
 import { normalizeRotationDeg } from '../../engine/sim/scene.ts';
 import { planSimulation } from '../../engine/sim/simulate.ts';
+import { simProfileFromFlags } from '../../engine/sim/galaxy-profile.ts';
+import type { GalaxyProfile } from '../../engine/model/spergel.ts';
 
 const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
                       [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects]
-                      [--psf-oversampling Q] [--profile exponential|spergel --spergel-nu NU]
-                      [--threads N] [--quiet]
+                      [--psf-oversampling Q] [--profile exponential|spergel|spergel-per-galaxy|bulge-disk]
+                      [--spergel-nu NU] [--bulge-nu NU] [--threads N] [--quiet]
   --shear G1,G2           the same reduced shear everywhere (default: a seeded field per sub-tile)
   --flip-shear            opposite shear; identical scene, defects and noise deviates
   --rotate-ellipticities  every galaxy's intrinsic shape rotated by 90° ((e1, e2) → (−e1, −e2));
@@ -33,9 +35,13 @@ const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S 
   --no-defects            no cosmic rays, hot pixels, bad columns (saturation still applies)
   --psf-oversampling Q    PSF grid stamps sampled every 1/Q pixel: 21·Q (+1 when even) samples a
                           side, header PSFOVERS = Q (default 1: native 21 × 21 stamps)
-  --profile P             galaxy light profile: exponential (default) or spergel
+  --profile P             galaxy light profile: exponential (default); spergel (one index, --spergel-nu);
+                          spergel-per-galaxy (ν drawn per galaxy in [-0.6, 1.5], truth column NU);
+                          bulge-disk (exponential disk + Spergel bulge of index --bulge-nu, B/T in
+                          [0.1, 0.5], truth columns BT, HLR_B, E1_B, E2_B; docs/simulate.md)
   --spergel-nu NU         Spergel index, -0.85 ≤ NU ≤ 4 (0.5 = exponential; -0.6 ≈ de Vaucouleurs);
                           required with --profile spergel; headers GALPROF, SPERGNU
+  --bulge-nu NU           Spergel index of the bulges with --profile bulge-disk (default -0.6)
   --threads N             worker threads rendering quadrants (default: one per 8 quadrants, at
                           most the CPU count; 1 = in the main thread)
   --quiet                 no progress / summary`;
@@ -168,11 +174,14 @@ interface Args {
   psfOversampling: number;
   /** --profile spergel --spergel-nu ν (null: exponential). */
   spergelNu: number | null;
+  /** The profile (--profile, --spergel-nu, --bulge-nu); null: exponential. */
+  profile: GalaxyProfile | null;
 }
 
 export function parseSimulateArgs(argv: string[]): Args {
   const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0, psfOversampling: 1, spergelNu: null };
   let profile: string | null = null;
+  let bulgeNu: number | null = null;
   for (let i = 0; i < argv.length; i++) {
     let k = argv[i];
     let v: string | undefined;
@@ -227,7 +236,9 @@ export function parseSimulateArgs(argv: string[]): Args {
       }
       case '--profile': {
         profile = val();
-        if (profile !== 'exponential' && profile !== 'spergel') throw new UserError(`--profile must be exponential or spergel, got '${profile}'`);
+        if (!['exponential', 'spergel', 'spergel-per-galaxy', 'bulge-disk'].includes(profile)) {
+          throw new UserError(`--profile must be exponential, spergel, spergel-per-galaxy or bulge-disk, got '${profile}'`);
+        }
         break;
       }
       case '--spergel-nu': {
@@ -235,6 +246,13 @@ export function parseSimulateArgs(argv: string[]): Args {
         const x = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(n) ? Number(n) : NaN;
         if (!(x >= -0.85 && x <= 4)) throw new UserError(`--spergel-nu must be a number from -0.85 to 4 (GalSim's Spergel range), got '${n}'`);
         a.spergelNu = x;
+        break;
+      }
+      case '--bulge-nu': {
+        const n = val();
+        const x = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(n) ? Number(n) : NaN;
+        if (!(x >= -0.85 && x <= 4)) throw new UserError(`--bulge-nu must be a number from -0.85 to 4 (GalSim's Spergel range), got '${n}'`);
+        bulgeNu = x;
         break;
       }
       case '--threads': {
@@ -251,6 +269,8 @@ export function parseSimulateArgs(argv: string[]): Args {
   if (!a.out) throw new UserError(`--out is required\n${USAGE}`);
   if (profile === 'spergel' && a.spergelNu === null) throw new UserError(`--profile spergel needs --spergel-nu NU\n${USAGE}`);
   if (profile !== 'spergel' && a.spergelNu !== null) throw new UserError('--spergel-nu needs --profile spergel');
+  if (profile !== 'bulge-disk' && bulgeNu !== null) throw new UserError('--bulge-nu needs --profile bulge-disk');
+  a.profile = simProfileFromFlags(profile ?? 'exponential', a.spergelNu ?? undefined, bulgeNu ?? undefined) ?? null;
   if (a.rotate && a.rotateDeg != null && normalizeRotationDeg(a.rotateDeg) !== 90) {
     throw new UserError(`--rotate-ellipticities (90°) contradicts --rotate-ellipticities-deg ${a.rotateDeg}`);
   }
@@ -274,7 +294,7 @@ const command: Command = {
       preset: args.preset, seed: args.seed, shear: args.shear, flipShear: args.flip, rotateEllipticities: args.rotate,
       ...(args.rotateDeg !== null ? { ellipticityRotationDeg: args.rotateDeg } : {}), noise: args.noise, defects: args.defects,
       ...(args.psfOversampling !== 1 ? { psfOversampling: args.psfOversampling } : {}),
-      ...(args.spergelNu !== null ? { profile: { type: 'spergel' as const, nu: args.spergelNu } } : {}),
+      ...(args.profile ? { profile: args.profile } : {}),
       render: pool?.render, concurrency: pool ? threads + 1 : 1,
       onProgress(done, total, label) {
         if (bar) {

@@ -11,6 +11,7 @@ export type { KernelCheck, KernelCheckResult } from './check-types.ts';
 export const KERNEL_CHECKS: Array<() => Promise<KernelCheck[]>> = [
   () => import('./checks/fft.ts').then((m) => m.checks),
   () => import('./checks/render.ts').then((m) => m.checks),
+  () => import('./checks/profiles.ts').then((m) => m.checks),
 ];
 
 export async function runKernelChecks(device: GPUDevice, onResult?: (r: KernelCheckResult) => void): Promise<KernelCheckResult[]> {

@@ -13,14 +13,15 @@ import { tangentPlane, wcsHeaderCards, type Wcs } from '../data/wcs/index.ts';
 import { psfGridHeaderCards } from '../data/psf/index.ts';
 import { ShineError } from '../errors.ts';
 import { Rng } from './rng.ts';
-import { spergelFluxRadius, spergelHlrOverR0, SPERGEL_NU_MAX, SPERGEL_NU_MIN, type GalaxyProfile } from '../model/spergel.ts';
+import type { GalaxyProfile } from '../model/spergel.ts';
+import { checkGalaxyProfile, componentSecondMoment, profileCards as galaxyProfileCards, simComponents, simProfileParams, type SimComponent } from './galaxy-profile.ts';
 import { psfAt, type PsfModel } from './psf-model.ts';
-import { addStamp, exponentialRadius, renderTruth, type Jacobian } from './truth-render.ts';
+import { addStamp, renderTruth, type Jacobian } from './truth-render.ts';
 import {
   focalPlane, fpToUV, quadrantFpBox, quadrantWcs, ditherPointing, uvToFp, DITHERS, QUAD_W, QUAD_H, PV1, PV2,
   type Pointing, type QuadrantGeom,
 } from './focal-plane.ts';
-import { drawScene, galaxyMap, normalizeRotationDeg, shearField, skyAduPerPixel, aduPerMicroJy, HLR_TO_R0, VIS, type SkyObject, type ShearCell } from './scene.ts';
+import { drawScene, normalizeRotationDeg, shearField, skyAduPerPixel, aduPerMicroJy, VIS, type SkyObject, type ShearCell } from './scene.ts';
 import { PRESETS, imagedRegion, type Preset, type PresetName } from './presets.ts';
 
 export interface SimFile {
@@ -137,20 +138,24 @@ export function psfStampSide(q: number): number {
   return s % 2 === 0 ? s + 1 : s;
 }
 
-/** Validated galaxy profile: undefined for the exponential (the default), else a Spergel profile. */
-export function checkGalaxyProfile(p: GalaxyProfile | undefined): Extract<GalaxyProfile, { type: 'spergel' }> | undefined {
-  if (p === undefined || p.type === 'exponential') return undefined;
-  if (p.type !== 'spergel') throw new ShineError(`--profile must be exponential or spergel, got '${String((p as { type: unknown }).type)}'`, { field: 'profile' });
-  if (!(typeof p.nu === 'number' && Number.isFinite(p.nu) && p.nu >= SPERGEL_NU_MIN && p.nu <= SPERGEL_NU_MAX)) {
-    throw new ShineError(`--spergel-nu must be a number from ${SPERGEL_NU_MIN} to ${SPERGEL_NU_MAX}, got ${String(p.nu)}`, { field: 'profile.nu' });
-  }
-  return p;
-}
+export { checkGalaxyProfile } from './galaxy-profile.ts';
 
-/** A Spergel profile's constants for the simulator: h / r0 and the 1e-5 flux radius in units of r0. */
-function spergelSim(p: GalaxyProfile | undefined): { nu: number; c: number; r5: number } | undefined {
-  const sp = checkGalaxyProfile(p);
-  return sp ? { nu: sp.nu, c: spergelHlrOverR0(sp.nu), r5: spergelFluxRadius(sp.nu, 1e-5) } : undefined;
+/**
+ * Truth columns of the per-galaxy profile parameters (0 for stars): NU (Spergel, ν per galaxy);
+ * BT, HLR_B, E1_B, E2_B (bulge + disk; HLR, E1, E2 are then the disk's). None otherwise, so that
+ * the default output stays byte-identical.
+ */
+function profileTruthColumns(o: SkyObject[], profile: GalaxyProfile | undefined, seed: number): Array<{ name: string; data: Float64Array; unit?: string }> {
+  const sp = checkGalaxyProfile(profile);
+  if (!sp || (sp.type === 'spergel' && !sp.free)) return [];
+  const pp = o.map((x) => simProfileParams(x, sp, seed));
+  if (sp.type === 'spergel') return [{ name: 'NU', data: Float64Array.from(pp.map((p) => p.nu ?? 0)) }];
+  return [
+    { name: 'BT', data: Float64Array.from(pp.map((p) => p.bulgeFrac ?? 0)) },
+    { name: 'HLR_B', data: Float64Array.from(pp.map((p) => p.bulgeHlr ?? 0)), unit: 'arcsec' },
+    { name: 'E1_B', data: Float64Array.from(pp.map((p) => p.bulgeE1 ?? 0)) },
+    { name: 'E2_B', data: Float64Array.from(pp.map((p) => p.bulgeE2 ?? 0)) },
+  ];
 }
 
 /** Validated PSF oversampling (positive integer; undefined → 1). */
@@ -218,14 +223,17 @@ interface Crop {
 }
 
 /** Pixel radius (conservative) of an object's stamp, for candidate selection. */
-function roughRadiusPx(o: SkyObject, sp?: { c: number; r5: number }): number {
+function roughRadiusPx(o: SkyObject, comps: SimComponent[]): number {
   const psfR = 5 * 0.26 * 1.1 + 0.2; // widest PSF component, arcsec
   if (o.isStar) return (psfR + 1) / 0.1 + 4;
-  const gmax = Math.hypot(o.g1, o.g2), emax = Math.hypot(o.e1, o.e2);
-  const ge = emax / (1 + Math.sqrt(1 - emax * emax));
-  const stretch = Math.sqrt((1 + ge) / (1 - ge)) * Math.sqrt((1 + gmax) / (1 - gmax));
-  if (sp) return ((sp.r5 * o.hlr * stretch) / sp.c + psfR) / 0.1 + 4;
-  return ((exponentialRadius(1e-5) * o.hlr * stretch) / HLR_TO_R0 + psfR) / 0.1 + 4;
+  const gmax = Math.hypot(o.g1, o.g2);
+  let r = 0;
+  for (const c of comps) {
+    const ge = c.e / (1 + Math.sqrt(1 - c.e * c.e));
+    const stretch = Math.sqrt((1 + ge) / (1 - ge)) * Math.sqrt((1 + gmax) / (1 - gmax));
+    r = Math.max(r, c.r5 * c.r0 * stretch);
+  }
+  return (r + psfR) / 0.1 + 4;
 }
 
 function cropsFor(preset: Preset, pointing: Pointing, region: [number, number, number, number], toSky: (u: number, v: number) => [number, number]): Crop[] {
@@ -281,7 +289,6 @@ interface QuadrantImages {
 function renderQuadrant(
   crop: Crop, pointing: Pointing, dither: number, objects: SkyObject[], seed: number, opts: { noise: boolean; defects: boolean; profile?: GalaxyProfile },
 ): QuadrantImages {
-  const sp = spergelSim(opts.profile);
   const { w, h, wcs, q } = crop;
   const signal = new Float64Array(w * h);
   const [bx0, bx1, by0, by1] = quadrantFpBox(q);
@@ -289,7 +296,8 @@ function renderQuadrant(
   for (const o of objects) {
     const [pu, pv] = pt.toUV(o.ra, o.dec);
     const [X, Y] = uvToFp(pointing, pu, pv);
-    const r = roughRadiusPx(o, sp);
+    const comps = simComponents(o, opts.profile, seed);
+    const r = roughRadiusPx(o, comps);
     if (X + r < bx0 || X - r > bx1 || Y + r < by0 || Y - r > by1) continue;
     const [x, y] = wcs.skyToPixel(o.ra, o.dec);
     if (x + r < -0.5 || x - r > w - 0.5 || y + r < -0.5 || y - r > h - 0.5) continue;
@@ -297,12 +305,12 @@ function renderQuadrant(
     // PSF at the focal-plane position of the object (undistorted focal-plane coordinates)
     const [fu, fv] = fpToUV(pointing, q.ax + q.sx * (x + crop.x0), q.ay + q.sy * (y + crop.y0));
     const psf = psfAt(fu, fv);
-    const stamp = o.isStar
-      ? renderTruth({ flux: o.fluxAdu, kind: 'point' }, psf, x, y, jac)
-      : sp
-        ? renderTruth({ flux: o.fluxAdu, kind: 'spergel', nu: sp.nu, r0: o.hlr / sp.c, A: galaxyMap(o) }, psf, x, y, jac)
-        : renderTruth({ flux: o.fluxAdu, kind: 'exp', r0: o.hlr / HLR_TO_R0, A: galaxyMap(o) }, psf, x, y, jac);
-    addStamp(signal, w, h, stamp);
+    if (o.isStar) addStamp(signal, w, h, renderTruth({ flux: o.fluxAdu, kind: 'point' }, psf, x, y, jac));
+    // one stamp per component (bulge + disk: two), each rendered exactly
+    for (const c of comps) {
+      const obj = c.kind === 'exp' ? { flux: c.flux, kind: 'exp' as const, r0: c.r0, A: c.A } : { flux: c.flux, kind: 'spergel' as const, nu: c.nu, r0: c.r0, A: c.A };
+      addStamp(signal, w, h, renderTruth(obj, psf, x, y, jac));
+    }
   }
 
   // background: the zodiacal sky with a gentle gradient across the focal plane
@@ -504,7 +512,6 @@ export const N24 = 22;
 function measureCatalog(
   seed: number, preset: Preset, objects: SkyObject[], region: [number, number, number, number], toSky: (u: number, v: number) => [number, number], profile?: GalaxyProfile,
 ): CatalogRow[] {
-  const sp = spergelSim(profile);
   const rng = new Rng(seed, 'catalog');
   const conv = aduPerMicroJy();
   const sky = skyAduPerPixel();
@@ -540,11 +547,10 @@ function measureCatalog(
     const du = posErr * rng.normal(), dv = posErr * rng.normal();
     // observed shape: second moments of the sheared galaxy plus PSF (world, arcsec²)
     let qa = 0.005, qb = 0, qc = 0.005;
-    if (!o.isStar) {
-      const A = galaxyMap(o);
-      // per-axis second moment of the profile: 3 r0² (exponential), 2(1 + ν) r0² (Spergel)
-      const r0 = sp ? o.hlr / sp.c : o.hlr / HLR_TO_R0;
-      const s = sp ? 2 * (1 + sp.nu) * r0 * r0 : 3 * r0 * r0;
+    // per-axis second moment of each component: 3 r0² (exponential), 2(1 + ν) r0² (Spergel), flux-weighted
+    for (const c of simComponents(o, profile, seed)) {
+      const A = c.A;
+      const s = (componentSecondMoment(c) * c.flux) / o.fluxAdu;
       qa += s * (A[0] * A[0] + A[1] * A[1]);
       qb += s * (A[0] * A[2] + A[1] * A[3]);
       qc += s * (A[2] * A[2] + A[3] * A[3]);
@@ -736,7 +742,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   const psfSide = psfStampSide(psfQ);
   const profile = checkGalaxyProfile(options.profile);
   // recorded only for a Spergel profile: the default output stays byte-identical
-  const profileCards: CardInput[] = profile ? [['GALPROF', 'SPERGEL', 'galaxy light profile'], ['SPERGNU', profile.nu, 'Spergel index nu']] : [];
+  const profileCards: CardInput[] = galaxyProfileCards(profile);
   const files: string[] = [];
 
   const fixedShear = options.shear ?? null;
@@ -886,6 +892,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
       { name: 'HLR', data: Float64Array.from(o.map((x) => x.hlr)), unit: 'arcsec' },
       { name: 'E1', data: Float64Array.from(o.map((x) => x.e1)) },
       { name: 'E2', data: Float64Array.from(o.map((x) => x.e2)) },
+      ...profileTruthColumns(o, profile, seed),
       { name: 'G1', data: Float64Array.from(o.map((x) => x.g1)) },
       { name: 'G2', data: Float64Array.from(o.map((x) => x.g2)) },
       { name: 'IS_STAR', data: o.map((x) => x.isStar) },

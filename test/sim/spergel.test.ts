@@ -148,6 +148,6 @@ describe('simulate --profile spergel', () => {
     expect(() => parseSimulateArgs([...base, '--profile', 'spergel'])).toThrow(/--profile spergel needs --spergel-nu/);
     expect(() => parseSimulateArgs([...base, '--spergel-nu', '1'])).toThrow(/--spergel-nu needs --profile spergel/);
     expect(() => parseSimulateArgs([...base, '--profile', 'spergel', '--spergel-nu', '4.5'])).toThrow(/-0.85 to 4/);
-    expect(() => parseSimulateArgs([...base, '--profile', 'sersic'])).toThrow(/--profile must be exponential or spergel/);
+    expect(() => parseSimulateArgs([...base, '--profile', 'sersic'])).toThrow(/--profile must be exponential, spergel/);
   });
 });
