@@ -12,7 +12,9 @@
  * workgroup memory.
  *
  * The twiddles e^{−2πi m/N} (m < N) are computed in float64 on the CPU and read from a storage
- * buffer (the inverse conjugates them); the constants inside a radix-r butterfly are literals
+ * buffer (the inverse conjugates them): of a butterfly's w^k only those with k a power of two are
+ * read, the others are products of those (≤ 3 complex products for radix ≤ 16: a few ulps more
+ * error, far fewer memory reads); the constants inside a radix-r butterfly are literals
  * computed in float64 here.
  *
  * Data: `array<vec2<f32>>` (re, im), image b at elements [b·N², (b+1)·N²), row-major [y][x],
@@ -36,27 +38,6 @@ export interface FftPassShaderOptions {
   inverse: boolean;
   /** Factor applied to the outputs (1, or 1/N² on the last pass of an inverse). Exact if a power of two. */
   scale: number;
-  /**
-   * Row pass only: index of the first row transformed (workgroup x covers rows
-   * lineOffset + x·lines …), so that a dispatch can transform a window of rows. Default 0.
-   */
-  lineOffset?: number;
-  /**
-   * 'table' (default): every twiddle w^k of a butterfly is read from the float64-built table.
-   * 'pow2': only w^(2^a) are read; the others are products of those (≤ 3 complex products for
-   * radix ≤ 16: a few ulps more error, far fewer memory reads).
-   */
-  twiddles?: 'table' | 'pow2';
-  /**
-   * Fusion hooks. `prelude` is WGSL inserted after the FFT's own declarations (use
-   * @group(1) or higher for extra bindings). With `load`, the pass reads its input by calling
-   * `fn fft_load(img: u32, x: u32, y: u32) -> vec2<f32>` (which the prelude defines) instead of
-   * `data`; with `store`, it hands each output (already scaled) to
-   * `fn fft_store(img: u32, x: u32, y: u32, v: vec2<f32>)` instead of writing `data`. `img` is the
-   * image index within the dispatch (workgroup_id.y); x, y are the element's column and row.
-   * E.g. a column pass that renders the spectrum on the fly, or a last row pass that crops.
-   */
-  hooks?: { prelude?: string; load?: boolean; store?: boolean };
   /** Row pass: XOR-swizzle the workgroup-memory index against bank conflicts (default true). */
   swizzle?: boolean;
 }
@@ -126,9 +107,8 @@ function emitBody(o: FftPassShaderOptions): string {
   let tmpCount = 0;
   const fresh = () => `u${tmpCount++}`;
   const g = (e: string) => (o.columns ? `data[gbase + (${e}) * ${N}u]` : `data[gbase + (${e})]`);
-  const xy = (e: string) => (o.columns ? `lxy, ${e}` : `${e}, lxy`);
-  const load = (e: string) => (o.hooks?.load ? `fft_load(wid.y, ${xy(e)})` : g(e));
-  const store = (e: string, v: string) => (o.hooks?.store ? `fft_store(wid.y, ${xy(e)}, ${v});` : `${g(e)} = ${v};`);
+  const load = (e: string) => g(e);
+  const store = (e: string, v: string) => `${g(e)} = ${v};`;
   // Row pass: the first stage writes at stride r0 (e = r0·j + k), which would put a whole warp in
   // one shared-memory bank on GPUs; XOR-swizzling the low bits with (e >> log2 r0) spreads them.
   // A bijection within each aligned block of r0, applied to every write and read alike.
@@ -158,7 +138,7 @@ function emitBody(o: FftPassShaderOptions): string {
       if (Ns > 1) code.push(`let jm = j & ${Ns - 1}u;`);
       const ins: string[] = [];
       const w: string[] = [];
-      if (Ns > 1 && o.twiddles === 'pow2') {
+      if (Ns > 1) {
         for (let k = 1; k < r; k++) {
           w[k] = fresh();
           if ((k & (k - 1)) === 0) {
@@ -175,7 +155,7 @@ function emitBody(o: FftPassShaderOptions): string {
           ins.push(v);
         } else {
           const n = fresh();
-          code.push(`let ${n} = cmul(${v}, ${w[k] ?? `twiddle(jm * ${(k * N) / (Ns * r)}u)`});`);
+          code.push(`let ${n} = cmul(${v}, ${w[k]});`);
           ins.push(n);
         }
       }
@@ -219,7 +199,6 @@ export function fftPassShader(o: FftPassShaderOptions): string {
 #if ${exchanges}
 var<workgroup> sm: array<vec2<f32>, ${L * N}>;
 #endif
-${o.hooks?.prelude ?? ''}
 
 #if ${!o.columns && (o.swizzle ?? true) && o.radices[0] > 1}
 fn swz(e: u32) -> u32 {
@@ -250,7 +229,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 #else
   let line = lid / ${T}u;
   let t = lid % ${T}u;
-  let lxy = ${o.lineOffset ?? 0}u + wid.x * ${L}u + line; // row y
+  let lxy = wid.x * ${L}u + line; // row y
   let gbase = wid.y * ${N * N}u + lxy * ${N}u;
   let sbase = line * ${N}u;
 #endif

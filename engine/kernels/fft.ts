@@ -10,9 +10,10 @@
  * different buffers/offsets/counts can share one compute pass and one submit.
  *
  * After plan creation `encode` creates no pipeline and no buffer (see `stats`); it only creates a
- * bind group the first time it sees a (buffer, offset) pair, and caches it.
+ * bind group the first time it sees a (buffer, offset) pair, and caches it. Plans are made with
+ * `createFft2dAsync` only (a compile error is a rejection, never a later device error).
  */
-import { fftPassShader, fftRadices, type FftPassShaderOptions } from '../../shaders/fft.wgsl.ts';
+import { fftPassShader, fftRadices } from '../../shaders/fft.wgsl.ts';
 import { ShineError } from '../errors.ts';
 
 export const FFT_SIZES = [64, 128, 256, 512] as const;
@@ -35,25 +36,8 @@ export interface Fft2dOptions {
    * device created with larger ones (testing the portable path).
    */
   limits?: Partial<Record<PlanLimit, number>>;
-  /**
-   * A band of rows [start, start + size) (e.g. a stamp inside its zero-padded FFT grid). With it the
-   * plan also compiles pruned variants, used by `encode(…, 'window')`: a forward transform whose
-   * input is zero outside these rows skips the zero rows' row transforms, and an inverse transform
-   * whose output is needed only in these rows transforms only them in its last pass. Each saves
-   * a quarter of the memory traffic when size = M/2.
-   */
-  window?: { start: number; size: number };
-  /** Twiddle evaluation, see FftPassShaderOptions.twiddles. Default 'pow2' (same accuracy in the tests, fewer reads). */
-  twiddles?: 'table' | 'pow2';
   label?: string;
 }
-
-/**
- * 'full': the whole M×M transform. 'window' (plan created with `window`): forward assumes the
- * input is zero outside the window's rows; inverse is exact only inside the window's rows (the
- * other rows are left holding a partial transform).
- */
-export type FftMode = 'full' | 'window';
 
 type PlanLimit =
   | 'maxComputeInvocationsPerWorkgroup'
@@ -101,28 +85,15 @@ export interface Fft2dPlan {
   readonly imagesPerDispatch: number;
   readonly rows: Fft2dPassConfig;
   readonly cols: Fft2dPassConfig;
-  /** The row window of the pruned variants, if the plan has them. */
-  readonly window: { start: number; size: number; lines: number } | null;
   /** Counters of GPU objects created by this plan (pipelines and buffers only at creation). */
   readonly stats: Readonly<Fft2dStats>;
   /**
    * Records the in-place 2-D FFT of `count` consecutive M×M complex images starting at
    * `byteOffset` (a multiple of minStorageBufferOffsetAlignment, 256 by default) of `buffer`
    * (usage STORAGE). `inverse` includes the 1/M² normalisation. Forward: row pass then column
-   * pass; inverse: column pass then row pass (so that 'window' can prune the last pass).
+   * pass; inverse: column pass then row pass (the 1/M² scale sits in the inverse's row pass).
    */
-  encode(pass: GPUComputePassEncoder, buffer: GPUBuffer, byteOffset: number, count: number, inverse: boolean, mode?: FftMode): void;
-  /**
-   * For fused kernels built by the caller (see FftPassShaderOptions.hooks): group-0 layout
-   * (binding 0 = data, binding 1 = twiddles), the WGSL of one pass with this plan's configuration,
-   * and the workgroup count in x of its dispatch (y = images, at most imagesPerDispatch). The
-   * inverse's 1/M² scale sits in its row pass (inverse = column pass, then row pass).
-   */
-  readonly bindGroupLayout: GPUBindGroupLayout;
-  /** The cached group-0 bind group `encode` uses for images from `byteOffset` on (≤ imagesPerDispatch of them). */
-  bindGroup(buffer: GPUBuffer, byteOffset: number): GPUBindGroup;
-  passShader(p: { columns: boolean; inverse: boolean; windowed?: boolean; hooks?: FftPassShaderOptions['hooks'] }): string;
-  passGroups(columns: boolean, windowed?: boolean): number;
+  encode(pass: GPUComputePassEncoder, buffer: GPUBuffer, byteOffset: number, count: number, inverse: boolean): void;
   /** Number of dispatches `encode` records for `count` images (2 per chunk). */
   dispatchCount(count: number): number;
   /** Frees the twiddle buffer and forgets cached bind groups. */
@@ -141,8 +112,6 @@ interface PlanSetup {
   size: FftSize;
   rows: Fft2dPassConfig;
   cols: Fft2dPassConfig;
-  window: { start: number; size: number; lines: number } | null;
-  twiddles: 'table' | 'pow2';
   imagesPerDispatch: number;
   label: string;
 }
@@ -218,35 +187,20 @@ function setup(device: GPUDevice, size: number, opts: Fft2dOptions): PlanSetup {
       `FFT ${M}×${M}: one image (${imageBytes} bytes) exceeds this device's maxStorageBufferBindingSize (${lim.maxStorageBufferBindingSize})`,
     );
   }
-  let window: PlanSetup['window'] = null;
-  if (opts.window) {
-    const { start, size: n } = opts.window;
-    if (!Number.isInteger(start) || !Number.isInteger(n) || start < 0 || n < 1 || start + n > M) {
-      throw new ShineError(`FFT ${M}×${M}: window rows [${start}, ${start} + ${n}) must be integers inside [0, ${M})`);
-    }
-    // Lines per workgroup must divide both start and size.
-    let lines = rows.lines;
-    while (start % lines !== 0 || n % lines !== 0) lines >>= 1;
-    window = { start, size: n, lines };
-  }
-  return { size: M, rows, cols, window, twiddles: opts.twiddles ?? 'pow2', imagesPerDispatch, label: opts.label ?? `fft2d-${M}` };
+  return { size: M, rows, cols, imagesPerDispatch, label: opts.label ?? `fft2d-${M}` };
 }
 
-/** One pass's shader. Rows: optionally only the window's rows; inverse rows carry the 1/M² scale. */
-function shaderFor(s: PlanSetup, columns: boolean, inverse: boolean, windowed = false, hooks?: FftPassShaderOptions['hooks']): string {
+/** One pass's shader; the inverse's row pass (its last) carries the 1/M² scale. */
+function shaderFor(s: PlanSetup, columns: boolean, inverse: boolean): string {
   const c = columns ? s.cols : s.rows;
-  const win = windowed ? s.window! : null;
   return fftPassShader({
     size: s.size,
     perThread: c.perThread,
-    lines: win ? win.lines : c.lines,
+    lines: c.lines,
     radices: c.radices,
     columns,
     inverse,
     scale: inverse && !columns ? 1 / (s.size * s.size) : 1,
-    lineOffset: win ? win.start : 0,
-    twiddles: s.twiddles,
-    hooks,
   });
 }
 
@@ -298,12 +252,11 @@ function prepare(device: GPUDevice, size: number, opts: Fft2dOptions): Prepared 
     ],
   });
   const layout = device.createPipelineLayout({ label: `${s.label}-layout`, bindGroupLayouts: [bgl] });
-  // Order: rows fwd, cols fwd, rows inv, cols inv [, rows fwd window, rows inv window].
-  const variants: Array<[boolean, boolean, boolean]> = [[false, false, false], [true, false, false], [false, true, false], [true, true, false]];
-  if (s.window) variants.push([false, false, true], [false, true, true]);
-  const descs = variants.map(([columns, inverse, windowed]) => {
-    const name = `${s.label}-${columns ? 'cols' : 'rows'}-${inverse ? 'inv' : 'fwd'}${windowed ? '-window' : ''}`;
-    const module = device.createShaderModule({ label: name, code: shaderFor(s, columns, inverse, windowed) });
+  // Order: rows fwd, cols fwd, rows inv, cols inv.
+  const variants: Array<[boolean, boolean]> = [[false, false], [true, false], [false, true], [true, true]];
+  const descs = variants.map(([columns, inverse]) => {
+    const name = `${s.label}-${columns ? 'cols' : 'rows'}-${inverse ? 'inv' : 'fwd'}`;
+    const module = device.createShaderModule({ label: name, code: shaderFor(s, columns, inverse) });
     return { label: name, layout, compute: { module, entryPoint: 'main' } };
   });
   return { s, stats, twBuffer, bgl, descs };
@@ -311,7 +264,7 @@ function prepare(device: GPUDevice, size: number, opts: Fft2dOptions): Prepared 
 
 function assemble(device: GPUDevice, prep: Prepared, pipelines: GPUComputePipeline[]): Fft2dPlan {
   const { s, stats, twBuffer, bgl } = prep;
-  const [rowF, colF, rowI, colI, rowFw, rowIw] = pipelines;
+  const [rowF, colF, rowI, colI] = pipelines;
   const M = s.size;
   const imageBytes = M * M * 8;
   const cache = new WeakMap<GPUBuffer, Map<number, GPUBindGroup>>();
@@ -351,27 +304,11 @@ function assemble(device: GPUDevice, prep: Prepared, pipelines: GPUComputePipeli
     imagesPerDispatch: s.imagesPerDispatch,
     rows: s.rows,
     cols: s.cols,
-    window: s.window,
     stats,
-    bindGroupLayout: bgl,
-    bindGroup(buffer, byteOffset) {
-      if (byteOffset % align !== 0) throw new ShineError(`FFT ${M}×${M}: byteOffset = ${byteOffset} must be a multiple of ${align}`);
-      return bindGroup(buffer, byteOffset);
-    },
-    passShader({ columns, inverse, windowed = false, hooks }) {
-      if (windowed && (columns || !s.window)) throw new ShineError(`FFT ${M}×${M}: only the row pass of a plan with a window has a windowed variant`);
-      return shaderFor(s, columns, inverse, windowed, hooks);
-    },
-    passGroups(columns, windowed = false) {
-      if (columns) return groupsCols;
-      return windowed && s.window ? s.window.size / s.window.lines : groupsRows;
-    },
     dispatchCount(count: number) {
       return 2 * Math.ceil(count / s.imagesPerDispatch);
     },
-    encode(pass, buffer, byteOffset, count, inverse, mode = 'full') {
-      if (mode !== 'full' && mode !== 'window') throw new ShineError(`FFT ${M}×${M}: mode '${mode}' must be 'full' or 'window'`);
-      if (mode === 'window' && !s.window) throw new ShineError(`FFT ${M}×${M}: mode 'window' needs a plan created with the window option`);
+    encode(pass, buffer, byteOffset, count, inverse) {
       if (!Number.isInteger(count) || count < 0) throw new ShineError(`FFT ${M}×${M}: count = ${count} must be a non-negative integer`);
       if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % align !== 0) {
         throw new ShineError(`FFT ${M}×${M}: byteOffset = ${byteOffset} must be a non-negative multiple of ${align}`);
@@ -385,9 +322,7 @@ function assemble(device: GPUDevice, prep: Prepared, pipelines: GPUComputePipeli
       if (end > buffer.size) {
         throw new ShineError(`FFT ${M}×${M}: ${count} images from byte ${byteOffset} need ${end} bytes but buffer${name} has ${buffer.size}`);
       }
-      const win = mode === 'window';
-      const rowP = win ? (inverse ? rowIw : rowFw) : inverse ? rowI : rowF;
-      const rowGroups = win ? s.window!.size / s.window!.lines : groupsRows;
+      const rowP = inverse ? rowI : rowF;
       const colP = inverse ? colI : colF;
       for (let first = 0; first < count; first += s.imagesPerDispatch) {
         const n = Math.min(s.imagesPerDispatch, count - first);
@@ -397,7 +332,7 @@ function assemble(device: GPUDevice, prep: Prepared, pipelines: GPUComputePipeli
           pass.dispatchWorkgroups(groupsCols, n);
         }
         pass.setPipeline(rowP);
-        pass.dispatchWorkgroups(rowGroups, n);
+        pass.dispatchWorkgroups(groupsRows, n);
         if (!inverse) {
           pass.setPipeline(colP);
           pass.dispatchWorkgroups(groupsCols, n);
@@ -411,18 +346,9 @@ function assemble(device: GPUDevice, prep: Prepared, pipelines: GPUComputePipeli
 }
 
 /**
- * Creates the FFT plan for M×M images (M ∈ {64, 128, 256, 512}). Pipelines are compiled
- * synchronously (createComputePipeline); a compile error surfaces as a device error — use
- * createFft2dAsync to get it as a rejection.
+ * Creates the FFT plan for M×M images (M ∈ FFT_SIZES), compiling its four pipelines with
+ * createComputePipelineAsync: a compile error rejects, and leaves no buffer behind.
  */
-export function createFft2d(device: GPUDevice, size: number, opts: Fft2dOptions = {}): Fft2dPlan {
-  const prep = prepare(device, size, opts);
-  const pipelines = prep.descs.map((d) => device.createComputePipeline(d));
-  prep.stats.pipelinesCreated += pipelines.length;
-  return assemble(device, prep, pipelines);
-}
-
-/** Same as createFft2d, compiling with createComputePipelineAsync (rejects on a compile error). */
 export async function createFft2dAsync(device: GPUDevice, size: number, opts: Fft2dOptions = {}): Promise<Fft2dPlan> {
   const prep = prepare(device, size, opts);
   let pipelines: GPUComputePipeline[];
@@ -434,56 +360,4 @@ export async function createFft2dAsync(device: GPUDevice, size: number, opts: Ff
   }
   prep.stats.pipelinesCreated += pipelines.length;
   return assemble(device, prep, pipelines);
-}
-
-/**
- * Micro-benchmark: median wall time (ms) of one submit holding the 2-D FFT (alternately forward and inverse) of `count`
- * M×M images (plan created and warmed up beforehand), over `repeats` runs. Includes the submit
- * and the wait for completion (onSubmittedWorkDone), as the engine would see it. `mode` 'window'
- * benchmarks the pruned variants (window rows [M/4, 3M/4) unless opts.window says otherwise).
- */
-export async function benchFft(
-  device: GPUDevice,
-  M: number,
-  count: number,
-  repeats: number,
-  opts: Fft2dOptions = {},
-  mode: FftMode = 'full',
-): Promise<number> {
-  if (mode === 'window' && !opts.window) opts = { ...opts, window: { start: M / 4, size: M / 2 } };
-  const plan = await createFft2dAsync(device, M, opts);
-  const bytes = count * plan.imageBytes;
-  const buf = device.createBuffer({ label: 'fft-bench', size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  try {
-    // Small random values (the data do not change the timing; avoid overflow over repeats by alternating directions).
-    const chunk = new Float32Array(Math.min(bytes, 1 << 22) / 4);
-    let seed = 12345;
-    for (let i = 0; i < chunk.length; i++) {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      chunk[i] = seed / 4294967296 - 0.5;
-    }
-    for (let off = 0; off < bytes; off += chunk.byteLength) {
-      device.queue.writeBuffer(buf, off, chunk.buffer, 0, Math.min(chunk.byteLength, bytes - off));
-    }
-    const once = async (inverse: boolean) => {
-      const t0 = performance.now();
-      const enc = device.createCommandEncoder();
-      const pass = enc.beginComputePass();
-      plan.encode(pass, buf, 0, count, inverse, mode);
-      pass.end();
-      device.queue.submit([enc.finish()]);
-      await device.queue.onSubmittedWorkDone();
-      return performance.now() - t0;
-    };
-    await once(false); // warm-up (bind group, driver-side compilation)
-    await once(true);
-    const times: number[] = [];
-    for (let i = 0; i < repeats; i++) times.push(await once(i % 2 === 1));
-    times.sort((a, b) => a - b);
-    const mid = times.length >> 1;
-    return times.length % 2 ? times[mid] : 0.5 * (times[mid - 1] + times[mid]);
-  } finally {
-    buf.destroy();
-    plan.destroy();
-  }
 }
