@@ -31,7 +31,7 @@ import { ShineError } from '../errors.ts';
 import { GpuResources } from '../gpu/resources.ts';
 import { BufferUsage, MapModeRead } from '../gpu/usage.ts';
 import { buildLayout, type SceneLayout } from './layout.ts';
-import { defaultGpuBudget, gpuMemoryError, layoutGpuBytes, maxBindingBytes, type PsfSpectraMode } from './memory.ts';
+import { defaultGpuBudget, estimateEngineBytes, formatBytes, GpuOutOfMemoryError, gpuMemoryError, layoutGpuBytes, maxBindingBytes, smallerChoice, type PsfSpectraMode } from './memory.ts';
 import { replicateSet } from './replicate.ts';
 import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from './types.ts';
 import { fftPad, signedFreq } from '../model/geometry.ts';
@@ -64,6 +64,13 @@ export interface EngineOptions extends RenderOptions {
    * ('recompute': only the PSF stamps stay resident; same results bit for bit; docs/plan.md).
    */
   psfSpectra?: PsfSpectraMode;
+  /**
+   * Called when a GPU out-of-memory error (build or evaluation) made the engine re-plan smaller
+   * (smaller batches, then recomputed PSF spectra) and carry on; the message says from what to what.
+   */
+  onReplan?: (message: string) => void;
+  /** Test hook: `oomAfterCall(i)` true makes the i-th GPU call (evaluate, logLikelihood, render; from 0) report out of memory. */
+  faults?: { oomAfterCall?: (call: number) => boolean };
 }
 
 export interface Evaluation {
@@ -175,6 +182,10 @@ export class ShearEngine {
   private partialOffsets: number[] = [];
   private totalActive = 0;
   private busy = false;
+  /** GPU calls made (the `faults` test hook counts them). */
+  private calls = 0;
+  /** Re-plans after out-of-memory errors, one message each (docs/plan.md). */
+  private replanLog: string[] = [];
 
   /** FFT plans made so far (destroyed with the engine, also when the build fails half-way). */
   private ffts: Fft2dPlan[] = [];
@@ -197,8 +208,50 @@ export class ShearEngine {
     return this.options.replicas;
   }
 
-  /** Validates the scene, then uploads it and builds every pipeline and buffer. */
+  /** What the out-of-memory fallback did so far (one line per re-plan). */
+  get replans(): readonly string[] {
+    return this.replanLog;
+  }
+
+  /**
+   * Validates the scene, then uploads it and builds every pipeline and buffer. A GPU
+   * out-of-memory error during the build re-plans smaller (smallerChoice: smaller batches, then
+   * recomputed PSF spectra — the same results bit for bit), says so through `onReplan`, and builds
+   * again; when nothing smaller is left the error is reported.
+   */
   static async create(device: GPUDevice, set: ExposureSet, opts: Partial<EngineOptions> = {}): Promise<ShearEngine> {
+    let o = opts;
+    const log: string[] = [];
+    for (;;) {
+      try {
+        const eng = await ShearEngine.createOnce(device, set, o);
+        eng.replanLog = [...log, ...eng.replanLog];
+        return eng;
+      } catch (e) {
+        if (!(e instanceof GpuOutOfMemoryError)) throw e;
+        const msg = ShearEngine.replanMessage(device, set, o, e, 'building the engine');
+        o.onReplan?.(msg.text);
+        log.push(msg.text);
+        o = { ...o, ...msg.next };
+      }
+    }
+  }
+
+  /** The next smaller choice after an out-of-memory error, and the line that says so; throws when there is none. */
+  private static replanMessage(device: GPUDevice, set: ExposureSet, o: Partial<EngineOptions>, e: GpuOutOfMemoryError, when: string): { text: string; next: Pick<EngineOptions, 'psfSpectra' | 'maxPairsPerBatch'> } {
+    const failed = estimateEngineBytes(set, o, device.limits);
+    const psf = o.psfSpectra ?? 'keep';
+    const largest = (e as GpuOutOfMemoryError & { largestBatch?: number }).largestBatch ?? o.maxPairsPerBatch ?? 2;
+    const next = smallerChoice(set, o, device.limits, { psfSpectra: psf, maxPairsPerBatch: o.maxPairsPerBatch, largestBatch: largest }, failed.peak);
+    const what = (p: string, b: number | undefined) => `PSF spectra ${p === 'keep' ? 'kept' : 'recomputed'}, ${b ?? largest} pairs per batch at most`;
+    if (!next) throw new GpuOutOfMemoryError(`GPU out of memory while ${when} (${e.message}) with the smallest plan (${what(psf, largest)}, ${formatBytes(failed.peak)}): nothing smaller to try`);
+    return {
+      text: `GPU out of memory while ${when} (${e.message}): re-planned from ${what(psf, largest)} (${formatBytes(failed.peak)}) to ${what(next.psfSpectra, next.maxPairsPerBatch)} (${formatBytes(next.peak)}); the results do not change`,
+      next: { psfSpectra: next.psfSpectra, maxPairsPerBatch: next.maxPairsPerBatch },
+    };
+  }
+
+  private static async createOnce(device: GPUDevice, set: ExposureSet, opts: Partial<EngineOptions> = {}): Promise<ShearEngine> {
     const t0 = performance.now();
     const render = resolveRenderOptions(opts);
     validateExposureSet(set, render);
@@ -214,6 +267,8 @@ export class ShearEngine {
       resources: opts.resources,
       onBuildStep: opts.onBuildStep,
       psfSpectra: opts.psfSpectra ?? 'keep',
+      onReplan: opts.onReplan,
+      faults: opts.faults,
     };
     if (options.psfSpectra !== 'keep' && options.psfSpectra !== 'recompute') throw new RangeError(`ShearEngine: psfSpectra must be 'keep' or 'recompute', got '${options.psfSpectra}'`);
     const maxBinding = maxBindingBytes(device.limits, options.maxBatchBytes);
@@ -244,8 +299,13 @@ export class ShearEngine {
       } catch {
         // the original error matters more than a failed clean-up
       }
-      if (failure) throw failure.error;
-      throw new ShineError(`the GPU refused the engine's buffers or pipelines (${oom ? 'out of memory' : 'validation error'}): ${(oom ?? val)!.message.split('\n')[0]}`);
+      const largestBatch = Math.max(2, ...layout.batches.map((b) => b.count));
+      if (failure) {
+        if (failure.error instanceof GpuOutOfMemoryError) Object.assign(failure.error, { largestBatch });
+        throw failure.error;
+      }
+      if (oom) throw Object.assign(new GpuOutOfMemoryError(`the GPU refused the engine's buffers: ${oom.message.split('\n')[0]}`), { largestBatch });
+      throw new ShineError(`the GPU refused the engine's buffers or pipelines (validation error): ${val!.message.split('\n')[0]}`);
     }
     eng.buildMs = performance.now() - t0;
     return eng;
@@ -669,14 +729,53 @@ export class ShearEngine {
     return s;
   }
 
+  /**
+   * One GPU call at a time, inside an out-of-memory error scope: a call the GPU reports out of
+   * memory (or the `faults` test hook) re-plans the engine smaller in place (replanInPlace) and
+   * runs again — its results are discarded, the retry's are those of any plan (bit-identical).
+   */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.busy) throw new Error('ShearEngine: one call at a time (await the previous evaluate/render)');
     this.busy = true;
     try {
-      return await fn();
+      for (;;) {
+        this.device.pushErrorScope('out-of-memory');
+        let result: { value: T } | null = null;
+        let error: unknown = null;
+        try {
+          result = { value: await fn() };
+        } catch (e) {
+          error = e;
+        }
+        const oom = await this.device.popErrorScope().catch(() => null);
+        const injected = result !== null && (this.options.faults?.oomAfterCall?.(this.calls) ?? false);
+        this.calls++;
+        if (!oom && !injected && !(error instanceof GpuOutOfMemoryError)) {
+          if (result) return result.value;
+          throw error;
+        }
+        const why = oom ? oom.message.split('\n')[0] : injected ? 'reported by a test hook' : (error as Error).message;
+        await this.replanInPlace(new GpuOutOfMemoryError(why));
+        this.busy = true;
+      }
     } finally {
       this.busy = false;
     }
+  }
+
+  /** Rebuilds this engine with the next smaller choice (same scene, options and replicas). */
+  private async replanInPlace(e: GpuOutOfMemoryError): Promise<void> {
+    const largestBatch = Math.max(2, ...this.layout.batches.map((b) => b.count));
+    const msg = ShearEngine.replanMessage(this.device, this.set, this.options, Object.assign(e, { largestBatch }), 'evaluating');
+    this.options.onReplan?.(msg.text);
+    const log = [...this.replanLog, msg.text];
+    const calls = this.calls;
+    this.destroy();
+    const fresh = await ShearEngine.create(this.device, this.set, { ...this.options, ...msg.next });
+    // the fresh engine's state replaces this one's (callers keep their reference to this object)
+    Object.assign(this, fresh);
+    this.replanLog = [...log, ...fresh.replanLog];
+    this.calls = calls;
   }
 
   /** log-likelihood and its exact gradient with respect to every parameter. */

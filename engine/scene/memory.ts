@@ -5,7 +5,7 @@
  * adapter, the host) runs out.
  */
 import { BATCH_UNIFORM_BYTES, BLOCK_PIXELS, PAIR_BYTES, phaseEntries, profileLayout } from '../../shaders/render.wgsl.ts';
-import { SceneError } from '../errors.ts';
+import { SceneError, ShineError } from '../errors.ts';
 import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions } from '../model/validate.ts';
 import { buildLayout, type SceneLayout } from './layout.ts';
 import { replicateSet } from './replicate.ts';
@@ -163,4 +163,54 @@ export function describeGpuBytes(b: GpuBytes): string {
 /** A scene that does not fit the GPU memory budget: names the need, its breakdown and the limit. */
 export function gpuMemoryError(need: GpuBytes, limit: number, what: string, hint = 'fewer sources or quadrants per run, fewer replicas, alias orders 0, or a larger device.memory_budget_gb / EngineOptions.maxGpuBytes if the device has the memory'): SceneError {
   return new SceneError(`${what} needs ${formatBytes(need.peak)} of GPU memory (${describeGpuBytes(need)}), more than the budget of ${formatBytes(limit)}: refused before allocating (${hint})`);
+}
+
+/**
+ * The GPU ran out of memory (an 'out-of-memory' error scope reported it, or a test hook): the
+ * engine re-plans smaller and carries on (ShearEngine.create and the evaluations, docs/plan.md).
+ */
+export class GpuOutOfMemoryError extends ShineError {}
+
+/** A batching / PSF-spectra choice of the engine. */
+export interface EngineMemoryChoice {
+  maxPairsPerBatch?: number;
+  psfSpectra: PsfSpectraMode;
+}
+
+/**
+ * The next smaller choice after an out-of-memory error at `failedPeak` bytes: first smaller batches
+ * (halved down to 2 pairs) with the same PSF mode, then recomputed PSF spectra (largest batches,
+ * then halved). Each candidate's bytes are computed (estimateEngineBytes); the first that needs at
+ * most ¾ of what failed is taken (a real shortfall is rarely a few bytes), else the smallest that
+ * needs less; null when nothing needs less.
+ */
+export function smallerChoice(
+  set: ExposureSet,
+  opts: Partial<RenderOptions> & { replicas?: number; includeInvisible?: boolean; maxBatchBytes?: number },
+  limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'> & Partial<GPUSupportedLimits>,
+  current: EngineMemoryChoice & { largestBatch: number },
+  failedPeak: number,
+): (EngineMemoryChoice & { peak: number }) | null {
+  const halvings = (from: number) => {
+    const out: number[] = [];
+    for (let c = Math.max(2, 2 * Math.floor(from / 4)); ; c = Math.max(2, 2 * Math.floor(c / 4))) {
+      out.push(c);
+      if (c === 2) break;
+    }
+    return out;
+  };
+  const cands: EngineMemoryChoice[] = [];
+  if (current.largestBatch > 2) for (const c of halvings(current.largestBatch)) cands.push({ psfSpectra: current.psfSpectra, maxPairsPerBatch: c });
+  if (current.psfSpectra === 'keep') {
+    cands.push({ psfSpectra: 'recompute', maxPairsPerBatch: current.maxPairsPerBatch });
+    const top = current.maxPairsPerBatch ?? current.largestBatch;
+    if (top > 2) for (const c of halvings(top)) cands.push({ psfSpectra: 'recompute', maxPairsPerBatch: c });
+  }
+  let best: (EngineMemoryChoice & { peak: number }) | null = null;
+  for (const c of cands) {
+    const peak = estimateEngineBytes(set, { ...opts, ...c }, limits).peak;
+    if (peak <= 0.75 * failedPeak) return { ...c, peak };
+    if (peak < failedPeak && (!best || peak < best.peak)) best = { ...c, peak };
+  }
+  return best;
 }

@@ -325,6 +325,11 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     maxPairsPerBatch: plan.maxPairsPerBatch,
     psfSpectra: plan.psf,
     maxGpuBytes: gpuBudget,
+    // out of GPU memory: the engine re-plans smaller and carries on (docs/plan.md); say so
+    onReplan: (m) => {
+      log(`plan: ${m}`);
+      warnings.push(m);
+    },
   }).catch((e) => {
     pipelines.restore();
     throw e;
@@ -521,7 +526,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       quadrantChi2: chi2,
       unmodelled: masked.summary,
       render: { psfOversampling: psfOversamplingOf(built.set), aliasOrders: aliasOrdersFor(built.set, engine.options) },
-      plan: planRecord(plan),
+      plan: planRecord(plan, engine.replans.length ? { replans: [...engine.replans], final: { psf_spectra: engine.options.psfSpectra, max_pairs_per_batch: engine.options.maxPairsPerBatch ?? null } } : {}),
       performance: performanceFigures,
     };
   } finally {
