@@ -16,15 +16,31 @@ import { defaultGpuBudget, formatBytes } from '../../engine/scene/memory.ts';
 import { gpuBudgetBytes } from '../gpu-budget.ts';
 import { totalmem } from 'node:os';
 import { cloneParams } from '../../engine/scene/types.ts';
+import { profileLabel, type GalaxyProfile } from '../../engine/model/spergel.ts';
+import { ensureProfileParams } from '../../engine/model/profile-params.ts';
+
+/** The galaxy profile of --profile (with --spergel-nu, --bulge-nu). */
+function benchProfile(name: string, spergelNu: number | undefined, bulgeNu: number | undefined): GalaxyProfile | undefined {
+  if (bulgeNu !== undefined && name !== 'bulge-disk') throw new UserError('--bulge-nu needs --profile bulge-disk');
+  if (name === 'exponential' && spergelNu === undefined) return undefined;
+  if (name === 'spergel' && spergelNu !== undefined) return { type: 'spergel', nu: spergelNu };
+  if (name === 'spergel-free') return { type: 'spergel', nu: spergelNu ?? 0.5, free: true };
+  if (name === 'bulge-disk' && spergelNu === undefined) return { type: 'bulge_disk', bulgeNu: bulgeNu ?? -0.6 };
+  throw new UserError(`--profile must be exponential, spergel (with --spergel-nu), spergel-free or bulge-disk (--spergel-nu only with spergel or spergel-free), got '${name}'`);
+}
 
 const USAGE = `usage: shine bench [--sources N=500] [--quadrants M=4] [--tier 64|128|256|mixed (64)] [--repeats R=5]
                    [--size WxH (2048x2066)] [--replicas K=1] [--psf-oversampling Q=1] [--alias-orders auto|N] [--spergel-nu NU]
+                   [--profile exponential|spergel|spergel-free|bulge-disk] [--bulge-nu NU]
                    [--json] [--adapter X] [--limits adapter|default]
        shine bench --stages --config C --tile-id T --sub-tile R,C [--method map|nuts] [--trace out.json] [--json]   (docs/bench.md)
   --replicas K   also time K parameter sets in one evaluateMany call (NUTS chains / VI particles)
   --psf-oversampling Q, --alias-orders N   PSF stamps sampled Q times per pixel; alias orders folded
                  (auto = ceil((Q−1)/2)); see docs/forward-model.md "Aliasing"
   --spergel-nu NU   render Spergel profiles of index NU instead of exponentials
+  --profile P    galaxy profile (docs/forward-model.md): exponential (default), spergel (index --spergel-nu),
+                 spergel-free (ν per source, started at --spergel-nu or 0.5), bulge-disk (exponential disk +
+                 Spergel bulge of index --bulge-nu, default -0.6; B/T 0.3, bulge hlr ½ the disk's)
   --fft-factor F FFT size = F × stamp size (default 2, the configuration's stamps.fft_factor; 1 = no padding:
                  light beyond the stamp wraps around, docs/bench.md "FFT size")`;
 
@@ -49,7 +65,7 @@ const bench: Command = {
   async run(argv) {
     // seed 003's stage benchmark on a prepared sub-tile (cli/commands/bench-stages.ts, docs/bench.md)
     if (argv.includes('--stages')) return (await import('./bench-stages.ts')).runStages(argv);
-    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string', 'spergel-nu': 'number', 'fft-factor': 'integer' }, USAGE);
+    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string', 'spergel-nu': 'number', 'fft-factor': 'integer', profile: 'string', 'bulge-nu': 'number' }, USAGE);
     if (!parsed) return 0;
     const { opts } = parsed;
     const flags = parsed;
@@ -69,7 +85,8 @@ const bench: Command = {
     if (aliasOrders !== 'auto' && !(Number.isInteger(aliasOrders) && aliasOrders >= 0)) throw new UserError(`--alias-orders must be auto or an integer ≥ 0, got '${aliasOpt}'`);
     const spergelNu = opts['spergel-nu'] as number | undefined;
     if (spergelNu !== undefined && !Number.isFinite(spergelNu)) throw new UserError(`--spergel-nu must be a number, got '${opts['spergel-nu']}'`);
-    const profile = spergelNu === undefined ? undefined : ({ type: 'spergel', nu: spergelNu } as const);
+    const profileName = (opts.profile as string | undefined) ?? (spergelNu === undefined ? 'exponential' : 'spergel');
+    const profile: GalaxyProfile | undefined = benchProfile(profileName, spergelNu, opts['bulge-nu'] as number | undefined);
     const fftFactor = (opts['fft-factor'] as number | undefined) ?? 2;
     if (!(fftFactor >= 1 && (fftFactor & (fftFactor - 1)) === 0)) throw new UserError(`--fft-factor must be a power of two ≥ 1 (FFT size = factor × stamp), got ${fftFactor}`);
     const [w, h] = ((opts.size as string) ?? '2048x2066').split('x').map(Number);
@@ -91,7 +108,7 @@ const bench: Command = {
       const { set, truth } = makeSyntheticScene({ nSources, nQuadrants, width: w, height: h, tier, seed: (opts.seed as number) ?? 1, psfOversampling });
       const sceneMs = performance.now() - tScene;
       const eng = await ShearEngine.create(acq.device, set, { replicas, aliasOrders, maxGpuBytes, fftFactor, ...(profile ? { profile } : {}) });
-      const params = cloneParams(truth);
+      const params = ensureProfileParams(cloneParams(truth), profile);
       // warm-up (first calls create the read-back buffers and warm driver caches)
       await eng.evaluate(params);
       await eng.render(params);
@@ -114,7 +131,7 @@ const bench: Command = {
         fftFactor,
         fftSizes: st.fftSizes,
         aliasOrders: aliasOrdersFor(set, eng.options),
-        profile: profile ? `spergel ν=${profile.nu}` : 'exponential',
+        profile: profileLabel(profile),
         quadrantSize: [w, h],
         pairs: st.pairs,
         batches: st.batches,
