@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { parseConfig, defaultConfig, ConfigError, minimumMarginArcsec } from '../../engine/config/index.ts';
 import { loadConfig, expandGlob } from '../../platform/node/config.ts';
 import { schemaFields } from './schema-fields.ts';
+import { ConfigSchema } from '../../engine/config/schema.ts';
+import { parse as parseYaml } from 'yaml';
 
 const F = 'config.yaml';
 
@@ -229,6 +231,19 @@ describe('docs/config.md documents every configuration field', () => {
     expect(wrongType).toEqual([]);
     const empty = fields.filter((f) => rows.get(f.path)!.length < 3 || rows.get(f.path)!.slice(1).some((c) => c === '')).map((f) => f.path);
     expect(empty).toEqual([]);
+  });
+
+  it('each row\'s default (the first `…` of its default cell, read as YAML) is the schema\'s default', () => {
+    const raw = ConfigSchema.parse({}) as unknown as Record<string, unknown>;
+    const wrong: string[] = [];
+    for (const f of fields) {
+      const cell = rows.get(f.path)![1];
+      const m = /^`([^`]*)`/.exec(cell);
+      const want = f.path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], raw);
+      const got = m ? parseYaml(m[1]) : undefined;
+      if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`${f.path}: doc ${cell.split(' ')[0]}, schema ${JSON.stringify(want)}`);
+    }
+    expect(wrong).toEqual([]);
   });
 
   it('no row documents a field the schema does not have', () => {
