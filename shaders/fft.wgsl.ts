@@ -24,9 +24,9 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 
 export interface FftPassShaderOptions {
-  /** Transform length N (the image is N×N). Power of two. */
+  /** Transform length N (the image is N×N): 2^k or 3·2^k. */
   size: number;
-  /** Complex values per invocation held in registers (power of two, divisible by every radix). */
+  /** Complex values per invocation held in registers (divisible by every radix). */
   perThread: number;
   /** Lines (rows or columns) per workgroup. */
   lines: number;
@@ -42,8 +42,26 @@ export interface FftPassShaderOptions {
   swizzle?: boolean;
 }
 
-/** The radices of a plan: the fewest stages with radix ≤ maxRadix, as balanced as possible (larger first). */
+/**
+ * The radices of a plan. Power-of-two sizes: the fewest stages with radix ≤ maxRadix (= perThread),
+ * as balanced as possible (larger first). Sizes 3·2^k (mixed radix, docs/fft.md "Sizes"): the
+ * power-of-two stages first and one last stage of radix 3·2^b dividing perThread, so that every
+ * stage but the last has a power-of-two stride (the index arithmetic stays shifts and masks).
+ */
 export function fftRadices(size: number, maxRadix: number): number[] {
+  const three = size % 3 === 0 ? 3 : 1;
+  const pow = size / three;
+  if (!Number.isInteger(pow) || pow < 1 || (pow & (pow - 1)) !== 0) throw new Error(`fftRadices: size ${size} is not 2^k or 3·2^k`);
+  if (three === 1) return pow2Radices(pow, maxRadix);
+  // last stage: the largest 3·2^b that divides maxRadix and pow·3 (at least 3)
+  let last = 3;
+  while (maxRadix % (last * 2) === 0 && pow % ((last * 2) / 3) === 0) last *= 2;
+  const rest = (size / last) | 0;
+  const pow2Max = maxRadix & -maxRadix; // the power-of-two part of perThread
+  return [...(rest > 1 ? pow2Radices(rest, pow2Max) : []), last];
+}
+
+function pow2Radices(size: number, maxRadix: number): number[] {
   const bits = Math.round(Math.log2(size));
   const maxBits = Math.round(Math.log2(maxRadix));
   const stages = Math.ceil(bits / maxBits);
@@ -66,11 +84,30 @@ function f32lit(x: number): string {
 
 /**
  * Straight-line WGSL for an r-point DFT of the values named `inputs` (radix-2 decimation in time,
- * unrolled at generation time). Returns the names of the outputs, in natural order.
+ * unrolled at generation time; an odd length — 3 — as a direct DFT with float64-computed constants).
+ * Returns the names of the outputs, in natural order.
  */
 function emitSmallDft(inputs: string[], sign: number, code: string[], fresh: () => string): string[] {
   const r = inputs.length;
   if (r === 1) return inputs;
+  if (r === 3) {
+    // w = e^{sign·2πi/3} = −1/2 + sign·i·√3/2: X0 = a + b + c, X1,2 = a − (b + c)/2 ± sign·i·(√3/2)(b − c)
+    const [a, b, c] = inputs;
+    const t = fresh();
+    const d = fresh();
+    const m = fresh();
+    const rot = fresh();
+    const x0 = fresh();
+    const x1 = fresh();
+    const x2 = fresh();
+    const h = f32lit(Math.sqrt(3) / 2);
+    code.push(`let ${t} = ${b} + ${c};`, `let ${d} = ${b} - ${c};`, `let ${m} = ${a} - 0.5 * ${t};`);
+    // sign·i·(√3/2)·d
+    code.push(sign > 0 ? `let ${rot} = vec2<f32>(-${d}.y, ${d}.x) * ${h};` : `let ${rot} = vec2<f32>(${d}.y, -${d}.x) * ${h};`);
+    code.push(`let ${x0} = ${a} + ${t};`, `let ${x1} = ${m} + ${rot};`, `let ${x2} = ${m} - ${rot};`);
+    return [x0, x1, x2];
+  }
+  if (r % 2 !== 0) throw new Error(`emitSmallDft: radix ${r} is not 3 or even`);
   const even = emitSmallDft(inputs.filter((_, i) => i % 2 === 0), sign, code, fresh);
   const odd = emitSmallDft(inputs.filter((_, i) => i % 2 === 1), sign, code, fresh);
   const out = new Array<string>(r);

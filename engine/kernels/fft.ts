@@ -1,5 +1,5 @@
 /**
- * Batched 2-D complex FFT on the GPU, sizes 64, 128, 256 and 512, numpy conventions:
+ * Batched 2-D complex FFT on the GPU, sizes 64, 96, 128, 192, 256, 384 and 512 (2^k and 3·2^k), numpy conventions:
  * forward X[k] = Σ x[n] e^{−2πi k·n/M} (unnormalised), inverse e^{+2πi k·n/M} with 1/M² overall.
  *
  * Data layout: `array<vec2<f32>>` (re, im interleaved); image b of a batch at elements
@@ -16,11 +16,12 @@
 import { fftPassShader, fftRadices } from '../../shaders/fft.wgsl.ts';
 import { ShineError } from '../errors.ts';
 
-export const FFT_SIZES = [64, 128, 256, 512] as const;
+/** 2^k and 3·2^k sizes: 96, 192, 384 let the FFT grid be 1.5 × the stamp (docs/fft.md "Sizes"). */
+export const FFT_SIZES = [64, 96, 128, 192, 256, 384, 512] as const;
 export type FftSize = (typeof FFT_SIZES)[number];
 
 export interface Fft2dOptions {
-  /** Complex values per invocation (4, 8 or 16). Default chosen per size. */
+  /** Complex values per invocation (4…64 for 2^k sizes, 12, 24 or 48 for 3·2^k). Default chosen per size. */
   perThread?: number;
   /** Rows per workgroup in the row pass (power of two). Default: as many as the limits allow, capped. */
   rowLines?: number;
@@ -133,7 +134,7 @@ function passConfig(
   const maxLines = Math.min(
     floorPow2(maxInv / T),
     needsShared ? floorPow2(maxWs / rowBytes) : M,
-    M,
+    M & -M, // lines per workgroup divide M (M = 3·2^k: at most 2^k)
   );
   if (maxLines < 1) {
     throw new ShineError(
@@ -164,9 +165,11 @@ function setup(device: GPUDevice, size: number, opts: Fft2dOptions): PlanSetup {
     throw new ShineError(`FFT size ${size} is not supported: the GPU FFT handles ${FFT_SIZES.join(', ')} (M×M images)`);
   }
   const M = size as FftSize;
-  const perThread = opts.perThread ?? (M <= 64 ? 8 : 16);
-  if (![4, 8, 16, 32, 64].includes(perThread) || perThread > M) {
-    throw new ShineError(`FFT ${M}×${M}: perThread = ${perThread} must be 4, 8, 16, 32 or 64 (≤ M)`);
+  const mixed = M % 3 === 0;
+  const perThread = opts.perThread ?? (mixed ? 24 : M <= 64 ? 8 : 16);
+  const allowed = mixed ? [12, 24, 48] : [4, 8, 16, 32, 64];
+  if (!allowed.includes(perThread) || perThread > M || M % perThread !== 0) {
+    throw new ShineError(`FFT ${M}×${M}: perThread = ${perThread} must be one of ${allowed.join(', ')} (dividing M)`);
   }
   const lim = planLimits(device, opts.limits);
   const rows = passConfig(lim, M, perThread, opts.rowLines, 8, 'rowLines');

@@ -92,8 +92,7 @@ const TOL = 1e-5;
 describe('fft64 reference (oracle check)', () => {
   it('matches a naive O(N²) DFT, 1-D and 2-D, forward and inverse', () => {
     const r = rng(7);
-    for (const inverse of [false, true]) {
-      const n = 64;
+    for (const [n, inverse] of [[64, false], [64, true], [96, false], [96, true], [3, true], [384, false]] as const) {
       const re = Float64Array.from({ length: n }, () => r() - 0.5);
       const im = Float64Array.from({ length: n }, () => r() - 0.5);
       const dr = new Float64Array(n);
@@ -116,8 +115,8 @@ describe('fft64 reference (oracle check)', () => {
         expect(Math.abs(im[k] - di[k])).toBeLessThan(1e-12);
       }
     }
-    // 2-D: naive double sum on 16×16
-    const M = 16;
+    // 2-D: naive double sum on 16×16 and 24×24 (3·2^k)
+    for (const M of [16, 24]) {
     const re = Float64Array.from({ length: M * M }, () => r() - 0.5);
     const im = Float64Array.from({ length: M * M }, () => r() - 0.5);
     const nr = new Float64Array(M * M);
@@ -136,6 +135,7 @@ describe('fft64 reference (oracle check)', () => {
     for (let i = 0; i < M * M; i++) {
       expect(Math.abs(re[i] - nr[i])).toBeLessThan(1e-12);
       expect(Math.abs(im[i] - ni[i])).toBeLessThan(1e-12);
+    }
     }
   });
 });
@@ -311,7 +311,8 @@ describe('GPU batched 2-D FFT', () => {
   });
 
   it('rejects unsupported sizes and bad arguments with clear errors', async () => {
-    await expect(createFft2dAsync(device, 100)).rejects.toThrow(/FFT size 100 is not supported.*64, 128, 256, 512/);
+    await expect(createFft2dAsync(device, 100)).rejects.toThrow(/FFT size 100 is not supported.*64, 96, 128, 192, 256, 384, 512/);
+    await expect(createFft2dAsync(device, 96, { perThread: 16 })).rejects.toThrow(/perThread = 16 must be one of 12, 24, 48/);
     await expect(createFft2dAsync(device, 1024)).rejects.toThrow(/not supported/);
     const plan = plans.get(64)!;
     const buf = device.createBuffer({ label: 'small', size: 2 * 64 * 64 * 8, usage: GPUBufferUsage.STORAGE });
