@@ -17,6 +17,7 @@ import { loadConfig } from '../platform/node/config.ts';
 import { openFits, remoteSettings } from '../platform/node/files.ts';
 import type { OpenOptions } from '../engine/data/fits/file.ts';
 import { gpuBudgetBytes, planDevice } from './gpu-budget.ts';
+import { createProgress } from './progress.ts';
 import { peakRssBytes } from './host-memory.ts';
 import { acquireLock } from '../platform/node/lock.ts';
 import { refuseWhileAssembling, subtileLockName } from '../platform/node/output-locks.ts';
@@ -43,23 +44,10 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** A progress line on a terminal (rewritten in place), sparse lines otherwise. */
+/** Progress of every stage with the time left (cli/progress.ts): a rewritten line on a terminal, plain lines in a log. */
 function progressReporter(quiet: boolean) {
   const tty = !!(globalThis as { process?: { stderr?: { isTTY?: boolean } } }).process?.stderr?.isTTY;
-  let lastLine = 0;
-  return (stage: string, done: number, total: number, detail?: { loss?: number }) => {
-    if (quiet) return;
-    const pct = total > 0 ? Math.min(100, Math.round((100 * done) / total)) : 0;
-    const width = 24;
-    const bar = '█'.repeat(Math.round((pct / 100) * width)).padEnd(width, '·');
-    const loss = detail?.loss !== undefined ? `  loss ${detail.loss.toFixed(2)}` : '';
-    const line = `subtile: ${stage.padEnd(8)} ${bar} ${done}/${total}${loss}`;
-    if (tty) process.stderr.write(`\r${line}\x1b[K${done >= total && stage !== 'map' ? '\n' : ''}`);
-    else if (performance.now() - lastLine > 5000 || done >= total) {
-      lastLine = performance.now();
-      process.stderr.write(`${line}\n`);
-    }
-  };
+  return createProgress({ write: (t) => void process.stderr.write(t), tty, prefix: 'subtile', quiet });
 }
 
 export { subtileLockName };
@@ -148,15 +136,15 @@ export const subtileCommand: Command = {
       try {
         // http(s) inputs go through the configured cache, concurrency bound and retries (docs/remote-data.md)
         const remote = remoteSettings(cfg.remote, cfg.source.dir);
+        const progress = progressReporter(quiet);
         const result = await runSubtile(acq.device, manifest, cfg, { openFits: (p: string, o?: OpenOptions) => openFits(p, { ...o, remote }) }, {
           method: method as 'map' | 'vi' | 'nuts' | undefined,
-          onProgress: progressReporter(quiet),
+          onProgress: progress,
           log,
           maxGpuBytes: gpuBudgetBytes(acq, cfg.device.memory_budget_gb),
           planDevice: planDevice(acq, cfg.device.memory_budget_gb),
           peakRssBytes,
         });
-        if (!quiet) process.stderr.write('\n');
         const tWrite = performance.now();
         const configText = await readFile(configFile, 'utf8');
         const products = subtileProducts(result, manifest, {
@@ -170,7 +158,10 @@ export const subtileCommand: Command = {
           saveDiagnostics: cfg.distributed.save_diagnostics,
           totalMs: performance.now() - t0,
         });
+        progress('write', 0, 4);
         await writeSubtileOutputs(outDir, tileId, row, col, products);
+        progress('write', 4, 4);
+        progress.end();
         const writeMs = performance.now() - tWrite;
         const summary = {
           tileId,
