@@ -127,6 +127,14 @@ export const PriorsSchema = z.strictObject({
   ellipticity: ellipticityPrior().default({ type: 'ba14', sigma: 0.3 }),
   /** Each position offset dx, dy on the sky (arcsec). */
   offset: offsetPrior().default({ type: 'normal', mean: 0, sigma: 0.05 }),
+  /** Spergel index of a free-ν profile (default uniform −0.6 … 4; engine/infer/priors.ts PROFILE_DEFAULT_PRIORS). */
+  nu: signedPrior().optional(),
+  /** Bulge + disk: bulge-to-total flux ratio (default uniform 0 … 1). */
+  bulge_fraction: signedPrior().optional(),
+  /** Bulge + disk: bulge half-light radius (arcsec; default lognormal σ 0.5 centred on the start, ½ the catalog hlr). */
+  bulge_hlr: positivePrior().optional(),
+  /** Bulge + disk: each bulge distortion component (default normal 0, 0.3). */
+  bulge_ellipticity: ellipticityPrior().optional(),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -189,17 +197,27 @@ export const SourcesSchema = z.strictObject({
 });
 
 /**
- * Galaxy light profile: `{type: exponential}` (also the bare string `exponential`) or
- * `{type: spergel, nu: ν}` with GalSim's −0.85 ≤ ν ≤ 4 (engine/model/spergel.ts; 0.5 = exponential).
+ * Galaxy light profile: `{type: exponential}` (also the bare string `exponential`),
+ * `{type: spergel, nu: ν}` with GalSim's −0.85 ≤ ν ≤ 4 (engine/model/spergel.ts; 0.5 = exponential),
+ * with `free: true` ν fitted per source from `nu` (prior gal.priors.nu), or `{type: bulge_disk,
+ * bulge_nu: ν_b}` (engine/model/bulge-disk.ts: exponential disk + Spergel bulge, default ν_b = −0.6).
  */
 const GalProfileSchema = z.preprocess(
-  (v) => (v === 'exponential' || v === 'spergel' ? { type: v } : v),
-  z.discriminatedUnion('type', [z.strictObject({ type: z.literal('exponential') }), z.strictObject({ type: z.literal('spergel'), nu: z.number().min(-0.85).max(4) })], {
-    error: (iss) => {
-      const t = iss.input && typeof iss.input === 'object' ? (iss.input as { type?: unknown }).type : iss.input;
-      return `expected profile type exponential or spergel, got ${JSON.stringify(t)}`;
+  (v) => (v === 'exponential' || v === 'spergel' || v === 'bulge_disk' ? { type: v } : v),
+  z.discriminatedUnion(
+    'type',
+    [
+      z.strictObject({ type: z.literal('exponential') }),
+      z.strictObject({ type: z.literal('spergel'), nu: z.number().min(-0.85).max(4), free: z.boolean().optional() }),
+      z.strictObject({ type: z.literal('bulge_disk'), bulge_nu: z.number().min(-0.85).max(4).default(-0.6) }),
+    ],
+    {
+      error: (iss) => {
+        const t = iss.input && typeof iss.input === 'object' ? (iss.input as { type?: unknown }).type : iss.input;
+        return `expected profile type exponential, spergel or bulge_disk, got ${JSON.stringify(t)}`;
+      },
     },
-  }),
+  ),
 );
 
 export const GalSchema = z.strictObject({

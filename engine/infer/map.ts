@@ -85,6 +85,9 @@ export function blockStructure(posterior: Posterior): BlockStructure {
   for (let s = 0; s < space.nSources; s++) {
     const idx: number[] = [];
     for (let k = 0; k < 6; k++) if (space.sourceIndex[6 * s + k] >= 0) idx.push(space.sourceIndex[6 * s + k]);
+    // the profile parameters (free ν, bulge) belong to their source's block
+    const np = space.profileNames.length;
+    for (let k = 0; k < np; k++) if (space.extraIndex[np * s + k] >= 0) idx.push(space.extraIndex[np * s + k]);
     sources.push(idx);
   }
   return { g, sources };

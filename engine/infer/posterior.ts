@@ -11,8 +11,8 @@
  */
 import { SceneError, ShineError } from '../errors.ts';
 import type { ShearEngine } from '../scene/engine.ts';
-import { cloneParams, SOURCE_PARAM_NAMES, type SceneGradient, type SceneParams, type SourceParamName } from '../scene/types.ts';
-import { ba14Pair, priorLogDensity, resolvePriors, scalarPrior, type ParamKind, type PriorConfig, type ScalarPrior } from './priors.ts';
+import { cloneParams, PROFILE_PARAM_NAMES, SOURCE_PARAM_NAMES, type ProfileParamName, type SceneGradient, type SceneParams, type SourceParamName } from '../scene/types.ts';
+import { ba14Pair, priorLogDensity, resolvePriors, resolveProfilePriors, scalarPrior, type ParamKind, type PriorConfig, type ProfilePriorConfig, type ScalarPrior } from './priors.ts';
 import {
   discForward,
   discInverse,
@@ -28,7 +28,7 @@ import {
 
 /** One free parameter. */
 export interface FreeEntry {
-  kind: ParamKind;
+  kind: ParamKind | ProfileParamName;
   /** Source index, −1 for g1/g2. */
   source: number;
   prior: ScalarPrior;
@@ -56,6 +56,12 @@ export interface CatalogCentres {
 }
 
 /**
+ * Priors with those of the profile parameters (PROFILE_DEFAULT_PRIORS where not given): used for
+ * the sources' SceneParams.nu / bulge arrays when the initial parameters carry them.
+ */
+export type PosteriorPriors = Partial<PriorConfig> & { profile?: Partial<ProfilePriorConfig> };
+
+/**
  * Mapping between SceneParams, the constrained free vector θ and the unconstrained vector z.
  * Pure CPU code (no GPU).
  */
@@ -74,9 +80,21 @@ export class ParamSpace {
   /** Number of free source parameters per source (the same for every source). */
   readonly perSource: number;
   readonly priors: PriorConfig;
+  /**
+   * The profile parameters of the sources (those of PROFILE_PARAM_NAMES present in the initial
+   * parameters: ['nu'] for a free-ν Spergel, the 4 bulge ones for bulge + disk), after the six
+   * standard ones of each source in the free vector; their free indices per source in
+   * `extraIndex[s · profileNames.length + j]` (−1 when fixed).
+   */
+  readonly profileNames: ProfileParamName[];
+  readonly extraIndex: Int32Array;
+  readonly profilePriors: ProfilePriorConfig;
 
-  constructor(priorsIn: Partial<PriorConfig>, init: SceneParams, catalog?: CatalogCentres) {
-    const priors = resolvePriors(priorsIn);
+  constructor(priorsIn: PosteriorPriors, init: SceneParams, catalog?: CatalogCentres) {
+    const { profile: profilePriorsIn, ...standardPriors } = priorsIn;
+    const priors = resolvePriors(standardPriors);
+    this.profilePriors = resolveProfilePriors(profilePriorsIn);
+    this.profileNames = PROFILE_PARAM_NAMES.filter((k) => init[k] !== undefined);
     this.priors = priors;
     const n = init.flux.length;
     this.nSources = n;
@@ -93,8 +111,13 @@ export class ParamSpace {
       const p = priors[k];
       if (p.type === 'fixed' && p.value !== undefined) base[k].fill(p.value);
     }
+    for (const k of this.profileNames) {
+      const p = this.profilePriors[k];
+      if (p.type === 'fixed' && p.value !== undefined) base[k]!.fill(p.value);
+    }
     this.base = base;
     this.sourceIndex = new Int32Array(n * 6).fill(-1);
+    this.extraIndex = new Int32Array(n * this.profileNames.length).fill(-1);
     this.perSource = SOURCE_PARAM_NAMES.filter((k) => priors[k].type !== 'fixed').length;
 
     const add = (kind: ParamKind, source: number, catalogValue?: number): number => {
@@ -122,7 +145,34 @@ export class ParamSpace {
         const pr = this.entries[i].prior;
         this.blocks.push({ kind: 'scalar', index: i, t: pr.type === 'uniform' ? { kind: 'affineSigmoid', low: pr.low, high: pr.high } : { kind: 'identity' } });
       }
+      this.addProfileParams(s, base);
     }
+  }
+
+  /**
+   * Source s's profile parameters: ν and B/T (bounded: affine sigmoid), the bulge hlr (lognormal:
+   * exp; centred on its starting value when `mu` is not given), the bulge (e1, e2) (a disc block,
+   * as the disk's).
+   */
+  private addProfileParams(s: number, base: SceneParams): void {
+    const names = this.profileNames;
+    const idx = names.map((k) => {
+      const spec = this.profilePriors[k];
+      if (spec.type === 'fixed') return -1;
+      const pr = scalarPrior(k as unknown as ParamKind, spec, base[k]![s]);
+      if (!pr) return -1;
+      this.entries.push({ kind: k, source: s, prior: pr });
+      return this.entries.length - 1;
+    });
+    idx.forEach((v, j) => (this.extraIndex[names.length * s + j] = v));
+    names.forEach((k, j) => {
+      const i = idx[j];
+      if (i < 0 || k === 'bulgeE1' || k === 'bulgeE2') return;
+      const pr = this.entries[i].prior;
+      this.blocks.push({ kind: 'scalar', index: i, t: pr.type === 'uniform' ? { kind: 'affineSigmoid', low: pr.low, high: pr.high } : pr.type === 'lognormal' ? { kind: 'exp' } : { kind: 'identity' } });
+    });
+    const j1 = names.indexOf('bulgeE1');
+    if (j1 >= 0) this.discBlocks(`bulgeE1[${s}]`, `bulgeE2[${s}]`, idx[j1], idx[names.indexOf('bulgeE2')], base.bulgeE1![s], base.bulgeE2![s]);
   }
 
   private discBlocks(n1: string, n2: string, i1: number, i2: number, v1: number, v2: number): void {
@@ -171,7 +221,7 @@ export class ParamSpace {
   pack(p: SceneParams): Float64Array {
     const th = new Float64Array(this.dim);
     this.entries.forEach((e, i) => {
-      th[i] = e.source < 0 ? p[e.kind as 'g1' | 'g2'] : p[e.kind as SourceParamName][e.source];
+      th[i] = e.source < 0 ? p[e.kind as 'g1' | 'g2'] : p[e.kind as SourceParamName | ProfileParamName]![e.source];
     });
     return th;
   }
@@ -186,7 +236,7 @@ export class ParamSpace {
     const p = cloneParams(this.base);
     this.entries.forEach((e, i) => {
       if (e.source < 0) p[e.kind as 'g1' | 'g2'] = theta[i];
-      else p[e.kind as SourceParamName][e.source] = theta[i];
+      else p[e.kind as SourceParamName | ProfileParamName]![e.source] = theta[i];
     });
     return p;
   }

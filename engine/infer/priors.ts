@@ -181,3 +181,43 @@ export function ba14Pair(e1: number, e2: number, sigma: number): { value: number
     hess: [-4 / w - (8 * e1 * e1) / w2, (-8 * e1 * e2) / w2, -4 / w - (8 * e2 * e2) / w2],
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Priors of the per-source parameters some galaxy profiles add (engine/model/profile-params.ts)
+
+/** The profile parameters' priors (SceneParams.nu; bulge + disk: bulgeFrac, bulgeHlr, bulgeE1, bulgeE2). */
+export type ProfilePriorConfig = Record<'nu' | 'bulgeFrac' | 'bulgeHlr' | 'bulgeE1' | 'bulgeE2', PriorSpec>;
+
+/**
+ * Defaults (docs/forward-model.md "Priors of the profile parameters"):
+ *   ν       ~ Uniform(−0.6, 4): −0.6 the de Vaucouleurs-like end (cuspier profiles' transforms
+ *             fall off too slowly for the stamp tiers), 4 GalSim's upper limit
+ *   B/T     ~ Uniform(0, 1)
+ *   h_bulge ~ LogNormal(log h_b,start, 0.5), centred on the starting value (½ the catalog hlr)
+ *   bulge e ~ Normal(0, 0.3) per component
+ */
+export const PROFILE_DEFAULT_PRIORS: ProfilePriorConfig = {
+  nu: { type: 'uniform', low: -0.6, high: 4 },
+  bulgeFrac: { type: 'uniform', low: 0, high: 1 },
+  bulgeHlr: { type: 'lognormal', sigma: 0.5 },
+  bulgeE1: { type: 'normal', mean: 0, sigma: 0.3 },
+  bulgeE2: { type: 'normal', mean: 0, sigma: 0.3 },
+};
+
+/** Merges over PROFILE_DEFAULT_PRIORS and validates (each kind's support: ν ∈ [−0.85, 4], B/T ∈ [0, 1], h_b > 0, |e_b| < 1). */
+export function resolveProfilePriors(partial: Partial<ProfilePriorConfig> = {}): ProfilePriorConfig {
+  const out = { ...PROFILE_DEFAULT_PRIORS, ...partial };
+  for (const [kind, p] of Object.entries(out) as Array<[keyof ProfilePriorConfig, PriorSpec]>) {
+    if (!p || typeof p !== 'object') bad(kind, 'missing prior specification');
+    if (p.type === 'ba14' && kind !== 'bulgeE1' && kind !== 'bulgeE2') bad(kind, `the ba14 prior is a prior on an ellipticity, not on ${kind}`);
+    if (p.type === 'lognormal' && kind !== 'bulgeHlr') bad(kind, `a lognormal prior needs a positive parameter (bulgeHlr), not ${kind}`);
+    if ((p.type === 'normal' || p.type === 'lognormal' || p.type === 'ba14') && !(p.sigma > 0 && Number.isFinite(p.sigma))) bad(kind, `${p.type} sigma = ${p.sigma} must be a positive finite number`);
+    if (p.type === 'uniform') {
+      if (!(Number.isFinite(p.low) && Number.isFinite(p.high) && p.low < p.high)) bad(kind, `uniform needs finite low < high, got [${p.low}, ${p.high}]`);
+      const [lo, hi] = kind === 'nu' ? [-0.85, 4] : kind === 'bulgeFrac' ? [0, 1] : kind === 'bulgeHlr' ? [0, Infinity] : [-1, 1];
+      if (p.low < lo || p.high > hi) bad(kind, `uniform bounds [${p.low}, ${p.high}] must lie inside [${lo}, ${hi}]`);
+    }
+    if ((kind === 'nu' || kind === 'bulgeFrac') && p.type !== 'uniform' && p.type !== 'fixed') bad(kind, `${kind} needs a bounded prior: uniform (or fixed), got ${p.type}`);
+  }
+  return out;
+}

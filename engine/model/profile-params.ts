@@ -45,3 +45,11 @@ export function ensureProfileParams(params: SceneParams, profile: GalaxyProfile 
   }
   return params;
 }
+
+/** The configuration's `gal.profile` (engine/config/schema.ts, snake_case) as a RenderOptions profile. */
+export function profileFromConfig(p: { type: string; nu?: number; free?: boolean; bulge_nu?: number } | undefined): GalaxyProfile | undefined {
+  if (!p || p.type === 'exponential') return p ? { type: 'exponential' } : undefined;
+  if (p.type === 'spergel') return p.free ? { type: 'spergel', nu: p.nu!, free: true } : { type: 'spergel', nu: p.nu! };
+  if (p.type === 'bulge_disk') return { type: 'bulge_disk', bulgeNu: p.bulge_nu ?? -0.6 };
+  throw new RangeError(`gal.profile.type ${p.type} is not exponential, spergel or bulge_disk`);
+}

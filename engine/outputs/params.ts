@@ -8,6 +8,7 @@ import { writeFits, type ColumnSpec } from '../data/fits/write.ts';
 import type { FitsTable } from '../data/fits/table.ts';
 import { checkSubtileId, type SubtileId } from './names.ts';
 import { provenanceCards, type Provenance } from './provenance.ts';
+import type { ProfileParamName } from '../scene/types.ts';
 
 export const PARAMS_EXTNAME = 'PARAMS';
 
@@ -42,7 +43,25 @@ export interface SourceParamsColumns {
   nQuadrants?: ArrayLike<number>;
   /** Rows to write (indices into the arrays above); default all. */
   indices?: ArrayLike<number>;
+  /**
+   * The galaxy profile's own parameters when the run fitted them (free Spergel ν; bulge + disk):
+   * columns after N_QUADRANTS (PROFILE_PARAM_COLUMNS), each with its _ERR and INIT_ column.
+   */
+  profile?: Partial<Record<ProfileParamName, { value: ArrayLike<number>; err?: ArrayLike<number>; init?: ArrayLike<number> }>>;
 }
+
+/**
+ * Column stems of the profile parameters (docs/outputs.md): NU (free Spergel index), BULGE_FRAC
+ * (B/T), BULGE_HLR (arcsec), BULGE_E1, BULGE_E2; present only in the tables of runs whose profile
+ * has them, after the PARAMS_COLUMNS (which stay first and in order).
+ */
+export const PROFILE_PARAM_COLUMNS: Record<ProfileParamName, { name: string; unit?: string }> = {
+  nu: { name: 'NU' },
+  bulgeFrac: { name: 'BULGE_FRAC' },
+  bulgeHlr: { name: 'BULGE_HLR', unit: 'arcsec' },
+  bulgeE1: { name: 'BULGE_E1' },
+  bulgeE2: { name: 'BULGE_E2' },
+};
 
 export interface ParamsColumnInfo {
   name: string;
@@ -96,6 +115,11 @@ export function paramsTable(id: SubtileId, src: SourceParamsColumns, prov: Prove
     ...SOURCE_PARAMS.map((p) => [`errors.${p}`, src.errors?.[p]] as [string, ArrayLike<unknown> | undefined]),
     ...SOURCE_PARAMS.map((p) => [`init.${p}`, src.init?.[p]] as [string, ArrayLike<unknown> | undefined]),
     ['nQuadrants', src.nQuadrants],
+    ...Object.entries(src.profile ?? {}).flatMap(([k, v]) => [
+      [`profile.${k}`, v!.value],
+      [`profile.${k}.err`, v!.err],
+      [`profile.${k}.init`, v!.init],
+    ] as Array<[string, ArrayLike<unknown> | undefined]>),
   ];
   for (const [name, arr] of lengths) {
     if (arr !== undefined && arr.length !== nAll) {
@@ -135,6 +159,16 @@ export function paramsTable(id: SubtileId, src: SourceParamsColumns, prov: Prove
     ...SOURCE_PARAMS.map((p) => ({ name: `${p.toUpperCase()}_ERR`, format: 'E', data: f32(src.errors?.[p]), unit: UNITS[p] })),
     ...SOURCE_PARAMS.map((p) => ({ name: `INIT_${p.toUpperCase()}`, format: 'D', data: f64(src.init?.[p]), unit: UNITS[p] })),
     { name: 'N_QUADRANTS', format: 'J', data: nq },
+    ...(Object.keys(PROFILE_PARAM_COLUMNS) as ProfileParamName[]).flatMap((k): ColumnSpec[] => {
+      const v = src.profile?.[k];
+      if (!v) return [];
+      const { name, unit } = PROFILE_PARAM_COLUMNS[k];
+      return [
+        { name, format: 'D', data: f64(v.value), unit },
+        { name: `${name}_ERR`, format: 'E', data: f32(v.err), unit },
+        { name: `INIT_${name}`, format: 'D', data: f64(v.init), unit },
+      ];
+    }),
   ];
   return writeFits([
     {

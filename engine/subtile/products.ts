@@ -80,6 +80,18 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       dx: c.map((s) => s.dx),
       dy: c.map((s) => s.dy),
       init: { flux: c.map((s) => s.initFlux), hlr: c.map((s) => s.initHlr) },
+      // the profile's own parameters (free ν, bulge + disk): NU, BULGE_* columns
+      ...(c.length && c[0].profile
+        ? {
+            profile: Object.fromEntries(
+              Object.keys(c[0].profile).map((k) => {
+                const key = k as keyof NonNullable<(typeof c)[0]['profile']>;
+                const col = (f: (v: { value: number; init: number; err?: number }) => number | undefined) => c.map((s) => f(s.profile![key]!) ?? NaN);
+                return [k, { value: col((v) => v.value), init: col((v) => v.init), err: col((v) => v.err) }];
+              }),
+            ),
+          }
+        : {}),
       ...(c.length && c[0].err
         ? { errors: { flux: c.map((s) => s.err!.flux), hlr: c.map((s) => s.err!.hlr), e1: c.map((s) => s.err!.e1), e2: c.map((s) => s.err!.e2), dx: c.map((s) => s.err!.dx), dy: c.map((s) => s.err!.dy) } }
         : {}),

@@ -12,8 +12,10 @@ import type { Manifest } from '../tiling/manifest.ts';
 import { buildExposureSet, type QuadrantInfo, type QuadrantRef, type SourceRef } from '../prepare/exposure-set.ts';
 import { aliasOrdersFor, psfOversamplingOf } from '../model/validate.ts';
 import { ShearEngine } from '../scene/engine.ts';
-import type { SceneParams } from '../scene/types.ts';
+import { PROFILE_PARAM_NAMES, type ProfileParamName, type SceneParams } from '../scene/types.ts';
 import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult, type PriorConfig, type PriorSpec } from '../infer/index.ts';
+import type { PosteriorPriors } from '../infer/posterior.ts';
+import { ensureProfileParams, profileFromConfig } from '../model/profile-params.ts';
 import type { ShearSamples } from '../outputs/shear.ts';
 import { checkPosteriorConfig, replicasFor, runPosterior, type PosteriorDiagnostics } from './posterior.ts';
 import { applyUnmodelledMask, UNMODELLED_FLAG_BIT, type UnmodelledMaskSummary } from '../prepare/masking.ts';
@@ -74,6 +76,8 @@ export interface CoreSourceResult {
   initHlr: number;
   /** Posterior standard deviations (VI / NUTS); absent for MAP. */
   err?: { flux: number; hlr: number; e1: number; e2: number; dx: number; dy: number };
+  /** The profile's own parameters (free ν; bulge + disk): fitted value, start, posterior std (VI / NUTS). */
+  profile?: Partial<Record<ProfileParamName, { value: number; init: number; err?: number }>>;
 }
 
 export interface SubtileResult {
@@ -169,7 +173,7 @@ function emptyResult(m: Manifest, method: SubtileResult['method'], reason: strin
 }
 
 /** Config priors (docs/config.md) → the inference's per-parameter PriorSpec. */
-export function priorsFromConfig(cfg: ShineConfig, catalog: { flux: Float64Array; hlr: Float64Array }): { priors: Partial<PriorConfig>; catalog: { flux: Float64Array; hlr: Float64Array } } {
+export function priorsFromConfig(cfg: ShineConfig, catalog: { flux: Float64Array; hlr: Float64Array }): { priors: PosteriorPriors; catalog: { flux: Float64Array; hlr: Float64Array } } {
   const p = cfg.gal.priors as Record<string, Record<string, unknown>>;
   const signed = (s: Record<string, unknown>): PriorSpec => {
     if (s.type === 'normal') return { type: 'normal', mean: s.mean as number, sigma: s.sigma as number };
@@ -197,6 +201,16 @@ export function priorsFromConfig(cfg: ShineConfig, catalog: { flux: Float64Array
       e2: signed(p.ellipticity),
       dx: signed(p.offset),
       dy: signed(p.offset),
+      // the profile parameters' priors (absent: PROFILE_DEFAULT_PRIORS); the bulge hlr's lognormal
+      // is centred on its starting value unless a numeric centre is given
+      profile: {
+        ...(p.nu ? { nu: signed(p.nu) } : {}),
+        ...(p.bulge_fraction ? { bulgeFrac: signed(p.bulge_fraction) } : {}),
+        ...(p.bulge_hlr
+          ? { bulgeHlr: p.bulge_hlr.type === 'lognormal' ? { type: 'lognormal' as const, sigma: p.bulge_hlr.sigma as number, ...(typeof p.bulge_hlr.center === 'number' ? { mu: Math.log(p.bulge_hlr.center) } : {}) } : signed(p.bulge_hlr) }
+          : {}),
+        ...(p.bulge_ellipticity ? { bulgeE1: signed(p.bulge_ellipticity), bulgeE2: signed(p.bulge_ellipticity) } : {}),
+      },
     },
     catalog: cat,
   };
@@ -270,6 +284,9 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   );
   progress('load', qRefs.length, qRefs.length);
   warnings.push(...built.warnings);
+  // the profile's own parameters (free ν, bulge) start from the profile: ν as configured, B/T 0.3,
+  // the bulge half the disk's catalog size and round like the disk (engine/model/profile-params.ts)
+  ensureProfileParams(built.init, profileFromConfig(cfg.gal.profile));
   // unmodelled objects (removed by the selection, beyond the extended area, over the cap): mask their footprint
   const masked = applyUnmodelledMask(
     { quadrants: built.set.quadrants, wcs: built.wcs, pairs: built.set.pairs, sourceName: (k) => objectIds[built.sources[k].id] },
@@ -291,7 +308,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   const renderOpts = {
     fftFactor: cfg.stamps.fft_factor,
     pixelResponse: !cfg.stamps.psf_includes_pixel,
-    profile: cfg.gal.profile,
+    profile: profileFromConfig(cfg.gal.profile),
     aliasOrders: cfg.stamps.alias_orders,
     aliasTolerance: cfg.stamps.alias_tolerance,
     badPixelMask: pixelMask,
@@ -322,7 +339,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     },
     fftFactor: cfg.stamps.fft_factor,
     pixelResponse: !cfg.stamps.psf_includes_pixel,
-    profile: cfg.gal.profile,
+    profile: profileFromConfig(cfg.gal.profile),
     aliasOrders: cfg.stamps.alias_orders,
     aliasTolerance: cfg.stamps.alias_tolerance,
     badPixelMask: pixelMask,
@@ -478,6 +495,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     };
 
     const p: SceneParams = estimate;
+    const profileNames = PROFILE_PARAM_NAMES.filter((k) => p[k] !== undefined);
     const core: CoreSourceResult[] = coreIdx.map((i) => {
       const s = built.sources[i];
       return {
@@ -493,6 +511,9 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
         initFlux: built.init.flux[i],
         initHlr: built.init.hlr[i],
         ...(post ? { err: { flux: post.std.flux[i], hlr: post.std.hlr[i], e1: post.std.e1[i], e2: post.std.e2[i], dx: post.std.dx[i], dy: post.std.dy[i] } } : {}),
+        ...(profileNames.length
+          ? { profile: Object.fromEntries(profileNames.map((k) => [k, { value: p[k]![i], init: built.init[k]![i], ...(post?.std[k] ? { err: post.std[k]![i] } : {}) }])) }
+          : {}),
       };
     });
     return {
