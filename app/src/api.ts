@@ -1,5 +1,8 @@
 /** Types shared by the page (main.ts) and the engine worker (worker.ts). Plain, structured-cloneable data. */
 import type { SubtileResult } from '../../engine/subtile/run.ts';
+import type { QuadrantChi2 } from '../../engine/subtile/quadrant-chi2.ts';
+import type { WcsParams } from '../../engine/data/wcs/index.ts';
+import type { Manifest } from '../../engine/tiling/manifest.ts';
 
 export type Method = 'map' | 'vi' | 'nuts';
 export type Optimizer = 'lbfgs' | 'adam';
@@ -8,6 +11,30 @@ export const PRIOR_NAMES = ['shear', 'flux', 'hlr', 'ellipticity', 'offset'] as 
 export type PriorName = (typeof PRIOR_NAMES)[number];
 
 export type ProgressFn = (stage: string, done: number, total: number, loss?: number) => void;
+
+/** One quadrant as read from the files (app/src/worker.ts readQuadrants). */
+export interface QuadrantData {
+  name: string;
+  width: number;
+  height: number;
+  /** SCI as stored. */
+  sci: Float32Array;
+  /** SCI − background, as the likelihood sees it. */
+  observed: Float32Array;
+  rms: Float32Array;
+  flags: Int32Array;
+  /** 1 where the pixel enters the likelihood (before the unmodelled-object mask of a fit). */
+  mask: Uint8Array;
+  /** The background subtracted: the BKG map, or the clipped median of SCI. */
+  background: Float32Array | number;
+  wcs: WcsParams;
+  /** Where it came from (for the readout and the tests). */
+  file: string;
+  sciHdu: string | number;
+  flgHdu: string | number;
+  bkgFile: string | null;
+  bkgHdu: string | number | null;
+}
 
 export interface LoadInfo {
   /** Where the sub-tile came from, for the page title. */
@@ -22,57 +49,62 @@ export interface LoadInfo {
   truth: { g1: number; g2: number } | null;
   /** Which priors the config fixes. */
   fixed: Record<PriorName, boolean>;
-  defaults: { method: Method; optimizer: Optimizer; steps: number; lr: number };
+  defaults: { method: Method; optimizer: Optimizer; mapIterations: number; lr: number; viSteps: number; viLr: number; viGuide: ViGuide; nutsWarmup: number; nutsSamples: number };
   warnings: string[];
-  /** Milliseconds spent loading (simulation, prepare, reading the manifest). */
+  /** Milliseconds spent loading (simulation, prepare, reading the manifest and the images). */
   loadMs: number;
+  /** Of which reading the quadrant images. */
+  readMs: number;
+  manifest: Manifest;
+  configFile: string;
+  /** hash64 of the config text (CFGHASH of the products, as the CLI writes it). */
+  configHash: string;
+  manifestName: string;
+  /** data.pixel_scale (arcsec / pixel). */
+  pixelScale: number;
+  quadrants: QuadrantData[];
 }
+
+export type ViGuide = 'mean_field' | 'low_rank';
 
 export interface RunSettings {
   method: Method;
   optimizer: Optimizer;
-  steps: number;
+  /** inference.map.max_iterations: the MAP, and the warm start of VI / NUTS (init: map). */
+  mapIterations: number;
+  /** inference.map.lr (Adam). */
   lr: number;
+  viSteps: number;
+  viLr: number;
+  viGuide: ViGuide;
+  nutsWarmup: number;
+  nutsSamples: number;
   /** true: the prior is used as configured (free parameter); false: the parameter is fixed at its start value. */
   free: Record<PriorName, boolean>;
   /** Compute χ² at the starting parameters too (an extra model render; default true). */
   initialChi2?: boolean;
+  /** Only the model at the starting parameters (no fit). */
+  startOnly?: boolean;
 }
 
-/** A source as drawn on one quadrant (0-based pixel centre). */
-export interface SourceMark {
-  index: number;
-  x: number;
-  y: number;
-  /** The centre falls on the quadrant's pixels. */
-  inside: boolean;
-  /** Inside and the centre pixel enters the likelihood (not masked). */
-  visible: boolean;
-}
-
-export interface SourceInfo {
-  index: number;
-  objectId: string;
-  ra: number;
-  dec: number;
-  core: boolean;
-  /** Fitted values (core sources; margin sources are modelled but not reported). */
-  fit: { flux: number; hlr: number; e1: number; e2: number; dx: number; dy: number; initFlux: number; initHlr: number } | null;
+/** A model image of one quadrant (and the likelihood mask it was fitted with). */
+export interface ModelImage {
+  name: string;
+  model: Float32Array;
+  mask: Uint8Array;
 }
 
 export interface RunOutput {
-  result: SubtileResult;
-  /** Σ mask·((obs − model)/rms)² over every quadrant, at the start and at the fit. */
-  chi2Init: number | null;
+  /** The fit (its images emptied: see fitImages); null for a start-only run. */
+  result: SubtileResult | null;
+  fitImages?: ModelImage[];
+  /** The model at the starting parameters. */
+  start: { chi2: number; ms: number; images: ModelImage[]; quadrantChi2: QuadrantChi2[] } | null;
+  /** Σ mask·((obs − model)/rms)² over every quadrant at the fit. */
   chi2Final: number;
   /** Pixels entering χ². */
   nPixels: number;
-  /** Per quadrant (same order as result.images): source marks. */
-  marks: SourceMark[][];
-  sources: SourceInfo[];
   adapter: { label: string; backend: string; featureLevel: string; software: boolean };
-  /** ms spent on the χ² at the start (a separate render at the initial parameters). */
-  initMs: number;
   totalMs: number;
 }
 
@@ -81,7 +113,5 @@ export interface EngineApi {
   loadUrls(configUrl: string, manifestUrl: string | null, subTile: [number, number] | null, progress: ProgressFn): Promise<LoadInfo>;
   loadFiles(files: File[], subTile: [number, number] | null, progress: ProgressFn): Promise<LoadInfo>;
   run(settings: RunSettings, progress: ProgressFn): Promise<RunOutput>;
-  /** The fitted parameters as the pipeline's params FITS table (engine/outputs/params.ts). */
-  paramsFits(): Promise<Uint8Array>;
   adapter(): Promise<RunOutput['adapter']>;
 }

@@ -5,6 +5,7 @@
 import { DataError } from '../../engine/errors.ts';
 import { FitsFile, type OpenOptions } from '../../engine/data/fits/file.ts';
 import { httpSource } from '../../engine/data/fits/http-source.ts';
+import type { ByteSource } from '../../engine/data/fits/source.ts';
 import type { SimOutput } from '../../engine/sim/simulate.ts';
 import { basenameOf, dirnameOf, isUrl } from '../../engine/config/paths.ts';
 import { blobSource } from '../../platform/browser/files.ts';
@@ -115,7 +116,52 @@ export class UrlFiles {
     throw new DataError(`cannot fetch it: tried ${tried.join(', ')}`, { file: path });
   }
 
-  open: OpenFits = async (path, options) => FitsFile.open(httpSource(await this.resolve(path)), options);
+  /** Every byte range read, kept for the loaded sub-tile: the images shown at load and each run read the same HDUs, fetched once. */
+  readonly cache = new RangeCache();
+
+  open: OpenFits = async (path, options) => FitsFile.open(this.cache.wrap(httpSource(await this.resolve(path))), options);
+}
+
+/**
+ * Byte ranges read through wrapped sources, by source name and (offset, length): the same range
+ * asked again (the FITS reader reads an HDU with the same requests each time) is answered from
+ * memory. Holds what was read, i.e. the sub-tile's HDUs, not whole files.
+ */
+export class RangeCache {
+  private readonly sizes = new Map<string, number>();
+  private readonly ranges = new Map<string, Map<string, Uint8Array>>();
+  /** Bytes fetched from the underlying sources, and bytes answered from memory. */
+  fetched = 0;
+  reused = 0;
+
+  wrap(src: ByteSource): ByteSource {
+    let r = this.ranges.get(src.name);
+    if (!r) this.ranges.set(src.name, (r = new Map()));
+    const ranges = r;
+    return {
+      name: src.name,
+      size: async () => {
+        const hit = this.sizes.get(src.name);
+        if (hit !== undefined) return hit;
+        const n = await src.size();
+        this.sizes.set(src.name, n);
+        return n;
+      },
+      read: async (offset, length) => {
+        const key = `${offset}:${length}`;
+        const hit = ranges.get(key);
+        if (hit) {
+          this.reused += hit.length;
+          return hit.slice(); // callers may mutate what they get
+        }
+        const b = await src.read(offset, length);
+        this.fetched += b.length;
+        ranges.set(key, b.slice());
+        return b;
+      },
+      close: () => src.close(),
+    };
+  }
 }
 
 /** Text of a URL, with an error naming the URL and the HTTP status. */

@@ -1,189 +1,178 @@
 /**
- * Image views: per quadrant observed / model / residual χ canvases with one shared, synchronised
- * pan and zoom, source markers, stamps of a selected source, and the loss curve.
+ * Image views locked by sky position: every canvas shows the same patch of sky, North up and East
+ * left, on a gnomonic projection about the sub-tile centre. Each quadrant's pixels are drawn through
+ * the local linearisation of its own WCS at the view centre, so a source sits at the same canvas
+ * position in every quadrant and exposure (to the WCS's non-linearity across one canvas, far below
+ * a pixel for TAN/TPV quadrants). Also: source markers, the crosshair, stamps and the loss curve.
  */
-import type { QuadrantImages } from '../../engine/subtile/run.ts';
-import { finiteValues, stretchLimits, stretchValue, zscaleLimits, type StretchName } from './stretch.ts';
-import type { SourceMark } from './api.ts';
+import type { Wcs, TangentPlane } from '../../engine/data/wcs/index.ts';
 
-export type Panel = 'observed' | 'model' | 'residual';
-export const PANELS: Panel[] = ['observed', 'model', 'residual'];
-
-/** Colour of masked pixels (not in the likelihood). */
-const MASKED: [number, number, number] = [40, 70, 80];
-
-/** χ = (obs − model)/rms where the mask is set, NaN elsewhere. */
-export function residualChi(q: QuadrantImages): Float32Array {
-  const out = new Float32Array(q.observed.length);
-  for (let i = 0; i < out.length; i++) out[i] = q.mask[i] ? (q.observed[i] - q.model[i]) / q.rms[i] : NaN;
-  return out;
-}
-
-export interface Limits {
-  /** Observed and model share these. */
-  image: [number, number];
-  /** Residual χ: symmetric. */
-  chi: [number, number];
-}
-
-const POOL_MAX = 4_000_000;
-
-function strided(a: ArrayLike<number>, stride: number): ArrayLike<number> {
-  if (stride === 1) return a;
-  const out = new Float64Array(Math.ceil(a.length / stride));
-  for (let i = 0, k = 0; i < a.length; i += stride, k++) out[k] = a[i];
-  return out;
-}
-
-/** Shared colour limits over every quadrant (observed pixels for the images, χ for the residual). */
-export function sharedLimits(quads: QuadrantImages[], chis: Float32Array[], stretch: StretchName): Limits {
-  const pool = (arrs: Array<{ v: ArrayLike<number>; m: ArrayLike<number> }>) => {
-    // every pixel up to POOL_MAX values in all; beyond, an even stride (the quantiles of millions of
-    // pixels do not need all of them, and the page must not stall)
-    const total = arrs.reduce((s, a) => s + a.v.length, 0);
-    const stride = Math.max(1, Math.ceil(total / POOL_MAX));
-    const parts = arrs.map((a) => finiteValues(strided(a.v, stride), strided(a.m, stride)));
-    const all = new Float64Array(parts.reduce((s, p) => s + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      all.set(p, o);
-      o += p.length;
-    }
-    return all;
-  };
-  const obs = pool(quads.map((q) => ({ v: q.observed, m: q.mask })));
-  const image = stretchLimits(stretch, obs);
-  let chi: [number, number] = [-5, 5];
-  if (stretch === 'zscale') {
-    const c = pool(chis.map((v, j) => ({ v, m: quads[j].mask })));
-    if (c.length) {
-      const [lo, hi] = zscaleLimits(c);
-      const L = Math.max(Math.abs(lo), Math.abs(hi), 1e-3);
-      chi = [-L, L];
-    }
-  }
-  return { image, chi };
-}
-
-function greyRgb(t: number): [number, number, number] {
-  const g = Math.round(255 * t);
-  return [g, g, g];
-}
-
-/** Blue – white – red for χ (t = 0.5 is χ = 0). */
-function divergingRgb(t: number): [number, number, number] {
-  if (t < 0.5) {
-    const u = t / 0.5;
-    return [Math.round(40 + 215 * u), Math.round(80 + 175 * u), 255];
-  }
-  const u = (t - 0.5) / 0.5;
-  return [255, Math.round(255 - 200 * u), Math.round(255 - 215 * u)];
-}
-
-/** Renders values to an offscreen canvas at native resolution (row 0 first; the view flips y). */
-export function renderBitmap(values: ArrayLike<number>, mask: ArrayLike<number>, w: number, h: number, panel: Panel, stretch: StretchName, lim: Limits): HTMLCanvasElement {
-  const c = document.createElement('canvas');
-  c.width = w;
-  c.height = h;
-  const ctx = c.getContext('2d')!;
-  const img = ctx.createImageData(w, h);
-  const d = img.data;
-  const [lo, hi] = panel === 'residual' ? lim.chi : lim.image;
-  for (let i = 0; i < w * h; i++) {
-    const v = values[i];
-    let rgb: [number, number, number];
-    if (!mask[i] || !Number.isFinite(v)) rgb = MASKED;
-    else if (panel === 'residual') rgb = divergingRgb(stretchValue('linear', v, lo, hi));
-    else rgb = greyRgb(stretchValue(stretch, v, lo, hi));
-    d[4 * i] = rgb[0];
-    d[4 * i + 1] = rgb[1];
-    d[4 * i + 2] = rgb[2];
-    d[4 * i + 3] = 255;
-  }
-  ctx.putImageData(img, 0, 0);
-  return c;
-}
-
-/** Shared pan/zoom: screen pixels per image pixel, and the image point at the canvas centre as an offset from each image's centre. */
+/** Shared view: the sky point at the canvas centre (tangent-plane u = −ξ, v = η, arcsec) and screen pixels per image pixel. */
 export interface ViewState {
+  u: number;
+  v: number;
   zoom: number;
-  dx: number;
-  dy: number;
 }
 
-export interface QuadrantView {
-  name: string;
+/** Pixel (0-based, x, y) → screen: [L00, L01, L10, L11, t0, t1] with screen = L·(x, y) + t. */
+export type Affine = [number, number, number, number, number, number];
+
+/**
+ * The affine map of a quadrant's pixels to the canvas for the current view: its WCS linearised
+ * (finite differences over one pixel) at the pixel under the view centre.
+ */
+export function quadrantAffine(wcs: Wcs, tp: TangentPlane, pixelScale: number, v: ViewState, cw: number, ch: number, fallback: [number, number]): Affine {
+  const [ra, dec] = tp.toSky(v.u, v.v);
+  let [x0, y0] = wcs.skyToPixel(ra, dec);
+  if (!Number.isFinite(x0) || !Number.isFinite(y0)) [x0, y0] = fallback;
+  const uv = (x: number, y: number) => {
+    const [r, d] = wcs.pixelToSky(x, y);
+    return tp.toUV(r, d);
+  };
+  const p0 = uv(x0, y0);
+  const px = uv(x0 + 1, y0);
+  const py = uv(x0, y0 + 1);
+  const J = [px[0] - p0[0], py[0] - p0[0], px[1] - p0[1], py[1] - p0[1]];
+  const s = v.zoom / pixelScale;
+  const L00 = s * J[0];
+  const L01 = s * J[1];
+  const L10 = -s * J[2];
+  const L11 = -s * J[3];
+  const t0 = cw / 2 + s * (p0[0] - v.u) - (L00 * x0 + L01 * y0);
+  const t1 = ch / 2 - s * (p0[1] - v.v) - (L10 * x0 + L11 * y0);
+  return [L00, L01, L10, L11, t0, t1];
+}
+
+export function applyAffine(a: Affine, x: number, y: number): [number, number] {
+  return [a[0] * x + a[1] * y + a[4], a[2] * x + a[3] * y + a[5]];
+}
+
+export function invertAffine(a: Affine, sx: number, sy: number): [number, number] {
+  const det = a[0] * a[3] - a[1] * a[2];
+  const dx = sx - a[4];
+  const dy = sy - a[5];
+  return [(a[3] * dx - a[1] * dy) / det, (-a[2] * dx + a[0] * dy) / det];
+}
+
+/** Screen position of tangent-plane point (u, v) (identical on every canvas of the same size). */
+export function uvToScreen(v: ViewState, pixelScale: number, cw: number, ch: number, u: number, vv: number): [number, number] {
+  const s = v.zoom / pixelScale;
+  return [cw / 2 + s * (u - v.u), ch / 2 - s * (vv - v.v)];
+}
+
+export function screenToUv(v: ViewState, pixelScale: number, cw: number, ch: number, sx: number, sy: number): [number, number] {
+  const s = v.zoom / pixelScale;
+  return [v.u + (sx - cw / 2) / s, v.v - (sy - ch / 2) / s];
+}
+
+export interface Mark {
+  /** Index in the manifest's sources (kind 'source') or unmodelled list (kind 'unmodelled'). */
+  index: number;
+  kind: 'source' | 'unmodelled';
+  core: boolean;
+  objectId: string;
+  /** 0-based pixel centre on this quadrant. */
+  x: number;
+  y: number;
+  inside: boolean;
+  /** Inside and the centre pixel enters the likelihood. */
+  visible: boolean;
+}
+
+export interface Bitmap {
+  image: HTMLCanvasElement;
+  /** Block size it was rendered at. */
+  k: number;
+  /** Render generation (stretch, limits, colormap, data) it belongs to. */
+  gen: number;
+  /** Generation, block size and model version: a bitmap is current when its key is. */
+  key: string;
+  /** Block values shown (NaN: masked). */
+  values: Float32Array;
   width: number;
   height: number;
-  bitmaps: Record<Panel, HTMLCanvasElement>;
-  canvases: Record<Panel, HTMLCanvasElement>;
-  marks: SourceMark[];
 }
 
 export interface DrawOptions {
   showSources: boolean;
-  core: (index: number) => boolean;
+  showIds: boolean;
   selected: number | null;
+  crosshair: [number, number] | null;
+  /** Text when there is nothing to draw. */
+  placeholder: string;
 }
 
-/** Image point (0-based pixel coordinates, y up) at the canvas centre. */
-function centre(q: { width: number; height: number }, v: ViewState): [number, number] {
-  return [q.width / 2 + v.dx, q.height / 2 + v.dy];
-}
-
-/** Screen position of image point (x, y) (pixel centres at integer + 0.5 in bitmap coordinates). */
-export function toScreen(q: { width: number; height: number }, v: ViewState, cw: number, ch: number, x: number, y: number): [number, number] {
-  const [cx, cy] = centre(q, v);
-  return [cw / 2 + v.zoom * (x + 0.5 - cx), ch / 2 - v.zoom * (y + 0.5 - cy)];
-}
-
-export function toImage(q: { width: number; height: number }, v: ViewState, cw: number, ch: number, sx: number, sy: number): [number, number] {
-  const [cx, cy] = centre(q, v);
-  return [(sx - cw / 2) / v.zoom + cx - 0.5, -(sy - ch / 2) / v.zoom + cy - 0.5];
-}
-
-export function drawQuadrant(q: QuadrantView, v: ViewState, o: DrawOptions): void {
-  for (const p of PANELS) {
-    const c = q.canvases[p];
-    const ctx = c.getContext('2d')!;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.fillStyle = '#111';
-    ctx.fillRect(0, 0, c.width, c.height);
-    const [cx, cy] = centre(q, v);
-    // bitmap row r holds image y = r; flip so y grows upwards
-    ctx.setTransform(v.zoom, 0, 0, -v.zoom, c.width / 2 - v.zoom * cx, c.height / 2 + v.zoom * cy);
+/** Draws a bitmap (block size k) through the affine, then the markers and the crosshair. */
+export function drawCanvas(c: HTMLCanvasElement, a: Affine, bm: Bitmap | null, marks: Mark[], zoom: number, o: DrawOptions): void {
+  const ctx = c.getContext('2d')!;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.fillStyle = '#111';
+  ctx.fillRect(0, 0, c.width, c.height);
+  if (bm) {
+    const k = bm.k;
+    // bitmap coordinate b covers image pixels [k·b − 0.5, k·(b+1) − 0.5)
+    ctx.setTransform(k * a[0], k * a[2], k * a[1], k * a[3], a[4] - 0.5 * (a[0] + a[1]), a[5] - 0.5 * (a[2] + a[3]));
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(q.bitmaps[p], 0, 0);
+    ctx.drawImage(bm.image, 0, 0);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    if (!o.showSources) continue;
-    const r = Math.max(4, Math.min(14, 0.6 * v.zoom * 4));
-    for (const m of q.marks) {
-      const [sx, sy] = toScreen(q, v, c.width, c.height, m.x, m.y);
+  } else {
+    ctx.fillStyle = '#778';
+    ctx.font = '11px sans-serif';
+    ctx.fillText(o.placeholder, 8, c.height / 2);
+  }
+  if (o.showSources) {
+    const r = Math.max(4, Math.min(14, 2.4 * zoom));
+    ctx.font = '10px sans-serif';
+    for (const m of marks) {
+      const [sx, sy] = applyAffine(a, m.x, m.y);
       if (sx < -r || sy < -r || sx > c.width + r || sy > c.height + r) continue;
-      const core = o.core(m.index);
-      ctx.lineWidth = m.index === o.selected ? 2.5 : 1.3;
-      ctx.strokeStyle = m.index === o.selected ? '#ffe14d' : core ? '#3ddc84' : '#ff9f43';
-      ctx.setLineDash(m.visible ? [] : [3, 3]);
+      const sel = m.kind === 'source' && m.index === o.selected;
+      ctx.lineWidth = sel ? 2.5 : 1.3;
+      ctx.setLineDash(m.visible || m.kind === 'unmodelled' ? [] : [3, 3]);
       ctx.beginPath();
-      if (core) ctx.arc(sx, sy, r, 0, 2 * Math.PI);
-      else ctx.rect(sx - r, sy - r, 2 * r, 2 * r);
+      if (m.kind === 'unmodelled') {
+        ctx.strokeStyle = '#ff5c8a';
+        const d = 0.7 * r;
+        ctx.moveTo(sx - d, sy - d);
+        ctx.lineTo(sx + d, sy + d);
+        ctx.moveTo(sx - d, sy + d);
+        ctx.lineTo(sx + d, sy - d);
+      } else {
+        ctx.strokeStyle = sel ? '#ffe14d' : m.core ? '#3ddc84' : '#ff9f43';
+        if (m.core) ctx.arc(sx, sy, r, 0, 2 * Math.PI);
+        else ctx.rect(sx - r, sy - r, 2 * r, 2 * r);
+      }
       ctx.stroke();
+      if (o.showIds) {
+        ctx.fillStyle = ctx.strokeStyle;
+        ctx.fillText(m.objectId, sx + r + 2, sy - r);
+      }
     }
     ctx.setLineDash([]);
   }
+  if (o.crosshair) {
+    const [x, y] = o.crosshair;
+    ctx.strokeStyle = 'rgba(255, 225, 77, 0.85)';
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(x + 0.5, 0);
+    ctx.lineTo(x + 0.5, c.height);
+    ctx.moveTo(0, y + 0.5);
+    ctx.lineTo(c.width, y + 0.5);
+    ctx.stroke();
+  }
 }
 
-/** A stamp (size × size image pixels) around (x, y), scaled by `scale`, from a bitmap. */
-export function drawStamp(target: HTMLCanvasElement, bitmap: HTMLCanvasElement, x: number, y: number, size: number): void {
+/** A stamp from an RGBA cutout (size × size image pixels, row 0 = lowest y) with y up. */
+export function drawStamp(target: HTMLCanvasElement, cut: HTMLCanvasElement): void {
   const ctx = target.getContext('2d')!;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.fillStyle = '#111';
   ctx.fillRect(0, 0, target.width, target.height);
-  const z = target.width / size;
-  // same flip as the main views: image (x, y) at the stamp centre
-  ctx.setTransform(z, 0, 0, -z, target.width / 2 - z * (x + 0.5), target.height / 2 + z * (y + 0.5));
+  const z = target.width / cut.width;
+  ctx.setTransform(z, 0, 0, -z, 0, target.height);
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(bitmap, 0, 0);
+  ctx.drawImage(cut, 0, 0);
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.strokeStyle = 'rgba(255,225,77,0.8)';
   ctx.beginPath();
@@ -200,10 +189,10 @@ export function drawLoss(c: HTMLCanvasElement, history: number[], label: string)
   const W = c.width;
   const H = c.height;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
-  ctx.fillStyle = '#181b20';
+  ctx.fillStyle = getComputedStyle(c).getPropertyValue('--plot-bg').trim() || '#181b20';
   ctx.fillRect(0, 0, W, H);
   const h = history.filter(Number.isFinite);
-  ctx.fillStyle = '#ccc';
+  ctx.fillStyle = getComputedStyle(c).getPropertyValue('--plot-fg').trim() || '#ccc';
   ctx.font = '11px sans-serif';
   if (h.length < 1) {
     ctx.fillText('no iterations', 10, 20);

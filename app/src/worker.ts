@@ -12,18 +12,17 @@ import { basenameOf } from '../../engine/config/paths.ts';
 import { DataError, ShineError } from '../../engine/errors.ts';
 import { FitsFile } from '../../engine/data/fits/file.ts';
 import { readWcs } from '../../engine/data/wcs/index.ts';
+import { quadrantBackground } from '../../engine/data/background.ts';
 import { PRESETS } from '../../engine/sim/presets.ts';
 import { simulate } from '../../engine/sim/simulate.ts';
 import { prepareTile, type PrepareInputs } from '../../engine/tiling/prepare.ts';
 import { parseManifest, type Manifest } from '../../engine/tiling/manifest.ts';
 import { runSubtile, type SubtileResult } from '../../engine/subtile/run.ts';
-import { subtileProducts } from '../../engine/subtile/products.ts';
-import { SHINE_VERSION } from '../../engine/version.ts';
 import { hash64 } from '../../engine/util/hash.ts';
 import { acquireDevice, type AcquiredDevice } from '../../platform/acquire.ts';
 import { blobSource } from '../../platform/browser/files.ts';
 import { MemoryStore, DroppedFiles, UrlFiles, fetchText, type OpenFits } from './files.ts';
-import { PRIOR_NAMES, type EngineApi, type LoadInfo, type PriorName, type ProgressFn, type RunOutput, type RunSettings, type SourceInfo, type SourceMark } from './api.ts';
+import { PRIOR_NAMES, type EngineApi, type LoadInfo, type PriorName, type ProgressFn, type QuadrantData, type RunOutput, type RunSettings } from './api.ts';
 
 interface Loaded {
   cfg: ShineConfig;
@@ -37,7 +36,6 @@ interface Loaded {
 }
 
 let loaded: Loaded | null = null;
-let last: { result: SubtileResult; settings: RunSettings } | null = null;
 let acq: AcquiredDevice | null = null;
 
 async function device(): Promise<AcquiredDevice> {
@@ -100,14 +98,16 @@ async function readTruth(cfg: ShineConfig, m: Manifest, open: OpenFits, warnings
   return null;
 }
 
-async function finishLoad(cfg: ShineConfig, configText: string, manifest: Manifest, open: OpenFits, label: string, manifestName: string, t0: number, warnings: string[]): Promise<LoadInfo> {
+async function finishLoad(cfg: ShineConfig, configText: string, manifest: Manifest, open: OpenFits, label: string, manifestName: string, t0: number, warnings: string[], progress: ProgressFn): Promise<LoadInfo> {
   const truth = await readTruth(cfg, manifest, open, warnings);
   loaded = { cfg, configHash: hash64(configText), manifest, open, truth, label, manifestName };
-  last = null;
   const pri = cfg.gal.priors as Record<string, { type: string }>;
   const fixed = Object.fromEntries(PRIOR_NAMES.map((n) => [n, pri[n].type === 'fixed'])) as Record<PriorName, boolean>;
   const map = cfg.inference.map;
-  return {
+  const tr = performance.now();
+  const quadrants = await readQuadrants(loaded, progress);
+  const readMs = performance.now() - tr;
+  const info: LoadInfo = {
     label,
     tileId: manifest.tile_id,
     row: manifest.sub_tile_row,
@@ -117,10 +117,30 @@ async function finishLoad(cfg: ShineConfig, configText: string, manifest: Manife
     nQuadrants: manifest.n_quadrants,
     truth,
     fixed,
-    defaults: { method: cfg.inference.method, optimizer: map.optimizer, steps: map.max_iterations, lr: map.lr },
+    defaults: {
+      method: cfg.inference.method,
+      optimizer: map.optimizer,
+      mapIterations: map.max_iterations,
+      lr: map.lr,
+      viSteps: cfg.inference.vi.steps,
+      viLr: cfg.inference.vi.lr,
+      viGuide: cfg.inference.vi.guide,
+      nutsWarmup: cfg.inference.nuts.warmup,
+      nutsSamples: cfg.inference.nuts.samples,
+    },
     warnings,
     loadMs: performance.now() - t0,
+    readMs,
+    manifest,
+    configFile: cfg.source.file ?? 'config',
+    configHash: loaded.configHash,
+    manifestName,
+    pixelScale: cfg.data.pixel_scale,
+    quadrants,
   };
+  const buffers = new Set<ArrayBuffer>();
+  for (const q of quadrants) for (const a of [q.sci, q.observed, q.rms, q.flags, q.mask]) if (a.buffer instanceof ArrayBuffer) buffers.add(a.buffer);
+  return Comlink.transfer(info, [...buffers]);
 }
 
 /** A config or a manifest, told apart by the manifest's `format` key. */
@@ -168,33 +188,76 @@ function chi2(r: SubtileResult): { chi2: number; n: number } {
   return { chi2: s, n };
 }
 
-async function sourceMarks(l: Loaded, r: SubtileResult): Promise<SourceMark[][]> {
-  const src = l.manifest.sources;
-  const byId = new Map(l.manifest.quadrants.map((q) => [q.id, q]));
-  const out: SourceMark[][] = [];
-  for (const img of r.images) {
-    const q = byId.get(img.name);
-    const marks: SourceMark[] = [];
-    if (q) {
-      const f = await l.open(q.file);
+/**
+ * The observed quadrants straight from the files (data first: drawn before any fit): SCI, RMS, FLG
+ * and the background exactly as Stage 2 takes them (engine/data/background.ts), with each
+ * quadrant's WCS. The mask here is the data's (flags & data.bad_pixel_mask, NaN, rms <= 0); a fit
+ * adds the unmodelled-object mask.
+ */
+async function readQuadrants(l: Loaded, progress: ProgressFn): Promise<QuadrantData[]> {
+  const out: QuadrantData[] = [];
+  const badPixelMask = l.cfg.data.bad_pixel_mask >>> 0;
+  const bkgFromFile = l.cfg.background.method === 'bkg_file';
+  const qs = l.manifest.quadrants;
+  for (let j = 0; j < qs.length; j++) {
+    const q = qs[j];
+    progress('read', j, qs.length);
+    const det = await l.open(q.file, { needed: [q.sci_hdu, q.rms_hdu, q.flg_hdu] });
+    try {
+      const sci = await det.readImageFloat32(q.sci_hdu);
+      const rms = await det.readImageFloat32(q.rms_hdu);
+      const flg = await det.readImage(q.flg_hdu);
+      const { width, height } = sci;
+      const flags = flg.data instanceof Int32Array ? flg.data : Int32Array.from(flg.data as ArrayLike<number>);
+      const wcs = readWcs(det, q.sci_hdu).toParams();
+      const bkgFile = bkgFromFile && q.bkg_file && q.bkg_hdu ? await l.open(q.bkg_file, { needed: [q.bkg_hdu] }) : undefined;
+      let bkg;
       try {
-        const wcs = readWcs(f, q.sci_hdu);
-        const pad = 16;
-        for (let i = 0; i < src.ra.length; i++) {
-          const [x, y] = wcs.skyToPixel(src.ra[i], src.dec[i]);
-          if (!(x > -pad && y > -pad && x < img.width + pad && y < img.height + pad)) continue;
-          const ix = Math.round(x);
-          const iy = Math.round(y);
-          const inside = ix >= 0 && iy >= 0 && ix < img.width && iy < img.height;
-          marks.push({ index: i, x, y, inside, visible: inside && img.mask[iy * img.width + ix] === 1 });
-        }
+        bkg = await quadrantBackground({ sci: sci.data, width, height, flags, bkgFile, bkgHdu: q.bkg_hdu ?? undefined, badPixelMask, file: q.file, hdu: q.sci_hdu });
       } finally {
-        await f.close();
+        await bkgFile?.close();
       }
+      const background = bkg.kind === 'map' ? bkg.map : bkg.value;
+      const observed = new Float32Array(width * height);
+      const mask = new Uint8Array(width * height);
+      for (let i = 0; i < observed.length; i++) {
+        const b = typeof background === 'number' ? background : background[i];
+        observed[i] = sci.data[i] - b;
+        mask[i] = Number.isFinite(observed[i]) && rms.data[i] > 0 && Number.isFinite(rms.data[i]) && ((flags[i] >>> 0) & badPixelMask) === 0 ? 1 : 0;
+      }
+      out.push({
+        name: q.id,
+        width,
+        height,
+        sci: sci.data,
+        observed,
+        rms: rms.data,
+        flags,
+        mask,
+        background,
+        wcs,
+        file: q.file,
+        sciHdu: q.sci_hdu,
+        flgHdu: q.flg_hdu,
+        bkgFile: bkgFromFile ? (q.bkg_file ?? null) : null,
+        bkgHdu: bkgFromFile ? (q.bkg_hdu ?? null) : null,
+      });
+    } finally {
+      await det.close();
     }
-    out.push(marks);
   }
+  progress('read', qs.length, qs.length);
   return out;
+}
+
+function adapterOf(a: AcquiredDevice): RunOutput['adapter'] {
+  return { label: a.label, backend: a.backend, featureLevel: a.featureLevel, software: a.software };
+}
+
+function transferables(imgs: Array<{ model: Float32Array; mask: Uint8Array }>): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const q of imgs) for (const x of [q.model, q.mask]) if (x.buffer instanceof ArrayBuffer) buffers.add(x.buffer);
+  return [...buffers];
 }
 
 const api: EngineApi = {
@@ -208,7 +271,7 @@ const api: EngineApi = {
     const cfg = parseConfig(text, { file: '/sim/config.yaml', baseDir: '/sim' });
     const log: string[] = [];
     const manifest = await prepare(cfg, store.open, preset.subTile, progress, log);
-    return finishLoad(cfg, text, manifest, store.open, `simulated ci sub-tile (seed ${seed}${small ? ', galaxies to mag 24' : ''})`, 'simulated', t0, []);
+    return finishLoad(cfg, text, manifest, store.open, `simulated ci sub-tile (seed ${seed}${small ? ', galaxies to mag 24' : ''})`, 'simulated', t0, [], progress);
   },
 
   async loadUrls(configUrl, manifestUrl, subTile, progress) {
@@ -232,7 +295,7 @@ const api: EngineApi = {
     } else {
       manifest = await prepare(cfg, files.open, subTile, progress, []);
     }
-    return finishLoad(cfg, text, manifest, files.open, `${basenameOf(cUrl)} · sub-tile (${manifest.sub_tile_row}, ${manifest.sub_tile_col})`, name, t0, warnings);
+    return finishLoad(cfg, text, manifest, files.open, `${basenameOf(cUrl)} · sub-tile (${manifest.sub_tile_row}, ${manifest.sub_tile_col})`, name, t0, warnings, progress);
   },
 
   async loadFiles(list, subTile, progress) {
@@ -272,10 +335,27 @@ const api: EngineApi = {
       warnings.push('no config opened: using the default configuration (priors, stamps, background)');
     }
     let manifest: Manifest;
-    if (manText) manifest = parseManifest(manText.text, manText.name);
-    else manifest = await prepare(cfg, dropped.open, subTile, progress, []);
+    if (manText) {
+      manifest = parseManifest(manText.text, manText.name);
+      // every file the manifest names is checked now, so a missing one (e.g. the MER catalog) is
+      // named at load, not when the run reaches it
+      const named = new Map<string, string>();
+      for (const q of manifest.quadrants) {
+        named.set(q.file, `DET file of quadrant ${q.id}`);
+        if (q.psf_file) named.set(q.psf_file, `PSF file of quadrant ${q.id}`);
+        if (q.bkg_file && cfg.background.method === 'bkg_file') named.set(q.bkg_file, `BKG file of quadrant ${q.id}`);
+      }
+      for (const c of manifest.catalogs) named.set(c.file, 'MER catalog');
+      const missing = [...named].filter(([path]) => !dropped.byName.has(basenameOf(path)));
+      if (missing.length) {
+        throw new DataError(
+          `${missing.length} file(s) the manifest names are not among the files you opened: ${missing.map(([path, what]) => `${basenameOf(path)} (${what}, named as ${path})`).join('; ')}; add them (drop the whole folder's files together)`,
+          { file: manText.name },
+        );
+      }
+    } else manifest = await prepare(cfg, dropped.open, subTile, progress, []);
     if (fits.length === 0) throw new ShineError('no FITS file opened: add the exposures (DET), PSF, BKG and MER catalog files');
-    return finishLoad(cfg, cfgText?.text ?? '', manifest, dropped.open, `${manText?.name ?? cfgText?.name ?? 'files'} · sub-tile (${manifest.sub_tile_row}, ${manifest.sub_tile_col})`, manText?.name ?? 'prepared in the browser', t0, warnings);
+    return finishLoad(cfg, cfgText?.text ?? '', manifest, dropped.open, `${manText?.name ?? cfgText?.name ?? 'files'} · sub-tile (${manifest.sub_tile_row}, ${manifest.sub_tile_col})`, manText?.name ?? 'prepared in the browser', t0, warnings, progress);
   },
 
   async run(settings, progress) {
@@ -285,83 +365,45 @@ const api: EngineApi = {
     const a = await device();
     const cfg = withFixed(l.cfg, settings.free);
     cfg.inference.method = settings.method;
-    Object.assign(cfg.inference.map, { optimizer: settings.optimizer, max_iterations: settings.steps, lr: settings.lr });
-    if (cfg.inference.vi) Object.assign(cfg.inference.vi, { steps: settings.steps, lr: settings.lr });
-    // NUTS: "steps" warm-up iterations and as many draws per chain (chains from the config)
-    if (cfg.inference.nuts) Object.assign(cfg.inference.nuts, { warmup: settings.steps, samples: settings.steps });
+    // each method's own count: "MAP iterations" caps the MAP (also VI's and NUTS's warm start),
+    // VI steps and NUTS warm-up / draws are separate fields (none caps another silently)
+    Object.assign(cfg.inference.map, { optimizer: settings.optimizer, max_iterations: settings.mapIterations, lr: settings.lr });
+    Object.assign(cfg.inference.vi, { steps: settings.viSteps, lr: settings.viLr, guide: settings.viGuide });
+    Object.assign(cfg.inference.nuts, { warmup: settings.nutsWarmup, samples: settings.nutsSamples });
     const manifest = structuredClone(l.manifest);
     const io = { openFits: l.open };
+    const images = (r: SubtileResult) => r.images.map((q) => ({ name: q.name, model: q.model, mask: q.mask }));
 
-    let chi2Init: number | null = null;
-    let initMs = 0;
-    if (settings.initialChi2 ?? true) {
-      // the model at the starting parameters: zero Adam steps, no Laplace
+    // the model at the starting parameters (catalog fluxes and sizes, round, no offsets): zero
+    // Adam steps, no Laplace
+    let start: RunOutput['start'] = null;
+    if (settings.startOnly || (settings.initialChi2 ?? true)) {
       const c0 = structuredClone(cfg);
       Object.assign(c0.inference.map, { optimizer: 'adam', max_iterations: 0, laplace: false });
       const ti = performance.now();
       const r0 = await runSubtile(a.device, structuredClone(manifest), c0, io, { method: 'map', onProgress: (s, d, n) => progress(`start: ${s}`, d, n) });
-      initMs = performance.now() - ti;
-      if (r0.status === 'ok') chi2Init = chi2(r0).chi2;
+      if (r0.status === 'ok') start = { chi2: chi2(r0).chi2, ms: performance.now() - ti, images: images(r0), quadrantChi2: r0.quadrantChi2 ?? [] };
+      else throw new ShineError(`empty sub-tile: ${r0.emptyReason ?? ''}`);
+    }
+    if (settings.startOnly) {
+      const out: RunOutput = { result: null, start, chi2Final: NaN, nPixels: 0, adapter: adapterOf(a), totalMs: performance.now() - t0 };
+      return Comlink.transfer(out, transferables(start!.images));
     }
     const result = await runSubtile(a.device, manifest, cfg, io, {
       method: settings.method,
       onProgress: (s, d, n, detail) => progress(s, d, n, detail?.loss),
       log: (s) => console.info(s),
     });
-    last = { result, settings };
     const { chi2: chi2Final, n } = chi2(result);
-    const marks = result.status === 'ok' ? await sourceMarks(l, result) : [];
-    const core = new Map(result.core.map((c) => [c.objectId, c]));
-    const s = l.manifest.sources;
-    const sources: SourceInfo[] = s.object_id.map((id, i) => {
-      const c = core.get(id);
-      return {
-        index: i,
-        objectId: id,
-        ra: s.ra[i],
-        dec: s.dec[i],
-        core: s.core[i],
-        fit: c ? { flux: c.flux, hlr: c.hlr, e1: c.e1, e2: c.e2, dx: c.dx, dy: c.dy, initFlux: c.initFlux, initHlr: c.initHlr } : null,
-      };
-    });
-    const out: RunOutput = {
-      result,
-      chi2Init,
-      chi2Final,
-      nPixels: n,
-      marks,
-      sources,
-      adapter: { label: a.label, backend: a.backend, featureLevel: a.featureLevel, software: a.software },
-      initMs,
-      totalMs: performance.now() - t0,
-    };
-    // the images move to the page (transferred, not copied: a full sub-tile holds many quadrants);
-    // the exports only need the fitted parameters, which stay here
-    const buffers = new Set<ArrayBuffer>();
-    for (const q of result.images) for (const a of [q.observed, q.model, q.rms, q.mask]) if (a.buffer instanceof ArrayBuffer) buffers.add(a.buffer);
-    return Comlink.transfer(out, [...buffers]);
-  },
-
-  async paramsFits() {
-    if (!last || !loaded) throw new ShineError('run the sub-tile first');
-    const a = await device();
-    const p = subtileProducts(last.result, loaded.manifest, {
-      manifestFile: loaded.manifestName,
-      configFile: loaded.cfg.source.file ?? 'config',
-      configHash: loaded.configHash,
-      created: new Date().toISOString(),
-      softwareVersion: SHINE_VERSION,
-      adapter: { label: a.label, backend: a.backend, featureLevel: a.featureLevel },
-      runtime: { name: 'browser', version: self.navigator.userAgent },
-      saveDiagnostics: false,
-      totalMs: 0,
-    });
-    return Comlink.transfer(p.params, [p.params.buffer as ArrayBuffer]);
+    // the page draws these; observed and rms it already has from the load
+    const fitImages = images(result);
+    const slim: SubtileResult = { ...result, images: result.images.map((q) => ({ ...q, observed: new Float32Array(0), rms: new Float32Array(0), model: new Float32Array(0), mask: new Uint8Array(0) })) };
+    const out: RunOutput = { result: slim, fitImages, start, chi2Final, nPixels: n, adapter: adapterOf(a), totalMs: performance.now() - t0 };
+    return Comlink.transfer(out, transferables([...fitImages, ...(start?.images ?? [])]));
   },
 
   async adapter() {
-    const a = await device();
-    return { label: a.label, backend: a.backend, featureLevel: a.featureLevel, software: a.software };
+    return adapterOf(await device());
   },
 };
 
