@@ -5,7 +5,7 @@
  * (fftFactor 4: light wraps only beyond 96 px from the stamp centre). Also the float64 reference at
  * the same fftFactor, which separates wrap-around (the math) from float32 rounding (the engine).
  *
- *   npx tsx scripts/fft-wrap-error.ts [--sources 40] [--factors 1,2] [--json]
+ *   npx tsx scripts/fft-wrap-error.ts [--sources 40] [--factors 1,1.5,2] [--json]
  */
 import { acquireDevice } from '../platform/acquire.ts';
 import { ShearEngine } from '../engine/scene/engine.ts';
@@ -14,9 +14,9 @@ import { cloneParams } from '../engine/scene/types.ts';
 import { renderModel64 } from '../engine/reference/model64.ts';
 import { parseOptions } from '../cli/args.ts';
 
-const { opts } = parseOptions(process.argv.slice(2), { sources: 'integer', factors: 'string', json: 'boolean', seed: 'integer' }, 'usage: fft-wrap-error.ts [--sources N] [--factors 1,2] [--json]');
+const { opts } = parseOptions(process.argv.slice(2), { sources: 'integer', factors: 'string', json: 'boolean', seed: 'integer' }, 'usage: fft-wrap-error.ts [--sources N] [--factors 1,1.5,2] [--json]');
 const nSources = (opts.sources as number) ?? 40;
-const factors = ((opts.factors as string) ?? '1,2').split(',').map(Number);
+const factors = ((opts.factors as string) ?? '1,1.5,2').split(',').map(Number);
 const { set, truth } = makeSyntheticScene({ nSources, nQuadrants: 1, width: 1024, height: 1032, tier: 64, seed: (opts.seed as number) ?? 2 });
 const params = cloneParams(truth);
 const ref = renderModel64(set, params, { fftFactor: 4 })[0];

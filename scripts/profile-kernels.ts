@@ -11,7 +11,7 @@ import { makeSyntheticScene } from '../engine/scene/synthetic.ts';
 import { cloneParams } from '../engine/scene/types.ts';
 import { parseOptions } from '../cli/args.ts';
 
-const { opts } = parseOptions(process.argv.slice(2), { sources: 'integer', quadrants: 'integer', tier: 'integer', 'fft-factor': 'integer', repeats: 'integer', json: 'boolean' }, 'usage: profile-kernels.ts [--sources N] [--quadrants M] [--tier T] [--fft-factor F] [--repeats R] [--json]');
+const { opts } = parseOptions(process.argv.slice(2), { sources: 'integer', quadrants: 'integer', tier: 'integer', 'fft-factor': 'number', repeats: 'integer', json: 'boolean' }, 'usage: profile-kernels.ts [--sources N] [--quadrants M] [--tier T] [--fft-factor F] [--repeats R] [--json]');
 const nSources = (opts.sources as number) ?? 250;
 const nQuadrants = (opts.quadrants as number) ?? 4;
 const tier = (opts.tier as number) ?? 64;

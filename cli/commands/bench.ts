@@ -9,7 +9,7 @@ import type { Command } from '../command.ts';
 import { UserError } from '../command.ts';
 import { parseDeviceCommand } from '../args.ts';
 import { acquireDevice } from '../../platform/acquire.ts';
-import { aliasOrdersFor } from '../../engine/model/validate.ts';
+import { aliasOrdersFor, isFftFactor } from '../../engine/model/validate.ts';
 import { ShearEngine } from '../../engine/scene/engine.ts';
 import { makeSyntheticScene, syntheticSceneNeeds } from '../../engine/scene/synthetic.ts';
 import { defaultGpuBudget, formatBytes } from '../../engine/scene/memory.ts';
@@ -41,8 +41,8 @@ const USAGE = `usage: shine bench [--sources N=500] [--quadrants M=4] [--tier 64
   --profile P    galaxy profile (docs/forward-model.md): exponential (default), spergel (index --spergel-nu),
                  spergel-free (ν per source, started at --spergel-nu or 0.5), bulge-disk (exponential disk +
                  Spergel bulge of index --bulge-nu, default -0.6; B/T 0.3, bulge hlr ½ the disk's)
-  --fft-factor F FFT size = F × stamp size (default 2, the configuration's stamps.fft_factor; 1 = no padding:
-                 light beyond the stamp wraps around, docs/bench.md "FFT size")`;
+  --fft-factor F FFT size = F × stamp size: 1, 1.5, 2, 3, 4, … (default 2, as stamps.fft_factor; smaller
+                 grids are cheaper, light beyond them wraps around: docs/bench.md "FFT size")`;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -65,7 +65,7 @@ const bench: Command = {
   async run(argv) {
     // seed 003's stage benchmark on a prepared sub-tile (cli/commands/bench-stages.ts, docs/bench.md)
     if (argv.includes('--stages')) return (await import('./bench-stages.ts')).runStages(argv);
-    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string', 'spergel-nu': 'number', 'fft-factor': 'integer', profile: 'string', 'bulge-nu': 'number' }, USAGE);
+    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string', 'spergel-nu': 'number', 'fft-factor': 'number', profile: 'string', 'bulge-nu': 'number' }, USAGE);
     if (!parsed) return 0;
     const { opts } = parsed;
     const flags = parsed;
@@ -88,7 +88,7 @@ const bench: Command = {
     const profileName = (opts.profile as string | undefined) ?? (spergelNu === undefined ? 'exponential' : 'spergel');
     const profile: GalaxyProfile | undefined = benchProfile(profileName, spergelNu, opts['bulge-nu'] as number | undefined);
     const fftFactor = (opts['fft-factor'] as number | undefined) ?? 2;
-    if (!(fftFactor >= 1 && (fftFactor & (fftFactor - 1)) === 0)) throw new UserError(`--fft-factor must be a power of two ≥ 1 (FFT size = factor × stamp), got ${fftFactor}`);
+    if (!isFftFactor(fftFactor)) throw new UserError(`--fft-factor must be a power of two or 1.5 × one (1, 1.5, 2, …; FFT size = factor × stamp), got ${fftFactor}`);
     const [w, h] = ((opts.size as string) ?? '2048x2066').split('x').map(Number);
     if (!(w > 0 && h > 0)) throw new UserError(`--size must be WxH, got '${opts.size}'`);
 
@@ -116,7 +116,14 @@ const bench: Command = {
       const afterWarm = eng.stats;
       const renderTimes = await timeIt(repeats, () => eng.renderStampsOnly(params));
       const forwardTimes = await timeIt(repeats, () => eng.logLikelihood(params));
-      const gradientTimes = await timeIt(repeats, () => eng.evaluate(params));
+      // process CPU time (every thread: a software adapter's rasteriser threads included) per gradient: steadier than wall time on a shared machine
+      const gradientCpu: number[] = [];
+      const gradientTimes = await timeIt(repeats, async () => {
+        const c0 = process.cpuUsage();
+        await eng.evaluate(params);
+        const c = process.cpuUsage(c0);
+        gradientCpu.push((c.user + c.system) / 1000);
+      });
       const batchList = Array.from({ length: replicas }, () => params);
       const batchTimes = replicas > 1 ? await timeIt(repeats, () => eng.evaluateMany(batchList)) : [];
       const st = eng.stats;
@@ -140,6 +147,7 @@ const bench: Command = {
         forwardMs: median(forwardTimes),
         gradientMs: median(gradientTimes),
         gradientMsPerPair: median(gradientTimes) / st.pairs,
+        gradientCpuMs: median(gradientCpu),
         replicas,
         batchedGradientMs: replicas > 1 ? median(batchTimes) : null,
         batchedSpeedup: replicas > 1 ? (replicas * median(gradientTimes)) / median(batchTimes) : null,

@@ -285,8 +285,11 @@ export const StampsSchema = z.strictObject({
     .refine((t) => t.every((v, i) => i === 0 || v > t[i - 1]), { message: 'expected strictly ascending stamp sizes' })
     .refine((t) => t.every((v) => v % 2 === 0), { message: 'expected even stamp sizes' })
     .default([64, 128, 256]),
-  /** FFT size = fft_factor × stamp size. */
-  fft_factor: z.number().int().min(1).default(2),
+  /** FFT size = fft_factor × stamp size: 2^k or 1.5·2^k (1, 1.5, 2, 3, 4, …; docs/bench.md "FFT size"). */
+  fft_factor: z
+    .number()
+    .refine((v) => v >= 1 && [1, 1.5].some((b) => Number.isInteger(Math.log2(v / b))), { message: 'expected a power of two or 1.5 × one (1, 1.5, 2, 3, 4, …)' })
+    .default(2),
   /** The PSF stamps already include the pixel response (no extra pixel convolution). */
   psf_includes_pixel: z.boolean().default(true),
   /**

@@ -14,11 +14,21 @@ function isPow2(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 }
 
+/** FFT grid factors: 2^k or 1.5·2^k (k ≥ 0), so that the grid is 2^k or 3·2^k (engine/kernels/fft.ts sizes; docs/bench.md "FFT size"). */
+export function isFftFactor(f: number): boolean {
+  return typeof f === 'number' && f >= 1 && (isPow2(f) || isPow2(f / 1.5));
+}
+
+/** An FFT grid size the GPU FFT handles in kind: 2^k or 3·2^k. */
+function isFftGrid(m: number): boolean {
+  return isPow2(m) || (m % 3 === 0 && isPow2(m / 3));
+}
+
 /** Fill in defaults and check the render options. */
 export function resolveRenderOptions(opts: Partial<RenderOptions> = {}): RenderOptions {
   const o: RenderOptions = { ...DEFAULT_RENDER_OPTIONS, ...opts };
-  if (!Number.isInteger(o.fftFactor) || o.fftFactor < 1 || !isPow2(o.fftFactor)) {
-    throw new SceneError(`fftFactor = ${o.fftFactor} must be a positive power of two (1, 2, 4, ...)`, { field: 'fftFactor' });
+  if (!isFftFactor(o.fftFactor)) {
+    throw new SceneError(`fftFactor = ${o.fftFactor} must be a power of two or 1.5 × one (1, 1.5, 2, 3, 4, ...)`, { field: 'fftFactor' });
   }
   if (typeof o.pixelResponse !== 'boolean') {
     throw new SceneError(`pixelResponse must be true or false, got ${String(o.pixelResponse)}`, { field: 'pixelResponse' });
@@ -101,8 +111,8 @@ function describePair(set: ExposureSet, p: number): string {
 }
 
 /**
- * Structural checks of an ExposureSet: image sizes, stamp sizes (M = fftFactor·N must be a
- * power of two), pair indices, finite positions and non-singular Jacobians, and a PSF of
+ * Structural checks of an ExposureSet: image sizes, stamp sizes (M = fftFactor·N must be 2^k
+ * or 3·2^k, with an integer padding (M − N)/2), pair indices, finite positions and non-singular Jacobians, and a PSF of
  * psfSize² finite values for every visible pair.
  */
 export function validateExposureSet(set: ExposureSet, optsIn: Partial<RenderOptions> = {}): void {
@@ -150,9 +160,9 @@ export function validateExposureSet(set: ExposureSet, optsIn: Partial<RenderOpti
       });
     }
     const M = opts.fftFactor * N;
-    if (!isPow2(M)) {
+    if (!isFftGrid(M) || (M - N) % 2 !== 0) {
       throw new SceneError(
-        `${describeSource(set, i)}: FFT size fftFactor·stampSize = ${opts.fftFactor}·${N} = ${M} is not a power of two`,
+        `${describeSource(set, i)}: FFT size fftFactor·stampSize = ${opts.fftFactor}·${N} = ${M} is not a power of two or 3 × one with an even padding`,
         { field: `sources[${i}].stampSize` },
       );
     }

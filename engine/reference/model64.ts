@@ -29,6 +29,7 @@ import { psfSpectra64, type PsfSpectra64 } from '../model/psf-spectrum.ts';
 import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
 import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams } from '../scene/types.ts';
 import { SceneError } from '../errors.ts';
+import { fft1d } from './fft64.ts';
 
 export interface Complex2D {
   /** M×M, row-major [iy][ix], FFT (not centred) ordering. */
@@ -269,6 +270,15 @@ function plan(n: number): Plan {
 /** Unnormalised inverse DFT (e^{+2πi kn/N}) of n contiguous values at re/im[off ..]. */
 function ifftUnscaled(p: Plan, re: Float64Array, im: Float64Array, off: number): void {
   const n = p.n;
+  if (n & (n - 1)) {
+    // a 3·2^k grid (fftFactor 1.5): fft64.ts's mixed-radix transform, whose 1/n is undone here
+    fft1d(re, im, n, true, off, 1);
+    for (let i = off; i < off + n; i++) {
+      re[i] *= n;
+      im[i] *= n;
+    }
+    return;
+  }
   const rev = p.rev;
   for (let i = 0; i < n; i++) {
     const j = rev[i];

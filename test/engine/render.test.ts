@@ -48,8 +48,8 @@ describe('forward model', () => {
     });
   }
 
-  it('fftFactor 1 and 4 also match', async () => {
-    for (const fftFactor of [1, 4]) {
+  it('fftFactor 1, 1.5 (mixed-radix grids) and 4 also match', async () => {
+    for (const fftFactor of [1, 1.5, 4]) {
       const scene = makeTestScene({ seed: 4, nSources: 4, sourceTiers: [64, 128] });
       const eng = await ShearEngine.create(device, scene.set, { fftFactor });
       const ref = renderModel64(scene.set, scene.params, { fftFactor });

@@ -325,9 +325,9 @@ describe('validation', () => {
     // an invisible pair may lack a PSF
     expect(() => logLikelihood64(withPair({ psf: null, visible: false }), params)).not.toThrow();
     const withSrc = (stampSize: number): ExposureSet => ({ ...set, sources: set.sources.map((s, i) => (i === 0 ? { ...s, stampSize } : s)) });
-    expect(() => logLikelihood64(withSrc(96), params)).toThrow(/FFT size fftFactor·stampSize = 2·96 = 192 is not a power of two/);
+    expect(() => logLikelihood64(withSrc(80), params)).toThrow(/FFT size fftFactor·stampSize = 2·80 = 160 is not a power of two or 3 × one/);
     expect(() => logLikelihood64(withSrc(63), params)).toThrow(/stampSize = 63/);
-    expect(() => logLikelihood64(set, params, { fftFactor: 3 })).toThrow(/fftFactor/);
+    expect(() => logLikelihood64(set, params, { fftFactor: 1.25 })).toThrow(/fftFactor = 1.25 must be a power of two or 1.5 × one/);
     expect(() => logLikelihood64({ ...set, psfSize: 20 }, params)).toThrow(/psfSize = 20/);
   });
 });
