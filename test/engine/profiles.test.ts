@@ -100,6 +100,26 @@ describe('free-ν Spergel and bulge + disk: GPU vs float64', () => {
     }
   });
 
+  it('replicas (evaluateMany): each parameter set of a free-ν / bulge + disk scene as evaluated alone', async () => {
+    for (const profile of [FREE, BD]) {
+      const { set, params } = makeTestScene({ seed: 5, nSources: 3, sourceTiers: [64], render: { profile } });
+      const other = perturbParams(params, 9, 0.02);
+      const one = await ShearEngine.create(device, set, { profile });
+      const two = await ShearEngine.create(device, set, { profile, replicas: 2 });
+      try {
+        const [a, b] = await two.evaluateMany([params, other]);
+        for (const [got, p] of [[a, params], [b, other]] as const) {
+          const want = await one.evaluate(p);
+          expect(got.logL).toBe(want.logL);
+          for (const k of ['hlr', 'nu', 'bulgeFrac', 'bulgeE2'] as const) if (want.gradient[k]) expect(Array.from(got.gradient[k]!)).toEqual(Array.from(want.gradient[k]!));
+        }
+      } finally {
+        one.destroy();
+        two.destroy();
+      }
+    }
+  });
+
   it('profile parameters are validated with clear SceneErrors', async () => {
     const { set, params } = makeTestScene({ seed: 2, nSources: 2, render: { profile: BD } });
     const cases: Array<[(p: SceneParams) => void, RegExp, RenderOptions['profile']]> = [
