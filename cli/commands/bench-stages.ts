@@ -1,6 +1,6 @@
 /**
  * `shine bench --stages --config C --tile-id T --sub-tile R,C [--method map|nuts|vi] [--json] [--trace out.json]`:
- * seed 003's stage benchmark on real prepared data (docs/bench.md). Runs Stage 2 on one prepared
+ * the stage benchmark of docs/bench.md on real prepared data. Runs Stage 2 on one prepared
  * sub-tile exactly as `shine subtile` does (engine/subtile/run.ts), with `--repeats` gradient
  * evaluations timed after one warm-up call before the fit, and reports the five stages (data load,
  * scene build, pipeline compile, gradient step, full fit), peak host RSS, GPU bytes by category,
@@ -26,7 +26,7 @@ export const STAGES_USAGE = `usage: shine bench --stages --config C --tile-id T 
                    [--manifest M] [--trace out.json] [--json] [--max-iterations I] [--no-laplace]
                    [--chains K] [--warmup W] [--samples S] [--max-tree-depth D] [--init map|catalog]
                    [--adapter X] [--limits adapter|default]
-  runs Stage 2 on one prepared sub-tile (shine prepare first) and times seed 003's five stages;
+  runs Stage 2 on one prepared sub-tile (shine prepare first) and times the five stages of docs/bench.md;
   --chains/--warmup/--samples/--max-tree-depth/--init override inference.nuts, --max-iterations and
   --no-laplace inference.map (docs/bench.md)`;
 

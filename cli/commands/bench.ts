@@ -63,7 +63,7 @@ async function timeIt(repeats: number, fn: () => Promise<unknown>): Promise<numb
 const bench: Command = {
   summary: 'benchmark stamp rendering, forward model and gradient on a synthetic sub-tile',
   async run(argv) {
-    // seed 003's stage benchmark on a prepared sub-tile (cli/commands/bench-stages.ts, docs/bench.md)
+    // the stage benchmark (docs/bench.md) on a prepared sub-tile (cli/commands/bench-stages.ts, docs/bench.md)
     if (argv.includes('--stages')) return (await import('./bench-stages.ts')).runStages(argv);
     const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string', 'spergel-nu': 'number', 'fft-factor': 'number', profile: 'string', 'bulge-nu': 'number' }, USAGE);
     if (!parsed) return 0;

@@ -1,5 +1,5 @@
 /**
- * What `shine bench --stages` and every Stage 2 run measure (docs/bench.md): seed 003's five
+ * What `shine bench --stages` and every Stage 2 run measure (docs/bench.md): the five
  * stages — data load, scene build, pipeline compile, one gradient step, the full fit — plus peak
  * host memory, GPU bytes by category, pipelines created after warm-up and the adapter.
  *

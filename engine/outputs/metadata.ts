@@ -48,7 +48,7 @@ export interface SubtileMetadata {
   optimizer?: string;
   /** Wall-clock times in milliseconds. */
   timings_ms: { load: number; build: number; inference: number; laplace: number; write: number; total: number; map?: number; posterior?: number };
-  /** Seed 003's stage figures of this run (docs/bench.md): stages, gradient step, memory, pipelines after warm-up. */
+  /** The stage figures of this run (docs/bench.md): stages, gradient step, memory, pipelines after warm-up. */
   performance?: Record<string, unknown>;
   inference: {
     iterations: number;

@@ -130,7 +130,7 @@ export interface SubtileResult {
   render?: { psfOversampling: number; aliasOrders: number };
   /** The memory plan the run followed (docs/plan.md), as recorded in the metadata. */
   plan?: Record<string, unknown>;
-  /** Seed 003's stage timings, memory and pipeline counts of this run (docs/bench.md). */
+  /** The stage timings (docs/bench.md), memory and pipeline counts of this run. */
   performance?: StagePerformance;
 }
 
@@ -446,7 +446,8 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     timings.inferenceMs = (timings.mapMs ?? 0) + (timings.posteriorMs ?? 0);
     const fitMs = performance.now() - tFit;
     opts.trace?.span({ name: 'full fit', cat: 'stage', startMs: tFit, durMs: fitMs, track: 'cpu', args: { method } });
-    const fitEvals = evals.times.length - firstFitEval;
+    // every evaluation since the fit began (with no timed repeats the first of them is also the warm-up)
+    const fitEvals = evals.times.length - (gradientFrom === 'repeats' ? firstFitEval : 0);
     const estimate = post ? post.mean : map!.params;
 
     const images: QuadrantImages[] = [];
