@@ -36,6 +36,8 @@ export interface ProgressOptions {
   /** Stages whose total is an upper bound (their estimate is "at most"). */
   capped?: readonly string[];
   quiet?: boolean;
+  /** Current host memory (resident set, bytes), shown with each line when given. */
+  rss?: () => number;
 }
 
 /** "45 s", "3 min 20 s", "2 h 05 min". */
@@ -72,6 +74,7 @@ export function createProgress(o: ProgressOptions): ProgressCallback & { end(): 
     const time = [formatDuration(elapsed)];
     if (left !== null && done < total) time.push(`${capped.has(st) ? 'at most ' : ''}${formatDuration(left)} left`);
     parts.push(time.join(', '));
+    if (o.rss) parts.push(`RSS ${(o.rss() / 2 ** 30).toFixed(2)} GiB`);
     // no control characters in what is logged (a note may come from a file name)
     return parts
       .join(' · ')

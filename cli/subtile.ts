@@ -47,7 +47,7 @@ async function exists(p: string): Promise<boolean> {
 /** Progress of every stage with the time left (cli/progress.ts): a rewritten line on a terminal, plain lines in a log. */
 function progressReporter(quiet: boolean) {
   const tty = !!(globalThis as { process?: { stderr?: { isTTY?: boolean } } }).process?.stderr?.isTTY;
-  return createProgress({ write: (t) => void process.stderr.write(t), tty, prefix: 'subtile', quiet });
+  return createProgress({ write: (t) => void process.stderr.write(t), tty, prefix: 'subtile', quiet, rss: () => process.memoryUsage().rss });
 }
 
 export { subtileLockName };

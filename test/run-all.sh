@@ -4,6 +4,7 @@
 # if any step failed.
 #
 #   SHINE_TEST_STEPS="typecheck node"   run only some steps (typecheck node limits deno browser app)
+#   SHINE_TEST_STEPS=scale               the realistic sub-tile (scripts/scale-run.sh; not in the default steps)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -47,6 +48,9 @@ run_step deno 900 npx --no-install deno task test:smoke
 run_step browser 1500 npx --no-install vitest run --config test/browser/vitest.config.ts
 # the browser app (app/): built, served statically, driven in Chromium; zscale against astropy
 run_step app 900 npx --no-install vitest run --config test/app/vitest.config.ts
+# the realistic sub-tile end to end (MAP + Laplace on the `subtile` preset: hours on a CPU adapter);
+# only when asked: SHINE_TEST_STEPS=scale (scripts/scale-run.sh, docs/plan.md "Scale runs")
+run_step scale 36000 bash scripts/scale-run.sh --check
 
 echo
 echo "=== summary"

@@ -66,6 +66,13 @@ describe('progress', () => {
     expect(text.endsWith('\x1b[K\n')).toBe(true);
   });
 
+  it('with the resident set when asked', () => {
+    let out = '';
+    const p = createProgress({ write: (s) => void (out += s), tty: true, prefix: 'subtile', now: () => 0, rss: () => 1.5 * 2 ** 30 });
+    p('load', 1, 4);
+    expect(out).toBe('\rsubtile: load 1/4 (25%) · 0 s, 0 s left · RSS 1.50 GiB\x1b[K');
+  });
+
   it('durations', () => {
     expect(formatDuration(59_400)).toBe('59 s');
     expect(formatDuration(200_000)).toBe('3 min 20 s');
