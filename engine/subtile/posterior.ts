@@ -225,6 +225,8 @@ export async function runPosterior(engine: LikelihoodEvaluator, cfg: ShineConfig
   const isFree = new Set(space.entries.map((e) => `${e.kind}:${e.source}`));
   for (const k of ['g1', 'g2'] as const) if (!isFree.has(`${k}:-1`)) std[k] = 0;
   for (const k of ['flux', 'hlr', 'e1', 'e2', 'dx', 'dy'] as const) for (let s = 0; s < space.nSources; s++) if (!isFree.has(`${k}:${s}`)) std[k][s] = 0;
+  // the profile's own parameters (free ν, bulge + disk) likewise
+  for (const k of space.profileNames) for (let s = 0; s < space.nSources; s++) if (!isFree.has(`${k}:${s}`)) std[k]![s] = 0;
 
   const [i1, i2] = space.gIndex;
   const g1Draws = i1 >= 0 ? theta[i1] : null;

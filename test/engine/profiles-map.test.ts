@@ -19,6 +19,7 @@ import { parseConfig } from '../../engine/config/parse.ts';
 import { priorsFromConfig } from '../../engine/subtile/run.ts';
 import { checkParamsTable, paramsTable, PARAMS_COLUMNS } from '../../engine/outputs/params.ts';
 import { FitsFile } from '../../engine/data/fits/file.ts';
+import { runPosterior } from '../../engine/subtile/posterior.ts';
 import { memorySource } from '../../engine/data/fits/source.ts';
 
 const FREE: RenderOptions['profile'] = { type: 'spergel', nu: 0.5, free: true };
@@ -112,5 +113,26 @@ describe('profile parameters fitted by MAP on noise-free scenes', () => {
     const plain = await (await FitsFile.open(memorySource(paramsTable({ tileId: 7, row: 0, col: 1 }, base, PROV)))).readTable('PARAMS');
     expect(plain.names.length).toBe(PARAMS_COLUMNS.length);
     expect(() => paramsTable({ tileId: 7, row: 0, col: 1 }, { ...base, profile: { nu: { value: [0.1] } } }, PROV)).toThrow(/profile\.nu has 1 entries/);
+  });
+
+  it('VI from the MAP with ν free: a posterior mean near the truth and a positive width for every ν', async () => {
+    const device = await testDevice();
+    const { set, params: truth } = makeTestScene({ seed: 41, nSources: 2, sourceTiers: [64], fluxRange: [4000, 8000], render: { profile: FREE } });
+    const eng = await ShearEngine.create(device, set, { profile: FREE });
+    try {
+      const init = cloneParams(truth);
+      init.nu!.fill(0.5);
+      const catalog = { flux: truth.flux, hlr: truth.hlr };
+      const m = await runMap(eng, set, PRIORS, init, { catalog });
+      const cfg = parseConfig(JSON.stringify({ inference: { method: 'vi', vi: { steps: 150, num_samples: 200, init: 'catalog' } } }));
+      const post = await runPosterior(eng, cfg, PRIORS, { params: m.params, hessian: null }, { catalog });
+      console.log(`VI: ν truth [${Array.from(truth.nu!).map((v) => v.toFixed(3))}] mean [${Array.from(post.mean.nu!).map((v) => v.toFixed(3))}] std [${Array.from(post.std.nu!).map((v) => v.toExponential(2))}]`);
+      for (let s = 0; s < 2; s++) {
+        expect(post.std.nu![s]).toBeGreaterThan(0);
+        expect(Math.abs(post.mean.nu![s] - truth.nu![s])).toBeLessThan(5 * post.std.nu![s] + 0.05);
+      }
+    } finally {
+      eng.destroy();
+    }
   });
 });
