@@ -6,7 +6,7 @@
  * finite differences of the float64 log-likelihood; the bulge + disk also on the alias-complete
  * path (PSF q = 3, one alias order).
  */
-import type { KernelCheck, KernelCheckResult } from '../checks.ts';
+import type { KernelCheck, KernelCheckResult } from '../check-types.ts';
 import { ShearEngine } from '../../scene/engine.ts';
 import { makeTestScene, perturbParams, type TestSceneOptions } from '../../reference/scene-builder.ts';
 import { logLikelihood64, renderModel64 } from '../../reference/model64.ts';
