@@ -143,6 +143,8 @@ export const subtileCommand: Command = {
           log,
           maxGpuBytes: gpuBudgetBytes(acq, cfg.device.memory_budget_gb),
           planDevice: planDevice(acq, cfg.device.memory_budget_gb),
+          // the full-size observed / mask images are kept only for the diagnostics PNG (host memory, docs/plan.md)
+          images: cfg.distributed.save_diagnostics,
           peakRssBytes,
         });
         const tWrite = performance.now();
