@@ -14,6 +14,7 @@ import { ConfigSchema } from '../../engine/config/schema.ts';
 /** The parts of a zod v4 definition this file reads. */
 interface Def {
   type: string;
+  error?: unknown;
   shape?: Record<string, Node>;
   innerType?: Node;
   out?: Node;
@@ -46,6 +47,7 @@ const SAFE = 2 ** 53 - 1;
 function numberType(def: Def): string {
   let integer = false;
   let finite = false;
+  const rules: string[] = [];
   let lo: { value: number; inclusive: boolean } | null = null;
   let hi: { value: number; inclusive: boolean } | null = null;
   for (const c of def.checks ?? []) {
@@ -55,13 +57,28 @@ function numberType(def: Def): string {
     if (d.check === 'number_format' && (d.format === 'safeint' || d.format === 'int32')) integer = true;
     else if (d.check === 'greater_than' && bound) lo = bound;
     else if (d.check === 'less_than' && bound) hi = bound;
-    else if (d.check === 'custom') finite = true;
+    else if (d.check === 'custom') {
+      // a refinement: the project's finite() helper, or a rule the type cannot say, quoted from its message
+      const msg = customMessage(d);
+      if (msg === 'expected a finite number') finite = true;
+      else rules.push(msg ? msg.replace(/^expected /, '') : 'refined');
+    }
   }
-  const base = integer ? 'integer' : finite ? 'finite number' : 'number';
+  const base = (integer ? 'integer' : finite ? 'finite number' : 'number') + (rules.length ? ` (${rules.join('; ')})` : '');
   if (lo && hi) return `${base} in ${lo.inclusive ? '[' : '('}${lo.value}, ${hi.value}${hi.inclusive ? ']' : ')'}`;
   if (lo) return `${base} ${lo.inclusive ? '≥' : '>'} ${lo.value}`;
   if (hi) return `${base} ${hi.inclusive ? '≤' : '<'} ${hi.value}`;
   return base;
+}
+
+/** The message of a refinement (zod keeps it as a function of the issue, or a string). */
+function customMessage(d: Def): string | null {
+  try {
+    const e = typeof d.error === 'function' ? (d.error as (iss: object) => unknown)({}) : d.error;
+    return typeof e === 'string' ? e : null;
+  } catch {
+    return null;
+  }
 }
 
 /** A one-line description of a leaf schema. */
