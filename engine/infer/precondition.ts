@@ -185,7 +185,8 @@ export async function buildPreconditioner(
   const ng = structure.g.length;
   const { colour, count } = P > 0 ? distance1Colouring(adj) : { colour: new Int32Array(nS), count: 0 };
   const members: number[][] = Array.from({ length: count }, () => []);
-  for (let s = 0; s < nS; s++) members[colour[s]].push(s);
+  // no free source parameter (P = 0): no source colour class (every source parameter is fixed)
+  if (P > 0) for (let s = 0; s < nS; s++) members[colour[s]].push(s);
   let evaluations = 0;
   const h = o.step;
   /** gradient difference at z + h·(unit vector on `idx`), divided by the step actually taken. */
