@@ -18,7 +18,7 @@ export const MASKED_RGB: [number, number, number] = [40, 70, 80];
  * a block has none). Blocks at the right and top edges hold the pixels that remain (fewer than k).
  * Output: ceil(w/k) × ceil(h/k), row-major like the input.
  */
-export function blockMean(values: ArrayLike<number>, mask: ArrayLike<number>, w: number, h: number, k: number): { data: Float32Array; width: number; height: number } {
+export function blockMean(values: ArrayLike<number>, mask: ArrayLike<number>, w: number, h: number, k: number): { data: Float32Array; width: number; height: number; counts: Uint32Array } {
   if (!(Number.isInteger(k) && k >= 1)) throw new Error(`block size must be an integer >= 1, got ${k}`);
   const bw = Math.ceil(w / k);
   const bh = Math.ceil(h / k);
@@ -37,7 +37,7 @@ export function blockMean(values: ArrayLike<number>, mask: ArrayLike<number>, w:
   }
   const data = new Float32Array(bw * bh);
   for (let b = 0; b < data.length; b++) data[b] = n[b] ? sum[b] / n[b] : NaN;
-  return { data, width: bw, height: bh };
+  return { data, width: bw, height: bh, counts: n };
 }
 
 /** Viridis at 9 evenly spaced points (matplotlib's published values), interpolated linearly. */
@@ -146,9 +146,16 @@ export interface RenderRequest {
   limits: Limits;
 }
 
-/** The RGBA bitmap of one panel (and the block values it shows). */
+/** The RGBA bitmap of one panel (and the block values it shows: means; for χ, Σχ/√n). */
 export function renderRgba(values: ArrayLike<number>, mask: ArrayLike<number>, w: number, h: number, r: RenderRequest): { rgba: Uint8ClampedArray; width: number; height: number; values: Float32Array } {
   const b = r.k === 1 ? { data: Float32Array.from(values, (v, i) => (mask[i] ? v : NaN)), width: w, height: h } : blockMean(values, mask, w, h, r.k);
+  if (r.k > 1 && r.panel === 'residual') {
+    // a block of χ is shown as its χ, Σχ/√n = mean·√n: N(0, 1) for a correct model whatever the
+    // block size, so the χ colour scale keeps its meaning and a faint residual spread over the block
+    // stands out instead of averaging away
+    const n = (b as { counts: Uint32Array }).counts;
+    for (let i = 0; i < b.data.length; i++) b.data[i] *= Math.sqrt(n[i]);
+  }
   const rgba = new Uint8ClampedArray(b.width * b.height * 4);
   const [lo, hi] = r.panel === 'residual' ? r.limits.chi : r.limits.image;
   for (let i = 0; i < b.data.length; i++) {

@@ -415,10 +415,14 @@ describe('browser app (Chromium, software WebGPU)', () => {
   it('blink cycles observed → model → χ of each quadrant; keyboard zoom; the URL restores the view in a new page', async () => {
     const c0 = page.locator('canvas[data-quadrant="0"][data-panel="observed"]');
     await c0.focus();
+    await page.keyboard.press('b'); // blink on
+    await page.waitForFunction(() => document.querySelector<HTMLCanvasElement>('canvas[data-quadrant="0"][data-panel="observed"]')!.dataset.showing !== undefined);
     const seen = new Set<string>();
-    for (let k = 0; k < 6; k++) {
+    for (let k = 0; k < 3; k++) {
+      // each b steps by hand (the automatic cycling stops); wait for the redraw
+      const before = (await c0.getAttribute('data-showing'))!;
       await page.keyboard.press('b');
-      await page.waitForTimeout(150);
+      await page.waitForFunction((b) => document.querySelector<HTMLCanvasElement>('canvas[data-quadrant="0"][data-panel="observed"]')!.dataset.showing !== b, before, { timeout: 10_000 });
       seen.add((await c0.getAttribute('data-showing'))!);
     }
     expect([...seen].sort()).toEqual(['model', 'observed', 'residual']);
@@ -512,7 +516,7 @@ describe('browser app (Chromium, software WebGPU)', () => {
     expect(msg.length).toBeGreaterThan('broken.fits'.length + 10);
   });
 
-  it('narrow and wide windows re-lay out the views; the file picker is reachable by keyboard', async () => {
+  it('narrow and wide windows re-lay out the views; light theme on request; the file picker is reachable by keyboard', async () => {
     await page.uncheck('#blink');
     await page.setViewportSize({ width: 390, height: 800 });
     await page.waitForTimeout(500);
@@ -522,6 +526,12 @@ describe('browser app (Chromium, software WebGPU)', () => {
     const wide = await page.evaluate(() => document.querySelector<HTMLCanvasElement>('canvas[data-panel="observed"]')!.width);
     expect(narrow).toBeGreaterThanOrEqual(100);
     expect(wide).toBeGreaterThan(narrow);
+    // the system's light theme is followed (and dark again)
+    const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.emulateMedia({ colorScheme: 'light' });
+    expect(await bg()).toBe('rgb(246, 247, 249)');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    expect(await bg()).toBe('rgb(16, 18, 21)');
     await page.focus('#file-input');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('file-input');
     await page.focus('#drop');

@@ -1,6 +1,7 @@
 /**
  * The app's block means (app/src/render.ts, drawn when zoomed out) against NumPy's on the same data
- * (test/app/fixtures/block_mean.py): partial edge blocks, masked and NaN pixels, fully masked blocks.
+ * (test/app/fixtures/block_mean.py): partial edge blocks, masked and NaN pixels, fully masked blocks;
+ * zoomed-out χ blocks as Σχ/√n.
  */
 import { describe, it, expect } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -39,7 +40,7 @@ describe('block means (zoomed-out views)', () => {
       for (let y = 0; y < Math.min(h, k); y++) for (let x = 0; x < Math.min(w, k); x++) m8[y * w + x] = 0;
       cases.push({ values: Array.from(f32, (v) => (Number.isFinite(v) ? v : null)), mask: Array.from(m8), width: w, height: h, k, f32, m8 });
     }
-    const ref = JSON.parse(execFileSync(py, [SCRIPT], { input: JSON.stringify(cases.map(({ f32: _f, m8: _m, ...c }) => c)), encoding: 'utf8' })) as Array<{ width: number; height: number; values: Array<number | null> }>;
+    const ref = JSON.parse(execFileSync(py, [SCRIPT], { input: JSON.stringify(cases.map(({ f32: _f, m8: _m, ...c }) => c)), encoding: 'utf8' })) as Array<{ width: number; height: number; values: Array<number | null>; counts: number[] }>;
     cases.forEach((c, j) => {
       const b = blockMean(c.f32, c.m8, c.width, c.height, c.k);
       expect([b.width, b.height]).toEqual([ref[j].width, ref[j].height]);
@@ -52,6 +53,11 @@ describe('block means (zoomed-out views)', () => {
       const r = renderRgba(c.f32, c.m8, c.width, c.height, { panel: 'observed', k: c.k, stretch: 'linear', imageCmap: 'grey', chiCmap: 'diverging', limits: lim });
       expect(r.rgba.length).toBe(4 * b.width * b.height);
       expect([r.rgba[0], r.rgba[1], r.rgba[2]]).toEqual([40, 70, 80]);
+      // χ panels show each block's χ, Σχ/√n = mean·√n
+      const rc = renderRgba(c.f32, c.m8, c.width, c.height, { panel: 'residual', k: c.k, stretch: 'linear', imageCmap: 'grey', chiCmap: 'diverging', limits: lim });
+      ref[j].values.forEach((v, i) => {
+        if (v !== null) expect(rc.values[i]).toBeCloseTo(c.k > 1 ? v * Math.sqrt(ref[j].counts[i]) : v, 2);
+      });
     });
   });
 
