@@ -23,7 +23,7 @@
  * reported (`sourceHessianPD: false`) and the errors are NaN rather than garbage.
  */
 import type { SceneLayout } from '../scene/layout.ts';
-import { cloneParams, SOURCE_PARAM_NAMES, type ExposureSet, type SceneGradient, type SceneParams } from '../scene/types.ts';
+import { cloneParams, SOURCE_PARAM_NAMES, type ExposureSet, type SceneGradient, type SceneParams, type SourceParamName } from '../scene/types.ts';
 import type { Posterior } from './posterior.ts';
 import { shearJacobian, shearJacobianDerivatives } from './degeneracy.ts';
 
@@ -102,6 +102,16 @@ export interface LaplaceResult {
   badSources: number[];
   /** Sources left out of the error propagation (block not PD at the MAP): errors are conditional on them. */
   droppedSources: number[];
+  /**
+   * Marginal standard deviation of every source parameter (g and the other sources marginalised:
+   * √[H⁻¹]ᵢᵢ), per SOURCE_PARAM_NAMES kind, one value per source; NaN for fixed parameters, for
+   * dropped sources and when the shear covariance is not available. Exact for components solved
+   * by Cholesky; for components solved by CG (more than `denseLimit` parameters) the within-
+   * component part is the source's own block inverse — conditional on its blended neighbours, a
+   * lower bound — and `sourceSdApproximate` counts those sources.
+   */
+  sourceSd: Record<SourceParamName, Float64Array>;
+  sourceSdApproximate: number;
   colours: number;
   components: number;
   largestComponent: number;
@@ -455,6 +465,8 @@ interface ComponentSolve {
   dropped: number[];
   method: 'cholesky' | 'cg';
   message: string;
+  /** diag(H_cc⁻¹) over `members` (length |members|·P): exact (Cholesky) or per-source blocks (CG). */
+  diagInv: Float64Array | null;
 }
 
 
@@ -483,7 +495,27 @@ function solveComponent(H: SparseHessian, compIn: number[], o: LaplaceOptions): 
   }
 }
 
-function solveMembers(H: SparseHessian, comp: number[], o: LaplaceOptions): { x: Float64Array[] | null; method: 'cholesky' | 'cg'; message: string; pivot: number } {
+type MemberSolve = { x: Float64Array[] | null; method: 'cholesky' | 'cg'; message: string; pivot: number; diagInv: Float64Array | null };
+
+/** diag(A⁻¹) from the Cholesky factor L (lower, in place in `l`): (A⁻¹)ᵢᵢ = ‖L⁻¹eᵢ‖². */
+function inverseDiagonal(l: Float64Array, n: number): Float64Array {
+  const d = new Float64Array(n);
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    // forward substitution of L y = e_i: y_k = 0 for k < i
+    let acc = 0;
+    for (let k = i; k < n; k++) {
+      let v = k === i ? 1 : 0;
+      for (let m = i; m < k; m++) v -= l[k * n + m] * y[m];
+      y[k] = v / l[k * n + k];
+      acc += y[k] * y[k];
+    }
+    d[i] = acc;
+  }
+  return d;
+}
+
+function solveMembers(H: SparseHessian, comp: number[], o: LaplaceOptions): MemberSolve {
   const P = H.kinds.length;
   const D = comp.length * P;
   const local = new Map<number, number>();
@@ -504,15 +536,15 @@ function solveMembers(H: SparseHessian, comp: number[], o: LaplaceOptions): { x:
       });
     });
     const pivot = choleskyPivot(A, D);
-    if (pivot >= 0) return { x: null, method: 'cholesky', message: 'Cholesky failed', pivot };
+    if (pivot >= 0) return { x: null, method: 'cholesky', message: 'Cholesky failed', pivot, diagInv: null };
     for (const r of rhs) choleskySolve(A, D, r);
-    return { x: rhs, method: 'cholesky', message: '', pivot: -1 };
+    return { x: rhs, method: 'cholesky', message: '', pivot: -1, diagInv: inverseDiagonal(A, D) };
   }
   // PCG with block-Jacobi preconditioner
   const diagInv: Float64Array[] = [];
   for (const s of comp) {
     const inv = spdInverse(H.blocks[s][H.neighbours[s].indexOf(s)], P);
-    if (!inv) return { x: null, method: 'cg', message: `the diagonal block of source ${s} is not positive definite`, pivot: -1 };
+    if (!inv) return { x: null, method: 'cg', message: `the diagonal block of source ${s} is not positive definite`, pivot: -1, diagInv: null };
     diagInv.push(inv);
   }
   const matvec = (v: Float64Array, out: Float64Array) => {
@@ -554,7 +586,7 @@ function solveMembers(H: SparseHessian, comp: number[], o: LaplaceOptions): { x:
     for (let it = 0; it < o.cgMaxIterations && !ok; it++) {
       matvec(p, Ap);
       const pAp = p.reduce((s, v, i) => s + v * Ap[i], 0);
-      if (!(pAp > 0)) return { x: null, method: 'cg', message: `non-positive curvature pᵀHp = ${pAp} in conjugate gradients`, pivot: -1 };
+      if (!(pAp > 0)) return { x: null, method: 'cg', message: `non-positive curvature pᵀHp = ${pAp} in conjugate gradients`, pivot: -1, diagInv: null };
       const alpha = rz / pAp;
       let rn = 0;
       for (let i = 0; i < D; i++) {
@@ -572,10 +604,43 @@ function solveMembers(H: SparseHessian, comp: number[], o: LaplaceOptions): { x:
       rz = rzn;
       for (let i = 0; i < D; i++) p[i] = z[i] + beta * p[i];
     }
-    if (!ok) return { x: null, method: 'cg', message: `conjugate gradients did not reach tolerance ${o.cgTol} in ${o.cgMaxIterations} iterations`, pivot: -1 };
+    if (!ok) return { x: null, method: 'cg', message: `conjugate gradients did not reach tolerance ${o.cgTol} in ${o.cgMaxIterations} iterations`, pivot: -1, diagInv: null };
     xs.push(x);
   }
-  return { x: xs, method: 'cg', message: '', pivot: -1 };
+  const diag = new Float64Array(D);
+  diagInv.forEach((inv, i) => {
+    for (let l = 0; l < P; l++) diag[i * P + l] = inv[l * P + l];
+  });
+  return { x: xs, method: 'cg', message: '', pivot: -1, diagInv: diag };
+}
+
+/**
+ * Marginal variances of the source parameters from the component solves and the shear covariance
+ * C = S⁻¹ (the block inverse of [[H_gg, H_gs], [H_sg, H_ss]]):
+ *   [H⁻¹]_ss = H_ss⁻¹ + X C Xᵀ,   X = H_ss⁻¹ H_sg,
+ * taken on the diagonal: diag(H_cc⁻¹) per component plus Σ_ab X_a C_ab X_b. Without a shear
+ * covariance (shear fixed: nothing to add; not PD: unknown) only the first term, or NaN.
+ */
+function sourceStandardDeviations(H: SparseHessian, solutions: ComponentSolve[], cov: Float64Array | null): { sourceSd: Record<SourceParamName, Float64Array>; approximate: number } {
+  const n = H.nSources;
+  const P = H.kinds.length;
+  const ng = H.gFree.length;
+  const sourceSd = Object.fromEntries(SOURCE_PARAM_NAMES.map((k) => [k, new Float64Array(n).fill(NaN)])) as Record<SourceParamName, Float64Array>;
+  let approximate = 0;
+  if (ng > 0 && !cov) return { sourceSd, approximate };
+  for (const sol of solutions) {
+    if (!sol.x || !sol.diagInv) continue;
+    if (sol.method === 'cg') approximate += sol.members.length;
+    sol.members.forEach((s, i) => {
+      for (let l = 0; l < P; l++) {
+        let v = sol.diagInv![i * P + l];
+        for (let a = 0; a < ng; a++)
+          for (let b = 0; b < ng; b++) v += sol.x![a][i * P + l] * cov![H.gFree[a] * 2 + H.gFree[b]] * sol.x![b][i * P + l];
+        sourceSd[SOURCE_PARAM_NAMES[H.kinds[l]]][s] = v > 0 ? Math.sqrt(v) : NaN;
+      }
+    });
+  }
+  return { sourceSd, approximate };
 }
 
 /** Marginal and conditional shear covariance from a sparse Hessian. */
@@ -590,9 +655,11 @@ export function schurShear(H: SparseHessian, adj: number[][], optsIn: Partial<La
   const bad: number[] = [];
   const dropped: number[] = [];
   const messages: string[] = [];
+  const solutions: ComponentSolve[] = [];
   for (const comp of comps) {
     if (P === 0) break;
     const sol = solveComponent(H, comp, o);
+    solutions.push(sol);
     if (sol.dropped.length) {
       sourcePD = false;
       dropped.push(...sol.dropped);
@@ -635,6 +702,7 @@ export function schurShear(H: SparseHessian, adj: number[][], optsIn: Partial<La
       g2Err = Math.sqrt(covariance[3]);
     } else messages.push('the Schur complement H_gg − H_gs H_ss⁻¹ H_sg is not positive definite');
   }
+  const { sourceSd, approximate } = sourceStandardDeviations(H, solutions, schurPD ? covariance : null);
   const condInv = ng > 0 ? spdInverse(H.gg, ng) : null;
   const cond = [NaN, NaN];
   if (condInv) H.gFree.forEach((a, ai) => (cond[a] = Math.sqrt(condInv[ai * ng + ai])));
@@ -657,6 +725,8 @@ export function schurShear(H: SparseHessian, adj: number[][], optsIn: Partial<La
     message: messages.join('; '),
     badSources: bad,
     droppedSources: dropped,
+    sourceSd,
+    sourceSdApproximate: approximate,
     components: comps.length,
     largestComponent: comps.reduce((m, c) => Math.max(m, c.length), 0),
   };

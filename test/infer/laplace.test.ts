@@ -194,6 +194,22 @@ describe('Laplace: coloured Hessian and Schur complement', () => {
       const det = A[0] * A[D + 1] - A[1] * A[D];
       expect(Math.abs(r.g1ErrConditional - Math.sqrt(A[D + 1] / det)) / r.g1ErrConditional).toBeLessThan(1e-10);
       expect(r.g1Err).toBeGreaterThan(r.g1ErrConditional);
+      // every source parameter's marginal sd: √ of the dense inverse's diagonal (exact on the
+      // Cholesky path; on the CG path the within-component part is the source's own block, a
+      // lower bound that is exact for sources without blended neighbours)
+      let worstSd = 0;
+      for (let sIdx = 0; sIdx < n; sIdx++)
+        SOURCE_PARAM_NAMES.forEach((k, l) => {
+          const ref = Math.sqrt(inv[(2 + sIdx * P + l) * D + 2 + sIdx * P + l]);
+          const got = r.sourceSd[k][sIdx];
+          expect(Number.isFinite(got), `${k}[${sIdx}]`).toBe(true);
+          if (denseLimit > 0 || adj[sIdx].length === 0) {
+            worstSd = Math.max(worstSd, Math.abs(got - ref) / ref);
+            expect(Math.abs(got - ref) / ref, `${k}[${sIdx}] sd ${got} vs dense ${ref}`).toBeLessThan(1e-7);
+          } else expect(got, `${k}[${sIdx}]`).toBeLessThanOrEqual(ref * (1 + 1e-9));
+        });
+      expect(r.sourceSdApproximate).toBe(denseLimit > 0 ? 0 : n);
+      console.log(`denseLimit ${denseLimit}: source sd vs dense inverse, worst relative ${worstSd.toExponential(2)}`);
       console.log(`denseLimit ${denseLimit}: G1_ERR ${r.g1Err.toExponential(4)} G2_ERR ${r.g2Err.toExponential(4)} (conditional ${r.g1ErrConditional.toExponential(4)}, ${r.g2ErrConditional.toExponential(4)}); dense inverse ${Math.sqrt(inv[0]).toExponential(4)}, ${Math.sqrt(inv[D + 1]).toExponential(4)}`);
     }
 
