@@ -17,6 +17,7 @@ import type { OpenOptions } from '../../engine/data/fits/file.ts';
 import { manifestFileName, parseManifest } from '../../engine/tiling/manifest.ts';
 import { runSubtile } from '../../engine/subtile/run.ts';
 import { TraceRecorder } from '../../engine/bench/trace.ts';
+import { GpuKernelTimer } from '../../engine/bench/gpu-timer.ts';
 import { formatBytes } from '../../engine/scene/memory.ts';
 import { gpuBudgetBytes } from '../gpu-budget.ts';
 import { peakRssBytes } from '../host-memory.ts';
@@ -92,6 +93,8 @@ export async function runStages(argv: string[]): Promise<number> {
     const rec = opts.trace ? new TraceRecorder() : undefined;
     const hasTimestamps = acq.device.features.has('timestamp-query');
     const remote = remoteSettings(cfg.remote, cfg.source.dir);
+    // GPU spans per kernel per batch: one extra timed evaluation after the gradient repeats
+    const gpuTimer = rec && hasTimestamps ? new GpuKernelTimer(acq.device) : undefined;
     const t0 = performance.now();
     const r = await runSubtile(acq.device, manifest, cfg, { openFits: (p: string, o?: OpenOptions) => openFits(p, { ...o, remote }) }, {
       method: method as 'map' | 'nuts' | 'vi',
@@ -99,15 +102,20 @@ export async function runStages(argv: string[]): Promise<number> {
       gradientRepeats: repeats,
       trace: rec,
       peakRssBytes,
+      ...(gpuTimer ? { gpuTimer } : {}),
       maxGpuBytes: gpuBudgetBytes(acq, cfg.device.memory_budget_gb),
     });
     const wallMs = performance.now() - t0;
+    gpuTimer?.destroy();
     const p = r.performance;
     if (r.status !== 'ok' || !p) throw new UserError(`bench --stages: sub-tile (${tileId}, ${row}, ${col}) is empty (${r.emptyReason ?? r.warnings.join('; ')}): nothing to time`);
     const adapter = { label: acq.label, backend: acq.backend, featureLevel: acq.featureLevel, software: acq.software, timestampQuery: hasTimestamps };
-    // GPU spans need timestamp queries inside the engine's passes (docs/bench.md "GPU spans"): not recorded yet
-    const gpu = hasTimestamps
-      ? { available: false, reason: "the adapter has 'timestamp-query', but per-kernel GPU spans are not recorded yet (docs/bench.md)" }
+    // GPU spans: recorded when the adapter has timestamp queries and a trace is written
+    const gpuSpans = rec ? rec.spans.filter((sp) => sp.track === 'gpu').length : 0;
+    const gpu = gpuSpans > 0
+      ? { available: true, kernels: gpuSpans }
+      : hasTimestamps
+        ? { available: false, reason: "the adapter has 'timestamp-query' but no GPU span was recorded (no --trace, or no kernel ran)" }
       : { available: false, reason: `the adapter (${acq.label}) lacks 'timestamp-query'` };
     const result = {
       adapter,

@@ -42,7 +42,8 @@ const USAGE = `usage: shine bench [--sources N=500] [--quadrants M=4] [--tier 64
                  spergel-free (ν per source, started at --spergel-nu or 0.5), bulge-disk (exponential disk +
                  Spergel bulge of index --bulge-nu, default -0.6; B/T 0.3, bulge hlr ½ the disk's)
   --fft-factor F FFT size = F × stamp size: 1, 1.5, 2, 3, 4, … (default 2, as stamps.fft_factor; smaller
-                 grids are cheaper, light beyond them wraps around: docs/bench.md "FFT size")`;
+                 grids are cheaper, light beyond them wraps around: docs/bench.md "FFT size")
+  --gradient-only time only the gradient (no stamps-only / forward timings)`;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -65,7 +66,7 @@ const bench: Command = {
   async run(argv) {
     // the stage benchmark (docs/bench.md) on a prepared sub-tile (cli/commands/bench-stages.ts, docs/bench.md)
     if (argv.includes('--stages')) return (await import('./bench-stages.ts')).runStages(argv);
-    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string', 'spergel-nu': 'number', 'fft-factor': 'number', profile: 'string', 'bulge-nu': 'number' }, USAGE);
+    const parsed = await parseDeviceCommand(argv, { sources: 'number', quadrants: 'number', tier: 'string', repeats: 'number', size: 'string', json: 'boolean', seed: 'number', replicas: 'number', 'psf-oversampling': 'number', 'alias-orders': 'string', 'spergel-nu': 'number', 'fft-factor': 'number', 'gradient-only': 'boolean', profile: 'string', 'bulge-nu': 'number' }, USAGE);
     if (!parsed) return 0;
     const { opts } = parsed;
     const flags = parsed;
@@ -114,8 +115,10 @@ const bench: Command = {
       await eng.render(params);
       await eng.renderStampsOnly(params);
       const afterWarm = eng.stats;
-      const renderTimes = await timeIt(repeats, () => eng.renderStampsOnly(params));
-      const forwardTimes = await timeIt(repeats, () => eng.logLikelihood(params));
+      // --gradient-only (scripts/cpu-vs-numpy.sh): the stamps-only and forward timings are skipped (null)
+      const gradientOnly = !!opts['gradient-only'];
+      const renderTimes = gradientOnly ? [] : await timeIt(repeats, () => eng.renderStampsOnly(params));
+      const forwardTimes = gradientOnly ? [] : await timeIt(repeats, () => eng.logLikelihood(params));
       // process CPU time (every thread: a software adapter's rasteriser threads included) per gradient: steadier than wall time on a shared machine
       const gradientCpu: number[] = [];
       const gradientTimes = await timeIt(repeats, async () => {
@@ -143,8 +146,8 @@ const bench: Command = {
         pairs: st.pairs,
         batches: st.batches,
         repeats,
-        renderMs: median(renderTimes),
-        forwardMs: median(forwardTimes),
+        renderMs: gradientOnly ? null : median(renderTimes),
+        forwardMs: gradientOnly ? null : median(forwardTimes),
         gradientMs: median(gradientTimes),
         gradientMsPerPair: median(gradientTimes) / st.pairs,
         gradientCpuMs: median(gradientCpu),
@@ -166,8 +169,8 @@ const bench: Command = {
         const f = (x: number) => x.toFixed(x < 10 ? 2 : 1);
         console.log(`adapter        ${result.adapter} (${result.backend}, ${result.featureLevel})`);
         console.log(`scene          ${nSources} sources × ${nQuadrants} quadrants (${w}×${h}), tier ${tier}: ${st.pairs} pairs in ${st.batches} batches; PSF q=${psfOversampling}, ${result.aliasOrders} alias order(s), ${result.profile}`);
-        console.log(`stamps only    ${f(result.renderMs)} ms (median of ${repeats})`);
-        console.log(`forward logL   ${f(result.forwardMs)} ms`);
+        if (result.renderMs !== null) console.log(`stamps only    ${f(result.renderMs)} ms (median of ${repeats})`);
+        if (result.forwardMs !== null) console.log(`forward logL   ${f(result.forwardMs)} ms`);
         console.log(`gradient       ${f(result.gradientMs)} ms   (${f(result.gradientMsPerPair * 1000)} µs per pair)`);
         if (replicas > 1) console.log(`${replicas} replicas     ${f(result.batchedGradientMs!)} ms for ${replicas} gradients in one call (${result.batchedSpeedup!.toFixed(2)}× the throughput of ${replicas} separate calls)`);
         console.log(`compile        ${f(result.compileMs)} ms for ${st.pipelinesCreated} pipelines; build ${f(result.buildMs)} ms`);

@@ -29,6 +29,7 @@ import {
 } from '../../shaders/render.wgsl.ts';
 import { ShineError } from '../errors.ts';
 import { GpuResources } from '../gpu/resources.ts';
+import { sharedPasses, type KernelPasses, type KernelTimer } from '../bench/gpu-timer.ts';
 import { BufferUsage, MapModeRead } from '../gpu/usage.ts';
 import { buildLayout, type SceneLayout } from './layout.ts';
 import { defaultGpuBudget, estimateEngineBytes, formatBytes, GpuOutOfMemoryError, gpuMemoryError, layoutGpuBytes, maxBindingBytes, smallerChoice, type PsfSpectraMode } from './memory.ts';
@@ -641,62 +642,75 @@ export class ShearEngine {
     }
   }
 
-  /** Records one batch's stamps: pair setup, k-space spectra (two pairs per slot), inverse FFT. */
-  private encodeStamps(pass: GPUComputePassEncoder, b: BatchGpu): void {
+  /**
+   * Records one batch's stamps: pair setup, k-space spectra (two pairs per slot), inverse FFT.
+   * Kernels record into the passes `kp` gives (one shared pass, or one per kernel when timed:
+   * engine/bench/gpu-timer.ts); `bi` names the batch there.
+   */
+  private encodeStamps(kp: KernelPasses, b: BatchGpu, bi: number): void {
     const sp = this.sizes.get(b.m)!;
-    this.encodePsf(pass, b);
+    const info = { m: b.m, pairs: b.count };
+    if (b.psfChunks) this.encodePsf(kp.pass('psf spectra', bi, info), b);
     const slots = Math.ceil(b.count / 2);
+    let pass = kp.pass('setup', bi, info);
     pass.setPipeline(sp.setup);
     pass.setBindGroup(0, b.bgSetup);
     pass.dispatchWorkgroups(b.count);
+    pass = kp.pass('render', bi, info);
     pass.setPipeline(sp.render);
     pass.setBindGroup(0, b.bgRender);
     pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / this.workgroupSize()), slots);
-    sp.fft.encode(pass, sp.work, 0, slots, true);
+    sp.fft.encode(kp.pass('fft inverse', bi, info), sp.work, 0, slots, true);
   }
 
   /** Records, for the first n replicas: clear models; per batch render → inverse FFT → gather into the model blocks. */
-  private encodeForward(enc: GPUCommandEncoder, n: number): void {
+  private encodeForward(enc: GPUCommandEncoder, n: number, timed?: KernelPasses): void {
     for (const q of this.activeQuads(n)) enc.clearBuffer(q.model);
-    const pass = enc.beginComputePass({ label: 'forward' });
+    const kp = timed ?? sharedPasses(enc, 'forward');
     const wg = this.workgroupSize();
-    for (const b of this.activeBatches(n)) {
+    this.activeBatches(n).forEach((b, bi) => {
       const sp = this.sizes.get(b.m)!;
-      this.encodeStamps(pass, b);
+      this.encodeStamps(kp, b, bi);
       if (b.bgAccumulate) {
+        const pass = kp.pass('accumulate', bi, { m: b.m, pairs: b.count, blocks: b.nTouched });
         pass.setPipeline(sp.accumulate);
         pass.setBindGroup(0, b.bgAccumulate);
         dispatch2d(pass, b.nTouched);
       }
-    }
-    for (const q of this.activeQuads(n)) {
-      if (!q.bgResidual) continue;
+    });
+    this.activeQuads(n).forEach((q, j) => {
+      if (!q.bgResidual) return;
+      const pass = kp.pass('residual', -1, { quadrant: j, blocks: q.nActive });
       pass.setPipeline(this.residual);
       pass.setBindGroup(0, q.bgResidual);
       dispatch2d(pass, Math.ceil(q.nActive / wg));
-    }
-    pass.end();
+    });
+    kp.end();
   }
 
-  private encodeAdjoint(enc: GPUCommandEncoder, n: number): void {
-    const pass = enc.beginComputePass({ label: 'adjoint' });
+  private encodeAdjoint(enc: GPUCommandEncoder, n: number, timed?: KernelPasses): void {
+    const kp = timed ?? sharedPasses(enc, 'adjoint');
     const wg = this.workgroupSize();
-    for (const b of this.activeBatches(n)) {
+    this.activeBatches(n).forEach((b, bi) => {
       const sp = this.sizes.get(b.m)!;
-      this.encodePsf(pass, b);
+      const info = { m: b.m, pairs: b.count };
+      if (b.psfChunks) this.encodePsf(kp.pass('psf spectra', bi, info), b);
+      let pass = kp.pass('setup', bi, info);
       pass.setPipeline(sp.setup);
       pass.setBindGroup(0, b.bgSetup);
       pass.dispatchWorkgroups(b.count);
       const slots = Math.ceil(b.count / 2);
+      pass = kp.pass('residual scatter', bi, info);
       pass.setPipeline(sp.scatter);
       pass.setBindGroup(0, b.bgScatter);
       pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), slots);
-      sp.fft.encode(pass, sp.work, 0, slots, false);
+      sp.fft.encode(kp.pass('fft forward', bi, info), sp.work, 0, slots, false);
+      pass = kp.pass('adjoint', bi, info);
       pass.setPipeline(sp.adjoint);
       pass.setBindGroup(0, b.bgAdjoint);
       pass.dispatchWorkgroups(b.count);
-    }
-    pass.end();
+    });
+    kp.end();
   }
 
   private encodeReadPartials(enc: GPUCommandEncoder, n: number): void {
@@ -788,12 +802,26 @@ export class ShearEngine {
    * particles as a batch dimension). Each result is bit-identical to `evaluate` of that set.
    */
   evaluateMany(list: readonly SceneParams[]): Promise<Evaluation[]> {
+    return this.evaluateWith(list);
+  }
+
+  /**
+   * `evaluate` with every kernel of every batch in a pass of its own from `timer` (GPU spans,
+   * docs/bench.md): the same dispatches in the same order, so the same result bit for bit.
+   */
+  async evaluateTimed(params: SceneParams, timer: KernelTimer): Promise<Evaluation> {
+    return (await this.evaluateWith([params], timer))[0];
+  }
+
+  private evaluateWith(list: readonly SceneParams[], timer?: KernelTimer): Promise<Evaluation[]> {
     return this.exclusive(async () => {
       const n = list.length;
       this.upload(list);
       const enc = this.device.createCommandEncoder({ label: 'evaluate' });
-      this.encodeForward(enc, n);
-      this.encodeAdjoint(enc, n);
+      const kp = timer?.begin(enc);
+      this.encodeForward(enc, n, kp);
+      this.encodeAdjoint(enc, n, kp);
+      timer?.resolve(enc);
       this.encodeReadPartials(enc, n);
       const nPairs = n * this.perReplica.pairs;
       const ng = this.prof.grads;
@@ -854,9 +882,9 @@ export class ShearEngine {
     return this.exclusive(async () => {
       this.upload([params]);
       const enc = this.device.createCommandEncoder({ label: 'stamps' });
-      const pass = enc.beginComputePass();
-      for (const b of this.activeBatches(1)) this.encodeStamps(pass, b);
-      pass.end();
+      const kp = sharedPasses(enc, 'stamps');
+      this.activeBatches(1).forEach((b, bi) => this.encodeStamps(kp, b, bi));
+      kp.end();
       this.device.queue.submit([enc.finish()]);
       await this.device.queue.onSubmittedWorkDone();
     });

@@ -25,6 +25,7 @@ import { planSceneFromSet } from '../plan/scene.ts';
 import { defaultGpuBudget } from '../scene/memory.ts';
 import { countPipelines, gpuBytesByCategory, median, timeEvaluations, type StagePerformance } from '../bench/probe.ts';
 import type { TraceSink } from '../bench/trace.ts';
+import type { GpuKernelTimer } from '../bench/gpu-timer.ts';
 
 export interface SubtileIo {
   /** Opens a FITS file; `options.needed` lists the HDUs that will be read (the scan may stop after them). */
@@ -48,6 +49,8 @@ export interface SubtileRunOptions {
   gradientRepeats?: number;
   /** Peak resident set size of the process (bytes), from the runtime; for the performance figures. */
   peakRssBytes?: () => number | null;
+  /** With `trace` and `gradientRepeats`: one more evaluation with a pass per kernel and batch, timed on the GPU (docs/bench.md "GPU spans"). */
+  gpuTimer?: GpuKernelTimer;
 }
 
 export interface QuadrantImages {
@@ -383,6 +386,12 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       opts.trace?.span({ name: 'gradient step', cat: 'stage', startMs: t0, durMs: performance.now() - t0, track: 'cpu', args: { repeats: opts.gradientRepeats, note: 'one warm-up call, then the timed repeats' } });
       gradientFrom = 'repeats';
       firstFitEval = evals.times.length;
+      if (opts.gpuTimer && opts.trace) {
+        const h0 = performance.now();
+        await engine.evaluateTimed(built.init, opts.gpuTimer);
+        const g = await opts.gpuTimer.spans(opts.trace, h0);
+        opts.trace.span({ name: 'timed gradient (GPU spans)', cat: 'gpu-timing', startMs: h0, durMs: performance.now() - h0, track: 'cpu', args: g });
+      }
     }
     const tFit = performance.now();
     const unmasked = engine.layout.quadrants.slice(0, built.set.quadrants.length).map((q) => q.nPixels);
