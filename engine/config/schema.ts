@@ -240,6 +240,12 @@ export const MapSchema = z.strictObject({
   lbfgs_history: z.number().int().positive().default(10),
   /** Shear errors from the Laplace approximation marginalised over all source parameters. */
   laplace: z.boolean().default(true),
+  /**
+   * After the Laplace Hessian: one Newton step from the MAP, kept when it converges (the L-BFGS
+   * stop at the loss's float32 floor can leave the shear off the mode along the soft shear–shape
+   * direction; docs/inference.md "How converged is the MAP").
+   */
+  newton_polish: z.boolean().default(true),
 });
 
 export const ViSchema = z.strictObject({

@@ -77,6 +77,13 @@ export interface SubtileMetadata {
     laplace_message?: string;
     /** OBJECT_IDs left out of the Laplace error propagation (their block not PD at the MAP). */
     laplace_dropped_sources?: string[];
+    /**
+     * Shear part of the Newton step −H⁻¹∇(−log p) at the MAP (docs/inference.md "How converged is
+     * the MAP"): how far the quadratic model puts the mode from the reported shear.
+     */
+    laplace_newton_step_g?: [number, number];
+    /** The Newton polish from the MAP (inference.map.newton_polish): taken or not, and why. */
+    newton_polish?: { applied: boolean; step_g: [number, number]; next_step_g: [number, number] | null; message: string };
   };
   /** VI / NUTS: sampler diagnostics and the MAP + Laplace estimate they started from. */
   posterior?: {

@@ -209,6 +209,15 @@ describe('Laplace: coloured Hessian and Schur complement', () => {
           } else expect(got, `${k}[${sIdx}]`).toBeLessThanOrEqual(ref * (1 + 1e-9));
         });
       expect(r.sourceSdApproximate).toBe(denseLimit > 0 ? 0 : n);
+      // the Newton step's shear part −(H⁻¹ r)_g for a gradient r: the dense inverse's rows
+      const rVec = Float64Array.from({ length: D }, (_, i) => Math.sin(1.7 * i + 0.3) * (i < 2 ? 50 : 3));
+      const rn = schurShear(H, adj, { denseLimit, cgTol: 1e-13 }, { g: rVec.slice(0, 2), s: rVec.slice(2) });
+      for (let a = 0; a < 2; a++) {
+        let ref = 0;
+        for (let j = 0; j < D; j++) ref -= inv[a * D + j] * rVec[j];
+        expect(Math.abs(rn.newtonStepG![a] - ref), `Newton step g${a + 1}: ${rn.newtonStepG![a]} vs dense ${ref}`).toBeLessThan(1e-8 * Math.abs(ref) + 1e-14);
+      }
+      expect(rn.covariance).toEqual(r.covariance); // the extra right-hand side changes nothing else
       console.log(`denseLimit ${denseLimit}: source sd vs dense inverse, worst relative ${worstSd.toExponential(2)}`);
       console.log(`denseLimit ${denseLimit}: G1_ERR ${r.g1Err.toExponential(4)} G2_ERR ${r.g2Err.toExponential(4)} (conditional ${r.g1ErrConditional.toExponential(4)}, ${r.g2ErrConditional.toExponential(4)}); dense inverse ${Math.sqrt(inv[0]).toExponential(4)}, ${Math.sqrt(inv[D + 1]).toExponential(4)}`);
     }
