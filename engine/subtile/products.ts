@@ -162,6 +162,8 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       laplace_ok: r.laplaceOk,
       laplace_message: r.laplaceMessage,
       laplace_dropped_sources: r.laplaceDropped,
+      ...(r.laplaceNewtonStepG ? { laplace_newton_step_g: r.laplaceNewtonStepG } : {}),
+      ...(r.newtonPolish ? { newton_polish: { applied: r.newtonPolish.applied, step_g: r.newtonPolish.stepG, next_step_g: r.newtonPolish.nextStepG, message: r.newtonPolish.message } } : {}),
     },
     ...(r.posterior
       ? {

@@ -13,6 +13,7 @@ import { buildExposureSet, type QuadrantInfo, type QuadrantRef, type SourceRef }
 import { aliasOrdersFor, psfOversamplingOf } from '../model/validate.ts';
 import { ShearEngine } from '../scene/engine.ts';
 import { PROFILE_PARAM_NAMES, type ProfileParamName, type SceneParams } from '../scene/types.ts';
+import { newtonPolish, type NewtonPolish } from '../infer/laplace.ts';
 import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult, type PriorConfig, type PriorSpec } from '../infer/index.ts';
 import type { PosteriorPriors } from '../infer/posterior.ts';
 import { ensureProfileParams, profileFromConfig } from '../model/profile-params.ts';
@@ -110,6 +111,10 @@ export interface SubtileResult {
   laplaceMessage: string;
   /** OBJECT_IDs of the sources left out of the Laplace error propagation (block not PD at the MAP). */
   laplaceDropped: string[];
+  /** Shear part of the Newton step at the MAP (LaplaceResult.newtonStepG), when computed. */
+  laplaceNewtonStepG?: [number, number] | null;
+  /** The Newton polish after the Laplace Hessian (inference.map.newton_polish), when tried. */
+  newtonPolish?: { applied: boolean; stepG: [number, number]; nextStepG: [number, number] | null; message: string } | null;
   nSourcesCore: number;
   nSourcesExtended: number;
   nSourcesModelled: number;
@@ -426,10 +431,16 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
 
     // Laplace: the MAP's errors, and the widths that start VI / NUTS
     let lap: LaplaceResult | null = null;
+    let polish: NewtonPolish | null = null;
     t = performance.now();
     if (map && (posteriorMethod || mapCfg.laplace)) {
       progress('laplace', 0, 1);
       lap = await laplaceShear(engine, map.posterior, map.params, { onProgress: (d, n) => progress('laplace', d, n, { note: 'evaluations' }) });
+      if (mapCfg.newton_polish && lap.newtonStep) {
+        polish = await newtonPolish(engine, map.posterior, map.params, lap);
+        log(`map: ${polish.message}`);
+        if (polish.applied) map = { ...map, params: polish.params };
+      }
       if (!lap.ok || lap.droppedSources.length) warnings.push(`Laplace approximation: ${lap.message}`);
     }
     timings.laplaceMs = performance.now() - t;
@@ -520,7 +531,12 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
         dy: p.dy[i],
         initFlux: built.init.flux[i],
         initHlr: built.init.hlr[i],
-        ...(post ? { err: { flux: post.std.flux[i], hlr: post.std.hlr[i], e1: post.std.e1[i], e2: post.std.e2[i], dx: post.std.dx[i], dy: post.std.dy[i] } } : {}),
+        ...(post
+          ? { err: { flux: post.std.flux[i], hlr: post.std.hlr[i], e1: post.std.e1[i], e2: post.std.e2[i], dx: post.std.dx[i], dy: post.std.dy[i] } }
+          : lap
+            ? // MAP: the Laplace marginal sd of each parameter (NaN for a source left out of the error propagation)
+              { err: { flux: lap.sourceSd.flux[i], hlr: lap.sourceSd.hlr[i], e1: lap.sourceSd.e1[i], e2: lap.sourceSd.e2[i], dx: lap.sourceSd.dx[i], dy: lap.sourceSd.dy[i] } }
+            : {}),
         ...(profileNames.length
           ? { profile: Object.fromEntries(profileNames.map((k) => [k, { value: p[k]![i], init: built.init[k]![i], ...(post?.std[k] ? { err: post.std[k]![i] } : {}) }])) }
           : {}),
@@ -549,6 +565,8 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       laplaceOk: lap?.ok ?? false,
       laplaceDropped: (lap?.droppedSources ?? []).map((i) => objectIds[built.sources[i].id]),
       laplaceMessage: lap?.message ?? (map ? 'not computed (inference.map.laplace: false)' : 'not computed (no MAP: init is catalog)'),
+      laplaceNewtonStepG: lap?.newtonStepG ?? null,
+      newtonPolish: polish ? { applied: polish.applied, stepG: polish.stepG, nextStepG: polish.nextStepG, message: polish.message } : null,
       nSourcesCore: coreIdx.length,
       nSourcesExtended: manifest.n_sources_extended,
       nSourcesModelled: built.sources.length,
