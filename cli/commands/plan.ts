@@ -133,7 +133,7 @@ export const planCommand: Command = {
         hostBudgetBytes: opts['host-gb'] !== undefined ? Math.floor((opts['host-gb'] as number) * 2 ** 30) : totalmem(),
         cores: (opts.cores as number | undefined) ?? availableParallelism(),
         software: !!opts.software,
-        label: 'described by the flags',
+        label: 'the device described by the flags',
       };
     } else {
       const acq = await acquireDevice({ adapter: flags.adapter ?? (cfg.device.adapter === 'auto' ? undefined : cfg.device.adapter), limits: flags.limits, quiet: !!opts.json });

@@ -380,6 +380,9 @@ export class ShearEngine {
     for (const ql of layout.quadrants) {
       const n = Math.max(1, ql.nActive) * BLOCK_PIXELS;
       const obsW = res.bufferWithData('obsW', ql.obsW.length ? ql.obsW : new Float32Array(2), STORAGE);
+      // writeBuffer took its copy: the host one is not needed again (8 bytes per active-block
+      // pixel, 0.4 GiB on the realistic sub-tile: docs/plan.md); nActive keeps its size
+      ql.obsW = new Float32Array(0);
       const model = res.buffer('model', n * 4, STORAGE);
       const resid = res.buffer('resid', n * 4, STORAGE);
       const partial = res.buffer('partial', Math.max(1, ql.nActive) * 4, STORAGE);

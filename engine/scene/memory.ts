@@ -69,7 +69,8 @@ export function layoutGpuBytes(layout: SceneLayout, set: ExposureSet, options: R
   let active = 0;
   layout.quadrants.forEach((ql, j) => {
     const n = Math.max(1, ql.nActive) * BLOCK_PIXELS;
-    b.images += sz(ql.obsW.length ? ql.obsW.byteLength : 8) + 2 * sz(n * 4) + sz(Math.max(1, ql.nActive) * 4) + sz(16);
+    // obsW: (obs, w) per active-block pixel (the engine frees the host copy once uploaded)
+    b.images += sz(ql.nActive ? ql.nActive * BLOCK_PIXELS * 8 : 8) + 2 * sz(n * 4) + sz(Math.max(1, ql.nActive) * 4) + sz(16);
     b.images += sz(ql.blockIndex.byteLength) + sz(ql.blockXY.length ? ql.blockXY.byteLength : 8);
     active += ql.nActive;
     if (j < layout.quadrants.length / k) b.readback += ql.nActive * BLOCK_PIXELS * 4;
