@@ -789,7 +789,7 @@ function drawAll(): void {
       const bm = q.bitmaps[shown] ?? null;
       // a stale bitmap (other block size) is drawn until the new one comes; one for another model is not
       const usable = bm && (shown === 'observed' || q.model) ? bm : null;
-      drawCanvas(c, q.affine, usable, q.marks, view.zoom, { ...opts, placeholder: shown === 'observed' ? 'reading…' : 'no model yet: Run, or Model at start' });
+      drawCanvas(c, q.affine, usable, q.marks, view.zoom, { ...opts, placeholder: shown === 'observed' ? 'reading…' : 'no model yet:\nRun, or Model at start' });
       c.dataset.affine = JSON.stringify(q.affine);
       c.dataset.showing = shown;
       c.dataset.k = String(usable?.k ?? 0);

@@ -118,7 +118,9 @@ export function drawCanvas(c: HTMLCanvasElement, a: Affine, bm: Bitmap | null, m
   } else {
     ctx.fillStyle = '#778';
     ctx.font = '11px sans-serif';
-    ctx.fillText(o.placeholder, 8, c.height / 2);
+    ctx.textAlign = 'center';
+    o.placeholder.split('\n').forEach((line, k) => ctx.fillText(line, c.width / 2, c.height / 2 + 14 * k));
+    ctx.textAlign = 'start';
   }
   if (o.showSources) {
     const r = Math.max(4, Math.min(14, 2.4 * zoom));

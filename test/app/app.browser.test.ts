@@ -494,6 +494,42 @@ describe('browser app (Chromium, software WebGPU)', () => {
     await page.selectOption('#method', 'map');
   });
 
+  // NUTS takes minutes on a software adapter: run with SHINE_APP_TEST_NUTS=1
+  it.runIf(process.env.SHINE_APP_TEST_NUTS === '1')('NUTS: R̂/ESS/divergences table, traces and corner plot; the quoted error is the posterior sd of the exported draws (astropy)', async () => {
+    for (const n of ['flux', 'hlr', 'ellipticity', 'offset']) await page.uncheck(`#free input[data-prior="${n}"]`);
+    await page.selectOption('#method', 'nuts');
+    await page.fill('#map-iters', '5');
+    await page.fill('#nuts-warmup', '20');
+    await page.fill('#nuts-samples', '40');
+    await page.click('#run');
+    expect(await waitPhase(page, ['done', 'error'], 900_000), await errorText(page)).toBe('done');
+    for (const n of ['flux', 'hlr', 'ellipticity', 'offset']) await page.check(`#free input[data-prior="${n}"]`);
+    await page.selectOption('#method', 'map');
+    const r = await page.evaluate(() => {
+      const a = (window as unknown as Win).__shineApp;
+      const inked = (id: string) => {
+        const c = document.getElementById(id) as HTMLCanvasElement;
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        const set = new Set<number>();
+        for (let i = 0; i < d.length; i += 4) set.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+        return set.size;
+      };
+      return { shown: a.shown!, table: document.getElementById('posterior-table')!.textContent!, visible: !document.getElementById('posterior-box')!.hidden, inks: [inked('trace-g1'), inked('trace-g2'), inked('corner')] };
+    });
+    expect(r.visible).toBe(true);
+    expect(r.table).toMatch(/R̂/);
+    expect(r.table).toMatch(/divergences/);
+    for (const k of r.inks) expect(k).toBeGreaterThan(3);
+    expect(r.shown.errKind).toBe('posterior');
+    const shear = await download(page, '#export-shear', 'shear-nuts.fits');
+    const [t] = oracle<{ rows: Record<string, number[]> }>([{ op: 'table', file: shear, hdu: 2 }]);
+    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+    const sd = (a: number[]) => Math.sqrt(a.reduce((x, y) => x + (y - mean(a)) ** 2, 0) / (a.length - 1));
+    expect(mean(t.rows.G1)).toBeCloseTo(r.shown.g1, 6);
+    expect(Math.abs(sd(t.rows.G1) / r.shown.g1Err - 1)).toBeLessThan(0.02);
+    await shot(page, 'nuts.png', 'app-nuts.png');
+  });
+
   it('dropped files: a missing MER catalog is named at load; a complete set loads', async () => {
     const all: string[] = [join(simDir, 'config-app.yaml'), manifestFile, join(simDir, 'truth', 'shear.fits')];
     for (const d of ['VIS', 'MER']) for (const f of readdirSync(join(simDir, d))) all.push(join(simDir, d, f));
