@@ -283,6 +283,24 @@ export function tileParamsFits(tileId: number | bigint, subtiles: readonly Assem
     const p0 = parts[0];
     return { name: c.name, format: p0.format, data: concatColumn(parts, n), ...(p0.tzero ? { tzero: p0.tzero } : {}), ...(p0.unit ? { unit: p0.unit } : {}) };
   });
+  // the profile's own columns (NU, BULGE_* with _ERR and INIT_, engine/outputs/params.ts) follow
+  // PARAMS_COLUMNS when the sub-tiles have them; every sub-tile of the tile must have the same set
+  const standard = new Set(PARAMS_COLUMNS.map((c) => c.name.toUpperCase()));
+  const extras = mine.length ? mine[0].params.names.filter((name) => !standard.has(name.toUpperCase())) : [];
+  for (const s of mine) {
+    const own = s.params.names.filter((name) => !standard.has(name.toUpperCase()));
+    if (own.join(',') !== extras.join(',')) {
+      throw new ShineError(
+        `params files of tile ${String(tileId)} have different profile columns: ${mine[0].paramsFile} [${extras.join(', ') || 'none'}], ${s.paramsFile} [${own.join(', ') || 'none'}] (sub-tiles fitted with different gal.profile)`,
+        { file: s.paramsFile },
+      );
+    }
+  }
+  for (const name of extras) {
+    const parts = mine.map((s) => s.params.column(name));
+    const p0 = parts[0];
+    columns.push({ name, format: p0.format, data: concatColumn(parts, n), ...(p0.tzero ? { tzero: p0.tzero } : {}), ...(p0.unit ? { unit: p0.unit } : {}) });
+  }
   return writeFits([
     { kind: 'empty' },
     {

@@ -36,7 +36,7 @@ const nSrc = (k: number) => k % 3;
 /** OBJECT_IDs beyond 2^53: exercise full int64 precision. */
 const objectIds = (k: number) => Array.from({ length: nSrc(k) }, (_, j) => (2n ** 60n + BigInt(k * 10 + j)).toString());
 
-async function writeSubtile(dir: string, tileId: number, row: number, col: number, ids?: string[]): Promise<void> {
+async function writeSubtile(dir: string, tileId: number, row: number, col: number, ids?: string[], nu?: (j: number) => number): Promise<void> {
   const s = shearOf(tileId, row, col);
   const k = (tileId - 102018211) * 4 + row * 2 + col;
   const oid = ids ?? objectIds(k);
@@ -47,7 +47,10 @@ async function writeSubtile(dir: string, tileId: number, row: number, col: numbe
     shear: shearTable({ ...s, nSources: n }, PROV),
     params: paramsTable(
       { tileId, row, col },
-      { objectId: oid, ra: seq((j) => s.ra + j * 1e-4), dec: seq((j) => s.dec), flux: seq((j) => 100 * k + j), hlr: seq(() => 0.3), e1: seq(() => 0.1), e2: seq(() => -0.1), dx: seq(() => 0), dy: seq(() => 0) },
+      {
+        objectId: oid, ra: seq((j) => s.ra + j * 1e-4), dec: seq((j) => s.dec), flux: seq((j) => 100 * k + j), hlr: seq(() => 0.3), e1: seq(() => 0.1), e2: seq(() => -0.1), dx: seq(() => 0), dy: seq(() => 0),
+        ...(nu ? { profile: { nu: { value: seq(nu), err: seq((j) => 0.01 * (j + 1)), init: seq(() => 0.5) } } } : {}),
+      },
       PROV,
     ),
     diagnostics: diagnosticsPng({ title: ['T'], quadrants: [{ name: 'Q', width: 8, height: 8, observed: obs, model: obs, rms: new Float32Array(64).fill(1) }] }),
@@ -222,6 +225,34 @@ describe('shine assemble', () => {
     expect(r3.text).toContain('params_102018212_0_1.fits');
     expect(r3.text).toContain('params_102018212_1_1.fits');
     expect(existsSync(join(b, 'cat.fits'))).toBe(false);
+  });
+
+  it('carries the profile columns (NU, NU_ERR, INIT_NU) into params_{tile}.fits; refuses a tile with mixed profiles', async () => {
+    const b = tempDir('shine-assemble-profile-');
+    const out = join(b, 'out');
+    const tile = 102018211;
+    const ids = (r: number, c: number) => [0, 1, 2].map((j) => (2n ** 60n + BigInt(1000 + 100 * r + 10 * c + j)).toString());
+    const nuOf = (r: number, c: number) => (j: number) => 0.1 * (r * GRID + c) + 0.01 * j - 0.3;
+    for (let r = 0; r < GRID; r++) for (let c = 0; c < GRID; c++) await writeSubtile(out, tile, r, c, ids(r, c), nuOf(r, c));
+    const c = join(b, 'config.yaml');
+    writeFileSync(c, `distributed: {output_dir: out, sub_tile_grid: [${GRID}, ${GRID}]}\n`);
+    const r = await run(['--config', c, '--tiles', String(tile), '--out', join(b, 'res', 'cat.fits')]);
+    expect(r.code, r.text).toBe(0);
+    const p = astropy(join(b, 'res', 'cat.fits'), [join(b, 'res', `params_${tile}.fits`)]).params[0];
+    expect(p.names.slice(-3)).toEqual(['NU', 'NU_ERR', 'INIT_NU']);
+    // rows in sub-tile order (row-major), each sub-tile's values as written (float32 in the file)
+    const want: number[] = [];
+    for (let rr = 0; rr < GRID; rr++) for (let cc = 0; cc < GRID; cc++) for (let j = 0; j < 3; j++) want.push(nuOf(rr, cc)(j));
+    expect(p.nrows).toBe(want.length);
+    (p.values.NU as number[]).forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(1e-6));
+    expect(p.values.INIT_NU).toEqual(want.map(() => 0.5));
+    // one sub-tile fitted without the free ν: refused, naming both files
+    await writeSubtile(out, tile, 1, 1, ids(1, 1));
+    const bad = await run(['--config', c, '--tiles', String(tile), '--out', join(b, 'res2', 'cat.fits')]);
+    expect(bad.code).toBe(1);
+    expect(bad.text).toMatch(/different profile columns/);
+    expect(bad.text).toContain(`params_${tile}_1_1.fits`);
+    expect(existsSync(join(b, 'res2', 'cat.fits'))).toBe(false);
   });
 
   it('the CLI dispatcher runs it (--tiles-file, --params-dir)', () => {
