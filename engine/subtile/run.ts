@@ -442,6 +442,15 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
         if (polish.applied) map = { ...map, params: polish.params };
       }
       if (!lap.ok || lap.droppedSources.length) warnings.push(`Laplace approximation: ${lap.message}`);
+      // the Laplace Hessian covers the six standard parameters of each source (laplace.ts): with
+      // the profile's own parameters free, its errors are conditional on them — say so
+      const sp = map.posterior.space;
+      const freeProfile = sp.profileNames.filter((_, j) => Array.from({ length: sp.nSources }, (_, s) => sp.extraIndex[s * sp.profileNames.length + j]).some((i) => i >= 0));
+      if (freeProfile.length) {
+        warnings.push(
+          `Laplace errors (G1_ERR, G2_ERR, *_ERR) are conditional on the profile parameters ${freeProfile.join(', ')} (held at the MAP; the Laplace Hessian covers flux, hlr, e1, e2, dx, dy): use inference.method nuts for errors marginalised over them`,
+        );
+      }
     }
     timings.laplaceMs = performance.now() - t;
     if (lap) opts.trace?.span({ name: 'Laplace', cat: 'fit', startMs: t, durMs: timings.laplaceMs, track: 'cpu' });
