@@ -28,7 +28,7 @@ describe('scripts/gpu-check.sh --quick', () => {
       execFile(
         'bash',
         ['scripts/gpu-check.sh', '--quick', '--from-source', '--repeats', '1', '--out', out],
-        { cwd: REPO, timeout: 400_000, maxBuffer: 16 * 2 ** 20, env: { ...process.env, SHINE_GPU_RUN: join(out, 'run') } },
+        { cwd: REPO, timeout: 520_000, maxBuffer: 16 * 2 ** 20, env: { ...process.env, SHINE_GPU_RUN: join(out, 'run') } },
         (err, so, se) => {
           code = err ? ((err as { code?: number }).code ?? 1) : 0;
           stdout = so;
@@ -37,7 +37,7 @@ describe('scripts/gpu-check.sh --quick', () => {
         },
       );
     });
-  }, 420_000);
+  }, 540_000);
 
   afterAll(() => {
     if (out) rmSync(out, { recursive: true, force: true });
