@@ -172,6 +172,8 @@ async function load(how: () => Promise<LoadInfo>, url: URLSearchParams | null): 
   try {
     const info = await how();
     state.timing.dataRead = performance.now();
+    // bitmaps of the previous sub-tile that arrive while this one loads do not count
+    state.timing.firstImage = null;
     reload = how;
     workerHasData = true;
     state.info = info;

@@ -4,7 +4,8 @@
  * and prepared in Node and opened by URL, on the built bundle in Chromium (software WebGPU unless
  * the flags of test/browser/harness.ts select a GPU).
  *
- *   npx tsx test/app/bench.ts [--steps N] [--full]     (--full: the ci preset to magnitude 25.5, not 24)
+ *   npx tsx test/app/bench.ts [--steps N] [--full] [--screenshot]
+ *     --full: the ci preset to magnitude 25.5, not 24; --screenshot: also write docs/app-data-first.png
  *
  * Prints one JSON line per case: the read time (click → data in the page), first image (data →
  * first observed image drawn), every quadrant drawn, and the MAP (click → result shown).
@@ -18,10 +19,13 @@ import prepareCommand from '../../cli/commands/prepare.ts';
 import { simulate } from '../../engine/sim/simulate.ts';
 import { PRESETS } from '../../engine/sim/presets.ts';
 import { buildApp, openBrowser, staticServer, waitPhase } from './server.ts';
+import { REPO_ROOT } from '../browser/harness.ts';
 
 const args = process.argv.slice(2);
 const steps = args.includes('--steps') ? Number(args[args.indexOf('--steps') + 1]) : 500;
 const full = args.includes('--full');
+/** --screenshot: write docs/app-data-first.png (the built-in sub-tile before any fit). */
+const screenshot = args.includes('--screenshot');
 
 type Timing = { loadClick: number; firstImage: number | null; dataRead: number | null; runClick: number; result: number | null };
 
@@ -31,6 +35,7 @@ async function measure(page: Page, label: string, load: () => Promise<void>): Pr
   if (ph !== 'loaded') throw new Error(`${label}: ${await page.textContent('#error')}`);
   await page.waitForFunction(() => [...document.querySelectorAll<HTMLCanvasElement>('canvas[data-panel="observed"]')].every((c) => Number(c.dataset.k) > 0), null, { timeout: 60_000 });
   const allDrawn = await page.evaluate(() => performance.now());
+  if (screenshot && label.startsWith('built-in')) await page.screenshot({ path: join(REPO_ROOT, 'docs', 'app-data-first.png') });
   const t1 = (await page.evaluate(() => (window as unknown as { __shineApp: { timing: Timing } }).__shineApp.timing)) as Timing;
   await page.fill('#map-iters', String(steps));
   await page.selectOption('#method', 'map');
@@ -59,6 +64,7 @@ const manifest = readdirSync(join(simDir, 'manifests')).find((f) => f.startsWith
 const { server, origin } = await staticServer(dist, { '/data': simDir });
 const b = await openBrowser();
 try {
+  await b.page.emulateMedia({ colorScheme: 'dark' });
   await b.page.goto(`${origin}/app/index.html`);
   await measure(b.page, 'built-in simulated sub-tile (small)', async () => {
     await b.page.click('#load-sim');
