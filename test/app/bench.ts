@@ -4,7 +4,7 @@
  * and prepared in Node and opened by URL, on the built bundle in Chromium (software WebGPU unless
  * the flags of test/browser/harness.ts select a GPU).
  *
- *   npx tsx test/app/bench.ts [--steps N] [--full] [--screenshot]
+ *   npx tsx test/app/bench.ts [--steps N] [--full] [--screenshot] [--only builtin|url]
  *     --full: the ci preset to magnitude 25.5, not 24; --screenshot: also write docs/app-data-first.png
  *
  * Prints one JSON line per case: the read time (click → data in the page), first image (data →
@@ -26,6 +26,8 @@ const steps = args.includes('--steps') ? Number(args[args.indexOf('--steps') + 1
 const full = args.includes('--full');
 /** --screenshot: write docs/app-data-first.png (the built-in sub-tile before any fit). */
 const screenshot = args.includes('--screenshot');
+/** --only builtin|url: one case. */
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
 
 type Timing = { loadClick: number; firstImage: number | null; dataRead: number | null; runClick: number; result: number | null };
 
@@ -66,14 +68,18 @@ const b = await openBrowser();
 try {
   await b.page.emulateMedia({ colorScheme: 'dark' });
   await b.page.goto(`${origin}/app/index.html`);
-  await measure(b.page, 'built-in simulated sub-tile (small)', async () => {
-    await b.page.click('#load-sim');
-  });
-  await measure(b.page, `ci sub-tile by URL${full ? '' : ' (to mag 24)'}`, async () => {
-    await b.page.fill('#config-url', '/data/config.yaml');
-    await b.page.fill('#manifest-url', `/data/manifests/${manifest}`);
-    await b.page.click('#load-url');
-  });
+  if (only !== 'url') {
+    await measure(b.page, 'built-in simulated sub-tile (small)', async () => {
+      await b.page.click('#load-sim');
+    });
+  }
+  if (only !== 'builtin') {
+    await measure(b.page, `ci sub-tile by URL${full ? '' : ' (to mag 24)'}`, async () => {
+      await b.page.fill('#config-url', '/data/config.yaml');
+      await b.page.fill('#manifest-url', `/data/manifests/${manifest}`);
+      await b.page.click('#load-url');
+    });
+  }
 } finally {
   await b.close();
   server.close();
