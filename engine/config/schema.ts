@@ -54,7 +54,19 @@ const lognormalPrior = z.strictObject({
  * Ellipticity only: p(e) ∝ (1 − |e|²)² exp(−|e|²/2σ²) on the unit disc (Bernstein & Armstrong
  * 2014); it vanishes at |e| = 1, where the distortion → shear map is singular (docs/inference.md).
  */
-const ba14Prior = z.strictObject({ type: z.literal('ba14'), sigma: positive() });
+const ba14Prior = z
+  .strictObject({
+    type: z.literal('ba14'),
+    sigma: positive(),
+    /**
+     * Infer σ from the sub-tile's own sources (empirical Bayes; engine/infer/population.ts,
+     * docs/inference.md "An inferred ellipticity dispersion"): `sigma` is then the starting value.
+     */
+    infer_sigma: z.boolean().optional(),
+    /** Range of the inferred σ (default [0.05, 0.6]). */
+    sigma_range: z.tuple([positive(), positive()]).optional(),
+  })
+  .refine((p) => !p.sigma_range || p.sigma_range[0] < p.sigma_range[1], { message: 'sigma_range: expected [low, high] with low < high', path: ['sigma_range'] });
 const fixedCatalogPrior = z.strictObject({ type: z.literal('fixed'), value: z.union([z.literal('catalog'), positive()]).default('catalog') });
 
 const PRIOR_TYPES = ['normal', 'lognormal', 'uniform', 'fixed'] as const;

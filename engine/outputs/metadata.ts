@@ -83,6 +83,8 @@ export interface SubtileMetadata {
      */
     laplace_newton_step_g?: [number, number];
     /** The Newton polish from the MAP (inference.map.newton_polish): taken or not, and why. */
+    /** The inferred ellipticity dispersion (gal.priors.ellipticity.infer_sigma): σ_e, its EM history. */
+    population?: { sigma_e: number; sigma_e_history: number[]; settled: boolean; sigma_range: [number, number] };
     newton_polish?: { applied: boolean; step_g: [number, number]; next_step_g: [number, number] | null; message: string };
   };
   /** VI / NUTS: sampler diagnostics and the MAP + Laplace estimate they started from. */

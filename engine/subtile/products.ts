@@ -163,6 +163,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       laplace_message: r.laplaceMessage,
       laplace_dropped_sources: r.laplaceDropped,
       ...(r.laplaceNewtonStepG ? { laplace_newton_step_g: r.laplaceNewtonStepG } : {}),
+      ...(r.population ? { population: { sigma_e: r.population.sigmaE, sigma_e_history: r.population.history, settled: r.population.settled, sigma_range: r.population.range } } : {}),
       ...(r.newtonPolish ? { newton_polish: { applied: r.newtonPolish.applied, step_g: r.newtonPolish.stepG, next_step_g: r.newtonPolish.nextStepG, message: r.newtonPolish.message } } : {}),
     },
     ...(r.posterior

@@ -14,6 +14,7 @@ import { aliasOrdersFor, psfOversamplingOf } from '../model/validate.ts';
 import { ShearEngine } from '../scene/engine.ts';
 import { PROFILE_PARAM_NAMES, type ProfileParamName, type SceneParams } from '../scene/types.ts';
 import { newtonPolish, type NewtonPolish } from '../infer/laplace.ts';
+import { sigmaEUpdate } from '../infer/population.ts';
 import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult, type PriorConfig, type PriorSpec } from '../infer/index.ts';
 import type { PosteriorPriors } from '../infer/posterior.ts';
 import { ensureProfileParams, profileFromConfig } from '../model/profile-params.ts';
@@ -115,6 +116,8 @@ export interface SubtileResult {
   laplaceNewtonStepG?: [number, number] | null;
   /** The Newton polish after the Laplace Hessian (inference.map.newton_polish), when tried. */
   newtonPolish?: { applied: boolean; stepG: [number, number]; nextStepG: [number, number] | null; message: string } | null;
+  /** The inferred ellipticity dispersion (ba14 with infer_sigma): final σ_e, the EM history, settled. */
+  population?: { sigmaE: number; history: number[]; settled: boolean; range: [number, number] } | null;
   nSourcesCore: number;
   nSourcesExtended: number;
   nSourcesModelled: number;
@@ -412,34 +415,67 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     const posteriorMethod = method !== 'map';
     const fromMap = !posteriorMethod || (method === 'vi' ? cfg.inference.vi.init : cfg.inference.nuts.init) === 'map';
     let map: MapResult | null = null;
-    if (fromMap) {
-      t = performance.now();
+    const fitMap = async (from: SceneParams, pri: PosteriorPriors): Promise<MapResult> => {
+      const t0 = performance.now();
       let iter = 0;
       progress('map', 0, mapCfg.max_iterations);
-      map = await runMap(engine, built.set, priors, built.init, {
+      const m = await runMap(engine, built.set, pri, from, {
         method: mapCfg.optimizer,
         catalog,
         lbfgs: { ...MAP_LBFGS_DEFAULTS, maxIterations: mapCfg.max_iterations, history: mapCfg.lbfgs_history, ftol: mapCfg.tolerance, gtol: mapCfg.grad_tolerance },
         adam: { maxIterations: mapCfg.max_iterations, learningRate: mapCfg.lr },
         onIteration: (info) => progress('map', ++iter, mapCfg.max_iterations, { loss: info.value, gradNorm: info.gradNorm }),
       });
-      timings.mapMs = performance.now() - t;
-      opts.trace?.span({ name: 'MAP', cat: 'fit', startMs: t, durMs: timings.mapMs, track: 'cpu', args: { iterations: map.iterations, evaluations: map.evaluations } });
-      log(`map: ${map.iterations} iterations, ${map.evaluations} evaluations, ${map.converged ? 'converged' : 'not converged'} (${map.reason})`);
+      timings.mapMs = (timings.mapMs ?? 0) + performance.now() - t0;
+      opts.trace?.span({ name: 'MAP', cat: 'fit', startMs: t0, durMs: performance.now() - t0, track: 'cpu', args: { iterations: m.iterations, evaluations: m.evaluations } });
+      log(`map: ${m.iterations} iterations, ${m.evaluations} evaluations, ${m.converged ? 'converged' : 'not converged'} (${m.reason})`);
+      return m;
+    };
+    if (fromMap) {
+      map = await fitMap(built.init, priors);
       if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
     }
 
     // Laplace: the MAP's errors, and the widths that start VI / NUTS
     let lap: LaplaceResult | null = null;
     let polish: NewtonPolish | null = null;
+    let population: SubtileResult['population'] = null;
     t = performance.now();
     if (map && (posteriorMethod || mapCfg.laplace)) {
-      progress('laplace', 0, 1);
-      lap = await laplaceShear(engine, map.posterior, map.params, { onProgress: (d, n) => progress('laplace', d, n, { note: 'evaluations' }) });
-      if (mapCfg.newton_polish && lap.newtonStep) {
-        polish = await newtonPolish(engine, map.posterior, map.params, lap);
-        log(`map: ${polish.message}`);
-        if (polish.applied) map = { ...map, params: polish.params };
+      const laplaceAndPolish = async (m: MapResult): Promise<{ m: MapResult; lap: LaplaceResult; polish: NewtonPolish | null }> => {
+        progress('laplace', 0, 1);
+        const l = await laplaceShear(engine, m.posterior, m.params, { onProgress: (d, n) => progress('laplace', d, n, { note: 'evaluations' }) });
+        let pol: NewtonPolish | null = null;
+        if (mapCfg.newton_polish && l.newtonStep) {
+          pol = await newtonPolish(engine, m.posterior, m.params, l);
+          log(`map: ${pol.message}`);
+          if (pol.applied) m = { ...m, params: pol.params };
+        }
+        return { m, lap: l, polish: pol };
+      };
+      ({ m: map, lap, polish } = await laplaceAndPolish(map));
+      // an inferred ellipticity dispersion (ba14 with infer_sigma): EM steps of σ_e from the
+      // sources' MAP shapes and Laplace variances, refitting from the last MAP until σ_e settles
+      const ell = cfg.gal.priors.ellipticity;
+      if (ell.type === 'ba14' && ell.infer_sigma) {
+        const range = (ell.sigma_range ?? [0.05, 0.6]) as [number, number];
+        let sigma = ell.sigma;
+        const history = [sigma];
+        let settled = false;
+        for (let it = 0; it < 6 && !settled; it++) {
+          const up = sigmaEUpdate(map.params.e1, map.params.e2, lap.sourceSd.e1, lap.sourceSd.e2, range, sigma);
+          settled = Math.abs(up.sigma - sigma) < 1e-3;
+          history.push(up.sigma);
+          sigma = up.sigma;
+          log(`population: σ_e ${history[history.length - 2].toFixed(4)} → ${sigma.toFixed(4)} (E|e|² ${up.secondMoment.toFixed(4)} over ${up.sources} sources)`);
+          if (settled) break;
+          const pri: PosteriorPriors = { ...priors, e1: { type: 'ba14', sigma }, e2: { type: 'ba14', sigma } };
+          map = await fitMap(map.params, pri);
+          ({ m: map, lap, polish } = await laplaceAndPolish(map));
+        }
+        population = { sigmaE: sigma, history, settled, range };
+        if (!settled) warnings.push(`the inferred ellipticity dispersion did not settle in 6 EM steps (σ_e history ${history.map((v) => v.toFixed(4)).join(', ')})`);
+        if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
       }
       if (!lap.ok || lap.droppedSources.length) warnings.push(`Laplace approximation: ${lap.message}`);
       // the Laplace Hessian covers the six standard parameters of each source (laplace.ts): with
@@ -451,6 +487,10 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
           `Laplace errors (G1_ERR, G2_ERR, *_ERR) are conditional on the profile parameters ${freeProfile.join(', ')} (held at the MAP; the Laplace Hessian covers flux, hlr, e1, e2, dx, dy): use inference.method nuts for errors marginalised over them`,
         );
       }
+    }
+    {
+      const ell = cfg.gal.priors.ellipticity;
+      if (ell.type === 'ba14' && ell.infer_sigma && !population) warnings.push(`gal.priors.ellipticity.infer_sigma needs the MAP's Laplace errors (inference.map.laplace: true, a MAP run): σ_e kept at ${ell.sigma}`);
     }
     timings.laplaceMs = performance.now() - t;
     if (lap) opts.trace?.span({ name: 'Laplace', cat: 'fit', startMs: t, durMs: timings.laplaceMs, track: 'cpu' });
@@ -576,6 +616,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       laplaceMessage: lap?.message ?? (map ? 'not computed (inference.map.laplace: false)' : 'not computed (no MAP: init is catalog)'),
       laplaceNewtonStepG: lap?.newtonStepG ?? null,
       newtonPolish: polish ? { applied: polish.applied, stepG: polish.stepG, nextStepG: polish.nextStepG, message: polish.message } : null,
+      population,
       nSourcesCore: coreIdx.length,
       nSourcesExtended: manifest.n_sources_extended,
       nSourcesModelled: built.sources.length,
