@@ -71,6 +71,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
     id,
     {
       objectId: c.map((s) => s.objectId),
+      ...(c.length && c.every((s) => s.nQuadrants !== undefined) ? { nQuadrants: c.map((s) => s.nQuadrants!) } : {}),
       ra: c.map((s) => s.ra),
       dec: c.map((s) => s.dec),
       flux: c.map((s) => s.flux),

@@ -79,8 +79,10 @@ export interface CoreSourceResult {
   dy: number;
   initFlux: number;
   initHlr: number;
-  /** Posterior standard deviations (VI / NUTS); absent for MAP. */
+  /** Marginal standard deviations: the posterior's (VI / NUTS) or the Laplace ones (MAP). */
   err?: { flux: number; hlr: number; e1: number; e2: number; dx: number; dy: number };
+  /** Quadrants whose image the source's stamp reaches (pairs of the engine layout). */
+  nQuadrants?: number;
   /** The profile's own parameters (free ν; bulge + disk): fitted value, start, posterior std (VI / NUTS). */
   profile?: Partial<Record<ProfileParamName, { value: number; init: number; err?: number }>>;
 }
@@ -566,6 +568,13 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
 
     const p: SceneParams = estimate;
     const profileNames = PROFILE_PARAM_NAMES.filter((k) => p[k] !== undefined);
+    // per source, the quadrants its stamp reaches inside the image (the engine's pairs)
+    const quadrantsOf = Array.from({ length: built.sources.length }, () => new Set<number>());
+    for (const pr of engine.layout.pairs) {
+      if (pr.source >= built.sources.length) continue;
+      const q = built.set.quadrants[pr.quadrant];
+      if (pr.cx + pr.n > 0 && pr.cx < q.width && pr.cy + pr.n > 0 && pr.cy < q.height) quadrantsOf[pr.source].add(pr.quadrant);
+    }
     const core: CoreSourceResult[] = coreIdx.map((i) => {
       const s = built.sources[i];
       return {
@@ -580,6 +589,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
         dy: p.dy[i],
         initFlux: built.init.flux[i],
         initHlr: built.init.hlr[i],
+        nQuadrants: quadrantsOf[i].size,
         ...(post
           ? { err: { flux: post.std.flux[i], hlr: post.std.hlr[i], e1: post.std.e1[i], e2: post.std.e2[i], dx: post.std.dx[i], dy: post.std.dy[i] } }
           : lap

@@ -71,6 +71,13 @@ describe('shine plan', () => {
     const result = await runSubtile(device, manifest, short, { openFits: (p, o) => openFits(p, o) }, { log: (l) => lines.push(l), images: false });
     expect(result.status).toBe('ok');
     expect(lines.some((l) => /^plan: GPU: /.test(l))).toBe(true);
+    // every core source reaches at least one and at most every quadrant of the manifest (N_QUADRANTS
+    // of the params product; the dithered ci exposures put some in several)
+    for (const s of result.core) {
+      expect(s.nQuadrants, s.objectId).toBeGreaterThanOrEqual(1);
+      expect(s.nQuadrants, s.objectId).toBeLessThanOrEqual(manifest.n_quadrants);
+    }
+    expect(Math.max(...result.core.map((s) => s.nQuadrants!))).toBeGreaterThan(1);
     const products = subtileProducts(result, manifest, {
       manifestFile: file,
       configFile: cfgFile,
