@@ -7,6 +7,7 @@
  *  - the range bounds and skipped non-finite sources.
  */
 import { describe, it, expect } from 'vitest';
+import { mulberry32 } from '../../engine/util/rng.ts';
 import { ba14SecondMoment, ba14SigmaForSecondMoment, sigmaEUpdate } from '../../engine/infer/population.ts';
 
 function discMoment(sigma: number): number {
@@ -24,14 +25,7 @@ function discMoment(sigma: number): number {
 }
 
 function rng(seed: number) {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const u = mulberry32(seed);
   const normal = () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
   return { u, normal };
 }
