@@ -476,7 +476,10 @@ describe('browser app (Chromium, software WebGPU)', () => {
       return { res: a.result!, shown: a.shown!, g1: document.getElementById('g1')!.textContent!, kind: document.getElementById('err-kind')!.textContent! };
     });
     expect(r.shown.errKind).toBe('laplace');
-    expect(r.res.mapEstimate).toBeTruthy();
+    // the MAP + Laplace estimate that initialised VI, with finite positive marginal errors
+    expect(r.res.mapEstimate!.g1Err).toBeGreaterThan(0);
+    expect(r.res.mapEstimate!.g2Err).toBeGreaterThan(0);
+    expect(Number.isFinite(r.res.mapEstimate!.g1Err) && Number.isFinite(r.res.mapEstimate!.g2Err)).toBe(true);
     expect(r.shown.g1Err).toBe(r.res.mapEstimate!.g1Err);
     expect(r.shown.g2Err).toBe(r.res.mapEstimate!.g2Err);
     expect(r.g1).toContain(`± ${r.res.mapEstimate!.g1Err.toFixed(4)}`);
