@@ -706,13 +706,19 @@ function manualLimits(): { image: [number, number] | null; chi: number | null } 
 }
 
 let limitsSeq = 0;
+/** The message of a bad manual limit, while it is shown. */
+let limitsError: string | null = null;
 async function refreshLimits(): Promise<void> {
   let manual;
   try {
     manual = manualLimits();
-    showError(null);
+    // clear only the limits' own message: this also runs when an earlier load's images reach the
+    // render worker, which may be after a newer load failed, and that message must stay
+    if (limitsError !== null && state.error === limitsError) showError(null);
+    limitsError = null;
   } catch (e) {
-    return showError(messageOf(e));
+    limitsError = messageOf(e);
+    return showError(limitsError);
   }
   const seq = ++limitsSeq;
   const lim = await renderer.limits(stretch(), manual);
