@@ -14,7 +14,8 @@
  * fractional part so f32 sin/cos never see large arguments; PSF spectra are computed once.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { profileConstants, spergelHlrOverR0, type GalaxyProfile } from '../engine/model/spergel.ts';
+import { spergelHlrOverR0 } from '../engine/model/spergel.ts';
+import { profileConstants, type GalaxyProfile } from '../engine/model/profile.ts';
 
 /** Model-image blocks: 16 × 8 pixels = 128 threads, the compatibility-level workgroup size. */
 export const BLOCK_W = 16;

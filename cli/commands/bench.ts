@@ -16,7 +16,7 @@ import { defaultGpuBudget, formatBytes } from '../../engine/scene/memory.ts';
 import { gpuBudgetBytes } from '../gpu-budget.ts';
 import { totalmem } from 'node:os';
 import { cloneParams } from '../../engine/scene/types.ts';
-import { profileLabel, type GalaxyProfile } from '../../engine/model/spergel.ts';
+import { profileLabel, type GalaxyProfile } from '../../engine/model/profile.ts';
 import { ensureProfileParams } from '../../engine/model/profile-params.ts';
 
 /** The galaxy profile of --profile (with --spergel-nu, --bulge-nu). */

@@ -25,7 +25,7 @@ import { commandFromEnv, int, slurmResources, slurmRunner, writeFiles, SLURM_OPT
 import { nodeSimOutput, workerRenderer } from './simulate.ts';
 import { checkGalaxyProfile, simulate, planSimulation, type SimulateOptions } from '../../engine/sim/simulate.ts';
 import { simProfileFromFlags } from '../../engine/sim/galaxy-profile.ts';
-import { profileLabel } from '../../engine/model/spergel.ts';
+import { profileLabel } from '../../engine/model/profile.ts';
 import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';
 import { parseConfig } from '../../engine/config/parse.ts';
 import { openFits, writeFileAtomic } from '../../platform/node/files.ts';

@@ -17,7 +17,7 @@ import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';
 import { normalizeRotationDeg } from '../../engine/sim/scene.ts';
 import { planSimulation } from '../../engine/sim/simulate.ts';
 import { simProfileFromFlags } from '../../engine/sim/galaxy-profile.ts';
-import type { GalaxyProfile } from '../../engine/model/spergel.ts';
+import type { GalaxyProfile } from '../../engine/model/profile.ts';
 
 const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
                       [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects]

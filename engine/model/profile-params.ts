@@ -5,7 +5,7 @@
  */
 import type { ProfileParamName, SceneParams } from '../scene/types.ts';
 import { BULGE_PARAM_NAMES } from './bulge-disk.ts';
-import type { GalaxyProfile } from './spergel.ts';
+import type { GalaxyProfile } from './profile.ts';
 
 /** The extra per-source parameters of a profile, in the order the GPU record and gradients use. */
 export function profileParamNames(profile: GalaxyProfile | undefined): readonly ProfileParamName[] {

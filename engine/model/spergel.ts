@@ -36,21 +36,11 @@
  * against a numerical integration of I(r) and GalSim's published scale radii.
  */
 import { EXP_HLR_OVER_R0 } from './galsim.ts';
-import type { BulgeDiskProfile } from './bulge-disk.ts';
 
 /** GalSim's range of the Spergel index. */
 export const SPERGEL_NU_MIN = -0.85;
 export const SPERGEL_NU_MAX = 4;
 
-/**
- * A galaxy light profile (RenderOptions.profile; config `gal.profile`):
- * - exponential;
- * - Spergel of one fixed index ν for every source, or with `free: true` an index per source
- *   (SceneParams.nu; `nu` is then the value sources start from);
- * - bulge + disk (engine/model/bulge-disk.ts): an exponential disk plus a Spergel bulge of fixed
- *   index `bulgeNu`, with a shared centre and shear (SceneParams.bulgeFrac, bulgeHlr, bulgeE1, bulgeE2).
- */
-export type GalaxyProfile = { type: 'exponential' } | { type: 'spergel'; nu: number; free?: boolean } | BulgeDiskProfile;
 
 const LANCZOS = [
   0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
@@ -169,28 +159,6 @@ export function spergelXValue(flux: number, r0: number, nu: number, r2: number):
   const norm = flux / (2 * Math.PI * r0 * r0 * gamma(nu + 1));
   if (u === 0) return nu > 0 ? (norm * gamma(nu)) / 2 : Infinity; // (u/2)^ν K_ν(u) → Γ(ν)/2
   return norm * Math.pow(u / 2, nu) * besselK(nu, u);
-}
-
-/**
- * The two numbers the renderers need from a profile: the exponent E of Ĝ = F (1 + r0²|q|²)^(−E)
- * and h / r0. Exponential: (1.5, EXP_HLR_OVER_R0); Spergel: (1 + ν, c_ν).
- */
-export function profileConstants(profile: GalaxyProfile | undefined): { exponent: number; hlrOverR0: number } {
-  // bulge + disk: the disk (an exponential); a free-ν Spergel: its starting index
-  if (!profile || profile.type === 'exponential' || profile.type === 'bulge_disk') return { exponent: 1.5, hlrOverR0: EXP_HLR_OVER_R0 };
-  return { exponent: 1 + profile.nu, hlrOverR0: spergelHlrOverR0(profile.nu) };
-}
-
-/** Short label: "exponential", "spergel(nu=…)", "spergel(nu free)" or "bulge_disk(bulge nu=…)". */
-export function profileLabel(profile: GalaxyProfile | undefined): string {
-  if (!profile || profile.type === 'exponential') return 'exponential';
-  if (profile.type === 'bulge_disk') return `bulge_disk(bulge nu=${profile.bulgeNu})`;
-  return profile.free ? 'spergel(nu free)' : `spergel(nu=${profile.nu})`;
-}
-
-/** Does this profile carry per-source parameters beyond (flux, hlr, e1, e2, dx, dy)? */
-export function profileHasExtraParams(profile: GalaxyProfile | undefined): boolean {
-  return !!profile && ((profile.type === 'spergel' && profile.free === true) || profile.type === 'bulge_disk');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import { SceneError } from '../errors.ts';
 import type { ExposureSet, RenderOptions, SceneParams } from '../scene/types.ts';
 import { DEFAULT_RENDER_OPTIONS, SOURCE_PARAM_NAMES } from '../scene/types.ts';
 import { psfBandBeyond } from './psf-spectrum.ts';
-import { SPERGEL_NU_MAX, SPERGEL_NU_MIN, type GalaxyProfile } from './spergel.ts';
+import { SPERGEL_NU_MAX, SPERGEL_NU_MIN } from './spergel.ts';
+import { type GalaxyProfile } from './profile.ts';
 import { profileParamNames } from './profile-params.ts';
 
 function isPow2(n: number): boolean {

@@ -23,7 +23,8 @@
  */
 import { coverageMasks, fftPad, signedFreq, stampCorner } from '../model/geometry.ts';
 import { galaxyMatrix, matInv2, type Mat2 } from '../model/galsim.ts';
-import { profileConstants, profileLabel, spergelHlrOverR0 } from '../model/spergel.ts';
+import { spergelHlrOverR0 } from '../model/spergel.ts';
+import { profileConstants, profileLabel } from '../model/profile.ts';
 import { profileParamNames } from '../model/profile-params.ts';
 import { psfSpectra64, type PsfSpectra64 } from '../model/psf-spectrum.ts';
 import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';

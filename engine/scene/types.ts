@@ -21,7 +21,7 @@
  *   lower-left pixel is the fixed integer corner `stampCorner(x, N)` (engine/model/geometry.ts),
  *   on an FFT grid of M = fftFactor · N pixels.
  */
-import type { GalaxyProfile } from '../model/spergel.ts';
+import type { GalaxyProfile } from '../model/profile.ts';
 
 /** One CCD quadrant of one exposure, unmodified except for background subtraction. */
 export interface QuadrantData {

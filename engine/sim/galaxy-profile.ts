@@ -18,7 +18,8 @@
  */
 import { ShineError } from '../errors.ts';
 import { DEFAULT_BULGE_NU } from '../model/bulge-disk.ts';
-import { spergelFluxRadius, spergelHlrOverR0, SPERGEL_NU_MAX, SPERGEL_NU_MIN, type GalaxyProfile } from '../model/spergel.ts';
+import { spergelFluxRadius, spergelHlrOverR0, SPERGEL_NU_MAX, SPERGEL_NU_MIN } from '../model/spergel.ts';
+import { type GalaxyProfile } from '../model/profile.ts';
 import { Rng } from './rng.ts';
 import { galaxyMap, HLR_TO_R0, type SkyObject } from './scene.ts';
 import { exponentialRadius } from './truth-render.ts';

@@ -13,7 +13,7 @@ import { tangentPlane, wcsHeaderCards, type Wcs } from '../data/wcs/index.ts';
 import { psfGridHeaderCards } from '../data/psf/index.ts';
 import { ShineError } from '../errors.ts';
 import { Rng } from './rng.ts';
-import type { GalaxyProfile } from '../model/spergel.ts';
+import type { GalaxyProfile } from '../model/profile.ts';
 import { checkGalaxyProfile, componentSecondMoment, profileCards as galaxyProfileCards, simComponents, simProfileParams, type SimComponent } from './galaxy-profile.ts';
 import { psfAt, type PsfModel } from './psf-model.ts';
 import { addStamp, renderTruth, type Jacobian } from './truth-render.ts';

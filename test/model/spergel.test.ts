@@ -7,17 +7,8 @@
  * ν = ½ against the exponential.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  besselK,
-  gamma,
-  profileConstants,
-  spergelEnclosedFlux,
-  spergelFluxRadius,
-  spergelHlrOverR0,
-  spergelKValue,
-  spergelMissingFlux,
-  spergelXValue,
-} from '../../engine/model/spergel.ts';
+import { besselK, gamma, spergelEnclosedFlux, spergelFluxRadius, spergelHlrOverR0, spergelKValue, spergelMissingFlux, spergelXValue } from '../../engine/model/spergel.ts';
+import { profileConstants } from '../../engine/model/profile.ts';
 import { EXP_HLR_OVER_R0, exponentialKValue, exponentialXValue } from '../../engine/model/galsim.ts';
 
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
