@@ -52,13 +52,54 @@ function rateAt(o: AdamOptions, t: number): number {
   return o.learningRate;
 }
 
+/**
+ * Adam's moments and its bias-corrected step, the one implementation used by `adam` (MAP) and
+ * by VI (vi.ts): m ← b1 m + (1 − b1) g, v ← b2 v + (1 − b2) g², x ← x − lr m̂ / (√v̂ + ε) with
+ * m̂ = m / (1 − b1ᵗ), v̂ = v / (1 − b2ᵗ).
+ */
+export class AdamMoments {
+  readonly m: Float64Array;
+  readonly v: Float64Array;
+  t = 0;
+  constructor(
+    n: number,
+    readonly b1: number,
+    readonly b2: number,
+    readonly eps: number,
+  ) {
+    this.m = new Float64Array(n);
+    this.v = new Float64Array(n);
+  }
+  /** Advances the moments with the gradient g and writes the stepped x into `out` (may be x itself). */
+  step(x: ArrayLike<number>, g: ArrayLike<number>, lr: number, out: Float64Array): Float64Array {
+    this.t++;
+    const c1 = 1 - Math.pow(this.b1, this.t);
+    const c2 = 1 - Math.pow(this.b2, this.t);
+    const { m, v, b1, b2, eps } = this;
+    for (let i = 0; i < m.length; i++) {
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      out[i] = x[i] - (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
+    }
+    return out;
+  }
+  /** The state before a step, to undo it (`restore`). */
+  save(): { m: Float64Array; v: Float64Array; t: number } {
+    return { m: this.m.slice(), v: this.v.slice(), t: this.t };
+  }
+  restore(s: { m: Float64Array; v: Float64Array; t: number }): void {
+    this.m.set(s.m);
+    this.v.set(s.v);
+    this.t = s.t;
+  }
+}
+
 /** Minimises fn with Adam. The returned x is the best iterate seen (lowest loss). */
 export async function adam(fn: Objective, x0: ArrayLike<number>, opts: Partial<AdamOptions> = {}): Promise<OptimizeResult> {
   const o: AdamOptions = { ...SHINE_ADAM, ...opts };
   const n = x0.length;
   let x: Float64Array = Float64Array.from(x0);
-  const m = new Float64Array(n);
-  const v = new Float64Array(n);
+  const moments = new AdamMoments(n, o.b1, o.b2, o.eps);
   let evaluations = 1;
   let r = await fn(x);
   const history = [r.value];
@@ -76,31 +117,18 @@ export async function adam(fn: Objective, x0: ArrayLike<number>, opts: Partial<A
   });
   if (!Number.isFinite(r.value) || !r.grad.every(Number.isFinite)) return result('non-finite-start', false, `the objective is not finite at the starting point (f = ${r.value})`, 0);
   let scale = 1;
-  let t = 0;
   for (let it = 1; it <= o.maxIterations; it++) {
     let gn = 0;
     for (let i = 0; i < n; i++) gn = Math.max(gn, Math.abs(r.grad[i]));
     if (o.gtol > 0 && gn <= o.gtol) return result('gradient-tolerance', true, `max |gradient| = ${gn.toExponential(3)} ≤ gtol = ${o.gtol}`, it - 1);
-    t++;
     const lr = rateAt(o, it - 1) * scale;
-    const c1 = 1 - Math.pow(o.b1, t);
-    const c2 = 1 - Math.pow(o.b2, t);
-    const xn = new Float64Array(n);
-    const mPrev = m.slice();
-    const vPrev = v.slice();
-    for (let i = 0; i < n; i++) {
-      const g = r.grad[i];
-      m[i] = o.b1 * m[i] + (1 - o.b1) * g;
-      v[i] = o.b2 * v[i] + (1 - o.b2) * g * g;
-      xn[i] = x[i] - (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + o.eps);
-    }
+    const before = moments.save();
+    const xn = moments.step(x, r.grad, lr, new Float64Array(n));
     evaluations++;
     const rn = await fn(xn);
     if (!Number.isFinite(rn.value) || !rn.grad.every(Number.isFinite)) {
       // invalid step: undo the moment update and retry with a smaller rate
-      m.set(mPrev);
-      v.set(vPrev);
-      t--;
+      moments.restore(before);
       scale *= o.backoff;
       history.push(history[history.length - 1]);
       if (scale < 1e-12) return result('line-search-failed', false, 'Adam: every step leads to a non-finite loss', it);

@@ -10,7 +10,7 @@
  *
  * Float64 on the CPU; seeded with mulberry32, so runs are reproducible.
  */
-import { mulberry32 } from '../util/rng.ts';
+import { Random as Rng } from '../util/rng.ts';
 import { ShineError } from '../errors.ts';
 
 export interface NutsDensity {
@@ -97,30 +97,8 @@ export function componentDraws(result: NutsResult, i: number): Float64Array[] {
 // ---------------------------------------------------------------------------------------------
 // Random numbers
 
-export class Rng {
-  private readonly u: () => number;
-  private spare: number | null = null;
-  constructor(seed: number) {
-    this.u = mulberry32(seed);
-  }
-  uniform(): number {
-    return this.u();
-  }
-  /** Standard normal by Box–Muller (both values used). */
-  normal(): number {
-    if (this.spare !== null) {
-      const s = this.spare;
-      this.spare = null;
-      return s;
-    }
-    let u1 = this.u();
-    while (u1 <= 0) u1 = this.u();
-    const u2 = this.u();
-    const r = Math.sqrt(-2 * Math.log(u1));
-    this.spare = r * Math.sin(2 * Math.PI * u2);
-    return r * Math.cos(2 * Math.PI * u2);
-  }
-}
+/** The chains' generator (uniforms and normals): engine/util/rng.ts. */
+export { Random as Rng } from '../util/rng.ts';
 
 /** A per-chain seed from the run seed (integer hash, so neighbouring seeds decorrelate). */
 function chainSeed(seed: number, chain: number): number {

@@ -19,7 +19,8 @@
  * iterates over the last quarter of the steps (the raw iterates jitter by ~lr).
  */
 import { ShineError } from '../errors.ts';
-import { mulberry32 } from '../util/rng.ts';
+import { Random } from '../util/rng.ts';
+import { AdamMoments } from './adam.ts';
 import type { DensityValue } from './posterior.ts';
 import { cholesky, spdInverse } from './laplace.ts';
 
@@ -81,19 +82,6 @@ export interface ViResult {
   timeMs: number;
 }
 
-function normals(u: () => number, n: number): Float64Array {
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i += 2) {
-    let u1 = u();
-    while (u1 <= 0) u1 = u();
-    const r = Math.sqrt(-2 * Math.log(u1));
-    const a = 2 * Math.PI * u();
-    out[i] = r * Math.cos(a);
-    if (i + 1 < n) out[i + 1] = r * Math.sin(a);
-  }
-  return out;
-}
-
 export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}): Promise<ViResult> {
   const t0 = performance.now();
   const o: ViOptions = { ...DEFAULT_VI, ...options };
@@ -117,15 +105,14 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
   // whitened parameters x = (u, v, W): μ = μ₀ + s₀ u, σ = s₀ exp(v), factor = s₀ ⊙ W
   const nx = 2 * d + d * r;
   const x = new Float64Array(nx);
-  const m = new Float64Array(nx);
-  const v2 = new Float64Array(nx);
+  const moments = new AdamMoments(nx, o.b1, o.b2, o.eps);
   const avg = new Float64Array(nx);
   let nAvg = 0;
   const avgFrom = Math.max(1, Math.floor(o.steps * (1 - o.averageFraction)) + 1);
-  const rand = mulberry32(o.seed);
+  const rand = new Random(o.seed);
   // a small random factor breaks the symmetry between its columns
   if (r > 0) {
-    const w0 = normals(mulberry32((o.seed ^ 0x68e31da4) >>> 0), d * r);
+    const w0 = new Random((o.seed ^ 0x68e31da4) >>> 0).normals(d * r);
     for (let k = 0; k < d * r; k++) x[2 * d + k] = 0.01 * w0[k];
   }
   const lossHistory: number[] = [];
@@ -133,7 +120,6 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
   let evaluations = 0;
   let rejected = 0;
   let stopped = false;
-  let t = 0;
   let step = 0;
   while (step < o.steps) {
     const eps: Float64Array[] = [];
@@ -141,8 +127,8 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
     const zs: Float64Array[] = [];
     const cur = guideOf(x, loc0, s0, r);
     for (let p = 0; p < o.particles; p++) {
-      const e = normals(rand, d);
-      const eta = normals(rand, r);
+      const e = rand.normals(d);
+      const eta = rand.normals(r);
       const z = drawFrom(cur, e, eta);
       eps.push(e);
       etas.push(eta);
@@ -175,15 +161,7 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
     for (let i = 0; i < d; i++) sumLogS0 += Math.log(s0[i]);
     const loss = -(meanLogp + ent + sumLogS0 + entropyConst);
     lossHistory.push(loss);
-    // Adam
-    t++;
-    const c1 = 1 - Math.pow(o.b1, t);
-    const c2 = 1 - Math.pow(o.b2, t);
-    for (let i = 0; i < nx; i++) {
-      m[i] = o.b1 * m[i] + (1 - o.b1) * g[i];
-      v2[i] = o.b2 * v2[i] + (1 - o.b2) * g[i] * g[i];
-      x[i] -= (o.learningRate * (m[i] / c1)) / (Math.sqrt(v2[i] / c2) + o.eps);
-    }
+    moments.step(x, g, o.learningRate, x); // Adam (adam.ts)
     if (step >= avgFrom) {
       nAvg++;
       for (let i = 0; i < nx; i++) avg[i] += (x[i] - avg[i]) / nAvg;
@@ -205,10 +183,10 @@ export async function runVi(target: ViTarget, options: Partial<ViOptions> = {}):
   const win = lossHistory.slice(Math.max(0, avgFrom - 1));
   const finalLoss = win.length ? win.reduce((a, b) => a + b, 0) / win.length : NaN;
   const draws: Float64Array[] = [];
-  const drawRng = mulberry32((o.seed ^ 0x5bd1e995) >>> 0);
+  const drawRng = new Random((o.seed ^ 0x5bd1e995) >>> 0);
   for (let k = 0; k < o.numSamples; k++) {
-    const e = normals(drawRng, d);
-    draws.push(drawFrom(fitted, e, normals(drawRng, r)));
+    const e = drawRng.normals(d);
+    draws.push(drawFrom(fitted, e, drawRng.normals(r)));
   }
   return { loc, scale, rank: r, factor, lossHistory, finalLoss, draws, steps: step, evaluations, rejectedSteps: rejected, stopped, timeMs: performance.now() - t0 };
 }

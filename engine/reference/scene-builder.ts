@@ -13,7 +13,7 @@ import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParam
 import { allocParams, cloneParams } from '../scene/types.ts';
 import { renderModel64 } from './model64.ts';
 import { resolveRenderOptions } from '../model/validate.ts';
-import { mulberry32 } from '../util/rng.ts';
+import { mulberry32, Random } from '../util/rng.ts';
 import { ensureProfileParams, profileParamNames } from '../model/profile-params.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -34,25 +34,12 @@ export interface Rng {
 }
 
 export function makeRng(seed: number): Rng {
-  const u = mulberry32(seed);
-  let spare: number | null = null;
+  const r = new Random(seed);
   return {
-    uniform: u,
-    range: (lo, hi) => lo + (hi - lo) * u(),
-    int: (n) => Math.floor(u() * n),
-    normal() {
-      if (spare !== null) {
-        const s = spare;
-        spare = null;
-        return s;
-      }
-      let u1 = u();
-      while (u1 <= 0) u1 = u();
-      const u2 = u();
-      const r = Math.sqrt(-2 * Math.log(u1));
-      spare = r * Math.sin(2 * Math.PI * u2);
-      return r * Math.cos(2 * Math.PI * u2);
-    },
+    uniform: () => r.uniform(),
+    range: (lo, hi) => lo + (hi - lo) * r.uniform(),
+    int: (n) => Math.floor(r.uniform() * n),
+    normal: () => r.normal(),
   };
 }
 

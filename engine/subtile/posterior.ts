@@ -21,7 +21,7 @@ import {
   type PriorConfig,
   type SparseHessian,
 } from '../infer/index.ts';
-import { mulberry32 } from '../util/rng.ts';
+import { Random } from '../util/rng.ts';
 
 export interface PosteriorStart {
   /** Parameters to start from (the MAP, or the catalog values). */
@@ -169,14 +169,9 @@ export async function runPosterior(engine: LikelihoodEvaluator, cfg: ShineConfig
     reason = c.reason;
   } else {
     const n = cfg.inference.nuts;
-    const rand = mulberry32((seed ^ 0x2545f491) >>> 0);
-    const normal = () => {
-      let u = rand();
-      while (u <= 0) u = rand();
-      return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-    };
+    const random = new Random((seed ^ 0x2545f491) >>> 0);
     // chains start one Laplace width (or 0.1 in z) apart: over-dispersed enough for R̂ to mean something
-    const inits = Array.from({ length: n.chains }, () => Float64Array.from(z0, (v, i) => v + scales[i] * normal()));
+    const inits = Array.from({ length: n.chains }, () => Float64Array.from(z0, (v, i) => v + scales[i] * random.normal()));
     let done = 0;
     const total = n.chains * (n.warmup + n.samples);
     const res = await runNuts(

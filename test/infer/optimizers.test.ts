@@ -5,7 +5,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { lbfgs } from '../../engine/infer/lbfgs.ts';
-import { adam } from '../../engine/infer/adam.ts';
+import { adam, AdamMoments } from '../../engine/infer/adam.ts';
 
 function rosenbrock(x: Float64Array) {
   let value = 0;
@@ -89,6 +89,23 @@ describe('L-BFGS', () => {
 });
 
 describe('Adam', () => {
+  it('the shared step (MAP and VI): first step lr·g/(|g| + ε) per coordinate; a constant gradient keeps m̂ = g, v̂ = g²; restore undoes a step', () => {
+    const a = new AdamMoments(3, 0.9, 0.999, 1e-8);
+    const g = [2, -0.5, 1e-3];
+    const x1 = a.step([1, 1, 1], g, 0.01, new Float64Array(3));
+    g.forEach((gi, i) => expect(x1[i]).toBeCloseTo(1 - (0.01 * gi) / (Math.abs(gi) + 1e-8), 14));
+    const saved = a.save();
+    // with the same gradient again the bias-corrected moments are still g and g²: the same step
+    const x2 = a.step(x1, g, 0.01, new Float64Array(3));
+    g.forEach((gi, i) => expect(x2[i] - x1[i]).toBeCloseTo(x1[i] - 1, 12));
+    a.restore(saved);
+    const x2b = a.step(x1, g, 0.01, new Float64Array(3));
+    expect(Array.from(x2b)).toEqual(Array.from(x2));
+    // in place (VI's use)
+    const y = Float64Array.from([1, 1, 1]);
+    new AdamMoments(3, 0.9, 0.999, 1e-8).step(y, g, 0.01, y);
+    expect(Array.from(y)).toEqual(Array.from(x1));
+  });
   it('SHINE settings (lr 1e-2, 1000 steps) on a diagonal ill-conditioned quadratic reach the minimum', async () => {
     // Adam's per-coordinate scaling makes diagonal conditioning harmless
     const lam = [1, 1e2, 1e4, 1e6];
