@@ -26,6 +26,8 @@ import type { SceneLayout } from '../scene/layout.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type ExposureSet, type SceneGradient, type SceneParams, type SourceParamName } from '../scene/types.ts';
 import type { Posterior } from './posterior.ts';
 import { shearJacobian, shearJacobianDerivatives } from './degeneracy.ts';
+import { cholesky, choleskyPivot, choleskySolve, inverseDiagonal, spdInverse } from '../util/linalg.ts';
+import { components, distance2Colouring, greedyColouring } from '../util/graph.ts';
 
 export interface LaplaceEngine {
   readonly set: ExposureSet;
@@ -168,59 +170,6 @@ export function overlapGraph(engine: { set: ExposureSet; layout: SceneLayout }):
     }
   }
   return adj.map((s) => [...s].sort((a, b) => a - b));
-}
-
-/**
- * Greedy colouring, largest degree first. distance 1: neighbours get different colours (sources
- * perturbed together never share a pixel). distance 2: neither neighbours nor sources with a
- * common neighbour share a colour, so a gradient component sees at most one perturbed source.
- */
-export function greedyColouring(adj: number[][], distance: 1 | 2): { colour: Int32Array; count: number } {
-  const n = adj.length;
-  const colour = new Int32Array(n).fill(-1);
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => adj[b].length - adj[a].length || a - b);
-  const mark = new Int32Array(n + 1).fill(-1);
-  let count = 0;
-  for (const v of order) {
-    for (const u of adj[v]) {
-      if (colour[u] >= 0) mark[colour[u]] = v;
-      if (distance === 2) for (const w of adj[u]) if (w !== v && colour[w] >= 0) mark[colour[w]] = v;
-    }
-    let c = 0;
-    while (mark[c] === v) c++;
-    colour[v] = c;
-    count = Math.max(count, c + 1);
-  }
-  return { colour, count };
-}
-
-/** Distance-2 colouring (see greedyColouring): the Hessian columns of one colour do not mix. */
-export function distance2Colouring(adj: number[][]): { colour: Int32Array; count: number } {
-  return greedyColouring(adj, 2);
-}
-
-/** Connected components of the overlap graph (each sorted). */
-export function components(adj: number[][]): number[][] {
-  const n = adj.length;
-  const seen = new Uint8Array(n);
-  const out: number[][] = [];
-  for (let s = 0; s < n; s++) {
-    if (seen[s]) continue;
-    const comp: number[] = [];
-    const stack = [s];
-    seen[s] = 1;
-    while (stack.length) {
-      const v = stack.pop()!;
-      comp.push(v);
-      for (const u of adj[v])
-        if (!seen[u]) {
-          seen[u] = 1;
-          stack.push(u);
-        }
-    }
-    out.push(comp.sort((a, b) => a - b));
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -411,59 +360,6 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dense linear algebra (components)
-
-/** In-place Cholesky; −1 when PD, else the column whose pivot is not positive. */
-function choleskyPivot(a: Float64Array, n: number): number {
-  for (let j = 0; j < n; j++) {
-    let d = a[j * n + j];
-    for (let k = 0; k < j; k++) d -= a[j * n + k] * a[j * n + k];
-    if (!(d > 0) || !Number.isFinite(d)) return j;
-    const l = Math.sqrt(d);
-    a[j * n + j] = l;
-    for (let i = j + 1; i < n; i++) {
-      let v = a[i * n + j];
-      for (let k = 0; k < j; k++) v -= a[i * n + k] * a[j * n + k];
-      a[i * n + j] = v / l;
-    }
-  }
-  return -1;
-}
-
-/** In-place Cholesky of an n×n SPD matrix (lower triangle). Returns false if not PD. */
-export function cholesky(a: Float64Array, n: number): boolean {
-  return choleskyPivot(a, n) < 0;
-}
-
-/** Solves L Lᵀ x = b in place (L from cholesky). */
-export function choleskySolve(l: Float64Array, n: number, b: Float64Array): void {
-  for (let i = 0; i < n; i++) {
-    let v = b[i];
-    for (let k = 0; k < i; k++) v -= l[i * n + k] * b[k];
-    b[i] = v / l[i * n + i];
-  }
-  for (let i = n - 1; i >= 0; i--) {
-    let v = b[i];
-    for (let k = i + 1; k < n; k++) v -= l[k * n + i] * b[k];
-    b[i] = v / l[i * n + i];
-  }
-}
-
-/** Inverse of a small SPD matrix via Cholesky; null if not PD. */
-export function spdInverse(a: Float64Array, n: number): Float64Array | null {
-  const l = a.slice();
-  if (!cholesky(l, n)) return null;
-  const inv = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    const e = new Float64Array(n);
-    e[j] = 1;
-    choleskySolve(l, n, e);
-    for (let i = 0; i < n; i++) inv[i * n + j] = e[i];
-  }
-  return inv;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Schur complement
 
 interface ComponentSolve {
@@ -506,24 +402,6 @@ function solveComponent(H: SparseHessian, compIn: number[], o: LaplaceOptions): 
 }
 
 type MemberSolve = { x: Float64Array[] | null; method: 'cholesky' | 'cg'; message: string; pivot: number; diagInv: Float64Array | null };
-
-/** diag(A⁻¹) from the Cholesky factor L (lower, in place in `l`): (A⁻¹)ᵢᵢ = ‖L⁻¹eᵢ‖². */
-function inverseDiagonal(l: Float64Array, n: number): Float64Array {
-  const d = new Float64Array(n);
-  const y = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    // forward substitution of L y = e_i: y_k = 0 for k < i
-    let acc = 0;
-    for (let k = i; k < n; k++) {
-      let v = k === i ? 1 : 0;
-      for (let m = i; m < k; m++) v -= l[k * n + m] * y[m];
-      y[k] = v / l[k * n + k];
-      acc += y[k] * y[k];
-    }
-    d[i] = acc;
-  }
-  return d;
-}
 
 function solveMembers(H: SparseHessian, comp: number[], o: LaplaceOptions): MemberSolve {
   const P = H.kinds.length;

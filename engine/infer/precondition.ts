@@ -25,7 +25,9 @@
  */
 import type { SceneLayout } from '../scene/layout.ts';
 import type { ExposureSet } from '../scene/types.ts';
-import { greedyColouring, overlapGraph } from './laplace.ts';
+import { overlapGraph } from './laplace.ts';
+import { symEigen } from '../util/linalg.ts';
+import { distance1Colouring } from '../util/graph.ts';
 
 export interface PreconditionOptions {
   /** Forward-difference step in z (log-flux, log-hlr, e, arcsec, g) — default 1e-3. */
@@ -51,51 +53,6 @@ export interface BlockStructure {
   sources: number[][];
 }
 
-/** Symmetric eigen-decomposition of a small n×n matrix by cyclic Jacobi rotations. */
-export function symEigen(a: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
-  const A = a.slice();
-  const V = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) V[i * n + i] = 1;
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    let diag = 0;
-    for (let i = 0; i < n; i++) {
-      diag += A[i * n + i] ** 2;
-      for (let j = i + 1; j < n; j++) off += A[i * n + j] ** 2;
-    }
-    if (off <= 1e-30 * diag || off === 0) break;
-    for (let p = 0; p < n; p++)
-      for (let q = p + 1; q < n; q++) {
-        const apq = A[p * n + q];
-        if (apq === 0) continue;
-        const theta = (A[q * n + q] - A[p * n + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const akp = A[k * n + p];
-          const akq = A[k * n + q];
-          A[k * n + p] = c * akp - s * akq;
-          A[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = A[p * n + k];
-          const aqk = A[q * n + k];
-          A[p * n + k] = c * apk - s * aqk;
-          A[q * n + k] = s * apk + c * aqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const vkp = V[k * n + p];
-          const vkq = V[k * n + q];
-          V[k * n + p] = c * vkp - s * vkq;
-          V[k * n + q] = s * vkp + c * vkq;
-        }
-      }
-  }
-  const values = new Float64Array(n);
-  for (let i = 0; i < n; i++) values[i] = A[i * n + i];
-  return { values, vectors: V };
-}
 
 /** A symmetric positive-definite block stored as V diag(λ) Vᵀ (floored eigenvalues). */
 class SpdBlock {
@@ -152,11 +109,6 @@ export interface Preconditioner {
   shearCoupling: boolean;
   /** Largest / smallest diagonal curvature seen, for the log. */
   curvatureRange: [number, number];
-}
-
-/** Distance-1 colouring (see greedyColouring): sources of one colour never share a pixel. */
-export function distance1Colouring(adj: number[][]): { colour: Int32Array; count: number } {
-  return greedyColouring(adj, 1);
 }
 
 /** Stamp-overlap graph when the engine exposes its layout; otherwise every source touches every other. */

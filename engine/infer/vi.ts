@@ -22,7 +22,7 @@ import { ShineError } from '../errors.ts';
 import { Random } from '../util/rng.ts';
 import { AdamMoments } from './adam.ts';
 import type { DensityValue } from './posterior.ts';
-import { cholesky, spdInverse } from './laplace.ts';
+import { cholesky, spdInverse } from '../util/linalg.ts';
 
 export interface ViTarget {
   dim: number;

@@ -7,7 +7,8 @@
  */
 import { describe, it, expect } from 'vitest';
 import { makeRng } from '../../engine/reference/scene-builder.ts';
-import { components, distance2Colouring, overlapGraph, schurShear, type SparseHessian } from '../../engine/infer/laplace.ts';
+import { overlapGraph, schurShear, type SparseHessian } from '../../engine/infer/laplace.ts';
+import { components, distance2Colouring } from '../../engine/util/graph.ts';
 import type { ExposureSet } from '../../engine/scene/types.ts';
 import type { SceneLayout } from '../../engine/scene/layout.ts';
 

@@ -16,7 +16,8 @@ import { makeTestScene } from '../../engine/reference/scene-builder.ts';
 import { logLikelihood64 } from '../../engine/reference/model64.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type SceneParams } from '../../engine/scene/types.ts';
 import { Posterior } from '../../engine/infer/posterior.ts';
-import { distance2Colouring, overlapGraph, schurShear, sparseHessian, type SparseHessian } from '../../engine/infer/laplace.ts';
+import { overlapGraph, schurShear, sparseHessian, type SparseHessian } from '../../engine/infer/laplace.ts';
+import { distance2Colouring } from '../../engine/util/graph.ts';
 
 function scene() {
   return makeTestScene({

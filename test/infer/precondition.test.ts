@@ -13,7 +13,9 @@
  */
 import { describe, it, expect } from 'vitest';
 import { lbfgs } from '../../engine/infer/lbfgs.ts';
-import { buildPreconditioner, distance1Colouring, symEigen, type BlockStructure } from '../../engine/infer/precondition.ts';
+import { buildPreconditioner, type BlockStructure } from '../../engine/infer/precondition.ts';
+import { distance1Colouring } from '../../engine/util/graph.ts';
+import { symEigen } from '../../engine/util/linalg.ts';
 
 function rng(seed: number) {
   let s = seed >>> 0;
