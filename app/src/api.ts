@@ -92,6 +92,8 @@ export interface ModelImage {
   name: string;
   model: Float32Array;
   mask: Uint8Array;
+  /** The modelled area (under a visible modelled stamp), outlined in the views. */
+  modelled: Uint8Array;
 }
 
 export interface RunOutput {

@@ -6,6 +6,7 @@
  * next run). `window.__shineApp` mirrors the state for the Playwright tests (test/app).
  */
 import * as Comlink from 'comlink';
+import { maskOutline } from './outline.ts';
 import type { EngineApi, LoadInfo, Method, ModelImage, Optimizer, PriorName, QuadrantData, RunOutput, RunSettings, ViGuide } from './api.ts';
 import { PRIOR_NAMES } from './api.ts';
 import type { RenderApi } from './render-worker.ts';
@@ -524,7 +525,10 @@ function showQuadrantDiagnostics(chi2: Array<{ name: string; n_pixels: number; c
     const title = q.captions.observed.closest('.quad')!.querySelector<HTMLElement>('.qname')!;
     const c = chi2.find((x) => x.name === q.d.name);
     title.textContent = `${q.d.name} · ${q.d.width}×${q.d.height}${c ? ` · χ²/N ${c.chi2_per_pixel.toFixed(3)} over the modelled area (${c.n_pixels} px, ${q.modelKind === 'fit' ? 'fit' : 'start'})` : ''}`;
-    if (c) title.dataset.chi2n = String(c.chi2_per_pixel);
+    if (c) {
+      title.dataset.chi2n = String(c.chi2_per_pixel);
+      title.dataset.npix = String(c.n_pixels);
+    }
     if (!q.chi) continue;
     const h = chiHistogram(q.chi, q.mask);
     hists[q.d.name] = h;
@@ -548,6 +552,8 @@ interface QState {
   chi: Float32Array | null;
   /** The likelihood mask: the data's, then the fit's (with the unmodelled-object mask). */
   mask: Uint8Array;
+  /** Outline of the modelled area (where χ²/N is summed) of the model shown: outline.ts. */
+  outline: Float32Array | null;
   modelKind: 'fit' | 'start' | null;
   modelVersion: number;
   bitmaps: Partial<Record<Panel, Bitmap>>;
@@ -654,7 +660,7 @@ function buildViews(info: LoadInfo, url: URLSearchParams | null): void {
     };
     for (let i = 0; i < src.ra.length; i++) add('source', i, src.ra[i], src.dec[i], src.core[i], src.object_id[i]);
     if (un) for (let i = 0; i < un.ra.length; i++) add('unmodelled', i, un.ra[i], un.dec[i], false, `${un.object_id[i]} (${un.cut[i]})`);
-    return { d, wcs, model: null, chi: null, mask: d.mask, modelKind: null, modelVersion: 0, bitmaps: {}, pending: {}, canvases, captions, marks, affine: [1, 0, 0, 1, 0, 0] as Affine };
+    return { d, wcs, model: null, chi: null, mask: d.mask, outline: null, modelKind: null, modelVersion: 0, bitmaps: {}, pending: {}, canvases, captions, marks, affine: [1, 0, 0, 1, 0, 0] as Affine };
   });
   fitZoom();
   // a shared link's view
@@ -675,6 +681,7 @@ function applyModels(imgs: ModelImage[], kind: 'fit' | 'start'): void {
     if (!q) return;
     q.model = im.model;
     q.mask = im.mask;
+    q.outline = maskOutline(im.modelled, q.d.width, q.d.height);
     q.chi = residualChi(q.d.observed, im.model, q.d.rms, im.mask);
     q.modelKind = kind;
     q.modelVersion++;
@@ -797,7 +804,9 @@ function drawAll(): void {
       const bm = q.bitmaps[shown] ?? null;
       // a stale bitmap (other block size) is drawn until the new one comes; one for another model is not
       const usable = bm && (shown === 'observed' || q.model) ? bm : null;
-      drawCanvas(c, q.affine, usable, q.marks, view.zoom, { ...opts, placeholder: shown === 'observed' ? 'reading…' : 'no model yet:\nRun, or Model at start' });
+      const outline = shown === 'observed' ? null : q.outline;
+      drawCanvas(c, q.affine, usable, q.marks, view.zoom, { ...opts, outline, placeholder: shown === 'observed' ? 'reading…' : 'no model yet:\nRun, or Model at start' });
+      c.dataset.outline = String(usable && outline ? outline.length / 4 : 0);
       c.dataset.affine = JSON.stringify(q.affine);
       c.dataset.showing = shown;
       c.dataset.k = String(usable?.k ?? 0);
@@ -1246,9 +1255,9 @@ $('export-png').addEventListener('click', () => {
   return b ? { k: b.k, width: b.width, height: b.height, values: Array.from(b.values) } : null;
 };
 /** For tests: quadrant j's model and likelihood mask (plain arrays). */
-(window as unknown as { __shineQuadrant: (j: number) => { model: number[]; mask: number[] } | null }).__shineQuadrant = (j) => {
+(window as unknown as { __shineQuadrant: (j: number) => { model: number[]; mask: number[]; outline: number[] } | null }).__shineQuadrant = (j) => {
   const q = quads[j];
-  return q?.model ? { model: Array.from(q.model), mask: Array.from(q.mask) } : null;
+  return q?.model ? { model: Array.from(q.model), mask: Array.from(q.mask), outline: Array.from(q.outline ?? []) } : null;
 };
 /** For tests: the sky point at the canvas centre. */
 (window as unknown as { __shineView: () => { ra: number; dec: number; zoom: number; canvas: number } }).__shineView = () => {

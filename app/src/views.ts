@@ -100,6 +100,8 @@ export interface DrawOptions {
   crosshair: [number, number] | null;
   /** Text when there is nothing to draw. */
   placeholder: string;
+  /** Outline segments in image pixels (x0, y0, x1, y1 each: outline.ts), drawn over the bitmap. */
+  outline?: Float32Array | null;
 }
 
 /** Draws a bitmap (block size k) through the affine, then the markers and the crosshair. */
@@ -121,6 +123,22 @@ export function drawCanvas(c: HTMLCanvasElement, a: Affine, bm: Bitmap | null, m
     ctx.textAlign = 'center';
     o.placeholder.split('\n').forEach((line, k) => ctx.fillText(line, c.width / 2, c.height / 2 + 14 * k));
     ctx.textAlign = 'start';
+  }
+  if (bm && o.outline && o.outline.length) {
+    // the modelled area: thin dashed cyan, in screen pixels whatever the zoom
+    ctx.strokeStyle = 'rgba(77, 208, 225, 0.9)';
+    ctx.lineWidth = 1;
+    ctx.setLineDash([4, 3]);
+    ctx.beginPath();
+    const s = o.outline;
+    for (let i = 0; i < s.length; i += 4) {
+      const [ax, ay] = applyAffine(a, s[i], s[i + 1]);
+      const [bx, by] = applyAffine(a, s[i + 2], s[i + 3]);
+      ctx.moveTo(ax, ay);
+      ctx.lineTo(bx, by);
+    }
+    ctx.stroke();
+    ctx.setLineDash([]);
   }
   if (o.showSources) {
     const r = Math.max(4, Math.min(14, 2.4 * zoom));

@@ -254,9 +254,9 @@ function adapterOf(a: AcquiredDevice): RunOutput['adapter'] {
   return { label: a.label, backend: a.backend, featureLevel: a.featureLevel, software: a.software };
 }
 
-function transferables(imgs: Array<{ model: Float32Array; mask: Uint8Array }>): ArrayBuffer[] {
+function transferables(imgs: Array<{ model: Float32Array; mask: Uint8Array; modelled: Uint8Array }>): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
-  for (const q of imgs) for (const x of [q.model, q.mask]) if (x.buffer instanceof ArrayBuffer) buffers.add(x.buffer);
+  for (const q of imgs) for (const x of [q.model, q.mask, q.modelled]) if (x.buffer instanceof ArrayBuffer) buffers.add(x.buffer);
   return [...buffers];
 }
 
@@ -372,7 +372,7 @@ const api: EngineApi = {
     Object.assign(cfg.inference.nuts, { warmup: settings.nutsWarmup, samples: settings.nutsSamples });
     const manifest = structuredClone(l.manifest);
     const io = { openFits: l.open };
-    const images = (r: SubtileResult) => r.images.map((q) => ({ name: q.name, model: q.model, mask: q.mask }));
+    const images = (r: SubtileResult) => r.images.map((q) => ({ name: q.name, model: q.model, mask: q.mask, modelled: q.modelled }));
 
     // the model at the starting parameters (catalog fluxes and sizes, round, no offsets): zero
     // Adam steps, no Laplace
@@ -397,7 +397,7 @@ const api: EngineApi = {
     const { chi2: chi2Final, n } = chi2(result);
     // the page draws these; observed and rms it already has from the load
     const fitImages = images(result);
-    const slim: SubtileResult = { ...result, images: result.images.map((q) => ({ ...q, observed: new Float32Array(0), rms: new Float32Array(0), model: new Float32Array(0), mask: new Uint8Array(0) })) };
+    const slim: SubtileResult = { ...result, images: result.images.map((q) => ({ ...q, observed: new Float32Array(0), rms: new Float32Array(0), model: new Float32Array(0), mask: new Uint8Array(0), modelled: new Uint8Array(0) })) };
     const out: RunOutput = { result: slim, fitImages, start, chi2Final, nPixels: n, adapter: adapterOf(a), totalMs: performance.now() - t0 };
     return Comlink.transfer(out, transferables([...fitImages, ...(start?.images ?? [])]));
   },

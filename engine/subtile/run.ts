@@ -14,6 +14,7 @@ import { aliasOrdersFor, psfOversamplingOf } from '../model/validate.ts';
 import { ShearEngine } from '../scene/engine.ts';
 import { PROFILE_PARAM_NAMES, type ProfileParamName, type SceneParams } from '../scene/types.ts';
 import { newtonPolish, type NewtonPolish } from '../infer/laplace.ts';
+import { coverageMasks } from '../model/geometry.ts';
 import { sigmaEUpdate } from '../infer/population.ts';
 import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult, type PriorConfig, type PriorSpec } from '../infer/index.ts';
 import type { PosteriorPriors } from '../infer/posterior.ts';
@@ -65,6 +66,8 @@ export interface QuadrantImages {
   rms: Float32Array;
   /** 1 where the pixel enters the likelihood (unmasked — flags and the unmodelled-object mask —, finite, rms > 0). */
   mask: Uint8Array;
+  /** 1 under at least one visible modelled stamp: the modelled area, where χ²/N is summed (quadrant-chi2.ts). */
+  modelled: Uint8Array;
 }
 
 export interface CoreSourceResult {
@@ -527,6 +530,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     const models = await engine.render(estimate);
     const chi2 = quadrantChi2(built.set, models, pixelMask, masked.summary.mode === 'mask' ? UNMODELLED_FLAG_BIT : 0);
     if (opts.images ?? true) {
+      const modelled = coverageMasks(built.set);
       built.set.quadrants.forEach((q, j) => {
         const observed = new Float32Array(q.width * q.height);
         const mask = new Uint8Array(q.width * q.height);
@@ -536,7 +540,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
           observed[i] = q.sci[i] - b;
           mask[i] = Number.isFinite(observed[i]) && q.rms[i] > 0 && Number.isFinite(q.rms[i]) && ((q.flags[i] >>> 0) & pixelMask) === 0 ? 1 : 0;
         }
-        images.push({ name: q.name, width: q.width, height: q.height, observed, model: models[j], rms: q.rms, mask });
+        images.push({ name: q.name, width: q.width, height: q.height, observed, model: models[j], rms: q.rms, mask, modelled: modelled[j] });
       });
     }
     timings.renderMs = performance.now() - t;

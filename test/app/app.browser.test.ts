@@ -372,6 +372,34 @@ describe('browser app (Chromium, software WebGPU)', () => {
     const off = d.hist.counts.reduce((m, c, k) => Math.max(m, Math.abs(c - hist.counts[k])), 0);
     expect(off).toBeLessThanOrEqual(Math.max(2, 1e-3 * hist.n)); // χ at a bin edge may round either way in float32
     expect(Math.abs(d.hist.under - hist.under) + Math.abs(d.hist.over - hist.over)).toBeLessThanOrEqual(2);
+
+    // the modelled area is outlined on the model and χ views (not on the data): the pixels inside
+    // the drawn outline (ray casting over its segments) and in the likelihood mask are exactly the
+    // pixels χ²/N was summed over (the engine's count in the title)
+    await page.waitForFunction(() => ['model', 'residual'].every((p) => Number(document.querySelectorAll<HTMLCanvasElement>(`canvas[data-panel="${p}"]`)[0].dataset.outline) > 0), null, { timeout: 60_000 });
+    const o = await page.evaluate(() => {
+      const qs = (window as unknown as { __shineQuadrant: (j: number) => { mask: number[]; outline: number[] } }).__shineQuadrant(0);
+      const canvas = (p: string) => document.querySelectorAll<HTMLCanvasElement>(`canvas[data-panel="${p}"]`)[0];
+      const title = document.querySelectorAll<HTMLElement>('.qname')[0];
+      const width = (window as unknown as Win).__shineApp.info!.quadrants[0].width;
+      return { ...qs, width, npix: Number(title.dataset.npix), drawn: ['observed', 'model', 'residual'].map((p) => Number(canvas(p).dataset.outline)) };
+    });
+    expect(o.drawn[0]).toBe(0);
+    expect(o.drawn[1]).toBe(o.outline.length / 4);
+    expect(o.drawn[2]).toBeGreaterThan(0);
+    const width = o.width;
+    let inArea = 0;
+    for (let i = 0; i < o.mask.length; i++) {
+      const px = i % width;
+      const py = Math.floor(i / width);
+      let crossings = 0;
+      for (let k = 0; k < o.outline.length; k += 4) {
+        const [x0, y0, x1, y1] = o.outline.slice(k, k + 4);
+        if (x0 === x1 && x0 > px && Math.min(y0, y1) < py && py < Math.max(y0, y1)) crossings++;
+      }
+      if (crossings % 2 === 1 && o.mask[i]) inArea++;
+    }
+    expect(inArea).toBe(o.npix);
   });
 
   it('exports: the shear FITS equals cli/subtile.ts on the same data (astropy), params FITS, DS9 regions, PNG with its title', async () => {
