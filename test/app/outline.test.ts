@@ -4,18 +4,9 @@
  * the mask exactly, along rows and along columns; a rectangle is four segments.
  */
 import { describe, it, expect } from 'vitest';
+import { mulberry32 as rng } from '../../engine/util/rng.ts';
 import { maskOutline } from '../../app/src/outline.ts';
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Inside by casting a ray from the pixel centre towards +x (vertical segments crossed) or +y (horizontal ones). */
 function inside(seg: Float32Array, px: number, py: number, axis: 'x' | 'y'): boolean {

@@ -4,6 +4,7 @@
  * zoomed-out χ blocks as Σχ/√n.
  */
 import { describe, it, expect } from 'vitest';
+import { mulberry32 as rng } from '../../engine/util/rng.ts';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { blockMean, renderRgba, sharedLimits } from '../../app/src/render.ts';
@@ -11,16 +12,6 @@ import { astropyPython } from '../wcs/python.ts';
 
 const SCRIPT = fileURLToPath(new URL('./fixtures/block_mean.py', import.meta.url));
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('block means (zoomed-out views)', () => {
   it('equal NumPy block means over the unmasked pixels, with partial edge blocks', () => {
