@@ -27,7 +27,7 @@ import { readPsfGrid } from '../../engine/data/psf/read.ts';
 import { chooseTier } from '../../engine/model/geometry.ts';
 import { describePlan, makePlan, PlanError, planRecord, type PlanDevice, type PlanScene } from '../../engine/plan/plan.ts';
 import { planSceneFromPositions } from '../../engine/plan/scene.ts';
-import { replicasFor } from '../../engine/subtile/posterior.ts';
+import { replicasFor } from '../../engine/subtile/posterior-run.ts';
 import type { ShineConfig } from '../../engine/config/index.ts';
 
 const USAGE = `usage: shine plan --config C --tile-id T [--sub-tile R,C] [--method map|vi|nuts] [--json]

@@ -8,6 +8,6 @@ export * from './map.ts';
 export * from './laplace.ts';
 export * from './precondition.ts';
 export * from './nuts.ts';
-export * from './diagnostics.ts';
+export * from './mcmc-diagnostics.ts';
 export * from './vi.ts';
 export * from './scales.ts';

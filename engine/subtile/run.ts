@@ -20,7 +20,7 @@ import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapR
 import type { PosteriorPriors } from '../infer/posterior.ts';
 import { ensureProfileParams, profileFromConfig } from '../model/profile-params.ts';
 import type { ShearSamples } from '../outputs/shear.ts';
-import { checkPosteriorConfig, replicasFor, runPosterior, type PosteriorDiagnostics } from './posterior.ts';
+import { checkPosteriorConfig, replicasFor, runPosterior, type PosteriorDiagnostics } from './posterior-run.ts';
 import { applyUnmodelledMask, UNMODELLED_FLAG_BIT, type UnmodelledMaskSummary } from '../prepare/masking.ts';
 import { quadrantChi2, type QuadrantChi2 } from './quadrant-chi2.ts';
 import { describePlan, makePlan, planRecord, type PlanDevice } from '../plan/plan.ts';

@@ -19,7 +19,7 @@ import { parseConfig } from '../../engine/config/parse.ts';
 import { priorsFromConfig } from '../../engine/subtile/run.ts';
 import { checkParamsTable, paramsTable, PARAMS_COLUMNS } from '../../engine/outputs/params.ts';
 import { FitsFile } from '../../engine/data/fits/file.ts';
-import { runPosterior } from '../../engine/subtile/posterior.ts';
+import { runPosterior } from '../../engine/subtile/posterior-run.ts';
 import { memorySource } from '../../engine/data/fits/source.ts';
 
 const FREE: RenderOptions['profile'] = { type: 'spergel', nu: 0.5, free: true };

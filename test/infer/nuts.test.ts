@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { componentDraws, massAdaptationWindows, Rng, runNuts, type NutsDensity, type NutsResult } from '../../engine/infer/nuts.ts';
-import { essBulk, essTail, normalCdf, normalQuantile, quantile, rhat, summarize } from '../../engine/infer/diagnostics.ts';
+import { essBulk, essTail, normalCdf, normalQuantile, quantile, rhat, summarize } from '../../engine/infer/mcmc-diagnostics.ts';
 
 // ---- helpers (independent float64 oracles) ----
 

@@ -18,7 +18,7 @@ import { makeTestScene } from '../../engine/reference/scene-builder.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
 import { laplaceShear, runMap } from '../../engine/infer/index.ts';
 import { parseConfig } from '../../engine/config/index.ts';
-import { runPosterior } from '../../engine/subtile/posterior.ts';
+import { runPosterior } from '../../engine/subtile/posterior-run.ts';
 
 /** The independent reference: MAP (L-BFGS) and the Laplace errors (coloured FD Hessian, Schur). */
 async function mapAndLaplace(engine: ShearEngine, set: Parameters<typeof runMap>[1], priors: Parameters<typeof runMap>[2], init: Parameters<typeof runMap>[3], catalog: { flux: Float64Array; hlr: Float64Array }) {
