@@ -54,7 +54,18 @@ export interface PosteriorDiagnostics {
   scaleFallbacks: number;
 }
 
-export interface PosteriorRun {
+/** How a fit ended: shared by the sub-tile result (run.ts) and the posterior run. */
+export interface FitOutcome {
+  /** CONVERGENCE: the final loss (−log posterior) for MAP, the final −ELBO for VI, the max R̂ for NUTS. */
+  convergence: number;
+  converged: boolean;
+  reason: string;
+  iterations: number;
+  evaluations: number;
+  lossHistory: number[];
+}
+
+export interface PosteriorRun extends FitOutcome {
   method: 'vi' | 'nuts';
   /** Posterior mean and standard deviation of every parameter (fixed ones: value and 0). */
   mean: SceneParams;
@@ -65,13 +76,6 @@ export interface PosteriorRun {
   g2Err: number;
   g1g2Cov: number;
   samples: ShearSamples;
-  /** CONVERGENCE: the final −ELBO (VI) or the max R̂ (NUTS). */
-  convergence: number;
-  converged: boolean;
-  reason: string;
-  iterations: number;
-  evaluations: number;
-  lossHistory: number[];
   diagnostics: PosteriorDiagnostics;
 }
 

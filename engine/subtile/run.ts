@@ -20,7 +20,7 @@ import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapR
 import type { PosteriorPriors } from '../infer/posterior.ts';
 import { ensureProfileParams, profileFromConfig } from '../model/profile-params.ts';
 import type { ShearSamples } from '../outputs/shear.ts';
-import { checkPosteriorConfig, replicasFor, runPosterior, type PosteriorDiagnostics } from './posterior-run.ts';
+import { checkPosteriorConfig, replicasFor, runPosterior, type FitOutcome, type PosteriorDiagnostics } from './posterior-run.ts';
 import { applyUnmodelledMask, UNMODELLED_FLAG_BIT, type UnmodelledMaskSummary } from '../prepare/masking.ts';
 import { quadrantChi2, type QuadrantChi2 } from './quadrant-chi2.ts';
 import { describePlan, makePlan, planRecord, type PlanDevice } from '../plan/plan.ts';
@@ -90,7 +90,7 @@ export interface CoreSourceResult {
   profile?: Partial<Record<ProfileParamName, { value: number; init: number; err?: number }>>;
 }
 
-export interface SubtileResult {
+export interface SubtileResult extends FitOutcome {
   status: 'ok' | 'empty';
   /** Why the sub-tile is empty, when it is. */
   emptyReason?: string;
@@ -106,13 +106,6 @@ export interface SubtileResult {
   g1g2Cov: number;
   g1ErrConditional: number;
   g2ErrConditional: number;
-  /** CONVERGENCE: final loss (−log posterior) for MAP. */
-  convergence: number;
-  converged: boolean;
-  reason: string;
-  iterations: number;
-  evaluations: number;
-  lossHistory: number[];
   laplaceOk: boolean;
   laplaceMessage: string;
   /** OBJECT_IDs of the sources left out of the Laplace error propagation (block not PD at the MAP). */
