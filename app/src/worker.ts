@@ -381,7 +381,8 @@ const api: EngineApi = {
       const c0 = structuredClone(cfg);
       Object.assign(c0.inference.map, { optimizer: 'adam', max_iterations: 0, laplace: false });
       const ti = performance.now();
-      const r0 = await runSubtile(a.device, structuredClone(manifest), c0, io, { method: 'map', onProgress: (s, d, n) => progress(`start: ${s}`, d, n) });
+      // the page shows the whole crops: keep every pixel (docs/plan.md "Host memory")
+      const r0 = await runSubtile(a.device, structuredClone(manifest), c0, io, { method: 'map', pixels: 'crop', onProgress: (s, d, n) => progress(`start: ${s}`, d, n) });
       if (r0.status === 'ok') start = { chi2: chi2(r0).chi2, ms: performance.now() - ti, images: images(r0), quadrantChi2: r0.quadrantChi2 ?? [] };
       else throw new ShineError(`empty sub-tile: ${r0.emptyReason ?? ''}`);
     }
@@ -391,6 +392,7 @@ const api: EngineApi = {
     }
     const result = await runSubtile(a.device, manifest, cfg, io, {
       method: settings.method,
+      pixels: 'crop',
       onProgress: (s, d, n, detail) => progress(s, d, n, detail?.loss),
       log: (s) => console.info(s),
     });

@@ -131,12 +131,15 @@ export function validateExposureSet(set: ExposureSet, optsIn: Partial<RenderOpti
     if (!Number.isInteger(q.width) || q.width < 1 || !Number.isInteger(q.height) || q.height < 1) {
       throw new SceneError(`${where}: width × height = ${q.width} × ${q.height} must be positive integers`, { field: `quadrants[${j}].width` });
     }
-    const n = q.width * q.height;
+    // pixels kept: the whole crop, or 128 per active block (engine/scene/pixels.ts)
+    const n = q.blocks ? q.blocks.nActive * 128 : q.width * q.height;
     for (const key of ['sci', 'rms', 'flags'] as const) {
       const arr = q[key];
       if (!arr || arr.length !== n) {
         throw new SceneError(
-          `${where}: ${key} has ${arr ? arr.length : 'no'} pixels, expected width·height = ${q.width}·${q.height} = ${n}`,
+          q.blocks
+            ? `${where}: ${key} has ${arr ? arr.length : 'no'} pixels, expected 128 per active block = ${n}`
+            : `${where}: ${key} has ${arr ? arr.length : 'no'} pixels, expected width·height = ${q.width}·${q.height} = ${n}`,
           { field: `quadrants[${j}].${key}` },
         );
       }

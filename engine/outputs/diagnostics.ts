@@ -36,10 +36,29 @@ export interface DiagnosticQuadrant {
   region?: { x0: number; y0: number; x1: number; y1: number };
 }
 
+/** The pixel arrays of a quadrant. */
+export type DiagnosticPixels = Pick<DiagnosticQuadrant, 'observed' | 'model' | 'rms' | 'weight' | 'mask' | 'maskBits'>;
+
+/**
+ * A quadrant whose pixels are made when it is drawn (and dropped after): the image then holds one
+ * quadrant's full-size arrays at a time (Stage 2 on large sub-tiles, docs/plan.md "Host memory").
+ */
+export interface LazyDiagnosticQuadrant extends Pick<DiagnosticQuadrant, 'name' | 'width' | 'height' | 'region'> {
+  pixels: () => DiagnosticPixels;
+}
+
 export interface DiagnosticsInput {
   /** Title lines (tile, sub-tile, g1 ± err, g2 ± err, method, …). */
   title: string[];
-  quadrants: DiagnosticQuadrant[];
+  quadrants: Array<DiagnosticQuadrant | LazyDiagnosticQuadrant>;
+}
+
+function resolveQuadrant(q: DiagnosticQuadrant | LazyDiagnosticQuadrant, i: number): DiagnosticQuadrant {
+  if (!('pixels' in q)) return q;
+  const { pixels, ...rest } = q;
+  const full = { ...rest, ...pixels() };
+  checkQuadrant(full, i);
+  return full;
 }
 
 export interface DiagnosticsOptions {
@@ -275,13 +294,15 @@ interface Plan {
 export function renderDiagnostics(input: DiagnosticsInput, options: Partial<DiagnosticsOptions> = {}): DiagnosticsImage {
   const opt = { ...DEFAULT_DIAGNOSTICS_OPTIONS, ...options };
   const quads = input.quadrants;
-  quads.forEach(checkQuadrant);
+  quads.forEach((q, i) => {
+    if (!('pixels' in q)) checkQuadrant(q, i);
+  });
   const S = Math.max(1, Math.round(opt.textScale));
   const lineH = (TEXT_HEIGHT + 3) * S;
   const margin = 6 * S;
   const gap = 3 * S;
   const nq = quads.length;
-  const regionSize = (q: DiagnosticQuadrant) => (q.region ? { w: q.region.x1 - q.region.x0, h: q.region.y1 - q.region.y0 } : { w: q.width, h: q.height });
+  const regionSize = (q: DiagnosticQuadrant | LazyDiagnosticQuadrant) => (q.region ? { w: q.region.x1 - q.region.x0, h: q.region.y1 - q.region.y0 } : { w: q.width, h: q.height });
   const cellHeader = 2 * lineH; // quadrant line + panel-name line
   const titleH = (input.title.length + 2) * lineH + margin; // title lines + legend (2 lines)
   const legendLine = `RESIDUAL CHI = SUM(OBS - MODEL)/SQRT(SUM RMS^2) PER BLOCK:  -${fmt(opt.chiRange)} `;
@@ -363,7 +384,7 @@ export function renderDiagnostics(input: DiagnosticsInput, options: Partial<Diag
       const i = r * p.columns + c;
       if (i >= nq) continue;
       rowH = Math.max(rowH, p.sizes[i].h);
-      const q = quads[i];
+      const q = resolveQuadrant(quads[i], i);
       const f = p.factors[i];
       const b = bin(q, f);
       const st = stretchOf(b);

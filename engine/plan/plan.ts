@@ -48,6 +48,11 @@ export interface PlanScene {
   replicasWanted: number;
   /** Whether the diagnostics (observed / model / rms / mask per quadrant) are kept for the products. */
   diagnostics: boolean;
+  /**
+   * Which pixels of the crops the host keeps (engine/scene/pixels.ts): only the active blocks
+   * (Stage 2's default) or the whole crops (the app). Default 'active-blocks'.
+   */
+  pixels?: 'active-blocks' | 'crop';
 }
 
 /** What the machine has. */
@@ -84,11 +89,18 @@ export interface PlanGpuBytes {
 }
 
 export interface PlanHostBytes {
-  /** The quadrant crops as loaded: SCI, RMS, FLG, background (4 bytes each per pixel). */
+  /**
+   * The quadrant pixels held: SCI, RMS, FLG, background (4 bytes each per pixel) of the active
+   * blocks and, while loading, of one whole crop (or of every whole crop with pixels 'crop').
+   */
   pixels: number;
   /** The layout's coverage masks and compact observed pixels / weights. */
   layout: number;
-  /** The diagnostics images kept for the products (observed, model: 4 bytes; mask: 1). */
+  /**
+   * The diagnostics: the model images and modelled-area masks (two: the images' and the χ²'s) of every quadrant (6 bytes per
+   * pixel) and one quadrant's observed / rms / mask at a time (10) — or, with pixels 'crop',
+   * observed, model, mask and modelled of every quadrant (10).
+   */
   products: number;
   /** On a software adapter the GPU buffers are host memory too. */
   gpu: number;
@@ -222,14 +234,22 @@ export function planGpuBytes(scene: PlanScene, choice: PlanChoice, maxBinding: n
 
 /** Host bytes of the run (the GPU part only on a software adapter). */
 export function planHostBytes(scene: PlanScene, gpuPeak: number, software: boolean): PlanHostBytes {
+  const crop = scene.pixels === 'crop';
   let pixels = 0;
   let layout = 0;
   let products = 0;
+  let largest = 0;
   for (const q of scene.quadrants) {
     const area = q.width * q.height;
-    pixels += 16 * area;
-    layout += area + Math.min(q.activeBlocks, Math.ceil(q.width / BLOCK_W) * Math.ceil(q.height / BLOCK_H)) * BLOCK_PIXELS * 8;
-    if (scene.diagnostics) products += 9 * area;
+    const active = Math.min(q.activeBlocks, Math.ceil(q.width / BLOCK_W) * Math.ceil(q.height / BLOCK_H)) * BLOCK_PIXELS;
+    largest = Math.max(largest, area);
+    pixels += 16 * (crop ? area : active);
+    layout += area + active * 8;
+    if (scene.diagnostics) products += (crop ? 10 : 6) * area;
+  }
+  if (!crop) {
+    pixels += 16 * largest;
+    if (scene.diagnostics) products += 10 * largest;
   }
   const gpu = software ? gpuPeak : 0;
   return { pixels, layout, products, gpu, total: pixels + layout + products + gpu };

@@ -23,6 +23,8 @@ export function planSceneFromSet(
   set: ExposureSet,
   opts: Partial<RenderOptions> & { method?: 'map' | 'vi' | 'nuts'; replicasWanted?: number; diagnostics?: boolean } = {},
 ): PlanScene {
+  // whole crops unless the set keeps only its active blocks (engine/scene/pixels.ts)
+  const pixels = set.quadrants.some((q) => q.blocks) ? 'active-blocks' : 'crop';
   const render = resolveRenderOptions(opts);
   const groups = new Map<string, PlanGroup>();
   const active = set.quadrants.map((q) => new Uint8Array(Math.ceil(q.width / BLOCK_W) * Math.ceil(q.height / BLOCK_H)));
@@ -51,6 +53,7 @@ export function planSceneFromSet(
     method: opts.method ?? 'map',
     replicasWanted: opts.replicasWanted ?? 1,
     diagnostics: opts.diagnostics ?? true,
+    pixels,
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * Stage 2 preparation (docs/prepare.md "Building the ExposureSet"): the ExposureSet of a sub-tile from its quadrant files
- * and its source list. Quadrants are loaded whole and unmodified (background subtracted in the
- * likelihood, not in the pixels); for every source and quadrant: the pixel position through the
+ * and its source list. Quadrants are loaded unmodified (background subtracted in the likelihood,
+ * not in the pixels), whole or — `compact` — only the 16×8 blocks some visible stamp touches
+ * (engine/scene/pixels.ts), one quadrant at a time after the geometry; for every source and quadrant: the pixel position through the
  * quadrant's full WCS (sub-pixel kept), the local Jacobian there, the PSF interpolated from the
  * quadrant's PSF grid, and visibility (the stamp overlaps the quadrant). No cap on sources or
  * quadrants; files are opened through an injected `openFits` (platform layer), each once.
@@ -18,6 +19,7 @@ import { readPsfGrid, type PsfGrid } from '../data/psf/index.ts';
 import { quadrantBackground } from '../data/background.ts';
 import { fluxConversion } from '../data/catalog/index.ts';
 import { chooseTier, stampCorner } from '../model/geometry.ts';
+import { activeBlocks, compactQuadrant, visibleFootprints } from '../scene/pixels.ts';
 import { allocParams, type ExposureSet, type PairGeometry, type QuadrantData, type SceneParams, type SourceInfo } from '../scene/types.ts';
 
 /** Where one quadrant's data live. */
@@ -63,6 +65,11 @@ export interface ExposureSetOptions {
    * (default: each header's PSFOVERS, else 1).
    */
   psfOversampling?: number;
+  /**
+   * Keep only the pixels of the 16×8 blocks that some visible stamp touches (engine/scene/pixels.ts;
+   * Stage 2 on large sub-tiles). Default false: the whole crops.
+   */
+  compact?: boolean;
 }
 
 export interface QuadrantInfo {
@@ -153,57 +160,38 @@ async function build(
   onProgress?: (done: number, total: number, what: string) => void,
 ): Promise<BuiltExposureSet> {
   const warnings: string[] = [];
-  const quadrants: QuadrantData[] = [];
   const infos: QuadrantInfo[] = [];
   const wcs: Wcs[] = [];
   const psfs: PsfGrid[] = [];
-  for (let j = 0; j < quadrantRefs.length; j++) {
+  const nq = quadrantRefs.length;
+  // 1. headers, WCS and PSF grids — no pixels yet: where every source lands (and so which pixels
+  //    the model touches) is known before a pixel is read
+  for (let j = 0; j < nq; j++) {
     const ref = quadrantRefs[j];
-    onProgress?.(j, quadrantRefs.length, `quadrant ${ref.id}`);
+    onProgress?.(j, 2 * nq, `quadrant ${ref.id} (WCS, PSF)`);
     const det = await open(ref.file);
-    const sci = await det.readImageFloat32(ref.sci);
-    const rms = await det.readImageFloat32(ref.rms);
-    const flg = await det.readImage(ref.flg);
-    const { width, height } = sci;
-    for (const [img, hdu] of [[rms, ref.rms], [flg, ref.flg]] as const) {
-      if (img.width !== width || img.height !== height) {
-        throw new DataError(`is ${img.width}×${img.height} but ${ref.sci} is ${width}×${height}`, { file: ref.file, hdu, key: 'NAXIS1' });
-      }
+    const naxis = (hdu: string) => {
+      const a = det.hdu(hdu).naxis;
+      if (a.length !== 2) throw new DataError(`expected a 2-D image, NAXIS = ${a.length}`, { file: ref.file, hdu, key: 'NAXIS' });
+      return a;
+    };
+    const [width, height] = naxis(ref.sci);
+    for (const hdu of [ref.rms, ref.flg]) {
+      const [w, h] = naxis(hdu);
+      if (w !== width || h !== height) throw new DataError(`is ${w}×${h} but ${ref.sci} is ${width}×${height}`, { file: ref.file, hdu, key: 'NAXIS1' });
     }
-    const flags = flg.data instanceof Int32Array || flg.data instanceof Uint32Array ? flg.data : Int32Array.from(flg.data as ArrayLike<number>);
     const header = det.header(ref.sci);
     wcs.push(readWcs(det, ref.sci));
-    const bkgFile = ref.bkg ? await open(ref.bkg.file) : undefined;
-    const bkg = await quadrantBackground({
-      sci: sci.data,
-      width,
-      height,
-      flags,
-      bkgFile,
-      bkgHdu: ref.bkg?.hdu,
-      badPixelMask: opts.badPixelMask,
-      file: ref.file,
-      hdu: ref.sci,
-    });
     const conv = fluxConversion(header, { file: ref.file, hdu: ref.sci });
     warnings.push(...conv.warnings);
     const psfFile = await open(ref.psf.file);
     const grid = await readPsfGrid(psfFile, ref.psf.hdu, opts.psfOversampling !== undefined ? { oversampling: opts.psfOversampling } : {});
     psfs.push(grid);
-    quadrants.push({
-      name: ref.id,
-      width,
-      height,
-      sci: sci.data,
-      rms: rms.data,
-      flags,
-      background: bkg.kind === 'map' ? bkg.map : bkg.value,
-    });
     infos.push({
       id: ref.id,
       width,
       height,
-      background: bkg.kind === 'map' ? { kind: 'map' } : { kind: 'clipped', value: bkg.value },
+      background: { kind: 'map' },
       aduPerUJy: conv.factor,
       magzerop: conv.magzerop,
       exptime: conv.exptime,
@@ -211,7 +199,6 @@ async function build(
       psf: { stampSize: grid.stampSize, oversampling: grid.oversampling },
     });
   }
-
   // The model has one flux per source (in ADU of the first exposure); an exposure with another
   // zero point or exposure time sees it scaled, which enters through its PSF normalisation.
   const refFactor = infos[0].aduPerUJy;
@@ -225,8 +212,8 @@ async function build(
     }
     const stampSize = chooseTier(s.hlr / opts.pixelScale, opts.tiers);
     const mine: PairGeometry[] = [];
-    for (let j = 0; j < quadrants.length; j++) {
-      const q = quadrants[j];
+    for (let j = 0; j < nq; j++) {
+      const q = infos[j];
       const [x, y] = wcs[j].skyToPixel(s.ra, s.dec);
       if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
       const cx = stampCorner(x, stampSize);
@@ -247,7 +234,7 @@ async function build(
     pairs.push(...mine);
     kept.push(s);
   }
-  if (!kept.length) throw new DataError(`none of the ${sourceRefs.length} sources falls on any of the ${quadrants.length} quadrants`, { field: 'sources' });
+  if (!kept.length) throw new DataError(`none of the ${sourceRefs.length} sources falls on any of the ${nq} quadrants`, { field: 'sources' });
   const psfSize = psfs[0].stampSize;
   const psfOversampling = psfs[0].oversampling;
   const where = (j: number) => `${quadrantRefs[j].psf.file} [${quadrantRefs[j].psf.hdu}]`;
@@ -274,6 +261,35 @@ async function build(
     init.e1[i] = s.e1 ?? 0;
     init.e2[i] = s.e2 ?? 0;
   });
-  onProgress?.(quadrantRefs.length, quadrantRefs.length, 'done');
+  // 3. the pixels, one quadrant at a time: SCI, RMS, FLG and the background; with `compact`, only
+  //    the 16×8 blocks some visible stamp touches are kept (engine/scene/pixels.ts), so the host
+  //    holds ~40 % of the crops of a realistic sub-tile and never all of them at once
+  const quadrants: QuadrantData[] = [];
+  for (let j = 0; j < nq; j++) {
+    const ref = quadrantRefs[j];
+    onProgress?.(nq + j, 2 * nq, `quadrant ${ref.id} (pixels)`);
+    const { width, height } = infos[j];
+    const det = await open(ref.file);
+    const sci = await det.readImageFloat32(ref.sci);
+    const rms = await det.readImageFloat32(ref.rms);
+    const flg = await det.readImage(ref.flg);
+    const flags = flg.data instanceof Int32Array || flg.data instanceof Uint32Array ? flg.data : Int32Array.from(flg.data as ArrayLike<number>);
+    const bkgFile = ref.bkg ? await open(ref.bkg.file) : undefined;
+    const bkg = await quadrantBackground({
+      sci: sci.data,
+      width,
+      height,
+      flags,
+      bkgFile,
+      bkgHdu: ref.bkg?.hdu,
+      badPixelMask: opts.badPixelMask,
+      file: ref.file,
+      hdu: ref.sci,
+    });
+    infos[j].background = bkg.kind === 'map' ? { kind: 'map' } : { kind: 'clipped', value: bkg.value };
+    const dense: QuadrantData = { name: ref.id, width, height, sci: sci.data, rms: rms.data, flags, background: bkg.kind === 'map' ? bkg.map : bkg.value };
+    quadrants.push(opts.compact ? compactQuadrant(dense, activeBlocks(width, height, visibleFootprints(pairs, j, (k) => sources[k].stampSize))) : dense);
+  }
+  onProgress?.(2 * nq, 2 * nq, 'done');
   return { set: { quadrants, sources, pairs, psfSize, psfOversampling }, init, sources: kept, dropped, quadrants: infos, wcs, warnings };
 }

@@ -15,6 +15,8 @@
  */
 import type { MaskingConfig } from '../config/schema.ts';
 import { AB_MAG_1UJY } from '../data/catalog/mer.ts';
+import { pixelIndex } from '../scene/pixels.ts';
+import type { ActiveBlocks } from '../scene/types.ts';
 
 /**
  * The in-memory FLG bit of pixels masked for unmodelled objects: bit 30 (0x40000000), unused by
@@ -86,9 +88,17 @@ export interface PixelDisc {
  * Sets `bit` in `flags` for every pixel whose centre lies within the disc, the sky distance being
  * measured through the local Jacobian at the disc centre (|J (p − c)| ≤ r; the WCS is affine to
  * ≪ 0.01″ over a few arcsec). Returns the pixels of the quadrant inside the disc and how many of
- * them did not have the bit before.
+ * them did not have the bit before. `index` maps a pixel to its place in `flags` (−1: not kept;
+ * default row-major), for quadrants that keep only their active blocks (engine/scene/pixels.ts).
  */
-export function maskDisc(flags: Int32Array | Uint32Array, width: number, height: number, d: PixelDisc, bit: number): { inside: number; added: number } {
+export function maskDisc(
+  flags: Int32Array | Uint32Array,
+  width: number,
+  height: number,
+  d: PixelDisc,
+  bit: number,
+  index: (x: number, y: number) => number = (x, y) => y * width + x,
+): { inside: number; added: number } {
   const [a, b, c, e] = d.jacobian;
   const det = a * e - b * c;
   const r = d.radiusArcsec;
@@ -111,8 +121,8 @@ export function maskDisc(flags: Int32Array | Uint32Array, width: number, height:
       const dv = c * px + e * py;
       if (du * du + dv * dv > r2) continue;
       inside++;
-      const i = y * width + x;
-      if (((flags[i] >>> 0) & bit) === 0) {
+      const i = index(x, y);
+      if (i >= 0 && ((flags[i] >>> 0) & bit) === 0) {
         flags[i] = (flags[i] | bit) as number;
         added++;
       }
@@ -133,6 +143,8 @@ export interface MaskQuadrant {
   height: number;
   flags: Int32Array | Uint32Array;
   wcs: PixelProjection;
+  /** The pixels kept when not the whole crop (engine/scene/pixels.ts). */
+  blocks?: ActiveBlocks;
 }
 
 export interface MaskResult {
@@ -156,7 +168,8 @@ export function maskUnmodelled(quadrants: MaskQuadrant[], objects: UnmodelledObj
       const [x, y] = q.wcs.skyToPixel(o.ra, o.dec);
       if (!Number.isFinite(x) || !Number.isFinite(y)) return;
       const j = q.wcs.localJacobian(x, y);
-      const { inside, added } = maskDisc(q.flags, q.width, q.height, { x, y, jacobian: [j[0], j[1], j[2], j[3]], radiusArcsec: radius[k] }, bit);
+      const disc = { x, y, jacobian: [j[0], j[1], j[2], j[3]] as const, radiusArcsec: radius[k] };
+      const { inside, added } = maskDisc(q.flags, q.width, q.height, disc, bit, (px, py) => pixelIndex(q, px, py));
       if (inside > 0) touched[k] = 1;
       n += added;
     });
@@ -204,12 +217,12 @@ export interface UnmodelledMaskSummary {
   masked_by_cut: Record<string, number>;
   /** Modelled sources whose centre pixel lies inside an unmodelled object's disc in some quadrant. */
   covered_source_centres: number;
-  /** Pixels carrying the bit, per quadrant (whole quadrant), in ExposureSet order. */
+  /** Pixels carrying the bit, per quadrant (whole crop, or its active blocks when only those are kept), in ExposureSet order. */
   pixels: number[];
 }
 
 export interface ApplyMaskInput {
-  quadrants: Array<{ name: string; width: number; height: number; flags: Int32Array | Uint32Array }>;
+  quadrants: Array<{ name: string; width: number; height: number; flags: Int32Array | Uint32Array; blocks?: ActiveBlocks }>;
   wcs: PixelProjection[];
   /** Modelled sources' pixel positions (the ExposureSet pairs). */
   pairs: Array<{ source: number; quadrant: number; x: number; y: number; visible: boolean }>;
@@ -266,7 +279,7 @@ export function applyUnmodelledMask(
   }
   const objects: UnmodelledObject[] = list.ra.map((ra, k) => ({ ra, dec: list.dec[k], mag: list.mag[k], semimajorArcsec: list.semimajor_arcsec[k], pointLike: list.point_like[k] }));
   const res = maskUnmodelled(
-    input.quadrants.map((q, j) => ({ name: q.name, width: q.width, height: q.height, flags: q.flags, wcs: input.wcs[j] })),
+    input.quadrants.map((q, j) => ({ name: q.name, width: q.width, height: q.height, flags: q.flags, wcs: input.wcs[j], ...(q.blocks ? { blocks: q.blocks } : {}) })),
     objects,
     rule,
     bit,
@@ -284,8 +297,9 @@ export function applyUnmodelledMask(
     const q = input.quadrants[p.quadrant];
     const x = Math.round(p.x);
     const y = Math.round(p.y);
-    if (x < 0 || y < 0 || x >= q.width || y >= q.height) continue;
-    if (((q.flags[y * q.width + x] >>> 0) & bit) !== 0) covered.add(p.source);
+    const i = pixelIndex(q, x, y);
+    if (i < 0) continue;
+    if (((q.flags[i] >>> 0) & bit) !== 0) covered.add(p.source);
   }
   summary.covered_source_centres = covered.size;
   if (covered.size) {

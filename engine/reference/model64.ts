@@ -31,6 +31,7 @@ import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposu
 import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams } from '../scene/types.ts';
 import { SceneError } from '../errors.ts';
 import { fft1d } from './fft64.ts';
+import { pixelIndex } from '../scene/pixels.ts';
 
 export interface Complex2D {
   /** M×M, row-major [iy][ix], FFT (not centred) ordering. */
@@ -549,13 +550,16 @@ export function quadrantWeights(q: QuadrantData, badPixelMask: number): Quadrant
   const obs = new Float64Array(n);
   const w = new Float64Array(n);
   const bg = q.background;
-  for (let i = 0; i < n; i++) {
+  for (let d = 0; d < n; d++) {
+    // a compact quadrant keeps only its active blocks: the pixels it lacks carry no weight
+    const i = q.blocks ? pixelIndex(q, d % q.width, Math.floor(d / q.width)) : d;
+    if (i < 0) continue;
     const b = bg === undefined ? 0 : typeof bg === 'number' ? bg : bg[i];
     const o = q.sci[i] - b;
     const r = q.rms[i];
     if ((q.flags[i] & badPixelMask) !== 0 || !Number.isFinite(o) || !Number.isFinite(r) || !(r > 0)) continue;
-    obs[i] = o;
-    w[i] = 1 / (r * r);
+    obs[d] = o;
+    w[d] = 1 / (r * r);
   }
   const value = { obs, w };
   weightCache.set(q, { key, value });

@@ -9,6 +9,7 @@
 import { fftPad, stampCorner } from '../model/geometry.ts';
 import { aliasOrdersFor } from '../model/validate.ts';
 import { BLOCK_H, BLOCK_PIXELS, BLOCK_W, PAIR_BYTES } from '../../shaders/render.wgsl.ts';
+import { pixelIndex } from './pixels.ts';
 import type { ExposureSet, RenderOptions } from './types.ts';
 
 export interface PairLayout {
@@ -140,8 +141,10 @@ export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: Layou
         const x = bx * BLOCK_W + (t % BLOCK_W);
         const y = by * BLOCK_H + Math.floor(t / BLOCK_W);
         if (x >= q.width || y >= q.height) continue;
-        const i = y * q.width + x;
-        if (!covered[j][i]) continue;
+        if (!covered[j][y * q.width + x]) continue;
+        // the quadrant's own pixel store: whole crop or active blocks only (engine/scene/pixels.ts)
+        const i = pixelIndex(q, x, y);
+        if (i < 0) continue;
         const sci = q.sci[i];
         const rms = q.rms[i];
         if ((q.flags[i] >>> 0) & mask) continue;

@@ -31,7 +31,7 @@ export interface QuadrantData {
   width: number;
   /** NAXIS2 (rows). */
   height: number;
-  /** Science pixels, ADU, row-major [y][x], length width·height. NaN pixels are masked. */
+  /** Science pixels, ADU, row-major [y][x], length width·height (see `blocks`). NaN pixels are masked. */
   sci: Float32Array;
   /** RMS noise per pixel (ADU). Pixels with rms ≤ 0 or non-finite are masked. */
   rms: Float32Array;
@@ -39,6 +39,23 @@ export interface QuadrantData {
   flags: Uint32Array | Int32Array;
   /** Background in ADU subtracted from `sci` before comparison: a constant or a full map. */
   background?: number | Float32Array;
+  /**
+   * When present, the per-pixel arrays (sci, rms, flags, background map) hold only these blocks'
+   * pixels, block-major (engine/scene/pixels.ts: `pixelIndex`); absent: the whole crop, row-major.
+   */
+  blocks?: ActiveBlocks;
+}
+
+/** The 16×8 pixel blocks of a crop that some visible stamp touches (engine/scene/pixels.ts). */
+export interface ActiveBlocks {
+  /** Blocks per row and column: ⌈width / 16⌉, ⌈height / 8⌉. */
+  nbx: number;
+  nby: number;
+  /** Block (bx, by) at by·nbx + bx → its number among the active blocks, −1 when inactive. */
+  blockIndex: Int32Array;
+  /** Active block number → (bx, by), interleaved. */
+  blockXY: Uint32Array;
+  nActive: number;
 }
 
 /** Where a source lands in one quadrant. */

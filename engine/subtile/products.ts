@@ -104,7 +104,8 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
   const diagnostics = diagnosticsPng({
     title,
     quadrants: ctx.saveDiagnostics
-      ? r.images.map((q) => ({ name: q.name, width: q.width, height: q.height, observed: q.observed, model: q.model, rms: q.rms, mask: q.mask.map((v) => 1 - v) }))
+      ? // one quadrant's full-size pixels at a time (a compact quadrant makes them on each read)
+        r.images.map((q) => ({ name: q.name, width: q.width, height: q.height, pixels: () => ({ observed: q.observed, model: q.model, rms: q.rms, mask: q.mask.map((v) => 1 - v) }) }))
       : [],
   });
   const names = subtileOutputNames(r.tileId, r.row, r.col);

@@ -6,6 +6,7 @@
  * Runtime-agnostic.
  */
 import { coverageMasks } from '../model/geometry.ts';
+import { pixelIndex } from '../scene/pixels.ts';
 import type { ExposureSet } from '../scene/types.ts';
 
 export interface QuadrantChi2 {
@@ -17,7 +18,7 @@ export interface QuadrantChi2 {
   chi2_per_pixel: number;
   /** Pixels of the modelled area that only the unmodelled-object mask removes from the likelihood. */
   masked_unmodelled: number;
-  /** Pixels of the whole quadrant carrying the unmodelled-object bit. */
+  /** Pixels of the quadrant carrying the unmodelled-object bit (of its active blocks when it keeps only those). */
   masked_unmodelled_all: number;
 }
 
@@ -39,11 +40,15 @@ export function quadrantChi2(set: ExposureSet, models: ArrayLike<ArrayLike<numbe
     let n = 0;
     let maskedU = 0;
     let maskedAll = 0;
-    for (let i = 0; i < q.width * q.height; i++) {
+    for (let d = 0; d < q.width * q.height; d++) {
+      // a compact quadrant keeps only its active blocks (engine/scene/pixels.ts): every pixel of the
+      // modelled area is among them; the others are not counted
+      const i = q.blocks ? pixelIndex(q, d % q.width, Math.floor(d / q.width)) : d;
+      if (i < 0) continue;
       const f = q.flags[i] >>> 0;
       const hasBit = unmodelledBit !== 0 && (f & unmodelledBit) !== 0;
       if (hasBit) maskedAll++;
-      if (!c[i]) continue;
+      if (!c[d]) continue;
       const b = bg === undefined ? 0 : typeof bg === 'number' ? bg : bg[i];
       const obs = q.sci[i] - b;
       const rms = q.rms[i];
@@ -52,7 +57,7 @@ export function quadrantChi2(set: ExposureSet, models: ArrayLike<ArrayLike<numbe
         if (hasBit) maskedU++;
         continue;
       }
-      const r = (obs - model[i]) / rms;
+      const r = (obs - model[d]) / rms;
       chi2 += r * r;
       n++;
     }

@@ -12,7 +12,8 @@ import type { Manifest } from '../tiling/manifest.ts';
 import { buildExposureSet, type QuadrantInfo, type QuadrantRef, type SourceRef } from '../prepare/exposure-set.ts';
 import { aliasOrdersFor, psfOversamplingOf } from '../model/validate.ts';
 import { ShearEngine } from '../scene/engine.ts';
-import { PROFILE_PARAM_NAMES, type ProfileParamName, type SceneParams } from '../scene/types.ts';
+import { PROFILE_PARAM_NAMES, type ProfileParamName, type QuadrantData, type SceneParams } from '../scene/types.ts';
+import { expandPixels, pixelIndex } from '../scene/pixels.ts';
 import { newtonPolish, type NewtonPolish } from '../infer/laplace.ts';
 import { coverageMasks } from '../model/geometry.ts';
 import { sigmaEUpdate } from '../infer/population.ts';
@@ -42,6 +43,12 @@ export interface SubtileRunOptions {
   log?: (line: string) => void;
   /** Render the model at the MAP for the diagnostics (default true). */
   images?: boolean;
+  /**
+   * Which pixels of each quadrant crop are held in memory (docs/plan.md "Host memory"):
+   * 'active-blocks' (default) only the 16×8 blocks some visible stamp touches — all the fit reads;
+   * 'crop' the whole crops (the app shows the observed pixels around the modelled area).
+   */
+  pixels?: 'active-blocks' | 'crop';
   /** GPU memory budget (bytes) when the configuration sets none (device.memory_budget_gb); default the engine's. */
   maxGpuBytes?: number;
   /** Device facts for the memory plan (engine/plan, docs/plan.md); default: the device's limits, the GPU budget above, no host limit. */
@@ -68,6 +75,45 @@ export interface QuadrantImages {
   mask: Uint8Array;
   /** 1 under at least one visible modelled stamp: the modelled area, where χ²/N is summed (quadrant-chi2.ts). */
   modelled: Uint8Array;
+}
+
+/**
+ * The diagnostics images of one quadrant. From a quadrant that keeps only its active blocks
+ * (engine/scene/pixels.ts), `observed`, `rms` and `mask` are full-size arrays made on each read
+ * (NaN, NaN, 0 where no pixel is kept), so that the diagnostics PNG holds one quadrant's at a time.
+ */
+export function quadrantImages(q: QuadrantData, model: Float32Array, modelled: Uint8Array, pixelMask: number): QuadrantImages {
+  const observedAndMask = () => {
+    const n = q.width * q.height;
+    const observed = new Float32Array(n);
+    const mask = new Uint8Array(n);
+    const bk = q.background;
+    for (let d = 0; d < n; d++) {
+      const i = q.blocks ? pixelIndex(q, d % q.width, Math.floor(d / q.width)) : d;
+      if (i < 0) {
+        observed[d] = NaN;
+        continue;
+      }
+      const b = bk === undefined ? 0 : typeof bk === 'number' ? bk : bk[i];
+      observed[d] = q.sci[i] - b;
+      mask[d] = Number.isFinite(observed[d]) && q.rms[i] > 0 && Number.isFinite(q.rms[i]) && ((q.flags[i] >>> 0) & pixelMask) === 0 ? 1 : 0;
+    }
+    return { observed, mask };
+  };
+  const base = { name: q.name, width: q.width, height: q.height, model, modelled };
+  if (!q.blocks) return { ...base, ...observedAndMask(), rms: q.rms };
+  return {
+    ...base,
+    get observed() {
+      return observedAndMask().observed;
+    },
+    get mask() {
+      return observedAndMask().mask;
+    },
+    get rms() {
+      return expandPixels(q, q.rms as Float32Array, NaN);
+    },
+  };
 }
 
 export interface CoreSourceResult {
@@ -286,6 +332,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       tiers: cfg.stamps.tiers,
       badPixelMask: cfg.data.bad_pixel_mask,
       pixelScale: cfg.data.pixel_scale,
+      compact: (opts.pixels ?? 'active-blocks') === 'active-blocks',
       ...(cfg.data.psf_oversampling !== null ? { psfOversampling: cfg.data.psf_oversampling } : {}),
     },
     io.openFits,
@@ -524,17 +571,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     const chi2 = quadrantChi2(built.set, models, pixelMask, masked.summary.mode === 'mask' ? UNMODELLED_FLAG_BIT : 0);
     if (opts.images ?? true) {
       const modelled = coverageMasks(built.set);
-      built.set.quadrants.forEach((q, j) => {
-        const observed = new Float32Array(q.width * q.height);
-        const mask = new Uint8Array(q.width * q.height);
-        const bk = q.background;
-        for (let i = 0; i < observed.length; i++) {
-          const b = bk === undefined ? 0 : typeof bk === 'number' ? bk : bk[i];
-          observed[i] = q.sci[i] - b;
-          mask[i] = Number.isFinite(observed[i]) && q.rms[i] > 0 && Number.isFinite(q.rms[i]) && ((q.flags[i] >>> 0) & pixelMask) === 0 ? 1 : 0;
-        }
-        images.push({ name: q.name, width: q.width, height: q.height, observed, model: models[j], rms: q.rms, mask, modelled: modelled[j] });
-      });
+      built.set.quadrants.forEach((q, j) => images.push(quadrantImages(q, models[j], modelled[j], pixelMask)));
     }
     timings.renderMs = performance.now() - t;
     progress('render', 1, 1);

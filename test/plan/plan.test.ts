@@ -26,8 +26,9 @@ const sceneArb: fc.Arbitrary<PlanScene> = fc
     q: fc.constantFrom(1, 2, 3),
     replicasWanted: fc.integer({ min: 1, max: 16 }),
     side: fc.integer({ min: 64, max: 4200 }),
+    pixels: fc.constantFrom('active-blocks' as const, 'crop' as const),
   })
-  .map(({ nq, sources, tiers, pairsPer, q, replicasWanted, side }) => {
+  .map(({ nq, sources, tiers, pairsPer, q, replicasWanted, side, pixels }) => {
     const groups = [];
     for (let j = 0; j < nq; j++)
       for (const n of tiers) groups.push({ quadrant: j, m: 2 * n, n, count: pairsPer, blockEntries: pairsPer * (n / 16 + 1) * (n / 8 + 1) });
@@ -42,6 +43,7 @@ const sceneArb: fc.Arbitrary<PlanScene> = fc
       method: replicasWanted > 1 ? 'nuts' : 'map',
       replicasWanted,
       diagnostics: true,
+      pixels,
     } satisfies PlanScene;
   });
 
@@ -151,12 +153,20 @@ describe('the plan bounds what the engine allocates', () => {
 });
 
 function makeHost(scene: PlanScene, gpuPeak: number, software: boolean): number {
-  // the plan's host figure recomputed from its definition (docs/plan.md): 16 B per crop pixel,
-  // 1 B coverage + 8 B per active-block pixel, 9 B of diagnostics per pixel, GPU bytes when software
+  // the plan's host figure recomputed from its definition (docs/plan.md "Host memory"):
+  //  - pixels 'crop': 16 B per crop pixel, and 10 B of diagnostics per crop pixel;
+  //  - pixels 'active-blocks' (default): 16 B per active-block pixel plus one whole crop while
+  //    loading; 6 B of diagnostics per crop pixel plus 10 B per pixel of one crop at a time;
+  //  - always 1 B coverage per crop pixel + 8 B per active-block pixel, and the GPU bytes when software
+  const crop = scene.pixels === 'crop';
   let t = 0;
+  let largest = 0;
   for (const q of scene.quadrants) {
     const a = q.width * q.height;
-    t += 16 * a + a + Math.min(q.activeBlocks, Math.ceil(q.width / 16) * Math.ceil(q.height / 8)) * 128 * 8 + (scene.diagnostics ? 9 * a : 0);
+    const act = Math.min(q.activeBlocks, Math.ceil(q.width / 16) * Math.ceil(q.height / 8)) * 128;
+    largest = Math.max(largest, a);
+    t += (crop ? 16 * a : 16 * act) + a + act * 8 + (scene.diagnostics ? (crop ? 10 : 6) * a : 0);
   }
+  if (!crop) t += 16 * largest + (scene.diagnostics ? 10 * largest : 0);
   return t + (software ? gpuPeak : 0);
 }

@@ -1,0 +1,142 @@
+/**
+ * How a quadrant's pixels are kept in memory (docs/plan.md "Host memory").
+ *
+ * Dense: the whole crop, row-major, pixel (x, y) at y·width + x.
+ *
+ * Active blocks: only the 16×8 blocks that some visible stamp touches — the only pixels the
+ * likelihood, the χ² and the fit ever read (docs/forward-model.md: pixels outside every stamp do
+ * not depend on the parameters). In the realistic `subtile` preset they are ~40 % of the crop
+ * pixels, so Stage 2 keeps these only (`ExposureSetOptions.compact`). Block-major: active block c
+ * (its number in `blockIndex`) holds pixel (x, y) at c·128 + (y mod 8)·16 + (x mod 16) — the same
+ * numbering as the engine's compact images (engine/scene/layout.ts), so the GPU layout and the
+ * host store agree block for block. A block sticking out of the crop keeps its outside slots
+ * (never read).
+ */
+import { stampCorner } from '../model/geometry.ts';
+import { BLOCK_H, BLOCK_PIXELS, BLOCK_W } from '../../shaders/render.wgsl.ts';
+import type { ActiveBlocks, ExposureSet, QuadrantData } from './types.ts';
+
+/** A stamp's footprint: lower-left corner and side, in the quadrant's pixels. */
+export interface StampFootprint {
+  cx: number;
+  cy: number;
+  n: number;
+}
+
+/** The active 16×8 blocks of a width×height crop: every block a footprint touches inside the crop, numbered in raster order. */
+export function activeBlocks(width: number, height: number, stamps: Iterable<StampFootprint>): ActiveBlocks {
+  const nbx = Math.ceil(width / BLOCK_W);
+  const nby = Math.ceil(height / BLOCK_H);
+  const blockIndex = new Int32Array(nbx * nby).fill(-1);
+  for (const s of stamps) {
+    const x0 = Math.max(0, s.cx);
+    const x1 = Math.min(width, s.cx + s.n);
+    const y0 = Math.max(0, s.cy);
+    const y1 = Math.min(height, s.cy + s.n);
+    if (x0 >= x1 || y0 >= y1) continue;
+    for (let by = Math.floor(y0 / BLOCK_H); by <= Math.floor((y1 - 1) / BLOCK_H); by++)
+      for (let bx = Math.floor(x0 / BLOCK_W); bx <= Math.floor((x1 - 1) / BLOCK_W); bx++) blockIndex[by * nbx + bx] = 0;
+  }
+  const xy: number[] = [];
+  let c = 0;
+  for (let b = 0; b < blockIndex.length; b++) {
+    if (blockIndex[b] < 0) continue;
+    blockIndex[b] = c++;
+    xy.push(b % nbx, Math.floor(b / nbx));
+  }
+  return { nbx, nby, blockIndex, blockXY: Uint32Array.from(xy), nActive: c };
+}
+
+/** The footprints of the visible pairs of quadrant j (stamp sizes from `stampSize(source)`). */
+export function visibleFootprints(
+  pairs: ReadonlyArray<{ source: number; quadrant: number; x: number; y: number; visible: boolean }>,
+  j: number,
+  stampSize: (source: number) => number,
+): StampFootprint[] {
+  const out: StampFootprint[] = [];
+  for (const p of pairs) {
+    if (p.quadrant !== j || !p.visible) continue;
+    const n = stampSize(p.source);
+    out.push({ cx: stampCorner(p.x, n), cy: stampCorner(p.y, n), n });
+  }
+  return out;
+}
+
+/** Index of pixel (x, y) in the quadrant's pixel arrays, −1 when it lies outside the crop or is not kept. */
+export function pixelIndex(q: { width: number; height: number; blocks?: ActiveBlocks }, x: number, y: number): number {
+  if (x < 0 || y < 0 || x >= q.width || y >= q.height) return -1;
+  const b = q.blocks;
+  if (!b) return y * q.width + x;
+  const by = Math.floor(y / BLOCK_H);
+  const bx = Math.floor(x / BLOCK_W);
+  const c = b.blockIndex[by * b.nbx + bx];
+  return c < 0 ? -1 : c * BLOCK_PIXELS + (y - by * BLOCK_H) * BLOCK_W + (x - bx * BLOCK_W);
+}
+
+/** Length of the quadrant's pixel arrays: width·height (dense) or 128 per active block. */
+export function storedLength(q: { width: number; height: number; blocks?: ActiveBlocks }): number {
+  return q.blocks ? q.blocks.nActive * BLOCK_PIXELS : q.width * q.height;
+}
+
+type PixelArray = Float32Array | Float64Array | Int32Array | Uint32Array | Uint8Array;
+
+/** The active blocks' pixels of a dense row-major image, block-major (slots outside the crop 0). */
+export function compactPixels<T extends PixelArray>(dense: T, width: number, height: number, blocks: ActiveBlocks): T {
+  const ctor = dense.constructor as new (n: number) => T;
+  const out = new ctor(blocks.nActive * BLOCK_PIXELS);
+  for (let c = 0; c < blocks.nActive; c++) {
+    const x0 = blocks.blockXY[2 * c] * BLOCK_W;
+    const y0 = blocks.blockXY[2 * c + 1] * BLOCK_H;
+    const w = Math.min(BLOCK_W, width - x0);
+    for (let dy = 0; dy < BLOCK_H && y0 + dy < height; dy++) {
+      const from = (y0 + dy) * width + x0;
+      out.set(dense.subarray(from, from + w) as never, c * BLOCK_PIXELS + dy * BLOCK_W);
+    }
+  }
+  return out;
+}
+
+/** A dense quadrant reduced to its active blocks (every per-pixel array, the background map too). */
+export function compactQuadrant(q: QuadrantData, blocks: ActiveBlocks): QuadrantData {
+  if (q.blocks) throw new Error(`quadrant ${q.name} is already compact`);
+  const bg = q.background;
+  return {
+    name: q.name,
+    width: q.width,
+    height: q.height,
+    sci: compactPixels(q.sci, q.width, q.height, blocks),
+    rms: compactPixels(q.rms, q.width, q.height, blocks),
+    flags: compactPixels(q.flags, q.width, q.height, blocks),
+    ...(bg === undefined ? {} : { background: typeof bg === 'number' ? bg : compactPixels(bg, q.width, q.height, blocks) }),
+    blocks,
+  };
+}
+
+/**
+ * A full-size row-major copy of one per-pixel array of the quadrant (e.g. for a diagnostics
+ * image); pixels that are not kept get `fill`.
+ */
+export function expandPixels(q: QuadrantData, values: Float32Array, fill: number): Float32Array {
+  const out = new Float32Array(q.width * q.height);
+  if (!q.blocks) {
+    out.set(values);
+    return out;
+  }
+  out.fill(fill);
+  const b = q.blocks;
+  for (let c = 0; c < b.nActive; c++) {
+    const x0 = b.blockXY[2 * c] * BLOCK_W;
+    const y0 = b.blockXY[2 * c + 1] * BLOCK_H;
+    const w = Math.min(BLOCK_W, q.width - x0);
+    for (let dy = 0; dy < BLOCK_H && y0 + dy < q.height; dy++) {
+      const from = c * BLOCK_PIXELS + dy * BLOCK_W;
+      out.set(values.subarray(from, from + w), (y0 + dy) * q.width + x0);
+    }
+  }
+  return out;
+}
+
+/** Whether any quadrant of the set keeps only its active blocks. */
+export function isCompact(set: ExposureSet): boolean {
+  return set.quadrants.some((q) => q.blocks !== undefined);
+}

@@ -1,0 +1,204 @@
+/**
+ * Stage 2 keeps only the pixels of the 16×8 blocks some visible stamp touches (docs/plan.md
+ * "Host memory", engine/scene/pixels.ts). Checked against the whole crops:
+ *  - the active blocks are exactly the blocks holding a stamp pixel inside the crop (brute force);
+ *  - every kept pixel equals the crop's pixel at (x, y), every other one is reported missing, and
+ *    the full-size expansion gives the crop back on the active blocks;
+ *  - masking an unmodelled object's disc sets the same bits on the kept pixels as on the crop;
+ *  - a short Stage 2 run on the ci simulation ends with the same shear, parameters, χ² per
+ *    quadrant and model images whichever pixels are kept, and the plan's host bytes shrink.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decode } from 'fast-png';
+import { parse as parseYaml } from 'yaml';
+import { activeBlocks, compactQuadrant, expandPixels, pixelIndex, type StampFootprint } from '../../engine/scene/pixels.ts';
+import type { QuadrantData } from '../../engine/scene/types.ts';
+import { maskDisc } from '../../engine/prepare/masking.ts';
+import { runCli } from '../helpers/cli.ts';
+import simulate from '../../cli/commands/simulate.ts';
+import prepare from '../../cli/commands/prepare.ts';
+import { loadConfig } from '../../platform/node/config.ts';
+import { openFits } from '../../platform/node/files.ts';
+import { manifestFileName, parseManifest } from '../../engine/tiling/manifest.ts';
+import { runSubtile, type SubtileResult } from '../../engine/subtile/run.ts';
+import { subtileProducts } from '../../engine/subtile/products.ts';
+import { testDevice } from '../helpers/device.ts';
+
+const cropArb = fc
+  .record({ w: fc.integer({ min: 1, max: 90 }), h: fc.integer({ min: 1, max: 70 }), seed: fc.integer({ min: 1, max: 1e9 }) })
+  .chain(({ w, h, seed }) =>
+    fc.record({
+      w: fc.constant(w),
+      h: fc.constant(h),
+      seed: fc.constant(seed),
+      stamps: fc.array(fc.record({ cx: fc.integer({ min: -40, max: w + 5 }), cy: fc.integer({ min: -40, max: h + 5 }), n: fc.constantFrom(2, 4, 8, 16, 32) }), { maxLength: 6 }),
+    }),
+  );
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+function denseQuadrant(w: number, h: number, seed: number): QuadrantData {
+  const r = lcg(seed);
+  const n = w * h;
+  return {
+    name: 'q',
+    width: w,
+    height: h,
+    sci: Float32Array.from({ length: n }, () => r() * 100 - 20),
+    rms: Float32Array.from({ length: n }, () => 1 + r()),
+    flags: Int32Array.from({ length: n }, () => (r() < 0.1 ? 1 : 0)),
+    background: Float32Array.from({ length: n }, () => r()),
+  };
+}
+
+/** Blocks holding at least one stamp pixel inside the crop, by visiting every such pixel. */
+function bruteBlocks(w: number, h: number, stamps: StampFootprint[]): Set<string> {
+  const out = new Set<string>();
+  for (const s of stamps)
+    for (let y = s.cy; y < s.cy + s.n; y++)
+      for (let x = s.cx; x < s.cx + s.n; x++) if (x >= 0 && y >= 0 && x < w && y < h) out.add(`${Math.floor(x / 16)},${Math.floor(y / 8)}`);
+  return out;
+}
+
+describe('active-block pixel store', () => {
+  it('keeps exactly the blocks the stamps touch, with the crop values at every kept pixel', () => {
+    fc.assert(
+      fc.property(cropArb, ({ w, h, seed, stamps }) => {
+        const blocks = activeBlocks(w, h, stamps);
+        const want = bruteBlocks(w, h, stamps);
+        const got = new Set<string>();
+        for (let c = 0; c < blocks.nActive; c++) got.add(`${blocks.blockXY[2 * c]},${blocks.blockXY[2 * c + 1]}`);
+        expect(got).toEqual(want);
+        const dense = denseQuadrant(w, h, seed);
+        const q = compactQuadrant(dense, blocks);
+        expect(q.sci.length).toBe(128 * want.size);
+        const sci = expandPixels(q, q.sci, NaN);
+        for (let y = 0; y < h; y++)
+          for (let x = 0; x < w; x++) {
+            const d = y * w + x;
+            const i = pixelIndex(q, x, y);
+            if (!want.has(`${Math.floor(x / 16)},${Math.floor(y / 8)}`)) {
+              expect(i).toBe(-1);
+              expect(sci[d]).toBeNaN();
+              continue;
+            }
+            expect(q.sci[i]).toBe(dense.sci[d]);
+            expect(q.rms[i]).toBe(dense.rms[d]);
+            expect(q.flags[i]).toBe(dense.flags[d]);
+            expect((q.background as Float32Array)[i]).toBe((dense.background as Float32Array)[d]);
+            expect(sci[d]).toBe(dense.sci[d]);
+          }
+        expect(pixelIndex(q, -1, 0)).toBe(-1);
+        expect(pixelIndex(q, w, 0)).toBe(-1);
+        expect(pixelIndex(q, 0, h)).toBe(-1);
+      }),
+      { numRuns: 150, seed: 7 },
+    );
+  });
+
+  it('masks the same pixels of a disc on the kept pixels as on the whole crop', () => {
+    fc.assert(
+      fc.property(cropArb, fc.double({ min: -5, max: 95, noNaN: true }), fc.double({ min: -5, max: 75, noNaN: true }), fc.double({ min: 0.05, max: 3, noNaN: true }), ({ w, h, seed, stamps }, x, y, r) => {
+        const dense = denseQuadrant(w, h, seed);
+        const q = compactQuadrant(dense, activeBlocks(w, h, stamps));
+        const disc = { x, y, jacobian: [-0.1, 0.003, 0.002, 0.1] as const, radiusArcsec: r };
+        const a = maskDisc(dense.flags as Int32Array, w, h, disc, 1 << 30);
+        const b = maskDisc(q.flags as Int32Array, w, h, disc, 1 << 30, (px, py) => pixelIndex(q, px, py));
+        expect(b.inside).toBe(a.inside);
+        let addedKept = 0;
+        for (let py = 0; py < h; py++)
+          for (let px = 0; px < w; px++) {
+            const i = pixelIndex(q, px, py);
+            if (i < 0) continue;
+            expect(q.flags[i]).toBe(dense.flags[py * w + px]);
+            if (dense.flags[py * w + px] & (1 << 30)) addedKept++;
+          }
+        expect(b.added).toBe(addedKept);
+      }),
+      { numRuns: 150, seed: 11 },
+    );
+  });
+});
+
+describe('Stage 2 with active blocks against whole crops (ci simulation)', () => {
+  const TILE = 102018211;
+  let cfgFile = '';
+  let row = 1;
+  let col = 1;
+  beforeAll(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shine-compact-'));
+    const sim = await runCli(simulate, ['--preset', 'ci', '--seed', '6', '--out', join(dir, 'sim')], {});
+    expect(sim.code, sim.out).toBe(0);
+    cfgFile = join(dir, 'sim', 'config.yaml');
+    const m = /simulated_sub_tile:\s*\[(\d+),\s*(\d+)\]/.exec(await readFile(cfgFile, 'utf8'));
+    if (m) [row, col] = [Number(m[1]), Number(m[2])];
+    const prep = await runCli(prepare, ['--config', cfgFile, '--tile-id', String(TILE), '--sub-tile', `${row},${col}`, '--quiet'], {});
+    expect(prep.code, prep.out).toBe(0);
+  }, 300_000);
+
+  it('same shear, parameters, χ² and model images; fewer host bytes planned', async () => {
+    const device = await testDevice();
+    const cfg = await loadConfig(cfgFile);
+    const short = { ...cfg, inference: { ...cfg.inference, map: { ...cfg.inference.map, max_iterations: 3, laplace: false } } };
+    const file = join(cfg.distributed.scratch_dir, `tile_${TILE}`, manifestFileName(TILE, row, col));
+    const run = async (pixels: 'crop' | 'active-blocks') => {
+      const manifest = parseManifest(await readFile(file, 'utf8'), file);
+      return { manifest, result: await runSubtile(device, manifest, short, { openFits: (p, o) => openFits(p, o) }, { pixels }) };
+    };
+    const crop = await run('crop');
+    const act = await run('active-blocks');
+    const a = crop.result;
+    const b = act.result;
+    expect(a.status).toBe('ok');
+    expect(b.status).toBe('ok');
+    expect(b.g1).toBe(a.g1);
+    expect(b.g2).toBe(a.g2);
+    expect(b.core).toEqual(a.core);
+    const qa = a.quadrantChi2!;
+    const qb = b.quadrantChi2!;
+    expect(qb.map((q) => [q.name, q.n_pixels, q.chi2, q.masked_unmodelled])).toEqual(qa.map((q) => [q.name, q.n_pixels, q.chi2, q.masked_unmodelled]));
+    expect(qa.every((q, j) => qb[j].masked_unmodelled_all <= q.masked_unmodelled_all)).toBe(true);
+    // images: identical models; observed and mask identical wherever a stamp lands
+    let modelled = 0;
+    a.images.forEach((ia, j) => {
+      const ib = b.images[j];
+      expect(ib.model).toEqual(ia.model);
+      expect(ib.modelled).toEqual(ia.modelled);
+      const [oa, ob, ma, mb] = [ia.observed, ib.observed, ia.mask, ib.mask];
+      for (let d = 0; d < oa.length; d++) {
+        if (!ia.modelled[d]) continue;
+        modelled++;
+        if (Number.isNaN(oa[d])) expect(ob[d]).toBeNaN();
+        else expect(ob[d]).toBe(oa[d]);
+        expect(mb[d]).toBe(ma[d]);
+      }
+    });
+    expect(modelled).toBeGreaterThan(1000);
+    // the plan of each run: the pixels held shrink with active blocks
+    const meta = (r: { manifest: Parameters<typeof subtileProducts>[1]; result: SubtileResult }) => {
+      const p = subtileProducts(r.result, r.manifest, {
+        manifestFile: file,
+        configFile: cfgFile,
+        created: new Date().toISOString(),
+        softwareVersion: 'test',
+        adapter: { label: 'test', backend: 'test', featureLevel: 'core' },
+        runtime: { name: 'node', version: process.version },
+        saveDiagnostics: true,
+        totalMs: 0,
+      } as Parameters<typeof subtileProducts>[2]);
+      return { meta: parseYaml(p.metadata), png: decode(p.diagnostics) };
+    };
+    const ma = meta(crop);
+    const mb = meta(act);
+    expect(mb.meta.plan.host_bytes.pixels).toBeLessThan(ma.meta.plan.host_bytes.pixels);
+    // the diagnostics PNG is drawn from the lazily expanded quadrants: same layout
+    expect([mb.png.width, mb.png.height]).toEqual([ma.png.width, ma.png.height]);
+  }, 900_000);
+});
