@@ -1,5 +1,5 @@
 /** Types shared by the page (main.ts) and the engine worker (worker.ts). Plain, structured-cloneable data. */
-import type { SubtileResult } from '../../engine/subtile/run.ts';
+import type { SubtileResult } from '../../engine/subtile/result.ts';
 import type { QuadrantChi2 } from '../../engine/subtile/quadrant-chi2.ts';
 import type { WcsParams } from '../../engine/data/wcs/index.ts';
 import type { Manifest } from '../../engine/tiling/manifest.ts';

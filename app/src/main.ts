@@ -16,7 +16,7 @@ import { applyAffine, drawCanvas, drawLoss, drawStamp, invertAffine, quadrantAff
 import { Wcs, tangentPlane, type TangentPlane } from '../../engine/data/wcs/index.ts';
 import { subtileProducts } from '../../engine/subtile/products.ts';
 import { diagnosticsTitle } from '../../engine/outputs/diagnostics.ts';
-import type { SubtileResult } from '../../engine/subtile/run.ts';
+import type { SubtileResult } from '../../engine/subtile/result.ts';
 import { SHINE_VERSION } from '../../engine/version.ts';
 import { chiHistogram, drawChiHistogram, drawCorner, drawTrace, type ChiHistogram } from './diagnostics.ts';
 

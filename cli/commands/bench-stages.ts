@@ -15,6 +15,7 @@ import { loadConfig } from '../../platform/node/config.ts';
 import { openFits, remoteSettings } from '../../platform/node/files.ts';
 import type { OpenOptions } from '../../engine/data/fits/file.ts';
 import { manifestFileName, parseManifest } from '../../engine/tiling/manifest.ts';
+import { createProgress } from '../progress.ts';
 import { runSubtile } from '../../engine/subtile/run.ts';
 import { TraceRecorder } from '../../engine/bench/trace.ts';
 import { GpuKernelTimer } from '../../engine/bench/gpu-timer.ts';
@@ -96,8 +97,11 @@ export async function runStages(argv: string[]): Promise<number> {
     // GPU spans per kernel per batch: one extra timed evaluation after the gradient repeats
     const gpuTimer = rec && hasTimestamps ? new GpuKernelTimer(acq.device) : undefined;
     const t0 = performance.now();
+    // progress of every stage on stderr (a rewritten line on a terminal, plain lines in a log), as `shine subtile`
+    const progress = createProgress({ write: (t) => void process.stderr.write(t), tty: !!process.stderr.isTTY, prefix: 'bench', quiet: json, rss: () => process.memoryUsage().rss });
     const r = await runSubtile(acq.device, manifest, cfg, { openFits: (p: string, o?: OpenOptions) => openFits(p, { ...o, remote }) }, {
       method: method as 'map' | 'nuts' | 'vi',
+      onProgress: progress,
       images: false,
       gradientRepeats: repeats,
       trace: rec,
@@ -106,6 +110,7 @@ export async function runStages(argv: string[]): Promise<number> {
       maxGpuBytes: gpuBudgetBytes(acq, cfg.device.memory_budget_gb),
     });
     const wallMs = performance.now() - t0;
+    progress.end();
     gpuTimer?.destroy();
     const p = r.performance;
     if (r.status !== 'ok' || !p) throw new UserError(`bench --stages: sub-tile (${tileId}, ${row}, ${col}) is empty (${r.emptyReason ?? r.warnings.join('; ')}): nothing to time`);

@@ -9,7 +9,7 @@
 import { fftPad, stampCorner } from '../model/geometry.ts';
 import { aliasOrdersFor } from '../model/validate.ts';
 import { BLOCK_H, BLOCK_PIXELS, BLOCK_W, PAIR_BYTES } from '../../shaders/render.wgsl.ts';
-import { pixelIndex } from './pixels.ts';
+import { pixelIndex, usablePixel } from './pixels.ts';
 import type { ExposureSet, RenderOptions } from './types.ts';
 
 export interface PairLayout {
@@ -147,10 +147,9 @@ export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: Layou
         if (i < 0) continue;
         const sci = q.sci[i];
         const rms = q.rms[i];
-        if ((q.flags[i] >>> 0) & mask) continue;
         const b = bkg === undefined ? 0 : typeof bkg === 'number' ? bkg : bkg[i];
         const obs = sci - b;
-        if (!Number.isFinite(obs) || !Number.isFinite(rms) || rms <= 0) continue;
+        if (!usablePixel(obs, rms, q.flags[i], mask)) continue;
         ql.obsW[2 * (cb * BLOCK_PIXELS + t)] = obs;
         ql.obsW[2 * (cb * BLOCK_PIXELS + t) + 1] = 1 / (rms * rms);
         nPix++;

@@ -16,6 +16,15 @@ import { stampCorner } from '../model/geometry.ts';
 import { BLOCK_H, BLOCK_PIXELS, BLOCK_W } from '../../shaders/render.wgsl.ts';
 import type { ActiveBlocks, ExposureSet, QuadrantData } from './types.ts';
 
+/**
+ * The one rule for a pixel that enters the likelihood: finite observed value (sci − background),
+ * finite rms > 0, and none of the masked FLG bits set. The layout (engine/scene/layout.ts), the χ²
+ * per quadrant and the diagnostics mask use it; the float64 reference keeps its own on purpose.
+ */
+export function usablePixel(observed: number, rms: number, flags: number, mask: number): boolean {
+  return Number.isFinite(observed) && Number.isFinite(rms) && rms > 0 && ((flags >>> 0) & (mask >>> 0)) === 0;
+}
+
 /** A stamp's footprint: lower-left corner and side, in the quadrant's pixels. */
 export interface StampFootprint {
   cx: number;

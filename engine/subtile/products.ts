@@ -14,7 +14,7 @@ import {
 } from '../outputs/index.ts';
 import { diagnosticsTitle } from '../outputs/diagnostics.ts';
 import type { Manifest } from '../tiling/manifest.ts';
-import type { SubtileResult } from './run.ts';
+import type { SubtileResult } from './result.ts';
 import type { StagePerformance } from '../bench/probe.ts';
 
 export interface ProductContext {

@@ -6,7 +6,7 @@
  * Runtime-agnostic.
  */
 import { coverageMasks } from '../model/geometry.ts';
-import { pixelIndex } from '../scene/pixels.ts';
+import { pixelIndex, usablePixel } from '../scene/pixels.ts';
 import type { ExposureSet } from '../scene/types.ts';
 
 export interface QuadrantChi2 {
@@ -52,7 +52,7 @@ export function quadrantChi2(set: ExposureSet, models: ArrayLike<ArrayLike<numbe
       const b = bg === undefined ? 0 : typeof bg === 'number' ? bg : bg[i];
       const obs = q.sci[i] - b;
       const rms = q.rms[i];
-      if (!Number.isFinite(obs) || !Number.isFinite(rms) || !(rms > 0) || (f & other) !== 0) continue;
+      if (!usablePixel(obs, rms, f, other)) continue;
       if ((f & m) !== 0) {
         if (hasBit) maskedU++;
         continue;

@@ -1,35 +1,34 @@
 /**
- * Stage 2 — one sub-tile (docs/subtile.md): manifest → catalog rows and quadrants → ExposureSet →
- * GPU engine → MAP (L-BFGS or Adam) with shear errors from the Laplace approximation marginalised
- * over every source parameter. Runtime-agnostic: files come through `io.openFits`; the caller
- * writes the products (engine/outputs) and owns the device.
+ * Stage 2 — one sub-tile (docs/subtile.md): manifest → catalog rows and quadrants → ExposureSet
+ * (load.ts) → memory plan → GPU engine → fit (fit.ts: MAP with Laplace errors, VI or NUTS) →
+ * the result (result.ts): shear, core sources, χ² per quadrant, diagnostics images, timings.
+ * Runtime-agnostic: files come through `io.openFits`; the caller writes the products
+ * (products.ts) and owns the device.
  */
-import { ShineError, DataError } from '../errors.ts';
-import type { FitsFile, HduInfo, OpenOptions } from '../data/fits/index.ts';
-import { halfLightRadius, readMerCatalog } from '../data/catalog/index.ts';
+import { ShineError } from '../errors.ts';
+import type { FitsFile, OpenOptions } from '../data/fits/index.ts';
 import type { ShineConfig } from '../config/index.ts';
 import type { Manifest } from '../tiling/manifest.ts';
-import { buildExposureSet, type QuadrantInfo, type QuadrantRef, type SourceRef } from '../prepare/exposure-set.ts';
 import { aliasOrdersFor, psfOversamplingOf } from '../model/validate.ts';
 import { ShearEngine } from '../scene/engine.ts';
-import { PROFILE_PARAM_NAMES, type ProfileParamName, type QuadrantData, type SceneParams } from '../scene/types.ts';
-import { expandPixels, pixelIndex } from '../scene/pixels.ts';
-import { newtonPolish, type NewtonPolish } from '../infer/laplace.ts';
+import { PROFILE_PARAM_NAMES, type SceneParams } from '../scene/types.ts';
 import { coverageMasks } from '../model/geometry.ts';
-import { sigmaEUpdate } from '../infer/population.ts';
-import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult, type PriorConfig, type PriorSpec } from '../infer/index.ts';
-import type { PosteriorPriors } from '../infer/posterior.ts';
-import { ensureProfileParams, profileFromConfig } from '../model/profile-params.ts';
-import type { ShearSamples } from '../outputs/shear.ts';
-import { checkPosteriorConfig, replicasFor, runPosterior, type FitOutcome, type PosteriorDiagnostics } from './posterior-run.ts';
-import { applyUnmodelledMask, UNMODELLED_FLAG_BIT, type UnmodelledMaskSummary } from '../prepare/masking.ts';
-import { quadrantChi2, type QuadrantChi2 } from './quadrant-chi2.ts';
+import { profileFromConfig } from '../model/profile-params.ts';
+import { checkPosteriorConfig, replicasFor } from './posterior-run.ts';
+import { UNMODELLED_FLAG_BIT } from '../prepare/masking.ts';
+import { quadrantChi2 } from './quadrant-chi2.ts';
 import { describePlan, makePlan, planRecord, type PlanDevice } from '../plan/plan.ts';
 import { planSceneFromSet } from '../plan/scene.ts';
 import { defaultGpuBudget } from '../scene/memory.ts';
 import { countPipelines, gpuBytesByCategory, median, timeEvaluations, type StagePerformance } from '../bench/probe.ts';
 import type { TraceSink } from '../bench/trace.ts';
 import type { GpuKernelTimer } from '../bench/gpu-timer.ts';
+import { loadExposures, loadSources } from './load.ts';
+import { fitSubtile } from './fit.ts';
+import { emptyResult, quadrantImages, type CoreSourceResult, type QuadrantImages, type SubtileResult } from './result.ts';
+
+// the result's types, for callers that import the run
+export type { CoreSourceResult, QuadrantImages, SubtileResult } from './result.ts';
 
 export interface SubtileIo {
   /** Opens a FITS file; `options.needed` lists the HDUs that will be read (the scan may stop after them). */
@@ -63,214 +62,6 @@ export interface SubtileRunOptions {
   gpuTimer?: GpuKernelTimer;
 }
 
-export interface QuadrantImages {
-  name: string;
-  width: number;
-  height: number;
-  /** sci − background. */
-  observed: Float32Array;
-  model: Float32Array;
-  rms: Float32Array;
-  /** 1 where the pixel enters the likelihood (unmasked — flags and the unmodelled-object mask —, finite, rms > 0). */
-  mask: Uint8Array;
-  /** 1 under at least one visible modelled stamp: the modelled area, where χ²/N is summed (quadrant-chi2.ts). */
-  modelled: Uint8Array;
-}
-
-/**
- * The diagnostics images of one quadrant. From a quadrant that keeps only its active blocks
- * (engine/scene/pixels.ts), `observed`, `rms` and `mask` are full-size arrays made on each read
- * (NaN, NaN, 0 where no pixel is kept), so that the diagnostics PNG holds one quadrant's at a time.
- */
-export function quadrantImages(q: QuadrantData, model: Float32Array, modelled: Uint8Array, pixelMask: number): QuadrantImages {
-  const observedAndMask = () => {
-    const n = q.width * q.height;
-    const observed = new Float32Array(n);
-    const mask = new Uint8Array(n);
-    const bk = q.background;
-    for (let d = 0; d < n; d++) {
-      const i = q.blocks ? pixelIndex(q, d % q.width, Math.floor(d / q.width)) : d;
-      if (i < 0) {
-        observed[d] = NaN;
-        continue;
-      }
-      const b = bk === undefined ? 0 : typeof bk === 'number' ? bk : bk[i];
-      observed[d] = q.sci[i] - b;
-      mask[d] = Number.isFinite(observed[d]) && q.rms[i] > 0 && Number.isFinite(q.rms[i]) && ((q.flags[i] >>> 0) & pixelMask) === 0 ? 1 : 0;
-    }
-    return { observed, mask };
-  };
-  const base = { name: q.name, width: q.width, height: q.height, model, modelled };
-  if (!q.blocks) return { ...base, ...observedAndMask(), rms: q.rms };
-  return {
-    ...base,
-    get observed() {
-      return observedAndMask().observed;
-    },
-    get mask() {
-      return observedAndMask().mask;
-    },
-    get rms() {
-      return expandPixels(q, q.rms as Float32Array, NaN);
-    },
-  };
-}
-
-export interface CoreSourceResult {
-  objectId: string;
-  ra: number;
-  dec: number;
-  flux: number;
-  hlr: number;
-  e1: number;
-  e2: number;
-  dx: number;
-  dy: number;
-  initFlux: number;
-  initHlr: number;
-  /** Marginal standard deviations: the posterior's (VI / NUTS) or the Laplace ones (MAP). */
-  err?: { flux: number; hlr: number; e1: number; e2: number; dx: number; dy: number };
-  /** Quadrants whose image the source's stamp reaches (pairs of the engine layout). */
-  nQuadrants?: number;
-  /** The profile's own parameters (free ν; bulge + disk): fitted value, start, posterior std (VI / NUTS). */
-  profile?: Partial<Record<ProfileParamName, { value: number; init: number; err?: number }>>;
-}
-
-export interface SubtileResult extends FitOutcome {
-  status: 'ok' | 'empty';
-  /** Why the sub-tile is empty, when it is. */
-  emptyReason?: string;
-  tileId: number;
-  row: number;
-  col: number;
-  center: [number, number];
-  method: 'map' | 'vi' | 'nuts';
-  g1: number;
-  g2: number;
-  g1Err: number;
-  g2Err: number;
-  g1g2Cov: number;
-  g1ErrConditional: number;
-  g2ErrConditional: number;
-  laplaceOk: boolean;
-  laplaceMessage: string;
-  /** OBJECT_IDs of the sources left out of the Laplace error propagation (block not PD at the MAP). */
-  laplaceDropped: string[];
-  /** Shear part of the Newton step at the MAP (LaplaceResult.newtonStepG), when computed. */
-  laplaceNewtonStepG?: [number, number] | null;
-  /** The Newton polish after the Laplace Hessian (inference.map.newton_polish), when tried. */
-  newtonPolish?: { applied: boolean; stepG: [number, number]; nextStepG: [number, number] | null; message: string } | null;
-  /** The inferred ellipticity dispersion (ba14 with infer_sigma): final σ_e, the EM history, settled. */
-  population?: { sigmaE: number; history: number[]; settled: boolean; range: [number, number] } | null;
-  nSourcesCore: number;
-  nSourcesExtended: number;
-  nSourcesModelled: number;
-  nQuadrants: number;
-  pairs: number;
-  core: CoreSourceResult[];
-  quadrants: QuadrantInfo[];
-  images: QuadrantImages[];
-  timings: Record<string, number>;
-  warnings: string[];
-  /** VI / NUTS: posterior draws of (g1, g2) and sampler diagnostics. */
-  samples?: ShearSamples;
-  posterior?: PosteriorDiagnostics;
-  /** VI / NUTS: the MAP + Laplace estimate when it was computed (initialisation), for comparison. */
-  mapEstimate?: { g1: number; g2: number; g1Err: number; g2Err: number };
-  /** χ² per quadrant over the modelled, unmasked pixels at the estimate (float64). */
-  quadrantChi2?: QuadrantChi2[];
-  /** Masking of the manifest's unmodelled objects (config `masking`). */
-  unmodelled?: UnmodelledMaskSummary;
-  /** The PSF model and aliasing the stamps were rendered with (docs/forward-model.md "Aliasing"). */
-  render?: { psfOversampling: number; aliasOrders: number };
-  /** The memory plan the run followed (docs/plan.md), as recorded in the metadata. */
-  plan?: Record<string, unknown>;
-  /** The stage timings (docs/bench.md), memory and pipeline counts of this run. */
-  performance?: StagePerformance;
-}
-
-function emptyResult(m: Manifest, method: SubtileResult['method'], reason: string): SubtileResult {
-  return {
-    status: 'empty',
-    emptyReason: reason,
-    tileId: m.tile_id,
-    row: m.sub_tile_row,
-    col: m.sub_tile_col,
-    center: [m.sub_tile.center[0], m.sub_tile.center[1]],
-    method,
-    g1: NaN,
-    g2: NaN,
-    g1Err: NaN,
-    g2Err: NaN,
-    g1g2Cov: NaN,
-    g1ErrConditional: NaN,
-    g2ErrConditional: NaN,
-    convergence: NaN,
-    converged: false,
-    reason: 'empty',
-    iterations: 0,
-    evaluations: 0,
-    lossHistory: [],
-    laplaceOk: false,
-    laplaceMessage: reason,
-    laplaceDropped: [],
-    nSourcesCore: m.n_sources_core,
-    nSourcesExtended: m.n_sources_extended,
-    nSourcesModelled: 0,
-    nQuadrants: m.n_quadrants,
-    pairs: 0,
-    core: [],
-    quadrants: [],
-    images: [],
-    timings: {},
-    warnings: [reason],
-  };
-}
-
-/** Config priors (docs/config.md) → the inference's per-parameter PriorSpec. */
-export function priorsFromConfig(cfg: ShineConfig, catalog: { flux: Float64Array; hlr: Float64Array }): { priors: PosteriorPriors; catalog: { flux: Float64Array; hlr: Float64Array } } {
-  const p = cfg.gal.priors as Record<string, Record<string, unknown>>;
-  const signed = (s: Record<string, unknown>): PriorSpec => {
-    if (s.type === 'normal') return { type: 'normal', mean: s.mean as number, sigma: s.sigma as number };
-    if (s.type === 'uniform') return { type: 'uniform', low: s.low as number, high: s.high as number };
-    if (s.type === 'ba14') return { type: 'ba14', sigma: s.sigma as number };
-    return { type: 'fixed', value: s.value as number };
-  };
-  const cat = { flux: catalog.flux.slice(), hlr: catalog.hlr.slice() };
-  const positive = (s: Record<string, unknown>, key: 'flux' | 'hlr'): PriorSpec => {
-    if (s.type === 'lognormal') {
-      // a numeric centre overrides the catalog value for every source
-      if (typeof s.center === 'number') cat[key].fill(s.center);
-      return { type: 'lognormal', sigma: s.sigma as number };
-    }
-    if (s.type === 'fixed') return s.value === 'catalog' || s.value === undefined ? { type: 'fixed' } : { type: 'fixed', value: s.value as number };
-    return signed(s);
-  };
-  return {
-    priors: {
-      g1: signed(p.shear),
-      g2: signed(p.shear),
-      flux: positive(p.flux, 'flux'),
-      hlr: positive(p.hlr, 'hlr'),
-      e1: signed(p.ellipticity),
-      e2: signed(p.ellipticity),
-      dx: signed(p.offset),
-      dy: signed(p.offset),
-      // the profile parameters' priors (absent: PROFILE_DEFAULT_PRIORS); the bulge hlr's lognormal
-      // is centred on its starting value unless a numeric centre is given
-      profile: {
-        ...(p.nu ? { nu: signed(p.nu) } : {}),
-        ...(p.bulge_fraction ? { bulgeFrac: signed(p.bulge_fraction) } : {}),
-        ...(p.bulge_hlr
-          ? { bulgeHlr: p.bulge_hlr.type === 'lognormal' ? { type: 'lognormal' as const, sigma: p.bulge_hlr.sigma as number, ...(typeof p.bulge_hlr.center === 'number' ? { mu: Math.log(p.bulge_hlr.center) } : {}) } : signed(p.bulge_hlr) }
-          : {}),
-        ...(p.bulge_ellipticity ? { bulgeE1: signed(p.bulge_ellipticity), bulgeE2: signed(p.bulge_ellipticity) } : {}),
-      },
-    },
-    catalog: cat,
-  };
-}
-
 export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: ShineConfig, io: SubtileIo, opts: SubtileRunOptions = {}): Promise<SubtileResult> {
   const method = opts.method ?? cfg.inference.method;
   const log = opts.log ?? (() => {});
@@ -285,73 +76,15 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   const warnings: string[] = [];
   let t = performance.now();
 
-  // ---- catalog rows → sources
-  progress('catalog', 0, manifest.catalogs.length);
-  const srcRefs: SourceRef[] = new Array(manifest.sources.row.length);
-  const objectIds = manifest.sources.object_id;
-  for (let c = 0; c < manifest.catalogs.length; c++) {
-    const entry = manifest.catalogs[c];
-    const fits = await io.openFits(entry.file, { needed: [entry.hdu ?? ((h: HduInfo) => h.type === 'bintable')] });
-    const cat = await readMerCatalog(fits, { hdu: entry.hdu ?? undefined }).finally(() => fits.close());
-    const [lo, hi] = cfg.sources.hlr_clip_arcsec;
-    const { hlr } = halfLightRadius(cat.semimajor, { scale: cfg.data.pixel_scale, min: lo, max: hi });
-    manifest.sources.row.forEach((row, i) => {
-      if (manifest.sources.catalog[i] !== c) return;
-      if (row >= cat.nRows) throw new DataError(`manifest row ${row} is beyond the catalog's ${cat.nRows} rows`, { file: entry.file, hdu: entry.hdu ?? undefined });
-      if (cat.objectId[row].toString() !== objectIds[i]) {
-        throw new DataError(`row ${row} has OBJECT_ID ${cat.objectId[row]}, the manifest says ${objectIds[i]} (catalog changed since prepare?)`, { file: entry.file, key: 'OBJECT_ID' });
-      }
-      // SHINE starts every source round (e = 0), at the catalog flux and size
-      srcRefs[i] = { id: i, ra: cat.ra[row], dec: cat.dec[row], fluxUJy: cat.flux[row], hlr: hlr[row], e1: 0, e2: 0, core: manifest.sources.core[i] };
-    });
-    progress('catalog', c + 1, manifest.catalogs.length);
-  }
+  // ---- catalog rows → sources; quadrants → ExposureSet, masked (engine/subtile/load.ts)
+  const srcRefs = await loadSources(manifest, cfg, io, progress);
   timings.catalogMs = performance.now() - t;
   opts.trace?.span({ name: 'catalog', cat: 'load', startMs: t, durMs: timings.catalogMs, track: 'cpu' });
-
-  // ---- quadrants → ExposureSet
   t = performance.now();
-  const bkgFromFile = cfg.background.method === 'bkg_file';
-  const qRefs: QuadrantRef[] = manifest.quadrants.map((q) => {
-    if (!q.psf_file || !q.psf_hdu) throw new DataError(`quadrant ${q.id} has no PSF (psf_file/psf_hdu)`, { file: q.file, hdu: q.sci_hdu });
-    if (bkgFromFile && (!q.bkg_file || !q.bkg_hdu)) throw new DataError(`quadrant ${q.id} has no BKG map and background.method is bkg_file`, { file: q.file, hdu: q.sci_hdu });
-    return {
-      id: q.id,
-      file: q.file,
-      sci: q.sci_hdu,
-      rms: q.rms_hdu,
-      flg: q.flg_hdu,
-      bkg: bkgFromFile ? { file: q.bkg_file!, hdu: q.bkg_hdu! } : undefined,
-      psf: { file: q.psf_file, hdu: q.psf_hdu },
-    };
-  });
-  const built = await buildExposureSet(
-    qRefs,
-    srcRefs,
-    {
-      tiers: cfg.stamps.tiers,
-      badPixelMask: cfg.data.bad_pixel_mask,
-      pixelScale: cfg.data.pixel_scale,
-      compact: (opts.pixels ?? 'active-blocks') === 'active-blocks',
-      ...(cfg.data.psf_oversampling !== null ? { psfOversampling: cfg.data.psf_oversampling } : {}),
-    },
-    io.openFits,
-    (d, n, what) => progress('load', d, n, { note: what }),
-  );
-  progress('load', qRefs.length, qRefs.length);
-  warnings.push(...built.warnings);
-  // the profile's own parameters (free ν, bulge) start from the profile: ν as configured, B/T 0.3,
-  // the bulge half the disk's catalog size and round like the disk (engine/model/profile-params.ts)
-  ensureProfileParams(built.init, profileFromConfig(cfg.gal.profile));
-  // unmodelled objects (removed by the selection, beyond the extended area, over the cap): mask their footprint
-  const masked = applyUnmodelledMask(
-    { quadrants: built.set.quadrants, wcs: built.wcs, pairs: built.set.pairs, sourceName: (k) => objectIds[built.sources[k].id] },
-    manifest.unmodelled,
-    cfg.masking,
-    cfg.data.bad_pixel_mask,
-  );
+  const { built, masked } = await loadExposures(manifest, cfg, io, srcRefs, { progress, pixels: opts.pixels ?? 'active-blocks' });
   const pixelMask = masked.engineMask;
-  warnings.push(...masked.warnings);
+  const objectIds = manifest.sources.object_id;
+  warnings.push(...built.warnings, ...masked.warnings);
   timings.loadMs = performance.now() - t;
   opts.trace?.span({ name: 'quadrants (pixels, WCS, PSF, background, mask)', cat: 'load', startMs: t, durMs: timings.loadMs, track: 'cpu' });
   opts.trace?.span({ name: 'data load', cat: 'stage', startMs: t - timings.catalogMs, durMs: timings.catalogMs + timings.loadMs, track: 'cpu' });
@@ -454,109 +187,8 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     if (unmasked.every((n) => n === 0)) {
       return { ...emptyResult(manifest, method, 'every pixel under the modelled sources is masked in every quadrant'), nQuadrants: built.set.quadrants.length, warnings };
     }
-    const catalogCentres = { flux: built.init.flux.slice(), hlr: built.init.hlr.slice() };
-    const { priors, catalog } = priorsFromConfig(cfg, catalogCentres);
-    const mapCfg = cfg.inference.map;
-    const posteriorMethod = method !== 'map';
-    const fromMap = !posteriorMethod || (method === 'vi' ? cfg.inference.vi.init : cfg.inference.nuts.init) === 'map';
-    let map: MapResult | null = null;
-    const fitMap = async (from: SceneParams, pri: PosteriorPriors): Promise<MapResult> => {
-      const t0 = performance.now();
-      let iter = 0;
-      progress('map', 0, mapCfg.max_iterations);
-      const m = await runMap(engine, built.set, pri, from, {
-        method: mapCfg.optimizer,
-        catalog,
-        lbfgs: { ...MAP_LBFGS_DEFAULTS, maxIterations: mapCfg.max_iterations, history: mapCfg.lbfgs_history, ftol: mapCfg.tolerance, gtol: mapCfg.grad_tolerance },
-        adam: { maxIterations: mapCfg.max_iterations, learningRate: mapCfg.lr },
-        onIteration: (info) => progress('map', ++iter, mapCfg.max_iterations, { loss: info.value, gradNorm: info.gradNorm }),
-      });
-      timings.mapMs = (timings.mapMs ?? 0) + performance.now() - t0;
-      opts.trace?.span({ name: 'MAP', cat: 'fit', startMs: t0, durMs: performance.now() - t0, track: 'cpu', args: { iterations: m.iterations, evaluations: m.evaluations } });
-      log(`map: ${m.iterations} iterations, ${m.evaluations} evaluations, ${m.converged ? 'converged' : 'not converged'} (${m.reason})`);
-      return m;
-    };
-    if (fromMap) {
-      map = await fitMap(built.init, priors);
-      if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
-    }
-
-    // Laplace: the MAP's errors, and the widths that start VI / NUTS
-    let lap: LaplaceResult | null = null;
-    let polish: NewtonPolish | null = null;
-    let population: SubtileResult['population'] = null;
-    t = performance.now();
-    if (map && (posteriorMethod || mapCfg.laplace)) {
-      const laplaceAndPolish = async (m: MapResult): Promise<{ m: MapResult; lap: LaplaceResult; polish: NewtonPolish | null }> => {
-        progress('laplace', 0, 1);
-        const l = await laplaceShear(engine, m.posterior, m.params, { onProgress: (d, n) => progress('laplace', d, n, { note: 'evaluations' }) });
-        let pol: NewtonPolish | null = null;
-        if (mapCfg.newton_polish && l.newtonStep) {
-          pol = await newtonPolish(engine, m.posterior, m.params, l);
-          log(`map: ${pol.message}`);
-          if (pol.applied) m = { ...m, params: pol.params };
-        }
-        return { m, lap: l, polish: pol };
-      };
-      ({ m: map, lap, polish } = await laplaceAndPolish(map));
-      // an inferred ellipticity dispersion (ba14 with infer_sigma): EM steps of σ_e from the
-      // sources' MAP shapes and Laplace variances, refitting from the last MAP until σ_e settles
-      const ell = cfg.gal.priors.ellipticity;
-      if (ell.type === 'ba14' && ell.infer_sigma) {
-        const range = (ell.sigma_range ?? [0.05, 0.6]) as [number, number];
-        let sigma = ell.sigma;
-        const history = [sigma];
-        let settled = false;
-        for (let it = 0; it < 6 && !settled; it++) {
-          const up = sigmaEUpdate(map.params.e1, map.params.e2, lap.sourceSd.e1, lap.sourceSd.e2, range, sigma);
-          settled = Math.abs(up.sigma - sigma) < 1e-3;
-          history.push(up.sigma);
-          sigma = up.sigma;
-          log(`population: σ_e ${history[history.length - 2].toFixed(4)} → ${sigma.toFixed(4)} (E|e|² ${up.secondMoment.toFixed(4)} over ${up.sources} sources)`);
-          if (settled) break;
-          const pri: PosteriorPriors = { ...priors, e1: { type: 'ba14', sigma }, e2: { type: 'ba14', sigma } };
-          map = await fitMap(map.params, pri);
-          ({ m: map, lap, polish } = await laplaceAndPolish(map));
-        }
-        population = { sigmaE: sigma, history, settled, range };
-        if (!settled) warnings.push(`the inferred ellipticity dispersion did not settle in 6 EM steps (σ_e history ${history.map((v) => v.toFixed(4)).join(', ')})`);
-        if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
-      }
-      if (!lap.ok || lap.droppedSources.length) warnings.push(`Laplace approximation: ${lap.message}`);
-      // the Laplace Hessian covers the six standard parameters of each source (laplace.ts): with
-      // the profile's own parameters free, its errors are conditional on them — say so
-      const sp = map.posterior.space;
-      const freeProfile = sp.profileNames.filter((_, j) => Array.from({ length: sp.nSources }, (_, s) => sp.extraIndex[s * sp.profileNames.length + j]).some((i) => i >= 0));
-      if (freeProfile.length) {
-        warnings.push(
-          `Laplace errors (G1_ERR, G2_ERR, *_ERR) are conditional on the profile parameters ${freeProfile.join(', ')} (held at the MAP; the Laplace Hessian covers flux, hlr, e1, e2, dx, dy): use inference.method nuts for errors marginalised over them`,
-        );
-      }
-    }
-    {
-      const ell = cfg.gal.priors.ellipticity;
-      if (ell.type === 'ba14' && ell.infer_sigma && !population) warnings.push(`gal.priors.ellipticity.infer_sigma needs the MAP's Laplace errors (inference.map.laplace: true, a MAP run): σ_e kept at ${ell.sigma}`);
-    }
-    timings.laplaceMs = performance.now() - t;
-    if (lap) opts.trace?.span({ name: 'Laplace', cat: 'fit', startMs: t, durMs: timings.laplaceMs, track: 'cpu' });
-
-    let post = null;
-    if (posteriorMethod) {
-      t = performance.now();
-      post = await runPosterior(engine, cfgM, priors, { params: map ? map.params : built.init, hessian: lap?.hessian ?? null }, { catalog, onProgress: progress });
-      timings.posteriorMs = performance.now() - t;
-      opts.trace?.span({ name: method.toUpperCase(), cat: 'fit', startMs: t, durMs: timings.posteriorMs, track: 'cpu', args: { iterations: post.iterations, evaluations: post.evaluations } });
-      log(`${method}: ${post.iterations} ${method === 'vi' ? 'steps' : 'iterations per chain'}, ${post.evaluations} evaluations; ${post.reason}`);
-      if (!post.converged) warnings.push(`${method.toUpperCase()} did not converge: ${post.reason}`);
-      if (post.diagnostics.divergences > 0) warnings.push(`NUTS: ${post.diagnostics.divergences} divergent transition(s) after warm-up`);
-      if (method === 'vi' && lap?.ok && (post.g1Err < 0.5 * lap.g1Err || post.g2Err < 0.5 * lap.g2Err)) {
-        // mean-field VI cannot represent the shear–ellipticity correlation: its widths are conditional
-        const why = cfgM.inference.vi.guide === 'mean_field' ? "are the mean-field guide's conditional widths" : 'are less than half';
-        warnings.push(
-          `VI (${cfgM.inference.vi.guide}): G1_ERR/G2_ERR ${post.g1Err.toExponential(2)}/${post.g2Err.toExponential(2)} ${why}, far below the Laplace marginal errors ${lap.g1Err.toExponential(2)}/${lap.g2Err.toExponential(2)} (metadata posterior.map); use vi.guide: low_rank, nuts or map for shear errors`,
-        );
-      }
-    }
+    // ---- the fit: MAP, Laplace, σ_e, VI / NUTS (engine/subtile/fit.ts)
+    const { map, lap, polish, population, post } = await fitSubtile(engine, built, cfgM, { progress, log, warnings, timings, ...(opts.trace ? { trace: opts.trace } : {}) });
     timings.inferenceMs = (timings.mapMs ?? 0) + (timings.posteriorMs ?? 0);
     const fitMs = performance.now() - tFit;
     opts.trace?.span({ name: 'full fit', cat: 'stage', startMs: tFit, durMs: fitMs, track: 'cpu', args: { method } });

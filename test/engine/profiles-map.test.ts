@@ -16,7 +16,7 @@ import { ParamSpace } from '../../engine/infer/posterior.ts';
 import { PROFILE_DEFAULT_PRIORS } from '../../engine/infer/priors.ts';
 import { profileFromConfig } from '../../engine/model/profile-params.ts';
 import { parseConfig } from '../../engine/config/parse.ts';
-import { priorsFromConfig } from '../../engine/subtile/run.ts';
+import { priorsFromConfig } from '../../engine/subtile/priors.ts';
 import { checkParamsTable, paramsTable, PARAMS_COLUMNS } from '../../engine/outputs/params.ts';
 import { FitsFile } from '../../engine/data/fits/file.ts';
 import { runPosterior } from '../../engine/subtile/posterior-run.ts';

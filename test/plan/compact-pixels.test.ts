@@ -24,7 +24,8 @@ import prepare from '../../cli/commands/prepare.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { openFits } from '../../platform/node/files.ts';
 import { manifestFileName, parseManifest } from '../../engine/tiling/manifest.ts';
-import { runSubtile, type SubtileResult } from '../../engine/subtile/run.ts';
+import { runSubtile } from '../../engine/subtile/run.ts';
+import type { SubtileResult } from '../../engine/subtile/result.ts';
 import { subtileProducts } from '../../engine/subtile/products.ts';
 import { testDevice } from '../helpers/device.ts';
 

@@ -12,7 +12,7 @@ import { testDevice } from '../helpers/device.ts';
 import { truthGalaxyStamp, truthPsfStamp, type Galaxy } from '../helpers/alias-scene.ts';
 import { ShearEngine } from '../../engine/scene/engine.ts';
 import { runMap } from '../../engine/infer/map.ts';
-import { priorsFromConfig } from '../../engine/subtile/run.ts';
+import { priorsFromConfig } from '../../engine/subtile/priors.ts';
 import { defaultConfig } from '../../engine/config/parse.ts';
 import { allocParams, cloneParams, type ExposureSet, type SceneParams } from '../../engine/scene/types.ts';
 import { makeRng } from '../../engine/reference/scene-builder.ts';

@@ -1,0 +1,147 @@
+/**
+ * Stage 2's fit of a built scene (docs/inference.md): the MAP from the catalog start, its Laplace
+ * errors (and Newton polish), the inferred ellipticity dispersion when asked (EM steps), then VI
+ * or NUTS when the method asks for them. Inference sees the posterior density through the engine;
+ * this module only sequences the steps and says what went wrong in `warnings`.
+ */
+import type { ShineConfig } from '../config/index.ts';
+import type { BuiltExposureSet } from '../prepare/exposure-set.ts';
+import type { ShearEngine } from '../scene/engine.ts';
+import type { SceneParams } from '../scene/types.ts';
+import { newtonPolish, type NewtonPolish } from '../infer/laplace.ts';
+import { sigmaEUpdate } from '../infer/population.ts';
+import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult } from '../infer/index.ts';
+import type { PosteriorPriors } from '../infer/posterior.ts';
+import type { TraceSink } from '../bench/trace.ts';
+import { runPosterior } from './posterior-run.ts';
+import { priorsFromConfig } from './priors.ts';
+import type { SubtileResult } from './result.ts';
+
+export interface FitContext {
+  progress: (stage: string, done: number, total: number, detail?: { loss?: number; gradNorm?: number; note?: string }) => void;
+  log: (line: string) => void;
+  /** Where the fit's warnings go (the sub-tile's). */
+  warnings: string[];
+  /** Where its timings go: mapMs, laplaceMs, posteriorMs. */
+  timings: Record<string, number>;
+  trace?: TraceSink;
+}
+
+export interface SubtileFit {
+  map: MapResult | null;
+  lap: LaplaceResult | null;
+  polish: NewtonPolish | null;
+  population: SubtileResult['population'];
+  post: Awaited<ReturnType<typeof runPosterior>> | null;
+}
+
+/** Fits the scene with the method of `cfg.inference.method` (map, vi, nuts). */
+export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, cfg: ShineConfig, o: FitContext): Promise<SubtileFit> {
+  const { progress, log, warnings, timings } = o;
+  const method = cfg.inference.method;
+  const cfgM = cfg;
+  const catalogCentres = { flux: built.init.flux.slice(), hlr: built.init.hlr.slice() };
+  const { priors, catalog } = priorsFromConfig(cfg, catalogCentres);
+  const mapCfg = cfg.inference.map;
+  const posteriorMethod = method !== 'map';
+  const fromMap = !posteriorMethod || (method === 'vi' ? cfg.inference.vi.init : cfg.inference.nuts.init) === 'map';
+  let map: MapResult | null = null;
+  const fitMap = async (from: SceneParams, pri: PosteriorPriors): Promise<MapResult> => {
+    const t0 = performance.now();
+    let iter = 0;
+    progress('map', 0, mapCfg.max_iterations);
+    const m = await runMap(engine, built.set, pri, from, {
+      method: mapCfg.optimizer,
+      catalog,
+      lbfgs: { ...MAP_LBFGS_DEFAULTS, maxIterations: mapCfg.max_iterations, history: mapCfg.lbfgs_history, ftol: mapCfg.tolerance, gtol: mapCfg.grad_tolerance },
+      adam: { maxIterations: mapCfg.max_iterations, learningRate: mapCfg.lr },
+      onIteration: (info) => progress('map', ++iter, mapCfg.max_iterations, { loss: info.value, gradNorm: info.gradNorm }),
+    });
+    timings.mapMs = (timings.mapMs ?? 0) + performance.now() - t0;
+    o.trace?.span({ name: 'MAP', cat: 'fit', startMs: t0, durMs: performance.now() - t0, track: 'cpu', args: { iterations: m.iterations, evaluations: m.evaluations } });
+    log(`map: ${m.iterations} iterations, ${m.evaluations} evaluations, ${m.converged ? 'converged' : 'not converged'} (${m.reason})`);
+    return m;
+  };
+  if (fromMap) {
+    map = await fitMap(built.init, priors);
+    if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
+  }
+
+  // Laplace: the MAP's errors, and the widths that start VI / NUTS
+  let lap: LaplaceResult | null = null;
+  let polish: NewtonPolish | null = null;
+  let population: SubtileResult['population'] = null;
+  let t = performance.now();
+  if (map && (posteriorMethod || mapCfg.laplace)) {
+    const laplaceAndPolish = async (m: MapResult): Promise<{ m: MapResult; lap: LaplaceResult; polish: NewtonPolish | null }> => {
+      progress('laplace', 0, 1);
+      const l = await laplaceShear(engine, m.posterior, m.params, { onProgress: (d, n) => progress('laplace', d, n, { note: 'evaluations' }) });
+      let pol: NewtonPolish | null = null;
+      if (mapCfg.newton_polish && l.newtonStep) {
+        pol = await newtonPolish(engine, m.posterior, m.params, l);
+        log(`map: ${pol.message}`);
+        if (pol.applied) m = { ...m, params: pol.params };
+      }
+      return { m, lap: l, polish: pol };
+    };
+    ({ m: map, lap, polish } = await laplaceAndPolish(map));
+    // an inferred ellipticity dispersion (ba14 with infer_sigma): EM steps of σ_e from the
+    // sources' MAP shapes and Laplace variances, refitting from the last MAP until σ_e settles
+    const ell = cfg.gal.priors.ellipticity;
+    if (ell.type === 'ba14' && ell.infer_sigma) {
+      const range = (ell.sigma_range ?? [0.05, 0.6]) as [number, number];
+      let sigma = ell.sigma;
+      const history = [sigma];
+      let settled = false;
+      for (let it = 0; it < 6 && !settled; it++) {
+        const up = sigmaEUpdate(map.params.e1, map.params.e2, lap.sourceSd.e1, lap.sourceSd.e2, range, sigma);
+        settled = Math.abs(up.sigma - sigma) < 1e-3;
+        history.push(up.sigma);
+        sigma = up.sigma;
+        log(`population: σ_e ${history[history.length - 2].toFixed(4)} → ${sigma.toFixed(4)} (E|e|² ${up.secondMoment.toFixed(4)} over ${up.sources} sources)`);
+        if (settled) break;
+        const pri: PosteriorPriors = { ...priors, e1: { type: 'ba14', sigma }, e2: { type: 'ba14', sigma } };
+        map = await fitMap(map.params, pri);
+        ({ m: map, lap, polish } = await laplaceAndPolish(map));
+      }
+      population = { sigmaE: sigma, history, settled, range };
+      if (!settled) warnings.push(`the inferred ellipticity dispersion did not settle in 6 EM steps (σ_e history ${history.map((v) => v.toFixed(4)).join(', ')})`);
+      if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
+    }
+    if (!lap.ok || lap.droppedSources.length) warnings.push(`Laplace approximation: ${lap.message}`);
+    // the Laplace Hessian covers the six standard parameters of each source (laplace.ts): with
+    // the profile's own parameters free, its errors are conditional on them — say so
+    const sp = map.posterior.space;
+    const freeProfile = sp.profileNames.filter((_, j) => Array.from({ length: sp.nSources }, (_, s) => sp.extraIndex[s * sp.profileNames.length + j]).some((i) => i >= 0));
+    if (freeProfile.length) {
+      warnings.push(
+        `Laplace errors (G1_ERR, G2_ERR, *_ERR) are conditional on the profile parameters ${freeProfile.join(', ')} (held at the MAP; the Laplace Hessian covers flux, hlr, e1, e2, dx, dy): use inference.method nuts for errors marginalised over them`,
+      );
+    }
+  }
+  {
+    const ell = cfg.gal.priors.ellipticity;
+    if (ell.type === 'ba14' && ell.infer_sigma && !population) warnings.push(`gal.priors.ellipticity.infer_sigma needs the MAP's Laplace errors (inference.map.laplace: true, a MAP run): σ_e kept at ${ell.sigma}`);
+  }
+  timings.laplaceMs = performance.now() - t;
+  if (lap) o.trace?.span({ name: 'Laplace', cat: 'fit', startMs: t, durMs: timings.laplaceMs, track: 'cpu' });
+
+  let post = null;
+  if (posteriorMethod) {
+    t = performance.now();
+    post = await runPosterior(engine, cfgM, priors, { params: map ? map.params : built.init, hessian: lap?.hessian ?? null }, { catalog, onProgress: progress });
+    timings.posteriorMs = performance.now() - t;
+    o.trace?.span({ name: method.toUpperCase(), cat: 'fit', startMs: t, durMs: timings.posteriorMs, track: 'cpu', args: { iterations: post.iterations, evaluations: post.evaluations } });
+    log(`${method}: ${post.iterations} ${method === 'vi' ? 'steps' : 'iterations per chain'}, ${post.evaluations} evaluations; ${post.reason}`);
+    if (!post.converged) warnings.push(`${method.toUpperCase()} did not converge: ${post.reason}`);
+    if (post.diagnostics.divergences > 0) warnings.push(`NUTS: ${post.diagnostics.divergences} divergent transition(s) after warm-up`);
+    if (method === 'vi' && lap?.ok && (post.g1Err < 0.5 * lap.g1Err || post.g2Err < 0.5 * lap.g2Err)) {
+      // mean-field VI cannot represent the shear–ellipticity correlation: its widths are conditional
+      const why = cfgM.inference.vi.guide === 'mean_field' ? "are the mean-field guide's conditional widths" : 'are less than half';
+      warnings.push(
+        `VI (${cfgM.inference.vi.guide}): G1_ERR/G2_ERR ${post.g1Err.toExponential(2)}/${post.g2Err.toExponential(2)} ${why}, far below the Laplace marginal errors ${lap.g1Err.toExponential(2)}/${lap.g2Err.toExponential(2)} (metadata posterior.map); use vi.guide: low_rank, nuts or map for shear errors`,
+      );
+    }
+  }
+  return { map, lap, polish, population, post };
+}

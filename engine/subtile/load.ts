@@ -1,0 +1,98 @@
+/**
+ * Stage 2's inputs (docs/subtile.md): the manifest's catalog rows as sources, and its quadrants as
+ * an ExposureSet (engine/prepare/exposure-set.ts) with the unmodelled objects masked
+ * (engine/prepare/masking.ts). Files are opened through the platform's `openFits`.
+ */
+import { DataError } from '../errors.ts';
+import type { HduInfo } from '../data/fits/index.ts';
+import { halfLightRadius, readMerCatalog } from '../data/catalog/index.ts';
+import type { ShineConfig } from '../config/index.ts';
+import type { Manifest } from '../tiling/manifest.ts';
+import { buildExposureSet, type BuiltExposureSet, type OpenFits, type QuadrantRef, type SourceRef } from '../prepare/exposure-set.ts';
+import { ensureProfileParams, profileFromConfig } from '../model/profile-params.ts';
+import { applyUnmodelledMask } from '../prepare/masking.ts';
+
+type Progress = (stage: string, done: number, total: number, detail?: { note?: string }) => void;
+
+/** The manifest's sources from their MER catalog rows (checked against the OBJECT_IDs), each starting round at its catalog flux and size. */
+export async function loadSources(manifest: Manifest, cfg: ShineConfig, io: { openFits: OpenFits }, progress: Progress): Promise<SourceRef[]> {
+  progress('catalog', 0, manifest.catalogs.length);
+  const srcRefs: SourceRef[] = new Array(manifest.sources.row.length);
+  const objectIds = manifest.sources.object_id;
+  for (let c = 0; c < manifest.catalogs.length; c++) {
+    const entry = manifest.catalogs[c];
+    const fits = await io.openFits(entry.file, { needed: [entry.hdu ?? ((h: HduInfo) => h.type === 'bintable')] });
+    const cat = await readMerCatalog(fits, { hdu: entry.hdu ?? undefined }).finally(() => fits.close());
+    const [lo, hi] = cfg.sources.hlr_clip_arcsec;
+    const { hlr } = halfLightRadius(cat.semimajor, { scale: cfg.data.pixel_scale, min: lo, max: hi });
+    manifest.sources.row.forEach((row, i) => {
+      if (manifest.sources.catalog[i] !== c) return;
+      if (row >= cat.nRows) throw new DataError(`manifest row ${row} is beyond the catalog's ${cat.nRows} rows`, { file: entry.file, hdu: entry.hdu ?? undefined });
+      if (cat.objectId[row].toString() !== objectIds[i]) {
+        throw new DataError(`row ${row} has OBJECT_ID ${cat.objectId[row]}, the manifest says ${objectIds[i]} (catalog changed since prepare?)`, { file: entry.file, key: 'OBJECT_ID' });
+      }
+      // SHINE starts every source round (e = 0), at the catalog flux and size
+      srcRefs[i] = { id: i, ra: cat.ra[row], dec: cat.dec[row], fluxUJy: cat.flux[row], hlr: hlr[row], e1: 0, e2: 0, core: manifest.sources.core[i] };
+    });
+    progress('catalog', c + 1, manifest.catalogs.length);
+  }
+  return srcRefs;
+}
+
+export interface LoadedExposures {
+  built: BuiltExposureSet;
+  /** The unmodelled-object mask: the FLG bits the engine masks (`engineMask`), its summary and warnings. */
+  masked: ReturnType<typeof applyUnmodelledMask>;
+}
+
+/**
+ * The manifest's quadrants as an ExposureSet of the sources, the profile's own parameters
+ * initialised, and the unmodelled objects (removed by the selection, beyond the extended area)
+ * masked. `pixels`: keep only the active blocks (docs/plan.md "Host memory") or the whole crops.
+ */
+export async function loadExposures(
+  manifest: Manifest,
+  cfg: ShineConfig,
+  io: { openFits: OpenFits },
+  srcRefs: SourceRef[],
+  o: { progress: Progress; pixels: 'active-blocks' | 'crop' },
+): Promise<LoadedExposures> {
+  const bkgFromFile = cfg.background.method === 'bkg_file';
+  const qRefs: QuadrantRef[] = manifest.quadrants.map((q) => {
+    if (!q.psf_file || !q.psf_hdu) throw new DataError(`quadrant ${q.id} has no PSF (psf_file/psf_hdu)`, { file: q.file, hdu: q.sci_hdu });
+    if (bkgFromFile && (!q.bkg_file || !q.bkg_hdu)) throw new DataError(`quadrant ${q.id} has no BKG map and background.method is bkg_file`, { file: q.file, hdu: q.sci_hdu });
+    return {
+      id: q.id,
+      file: q.file,
+      sci: q.sci_hdu,
+      rms: q.rms_hdu,
+      flg: q.flg_hdu,
+      bkg: bkgFromFile ? { file: q.bkg_file!, hdu: q.bkg_hdu! } : undefined,
+      psf: { file: q.psf_file, hdu: q.psf_hdu },
+    };
+  });
+  const built = await buildExposureSet(
+    qRefs,
+    srcRefs,
+    {
+      tiers: cfg.stamps.tiers,
+      badPixelMask: cfg.data.bad_pixel_mask,
+      pixelScale: cfg.data.pixel_scale,
+      compact: o.pixels === 'active-blocks',
+      ...(cfg.data.psf_oversampling !== null ? { psfOversampling: cfg.data.psf_oversampling } : {}),
+    },
+    io.openFits,
+    (d, n, what) => o.progress('load', d, n, { note: what }),
+  );
+  // the profile's own parameters (free ν, bulge) start from the profile: ν as configured, B/T 0.3,
+  // the bulge half the disk's catalog size and round like the disk (engine/model/profile-params.ts)
+  ensureProfileParams(built.init, profileFromConfig(cfg.gal.profile));
+  const objectIds = manifest.sources.object_id;
+  const masked = applyUnmodelledMask(
+    { quadrants: built.set.quadrants, wcs: built.wcs, pairs: built.set.pairs, sourceName: (k) => objectIds[built.sources[k].id] },
+    manifest.unmodelled,
+    cfg.masking,
+    cfg.data.bad_pixel_mask,
+  );
+  return { built, masked };
+}
