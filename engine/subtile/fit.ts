@@ -5,7 +5,7 @@
  * this module only sequences the steps and says what went wrong in `warnings`.
  */
 import type { ShineConfig } from '../config/index.ts';
-import type { BuiltExposureSet } from '../prepare/exposure-set.ts';
+import type { BuiltExposureSet } from '../exposures/exposure-set.ts';
 import type { ShearEngine } from '../scene/engine.ts';
 import type { SceneParams } from '../scene/types.ts';
 import { newtonPolish, type NewtonPolish } from '../infer/laplace.ts';

@@ -1,16 +1,16 @@
 /**
  * Stage 2's inputs (docs/subtile.md): the manifest's catalog rows as sources, and its quadrants as
- * an ExposureSet (engine/prepare/exposure-set.ts) with the unmodelled objects masked
- * (engine/prepare/masking.ts). Files are opened through the platform's `openFits`.
+ * an ExposureSet (engine/exposures/exposure-set.ts) with the unmodelled objects masked
+ * (engine/exposures/masking.ts). Files are opened through the platform's `openFits`.
  */
 import { DataError } from '../errors.ts';
 import type { HduInfo } from '../data/fits/index.ts';
 import { halfLightRadius, readMerCatalog } from '../data/catalog/index.ts';
 import type { ShineConfig } from '../config/index.ts';
 import type { Manifest } from '../tiling/manifest.ts';
-import { buildExposureSet, type BuiltExposureSet, type OpenFits, type QuadrantRef, type SourceRef } from '../prepare/exposure-set.ts';
+import { buildExposureSet, type BuiltExposureSet, type OpenFits, type QuadrantRef, type SourceRef } from '../exposures/exposure-set.ts';
 import { ensureProfileParams, profileFromConfig } from '../model/profile-params.ts';
-import { applyUnmodelledMask } from '../prepare/masking.ts';
+import { applyUnmodelledMask } from '../exposures/masking.ts';
 
 type Progress = (stage: string, done: number, total: number, detail?: { note?: string }) => void;
 

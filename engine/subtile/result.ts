@@ -4,12 +4,12 @@
  * χ² per quadrant). engine/subtile/products.ts turns it into the four products.
  */
 import type { Manifest } from '../tiling/manifest.ts';
-import type { QuadrantInfo } from '../prepare/exposure-set.ts';
+import type { QuadrantInfo } from '../exposures/exposure-set.ts';
 import type { ProfileParamName, QuadrantData } from '../scene/types.ts';
 import { expandPixels, pixelIndex, usablePixel } from '../scene/pixels.ts';
 import type { ShearSamples } from '../outputs/shear.ts';
 import type { FitOutcome, PosteriorDiagnostics } from './posterior-run.ts';
-import type { UnmodelledMaskSummary } from '../prepare/masking.ts';
+import type { UnmodelledMaskSummary } from '../exposures/masking.ts';
 import type { QuadrantChi2 } from './quadrant-chi2.ts';
 import type { StagePerformance } from '../bench/probe.ts';
 

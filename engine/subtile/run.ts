@@ -15,7 +15,7 @@ import { PROFILE_PARAM_NAMES, type SceneParams } from '../scene/types.ts';
 import { coverageMasks } from '../model/geometry.ts';
 import { profileFromConfig } from '../model/profile-params.ts';
 import { checkPosteriorConfig, replicasFor } from './posterior-run.ts';
-import { UNMODELLED_FLAG_BIT } from '../prepare/masking.ts';
+import { UNMODELLED_FLAG_BIT } from '../exposures/masking.ts';
 import { quadrantChi2 } from './quadrant-chi2.ts';
 import { describePlan, makePlan, planRecord, type PlanDevice } from '../plan/plan.ts';
 import { planSceneFromSet } from '../plan/scene.ts';

@@ -14,7 +14,7 @@ import { partitionSources, reachingObjects } from './partition.ts';
 import { QuadrantIndex, discoverQuadrants, quadrantsOfFile, type QuadrantRecord } from './quadrants.ts';
 import { findTile, readTileIndex, type TileEntry } from './tiles.ts';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, UNMODELLED_CUTS, type Manifest, type ManifestUnmodelled } from './manifest.ts';
-import { abMagnitude, maskRadiusArcsec, radiusRuleOf, type MaskRadiusRule } from '../prepare/masking.ts';
+import { abMagnitude, maskRadiusArcsec, radiusRuleOf, type MaskRadiusRule } from '../exposures/masking.ts';
 
 export interface PrepareIO {
   /**

@@ -21,7 +21,7 @@ import { PRESETS, type Preset } from '../../engine/sim/presets.ts';
 import prepareCommand from '../../cli/commands/prepare.ts';
 import { commandExitCode } from '../../cli/command.ts';
 import { manifestFileName, parseManifest, type Manifest } from '../../engine/tiling/manifest.ts';
-import { buildExposureSet, type QuadrantRef, type SourceRef } from '../../engine/prepare/exposure-set.ts';
+import { buildExposureSet, type QuadrantRef, type SourceRef } from '../../engine/exposures/exposure-set.ts';
 import { openFits } from '../../platform/node/files.ts';
 import { validateExposureSet } from '../../engine/model/validate.ts';
 

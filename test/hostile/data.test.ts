@@ -14,7 +14,7 @@ import { nodeSimOutput } from '../../cli/commands/simulate.ts';
 import { PRESETS, type Preset } from '../../engine/sim/presets.ts';
 import prepare from '../../cli/commands/prepare.ts';
 import { manifestFileName, parseManifest, type Manifest } from '../../engine/tiling/manifest.ts';
-import { buildExposureSet, type QuadrantRef, type SourceRef } from '../../engine/prepare/exposure-set.ts';
+import { buildExposureSet, type QuadrantRef, type SourceRef } from '../../engine/exposures/exposure-set.ts';
 import { quadrantChi2 } from '../../engine/subtile/quadrant-chi2.ts';
 import { coverageMasks } from '../../engine/model/geometry.ts';
 import { openFits } from '../../platform/node/files.ts';

@@ -16,7 +16,7 @@ import { nodeSimOutput } from '../../cli/commands/simulate.ts';
 import { PRESETS, type Preset } from '../../engine/sim/presets.ts';
 import prepare from '../../cli/commands/prepare.ts';
 import { manifestFileName, parseManifest, type Manifest } from '../../engine/tiling/manifest.ts';
-import { buildExposureSet, type QuadrantRef, type SourceRef } from '../../engine/prepare/exposure-set.ts';
+import { buildExposureSet, type QuadrantRef, type SourceRef } from '../../engine/exposures/exposure-set.ts';
 import { scanFile, type PrepareIO } from '../../engine/tiling/prepare.ts';
 import { FitsFile, memorySource, type OpenOptions } from '../../engine/data/fits/index.ts';
 import { isGunzipSource } from '../../engine/data/fits/source.ts';

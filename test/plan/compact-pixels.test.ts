@@ -17,7 +17,7 @@ import { decode } from 'fast-png';
 import { parse as parseYaml } from 'yaml';
 import { activeBlocks, compactQuadrant, expandPixels, pixelIndex, type StampFootprint } from '../../engine/scene/pixels.ts';
 import type { QuadrantData } from '../../engine/scene/types.ts';
-import { maskDisc } from '../../engine/prepare/masking.ts';
+import { maskDisc } from '../../engine/exposures/masking.ts';
 import { runCli } from '../helpers/cli.ts';
 import simulate from '../../cli/commands/simulate.ts';
 import prepare from '../../cli/commands/prepare.ts';

@@ -11,7 +11,7 @@ import { ShearEngine } from '../../engine/scene/engine.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
 import { logLikelihood64 } from '../../engine/reference/model64.ts';
 import type { ExposureSet, QuadrantData } from '../../engine/scene/types.ts';
-import { applyUnmodelledMask, maskRadiusArcsec, UNMODELLED_FLAG_BIT, type PixelProjection, type UnmodelledList } from '../../engine/prepare/masking.ts';
+import { applyUnmodelledMask, maskRadiusArcsec, UNMODELLED_FLAG_BIT, type PixelProjection, type UnmodelledList } from '../../engine/exposures/masking.ts';
 import { quadrantChi2 } from '../../engine/subtile/quadrant-chi2.ts';
 import { defaultConfig } from '../../engine/config/index.ts';
 

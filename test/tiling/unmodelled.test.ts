@@ -21,7 +21,7 @@ import { TileGeometry } from '../../engine/tiling/geometry.ts';
 import { tangentPlane, skyToVec } from '../../engine/data/wcs/sphere.ts';
 import { readWcs } from '../../engine/data/wcs/index.ts';
 import { writeFits, type HduSpec } from '../../engine/data/fits/index.ts';
-import { applyUnmodelledMask, maskUnmodelled, UNMODELLED_FLAG_BIT } from '../../engine/prepare/masking.ts';
+import { applyUnmodelledMask, maskUnmodelled, UNMODELLED_FLAG_BIT } from '../../engine/exposures/masking.ts';
 import { defaultConfig } from '../../engine/config/index.ts';
 import { runPython, astropyPython } from '../wcs/python.ts';
 
@@ -46,7 +46,7 @@ async function runPrepare(args: string[]): Promise<{ code: number; err: string }
   }
 }
 
-/** The default mask radius, written out independently of engine/prepare/masking.ts. */
+/** The default mask radius, written out independently of engine/exposures/masking.ts. */
 function radiusOf(o: { flux: number; semimajorArcsec: number; pointLike: boolean }): number {
   const a = Number.isFinite(o.semimajorArcsec) && o.semimajorArcsec > 0 ? o.semimajorArcsec : 0;
   let r = Math.max(3 * a, 0.7);
