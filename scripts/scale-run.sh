@@ -60,11 +60,11 @@ if [ ! -f "$MANIFEST" ]; then
 fi
 
 echo "[$(stamp)] plan"
-"${SHINE[@]}" plan --config "$CFG" --tile-id "$TILE" --sub-tile "$ROW,$COL" 2>&1 | grep -v '^Warning'
+"${SHINE[@]}" plan --config "$CFG" --tile-id "$TILE" --sub-tile "$ROW,$COL" 2>&1 | grep --line-buffered -v '^Warning'
 
 if [ "$QUICK" = 1 ]; then
   echo "[$(stamp)] bench --stages (one MAP iteration, no Laplace)"
-  /usr/bin/time -v -o "$DIR/time-stages.txt" "${SHINE[@]}" bench --stages --config "$CFG" --tile-id "$TILE" --sub-tile "$ROW,$COL" --repeats 1 --max-iterations 1 --no-laplace 2>&1 | grep -v '^Warning'
+  /usr/bin/time -v -o "$DIR/time-stages.txt" "${SHINE[@]}" bench --stages --config "$CFG" --tile-id "$TILE" --sub-tile "$ROW,$COL" --repeats 1 --max-iterations 1 --no-laplace 2>&1 | grep --line-buffered -v '^Warning'
   grep -E "Elapsed|Maximum resident" "$DIR/time-stages.txt"
   exit 0
 fi
@@ -83,6 +83,6 @@ if [ ${#MAXIT[@]} -gt 0 ]; then
     fs.writeFileSync('$CFG2', String(d));"
   CFG=$CFG2
 fi
-/usr/bin/time -v -o "$DIR/time-subtile.txt" npx --no-install tsx cli/subtile.ts --config "$CFG" --tile-id "$TILE" --sub-tile-row "$ROW" --sub-tile-col "$COL" --manifest "$MANIFEST" --out "$OUT" --force 2>&1 | grep -v '^Warning'
+/usr/bin/time -v -o "$DIR/time-subtile.txt" npx --no-install tsx cli/subtile.ts --config "$CFG" --tile-id "$TILE" --sub-tile-row "$ROW" --sub-tile-col "$COL" --manifest "$MANIFEST" --out "$OUT" --force 2>&1 | grep --line-buffered -v '^Warning'
 echo "[$(stamp)] summary"
 npx --no-install tsx scripts/scale-summary.ts --metadata "$OUT/metadata_${TILE}_${ROW}_${COL}.yaml" --truth "$SIM/truth/shear.fits" --row "$ROW" --col "$COL" --time "$DIR/time-subtile.txt" "${CHECK[@]}"
