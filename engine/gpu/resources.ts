@@ -1,3 +1,5 @@
+import { createKernelPipeline, type Kernel, type KernelPipeline } from './kernel.ts';
+
 /**
  * Tracks what the engine creates on the device, so benchmarks and tests can check that after
  * warm-up no pipeline is created and no large buffer allocated, and report peak GPU bytes.
@@ -49,6 +51,15 @@ export class GpuResources {
       const msgs = info ? info.messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n') : '';
       throw new Error(`pipeline ${label} failed: ${(e as Error).message}\n${msgs}`);
     }
+    this.pipelinesCreated++;
+    this.compileMs += performance.now() - t0;
+    return p;
+  }
+
+  /** Compiles a kernel descriptor's pipeline with its explicit layout (engine/gpu/kernel.ts), counted. */
+  async kernel<N extends string>(kernel: Kernel<N>): Promise<KernelPipeline<N>> {
+    const t0 = performance.now();
+    const p = await createKernelPipeline(this.device, kernel);
     this.pipelinesCreated++;
     this.compileMs += performance.now() - t0;
     return p;
