@@ -1,5 +1,6 @@
 /**
- * WGSL of the forward model and its adjoint (docs/forward-model.md), composed with wgsl-preprocessor.
+ * Kernels of the forward model and its adjoint (docs/forward-model.md), as descriptors
+ * (engine/gpu/kernel.ts): bindings by name, constants from TypeScript, the WGSL body.
  *
  * Kernels (one pipeline each, per FFT size M; all under compatibility limits):
  *   pairSetup     per pair: galaxy matrix, r0², flux, per-axis phase tables (and alias factors)
@@ -13,7 +14,9 @@
  * Numerics: the phase k·p is split into an exact integer part (taken mod M) and a small
  * fractional part so f32 sin/cos never see large arguments; PSF spectra are computed once.
  */
-import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { defineKernel, f32, i32, read, readWrite, u32, uniform, type KernelConstant } from '../engine/gpu/kernel.ts';
+import { defineStruct } from '../engine/gpu/struct.ts';
+import { WGSL_CMUL, WGSL_SIGNED_FREQ } from './common.wgsl.ts';
 import { spergelHlrOverR0 } from '../engine/model/spergel.ts';
 import { profileConstants, type GalaxyProfile } from '../engine/model/profile.ts';
 
@@ -21,10 +24,34 @@ import { profileConstants, type GalaxyProfile } from '../engine/model/profile.ts
 export const BLOCK_W = 16;
 export const BLOCK_H = 8;
 export const BLOCK_PIXELS = BLOCK_W * BLOCK_H;
-/** Bytes of one Pair record (see PAIR_STRUCT). */
-export const PAIR_BYTES = 64;
+
+/**
+ * One rendered (source, quadrant) pair, static for the engine's life (packed once by
+ * ShearEngine.build). The source centre on the FFT grid is (bx + fx, by + fy) + J⁻¹·(dx, dy):
+ * the integer part apart so that f32 never holds a large coordinate.
+ */
+export const PAIR = defineStruct(
+  'Pair',
+  { source: 'u32', quadrant: 'u32', cx: 'i32', cy: 'i32', bx: 'i32', by: 'i32', fx: 'f32', fy: 'f32', jinv: 'vec4f', n: 'u32', m: 'u32', psfOffset: 'u32' },
+  { cx: 'stamp corner in the quadrant', bx: 'centre on the FFT grid: integer part', fx: 'and fraction', jinv: 'row-major J⁻¹: (j00, j01, j10, j11)', n: 'stamp side', m: 'FFT grid side', psfOffset: 'first PSF sample of the pair' },
+);
+/**
+ * The per-batch uniform. `first` is unused by the kernels; with the two pads it keeps the record
+ * at 32 bytes, the size the GPU memory estimates (engine/scene/memory.ts, engine/plan) count.
+ */
+export const BATCH = defineStruct('Batch', { pairBase: 'u32', count: 'u32', width: 'u32', height: 'u32', nbx: 'u32', first: 'u32', pad1: 'u32', pad2: 'u32' }, {
+  pairBase: 'first pair of the batch in the pair table',
+  width: 'quadrant size',
+  nbx: 'blocks per row of the quadrant',
+});
+/** accumulate's uniform: the batch's CSR block lists (touched blocks, starts, entries) in one buffer. */
+export const CSR_INFO = defineStruct('CsrInfo', { nTouched: 'u32', startOffset: 'u32', entriesOffset: 'u32' });
+/** residual's uniform. */
+export const RESID_INFO = defineStruct('ResidInfo', { nActive: 'u32' });
+/** Bytes of one Pair record. */
+export const PAIR_BYTES = PAIR.size;
 /** Bytes of the per-batch uniform. */
-export const BATCH_UNIFORM_BYTES = 32;
+export const BATCH_UNIFORM_BYTES = BATCH.size;
 /** Gradient components written per pair (exponential and fixed-ν Spergel; see profileLayout). */
 export const GRAD_PER_PAIR = 8;
 
@@ -52,28 +79,9 @@ export function profileLayout(profile: GalaxyProfile | undefined): ProfileLayout
 /** h / r0 of the exponential (the default of RenderShaderOptions.hlrOverR0; r0 = hlr / this). */
 export const HLR_TO_R0 = 1.6783469900166605;
 
-const COMMON = /* wgsl */ `
-struct Pair {
-  source: u32, quadrant: u32, cx: i32, cy: i32,
-  // source centre on the FFT grid = (bx + fx, by + fy) + Jinv·(dx, dy)
-  bx: i32, by: i32, fx: f32, fy: f32,
-  jinv: vec4f,          // row-major J⁻¹: (j00, j01, j10, j11)
-  n: u32, m: u32, psfOffset: u32, pad0: u32,
-};
-struct Batch {
-  pairBase: u32, count: u32, width: u32, height: u32,
-  nbx: u32, first: u32, pad1: u32, pad2: u32,
-};
-const PI: f32 = 3.14159265358979;
-const TWO_PI: f32 = 6.28318530717959;
-`;
 
-/** Signed frequency and the (integer, fraction) phase helper shared by render and adjoint. */
-const FREQ = /* wgsl */ `
-fn signedFreq(i: u32) -> i32 {
-  return select(i32(i), i32(i) - i32(M), i >= M / 2u);
-}
-// (cos 2πt, sin 2πt) for |t| ≤ ½ turn, to ~1e-7 whatever the adapter's sin/cos: reduced to
+/** Signed frequency, e^{2πi t} accurate on every adapter, complex product: shared by every render kernel. */
+const CIS = /* wgsl */ `// (cos 2πt, sin 2πt) for |t| ≤ ½ turn, to ~1e-7 whatever the adapter's sin/cos: reduced to
 // |x| ≤ π/4 by quadrant, then Taylor series (truncation < 3e-9). SwiftShader's builtin sin/cos
 // are not accurate enough for the 1e-5 stamp tolerance.
 fn cisTurns(t: f32) -> vec2f {
@@ -88,8 +96,8 @@ fn cisTurns(t: f32) -> vec2f {
   if (k == 2) { return vec2f(-cs, -sn); }
   return vec2f(sn, -cs);
 }
-fn cmul(a: vec2f, b: vec2f) -> vec2f { return vec2f(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
 `;
+const FREQ = [WGSL_SIGNED_FREQ, CIS, WGSL_CMUL].join('\n');
 
 /** 2×2 matrices as vec4f (a00, a01, a10, a11), row-major. */
 const MAT = /* wgsl */ `
@@ -153,12 +161,15 @@ export function phaseEntries(m: number, aliasOrders = 0): number {
   return 2 * m + (aliasOrders > 0 ? 2 * (2 * aliasOrders + 1) : 0);
 }
 
-function header(o: RenderShaderOptions): string {
+/** Constants of every render kernel of options `o` (FFT size, alias orders, profile record sizes). */
+function constants(o: RenderShaderOptions): Record<string, KernelConstant> {
   const n = o.aliasOrders ?? 0;
   const pl = profileLayout(o.profile);
-  const ext = pl.kind === 'fixed' ? '' : `const SV: u32 = ${pl.srcVecs}u;\nconst DV: u32 = ${pl.derivedVecs}u;\nconst NG: u32 = ${pl.grads}u;\n`;
-  return `${ext}const M: u32 = ${o.m}u;\nconst WG: u32 = ${o.workgroupSize}u;\nconst NA: i32 = ${n};\nconst O: u32 = ${2 * n + 1}u;\nconst PH: u32 = ${phaseEntries(o.m, n)}u;\n${COMMON}`;
+  const ext: Record<string, KernelConstant> = pl.kind === 'fixed' ? {} : { SV: u32(pl.srcVecs), DV: u32(pl.derivedVecs), NG: u32(pl.grads) };
+  return { ...ext, M: u32(o.m), NA: i32(n), O: u32(2 * n + 1), PH: u32(phaseEntries(o.m, n)), TWO_PI: f32(6.28318530717959) };
 }
+/** Block constants of the kernels that address model blocks. */
+const BLOCK_CONSTANTS = { BW: u32(BLOCK_W), BH: u32(BLOCK_H), BP: u32(BLOCK_PIXELS) };
 
 /** k of base frequency index i in alias order slot o (n = o − N), radians per pixel. */
 const ALIAS_K = /* wgsl */ `
@@ -302,17 +313,20 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
  * do no trigonometry and no 2×2 algebra.
  * derived[l] = (J⁻¹ | A | r0², flux, hlr, 0); phases[l·2M + i] = x table, [l·2M + M + i] = y table.
  */
-export function pairSetupShader(o: RenderShaderOptions): string {
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
-@group(0) @binding(1) var<storage, read> src: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> derived: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> phases: array<vec2f>;
-@group(0) @binding(4) var<uniform> batch: Batch;
-${FREQ}
-${MAT}
-${pairSetup(o)}
-@compute @workgroup_size(WG)
+export function pairSetupKernel(o: RenderShaderOptions) {
+  return defineKernel({
+    name: `setup-${o.m}`,
+    bindings: {
+      pairs: read({ array: PAIR }),
+      src: read('array<vec4f>', 'source parameters, SV vec4f per source'),
+      derived: readWrite('array<vec4f>'),
+      phases: readWrite('array<vec2f>'),
+      batch: uniform(BATCH),
+    },
+    workgroupSize: o.workgroupSize,
+    constants: constants(o),
+    shared: [FREQ, MAT],
+    body: /* wgsl */ `${pairSetup(o)}
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let l = wid.x;
   if (l >= batch.count) { return; }
@@ -336,7 +350,8 @@ ${setupDerived(o)}  for (var i = li; i < 2u * M; i = i + WG) {
     phases[l * PH + 2u * M + i] = cisTurns(-turns);
   }
 }
-`;
+`,
+  });
 }
 
 /** One pair's stamp spectrum at base frequency (ix, iy), no alias orders. */
@@ -391,24 +406,26 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
  * and stamp 2s+1 in the imaginary part (the model is Re ifft Ŝ = ifft H(Ŝ)). Off the Nyquist lines
  * H(Ŝ) = Ŝ analytically; on them Ŝ(−k) is evaluated explicitly.
  */
-export function kspaceRenderShader(o: RenderShaderOptions): string {
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> derived: array<vec4f>;
-@group(0) @binding(1) var<storage, read> phases: array<vec2f>;
-@group(0) @binding(2) var<storage, read> psfSpec: array<vec2f>;
-@group(0) @binding(3) var<storage, read_write> work: array<vec2f>;
-@group(0) @binding(4) var<uniform> batch: Batch;
-${FREQ}
-${MAT}
-${ALIAS_K}
-${profileLayout(o.profile).kind !== 'fixed' ? extSpectrum(o) : (o.aliasOrders ?? 0) > 0 ? aliasedSpectrum(o) : baseSpectrum(o)}
+export function kspaceRenderKernel(o: RenderShaderOptions) {
+  return defineKernel({
+    name: `render-${o.m}`,
+    bindings: {
+      derived: read('array<vec4f>'),
+      phases: read('array<vec2f>'),
+      psfSpec: read('array<vec2f>'),
+      work: readWrite('array<vec2f>'),
+      batch: uniform(BATCH),
+    },
+    workgroupSize: o.workgroupSize,
+    constants: constants(o),
+    shared: [FREQ, MAT, ALIAS_K],
+    body: /* wgsl */ `${profileLayout(o.profile).kind !== 'fixed' ? extSpectrum(o) : (o.aliasOrders ?? 0) > 0 ? aliasedSpectrum(o) : baseSpectrum(o)}
 fn hermitian(l: u32, ix: u32, iy: u32) -> vec2f {
   let s = spectrum(l, ix, iy);
   if (ix != M / 2u && iy != M / 2u) { return s; }
   let c = spectrum(l, (M - ix) % M, (M - iy) % M);
   return 0.5 * (s + vec2f(c.x, -c.y));
 }
-@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let idx = wid.x * WG + li;
   let slot = wid.y;
@@ -422,37 +439,42 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   // ha + i·hb
   work[slot * M * M + idx] = vec2f(ha.x - hb.y, ha.y + hb.x);
 }
-`;
+`,
+  });
 }
 
 /** One workgroup per active block touched by this batch; one thread per pixel. */
-export function accumulateShader(o: RenderShaderOptions): string {
-  return wgsl`${header(o)}
-const BW: u32 = ${BLOCK_W}u;
-@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
-@group(0) @binding(1) var<storage, read> work: array<vec2f>;
-// csr: [touched block ids (nTouched)] [start offsets (nTouched+1)] [entries (local pair index)]
-@group(0) @binding(2) var<storage, read> csr: array<u32>;
-@group(0) @binding(3) var<storage, read> blockXY: array<vec2u>;
-@group(0) @binding(4) var<storage, read_write> model: array<f32>;
-@group(0) @binding(5) var<uniform> batch: Batch;
-@group(0) @binding(6) var<uniform> csrInfo: vec4u; // nTouched, startOffset, entriesOffset, 0
-@compute @workgroup_size(${BLOCK_PIXELS})
+export function accumulateKernel(o: RenderShaderOptions) {
+  return defineKernel({
+    name: `accumulate-${o.m}`,
+    bindings: {
+      pairs: read({ array: PAIR }),
+      work: read('array<vec2f>'),
+      csr: read('array<u32>', '[touched block ids (nTouched)] [start offsets (nTouched+1)] [entries (local pair index)]'),
+      blockXY: read('array<vec2u>'),
+      model: readWrite('array<f32>'),
+      batch: uniform(BATCH),
+      csrInfo: uniform(CSR_INFO),
+    },
+    // one workgroup per block, one invocation per pixel
+    workgroupSize: BLOCK_PIXELS,
+    constants: { ...constants(o), ...BLOCK_CONSTANTS },
+    body: /* wgsl */ `
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let w = wid.x + wid.y * 65535u;
-  if (w >= csrInfo.x) { return; }
+  if (w >= csrInfo.nTouched) { return; }
   let cb = csr[w];
-  let b0 = csr[csrInfo.y + w];
-  let b1 = csr[csrInfo.y + w + 1u];
+  let b0 = csr[csrInfo.startOffset + w];
+  let b1 = csr[csrInfo.startOffset + w + 1u];
   let bxy = blockXY[cb];
   let px = i32(bxy.x * BW + li % BW);
-  let py = i32(bxy.y * ${BLOCK_H}u + li / BW);
+  let py = i32(bxy.y * BH + li / BW);
   // Start from the model so far: each stamp is added one at a time in pair order, whatever the
   // batching, so model images do not depend on how pairs were split into batches.
-  let o = cb * ${BLOCK_PIXELS}u + li;
+  let o = cb * BP + li;
   var acc = model[o];
   for (var e = b0; e < b1; e = e + 1u) {
-    let l = csr[csrInfo.z + e];
+    let l = csr[csrInfo.entriesOffset + e];
     let pr = pairs[batch.pairBase + l];
     let lx = px - pr.cx;
     let ly = py - pr.cy;
@@ -464,7 +486,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   }
   model[o] = acc;
 }
-`;
+`,
+  });
 }
 
 /**
@@ -472,20 +495,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
  * summed serially in pixel order by one invocation per block: deterministic, and no workgroup
  * barriers (which are costly on software adapters); the partials are summed in float64 on the CPU.
  */
-export function residualShader(o: RenderShaderOptions): string {
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> obsW: array<vec2f>;
-@group(0) @binding(1) var<storage, read> model: array<f32>;
-@group(0) @binding(2) var<storage, read_write> resid: array<f32>;
-@group(0) @binding(3) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(4) var<uniform> info: vec4u; // nActive
-@compute @workgroup_size(WG)
+export function residualKernel(o: { workgroupSize: number }) {
+  return defineKernel({
+    name: 'residual',
+    bindings: {
+      obsW: read('array<vec2f>', '(observed, inverse variance) per pixel of the active blocks'),
+      model: read('array<f32>'),
+      resid: readWrite('array<f32>'),
+      partial: readWrite('array<f32>'),
+      info: uniform(RESID_INFO),
+    },
+    workgroupSize: o.workgroupSize,
+    constants: { BP: u32(BLOCK_PIXELS) },
+    body: /* wgsl */ `
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let cb = (wid.x + wid.y * 65535u) * WG + li;
-  if (cb >= info.x) { return; }
+  if (cb >= info.nActive) { return; }
   var sq = 0.0;
-  for (var t = 0u; t < ${BLOCK_PIXELS}u; t = t + 1u) {
-    let o = cb * ${BLOCK_PIXELS}u + t;
+  for (var t = 0u; t < BP; t = t + 1u) {
+    let o = cb * BP + t;
     let ow = obsW[o];
     let d = model[o] - ow.x;
     let r = ow.y * d;
@@ -494,22 +522,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   }
   partial[cb] = sq;
 }
-`;
+`,
+  });
 }
 
 /**
  * Residual gathered on each stamp footprint (inside the image), zero elsewhere on the FFT grid;
  * pair 2s in the real part and pair 2s+1 in the imaginary part of slot s (two for one).
  */
-export function residScatterShader(o: RenderShaderOptions): string {
-  return wgsl`${header(o)}
-const BW: u32 = ${BLOCK_W}u;
-const BH: u32 = ${BLOCK_H}u;
-@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
-@group(0) @binding(1) var<storage, read> blockIndex: array<i32>;
-@group(0) @binding(2) var<storage, read> resid: array<f32>;
-@group(0) @binding(3) var<storage, read_write> work: array<vec2f>;
-@group(0) @binding(4) var<uniform> batch: Batch;
+export function residScatterKernel(o: RenderShaderOptions) {
+  return defineKernel({
+    name: `scatter-${o.m}`,
+    bindings: {
+      pairs: read({ array: PAIR }),
+      blockIndex: read('array<i32>', 'block (bx, by) → compact index, −1 when inactive'),
+      resid: read('array<f32>'),
+      work: readWrite('array<vec2f>'),
+      batch: uniform(BATCH),
+    },
+    workgroupSize: o.workgroupSize,
+    constants: { ...constants(o), ...BLOCK_CONSTANTS },
+    body: /* wgsl */ `
 fn gather(l: u32, idx: u32) -> f32 {
   let pr = pairs[batch.pairBase + l];
   let pad = i32((M - pr.n) / 2u);
@@ -521,9 +554,8 @@ fn gather(l: u32, idx: u32) -> f32 {
   if (px < 0 || py < 0 || px >= i32(batch.width) || py >= i32(batch.height)) { return 0.0; }
   let cb = blockIndex[u32(py) / BH * batch.nbx + u32(px) / BW];
   if (cb < 0) { return 0.0; }
-  return resid[u32(cb) * ${BLOCK_PIXELS}u + (u32(py) % BH) * BW + u32(px) % BW];
+  return resid[u32(cb) * BP + (u32(py) % BH) * BW + u32(px) % BW];
 }
-@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let idx = wid.x * WG + li;
   let slot = wid.y;
@@ -533,7 +565,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   if (l0 + 1u < batch.count) { b = gather(l0 + 1u, idx); }
   work[slot * M * M + idx] = vec2f(gather(l0, idx), b);
 }
-`;
+`,
+  });
 }
 
 /** The adjoint's per-frequency accumulation, no alias orders. */
@@ -624,26 +657,31 @@ const aliasedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
   }
 `;
 
+/** The adjoint's bindings (every profile): the same names and types, one layout. */
+const ADJOINT_BINDINGS = {
+  pairs: read({ array: PAIR }),
+  src: read('array<vec4f>'),
+  psfSpec: read('array<vec2f>'),
+  work: read('array<vec2f>', 'residual spectra, two pairs per slot'),
+  grad: readWrite('array<f32>', 'gradient components per pair'),
+  batch: uniform(BATCH),
+  phases: read('array<vec2f>'),
+};
+
 /**
  * One workgroup per pair: gradient of logL w.r.t. (F, h, e1, e2, dx, dy, g1, g2) of this pair,
  * (1/M²) Re Σ_k conj(R̂(k)) ∂Ŝ(k)/∂θ, reduced in a fixed tree order (deterministic).
  */
-export function adjointReduceShader(o: RenderShaderOptions): string {
-  if (profileLayout(o.profile).kind !== 'fixed') return adjointReduceShaderExt(o);
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
-@group(0) @binding(1) var<storage, read> src: array<vec4f>;
-@group(0) @binding(2) var<storage, read> psfSpec: array<vec2f>;
-@group(0) @binding(3) var<storage, read> work: array<vec2f>;
-@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
-@group(0) @binding(5) var<uniform> batch: Batch;
-@group(0) @binding(6) var<storage, read> phases: array<vec2f>;
-${FREQ}
-${MAT}
-${ALIAS_K}
-${pairSetup(o)}
+export function adjointReduceKernel(o: RenderShaderOptions) {
+  if (profileLayout(o.profile).kind !== 'fixed') return adjointReduceKernelExt(o);
+  return defineKernel({
+    name: `adjoint-${o.m}`,
+    bindings: ADJOINT_BINDINGS,
+    workgroupSize: o.workgroupSize,
+    constants: constants(o),
+    shared: [FREQ, MAT, ALIAS_K],
+    body: /* wgsl */ `${pairSetup(o)}
 var<workgroup> red: array<f32, ${8 * o.workgroupSize}>;
-@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let l = wid.x;
   if (l >= batch.count) { return; }
@@ -695,7 +733,8 @@ ${(o.aliasOrders ?? 0) > 0 ? aliasedAdjointLoop(o) : baseAdjointLoop(o)}
     grad[(batch.pairBase + l) * 8u + li] = red[li * WG] / f32(M * M);
   }
 }
-`;
+`,
+  });
 }
 
 /**
@@ -838,7 +877,7 @@ ${body}
 };
 
 /** adjointReduceShader for the free-ν and bulge + disk profiles: NG = 12 components per pair. */
-function adjointReduceShaderExt(o: RenderShaderOptions): string {
+function adjointReduceKernelExt(o: RenderShaderOptions) {
   const pl = profileLayout(o.profile);
   const kSetup =
     pl.kind === 'spergel_free'
@@ -853,21 +892,15 @@ function adjointReduceShaderExt(o: RenderShaderOptions): string {
   K.r02b = rb * rb;
   K.hb = p2.y;
   K.fb = p2.x;`;
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
-@group(0) @binding(1) var<storage, read> src: array<vec4f>;
-@group(0) @binding(2) var<storage, read> psfSpec: array<vec2f>;
-@group(0) @binding(3) var<storage, read> work: array<vec2f>;
-@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
-@group(0) @binding(5) var<uniform> batch: Batch;
-@group(0) @binding(6) var<storage, read> phases: array<vec2f>;
-${FREQ}
-${MAT}
-${ALIAS_K}
-${pairSetup(o)}
+  return defineKernel({
+    name: `adjoint-${o.m}`,
+    bindings: ADJOINT_BINDINGS,
+    workgroupSize: o.workgroupSize,
+    constants: constants(o),
+    shared: [FREQ, MAT, ALIAS_K],
+    body: /* wgsl */ `${pairSetup(o)}
 ${galaxyDerivs(o)}
 var<workgroup> red: array<f32, ${pl.grads * o.workgroupSize}>;
-@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let l = wid.x;
   if (l >= batch.count) { return; }
@@ -900,5 +933,6 @@ ${extAdjointLoop(o)}
     grad[(batch.pairBase + l) * NG + li] = red[li * WG] / f32(M * M);
   }
 }
-`;
+`,
+  });
 }

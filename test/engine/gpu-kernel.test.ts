@@ -10,6 +10,7 @@ import { testDevice } from '../helpers/device.ts';
 import { createKernelPipeline, defineKernel, f32, i32, read, readWrite, u32, uniform } from '../../engine/gpu/kernel.ts';
 import { defineStruct } from '../../engine/gpu/struct.ts';
 import { BufferUsage, MapModeRead } from '../../engine/gpu/usage.ts';
+import { pairSetupKernel } from '../../shaders/render.wgsl.ts';
 
 // every alignment case the engine's records use, and vec3's (12 bytes, align 16) trap
 const REC = defineStruct('Rec', { a: 'u32', b: 'vec2f', c: 'i32', d: 'vec4f', e: 'f32', f: 'vec3f', g: 'u32', h: 'vec2i' });
@@ -65,6 +66,18 @@ describe('kernel descriptor → WGSL and layout (no device)', () => {
       [2, 'uniform'],
       [3, 'read-only-storage'],
     ]);
+  });
+
+  it('the render kernels take their constants from TypeScript (M, alias orders, workgroup size)', () => {
+    const k = pairSetupKernel({ m: 96, workgroupSize: 128, aliasOrders: 1 });
+    const lines = k.code.split('\n');
+    expect(lines).toContain('const M: u32 = 96u;');
+    expect(lines).toContain('const WG: u32 = 128u;');
+    expect(lines).toContain('const NA: i32 = 1;');
+    expect(lines).toContain('const O: u32 = 3u;');
+    // phase table: 2M entries + 2(2N+1) alias factors
+    expect(lines).toContain(`const PH: u32 = ${2 * 96 + 2 * 3}u;`);
+    expect(k.bindingNames).toEqual(['pairs', 'src', 'derived', 'phases', 'batch']);
   });
 
   it('refuses a body that declares its own bindings or has no main, and a u32 constant that is not a non-negative integer', () => {

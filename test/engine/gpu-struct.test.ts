@@ -7,9 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { defineStruct } from '../../engine/gpu/struct.ts';
-
-// the engine's pair record (shaders/render.wgsl.ts), restated here to test the packer on its own
-const PAIR = defineStruct('Pair', { source: 'u32', quadrant: 'u32', cx: 'i32', cy: 'i32', bx: 'i32', by: 'i32', fx: 'f32', fy: 'f32', jinv: 'vec4f', n: 'u32', m: 'u32', psfOffset: 'u32' });
+import { BATCH, PAIR } from '../../shaders/render.wgsl.ts';
+import { PSF_CHUNK } from '../../shaders/psf.wgsl.ts';
 
 const offsets = (s: { fields: readonly { name: string; offset: number }[] }) => Object.fromEntries(s.fields.map((f) => [f.name, f.offset]));
 
@@ -36,6 +35,18 @@ describe('struct layout: WGSL alignment rules', () => {
     const s = defineStruct('S', { a: 'u32', b: 'i32', c: 'f32' });
     expect(s.align).toBe(4);
     expect(s.size).toBe(12);
+  });
+
+  it('Pair: 12 words then J⁻¹ (vec4f) at byte 32, n, m, psfOffset at 48, 52, 56, size 64 (the record the shaders always read)', () => {
+    expect(offsets(PAIR)).toEqual({ source: 0, quadrant: 4, cx: 8, cy: 12, bx: 16, by: 20, fx: 24, fy: 28, jinv: 32, n: 48, m: 52, psfOffset: 56 });
+    // the last member ends at 60; align 16 (vec4f) rounds the size, hence the array stride, to 64
+    expect(PAIR.align).toBe(16);
+    expect(PAIR.size).toBe(64);
+  });
+
+  it('Batch: 8 u32 = 32 bytes; Chunk: 2 u32 = 8 bytes', () => {
+    expect(BATCH.size).toBe(32);
+    expect(PSF_CHUNK.size).toBe(8);
   });
 
   it('the WGSL text lists the fields in order with their types', () => {
