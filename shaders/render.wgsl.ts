@@ -178,6 +178,40 @@ fn aliasK(i: u32, o: u32) -> f32 {
 }
 `;
 
+/**
+ * The stamp spectrum's common factors, written once for kspaceRender (which renders it) and
+ * adjointReduce (which differentiates it): base frequency, world frequency, the pair's phase.
+ */
+const SPECTRUM = /* wgsl */ `
+// k (radians per pixel) at base frequency index (ix, iy)
+fn baseK(ix: u32, iy: u32) -> vec2f {
+  return vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
+}
+// world frequency J⁻ᵀ k (J⁻¹ row-major)
+fn worldQ(jinv: vec4f, k: vec2f) -> vec2f {
+  return vec2f(jinv.x * k.x + jinv.z * k.y, jinv.y * k.x + jinv.w * k.y);
+}
+// e^{−ik·p} of pair l at (ix, iy): the product of its per-axis phase tables (pairSetup)
+fn pairPhase(l: u32, ix: u32, iy: u32) -> vec2f {
+  return cmul(phases[l * PH + ix], phases[l * PH + M + iy]);
+}
+`;
+
+/** The adjoint's view of the residual spectra: pair l's R̂ from its two-for-one FFT slot. */
+const RESIDUAL_SPECTRUM = /* wgsl */ `
+// conj(r)·s
+fn conjMul(r: vec2f, s: vec2f) -> vec2f { return vec2f(r.x * s.x + r.y * s.y, r.x * s.y - r.y * s.x); }
+// slot l/2 holds W = Ra + i·Rb with Ra, Rb the FFTs of real residuals (Hermitian):
+// Ra = (W(k) + conj W(−k))/2, Rb = (W(k) − conj W(−k))/(2i)
+fn pairResidual(l: u32, ix: u32, iy: u32) -> vec2f {
+  let ws = (l >> 1u) * M * M;
+  let w0 = work[ws + iy * M + ix];
+  let w1 = work[ws + ((M - iy) % M) * M + (M - ix) % M];
+  if ((l & 1u) == 0u) { return 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
+  return 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x);
+}
+`;
+
 const pairSetup = (o: RenderShaderOptions) => /* wgsl */ `
 struct Setup { a: vec4f, r0: f32, flux: f32, f: vec2f };
 fn setup(pr: Pair, p0: vec4f, p1: vec4f, g: vec2f) -> Setup {
@@ -289,20 +323,20 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
       let p = psfSpec[((l * O + oy) * O + ox) * M * M + iy * M + ix];
       if (p.x == 0.0 && p.y == 0.0) { continue; }
       let kx = aliasK(ix, ox);
-      let q = vec2f(jinv.x * kx + jinv.z * ky, jinv.y * kx + jinv.w * ky);
+      let q = worldQ(jinv, vec2f(kx, ky));
       acc = acc + cmul(p, cmul(phases[base + 2u * M + ox], ay)) * galaxy(l, q);
     }
   }
-  let e = cmul(phases[base + ix], phases[base + M + iy]);
+  let e = pairPhase(l, ix, iy);
   return cmul(acc, e) * derived[DV * l + 2u].y;
 }
 `
     : /* wgsl */ `${galaxyExt(o)}
 fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
   let jinv = derived[DV * l];
-  let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
-  let q = vec2f(jinv.x * k.x + jinv.z * k.y, jinv.y * k.x + jinv.w * k.y);
-  let e = cmul(phases[l * PH + ix], phases[l * PH + M + iy]);
+  let k = baseK(ix, iy);
+  let q = worldQ(jinv, k);
+  let e = pairPhase(l, ix, iy);
   return cmul(psfSpec[l * M * M + iy * M + ix], e) * (derived[DV * l + 2u].y * galaxy(l, q));
 }
 `;
@@ -360,11 +394,11 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
   let jinv = derived[3u * l];
   let a = derived[3u * l + 1u];
   let rf = derived[3u * l + 2u];
-  let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
-  let q = vec2f(jinv.x * k.x + jinv.z * k.y, jinv.y * k.x + jinv.w * k.y);
+  let k = baseK(ix, iy);
+  let q = worldQ(jinv, k);
   let v = mtv(a, q);
   let t = 1.0 / (1.0 + rf.x * dot(v, v));
-  let e = cmul(phases[l * PH + ix], phases[l * PH + M + iy]);
+  let e = pairPhase(l, ix, iy);
   return cmul(psfSpec[l * M * M + iy * M + ix], e) * (rf.y * ${galaxyFT(o)});
 }
 `;
@@ -388,13 +422,13 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
       let p = psfSpec[((l * O + oy) * O + ox) * M * M + iy * M + ix];
       if (p.x == 0.0 && p.y == 0.0) { continue; }
       let kx = aliasK(ix, ox);
-      let q = vec2f(jinv.x * kx + jinv.z * ky, jinv.y * kx + jinv.w * ky);
+      let q = worldQ(jinv, vec2f(kx, ky));
       let v = mtv(a, q);
       let t = 1.0 / (1.0 + rf.x * dot(v, v));
       acc = acc + cmul(p, cmul(phases[base + 2u * M + ox], ay)) * (${galaxyFT(o)});
     }
   }
-  let e = cmul(phases[base + ix], phases[base + M + iy]);
+  let e = pairPhase(l, ix, iy);
   return cmul(acc, e) * rf.y;
 }
 `;
@@ -418,7 +452,7 @@ export function kspaceRenderKernel(o: RenderShaderOptions) {
     },
     workgroupSize: o.workgroupSize,
     constants: constants(o),
-    shared: [FREQ, MAT, ALIAS_K],
+    shared: [FREQ, MAT, ALIAS_K, SPECTRUM],
     body: /* wgsl */ `${profileLayout(o.profile).kind !== 'fixed' ? extSpectrum(o) : (o.aliasOrders ?? 0) > 0 ? aliasedSpectrum(o) : baseSpectrum(o)}
 fn hermitian(l: u32, ix: u32, iy: u32) -> vec2f {
   let s = spectrum(l, ix, iy);
@@ -574,25 +608,17 @@ const baseAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
   var acc0 = vec4f(0.0); // F, h, e1, e2
   var acc1 = vec4f(0.0); // dx, dy, g1, g2
   for (var idx = li; idx < M * M; idx = idx + WG) {
-    let mx = signedFreq(idx % M);
-    let my = signedFreq(idx / M);
-    let k = vec2f(f32(mx), f32(my)) * (TWO_PI / f32(M));
-    let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+    let k = baseK(idx % M, idx / M);
+    let q = worldQ(pr.jinv, k);
     let v = mtv(s.a, q);
     let qq = dot(v, v);
     let t = 1.0 / (1.0 + r02 * qq);
     let j = l * M * M + idx;
     // unit-flux spectrum times conj(R̂)
-    let ph = cmul(phases[l * PH + idx % M], phases[l * PH + M + idx / M]);
+    let ph = pairPhase(l, idx % M, idx / M);
     let s0 = cmul(psfSpec[j], ph) * (${galaxyFT(o)});
-    // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
-    let ws = (l >> 1u) * M * M;
-    let w0 = work[ws + idx];
-    let w1 = work[ws + ((M - idx / M) % M) * M + (M - idx % M) % M];
-    var rr: vec2f;
-    if ((l & 1u) == 0u) { rr = 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
-    else { rr = 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x); }
-    let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
+    let rr = pairResidual(l, idx % M, idx / M);
+    let z0 = conjMul(rr, s0); // conj(R̂)·Ŝ0
     let zr = z0.x * s.flux;
     let zi = z0.y * s.flux;
     let cmn = -${f32Literal(exponentOf(o))} * r02 * t; // ∂ log Ĝ / ∂(Q) · r0²… times ∂Q
@@ -617,14 +643,8 @@ const aliasedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
   for (var idx = li; idx < M * M; idx = idx + WG) {
     let ix = idx % M;
     let iy = idx / M;
-    let ph = cmul(phases[base + ix], phases[base + M + iy]);
-    // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
-    let ws = (l >> 1u) * M * M;
-    let w0 = work[ws + idx];
-    let w1 = work[ws + ((M - iy) % M) * M + (M - ix) % M];
-    var rr: vec2f;
-    if ((l & 1u) == 0u) { rr = 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
-    else { rr = 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x); }
+    let ph = pairPhase(l, ix, iy);
+    let rr = pairResidual(l, ix, iy);
     for (var oy = 0u; oy < O; oy = oy + 1u) {
       let ky = aliasK(iy, oy);
       let phy = cmul(ph, phases[base + 2u * M + O + oy]);
@@ -632,13 +652,13 @@ const aliasedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
         let p = psfSpec[((l * O + oy) * O + ox) * M * M + idx];
         if (p.x == 0.0 && p.y == 0.0) { continue; }
         let k = vec2f(aliasK(ix, ox), ky);
-        let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+        let q = worldQ(pr.jinv, k);
         let v = mtv(s.a, q);
         let qq = dot(v, v);
         let t = 1.0 / (1.0 + r02 * qq);
         // unit-flux spectrum of this order times conj(R̂)
         let s0 = cmul(p, cmul(phy, phases[base + 2u * M + ox])) * (${galaxyFT(o)});
-        let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
+        let z0 = conjMul(rr, s0); // conj(R̂)·Ŝ0
         let zr = z0.x * s.flux;
         let zi = z0.y * s.flux;
         let cmn = -${f32Literal(exponentOf(o))} * r02 * t;
@@ -679,7 +699,7 @@ export function adjointReduceKernel(o: RenderShaderOptions) {
     bindings: ADJOINT_BINDINGS,
     workgroupSize: o.workgroupSize,
     constants: constants(o),
-    shared: [FREQ, MAT, ALIAS_K],
+    shared: [FREQ, MAT, ALIAS_K, SPECTRUM, RESIDUAL_SPECTRUM],
     body: /* wgsl */ `${pairSetup(o)}
 var<workgroup> red: array<f32, ${8 * o.workgroupSize}>;
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -839,14 +859,8 @@ const extAdjointLoop = (o: RenderShaderOptions) => {
   for (var idx = li; idx < M * M; idx = idx + WG) {
     let ix = idx % M;
     let iy = idx / M;
-    let ph = cmul(phases[base + ix], phases[base + M + iy]);
-    // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
-    let ws = (l >> 1u) * M * M;
-    let w0 = work[ws + idx];
-    let w1 = work[ws + ((M - iy) % M) * M + (M - ix) % M];
-    var rr: vec2f;
-    if ((l & 1u) == 0u) { rr = 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
-    else { rr = 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x); }
+    let ph = pairPhase(l, ix, iy);
+    let rr = pairResidual(l, ix, iy);
 ${
   aliased
     ? `    for (var oy = 0u; oy < O; oy = oy + 1u) {
@@ -856,18 +870,18 @@ ${
         let p = psfSpec[((l * O + oy) * O + ox) * M * M + idx];
         if (p.x == 0.0 && p.y == 0.0) { continue; }
         let k = vec2f(aliasK(ix, ox), ky);
-        let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+        let q = worldQ(pr.jinv, k);
         let s0 = cmul(p, cmul(phy, phases[base + 2u * M + ox]));
-        let zp = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·P̂·phase
+        let zp = conjMul(rr, s0); // conj(R̂)·P̂·phase
 ${body}
       }
     }`
     : `    {
       {
-        let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
-        let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+        let k = baseK(ix, iy);
+        let q = worldQ(pr.jinv, k);
         let s0 = cmul(psfSpec[l * M * M + idx], ph);
-        let zp = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·P̂·phase
+        let zp = conjMul(rr, s0); // conj(R̂)·P̂·phase
 ${body}
       }
     }`
@@ -897,7 +911,7 @@ function adjointReduceKernelExt(o: RenderShaderOptions) {
     bindings: ADJOINT_BINDINGS,
     workgroupSize: o.workgroupSize,
     constants: constants(o),
-    shared: [FREQ, MAT, ALIAS_K],
+    shared: [FREQ, MAT, ALIAS_K, SPECTRUM, RESIDUAL_SPECTRUM],
     body: /* wgsl */ `${pairSetup(o)}
 ${galaxyDerivs(o)}
 var<workgroup> red: array<f32, ${pl.grads * o.workgroupSize}>;
