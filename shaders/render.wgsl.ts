@@ -52,8 +52,31 @@ export const RESID_INFO = defineStruct('ResidInfo', { nActive: 'u32' });
 export const PAIR_BYTES = PAIR.size;
 /** Bytes of the per-batch uniform. */
 export const BATCH_UNIFORM_BYTES = BATCH.size;
+
+const SOURCE_BASE = { flux: 'f32', hlr: 'f32', e1: 'f32', e2: 'f32', dx: 'f32', dy: 'f32', g1: 'f32', g2: 'f32' } as const;
+/**
+ * Per-source parameters as the kernels read them (`src: array<vec4f>`, SV vec4f per source):
+ * p0 = (F, h, e1, e2), p1 = (dx, dy, g1, g2) — the shear per source, so replicas (chains) carry
+ * their own — and p2 the profile's own four: (ν, 1/c_ν, (dc/dν)/c_ν, 0) for a free-ν Spergel
+ * (c_ν from the CPU table, engine/model/spergel.ts), (B/T, bulge hlr, bulge e1, bulge e2) for
+ * bulge + disk. ShearEngine.upload writes them at every evaluation by these field tables.
+ */
+export const SOURCE_RECORDS = {
+  fixed: defineStruct('SourceParams', SOURCE_BASE),
+  spergel_free: defineStruct('SourceParams', { ...SOURCE_BASE, nu: 'f32', invC: 'f32', dlogC: 'f32', pad: 'f32' }),
+  bulge_disk: defineStruct('SourceParams', { ...SOURCE_BASE, bulgeFrac: 'f32', bulgeHlr: 'f32', bulgeE1: 'f32', bulgeE2: 'f32' }),
+} as const;
+/**
+ * Gradient components adjointReduce writes per pair (`grad: array<f32>`, NG per pair), summed
+ * per source in float64 by ShearEngine (g1, g2 over every pair).
+ */
+export const GRADIENT_RECORDS = {
+  fixed: defineStruct('PairGradient', SOURCE_BASE),
+  spergel_free: defineStruct('PairGradient', { ...SOURCE_BASE, nu: 'f32', pad0: 'f32', pad1: 'f32', pad2: 'f32' }),
+  bulge_disk: defineStruct('PairGradient', { ...SOURCE_BASE, bulgeFrac: 'f32', bulgeHlr: 'f32', bulgeE1: 'f32', bulgeE2: 'f32' }),
+} as const;
 /** Gradient components written per pair (exponential and fixed-ν Spergel; see profileLayout). */
-export const GRAD_PER_PAIR = 8;
+export const GRAD_PER_PAIR = GRADIENT_RECORDS.fixed.size / 4;
 
 /**
  * How a profile is laid out on the GPU. 'fixed' (exponential, Spergel of one ν): 2 vec4f of
@@ -71,9 +94,11 @@ export interface ProfileLayout {
 }
 
 export function profileLayout(profile: GalaxyProfile | undefined): ProfileLayout {
-  if (profile?.type === 'spergel' && profile.free) return { kind: 'spergel_free', srcVecs: 3, derivedVecs: 3, grads: 12 };
-  if (profile?.type === 'bulge_disk') return { kind: 'bulge_disk', srcVecs: 3, derivedVecs: 5, grads: 12 };
-  return { kind: 'fixed', srcVecs: 2, derivedVecs: 3, grads: GRAD_PER_PAIR };
+  const kind = profile?.type === 'spergel' && profile.free ? 'spergel_free' : profile?.type === 'bulge_disk' ? 'bulge_disk' : 'fixed';
+  // record sizes from the field tables: vec4f per source, f32 per pair
+  const srcVecs = SOURCE_RECORDS[kind].size / 16;
+  const grads = GRADIENT_RECORDS[kind].size / 4;
+  return { kind, srcVecs, derivedVecs: kind === 'bulge_disk' ? 5 : 3, grads };
 }
 
 /** h / r0 of the exponential (the default of RenderShaderOptions.hlrOverR0; r0 = hlr / this). */
@@ -194,6 +219,36 @@ fn worldQ(jinv: vec4f, k: vec2f) -> vec2f {
 // e^{−ik·p} of pair l at (ix, iy): the product of its per-axis phase tables (pairSetup)
 fn pairPhase(l: u32, ix: u32, iy: u32) -> vec2f {
   return cmul(phases[l * PH + ix], phases[l * PH + M + iy]);
+}
+`;
+
+/** A = S(g)·S(ge) and its derivatives in (e1, e2, g1, g2): written once for every adjoint. */
+const SHAPE_DERIVS = /* wgsl */ `
+struct ShapeD { a: vec4f, e1: vec4f, e2: vec4f, g1: vec4f, g2: vec4f };
+// A = S(g)·S(ge), ge = e/(1+√(1−|e|²)), and ∂A/∂(e1, e2, g1, g2)
+fn shapeDerivs(e: vec2f, g: vec2f) -> ShapeD {
+  var d: ShapeD;
+  let tt = sqrt(max(1.0 - dot(e, e), 1e-12));
+  let dd = 1.0 + tt;
+  let ge = e / dd;
+  let sg = shearMat(g);
+  let sge = shearMat(ge);
+  let ng = (1.0 / sqrt(1.0 - dot(g, g)));
+  let nge = (1.0 / sqrt(1.0 - dot(ge, ge)));
+  let dS1g = vec4f(1.0, 0.0, 0.0, -1.0) * ng + sg * (g.x * ng * ng);
+  let dS2g = vec4f(0.0, 1.0, 1.0, 0.0) * ng + sg * (g.y * ng * ng);
+  let dS1e = vec4f(1.0, 0.0, 0.0, -1.0) * nge + sge * (ge.x * nge * nge);
+  let dS2e = vec4f(0.0, 1.0, 1.0, 0.0) * nge + sge * (ge.y * nge * nge);
+  // d ge_i / d e_j = δij/D + e_i e_j/(t D²)
+  let c = 1.0 / (tt * dd * dd);
+  let dge_de1 = vec2f(1.0 / dd + e.x * e.x * c, e.y * e.x * c);
+  let dge_de2 = vec2f(e.x * e.y * c, 1.0 / dd + e.y * e.y * c);
+  d.a = mmul(sg, sge);
+  d.e1 = mmul(sg, dS1e * dge_de1.x + dS2e * dge_de1.y);
+  d.e2 = mmul(sg, dS1e * dge_de2.x + dS2e * dge_de2.y);
+  d.g1 = mmul(dS1g, sge);
+  d.g2 = mmul(dS2g, sge);
+  return d;
 }
 `;
 
@@ -699,7 +754,7 @@ export function adjointReduceKernel(o: RenderShaderOptions) {
     bindings: ADJOINT_BINDINGS,
     workgroupSize: o.workgroupSize,
     constants: constants(o),
-    shared: [FREQ, MAT, ALIAS_K, SPECTRUM, RESIDUAL_SPECTRUM],
+    shared: [FREQ, MAT, ALIAS_K, SPECTRUM, RESIDUAL_SPECTRUM, SHAPE_DERIVS],
     body: /* wgsl */ `${pairSetup(o)}
 var<workgroup> red: array<f32, ${8 * o.workgroupSize}>;
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -711,27 +766,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   let g = p1.zw;
   let s = setup(pr, p0, p1, g);
 
-  // ∂A/∂θ for θ = e1, e2, g1, g2 (A = S(g)·S(ge), ge = e/(1+√(1−|e|²))).
-  let e = p0.zw;
-  let tt = sqrt(max(1.0 - dot(e, e), 1e-12));
-  let dd = 1.0 + tt;
-  let ge = e / dd;
-  let sg = shearMat(g);
-  let sge = shearMat(ge);
-  let ng = (1.0 / sqrt(1.0 - dot(g, g)));
-  let nge = (1.0 / sqrt(1.0 - dot(ge, ge)));
-  let dS1g = vec4f(1.0, 0.0, 0.0, -1.0) * ng + sg * (g.x * ng * ng);
-  let dS2g = vec4f(0.0, 1.0, 1.0, 0.0) * ng + sg * (g.y * ng * ng);
-  let dS1e = vec4f(1.0, 0.0, 0.0, -1.0) * nge + sge * (ge.x * nge * nge);
-  let dS2e = vec4f(0.0, 1.0, 1.0, 0.0) * nge + sge * (ge.y * nge * nge);
-  // d ge_i / d e_j = δij/D + e_i e_j/(t D²)
-  let c = 1.0 / (tt * dd * dd);
-  let dge_de1 = vec2f(1.0 / dd + e.x * e.x * c, e.y * e.x * c);
-  let dge_de2 = vec2f(e.x * e.y * c, 1.0 / dd + e.y * e.y * c);
-  let bE1 = mmul(sg, dS1e * dge_de1.x + dS2e * dge_de1.y);
-  let bE2 = mmul(sg, dS1e * dge_de2.x + dS2e * dge_de2.y);
-  let bG1 = mmul(dS1g, sge);
-  let bG2 = mmul(dS2g, sge);
+  // ∂A/∂θ for θ = e1, e2, g1, g2 (A itself is s.a, from setup)
+  let dA = shapeDerivs(p0.zw, g);
+  let bE1 = dA.e1;
+  let bE2 = dA.e2;
+  let bG1 = dA.g1;
+  let bG2 = dA.g2;
   let r02 = s.r0 * s.r0;
   let hlr = p0.y;
 
@@ -771,32 +811,6 @@ function galaxyDerivs(o: RenderShaderOptions): string {
   const pl = profileLayout(o.profile);
   const common = /* wgsl */ `
 struct GalD { g: f32, dh: f32, de: vec2f, dg: vec2f, x: vec4f };
-struct ShapeD { a: vec4f, e1: vec4f, e2: vec4f, g1: vec4f, g2: vec4f };
-// A = S(g)·S(ge), ge = e/(1+√(1−|e|²)), and ∂A/∂(e1, e2, g1, g2)
-fn shapeDerivs(e: vec2f, g: vec2f) -> ShapeD {
-  var d: ShapeD;
-  let tt = sqrt(max(1.0 - dot(e, e), 1e-12));
-  let dd = 1.0 + tt;
-  let ge = e / dd;
-  let sg = shearMat(g);
-  let sge = shearMat(ge);
-  let ng = (1.0 / sqrt(1.0 - dot(g, g)));
-  let nge = (1.0 / sqrt(1.0 - dot(ge, ge)));
-  let dS1g = vec4f(1.0, 0.0, 0.0, -1.0) * ng + sg * (g.x * ng * ng);
-  let dS2g = vec4f(0.0, 1.0, 1.0, 0.0) * ng + sg * (g.y * ng * ng);
-  let dS1e = vec4f(1.0, 0.0, 0.0, -1.0) * nge + sge * (ge.x * nge * nge);
-  let dS2e = vec4f(0.0, 1.0, 1.0, 0.0) * nge + sge * (ge.y * nge * nge);
-  // d ge_i / d e_j = δij/D + e_i e_j/(t D²)
-  let c = 1.0 / (tt * dd * dd);
-  let dge_de1 = vec2f(1.0 / dd + e.x * e.x * c, e.y * e.x * c);
-  let dge_de2 = vec2f(e.x * e.y * c, 1.0 / dd + e.y * e.y * c);
-  d.a = mmul(sg, sge);
-  d.e1 = mmul(sg, dS1e * dge_de1.x + dS2e * dge_de1.y);
-  d.e2 = mmul(sg, dS1e * dge_de2.x + dS2e * dge_de2.y);
-  d.g1 = mmul(dS1g, sge);
-  d.g2 = mmul(dS2g, sge);
-  return d;
-}
 struct PairK { d: ShapeD, r02: f32, h: f32, e: f32, dlc: f32, b: ShapeD, r02b: f32, hb: f32, fb: f32 };
 var<private> K: PairK;
 `;
@@ -911,7 +925,7 @@ function adjointReduceKernelExt(o: RenderShaderOptions) {
     bindings: ADJOINT_BINDINGS,
     workgroupSize: o.workgroupSize,
     constants: constants(o),
-    shared: [FREQ, MAT, ALIAS_K, SPECTRUM, RESIDUAL_SPECTRUM],
+    shared: [FREQ, MAT, ALIAS_K, SPECTRUM, RESIDUAL_SPECTRUM, SHAPE_DERIVS],
     body: /* wgsl */ `${pairSetup(o)}
 ${galaxyDerivs(o)}
 var<workgroup> red: array<f32, ${pl.grads * o.workgroupSize}>;

@@ -53,6 +53,11 @@ export interface StructLayout<F extends StructFields = StructFields> {
   readonly wgsl: string;
   /** Byte offset of a field. */
   offsetOf(field: keyof F & string): number;
+  /**
+   * Offset of each field in 4-byte words: for hot loops that write a Float32Array of records
+   * directly (record i at i·size/4 + words.field), without a record object per write.
+   */
+  readonly words: { readonly [K in keyof F]: number };
   /** Writes record `index` (at byte index·size + byteOffset) of `buffer`. */
   pack(buffer: ArrayBuffer, index: number, value: StructValue<F>, byteOffset?: number): void;
   /** Reads record `index` back (vectors as plain arrays of numbers). */
@@ -116,8 +121,10 @@ export function defineStruct<F extends StructFields>(name: string, fields: F, co
     return at / 4;
   };
 
+  const words = Object.fromEntries(list.map((f) => [f.name, f.offset / 4])) as { [K in keyof F]: number };
   const layout: StructLayout<F> = {
     name,
+    words,
     fields: list,
     size,
     align,

@@ -21,6 +21,7 @@ import {
   BLOCK_PIXELS,
   BLOCK_W,
   CSR_INFO,
+  GRADIENT_RECORDS,
   kspaceRenderKernel,
   PAIR,
   pairSetupKernel,
@@ -28,6 +29,7 @@ import {
   profileLayout,
   type ProfileLayout,
   RESID_INFO,
+  SOURCE_RECORDS,
   residScatterKernel,
   residualKernel,
 } from '../../shaders/render.wgsl.ts';
@@ -631,38 +633,42 @@ export class ShearEngine {
     return chunks;
   }
 
-  /** Writes the parameters of replicas 0 … n−1 (n = list length); shear per source (src[2s+1].zw). */
+  /** Writes the parameters of replicas 0 … n−1 (n = list length) as SOURCE_RECORDS; shear per source. */
   private upload(list: readonly SceneParams[]): void {
     if (list.length < 1 || list.length > this.replicas) throw new RangeError(`ShearEngine: ${list.length} parameter sets for an engine of ${this.replicas} replica(s)`);
     const h = this.srcHost;
     const ns = this.set.sources.length;
-    const sv = 4 * this.prof.srcVecs;
     const kind = this.prof.kind;
+    // the record's fields in words (SOURCE_RECORDS): written straight into the Float32Array, no object per source
+    const sv = SOURCE_RECORDS[kind].size / 4;
+    const w = SOURCE_RECORDS.fixed.words;
+    const sf = SOURCE_RECORDS.spergel_free.words;
+    const bd = SOURCE_RECORDS.bulge_disk.words;
     list.forEach((params, r) => {
       validateParams(this.set, params, this.options.profile);
       for (let s = 0; s < ns; s++) {
         const o = sv * (r * ns + s);
-        h[o] = params.flux[s];
-        h[o + 1] = params.hlr[s];
-        h[o + 2] = params.e1[s];
-        h[o + 3] = params.e2[s];
-        h[o + 4] = params.dx[s];
-        h[o + 5] = params.dy[s];
-        h[o + 6] = params.g1;
-        h[o + 7] = params.g2;
+        h[o + w.flux] = params.flux[s];
+        h[o + w.hlr] = params.hlr[s];
+        h[o + w.e1] = params.e1[s];
+        h[o + w.e2] = params.e2[s];
+        h[o + w.dx] = params.dx[s];
+        h[o + w.dy] = params.dy[s];
+        h[o + w.g1] = params.g1;
+        h[o + w.g2] = params.g2;
         if (kind === 'spergel_free') {
           // r0 = h / c_ν on the GPU; c_ν and dc/dν from the table (engine/model/spergel.ts)
           const nu = params.nu![s];
           const { c, dc } = spergelHlrOverR0Table(nu);
-          h[o + 8] = nu;
-          h[o + 9] = 1 / c;
-          h[o + 10] = dc / c;
-          h[o + 11] = 0;
+          h[o + sf.nu] = nu;
+          h[o + sf.invC] = 1 / c;
+          h[o + sf.dlogC] = dc / c;
+          h[o + sf.pad] = 0;
         } else if (kind === 'bulge_disk') {
-          h[o + 8] = params.bulgeFrac![s];
-          h[o + 9] = params.bulgeHlr![s];
-          h[o + 10] = params.bulgeE1![s];
-          h[o + 11] = params.bulgeE2![s];
+          h[o + bd.bulgeFrac] = params.bulgeFrac![s];
+          h[o + bd.bulgeHlr] = params.bulgeHlr![s];
+          h[o + bd.bulgeE1] = params.bulgeE1![s];
+          h[o + bd.bulgeE2] = params.bulgeE2![s];
         }
       }
     });
@@ -887,6 +893,10 @@ export class ShearEngine {
       const [logL] = await Promise.all([this.readLogL(n), this.readGrad.mapAsync(MapModeRead)]);
       const g = new Float32Array(this.readGrad.getMappedRange(), 0, nPairs * ng);
       const kind = this.prof.kind;
+      // gradient components in words (GRADIENT_RECORDS)
+      const w = GRADIENT_RECORDS.fixed.words;
+      const sf = GRADIENT_RECORDS.spergel_free.words;
+      const bd = GRADIENT_RECORDS.bulge_disk.words;
       const ns = this.set.sources.length;
       const nPix = this.nPixels();
       const out: Evaluation[] = [];
@@ -906,20 +916,20 @@ export class ShearEngine {
         for (let i = i0; i < i0 + this.perReplica.pairs; i++) {
           const o = i * ng;
           const s = this.layout.pairs[i].source - r * ns;
-          grad.flux[s] += g[o];
-          grad.hlr[s] += g[o + 1];
-          grad.e1[s] += g[o + 2];
-          grad.e2[s] += g[o + 3];
-          grad.dx[s] += g[o + 4];
-          grad.dy[s] += g[o + 5];
-          g1 += g[o + 6];
-          g2 += g[o + 7];
-          if (kind === 'spergel_free') grad.nu![s] += g[o + 8];
+          grad.flux[s] += g[o + w.flux];
+          grad.hlr[s] += g[o + w.hlr];
+          grad.e1[s] += g[o + w.e1];
+          grad.e2[s] += g[o + w.e2];
+          grad.dx[s] += g[o + w.dx];
+          grad.dy[s] += g[o + w.dy];
+          g1 += g[o + w.g1];
+          g2 += g[o + w.g2];
+          if (kind === 'spergel_free') grad.nu![s] += g[o + sf.nu];
           else if (kind === 'bulge_disk') {
-            grad.bulgeFrac![s] += g[o + 8];
-            grad.bulgeHlr![s] += g[o + 9];
-            grad.bulgeE1![s] += g[o + 10];
-            grad.bulgeE2![s] += g[o + 11];
+            grad.bulgeFrac![s] += g[o + bd.bulgeFrac];
+            grad.bulgeHlr![s] += g[o + bd.bulgeHlr];
+            grad.bulgeE1![s] += g[o + bd.bulgeE1];
+            grad.bulgeE2![s] += g[o + bd.bulgeE2];
           }
         }
         grad.g1 = g1;

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { defineStruct } from '../../engine/gpu/struct.ts';
-import { BATCH, PAIR } from '../../shaders/render.wgsl.ts';
+import { BATCH, GRADIENT_RECORDS, PAIR, profileLayout, SOURCE_RECORDS } from '../../shaders/render.wgsl.ts';
 import { PSF_CHUNK } from '../../shaders/psf.wgsl.ts';
 
 const offsets = (s: { fields: readonly { name: string; offset: number }[] }) => Object.fromEntries(s.fields.map((f) => [f.name, f.offset]));
@@ -47,6 +47,17 @@ describe('struct layout: WGSL alignment rules', () => {
   it('Batch: 8 u32 = 32 bytes; Chunk: 2 u32 = 8 bytes', () => {
     expect(BATCH.size).toBe(32);
     expect(PSF_CHUNK.size).toBe(8);
+  });
+
+  it('source and gradient records: the words the kernels read (p0 = F, h, e1, e2; p1 = dx, dy, g1, g2; p2 = the profile\'s four)', () => {
+    expect(SOURCE_RECORDS.fixed.words).toEqual({ flux: 0, hlr: 1, e1: 2, e2: 3, dx: 4, dy: 5, g1: 6, g2: 7 });
+    expect(SOURCE_RECORDS.spergel_free.words).toMatchObject({ nu: 8, invC: 9, dlogC: 10 });
+    expect(SOURCE_RECORDS.bulge_disk.words).toMatchObject({ bulgeFrac: 8, bulgeHlr: 9, bulgeE1: 10, bulgeE2: 11 });
+    expect(GRADIENT_RECORDS.spergel_free.words).toMatchObject({ g2: 7, nu: 8 });
+    // 2 vec4f per source and 8 gradients per pair for fixed profiles, 3 and 12 otherwise
+    expect(profileLayout(undefined)).toMatchObject({ srcVecs: 2, grads: 8 });
+    expect(profileLayout({ type: 'spergel', nu: 0.5, free: true })).toMatchObject({ srcVecs: 3, grads: 12 });
+    expect(profileLayout({ type: 'bulge_disk', bulgeNu: -0.6 })).toMatchObject({ srcVecs: 3, grads: 12 });
   });
 
   it('the WGSL text lists the fields in order with their types', () => {
