@@ -294,7 +294,7 @@ function bulgeExponent(o: RenderShaderOptions): number {
 }
 
 /**
- * pairSetupShader's per-pair derived values. Fixed profiles: (J⁻¹ | A | r0², F, h, 0).
+ * pairSetupKernel's per-pair derived values. Fixed profiles: (J⁻¹ | A | r0², F, h, 0).
  * Free ν: (J⁻¹ | A | r0², F, h, 1 + ν) with r0 = h / c_ν (1/c_ν from the CPU, src[3s+2].y).
  * Bulge + disk: (J⁻¹ | A_disk | r0_d², F, h_d, B/T | A_bulge | r0_b², h_b, 0, 0).
  */
@@ -904,7 +904,7 @@ ${body}
 `;
 };
 
-/** adjointReduceShader for the free-ν and bulge + disk profiles: NG = 12 components per pair. */
+/** adjointReduceKernel for the free-ν and bulge + disk profiles: NG = 12 components per pair. */
 function adjointReduceKernelExt(o: RenderShaderOptions) {
   const pl = profileLayout(o.profile);
   const kSetup =
