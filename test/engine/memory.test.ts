@@ -59,8 +59,11 @@ describe('estimateEngineBytes matches the engine', () => {
       const est = estimateEngineBytes(set, eo, device.limits);
       const eng = await ShearEngine.create(device, set, eo);
       const afterCreate = eng.stats.peakGpuBytes;
+      const buffersAfterCreate = eng.stats.buffersCreated;
       await eng.render(params);
       const afterRender = eng.stats.peakGpuBytes;
+      // every buffer is made by create: render (the first call included) allocates none
+      expect(eng.stats.buffersCreated).toBe(buffersAfterCreate);
       eng.destroy();
       console.log(`${name}: estimate build ${est.build} peak ${est.peak}; engine ${afterCreate} / ${afterRender}`);
       expect(Math.abs(est.peak - afterCreate) / afterCreate).toBeLessThan(0.1);
