@@ -21,7 +21,10 @@
  * relative to the start of the binding. Dispatch grid: x = groups of `lines` lines within an image
  * (N / lines, or fewer for a window of rows), y = image index within the binding.
  */
+// wgsl-preprocessor's `#if` keeps the pass variants (rows/columns, forward/inverse, swizzle) readable
+// as one text; the other kernel families need no conditional text and build theirs with plain template strings.
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { defineKernel, read, readWrite } from '../engine/gpu/kernel.ts';
 
 export interface FftPassShaderOptions {
   /** Transform length N (the image is N×N): 2^k or 3·2^k. */
@@ -40,6 +43,8 @@ export interface FftPassShaderOptions {
   scale: number;
   /** Row pass: XOR-swizzle the workgroup-memory index against bank conflicts (default true). */
   swizzle?: boolean;
+  /** Kernel name (labels the shader module and pipeline). */
+  name?: string;
 }
 
 /**
@@ -220,19 +225,18 @@ function emitBody(o: FftPassShaderOptions): string {
   return code.map((l) => `  ${l}`).join('\n');
 }
 
-export function fftPassShader(o: FftPassShaderOptions): string {
+/** One pass as a kernel descriptor: `data` (the images, transformed in place) and `tw` (the twiddles); one workgroup = `lines` lines. */
+export function fftPassKernel(o: FftPassShaderOptions) {
   const N = o.size;
   const T = N / o.perThread;
   const L = o.lines;
   const prod = o.radices.reduce((a, b) => a * b, 1);
   if (prod !== N || o.radices.some((r) => o.perThread % r !== 0)) {
-    throw new Error(`fftPassShader: radices ${o.radices} do not fit size ${N} / perThread ${o.perThread}`);
+    throw new Error(`fftPassKernel: radices ${o.radices} do not fit size ${N} / perThread ${o.perThread}`);
   }
   const exchanges = o.radices.length > 1;
-  return wgsl`
+  const body = wgsl`
 // Batched 2-D FFT, ${o.columns ? 'column' : 'row'} pass, N = ${N}, ${o.inverse ? 'inverse' : 'forward'}, radices ${o.radices.join('x')}
-@group(0) @binding(0) var<storage, read_write> data: array<vec2<f32>>;
-@group(0) @binding(1) var<storage, read> tw: array<vec2<f32>>;
 #if ${exchanges}
 var<workgroup> sm: array<vec2<f32>, ${L * N}>;
 #endif
@@ -256,7 +260,6 @@ fn twiddle(m: u32) -> vec2<f32> {
 #endif
 }
 
-@compute @workgroup_size(${L * T})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
 #if ${o.columns}
   let line = lid % ${L}u;
@@ -273,4 +276,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 ${emitBody(o)}
 }
 `;
+  return defineKernel({
+    name: o.name ?? `fft-${N}-${o.columns ? 'cols' : 'rows'}-${o.inverse ? 'inv' : 'fwd'}`,
+    bindings: {
+      data: readWrite('array<vec2<f32>>', 'the images, transformed in place'),
+      tw: read('array<vec2<f32>>', 'twiddles e^{−2πi m/N}, m < N (float64-computed)'),
+    },
+    workgroupSize: L * T,
+    body,
+  });
 }

@@ -15,7 +15,9 @@
  *   psfPolyPlace   q² components per pair of a chunk → M×M grids wrapped around index 0 (then FFT)
  *   psfCombine     (2N+1)² order spectra per pair from the q² component spectra
  */
-import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { defineKernel, read, readWrite, u32, uniform } from '../engine/gpu/kernel.ts';
+import { defineStruct } from '../engine/gpu/struct.ts';
+import { WGSL_CMUL, WGSL_SIGNED_FREQ } from './common.wgsl.ts';
 
 export interface PsfShaderOptions {
   /** FFT grid size. */
@@ -29,30 +31,26 @@ export interface PsfShaderOptions {
   orders: number;
 }
 
-/** Bytes of the per-chunk uniform: count, first output pair (within the batch), 0, 0. */
-export const PSF_CHUNK_UNIFORM_BYTES = 16;
+/** The per-chunk uniform: pairs in the chunk, first output pair (within the batch). */
+export const PSF_CHUNK = defineStruct('Chunk', { count: 'u32', outBase: 'u32' });
 
-function header(o: PsfShaderOptions): string {
-  return `const M: u32 = ${o.m}u;
-const WG: u32 = ${o.workgroupSize}u;
-const P: u32 = ${o.psfSize}u;
-const Q: u32 = ${o.q}u;
-const O: u32 = ${2 * o.orders + 1}u;
-struct Chunk { count: u32, outBase: u32, pad0: u32, pad1: u32 };
-fn signedFreq(i: u32) -> i32 {
-  return select(i32(i), i32(i) - i32(M), i >= M / 2u);
-}
-fn cmul(a: vec2f, b: vec2f) -> vec2f { return vec2f(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
-`;
+function constants(o: PsfShaderOptions) {
+  return { M: u32(o.m), P: u32(o.psfSize), Q: u32(o.q), O: u32(2 * o.orders + 1) };
 }
 
 /** Image l·q² + ry·q + rx of the chunk: component (rx, ry) of pair l, at grid offset signedFreq(idx). */
-export function psfPolyPlaceShader(o: PsfShaderOptions): string {
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> stamps: array<f32>;
-@group(0) @binding(1) var<storage, read_write> spec: array<vec2f>;
-@group(0) @binding(2) var<uniform> chunk: Chunk;
-@compute @workgroup_size(WG)
+export function psfPolyPlaceKernel(o: PsfShaderOptions) {
+  return defineKernel({
+    name: `psf-place-${o.m}`,
+    bindings: {
+      stamps: read('array<f32>'),
+      spec: readWrite('array<vec2f>'),
+      chunk: uniform(PSF_CHUNK),
+    },
+    workgroupSize: o.workgroupSize,
+    constants: constants(o),
+    shared: [WGSL_SIGNED_FREQ],
+    body: /* wgsl */ `
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let idx = wid.x * WG + li;
   let img = wid.y;
@@ -68,17 +66,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   }
   spec[img * M * M + idx] = vec2f(v, 0.0);
 }
-`;
+`,
+  });
 }
 
 /** Image l·O² + oy·O + ox: P̂(k + 2π(ox − N, oy − N)) of pair l, written at pair outBase + l of the batch. */
-export function psfCombineShader(o: PsfShaderOptions): string {
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> spec: array<vec2f>;
-@group(0) @binding(1) var<storage, read> table: array<vec2f>;
-@group(0) @binding(2) var<storage, read_write> out: array<vec2f>;
-@group(0) @binding(3) var<uniform> chunk: Chunk;
-@compute @workgroup_size(WG)
+export function psfCombineKernel(o: PsfShaderOptions) {
+  return defineKernel({
+    name: `psf-combine-${o.m}`,
+    bindings: {
+      spec: read('array<vec2f>'),
+      table: read('array<vec2f>'),
+      out: readWrite('array<vec2f>'),
+      chunk: uniform(PSF_CHUNK),
+    },
+    workgroupSize: o.workgroupSize,
+    constants: constants(o),
+    shared: [WGSL_CMUL],
+    body: /* wgsl */ `
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let idx = wid.x * WG + li;
   let img = wid.y;
@@ -100,5 +105,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   }
   out[((chunk.outBase + l) * O * O + ord) * M * M + idx] = acc;
 }
-`;
+`,
+  });
 }
+
+export type PsfPlaceKernel = ReturnType<typeof psfPolyPlaceKernel>;
+export type PsfCombineKernel = ReturnType<typeof psfCombineKernel>;

@@ -1,5 +1,6 @@
 /**
- * WGSL of the forward model and its adjoint (docs/forward-model.md), composed with wgsl-preprocessor.
+ * Kernels of the forward model and its adjoint (docs/forward-model.md), as descriptors
+ * (engine/gpu/kernel.ts): bindings by name, constants from TypeScript, the WGSL body.
  *
  * Kernels (one pipeline each, per FFT size M; all under compatibility limits):
  *   pairSetup     per pair: galaxy matrix, r0², flux, per-axis phase tables (and alias factors)
@@ -13,7 +14,9 @@
  * Numerics: the phase k·p is split into an exact integer part (taken mod M) and a small
  * fractional part so f32 sin/cos never see large arguments; PSF spectra are computed once.
  */
-import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { defineKernel, f32, i32, read, readWrite, u32, uniform, type KernelConstant } from '../engine/gpu/kernel.ts';
+import { defineStruct } from '../engine/gpu/struct.ts';
+import { WGSL_CMUL, WGSL_SIGNED_FREQ } from './common.wgsl.ts';
 import { spergelHlrOverR0 } from '../engine/model/spergel.ts';
 import { profileConstants, type GalaxyProfile } from '../engine/model/profile.ts';
 
@@ -21,12 +24,59 @@ import { profileConstants, type GalaxyProfile } from '../engine/model/profile.ts
 export const BLOCK_W = 16;
 export const BLOCK_H = 8;
 export const BLOCK_PIXELS = BLOCK_W * BLOCK_H;
-/** Bytes of one Pair record (see PAIR_STRUCT). */
-export const PAIR_BYTES = 64;
+
+/**
+ * One rendered (source, quadrant) pair, static for the engine's life (packed once by
+ * ShearEngine.build). The source centre on the FFT grid is (bx + fx, by + fy) + J⁻¹·(dx, dy):
+ * the integer part apart so that f32 never holds a large coordinate.
+ */
+export const PAIR = defineStruct(
+  'Pair',
+  { source: 'u32', quadrant: 'u32', cx: 'i32', cy: 'i32', bx: 'i32', by: 'i32', fx: 'f32', fy: 'f32', jinv: 'vec4f', n: 'u32', m: 'u32', psfOffset: 'u32' },
+  { cx: 'stamp corner in the quadrant', bx: 'centre on the FFT grid: integer part', fx: 'and fraction', jinv: 'row-major J⁻¹: (j00, j01, j10, j11)', n: 'stamp side', m: 'FFT grid side', psfOffset: 'first PSF sample of the pair' },
+);
+/**
+ * The per-batch uniform. `first` is unused by the kernels; with the two pads it keeps the record
+ * at 32 bytes, the size the GPU memory estimates (engine/scene/memory.ts, engine/plan) count.
+ */
+export const BATCH = defineStruct('Batch', { pairBase: 'u32', count: 'u32', width: 'u32', height: 'u32', nbx: 'u32', first: 'u32', pad1: 'u32', pad2: 'u32' }, {
+  pairBase: 'first pair of the batch in the pair table',
+  width: 'quadrant size',
+  nbx: 'blocks per row of the quadrant',
+});
+/** accumulate's uniform: the batch's CSR block lists (touched blocks, starts, entries) in one buffer. */
+export const CSR_INFO = defineStruct('CsrInfo', { nTouched: 'u32', startOffset: 'u32', entriesOffset: 'u32' });
+/** residual's uniform. */
+export const RESID_INFO = defineStruct('ResidInfo', { nActive: 'u32' });
+/** Bytes of one Pair record. */
+export const PAIR_BYTES = PAIR.size;
 /** Bytes of the per-batch uniform. */
-export const BATCH_UNIFORM_BYTES = 32;
+export const BATCH_UNIFORM_BYTES = BATCH.size;
+
+const SOURCE_BASE = { flux: 'f32', hlr: 'f32', e1: 'f32', e2: 'f32', dx: 'f32', dy: 'f32', g1: 'f32', g2: 'f32' } as const;
+/**
+ * Per-source parameters as the kernels read them (`src: array<vec4f>`, SV vec4f per source):
+ * p0 = (F, h, e1, e2), p1 = (dx, dy, g1, g2) — the shear per source, so replicas (chains) carry
+ * their own — and p2 the profile's own four: (ν, 1/c_ν, (dc/dν)/c_ν, 0) for a free-ν Spergel
+ * (c_ν from the CPU table, engine/model/spergel.ts), (B/T, bulge hlr, bulge e1, bulge e2) for
+ * bulge + disk. ShearEngine.upload writes them at every evaluation by these field tables.
+ */
+export const SOURCE_RECORDS = {
+  fixed: defineStruct('SourceParams', SOURCE_BASE),
+  spergel_free: defineStruct('SourceParams', { ...SOURCE_BASE, nu: 'f32', invC: 'f32', dlogC: 'f32', pad: 'f32' }),
+  bulge_disk: defineStruct('SourceParams', { ...SOURCE_BASE, bulgeFrac: 'f32', bulgeHlr: 'f32', bulgeE1: 'f32', bulgeE2: 'f32' }),
+} as const;
+/**
+ * Gradient components adjointReduce writes per pair (`grad: array<f32>`, NG per pair), summed
+ * per source in float64 by ShearEngine (g1, g2 over every pair).
+ */
+export const GRADIENT_RECORDS = {
+  fixed: defineStruct('PairGradient', SOURCE_BASE),
+  spergel_free: defineStruct('PairGradient', { ...SOURCE_BASE, nu: 'f32', pad0: 'f32', pad1: 'f32', pad2: 'f32' }),
+  bulge_disk: defineStruct('PairGradient', { ...SOURCE_BASE, bulgeFrac: 'f32', bulgeHlr: 'f32', bulgeE1: 'f32', bulgeE2: 'f32' }),
+} as const;
 /** Gradient components written per pair (exponential and fixed-ν Spergel; see profileLayout). */
-export const GRAD_PER_PAIR = 8;
+export const GRAD_PER_PAIR = GRADIENT_RECORDS.fixed.size / 4;
 
 /**
  * How a profile is laid out on the GPU. 'fixed' (exponential, Spergel of one ν): 2 vec4f of
@@ -44,36 +94,19 @@ export interface ProfileLayout {
 }
 
 export function profileLayout(profile: GalaxyProfile | undefined): ProfileLayout {
-  if (profile?.type === 'spergel' && profile.free) return { kind: 'spergel_free', srcVecs: 3, derivedVecs: 3, grads: 12 };
-  if (profile?.type === 'bulge_disk') return { kind: 'bulge_disk', srcVecs: 3, derivedVecs: 5, grads: 12 };
-  return { kind: 'fixed', srcVecs: 2, derivedVecs: 3, grads: GRAD_PER_PAIR };
+  const kind = profile?.type === 'spergel' && profile.free ? 'spergel_free' : profile?.type === 'bulge_disk' ? 'bulge_disk' : 'fixed';
+  // record sizes from the field tables: vec4f per source, f32 per pair
+  const srcVecs = SOURCE_RECORDS[kind].size / 16;
+  const grads = GRADIENT_RECORDS[kind].size / 4;
+  return { kind, srcVecs, derivedVecs: kind === 'bulge_disk' ? 5 : 3, grads };
 }
 
 /** h / r0 of the exponential (the default of RenderShaderOptions.hlrOverR0; r0 = hlr / this). */
 export const HLR_TO_R0 = 1.6783469900166605;
 
-const COMMON = /* wgsl */ `
-struct Pair {
-  source: u32, quadrant: u32, cx: i32, cy: i32,
-  // source centre on the FFT grid = (bx + fx, by + fy) + Jinv·(dx, dy)
-  bx: i32, by: i32, fx: f32, fy: f32,
-  jinv: vec4f,          // row-major J⁻¹: (j00, j01, j10, j11)
-  n: u32, m: u32, psfOffset: u32, pad0: u32,
-};
-struct Batch {
-  pairBase: u32, count: u32, width: u32, height: u32,
-  nbx: u32, first: u32, pad1: u32, pad2: u32,
-};
-const PI: f32 = 3.14159265358979;
-const TWO_PI: f32 = 6.28318530717959;
-`;
 
-/** Signed frequency and the (integer, fraction) phase helper shared by render and adjoint. */
-const FREQ = /* wgsl */ `
-fn signedFreq(i: u32) -> i32 {
-  return select(i32(i), i32(i) - i32(M), i >= M / 2u);
-}
-// (cos 2πt, sin 2πt) for |t| ≤ ½ turn, to ~1e-7 whatever the adapter's sin/cos: reduced to
+/** Signed frequency, e^{2πi t} accurate on every adapter, complex product: shared by every render kernel. */
+const CIS = /* wgsl */ `// (cos 2πt, sin 2πt) for |t| ≤ ½ turn, to ~1e-7 whatever the adapter's sin/cos: reduced to
 // |x| ≤ π/4 by quadrant, then Taylor series (truncation < 3e-9). SwiftShader's builtin sin/cos
 // are not accurate enough for the 1e-5 stamp tolerance.
 fn cisTurns(t: f32) -> vec2f {
@@ -88,8 +121,8 @@ fn cisTurns(t: f32) -> vec2f {
   if (k == 2) { return vec2f(-cs, -sn); }
   return vec2f(sn, -cs);
 }
-fn cmul(a: vec2f, b: vec2f) -> vec2f { return vec2f(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x); }
 `;
+const FREQ = [WGSL_SIGNED_FREQ, CIS, WGSL_CMUL].join('\n');
 
 /** 2×2 matrices as vec4f (a00, a01, a10, a11), row-major. */
 const MAT = /* wgsl */ `
@@ -153,17 +186,84 @@ export function phaseEntries(m: number, aliasOrders = 0): number {
   return 2 * m + (aliasOrders > 0 ? 2 * (2 * aliasOrders + 1) : 0);
 }
 
-function header(o: RenderShaderOptions): string {
+/** Constants of every render kernel of options `o` (FFT size, alias orders, profile record sizes). */
+function constants(o: RenderShaderOptions): Record<string, KernelConstant> {
   const n = o.aliasOrders ?? 0;
   const pl = profileLayout(o.profile);
-  const ext = pl.kind === 'fixed' ? '' : `const SV: u32 = ${pl.srcVecs}u;\nconst DV: u32 = ${pl.derivedVecs}u;\nconst NG: u32 = ${pl.grads}u;\n`;
-  return `${ext}const M: u32 = ${o.m}u;\nconst WG: u32 = ${o.workgroupSize}u;\nconst NA: i32 = ${n};\nconst O: u32 = ${2 * n + 1}u;\nconst PH: u32 = ${phaseEntries(o.m, n)}u;\n${COMMON}`;
+  const ext: Record<string, KernelConstant> = pl.kind === 'fixed' ? {} : { SV: u32(pl.srcVecs), DV: u32(pl.derivedVecs), NG: u32(pl.grads) };
+  return { ...ext, M: u32(o.m), NA: i32(n), O: u32(2 * n + 1), PH: u32(phaseEntries(o.m, n)), TWO_PI: f32(6.28318530717959) };
 }
+/** Block constants of the kernels that address model blocks. */
+const BLOCK_CONSTANTS = { BW: u32(BLOCK_W), BH: u32(BLOCK_H), BP: u32(BLOCK_PIXELS) };
 
 /** k of base frequency index i in alias order slot o (n = o − N), radians per pixel. */
 const ALIAS_K = /* wgsl */ `
 fn aliasK(i: u32, o: u32) -> f32 {
   return f32(signedFreq(i) + (i32(o) - NA) * i32(M)) * (TWO_PI / f32(M));
+}
+`;
+
+/**
+ * The stamp spectrum's common factors, written once for kspaceRender (which renders it) and
+ * adjointReduce (which differentiates it): base frequency, world frequency, the pair's phase.
+ */
+const SPECTRUM = /* wgsl */ `
+// k (radians per pixel) at base frequency index (ix, iy)
+fn baseK(ix: u32, iy: u32) -> vec2f {
+  return vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
+}
+// world frequency J⁻ᵀ k (J⁻¹ row-major)
+fn worldQ(jinv: vec4f, k: vec2f) -> vec2f {
+  return vec2f(jinv.x * k.x + jinv.z * k.y, jinv.y * k.x + jinv.w * k.y);
+}
+// e^{−ik·p} of pair l at (ix, iy): the product of its per-axis phase tables (pairSetup)
+fn pairPhase(l: u32, ix: u32, iy: u32) -> vec2f {
+  return cmul(phases[l * PH + ix], phases[l * PH + M + iy]);
+}
+`;
+
+/** A = S(g)·S(ge) and its derivatives in (e1, e2, g1, g2): written once for every adjoint. */
+const SHAPE_DERIVS = /* wgsl */ `
+struct ShapeD { a: vec4f, e1: vec4f, e2: vec4f, g1: vec4f, g2: vec4f };
+// A = S(g)·S(ge), ge = e/(1+√(1−|e|²)), and ∂A/∂(e1, e2, g1, g2)
+fn shapeDerivs(e: vec2f, g: vec2f) -> ShapeD {
+  var d: ShapeD;
+  let tt = sqrt(max(1.0 - dot(e, e), 1e-12));
+  let dd = 1.0 + tt;
+  let ge = e / dd;
+  let sg = shearMat(g);
+  let sge = shearMat(ge);
+  let ng = (1.0 / sqrt(1.0 - dot(g, g)));
+  let nge = (1.0 / sqrt(1.0 - dot(ge, ge)));
+  let dS1g = vec4f(1.0, 0.0, 0.0, -1.0) * ng + sg * (g.x * ng * ng);
+  let dS2g = vec4f(0.0, 1.0, 1.0, 0.0) * ng + sg * (g.y * ng * ng);
+  let dS1e = vec4f(1.0, 0.0, 0.0, -1.0) * nge + sge * (ge.x * nge * nge);
+  let dS2e = vec4f(0.0, 1.0, 1.0, 0.0) * nge + sge * (ge.y * nge * nge);
+  // d ge_i / d e_j = δij/D + e_i e_j/(t D²)
+  let c = 1.0 / (tt * dd * dd);
+  let dge_de1 = vec2f(1.0 / dd + e.x * e.x * c, e.y * e.x * c);
+  let dge_de2 = vec2f(e.x * e.y * c, 1.0 / dd + e.y * e.y * c);
+  d.a = mmul(sg, sge);
+  d.e1 = mmul(sg, dS1e * dge_de1.x + dS2e * dge_de1.y);
+  d.e2 = mmul(sg, dS1e * dge_de2.x + dS2e * dge_de2.y);
+  d.g1 = mmul(dS1g, sge);
+  d.g2 = mmul(dS2g, sge);
+  return d;
+}
+`;
+
+/** The adjoint's view of the residual spectra: pair l's R̂ from its two-for-one FFT slot. */
+const RESIDUAL_SPECTRUM = /* wgsl */ `
+// conj(r)·s
+fn conjMul(r: vec2f, s: vec2f) -> vec2f { return vec2f(r.x * s.x + r.y * s.y, r.x * s.y - r.y * s.x); }
+// slot l/2 holds W = Ra + i·Rb with Ra, Rb the FFTs of real residuals (Hermitian):
+// Ra = (W(k) + conj W(−k))/2, Rb = (W(k) − conj W(−k))/(2i)
+fn pairResidual(l: u32, ix: u32, iy: u32) -> vec2f {
+  let ws = (l >> 1u) * M * M;
+  let w0 = work[ws + iy * M + ix];
+  let w1 = work[ws + ((M - iy) % M) * M + (M - ix) % M];
+  if ((l & 1u) == 0u) { return 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
+  return 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x);
 }
 `;
 
@@ -194,7 +294,7 @@ function bulgeExponent(o: RenderShaderOptions): number {
 }
 
 /**
- * pairSetupShader's per-pair derived values. Fixed profiles: (J⁻¹ | A | r0², F, h, 0).
+ * pairSetupKernel's per-pair derived values. Fixed profiles: (J⁻¹ | A | r0², F, h, 0).
  * Free ν: (J⁻¹ | A | r0², F, h, 1 + ν) with r0 = h / c_ν (1/c_ν from the CPU, src[3s+2].y).
  * Bulge + disk: (J⁻¹ | A_disk | r0_d², F, h_d, B/T | A_bulge | r0_b², h_b, 0, 0).
  */
@@ -278,20 +378,20 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
       let p = psfSpec[((l * O + oy) * O + ox) * M * M + iy * M + ix];
       if (p.x == 0.0 && p.y == 0.0) { continue; }
       let kx = aliasK(ix, ox);
-      let q = vec2f(jinv.x * kx + jinv.z * ky, jinv.y * kx + jinv.w * ky);
+      let q = worldQ(jinv, vec2f(kx, ky));
       acc = acc + cmul(p, cmul(phases[base + 2u * M + ox], ay)) * galaxy(l, q);
     }
   }
-  let e = cmul(phases[base + ix], phases[base + M + iy]);
+  let e = pairPhase(l, ix, iy);
   return cmul(acc, e) * derived[DV * l + 2u].y;
 }
 `
     : /* wgsl */ `${galaxyExt(o)}
 fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
   let jinv = derived[DV * l];
-  let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
-  let q = vec2f(jinv.x * k.x + jinv.z * k.y, jinv.y * k.x + jinv.w * k.y);
-  let e = cmul(phases[l * PH + ix], phases[l * PH + M + iy]);
+  let k = baseK(ix, iy);
+  let q = worldQ(jinv, k);
+  let e = pairPhase(l, ix, iy);
   return cmul(psfSpec[l * M * M + iy * M + ix], e) * (derived[DV * l + 2u].y * galaxy(l, q));
 }
 `;
@@ -302,17 +402,20 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
  * do no trigonometry and no 2×2 algebra.
  * derived[l] = (J⁻¹ | A | r0², flux, hlr, 0); phases[l·2M + i] = x table, [l·2M + M + i] = y table.
  */
-export function pairSetupShader(o: RenderShaderOptions): string {
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
-@group(0) @binding(1) var<storage, read> src: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> derived: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> phases: array<vec2f>;
-@group(0) @binding(4) var<uniform> batch: Batch;
-${FREQ}
-${MAT}
-${pairSetup(o)}
-@compute @workgroup_size(WG)
+export function pairSetupKernel(o: RenderShaderOptions) {
+  return defineKernel({
+    name: `setup-${o.m}`,
+    bindings: {
+      pairs: read({ array: PAIR }),
+      src: read('array<vec4f>', 'source parameters, SV vec4f per source'),
+      derived: readWrite('array<vec4f>'),
+      phases: readWrite('array<vec2f>'),
+      batch: uniform(BATCH),
+    },
+    workgroupSize: o.workgroupSize,
+    constants: constants(o),
+    shared: [FREQ, MAT],
+    body: /* wgsl */ `${pairSetup(o)}
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let l = wid.x;
   if (l >= batch.count) { return; }
@@ -336,7 +439,8 @@ ${setupDerived(o)}  for (var i = li; i < 2u * M; i = i + WG) {
     phases[l * PH + 2u * M + i] = cisTurns(-turns);
   }
 }
-`;
+`,
+  });
 }
 
 /** One pair's stamp spectrum at base frequency (ix, iy), no alias orders. */
@@ -345,11 +449,11 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
   let jinv = derived[3u * l];
   let a = derived[3u * l + 1u];
   let rf = derived[3u * l + 2u];
-  let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
-  let q = vec2f(jinv.x * k.x + jinv.z * k.y, jinv.y * k.x + jinv.w * k.y);
+  let k = baseK(ix, iy);
+  let q = worldQ(jinv, k);
   let v = mtv(a, q);
   let t = 1.0 / (1.0 + rf.x * dot(v, v));
-  let e = cmul(phases[l * PH + ix], phases[l * PH + M + iy]);
+  let e = pairPhase(l, ix, iy);
   return cmul(psfSpec[l * M * M + iy * M + ix], e) * (rf.y * ${galaxyFT(o)});
 }
 `;
@@ -373,13 +477,13 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
       let p = psfSpec[((l * O + oy) * O + ox) * M * M + iy * M + ix];
       if (p.x == 0.0 && p.y == 0.0) { continue; }
       let kx = aliasK(ix, ox);
-      let q = vec2f(jinv.x * kx + jinv.z * ky, jinv.y * kx + jinv.w * ky);
+      let q = worldQ(jinv, vec2f(kx, ky));
       let v = mtv(a, q);
       let t = 1.0 / (1.0 + rf.x * dot(v, v));
       acc = acc + cmul(p, cmul(phases[base + 2u * M + ox], ay)) * (${galaxyFT(o)});
     }
   }
-  let e = cmul(phases[base + ix], phases[base + M + iy]);
+  let e = pairPhase(l, ix, iy);
   return cmul(acc, e) * rf.y;
 }
 `;
@@ -391,24 +495,26 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
  * and stamp 2s+1 in the imaginary part (the model is Re ifft Ŝ = ifft H(Ŝ)). Off the Nyquist lines
  * H(Ŝ) = Ŝ analytically; on them Ŝ(−k) is evaluated explicitly.
  */
-export function kspaceRenderShader(o: RenderShaderOptions): string {
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> derived: array<vec4f>;
-@group(0) @binding(1) var<storage, read> phases: array<vec2f>;
-@group(0) @binding(2) var<storage, read> psfSpec: array<vec2f>;
-@group(0) @binding(3) var<storage, read_write> work: array<vec2f>;
-@group(0) @binding(4) var<uniform> batch: Batch;
-${FREQ}
-${MAT}
-${ALIAS_K}
-${profileLayout(o.profile).kind !== 'fixed' ? extSpectrum(o) : (o.aliasOrders ?? 0) > 0 ? aliasedSpectrum(o) : baseSpectrum(o)}
+export function kspaceRenderKernel(o: RenderShaderOptions) {
+  return defineKernel({
+    name: `render-${o.m}`,
+    bindings: {
+      derived: read('array<vec4f>'),
+      phases: read('array<vec2f>'),
+      psfSpec: read('array<vec2f>'),
+      work: readWrite('array<vec2f>'),
+      batch: uniform(BATCH),
+    },
+    workgroupSize: o.workgroupSize,
+    constants: constants(o),
+    shared: [FREQ, MAT, ALIAS_K, SPECTRUM],
+    body: /* wgsl */ `${profileLayout(o.profile).kind !== 'fixed' ? extSpectrum(o) : (o.aliasOrders ?? 0) > 0 ? aliasedSpectrum(o) : baseSpectrum(o)}
 fn hermitian(l: u32, ix: u32, iy: u32) -> vec2f {
   let s = spectrum(l, ix, iy);
   if (ix != M / 2u && iy != M / 2u) { return s; }
   let c = spectrum(l, (M - ix) % M, (M - iy) % M);
   return 0.5 * (s + vec2f(c.x, -c.y));
 }
-@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let idx = wid.x * WG + li;
   let slot = wid.y;
@@ -422,37 +528,42 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   // ha + i·hb
   work[slot * M * M + idx] = vec2f(ha.x - hb.y, ha.y + hb.x);
 }
-`;
+`,
+  });
 }
 
 /** One workgroup per active block touched by this batch; one thread per pixel. */
-export function accumulateShader(o: RenderShaderOptions): string {
-  return wgsl`${header(o)}
-const BW: u32 = ${BLOCK_W}u;
-@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
-@group(0) @binding(1) var<storage, read> work: array<vec2f>;
-// csr: [touched block ids (nTouched)] [start offsets (nTouched+1)] [entries (local pair index)]
-@group(0) @binding(2) var<storage, read> csr: array<u32>;
-@group(0) @binding(3) var<storage, read> blockXY: array<vec2u>;
-@group(0) @binding(4) var<storage, read_write> model: array<f32>;
-@group(0) @binding(5) var<uniform> batch: Batch;
-@group(0) @binding(6) var<uniform> csrInfo: vec4u; // nTouched, startOffset, entriesOffset, 0
-@compute @workgroup_size(${BLOCK_PIXELS})
+export function accumulateKernel(o: RenderShaderOptions) {
+  return defineKernel({
+    name: `accumulate-${o.m}`,
+    bindings: {
+      pairs: read({ array: PAIR }),
+      work: read('array<vec2f>'),
+      csr: read('array<u32>', '[touched block ids (nTouched)] [start offsets (nTouched+1)] [entries (local pair index)]'),
+      blockXY: read('array<vec2u>'),
+      model: readWrite('array<f32>'),
+      batch: uniform(BATCH),
+      csrInfo: uniform(CSR_INFO),
+    },
+    // one workgroup per block, one invocation per pixel
+    workgroupSize: BLOCK_PIXELS,
+    constants: { ...constants(o), ...BLOCK_CONSTANTS },
+    body: /* wgsl */ `
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let w = wid.x + wid.y * 65535u;
-  if (w >= csrInfo.x) { return; }
+  if (w >= csrInfo.nTouched) { return; }
   let cb = csr[w];
-  let b0 = csr[csrInfo.y + w];
-  let b1 = csr[csrInfo.y + w + 1u];
+  let b0 = csr[csrInfo.startOffset + w];
+  let b1 = csr[csrInfo.startOffset + w + 1u];
   let bxy = blockXY[cb];
   let px = i32(bxy.x * BW + li % BW);
-  let py = i32(bxy.y * ${BLOCK_H}u + li / BW);
+  let py = i32(bxy.y * BH + li / BW);
   // Start from the model so far: each stamp is added one at a time in pair order, whatever the
   // batching, so model images do not depend on how pairs were split into batches.
-  let o = cb * ${BLOCK_PIXELS}u + li;
+  let o = cb * BP + li;
   var acc = model[o];
   for (var e = b0; e < b1; e = e + 1u) {
-    let l = csr[csrInfo.z + e];
+    let l = csr[csrInfo.entriesOffset + e];
     let pr = pairs[batch.pairBase + l];
     let lx = px - pr.cx;
     let ly = py - pr.cy;
@@ -464,7 +575,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   }
   model[o] = acc;
 }
-`;
+`,
+  });
 }
 
 /**
@@ -472,20 +584,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
  * summed serially in pixel order by one invocation per block: deterministic, and no workgroup
  * barriers (which are costly on software adapters); the partials are summed in float64 on the CPU.
  */
-export function residualShader(o: RenderShaderOptions): string {
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> obsW: array<vec2f>;
-@group(0) @binding(1) var<storage, read> model: array<f32>;
-@group(0) @binding(2) var<storage, read_write> resid: array<f32>;
-@group(0) @binding(3) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(4) var<uniform> info: vec4u; // nActive
-@compute @workgroup_size(WG)
+export function residualKernel(o: { workgroupSize: number }) {
+  return defineKernel({
+    name: 'residual',
+    bindings: {
+      obsW: read('array<vec2f>', '(observed, inverse variance) per pixel of the active blocks'),
+      model: read('array<f32>'),
+      resid: readWrite('array<f32>'),
+      partial: readWrite('array<f32>'),
+      info: uniform(RESID_INFO),
+    },
+    workgroupSize: o.workgroupSize,
+    constants: { BP: u32(BLOCK_PIXELS) },
+    body: /* wgsl */ `
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let cb = (wid.x + wid.y * 65535u) * WG + li;
-  if (cb >= info.x) { return; }
+  if (cb >= info.nActive) { return; }
   var sq = 0.0;
-  for (var t = 0u; t < ${BLOCK_PIXELS}u; t = t + 1u) {
-    let o = cb * ${BLOCK_PIXELS}u + t;
+  for (var t = 0u; t < BP; t = t + 1u) {
+    let o = cb * BP + t;
     let ow = obsW[o];
     let d = model[o] - ow.x;
     let r = ow.y * d;
@@ -494,22 +611,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   }
   partial[cb] = sq;
 }
-`;
+`,
+  });
 }
 
 /**
  * Residual gathered on each stamp footprint (inside the image), zero elsewhere on the FFT grid;
  * pair 2s in the real part and pair 2s+1 in the imaginary part of slot s (two for one).
  */
-export function residScatterShader(o: RenderShaderOptions): string {
-  return wgsl`${header(o)}
-const BW: u32 = ${BLOCK_W}u;
-const BH: u32 = ${BLOCK_H}u;
-@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
-@group(0) @binding(1) var<storage, read> blockIndex: array<i32>;
-@group(0) @binding(2) var<storage, read> resid: array<f32>;
-@group(0) @binding(3) var<storage, read_write> work: array<vec2f>;
-@group(0) @binding(4) var<uniform> batch: Batch;
+export function residScatterKernel(o: RenderShaderOptions) {
+  return defineKernel({
+    name: `scatter-${o.m}`,
+    bindings: {
+      pairs: read({ array: PAIR }),
+      blockIndex: read('array<i32>', 'block (bx, by) → compact index, −1 when inactive'),
+      resid: read('array<f32>'),
+      work: readWrite('array<vec2f>'),
+      batch: uniform(BATCH),
+    },
+    workgroupSize: o.workgroupSize,
+    constants: { ...constants(o), ...BLOCK_CONSTANTS },
+    body: /* wgsl */ `
 fn gather(l: u32, idx: u32) -> f32 {
   let pr = pairs[batch.pairBase + l];
   let pad = i32((M - pr.n) / 2u);
@@ -521,9 +643,8 @@ fn gather(l: u32, idx: u32) -> f32 {
   if (px < 0 || py < 0 || px >= i32(batch.width) || py >= i32(batch.height)) { return 0.0; }
   let cb = blockIndex[u32(py) / BH * batch.nbx + u32(px) / BW];
   if (cb < 0) { return 0.0; }
-  return resid[u32(cb) * ${BLOCK_PIXELS}u + (u32(py) % BH) * BW + u32(px) % BW];
+  return resid[u32(cb) * BP + (u32(py) % BH) * BW + u32(px) % BW];
 }
-@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let idx = wid.x * WG + li;
   let slot = wid.y;
@@ -533,7 +654,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   if (l0 + 1u < batch.count) { b = gather(l0 + 1u, idx); }
   work[slot * M * M + idx] = vec2f(gather(l0, idx), b);
 }
-`;
+`,
+  });
 }
 
 /** The adjoint's per-frequency accumulation, no alias orders. */
@@ -541,25 +663,17 @@ const baseAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
   var acc0 = vec4f(0.0); // F, h, e1, e2
   var acc1 = vec4f(0.0); // dx, dy, g1, g2
   for (var idx = li; idx < M * M; idx = idx + WG) {
-    let mx = signedFreq(idx % M);
-    let my = signedFreq(idx / M);
-    let k = vec2f(f32(mx), f32(my)) * (TWO_PI / f32(M));
-    let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+    let k = baseK(idx % M, idx / M);
+    let q = worldQ(pr.jinv, k);
     let v = mtv(s.a, q);
     let qq = dot(v, v);
     let t = 1.0 / (1.0 + r02 * qq);
     let j = l * M * M + idx;
     // unit-flux spectrum times conj(R̂)
-    let ph = cmul(phases[l * PH + idx % M], phases[l * PH + M + idx / M]);
+    let ph = pairPhase(l, idx % M, idx / M);
     let s0 = cmul(psfSpec[j], ph) * (${galaxyFT(o)});
-    // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
-    let ws = (l >> 1u) * M * M;
-    let w0 = work[ws + idx];
-    let w1 = work[ws + ((M - idx / M) % M) * M + (M - idx % M) % M];
-    var rr: vec2f;
-    if ((l & 1u) == 0u) { rr = 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
-    else { rr = 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x); }
-    let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
+    let rr = pairResidual(l, idx % M, idx / M);
+    let z0 = conjMul(rr, s0); // conj(R̂)·Ŝ0
     let zr = z0.x * s.flux;
     let zi = z0.y * s.flux;
     let cmn = -${f32Literal(exponentOf(o))} * r02 * t; // ∂ log Ĝ / ∂(Q) · r0²… times ∂Q
@@ -584,14 +698,8 @@ const aliasedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
   for (var idx = li; idx < M * M; idx = idx + WG) {
     let ix = idx % M;
     let iy = idx / M;
-    let ph = cmul(phases[base + ix], phases[base + M + iy]);
-    // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
-    let ws = (l >> 1u) * M * M;
-    let w0 = work[ws + idx];
-    let w1 = work[ws + ((M - iy) % M) * M + (M - ix) % M];
-    var rr: vec2f;
-    if ((l & 1u) == 0u) { rr = 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
-    else { rr = 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x); }
+    let ph = pairPhase(l, ix, iy);
+    let rr = pairResidual(l, ix, iy);
     for (var oy = 0u; oy < O; oy = oy + 1u) {
       let ky = aliasK(iy, oy);
       let phy = cmul(ph, phases[base + 2u * M + O + oy]);
@@ -599,13 +707,13 @@ const aliasedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
         let p = psfSpec[((l * O + oy) * O + ox) * M * M + idx];
         if (p.x == 0.0 && p.y == 0.0) { continue; }
         let k = vec2f(aliasK(ix, ox), ky);
-        let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+        let q = worldQ(pr.jinv, k);
         let v = mtv(s.a, q);
         let qq = dot(v, v);
         let t = 1.0 / (1.0 + r02 * qq);
         // unit-flux spectrum of this order times conj(R̂)
         let s0 = cmul(p, cmul(phy, phases[base + 2u * M + ox])) * (${galaxyFT(o)});
-        let z0 = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·Ŝ0
+        let z0 = conjMul(rr, s0); // conj(R̂)·Ŝ0
         let zr = z0.x * s.flux;
         let zi = z0.y * s.flux;
         let cmn = -${f32Literal(exponentOf(o))} * r02 * t;
@@ -624,26 +732,31 @@ const aliasedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
   }
 `;
 
+/** The adjoint's bindings (every profile): the same names and types, one layout. */
+const ADJOINT_BINDINGS = {
+  pairs: read({ array: PAIR }),
+  src: read('array<vec4f>'),
+  psfSpec: read('array<vec2f>'),
+  work: read('array<vec2f>', 'residual spectra, two pairs per slot'),
+  grad: readWrite('array<f32>', 'gradient components per pair'),
+  batch: uniform(BATCH),
+  phases: read('array<vec2f>'),
+};
+
 /**
  * One workgroup per pair: gradient of logL w.r.t. (F, h, e1, e2, dx, dy, g1, g2) of this pair,
  * (1/M²) Re Σ_k conj(R̂(k)) ∂Ŝ(k)/∂θ, reduced in a fixed tree order (deterministic).
  */
-export function adjointReduceShader(o: RenderShaderOptions): string {
-  if (profileLayout(o.profile).kind !== 'fixed') return adjointReduceShaderExt(o);
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
-@group(0) @binding(1) var<storage, read> src: array<vec4f>;
-@group(0) @binding(2) var<storage, read> psfSpec: array<vec2f>;
-@group(0) @binding(3) var<storage, read> work: array<vec2f>;
-@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
-@group(0) @binding(5) var<uniform> batch: Batch;
-@group(0) @binding(6) var<storage, read> phases: array<vec2f>;
-${FREQ}
-${MAT}
-${ALIAS_K}
-${pairSetup(o)}
+export function adjointReduceKernel(o: RenderShaderOptions) {
+  if (profileLayout(o.profile).kind !== 'fixed') return adjointReduceKernelExt(o);
+  return defineKernel({
+    name: `adjoint-${o.m}`,
+    bindings: ADJOINT_BINDINGS,
+    workgroupSize: o.workgroupSize,
+    constants: constants(o),
+    shared: [FREQ, MAT, ALIAS_K, SPECTRUM, RESIDUAL_SPECTRUM, SHAPE_DERIVS],
+    body: /* wgsl */ `${pairSetup(o)}
 var<workgroup> red: array<f32, ${8 * o.workgroupSize}>;
-@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let l = wid.x;
   if (l >= batch.count) { return; }
@@ -653,27 +766,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   let g = p1.zw;
   let s = setup(pr, p0, p1, g);
 
-  // ∂A/∂θ for θ = e1, e2, g1, g2 (A = S(g)·S(ge), ge = e/(1+√(1−|e|²))).
-  let e = p0.zw;
-  let tt = sqrt(max(1.0 - dot(e, e), 1e-12));
-  let dd = 1.0 + tt;
-  let ge = e / dd;
-  let sg = shearMat(g);
-  let sge = shearMat(ge);
-  let ng = (1.0 / sqrt(1.0 - dot(g, g)));
-  let nge = (1.0 / sqrt(1.0 - dot(ge, ge)));
-  let dS1g = vec4f(1.0, 0.0, 0.0, -1.0) * ng + sg * (g.x * ng * ng);
-  let dS2g = vec4f(0.0, 1.0, 1.0, 0.0) * ng + sg * (g.y * ng * ng);
-  let dS1e = vec4f(1.0, 0.0, 0.0, -1.0) * nge + sge * (ge.x * nge * nge);
-  let dS2e = vec4f(0.0, 1.0, 1.0, 0.0) * nge + sge * (ge.y * nge * nge);
-  // d ge_i / d e_j = δij/D + e_i e_j/(t D²)
-  let c = 1.0 / (tt * dd * dd);
-  let dge_de1 = vec2f(1.0 / dd + e.x * e.x * c, e.y * e.x * c);
-  let dge_de2 = vec2f(e.x * e.y * c, 1.0 / dd + e.y * e.y * c);
-  let bE1 = mmul(sg, dS1e * dge_de1.x + dS2e * dge_de1.y);
-  let bE2 = mmul(sg, dS1e * dge_de2.x + dS2e * dge_de2.y);
-  let bG1 = mmul(dS1g, sge);
-  let bG2 = mmul(dS2g, sge);
+  // ∂A/∂θ for θ = e1, e2, g1, g2 (A itself is s.a, from setup)
+  let dA = shapeDerivs(p0.zw, g);
+  let bE1 = dA.e1;
+  let bE2 = dA.e2;
+  let bG1 = dA.g1;
+  let bG2 = dA.g2;
   let r02 = s.r0 * s.r0;
   let hlr = p0.y;
 
@@ -695,7 +793,8 @@ ${(o.aliasOrders ?? 0) > 0 ? aliasedAdjointLoop(o) : baseAdjointLoop(o)}
     grad[(batch.pairBase + l) * 8u + li] = red[li * WG] / f32(M * M);
   }
 }
-`;
+`,
+  });
 }
 
 /**
@@ -712,32 +811,6 @@ function galaxyDerivs(o: RenderShaderOptions): string {
   const pl = profileLayout(o.profile);
   const common = /* wgsl */ `
 struct GalD { g: f32, dh: f32, de: vec2f, dg: vec2f, x: vec4f };
-struct ShapeD { a: vec4f, e1: vec4f, e2: vec4f, g1: vec4f, g2: vec4f };
-// A = S(g)·S(ge), ge = e/(1+√(1−|e|²)), and ∂A/∂(e1, e2, g1, g2)
-fn shapeDerivs(e: vec2f, g: vec2f) -> ShapeD {
-  var d: ShapeD;
-  let tt = sqrt(max(1.0 - dot(e, e), 1e-12));
-  let dd = 1.0 + tt;
-  let ge = e / dd;
-  let sg = shearMat(g);
-  let sge = shearMat(ge);
-  let ng = (1.0 / sqrt(1.0 - dot(g, g)));
-  let nge = (1.0 / sqrt(1.0 - dot(ge, ge)));
-  let dS1g = vec4f(1.0, 0.0, 0.0, -1.0) * ng + sg * (g.x * ng * ng);
-  let dS2g = vec4f(0.0, 1.0, 1.0, 0.0) * ng + sg * (g.y * ng * ng);
-  let dS1e = vec4f(1.0, 0.0, 0.0, -1.0) * nge + sge * (ge.x * nge * nge);
-  let dS2e = vec4f(0.0, 1.0, 1.0, 0.0) * nge + sge * (ge.y * nge * nge);
-  // d ge_i / d e_j = δij/D + e_i e_j/(t D²)
-  let c = 1.0 / (tt * dd * dd);
-  let dge_de1 = vec2f(1.0 / dd + e.x * e.x * c, e.y * e.x * c);
-  let dge_de2 = vec2f(e.x * e.y * c, 1.0 / dd + e.y * e.y * c);
-  d.a = mmul(sg, sge);
-  d.e1 = mmul(sg, dS1e * dge_de1.x + dS2e * dge_de1.y);
-  d.e2 = mmul(sg, dS1e * dge_de2.x + dS2e * dge_de2.y);
-  d.g1 = mmul(dS1g, sge);
-  d.g2 = mmul(dS2g, sge);
-  return d;
-}
 struct PairK { d: ShapeD, r02: f32, h: f32, e: f32, dlc: f32, b: ShapeD, r02b: f32, hb: f32, fb: f32 };
 var<private> K: PairK;
 `;
@@ -800,14 +873,8 @@ const extAdjointLoop = (o: RenderShaderOptions) => {
   for (var idx = li; idx < M * M; idx = idx + WG) {
     let ix = idx % M;
     let iy = idx / M;
-    let ph = cmul(phases[base + ix], phases[base + M + iy]);
-    // this pair's residual spectrum from the packed slot: W = Ra + i·Rb, Ra/b Hermitian
-    let ws = (l >> 1u) * M * M;
-    let w0 = work[ws + idx];
-    let w1 = work[ws + ((M - iy) % M) * M + (M - ix) % M];
-    var rr: vec2f;
-    if ((l & 1u) == 0u) { rr = 0.5 * vec2f(w0.x + w1.x, w0.y - w1.y); }
-    else { rr = 0.5 * vec2f(w0.y + w1.y, w1.x - w0.x); }
+    let ph = pairPhase(l, ix, iy);
+    let rr = pairResidual(l, ix, iy);
 ${
   aliased
     ? `    for (var oy = 0u; oy < O; oy = oy + 1u) {
@@ -817,18 +884,18 @@ ${
         let p = psfSpec[((l * O + oy) * O + ox) * M * M + idx];
         if (p.x == 0.0 && p.y == 0.0) { continue; }
         let k = vec2f(aliasK(ix, ox), ky);
-        let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+        let q = worldQ(pr.jinv, k);
         let s0 = cmul(p, cmul(phy, phases[base + 2u * M + ox]));
-        let zp = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·P̂·phase
+        let zp = conjMul(rr, s0); // conj(R̂)·P̂·phase
 ${body}
       }
     }`
     : `    {
       {
-        let k = vec2f(f32(signedFreq(ix)), f32(signedFreq(iy))) * (TWO_PI / f32(M));
-        let q = vec2f(pr.jinv.x * k.x + pr.jinv.z * k.y, pr.jinv.y * k.x + pr.jinv.w * k.y);
+        let k = baseK(ix, iy);
+        let q = worldQ(pr.jinv, k);
         let s0 = cmul(psfSpec[l * M * M + idx], ph);
-        let zp = vec2f(rr.x * s0.x + rr.y * s0.y, rr.x * s0.y - rr.y * s0.x); // conj(R̂)·P̂·phase
+        let zp = conjMul(rr, s0); // conj(R̂)·P̂·phase
 ${body}
       }
     }`
@@ -837,8 +904,8 @@ ${body}
 `;
 };
 
-/** adjointReduceShader for the free-ν and bulge + disk profiles: NG = 12 components per pair. */
-function adjointReduceShaderExt(o: RenderShaderOptions): string {
+/** adjointReduceKernel for the free-ν and bulge + disk profiles: NG = 12 components per pair. */
+function adjointReduceKernelExt(o: RenderShaderOptions) {
   const pl = profileLayout(o.profile);
   const kSetup =
     pl.kind === 'spergel_free'
@@ -853,21 +920,15 @@ function adjointReduceShaderExt(o: RenderShaderOptions): string {
   K.r02b = rb * rb;
   K.hb = p2.y;
   K.fb = p2.x;`;
-  return wgsl`${header(o)}
-@group(0) @binding(0) var<storage, read> pairs: array<Pair>;
-@group(0) @binding(1) var<storage, read> src: array<vec4f>;
-@group(0) @binding(2) var<storage, read> psfSpec: array<vec2f>;
-@group(0) @binding(3) var<storage, read> work: array<vec2f>;
-@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
-@group(0) @binding(5) var<uniform> batch: Batch;
-@group(0) @binding(6) var<storage, read> phases: array<vec2f>;
-${FREQ}
-${MAT}
-${ALIAS_K}
-${pairSetup(o)}
+  return defineKernel({
+    name: `adjoint-${o.m}`,
+    bindings: ADJOINT_BINDINGS,
+    workgroupSize: o.workgroupSize,
+    constants: constants(o),
+    shared: [FREQ, MAT, ALIAS_K, SPECTRUM, RESIDUAL_SPECTRUM, SHAPE_DERIVS],
+    body: /* wgsl */ `${pairSetup(o)}
 ${galaxyDerivs(o)}
 var<workgroup> red: array<f32, ${pl.grads * o.workgroupSize}>;
-@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
   let l = wid.x;
   if (l >= batch.count) { return; }
@@ -900,5 +961,6 @@ ${extAdjointLoop(o)}
     grad[(batch.pairBase + l) * NG + li] = red[li * WG] / f32(M * M);
   }
 }
-`;
+`,
+  });
 }

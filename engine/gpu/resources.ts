@@ -1,3 +1,5 @@
+import { createKernelPipeline, type Kernel, type KernelPipeline } from './kernel.ts';
+
 /**
  * Tracks what the engine creates on the device, so benchmarks and tests can check that after
  * warm-up no pipeline is created and no large buffer allocated, and report peak GPU bytes.
@@ -38,17 +40,10 @@ export class GpuResources {
     b.destroy();
   }
 
-  async pipeline(label: string, code: string, entryPoint = 'main'): Promise<GPUComputePipeline> {
+  /** Compiles a kernel descriptor's pipeline with its explicit layout (engine/gpu/kernel.ts), counted. */
+  async kernel<N extends string>(kernel: Kernel<N>): Promise<KernelPipeline<N>> {
     const t0 = performance.now();
-    const module = this.device.createShaderModule({ label, code });
-    let p: GPUComputePipeline;
-    try {
-      p = await this.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint } });
-    } catch (e) {
-      const info = await module.getCompilationInfo?.();
-      const msgs = info ? info.messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n') : '';
-      throw new Error(`pipeline ${label} failed: ${(e as Error).message}\n${msgs}`);
-    }
+    const p = await createKernelPipeline(this.device, kernel);
     this.pipelinesCreated++;
     this.compileMs += performance.now() - t0;
     return p;

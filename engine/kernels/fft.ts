@@ -13,7 +13,8 @@
  * bind group the first time it sees a (buffer, offset) pair, and caches it. Plans are made with
  * `createFft2dAsync` only (a compile error is a rejection, never a later device error).
  */
-import { fftPassShader, fftRadices } from '../../shaders/fft.wgsl.ts';
+import { fftPassKernel, fftRadices } from '../../shaders/fft.wgsl.ts';
+import { bindKernel, kernelBindGroupLayout, type Kernel } from '../gpu/kernel.ts';
 import { ShineError } from '../errors.ts';
 
 /** 2^k and 3·2^k sizes: 96, 192, 384 let the FFT grid be 1.5 × the stamp (docs/fft.md "Sizes"). */
@@ -193,10 +194,11 @@ function setup(device: GPUDevice, size: number, opts: Fft2dOptions): PlanSetup {
   return { size: M, rows, cols, imagesPerDispatch, label: opts.label ?? `fft2d-${M}` };
 }
 
-/** One pass's shader; the inverse's row pass (its last) carries the 1/M² scale. */
-function shaderFor(s: PlanSetup, columns: boolean, inverse: boolean): string {
+/** One pass's kernel; the inverse's row pass (its last) carries the 1/M² scale. */
+function kernelFor(s: PlanSetup, columns: boolean, inverse: boolean) {
   const c = columns ? s.cols : s.rows;
-  return fftPassShader({
+  return fftPassKernel({
+    name: `${s.label}-${columns ? 'cols' : 'rows'}-${inverse ? 'inv' : 'fwd'}`,
     size: s.size,
     perThread: c.perThread,
     lines: c.lines,
@@ -230,6 +232,8 @@ interface Prepared {
   stats: Fft2dStats;
   twBuffer: GPUBuffer;
   bgl: GPUBindGroupLayout;
+  /** The four passes share their bindings (data, tw), hence one layout. */
+  kernel: Kernel<'data' | 'tw'>;
   descs: GPUComputePipelineDescriptor[];
 }
 
@@ -247,26 +251,20 @@ function prepare(device: GPUDevice, size: number, opts: Fft2dOptions): Prepared 
   new Float32Array(twBuffer.getMappedRange()).set(tw);
   twBuffer.unmap();
   stats.buffersCreated++;
-  const bgl = device.createBindGroupLayout({
-    label: `${s.label}-bgl`,
-    entries: [
-      { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
-      { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
-    ],
-  });
-  const layout = device.createPipelineLayout({ label: `${s.label}-layout`, bindGroupLayouts: [bgl] });
   // Order: rows fwd, cols fwd, rows inv, cols inv.
   const variants: Array<[boolean, boolean]> = [[false, false], [true, false], [false, true], [true, true]];
-  const descs = variants.map(([columns, inverse]) => {
-    const name = `${s.label}-${columns ? 'cols' : 'rows'}-${inverse ? 'inv' : 'fwd'}`;
-    const module = device.createShaderModule({ label: name, code: shaderFor(s, columns, inverse) });
-    return { label: name, layout, compute: { module, entryPoint: 'main' } };
+  const kernels = variants.map(([columns, inverse]) => kernelFor(s, columns, inverse));
+  const bgl = kernelBindGroupLayout(device, kernels[0]);
+  const layout = device.createPipelineLayout({ label: `${s.label}-layout`, bindGroupLayouts: [bgl] });
+  const descs = kernels.map((k) => {
+    const module = device.createShaderModule({ label: k.name, code: k.code });
+    return { label: k.name, layout, compute: { module, entryPoint: 'main' } };
   });
-  return { s, stats, twBuffer, bgl, descs };
+  return { s, stats, twBuffer, bgl, kernel: kernels[0], descs };
 }
 
 function assemble(device: GPUDevice, prep: Prepared, pipelines: GPUComputePipeline[]): Fft2dPlan {
-  const { s, stats, twBuffer, bgl } = prep;
+  const { s, stats, twBuffer, bgl, kernel } = prep;
   const [rowF, colF, rowI, colI] = pipelines;
   const M = s.size;
   const imageBytes = M * M * 8;
@@ -284,14 +282,7 @@ function assemble(device: GPUDevice, prep: Prepared, pipelines: GPUComputePipeli
     if (!bg) {
       // Bound range: up to one full chunk of whole images, whatever count a later encode asks for.
       const fit = Math.floor((buffer.size - offset) / imageBytes) * imageBytes;
-      bg = device.createBindGroup({
-        label: `${s.label}-bg@${offset}`,
-        layout: bgl,
-        entries: [
-          { binding: 0, resource: { buffer, offset, size: Math.min(chunkBytes, fit) } },
-          { binding: 1, resource: { buffer: twBuffer } },
-        ],
-      });
+      bg = bindKernel(device, kernel, bgl, { data: { buffer, offset, size: Math.min(chunkBytes, fit) }, tw: twBuffer }, `${s.label}-bg@${offset}`);
       stats.bindGroupsCreated++;
       m.set(offset, bg);
     }

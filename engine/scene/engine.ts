@@ -12,26 +12,33 @@
 import { createFft2dAsync, type Fft2dPlan } from '../kernels/fft.ts';
 import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
 import { psfOrderTable } from '../model/psf-spectrum.ts';
-import { psfCombineShader, psfPolyPlaceShader } from '../../shaders/psf.wgsl.ts';
+import { PSF_CHUNK, psfCombineKernel, psfPolyPlaceKernel, type PsfCombineKernel, type PsfPlaceKernel } from '../../shaders/psf.wgsl.ts';
 import {
-  accumulateShader,
-  adjointReduceShader,
-  BATCH_UNIFORM_BYTES,
+  accumulateKernel,
+  adjointReduceKernel,
+  BATCH,
+  BLOCK_H,
   BLOCK_PIXELS,
-  kspaceRenderShader,
-  pairSetupShader,
-  PAIR_BYTES,
+  BLOCK_W,
+  CSR_INFO,
+  GRADIENT_RECORDS,
+  kspaceRenderKernel,
+  PAIR,
+  pairSetupKernel,
   phaseEntries,
   profileLayout,
   type ProfileLayout,
-  residScatterShader,
-  residualShader,
+  RESID_INFO,
+  SOURCE_RECORDS,
+  residScatterKernel,
+  residualKernel,
 } from '../../shaders/render.wgsl.ts';
+import type { KernelPipeline } from '../gpu/kernel.ts';
 import { ShineError } from '../errors.ts';
 import { GpuResources } from '../gpu/resources.ts';
 import { sharedPasses, type KernelPasses, type KernelTimer } from '../bench/gpu-timer.ts';
 import { BufferUsage, MapModeRead } from '../gpu/usage.ts';
-import { buildLayout, type SceneLayout } from './layout.ts';
+import { buildLayout, type BatchLayout, type SceneLayout } from './layout.ts';
 import { defaultGpuBudget, estimateEngineBytes, formatBytes, GpuOutOfMemoryError, gpuMemoryError, layoutGpuBytes, maxBindingBytes, smallerChoice, type PsfSpectraMode } from './memory.ts';
 import { replicateSet } from './replicate.ts';
 import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from './types.ts';
@@ -99,17 +106,54 @@ export interface EngineStats {
 const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC;
 const UNIFORM = BufferUsage.UNIFORM | BufferUsage.COPY_DST;
 
+/** A compiled kernel of the given family (its bindings by name). */
+type Pipe<F extends (...a: never[]) => { bindingNames: readonly string[] }> = KernelPipeline<ReturnType<F>['bindingNames'][number]>;
+
+/** Per FFT size: the FFT plan, the render pipelines, the reusable work buffer and the largest batch's derived values and phase tables. */
 interface SizePipelines {
   fft: Fft2dPlan;
-  setup: GPUComputePipeline;
+  setup: Pipe<typeof pairSetupKernel>;
   derived: GPUBuffer;
   phases: GPUBuffer;
-  render: GPUComputePipeline;
-  scatter: GPUComputePipeline;
-  adjoint: GPUComputePipeline;
-  accumulate: GPUComputePipeline;
+  render: Pipe<typeof kspaceRenderKernel>;
+  scatter: Pipe<typeof residScatterKernel>;
+  adjoint: Pipe<typeof adjointReduceKernel>;
+  accumulate: Pipe<typeof accumulateKernel>;
   work: GPUBuffer;
 }
+
+/** The PSF model of the scene, decided once per build. */
+interface BuildPlan {
+  /** Workgroup size of the per-frequency kernels. */
+  wg: number;
+  /** PSF samples per pixel, alias orders N, (2N+1)² spectra per pair, PSF stamp side. */
+  q: number;
+  aliasOrders: number;
+  slots: number;
+  P: number;
+  recompute: boolean;
+}
+
+/** Per FFT size, during the build: the PSF pipelines and build-time buffers (freed after the build in keep mode). */
+interface PsfBuild {
+  place: KernelPipeline<PsfPlaceKernel['bindingNames'][number]>;
+  combine: KernelPipeline<PsfCombineKernel['bindingNames'][number]>;
+  table: GPUBuffer;
+  scratch: GPUBuffer;
+  stamps: GPUBuffer | null;
+  /** Pairs per chunk: their q² component spectra fit one binding. */
+  chunk: number;
+}
+
+/** Per quadrant, the buffers the batches' bind groups need. */
+interface QuadrantBuffers {
+  resid: GPUBuffer;
+  blockIndex: GPUBuffer;
+  blockXY: GPUBuffer;
+}
+
+/** A PSF chunk's uniform record. */
+const chunkRecord = (count: number, outBase: number) => new Uint8Array(PSF_CHUNK.packAll([{ count, outBase }]));
 
 /** Recompute mode: one chunk of a batch's PSF spectra (place → FFT → combine). */
 interface PsfChunkGpu {
@@ -120,8 +164,8 @@ interface PsfChunkGpu {
 
 /** Recompute mode, per FFT size: the PSF pipelines and the buffers kept for the evaluations. */
 interface PsfPipesGpu {
-  place: GPUComputePipeline;
-  combine: GPUComputePipeline;
+  place: PsfBuild['place'];
+  combine: PsfBuild['combine'];
   scratch: GPUBuffer;
   /** One batch's spectra, shared by every batch of this size (rebuilt before each use). */
   spectra: GPUBuffer;
@@ -170,12 +214,13 @@ export class ShearEngine {
   private psfSlots = 1;
   private batches: BatchGpu[] = [];
   private quads: QuadrantGpu[] = [];
-  private residual!: GPUComputePipeline;
+  private residual!: Pipe<typeof residualKernel>;
   private srcBuf!: GPUBuffer;
   private gradBuf!: GPUBuffer;
   private readGrad!: GPUBuffer;
   private readPartial!: GPUBuffer;
-  private readModel: GPUBuffer | null = null;
+  /** The model read-back of `render` (made by the build, like every buffer). */
+  private readModel!: GPUBuffer;
   private readonly srcHost: Float32Array;
   /** GPU record sizes of the galaxy profile (source parameters, derived values, gradients per pair). */
   private readonly prof: ProfileLayout;
@@ -316,28 +361,51 @@ export class ShearEngine {
     return Math.min(256, this.device.limits.maxComputeInvocationsPerWorkgroup, this.device.limits.maxComputeWorkgroupSizeX) >= 256 ? 256 : 128;
   }
 
+  /**
+   * Builds everything, in the order the memory estimate (memory.ts) follows: the pair table and
+   * per-source/per-pair buffers, the quadrants' compact images, the pipelines and work buffers of
+   * each FFT size, the batches (PSF spectra, bind groups); then frees the build-time PSF buffers
+   * and makes the model read-back, so that evaluate and render allocate nothing.
+   */
   private async build(set: ExposureSet): Promise<void> {
-    const { device, res, layout } = this;
     const step = (name: string) => this.options.onBuildStep?.(name);
-    const wg = this.workgroupSize();
-    const pixelResponse = this.options.pixelResponse;
-    // PSF model: oversampling q and alias orders N (docs/forward-model.md "Aliasing"): (2N+1)²
-    // spectra per visible pair, from q² polyphase FFTs (shaders/psf.wgsl.ts).
+    const plan = this.psfPlan(set);
+    const pairs = this.buildPairTable(set);
+    step('buffers');
+    const quads = await this.buildQuadrants();
+    step('images');
+    const psf = await this.buildSizes(plan);
+    step('pipelines');
+    const chunkUniforms: GPUBuffer[] = [];
+    this.layout.batches.forEach((b, bi) => this.buildBatch(set, plan, b, bi, pairs, quads, psf, chunkUniforms));
+    await this.device.queue.onSubmittedWorkDone();
+    step('spectra');
+    // The stamps are in the spectra now; free the build-time buffers (recompute mode keeps them).
+    if (!plan.recompute) {
+      for (const pp of psf.values()) for (const buf of [pp.table, pp.scratch, pp.stamps!]) this.res.release(buf);
+      for (const buf of chunkUniforms) this.res.release(buf);
+    }
+    // made last, after those are freed: the peak is max(build, build − PSF build buffers + read-back)
+    const readBytes = this.quads.slice(0, this.perReplica.quadrants).reduce((s, q) => s + q.nActive, 0) * BLOCK_PIXELS * 4;
+    this.readModel = this.res.buffer('read-model', Math.max(4, readBytes), BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+  }
+
+  /** PSF model of the scene: oversampling q and alias orders N (docs/forward-model.md "Aliasing"). */
+  private psfPlan(set: ExposureSet): BuildPlan {
     const q = psfOversamplingOf(set);
     const aliasOrders = aliasOrdersFor(set, this.options);
+    // (2N+1)² spectra per visible pair, from q² polyphase FFTs (shaders/psf.wgsl.ts)
     const slots = (2 * aliasOrders + 1) ** 2;
-    const recompute = this.options.psfSpectra === 'recompute';
     this.psfQ = q;
     this.psfSlots = slots;
+    return { wg: this.workgroupSize(), q, aliasOrders, slots, P: set.psfSize, recompute: this.options.psfSpectra === 'recompute' };
+  }
 
-    // ---- pair table (static), PSF stamps (build-time only) ----
-    const nPairs = layout.pairs.length;
-    const pairBytes = new ArrayBuffer(Math.max(1, nPairs) * PAIR_BYTES);
-    const pu = new Uint32Array(pairBytes);
-    const pi = new Int32Array(pairBytes);
-    const pf = new Float32Array(pairBytes);
+  /** The static pair table (one Pair record per rendered pair), the source parameters and the per-pair gradients. */
+  private buildPairTable(set: ExposureSet): GPUBuffer {
+    const { res, layout } = this;
     const P = set.psfSize;
-    layout.pairs.forEach((p, i) => {
+    const records = layout.pairs.map((p, i) => {
       const g = set.pairs[p.pairIndex];
       const [a, b, c, d] = g.jacobian;
       const det = a * d - b * c;
@@ -347,35 +415,21 @@ export class ShearEngine {
       const uy = g.y - p.cy + pad;
       const bx = Math.floor(ux);
       const by = Math.floor(uy);
-      const o = (i * PAIR_BYTES) / 4;
-      pu[o] = p.source;
-      pu[o + 1] = p.quadrant;
-      pi[o + 2] = p.cx;
-      pi[o + 3] = p.cy;
-      pi[o + 4] = bx;
-      pi[o + 5] = by;
-      pf[o + 6] = ux - bx;
-      pf[o + 7] = uy - by;
-      pf[o + 8] = d / det;
-      pf[o + 9] = -b / det;
-      pf[o + 10] = -c / det;
-      pf[o + 11] = a / det;
-      pu[o + 12] = p.n;
-      pu[o + 13] = p.m;
-      pu[o + 14] = i * P * P;
+      return { source: p.source, quadrant: p.quadrant, cx: p.cx, cy: p.cy, bx, by, fx: ux - bx, fy: uy - by, jinv: [d / det, -b / det, -c / det, a / det], n: p.n, m: p.m, psfOffset: i * P * P };
     });
-    const pairBuf = res.bufferWithData('pairs', new Uint8Array(pairBytes), STORAGE);
+    const nPairs = layout.pairs.length;
+    const pairBuf = res.bufferWithData('pairs', new Uint8Array(PAIR.packAll(records)), STORAGE);
     this.srcBuf = res.buffer('source-params', this.srcHost.byteLength, STORAGE);
     this.gradBuf = res.buffer('pair-gradients', Math.max(1, nPairs) * this.prof.grads * 4, STORAGE);
     this.readGrad = res.buffer('read-gradients', Math.max(1, nPairs) * this.prof.grads * 4, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+    return pairBuf;
+  }
 
-    step('buffers');
-
-    // ---- per-quadrant compact images ----
-    this.residual = await res.pipeline('residual', residualShader({ m: 64, workgroupSize: wg }));
-    const quadResid: GPUBuffer[] = [];
-    const quadBlockIndex: GPUBuffer[] = [];
-    const quadBlockXY: GPUBuffer[] = [];
+  /** Per quadrant: the compact images (observed pixels and weights, model, residual, block tables) and the residual's bind group. */
+  private async buildQuadrants(): Promise<QuadrantBuffers[]> {
+    const { res, layout } = this;
+    this.residual = await res.kernel(residualKernel({ workgroupSize: this.workgroupSize() }));
+    const out: QuadrantBuffers[] = [];
     let off = 0;
     for (const ql of layout.quadrants) {
       const n = Math.max(1, ql.nActive) * BLOCK_PIXELS;
@@ -386,30 +440,33 @@ export class ShearEngine {
       const model = res.buffer('model', n * 4, STORAGE);
       const resid = res.buffer('resid', n * 4, STORAGE);
       const partial = res.buffer('partial', Math.max(1, ql.nActive) * 4, STORAGE);
-      const info = res.bufferWithData('resid-info', new Uint32Array([ql.nActive, 0, 0, 0]), UNIFORM);
-      quadResid.push(resid);
-      quadBlockIndex.push(res.bufferWithData('block-index', ql.blockIndex, STORAGE));
-      quadBlockXY.push(res.bufferWithData('block-xy', ql.blockXY.length ? ql.blockXY : new Uint32Array(2), STORAGE));
-      const bgResidual = ql.nActive
-        ? device.createBindGroup({
-            layout: this.residual.getBindGroupLayout(0),
-            entries: [obsW, model, resid, partial, info].map((buffer, binding) => ({ binding, resource: { buffer } })),
-          })
-        : null;
+      const info = res.bufferWithData('resid-info', new Uint8Array(RESID_INFO.packAll([{ nActive: ql.nActive }])), UNIFORM);
+      const blockIndex = res.bufferWithData('block-index', ql.blockIndex, STORAGE);
+      const blockXY = res.bufferWithData('block-xy', ql.blockXY.length ? ql.blockXY : new Uint32Array(2), STORAGE);
+      out.push({ resid, blockIndex, blockXY });
+      const bgResidual = ql.nActive ? this.residual.bind({ obsW, model, resid, partial, info }) : null;
       this.quads.push({ nActive: ql.nActive, model, partial, bgResidual });
       this.partialOffsets.push(off);
       off += ql.nActive;
     }
     this.totalActive = off;
     this.readPartial = res.buffer('read-partials', Math.max(1, off) * 4, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
-    step('images');
+    return out;
+  }
 
-    // ---- per FFT size: pipelines and one reusable work buffer ----
+  /**
+   * Per FFT size: the FFT plan, the render and PSF pipelines, one reusable work buffer (two pairs
+   * per complex FFT slot, see kspaceRenderKernel) and the per-pair derived values and phase
+   * tables of the largest batch; the build-time PSF buffers are returned.
+   */
+  private async buildSizes(plan: BuildPlan): Promise<Map<number, PsfBuild>> {
+    const { device, res, layout } = this;
+    const { wg, q, aliasOrders, slots, P, recompute } = plan;
     const maxCount = new Map<number, number>();
     for (const b of layout.batches) maxCount.set(b.m, Math.max(maxCount.get(b.m) ?? 0, b.count));
     // PSF spectra: pairs are processed in chunks whose q² component spectra fit one binding
     const maxBinding = maxBindingBytes(device.limits, this.options.maxBatchBytes);
-    const psfPipes = new Map<number, { place: GPUComputePipeline; combine: GPUComputePipeline; table: GPUBuffer; scratch: GPUBuffer; stamps: GPUBuffer | null; chunk: number }>();
+    const psf = new Map<number, PsfBuild>();
     for (const m of layout.fftSizes) {
       const o = { m, workgroupSize: wg, aliasOrders, profile: this.options.profile };
       const po = { m, workgroupSize: wg, psfSize: P, q, orders: aliasOrders };
@@ -420,195 +477,198 @@ export class ShearEngine {
       });
       const made = await Promise.allSettled([
         fftMade,
-        res.pipeline(`setup-${m}`, pairSetupShader(o)),
-        res.pipeline(`render-${m}`, kspaceRenderShader(o)),
-        res.pipeline(`scatter-${m}`, residScatterShader(o)),
-        res.pipeline(`adjoint-${m}`, adjointReduceShader(o)),
-        res.pipeline(`accumulate-${m}`, accumulateShader(o)),
-        res.pipeline(`psf-place-${m}`, psfPolyPlaceShader(po)),
-        res.pipeline(`psf-combine-${m}`, psfCombineShader(po)),
+        res.kernel(pairSetupKernel(o)),
+        res.kernel(kspaceRenderKernel(o)),
+        res.kernel(residScatterKernel(o)),
+        res.kernel(adjointReduceKernel(o)),
+        res.kernel(accumulateKernel(o)),
+        res.kernel(psfPolyPlaceKernel(po)),
+        res.kernel(psfCombineKernel(po)),
       ] as const);
       const rejected = made.find((r) => r.status === 'rejected');
       if (rejected) throw (rejected as PromiseRejectedResult).reason;
-      const [fft, setup, render, scatter, adjoint, accumulate, place, combine] = made.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
-        Fft2dPlan,
-        GPUComputePipeline,
-        GPUComputePipeline,
-        GPUComputePipeline,
-        GPUComputePipeline,
-        GPUComputePipeline,
-        GPUComputePipeline,
-        GPUComputePipeline,
-      ];
+      const value = <T>(r: PromiseSettledResult<T>) => (r as PromiseFulfilledResult<T>).value;
+      const fft = value(made[0]);
       res.pipelinesCreated += fft.stats.pipelinesCreated;
       const cnt = maxCount.get(m)!;
-      // two pairs per complex FFT slot (see kspaceRenderShader)
-      const work = res.buffer(`work-${m}`, Math.ceil(cnt / 2) * m * m * 8, STORAGE);
-      const derived = res.buffer(`derived-${m}`, cnt * 16 * this.prof.derivedVecs, STORAGE);
-      const phases = res.buffer(`phases-${m}`, cnt * phaseEntries(m, aliasOrders) * 8, STORAGE);
-      this.sizes.set(m, { fft, setup, derived, phases, render, scatter, adjoint, accumulate, work });
+      this.sizes.set(m, {
+        fft,
+        setup: value(made[1]),
+        render: value(made[2]),
+        scatter: value(made[3]),
+        adjoint: value(made[4]),
+        accumulate: value(made[5]),
+        work: res.buffer(`work-${m}`, Math.ceil(cnt / 2) * m * m * 8, STORAGE),
+        derived: res.buffer(`derived-${m}`, cnt * 16 * this.prof.derivedVecs, STORAGE),
+        phases: res.buffer(`phases-${m}`, cnt * phaseEntries(m, aliasOrders) * 8, STORAGE),
+      });
+      const place = value(made[6]);
+      const combine = value(made[7]);
       const chunk = Math.max(1, Math.min(cnt, Math.floor(maxBinding / (q * q * m * m * 8)), Math.floor(65535 / Math.max(q * q, slots))));
-      psfPipes.set(m, {
+      const table = res.bufferWithData(`psf-table-${m}`, psfOrderTable(m, q, aliasOrders, this.options.pixelResponse), STORAGE);
+      const scratch = res.buffer(`psf-components-${m}`, chunk * q * q * m * m * 8, STORAGE);
+      psf.set(m, {
         place,
         combine,
-        table: res.bufferWithData(`psf-table-${m}`, psfOrderTable(m, q, aliasOrders, pixelResponse), STORAGE),
-        scratch: res.buffer(`psf-components-${m}`, chunk * q * q * m * m * 8, STORAGE),
-        // recompute mode: every batch keeps its own stamps (below)
+        table,
+        scratch,
+        // recompute mode: every batch keeps its own stamps (buildBatch)
         stamps: recompute ? null : res.buffer(`psf-stamps-${m}`, chunk * P * P * 4, STORAGE),
         chunk,
       });
-      if (recompute) this.psfRecompute.set(m, { place, combine, scratch: psfPipes.get(m)!.scratch, spectra: res.buffer(`psf-spectra-${m}`, cnt * slots * m * m * 8, STORAGE) });
+      if (recompute) this.psfRecompute.set(m, { place, combine, scratch, spectra: res.buffer(`psf-spectra-${m}`, cnt * slots * m * m * 8, STORAGE) });
     }
-    const align = device.limits.minStorageBufferOffsetAlignment;
+    return psf;
+  }
 
-    step('pipelines');
-
-    // ---- per batch: PSF spectra (computed now, kept), bind groups ----
-    const chunkUniforms: GPUBuffer[] = [];
-    layout.batches.forEach((b, bi) => {
-      const sp = this.sizes.get(b.m)!;
-      const m = b.m;
-      const uni = new Uint32Array(BATCH_UNIFORM_BYTES / 4);
-      const ql = layout.quadrants[b.quadrant];
-      uni.set([b.pairBase, b.count, ql.width, ql.height, ql.nbx, 0, 0, 0]);
-      const batchUni = res.bufferWithData('batch', uni, UNIFORM);
-      const bind = (p: GPUComputePipeline, bufs: GPUBuffer[]) =>
-        device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: bufs.map((buffer, binding) => ({ binding, resource: { buffer } })) });
-      // replicas r > 0 have the same pairs and PSFs as replica 0's batch: share its spectra
-      const twin = bi >= this.perReplica.batches ? this.batches[bi % this.perReplica.batches] : undefined;
-      let psfSpec: GPUBuffer;
-      let psfChunks: PsfChunkGpu[] | null = null;
-      if (twin) {
-        if (twin.m !== m || twin.count !== b.count) throw new Error('ShearEngine: replica batches differ from replica 0');
-        psfSpec = twin.psfSpec;
-        psfChunks = twin.psfChunks;
-      } else if (recompute) {
-        // the batch's PSF stamps stay on the GPU, chunk by chunk at aligned offsets; its spectra
-        // are rebuilt into the size's shared buffer by encodePsf before each use
-        const pp = psfPipes.get(m)!;
-        const rc = this.psfRecompute.get(m)!;
-        psfSpec = rc.spectra;
-        const chunkBytes = Math.ceil((pp.chunk * P * P * 4) / align) * align;
-        const nChunks = Math.ceil(b.count / pp.chunk);
-        const host = new Float32Array((nChunks * chunkBytes) / 4);
-        for (let l = 0; l < b.count; l++) {
-          const psf = set.pairs[layout.pairs[b.pairBase + l].pairIndex].psf;
-          if (psf) host.set(psf, (Math.floor(l / pp.chunk) * chunkBytes) / 4 + (l % pp.chunk) * P * P);
-        }
-        const stamps = res.bufferWithData(`psf-stamps-${m}`, host, STORAGE);
-        psfChunks = [];
-        for (let l0 = 0, i = 0; l0 < b.count; l0 += pp.chunk, i++) {
-          const c = Math.min(pp.chunk, b.count - l0);
-          const chunkUni = res.bufferWithData('psf-chunk', new Uint32Array([c, l0, 0, 0]), UNIFORM);
-          psfChunks.push({
-            count: c,
-            bgPlace: device.createBindGroup({
-              layout: pp.place.getBindGroupLayout(0),
-              entries: [
-                { binding: 0, resource: { buffer: stamps, offset: i * chunkBytes, size: c * P * P * 4 } },
-                { binding: 1, resource: { buffer: pp.scratch } },
-                { binding: 2, resource: { buffer: chunkUni } },
-              ],
-            }),
-            bgCombine: bind(pp.combine, [pp.scratch, pp.table, rc.spectra, chunkUni]),
-          });
-        }
-      } else {
-        psfSpec = res.buffer(`psf-spectra-${m}`, b.count * slots * m * m * 8, STORAGE);
-        const pp = psfPipes.get(m)!;
-        const kGroups = Math.ceil((m * m) / wg);
-        const host = new Float32Array(pp.chunk * P * P);
-        // one submit per chunk: the stamps buffer is rewritten for the next one
-        for (let l0 = 0; l0 < b.count; l0 += pp.chunk) {
-          const c = Math.min(pp.chunk, b.count - l0);
-          for (let l = 0; l < c; l++) {
-            // an invisible pair rendered only to check the visibility filter may have no PSF: zeros
-            const psf = set.pairs[layout.pairs[b.pairBase + l0 + l].pairIndex].psf;
-            if (psf) host.set(psf, l * P * P);
-            else host.fill(0, l * P * P, (l + 1) * P * P);
-          }
-          device.queue.writeBuffer(pp.stamps!, 0, host, 0, c * P * P);
-          const chunkUni = res.bufferWithData('psf-chunk', new Uint32Array([c, l0, 0, 0]), UNIFORM);
-          const enc = device.createCommandEncoder({ label: 'psf-spectra' });
-          const pass = enc.beginComputePass();
-          pass.setPipeline(pp.place);
-          pass.setBindGroup(0, bind(pp.place, [pp.stamps!, pp.scratch, chunkUni]));
-          pass.dispatchWorkgroups(kGroups, c * q * q);
-          sp.fft.encode(pass, pp.scratch, 0, c * q * q, false);
-          pass.setPipeline(pp.combine);
-          pass.setBindGroup(0, bind(pp.combine, [pp.scratch, pp.table, psfSpec, chunkUni]));
-          pass.dispatchWorkgroups(kGroups, c * slots);
-          pass.end();
-          device.queue.submit([enc.finish()]);
-          chunkUniforms.push(chunkUni);
-        }
-      }
-
-      let bgAccumulate: GPUBindGroup | null = null;
-      if (b.touched.length) {
-        const csr = new Uint32Array(b.touched.length + b.starts.length + b.entries.length);
-        csr.set(b.touched, 0);
-        csr.set(b.starts, b.touched.length);
-        csr.set(b.entries, b.touched.length + b.starts.length);
-        const csrBuf = res.bufferWithData('csr', csr, STORAGE);
-        const csrInfo = res.bufferWithData('csr-info', new Uint32Array([b.touched.length, b.touched.length, b.touched.length + b.starts.length, 0]), UNIFORM);
-        bgAccumulate = bind(sp.accumulate, [pairBuf, sp.work, csrBuf, quadBlockXY[b.quadrant], this.quads[b.quadrant].model, batchUni, csrInfo]);
-      }
-      this.batches.push({
-        m,
-        quadrant: b.quadrant,
-        count: b.count,
-        nTouched: b.touched.length,
-        psfSpec,
-        psfChunks,
-        bgSetup: bind(sp.setup, [pairBuf, this.srcBuf, sp.derived, sp.phases, batchUni]),
-        bgRender: bind(sp.render, [sp.derived, sp.phases, psfSpec, sp.work, batchUni]),
-        bgAccumulate,
-        bgScatter: bind(sp.scatter, [pairBuf, quadBlockIndex[b.quadrant], quadResid[b.quadrant], sp.work, batchUni]),
-        bgAdjoint: bind(sp.adjoint, [pairBuf, this.srcBuf, psfSpec, sp.work, this.gradBuf, batchUni, sp.phases]),
-      });
+  /** One batch: its uniform, its PSF spectra (computed now, kept; or their stamps, recompute mode) and its bind groups. */
+  private buildBatch(set: ExposureSet, plan: BuildPlan, b: BatchLayout, bi: number, pairs: GPUBuffer, quads: QuadrantBuffers[], psf: Map<number, PsfBuild>, chunkUniforms: GPUBuffer[]): void {
+    const { res, layout } = this;
+    const sp = this.sizes.get(b.m)!;
+    const ql = layout.quadrants[b.quadrant];
+    const batch = res.bufferWithData('batch', new Uint8Array(BATCH.packAll([{ pairBase: b.pairBase, count: b.count, width: ql.width, height: ql.height, nbx: ql.nbx, first: 0, pad1: 0, pad2: 0 }])), UNIFORM);
+    // replicas r > 0 have the same pairs and PSFs as replica 0's batch: share its spectra
+    const twin = bi >= this.perReplica.batches ? this.batches[bi % this.perReplica.batches] : undefined;
+    let psfSpec: GPUBuffer;
+    let psfChunks: PsfChunkGpu[] | null = null;
+    if (twin) {
+      if (twin.m !== b.m || twin.count !== b.count) throw new Error('ShearEngine: replica batches differ from replica 0');
+      psfSpec = twin.psfSpec;
+      psfChunks = twin.psfChunks;
+    } else if (plan.recompute) {
+      psfSpec = this.psfRecompute.get(b.m)!.spectra;
+      psfChunks = this.psfStampChunks(set, plan, b, psf.get(b.m)!);
+    } else {
+      psfSpec = res.buffer(`psf-spectra-${b.m}`, b.count * plan.slots * b.m * b.m * 8, STORAGE);
+      this.computePsfSpectra(set, plan, b, psf.get(b.m)!, psfSpec, chunkUniforms);
+    }
+    const quad = quads[b.quadrant];
+    let bgAccumulate: GPUBindGroup | null = null;
+    if (b.touched.length) {
+      const csr = new Uint32Array(b.touched.length + b.starts.length + b.entries.length);
+      csr.set(b.touched, 0);
+      csr.set(b.starts, b.touched.length);
+      csr.set(b.entries, b.touched.length + b.starts.length);
+      const csrBuf = res.bufferWithData('csr', csr, STORAGE);
+      const csrInfo = res.bufferWithData('csr-info', new Uint8Array(CSR_INFO.packAll([{ nTouched: b.touched.length, startOffset: b.touched.length, entriesOffset: b.touched.length + b.starts.length }])), UNIFORM);
+      bgAccumulate = sp.accumulate.bind({ pairs, work: sp.work, csr: csrBuf, blockXY: quad.blockXY, model: this.quads[b.quadrant].model, batch, csrInfo });
+    }
+    this.batches.push({
+      m: b.m,
+      quadrant: b.quadrant,
+      count: b.count,
+      nTouched: b.touched.length,
+      psfSpec,
+      psfChunks,
+      bgSetup: sp.setup.bind({ pairs, src: this.srcBuf, derived: sp.derived, phases: sp.phases, batch }),
+      bgRender: sp.render.bind({ derived: sp.derived, phases: sp.phases, psfSpec, work: sp.work, batch }),
+      bgAccumulate,
+      bgScatter: sp.scatter.bind({ pairs, blockIndex: quad.blockIndex, resid: quad.resid, work: sp.work, batch }),
+      bgAdjoint: sp.adjoint.bind({ pairs, src: this.srcBuf, psfSpec, work: sp.work, grad: this.gradBuf, batch, phases: sp.phases }),
     });
-    await device.queue.onSubmittedWorkDone();
-    step('spectra');
-    // The stamps are in the spectra now; free the build-time buffers (recompute mode keeps them).
-    if (!recompute) {
-      for (const pp of psfPipes.values()) for (const buf of [pp.table, pp.scratch, pp.stamps!]) res.release(buf);
-      for (const buf of chunkUniforms) res.release(buf);
+  }
+
+  /**
+   * Keep mode: a batch's PSF spectra, computed now chunk by chunk (place → FFT → combine), one
+   * submit per chunk since the stamps buffer is rewritten for the next one.
+   */
+  private computePsfSpectra(set: ExposureSet, plan: BuildPlan, b: BatchLayout, pp: PsfBuild, psfSpec: GPUBuffer, chunkUniforms: GPUBuffer[]): void {
+    const { device, res, layout } = this;
+    const { P, q, slots } = plan;
+    const sp = this.sizes.get(b.m)!;
+    const kGroups = Math.ceil((b.m * b.m) / plan.wg);
+    const host = new Float32Array(pp.chunk * P * P);
+    for (let l0 = 0; l0 < b.count; l0 += pp.chunk) {
+      const c = Math.min(pp.chunk, b.count - l0);
+      for (let l = 0; l < c; l++) {
+        // an invisible pair rendered only to check the visibility filter may have no PSF: zeros
+        const psf = set.pairs[layout.pairs[b.pairBase + l0 + l].pairIndex].psf;
+        if (psf) host.set(psf, l * P * P);
+        else host.fill(0, l * P * P, (l + 1) * P * P);
+      }
+      device.queue.writeBuffer(pp.stamps!, 0, host, 0, c * P * P);
+      const chunk = res.bufferWithData('psf-chunk', chunkRecord(c, l0), UNIFORM);
+      const enc = device.createCommandEncoder({ label: 'psf-spectra' });
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pp.place.pipeline);
+      pass.setBindGroup(0, pp.place.bind({ stamps: pp.stamps!, spec: pp.scratch, chunk }));
+      pass.dispatchWorkgroups(kGroups, c * q * q);
+      sp.fft.encode(pass, pp.scratch, 0, c * q * q, false);
+      pass.setPipeline(pp.combine.pipeline);
+      pass.setBindGroup(0, pp.combine.bind({ spec: pp.scratch, table: pp.table, out: psfSpec, chunk }));
+      pass.dispatchWorkgroups(kGroups, c * slots);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      chunkUniforms.push(chunk);
     }
   }
 
-  /** Writes the parameters of replicas 0 … n−1 (n = list length); shear per source (src[2s+1].zw). */
+  /**
+   * Recompute mode: the batch's PSF stamps stay on the GPU, chunk by chunk at aligned offsets;
+   * its spectra are rebuilt into the size's shared buffer by encodePsf before each use.
+   */
+  private psfStampChunks(set: ExposureSet, plan: BuildPlan, b: BatchLayout, pp: PsfBuild): PsfChunkGpu[] {
+    const { device, res, layout } = this;
+    const { P } = plan;
+    const rc = this.psfRecompute.get(b.m)!;
+    const align = device.limits.minStorageBufferOffsetAlignment;
+    const chunkBytes = Math.ceil((pp.chunk * P * P * 4) / align) * align;
+    const nChunks = Math.ceil(b.count / pp.chunk);
+    const host = new Float32Array((nChunks * chunkBytes) / 4);
+    for (let l = 0; l < b.count; l++) {
+      const psf = set.pairs[layout.pairs[b.pairBase + l].pairIndex].psf;
+      if (psf) host.set(psf, (Math.floor(l / pp.chunk) * chunkBytes) / 4 + (l % pp.chunk) * P * P);
+    }
+    const stamps = res.bufferWithData(`psf-stamps-${b.m}`, host, STORAGE);
+    const chunks: PsfChunkGpu[] = [];
+    for (let l0 = 0, i = 0; l0 < b.count; l0 += pp.chunk, i++) {
+      const c = Math.min(pp.chunk, b.count - l0);
+      const chunk = res.bufferWithData('psf-chunk', chunkRecord(c, l0), UNIFORM);
+      chunks.push({
+        count: c,
+        bgPlace: pp.place.bind({ stamps: { buffer: stamps, offset: i * chunkBytes, size: c * P * P * 4 }, spec: pp.scratch, chunk }),
+        bgCombine: pp.combine.bind({ spec: pp.scratch, table: pp.table, out: rc.spectra, chunk }),
+      });
+    }
+    return chunks;
+  }
+
+  /** Writes the parameters of replicas 0 … n−1 (n = list length) as SOURCE_RECORDS; shear per source. */
   private upload(list: readonly SceneParams[]): void {
     if (list.length < 1 || list.length > this.replicas) throw new RangeError(`ShearEngine: ${list.length} parameter sets for an engine of ${this.replicas} replica(s)`);
     const h = this.srcHost;
     const ns = this.set.sources.length;
-    const sv = 4 * this.prof.srcVecs;
     const kind = this.prof.kind;
+    // the record's fields in words (SOURCE_RECORDS): written straight into the Float32Array, no object per source
+    const sv = SOURCE_RECORDS[kind].size / 4;
+    const w = SOURCE_RECORDS.fixed.words;
+    const sf = SOURCE_RECORDS.spergel_free.words;
+    const bd = SOURCE_RECORDS.bulge_disk.words;
     list.forEach((params, r) => {
       validateParams(this.set, params, this.options.profile);
       for (let s = 0; s < ns; s++) {
         const o = sv * (r * ns + s);
-        h[o] = params.flux[s];
-        h[o + 1] = params.hlr[s];
-        h[o + 2] = params.e1[s];
-        h[o + 3] = params.e2[s];
-        h[o + 4] = params.dx[s];
-        h[o + 5] = params.dy[s];
-        h[o + 6] = params.g1;
-        h[o + 7] = params.g2;
+        h[o + w.flux] = params.flux[s];
+        h[o + w.hlr] = params.hlr[s];
+        h[o + w.e1] = params.e1[s];
+        h[o + w.e2] = params.e2[s];
+        h[o + w.dx] = params.dx[s];
+        h[o + w.dy] = params.dy[s];
+        h[o + w.g1] = params.g1;
+        h[o + w.g2] = params.g2;
         if (kind === 'spergel_free') {
           // r0 = h / c_ν on the GPU; c_ν and dc/dν from the table (engine/model/spergel.ts)
           const nu = params.nu![s];
           const { c, dc } = spergelHlrOverR0Table(nu);
-          h[o + 8] = nu;
-          h[o + 9] = 1 / c;
-          h[o + 10] = dc / c;
-          h[o + 11] = 0;
+          h[o + sf.nu] = nu;
+          h[o + sf.invC] = 1 / c;
+          h[o + sf.dlogC] = dc / c;
+          h[o + sf.pad] = 0;
         } else if (kind === 'bulge_disk') {
-          h[o + 8] = params.bulgeFrac![s];
-          h[o + 9] = params.bulgeHlr![s];
-          h[o + 10] = params.bulgeE1![s];
-          h[o + 11] = params.bulgeE2![s];
+          h[o + bd.bulgeFrac] = params.bulgeFrac![s];
+          h[o + bd.bulgeHlr] = params.bulgeHlr![s];
+          h[o + bd.bulgeE1] = params.bulgeE1![s];
+          h[o + bd.bulgeE2] = params.bulgeE2![s];
         }
       }
     });
@@ -635,11 +695,11 @@ export class ShearEngine {
     const q2 = this.psfQ * this.psfQ;
     const kGroups = Math.ceil((b.m * b.m) / this.workgroupSize());
     for (const c of b.psfChunks) {
-      pass.setPipeline(rc.place);
+      pass.setPipeline(rc.place.pipeline);
       pass.setBindGroup(0, c.bgPlace);
       pass.dispatchWorkgroups(kGroups, c.count * q2);
       sp.fft.encode(pass, rc.scratch, 0, c.count * q2, false);
-      pass.setPipeline(rc.combine);
+      pass.setPipeline(rc.combine.pipeline);
       pass.setBindGroup(0, c.bgCombine);
       pass.dispatchWorkgroups(kGroups, c.count * this.psfSlots);
     }
@@ -656,11 +716,11 @@ export class ShearEngine {
     if (b.psfChunks) this.encodePsf(kp.pass('psf spectra', bi, info), b);
     const slots = Math.ceil(b.count / 2);
     let pass = kp.pass('setup', bi, info);
-    pass.setPipeline(sp.setup);
+    pass.setPipeline(sp.setup.pipeline);
     pass.setBindGroup(0, b.bgSetup);
     pass.dispatchWorkgroups(b.count);
     pass = kp.pass('render', bi, info);
-    pass.setPipeline(sp.render);
+    pass.setPipeline(sp.render.pipeline);
     pass.setBindGroup(0, b.bgRender);
     pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / this.workgroupSize()), slots);
     sp.fft.encode(kp.pass('fft inverse', bi, info), sp.work, 0, slots, true);
@@ -676,7 +736,7 @@ export class ShearEngine {
       this.encodeStamps(kp, b, bi);
       if (b.bgAccumulate) {
         const pass = kp.pass('accumulate', bi, { m: b.m, pairs: b.count, blocks: b.nTouched });
-        pass.setPipeline(sp.accumulate);
+        pass.setPipeline(sp.accumulate.pipeline);
         pass.setBindGroup(0, b.bgAccumulate);
         dispatch2d(pass, b.nTouched);
       }
@@ -684,7 +744,7 @@ export class ShearEngine {
     this.activeQuads(n).forEach((q, j) => {
       if (!q.bgResidual) return;
       const pass = kp.pass('residual', -1, { quadrant: j, blocks: q.nActive });
-      pass.setPipeline(this.residual);
+      pass.setPipeline(this.residual.pipeline);
       pass.setBindGroup(0, q.bgResidual);
       dispatch2d(pass, Math.ceil(q.nActive / wg));
     });
@@ -699,17 +759,17 @@ export class ShearEngine {
       const info = { m: b.m, pairs: b.count };
       if (b.psfChunks) this.encodePsf(kp.pass('psf spectra', bi, info), b);
       let pass = kp.pass('setup', bi, info);
-      pass.setPipeline(sp.setup);
+      pass.setPipeline(sp.setup.pipeline);
       pass.setBindGroup(0, b.bgSetup);
       pass.dispatchWorkgroups(b.count);
       const slots = Math.ceil(b.count / 2);
       pass = kp.pass('residual scatter', bi, info);
-      pass.setPipeline(sp.scatter);
+      pass.setPipeline(sp.scatter.pipeline);
       pass.setBindGroup(0, b.bgScatter);
       pass.dispatchWorkgroups(Math.ceil((b.m * b.m) / wg), slots);
       sp.fft.encode(kp.pass('fft forward', bi, info), sp.work, 0, slots, false);
       pass = kp.pass('adjoint', bi, info);
-      pass.setPipeline(sp.adjoint);
+      pass.setPipeline(sp.adjoint.pipeline);
       pass.setBindGroup(0, b.bgAdjoint);
       pass.dispatchWorkgroups(b.count);
     });
@@ -833,6 +893,10 @@ export class ShearEngine {
       const [logL] = await Promise.all([this.readLogL(n), this.readGrad.mapAsync(MapModeRead)]);
       const g = new Float32Array(this.readGrad.getMappedRange(), 0, nPairs * ng);
       const kind = this.prof.kind;
+      // gradient components in words (GRADIENT_RECORDS)
+      const w = GRADIENT_RECORDS.fixed.words;
+      const sf = GRADIENT_RECORDS.spergel_free.words;
+      const bd = GRADIENT_RECORDS.bulge_disk.words;
       const ns = this.set.sources.length;
       const nPix = this.nPixels();
       const out: Evaluation[] = [];
@@ -852,20 +916,20 @@ export class ShearEngine {
         for (let i = i0; i < i0 + this.perReplica.pairs; i++) {
           const o = i * ng;
           const s = this.layout.pairs[i].source - r * ns;
-          grad.flux[s] += g[o];
-          grad.hlr[s] += g[o + 1];
-          grad.e1[s] += g[o + 2];
-          grad.e2[s] += g[o + 3];
-          grad.dx[s] += g[o + 4];
-          grad.dy[s] += g[o + 5];
-          g1 += g[o + 6];
-          g2 += g[o + 7];
-          if (kind === 'spergel_free') grad.nu![s] += g[o + 8];
+          grad.flux[s] += g[o + w.flux];
+          grad.hlr[s] += g[o + w.hlr];
+          grad.e1[s] += g[o + w.e1];
+          grad.e2[s] += g[o + w.e2];
+          grad.dx[s] += g[o + w.dx];
+          grad.dy[s] += g[o + w.dy];
+          g1 += g[o + w.g1];
+          g2 += g[o + w.g2];
+          if (kind === 'spergel_free') grad.nu![s] += g[o + sf.nu];
           else if (kind === 'bulge_disk') {
-            grad.bulgeFrac![s] += g[o + 8];
-            grad.bulgeHlr![s] += g[o + 9];
-            grad.bulgeE1![s] += g[o + 10];
-            grad.bulgeE2![s] += g[o + 11];
+            grad.bulgeFrac![s] += g[o + bd.bulgeFrac];
+            grad.bulgeHlr![s] += g[o + bd.bulgeHlr];
+            grad.bulgeE1![s] += g[o + bd.bulgeE1];
+            grad.bulgeE2![s] += g[o + bd.bulgeE2];
           }
         }
         grad.g1 = g1;
@@ -911,7 +975,6 @@ export class ShearEngine {
       this.upload([params]);
       const quads = this.activeQuads(1);
       const total = quads.reduce((s, q) => s + q.nActive, 0) * BLOCK_PIXELS * 4;
-      if (!this.readModel) this.readModel = this.res.buffer('read-model', Math.max(4, total), BufferUsage.MAP_READ | BufferUsage.COPY_DST);
       const enc = this.device.createCommandEncoder({ label: 'render' });
       this.encodeForward(enc, 1);
       let off = 0;
@@ -927,11 +990,11 @@ export class ShearEngine {
       this.layout.quadrants.slice(0, quads.length).forEach((ql) => {
         const img = new Float32Array(ql.width * ql.height);
         for (let cb = 0; cb < ql.nActive; cb++) {
-          const bx = ql.blockXY[2 * cb] * 16;
-          const by = ql.blockXY[2 * cb + 1] * 8;
+          const bx = ql.blockXY[2 * cb] * BLOCK_W;
+          const by = ql.blockXY[2 * cb + 1] * BLOCK_H;
           for (let t = 0; t < BLOCK_PIXELS; t++) {
-            const x = bx + (t % 16);
-            const y = by + (t >> 4);
+            const x = bx + (t % BLOCK_W);
+            const y = by + Math.floor(t / BLOCK_W);
             if (x < ql.width && y < ql.height) img[y * ql.width + x] = all[base + cb * BLOCK_PIXELS + t];
           }
         }

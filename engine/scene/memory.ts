@@ -11,7 +11,7 @@ import { buildLayout, type SceneLayout } from './layout.ts';
 import { replicateSet } from './replicate.ts';
 import type { ExposureSet, RenderOptions } from './types.ts';
 
-/** Bytes per kind of buffer; `peak` is what `stats.peakGpuBytes` reaches after a `render`. */
+/** Bytes per kind of buffer; `peak` is what `stats.peakGpuBytes` reaches in `ShearEngine.create` (evaluations allocate nothing). */
 export interface GpuBytes {
   /** (2N+1)² M² complex per visible pair (replicas share them). */
   psfSpectra: number;
@@ -25,10 +25,12 @@ export interface GpuBytes {
   images: number;
   /** Pair table, source parameters, per-pair gradients (and their read-back), batch uniforms, block lists. */
   pairs: number;
-  /** The model read-back buffer made by the first `render` call. */
+  /** The model read-back buffer, made last in the build (after the build-time PSF buffers are freed). */
   readback: number;
-  /** Everything alive at the end of the build. */
+  /** Everything the build makes before it frees the build-time PSF buffers (the read-back apart). */
   build: number;
+  /** What stays alive after the build, for the engine's life: build − psfBuild (kept spectra) + readback. */
+  resident: number;
   /** The largest number of bytes alive at once: max(build, build − psfBuild + readback). */
   peak: number;
 }
@@ -60,7 +62,7 @@ export function layoutGpuBytes(layout: SceneLayout, set: ExposureSet, options: R
   const slots = (2 * N + 1) ** 2;
   const P = set.psfSize;
   const nPairs = layout.pairs.length;
-  const b: GpuBytes = { psfSpectra: 0, psfBuild: 0, fftWork: 0, phases: 0, images: 0, pairs: 0, readback: 0, build: 0, peak: 0 };
+  const b: GpuBytes = { psfSpectra: 0, psfBuild: 0, fftWork: 0, phases: 0, images: 0, pairs: 0, readback: 0, build: 0, resident: 0, peak: 0 };
   b.pairs += sz(Math.max(1, nPairs) * PAIR_BYTES);
   // per-source parameters, per-pair gradients and derived values: sizes per galaxy profile
   const prof = profileLayout(options.profile);
@@ -103,8 +105,9 @@ export function layoutGpuBytes(layout: SceneLayout, set: ExposureSet, options: R
     if (bt.touched.length) b.pairs += sz((bt.touched.length + bt.starts.length + bt.entries.length) * 4) + sz(16);
   });
   b.build = b.psfSpectra + b.psfBuild + b.fftWork + b.phases + b.images + b.pairs;
-  // keep: the build-time PSF buffers are freed before the read-back exists; recompute keeps them
-  b.peak = recompute ? b.build + b.readback : Math.max(b.build, b.build - b.psfBuild + b.readback);
+  // keep: the build-time PSF buffers are freed before the read-back is made; recompute keeps them
+  b.resident = (recompute ? b.build : b.build - b.psfBuild) + b.readback;
+  b.peak = Math.max(b.build, b.resident);
   return b;
 }
 

@@ -61,9 +61,9 @@ describe('out-of-memory fallback', () => {
       expect(eng.replans).toEqual(said);
       const o = eng.options;
       expect(o.psfSpectra === 'recompute' || (o.maxPairsPerBatch ?? Infinity) < Math.max(...eng.layout.batches.map((b) => b.count)) * 2).toBe(true);
-      // the failed attempt's buffers are all gone: what is alive is exactly the new plan's build
+      // the failed attempt's buffers are all gone: what is alive is exactly what the new plan keeps
       const est = estimateEngineBytes(set, { psfSpectra: o.psfSpectra, maxPairsPerBatch: o.maxPairsPerBatch }, device.limits);
-      expect(res.liveBytes).toBe(est.build);
+      expect(res.liveBytes).toBe(est.resident);
       sameEvaluation(refEval, await eng.evaluate(params));
       const img = await eng.render(params);
       img.forEach((m, j) => expect(Buffer.from(m.buffer).equals(Buffer.from(refImg[j].buffer))).toBe(true));
