@@ -6,7 +6,7 @@
  *    and the observed pixels / inverse variances on them (w = 0 where masked or uncovered);
  *  - per batch, the block → overlapping-stamps lists (CSR) for the deterministic gather.
  */
-import { fftPad, stampCorner } from '../model/geometry.ts';
+import { stampCorner } from '../model/geometry.ts';
 import { aliasOrdersFor } from '../model/validate.ts';
 import { BLOCK_H, BLOCK_PIXELS, BLOCK_W, PAIR_BYTES } from '../../shaders/render.wgsl.ts';
 import { pixelIndex, usablePixel } from './pixels.ts';
@@ -179,7 +179,6 @@ export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: Layou
     }
     base += g.length;
   }
-  void fftPad;
   return { pairs: ordered, batches, quadrants, fftSizes };
 }
 
