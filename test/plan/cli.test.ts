@@ -20,6 +20,7 @@ import { manifestFileName, parseManifest } from '../../engine/tiling/manifest.ts
 import { runSubtile } from '../../engine/subtile/run.ts';
 import { subtileProducts } from '../../engine/subtile/products.ts';
 import { testDevice } from '../helpers/device.ts';
+import { testProductContext } from '../helpers/products.ts';
 
 const TILE = 102018211;
 let dir: string;
@@ -78,16 +79,7 @@ describe('shine plan', () => {
       expect(s.nQuadrants, s.objectId).toBeLessThanOrEqual(manifest.n_quadrants);
     }
     expect(Math.max(...result.core.map((s) => s.nQuadrants!))).toBeGreaterThan(1);
-    const products = subtileProducts(result, manifest, {
-      manifestFile: file,
-      configFile: cfgFile,
-      created: new Date().toISOString(),
-      softwareVersion: 'test',
-      adapter: { label: 'test', backend: 'test', featureLevel: 'core' },
-      runtime: { name: 'node', version: process.version },
-      saveDiagnostics: false,
-      totalMs: 0,
-    } as Parameters<typeof subtileProducts>[2]);
+    const products = subtileProducts(result, manifest, testProductContext(file, cfgFile, false));
     const meta = parseYaml(products.metadata);
     expect(meta.plan.psf_spectra).toBe('keep');
     expect(meta.plan.replicas_per_call).toBe(1);

@@ -28,6 +28,7 @@ import { runSubtile } from '../../engine/subtile/run.ts';
 import type { SubtileResult } from '../../engine/subtile/result.ts';
 import { subtileProducts } from '../../engine/subtile/products.ts';
 import { testDevice } from '../helpers/device.ts';
+import { testProductContext } from '../helpers/products.ts';
 
 const cropArb = fc
   .record({ w: fc.integer({ min: 1, max: 90 }), h: fc.integer({ min: 1, max: 70 }), seed: fc.integer({ min: 1, max: 1e9 }) })
@@ -184,16 +185,7 @@ describe('Stage 2 with active blocks against whole crops (ci simulation)', () =>
     expect(modelled).toBeGreaterThan(1000);
     // the plan of each run: the pixels held shrink with active blocks
     const meta = (r: { manifest: Parameters<typeof subtileProducts>[1]; result: SubtileResult }) => {
-      const p = subtileProducts(r.result, r.manifest, {
-        manifestFile: file,
-        configFile: cfgFile,
-        created: new Date().toISOString(),
-        softwareVersion: 'test',
-        adapter: { label: 'test', backend: 'test', featureLevel: 'core' },
-        runtime: { name: 'node', version: process.version },
-        saveDiagnostics: true,
-        totalMs: 0,
-      } as Parameters<typeof subtileProducts>[2]);
+      const p = subtileProducts(r.result, r.manifest, testProductContext(file, cfgFile, true));
       return { meta: parseYaml(p.metadata), png: decode(p.diagnostics) };
     };
     const ma = meta(crop);
