@@ -8,7 +8,9 @@
  * One browser and one fit are shared by the assertions (the order of the `it`s matters): the
  * built-in sub-tile is only loaded (data first); a sub-tile simulated and prepared in Node is
  * opened by URL and fitted once (MAP, SHINE_APP_TEST_STEPS iterations, default 60), the same
- * configuration that cli/subtile.ts runs here in Node. Screenshots go to test-results/app/.
+ * configuration that cli/subtile.ts runs here in Node; the later mean-field VI and short NUTS runs
+ * of the same sub-tile fix every parameter but the shear to stay short. Screenshots go to
+ * test-results/app/.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
