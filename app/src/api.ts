@@ -49,7 +49,7 @@ export interface LoadInfo {
   truth: { g1: number; g2: number } | null;
   /** Which priors the config fixes. */
   fixed: Record<PriorName, boolean>;
-  defaults: { method: Method; optimizer: Optimizer; mapIterations: number; lr: number; viSteps: number; viLr: number; viGuide: ViGuide; nutsWarmup: number; nutsSamples: number };
+  defaults: { method: Method; optimizer: Optimizer; mapIterations: number; lr: number; viSteps: number; viLr: number; viGuide: ViGuide; nutsWarmup: number; nutsSamples: number; nutsChains: number };
   warnings: string[];
   /** Milliseconds spent loading (simulation, prepare, reading the manifest and the images). */
   loadMs: number;
@@ -79,6 +79,7 @@ export interface RunSettings {
   viGuide: ViGuide;
   nutsWarmup: number;
   nutsSamples: number;
+  nutsChains: number;
   /** true: the prior is used as configured (free parameter); false: the parameter is fixed at its start value. */
   free: Record<PriorName, boolean>;
   /** Compute χ² at the starting parameters too (an extra model render; default true). */

@@ -133,6 +133,9 @@ export function drawTrace(c: HTMLCanvasElement, s: Draws, which: 'g1' | 'g2', tr
   ctx.fillText(`${which} per chain (draws after warm-up)`, L, 10);
   ctx.fillText(hi.toFixed(3), 2, T + 8);
   ctx.fillText(lo.toFixed(3), 2, H - B);
+  // the axes, for the tests: a draw (d, g) is at (px(d), py(g)), chain k in colours[k]
+  c.dataset.axes = JSON.stringify({ L, T, right: W - 6, bottom: H - B, dmax: Math.max(1, dmax), lo, hi });
+  c.dataset.colours = JSON.stringify(CHAIN_COLOURS);
   const chains = new Map<number, number[]>();
   for (let i = 0; i < n; i++) {
     const k = s.chain[i];
@@ -182,6 +185,8 @@ export function drawCorner(c: HTMLCanvasElement, s: Draws, truth: { g1: number; 
   const B = 18;
   const px = (g: number) => L + ((g - x0) / (x1 - x0)) * (W - L - 6);
   const py = (g: number) => T + (H - T - B) * (1 - (g - y0) / (y1 - y0));
+  // the axes, for the tests: a draw (g1, g2) is at (px(g1), py(g2))
+  c.dataset.axes = JSON.stringify({ L, T, right: W - 6, bottom: H - B, x0, x1, y0, y1 });
   ctx.fillStyle = fg;
   ctx.font = '10px sans-serif';
   ctx.fillText('g2 vs g1 (draws; + truth, ○ MAP)', L, 10);

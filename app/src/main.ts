@@ -193,6 +193,7 @@ async function load(how: () => Promise<LoadInfo>, url: URLSearchParams | null): 
     $<HTMLSelectElement>('vi-guide').value = d.viGuide;
     $<HTMLInputElement>('nuts-warmup').value = String(d.nutsWarmup);
     $<HTMLInputElement>('nuts-samples').value = String(d.nutsSamples);
+    $<HTMLInputElement>('nuts-chains').value = String(d.nutsChains);
     showMethodFields();
     for (const el of document.querySelectorAll<HTMLInputElement>('#free input[data-prior]')) el.checked = !info.fixed[el.dataset.prior as PriorName];
     buildViews(info, url);
@@ -349,6 +350,7 @@ function settings(): RunSettings {
     viGuide: $<HTMLSelectElement>('vi-guide').value as ViGuide,
     nutsWarmup: intField('nuts-warmup', 0, 'NUTS warm-up'),
     nutsSamples: intField('nuts-samples', 1, 'NUTS draws'),
+    nutsChains: intField('nuts-chains', 1, 'NUTS chains'),
     free,
   };
 }

@@ -128,6 +128,7 @@ async function finishLoad(cfg: ShineConfig, configText: string, manifest: Manife
       viGuide: cfg.inference.vi.guide,
       nutsWarmup: cfg.inference.nuts.warmup,
       nutsSamples: cfg.inference.nuts.samples,
+      nutsChains: cfg.inference.nuts.chains,
     },
     warnings,
     loadMs: performance.now() - t0,
@@ -370,7 +371,7 @@ const api: EngineApi = {
     // VI steps and NUTS warm-up / draws are separate fields (none caps another silently)
     Object.assign(cfg.inference.map, { optimizer: settings.optimizer, max_iterations: settings.mapIterations, lr: settings.lr });
     Object.assign(cfg.inference.vi, { steps: settings.viSteps, lr: settings.viLr, guide: settings.viGuide });
-    Object.assign(cfg.inference.nuts, { warmup: settings.nutsWarmup, samples: settings.nutsSamples });
+    Object.assign(cfg.inference.nuts, { warmup: settings.nutsWarmup, samples: settings.nutsSamples, chains: settings.nutsChains });
     const manifest = structuredClone(l.manifest);
     const io = { openFits: l.open };
     const images = (r: SubtileResult) => r.images.map((q) => ({ name: q.name, model: q.model, mask: q.mask, modelled: q.modelled }));

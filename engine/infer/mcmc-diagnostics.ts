@@ -133,7 +133,12 @@ export function rhat(chains: Chains): number {
   return Math.max(bulk, tail);
 }
 
-/** ESS of the given chains (Geyer's initial monotone sequence, as in Stan), no splitting or ranking. */
+/**
+ * ESS of the given chains (Geyer's initial monotone sequence), no splitting or ranking: the
+ * reference R code of Vehtari et al. 2021 (the `posterior` package's `.ess`), step for step. The
+ * autocorrelations are summed in pairs (lags t, t+1, t even) while a pair's sum stays positive,
+ * up to lag n − 4; the last even lag reached enters once (the "improved estimate").
+ */
 export function basicEss(chains: Chains): number {
   const { m, n } = validate(chains);
   if (n < 4) return NaN;
@@ -157,33 +162,39 @@ export function basicEss(chains: Chains): number {
   let varPlus = (meanVar * (n - 1)) / n;
   if (m > 1) varPlus += variance(means);
   if (!(varPlus > 0)) return NaN;
+  // rhoHat[t]: autocorrelation at lag t
   const rhoHat = new Float64Array(n + 1);
   rhoHat[0] = 1;
   let rhoEven = 1;
   let rhoOdd = 1 - (meanVar - acovMean(1)) / varPlus;
   rhoHat[1] = rhoOdd;
-  let t = 1;
+  // Geyer's initial positive sequence (t: the even lag of the pair last computed)
+  let t = 0;
   while (t < n - 5 && !Number.isNaN(rhoEven + rhoOdd) && rhoEven + rhoOdd > 0) {
-    rhoEven = 1 - (meanVar - acovMean(t + 1)) / varPlus;
-    rhoOdd = 1 - (meanVar - acovMean(t + 2)) / varPlus;
-    if (rhoEven + rhoOdd >= 0) {
-      rhoHat[t + 1] = rhoEven;
-      rhoHat[t + 2] = rhoOdd;
-    }
     t += 2;
+    rhoEven = 1 - (meanVar - acovMean(t)) / varPlus;
+    rhoOdd = 1 - (meanVar - acovMean(t + 1)) / varPlus;
+    if (rhoEven + rhoOdd >= 0) {
+      rhoHat[t] = rhoEven;
+      rhoHat[t + 1] = rhoOdd;
+    }
   }
   const maxT = t;
-  if (rhoEven > 0) rhoHat[maxT + 1] = rhoEven;
-  for (let k = 1; k <= maxT - 3; k += 2) {
-    if (rhoHat[k + 1] + rhoHat[k + 2] > rhoHat[k - 1] + rhoHat[k]) {
-      rhoHat[k + 1] = (rhoHat[k - 1] + rhoHat[k]) / 2;
-      rhoHat[k + 2] = rhoHat[k + 1];
+  // used in the improved estimate (reduces variance for antithetic chains)
+  if (rhoEven > 0) rhoHat[maxT] = rhoEven;
+  // Geyer's initial monotone sequence
+  for (let k = 2; k <= maxT - 2; k += 2) {
+    if (rhoHat[k] + rhoHat[k + 1] > rhoHat[k - 2] + rhoHat[k - 1]) {
+      rhoHat[k] = (rhoHat[k - 2] + rhoHat[k - 1]) / 2;
+      rhoHat[k + 1] = rhoHat[k];
     }
   }
   const S = m * n;
+  // R: −1 + 2·sum(rho_hat_t[1:max_t]) + rho_hat_t[max_t + 1] (1-based; 1:0 is the first element)
   let sum = 0;
-  for (let k = 0; k <= maxT; k++) sum += rhoHat[k];
-  let tau = -1 + 2 * sum + rhoHat[maxT + 1];
+  if (maxT === 0) sum = rhoHat[0];
+  for (let k = 0; k < maxT; k++) sum += rhoHat[k];
+  let tau = -1 + 2 * sum + rhoHat[maxT];
   tau = Math.max(tau, 1 / Math.log10(S));
   return S / tau;
 }
