@@ -97,9 +97,10 @@ export interface PlanHostBytes {
   /** The layout's coverage masks and compact observed pixels / weights. */
   layout: number;
   /**
-   * The diagnostics: the model images and modelled-area masks (two: the images' and the χ²'s) of every quadrant (6 bytes per
-   * pixel) and one quadrant's observed / rms / mask at a time (10) — or, with pixels 'crop',
-   * observed, model, mask and modelled of every quadrant (10).
+   * The diagnostics: the model on the active blocks (4 bytes per active-block pixel), the
+   * modelled-area masks (two: the images' and the χ²'s; 1 byte per crop pixel each), and one
+   * quadrant's full-size observed / rms / mask / model at a time (14) — or, with pixels 'crop',
+   * observed, model, mask and modelled of every quadrant (10 per crop pixel).
    */
   products: number;
   /** On a software adapter the GPU buffers are host memory too. */
@@ -245,11 +246,11 @@ export function planHostBytes(scene: PlanScene, gpuPeak: number, software: boole
     largest = Math.max(largest, area);
     pixels += 16 * (crop ? area : active);
     layout += area + active * 8;
-    if (scene.diagnostics) products += (crop ? 10 : 6) * area;
+    if (scene.diagnostics) products += crop ? 10 * area : 2 * area + 4 * active;
   }
   if (!crop) {
     pixels += 16 * largest;
-    if (scene.diagnostics) products += 10 * largest;
+    if (scene.diagnostics) products += 14 * largest;
   }
   const gpu = software ? gpuPeak : 0;
   return { pixels, layout, products, gpu, total: pixels + layout + products + gpu };

@@ -970,7 +970,30 @@ export class ShearEngine {
   }
 
   /** Full-size model images (zeros where no visible stamp lands), one per quadrant. */
-  render(params: SceneParams): Promise<Float32Array[]> {
+  async render(params: SceneParams): Promise<Float32Array[]> {
+    const blocks = await this.renderBlocks(params);
+    return blocks.map((all, j) => {
+      const ql = this.layout.quadrants[j];
+      const img = new Float32Array(ql.width * ql.height);
+      for (let cb = 0; cb < ql.nActive; cb++) {
+        const bx = ql.blockXY[2 * cb] * BLOCK_W;
+        const by = ql.blockXY[2 * cb + 1] * BLOCK_H;
+        for (let t = 0; t < BLOCK_PIXELS; t++) {
+          const x = bx + (t % BLOCK_W);
+          const y = by + Math.floor(t / BLOCK_W);
+          if (x < ql.width && y < ql.height) img[y * ql.width + x] = all[cb * BLOCK_PIXELS + t];
+        }
+      }
+      return img;
+    });
+  }
+
+  /**
+   * The model on each quadrant's active blocks only, block-major in the layout's numbering
+   * (`layout.quadrants[j].blockXY`; 128 values per block, slots outside the image 0): what the
+   * GPU holds, without the full-size expansion (docs/plan.md "Host memory").
+   */
+  renderBlocks(params: SceneParams): Promise<Float32Array[]> {
     return this.exclusive(async () => {
       this.upload([params]);
       const quads = this.activeQuads(1);
@@ -985,24 +1008,25 @@ export class ShearEngine {
       this.device.queue.submit([enc.finish()]);
       await this.readModel.mapAsync(MapModeRead);
       const all = new Float32Array(this.readModel.getMappedRange(), 0, total / 4);
-      const images: Float32Array[] = [];
+      const out: Float32Array[] = [];
       let base = 0;
       this.layout.quadrants.slice(0, quads.length).forEach((ql) => {
-        const img = new Float32Array(ql.width * ql.height);
+        const n = ql.nActive * BLOCK_PIXELS;
+        const blk = all.slice(base, base + n);
+        // slots of a block outside the image hold whatever the kernels left: zero them
         for (let cb = 0; cb < ql.nActive; cb++) {
           const bx = ql.blockXY[2 * cb] * BLOCK_W;
           const by = ql.blockXY[2 * cb + 1] * BLOCK_H;
+          if (bx + BLOCK_W <= ql.width && by + BLOCK_H <= ql.height) continue;
           for (let t = 0; t < BLOCK_PIXELS; t++) {
-            const x = bx + (t % BLOCK_W);
-            const y = by + Math.floor(t / BLOCK_W);
-            if (x < ql.width && y < ql.height) img[y * ql.width + x] = all[base + cb * BLOCK_PIXELS + t];
+            if (bx + (t % BLOCK_W) >= ql.width || by + Math.floor(t / BLOCK_W) >= ql.height) blk[cb * BLOCK_PIXELS + t] = 0;
           }
         }
-        base += ql.nActive * BLOCK_PIXELS;
-        images.push(img);
+        base += n;
+        out.push(blk);
       });
       this.readModel.unmap();
-      return images;
+      return out;
     });
   }
 

@@ -27,8 +27,10 @@ export interface QuadrantChi2 {
  * χ² per quadrant of `models` (one full-size image per quadrant, e.g. ShearEngine.render at the
  * estimate). `mask`: the FLG bits the likelihood masks (including `unmodelledBit` when masking);
  * `unmodelledBit`: the bit of the unmodelled-object mask (0: none), for the counts.
+ * `blockModels`: the models are on the quadrants' kept blocks (ShearEngine.renderBlocks; every
+ * quadrant keeps only its active blocks, in the engine's numbering), not full-size.
  */
-export function quadrantChi2(set: ExposureSet, models: ArrayLike<ArrayLike<number>>, mask: number, unmodelledBit = 0): QuadrantChi2[] {
+export function quadrantChi2(set: ExposureSet, models: ArrayLike<ArrayLike<number>>, mask: number, unmodelledBit = 0, blockModels = false): QuadrantChi2[] {
   const cov = coverageMasks(set); // the modelled area: under at least one visible stamp
   const m = mask >>> 0;
   const other = (m & ~unmodelledBit) >>> 0;
@@ -57,7 +59,7 @@ export function quadrantChi2(set: ExposureSet, models: ArrayLike<ArrayLike<numbe
         if (hasBit) maskedU++;
         continue;
       }
-      const r = (obs - model[d]) / rms;
+      const r = (obs - model[blockModels ? i : d]) / rms;
       chi2 += r * r;
       n++;
     }

@@ -11,7 +11,7 @@ import type { ShineConfig } from '../config/index.ts';
 import type { Manifest } from '../tiling/manifest.ts';
 import { aliasOrdersFor, psfOversamplingOf } from '../model/validate.ts';
 import { ShearEngine } from '../scene/engine.ts';
-import { PROFILE_PARAM_NAMES, type SceneParams } from '../scene/types.ts';
+import { PROFILE_PARAM_NAMES, type ActiveBlocks, type SceneParams } from '../scene/types.ts';
 import { coverageMasks } from '../model/geometry.ts';
 import { profileFromConfig } from '../model/profile-params.ts';
 import { checkPosteriorConfig, replicasFor } from './posterior-run.ts';
@@ -60,6 +60,13 @@ export interface SubtileRunOptions {
   peakRssBytes?: () => number | null;
   /** With `trace` and `gradientRepeats`: one more evaluation with a pass per kernel and batch, timed on the GPU (docs/bench.md "GPU spans"). */
   gpuTimer?: GpuKernelTimer;
+}
+
+/** Whether a quadrant's kept blocks are the engine layout's active blocks, in the same order. */
+function sameBlocks(a: ActiveBlocks, b: { nActive: number; blockXY: Uint32Array }): boolean {
+  if (a.nActive !== b.nActive || a.blockXY.length !== b.blockXY.length) return false;
+  for (let i = 0; i < a.blockXY.length; i++) if (a.blockXY[i] !== b.blockXY[i]) return false;
+  return true;
 }
 
 export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: ShineConfig, io: SubtileIo, opts: SubtileRunOptions = {}): Promise<SubtileResult> {
@@ -199,11 +206,14 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     const images: QuadrantImages[] = [];
     t = performance.now();
     progress('render', 0, 1);
-    const models = await engine.render(estimate);
-    const chi2 = quadrantChi2(built.set, models, pixelMask, masked.summary.mode === 'mask' ? UNMODELLED_FLAG_BIT : 0);
+    // quadrants that keep only their active blocks get the model on those blocks (the engine's
+    // numbering is theirs: checked), not full-size images (docs/plan.md "Host memory")
+    const blockModels = built.set.quadrants.every((q, j) => q.blocks && sameBlocks(q.blocks, engine.layout.quadrants[j]));
+    const models = blockModels ? await engine.renderBlocks(estimate) : await engine.render(estimate);
+    const chi2 = quadrantChi2(built.set, models, pixelMask, masked.summary.mode === 'mask' ? UNMODELLED_FLAG_BIT : 0, blockModels);
     if (opts.images ?? true) {
       const modelled = coverageMasks(built.set);
-      built.set.quadrants.forEach((q, j) => images.push(quadrantImages(q, models[j], modelled[j], pixelMask)));
+      built.set.quadrants.forEach((q, j) => images.push(quadrantImages(q, models[j], modelled[j], pixelMask, blockModels)));
     }
     timings.renderMs = performance.now() - t;
     progress('render', 1, 1);
