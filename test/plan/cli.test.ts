@@ -6,13 +6,10 @@
  *  - a short Stage 2 run (2 MAP iterations, no Laplace) records the plan in the sub-tile metadata.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { runCli } from '../helpers/cli.ts';
-import simulate from '../../cli/commands/simulate.ts';
-import prepare from '../../cli/commands/prepare.ts';
 import plan from '../../cli/commands/plan.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { openFits } from '../../platform/node/files.ts';
@@ -20,23 +17,16 @@ import { manifestFileName, parseManifest } from '../../engine/tiling/manifest.ts
 import { runSubtile } from '../../engine/subtile/run.ts';
 import { subtileProducts } from '../../engine/subtile/products.ts';
 import { testDevice } from '../helpers/device.ts';
+import { preparedCiSimulation } from '../helpers/ci-sim.ts';
 import { testProductContext } from '../helpers/products.ts';
 
 const TILE = 102018211;
-let dir: string;
 let cfgFile: string;
 let row = 1;
 let col = 1;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'shine-plan-'));
-  const sim = await runCli(simulate, ['--preset', 'ci', '--seed', '5', '--out', join(dir, 'sim')], {});
-  expect(sim.code, sim.out).toBe(0);
-  cfgFile = join(dir, 'sim', 'config.yaml');
-  const m = /simulated_sub_tile:\s*\[(\d+),\s*(\d+)\]/.exec(await readFile(cfgFile, 'utf8'));
-  if (m) [row, col] = [Number(m[1]), Number(m[2])];
-  const prep = await runCli(prepare, ['--config', cfgFile, '--tile-id', String(TILE), '--sub-tile', `${row},${col}`, '--quiet'], {});
-  expect(prep.code, prep.out).toBe(0);
+  ({ cfgFile, row, col } = await preparedCiSimulation(5, 'shine-plan-'));
 }, 300_000);
 
 describe('shine plan', () => {

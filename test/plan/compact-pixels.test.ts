@@ -12,8 +12,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decode } from 'fast-png';
 import { parse as parseYaml } from 'yaml';
@@ -22,9 +21,6 @@ import { ShearEngine } from '../../engine/scene/engine.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
 import type { QuadrantData } from '../../engine/scene/types.ts';
 import { maskDisc } from '../../engine/exposures/masking.ts';
-import { runCli } from '../helpers/cli.ts';
-import simulate from '../../cli/commands/simulate.ts';
-import prepare from '../../cli/commands/prepare.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { openFits } from '../../platform/node/files.ts';
 import { manifestFileName, parseManifest } from '../../engine/tiling/manifest.ts';
@@ -32,6 +28,7 @@ import { runSubtile } from '../../engine/subtile/run.ts';
 import type { SubtileResult } from '../../engine/subtile/result.ts';
 import { subtileProducts } from '../../engine/subtile/products.ts';
 import { testDevice } from '../helpers/device.ts';
+import { CI_TILE, preparedCiSimulation } from '../helpers/ci-sim.ts';
 import { testProductContext } from '../helpers/products.ts';
 
 const cropArb = fc
@@ -177,19 +174,12 @@ describe('the engine on a set that keeps only its active blocks', () => {
 });
 
 describe('Stage 2 with active blocks against whole crops (ci simulation)', () => {
-  const TILE = 102018211;
+  const TILE = CI_TILE;
   let cfgFile = '';
   let row = 1;
   let col = 1;
   beforeAll(async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'shine-compact-'));
-    const sim = await runCli(simulate, ['--preset', 'ci', '--seed', '6', '--out', join(dir, 'sim')], {});
-    expect(sim.code, sim.out).toBe(0);
-    cfgFile = join(dir, 'sim', 'config.yaml');
-    const m = /simulated_sub_tile:\s*\[(\d+),\s*(\d+)\]/.exec(await readFile(cfgFile, 'utf8'));
-    if (m) [row, col] = [Number(m[1]), Number(m[2])];
-    const prep = await runCli(prepare, ['--config', cfgFile, '--tile-id', String(TILE), '--sub-tile', `${row},${col}`, '--quiet'], {});
-    expect(prep.code, prep.out).toBe(0);
+    ({ cfgFile, row, col } = await preparedCiSimulation(6, 'shine-compact-'));
   }, 300_000);
 
   it('same shear, parameters, χ² and model images; fewer host bytes planned', async () => {
