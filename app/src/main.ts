@@ -1261,8 +1261,20 @@ $('export-png').addEventListener('click', () => {
   const q = quads[j];
   return q?.model ? { model: Array.from(q.model), mask: Array.from(q.mask), outline: Array.from(q.outline ?? []) } : null;
 };
-/** For tests: the sky point at the canvas centre. */
-(window as unknown as { __shineView: () => { ra: number; dec: number; zoom: number; canvas: number } }).__shineView = () => {
+/** For tests: the sky point at the canvas centre and the zoom; with an argument, sets them first
+ * (as a shared link's ra, dec, zoom do, without a reload: wheel events may be coalesced). */
+(window as unknown as { __shineView: (set?: { ra: number; dec: number; zoom: number; at?: [number, number] }) => { ra: number; dec: number; zoom: number; canvas: number } }).__shineView = (set) => {
+  if (set && tp) {
+    // the sky point at canvas point `at` (default: the centre)
+    const [u, v] = tp.toUV(set.ra, set.dec);
+    const [sx, sy] = set.at ?? [CANVAS / 2, CANVAS / 2];
+    view.zoom = Math.min(64, Math.max(0.02, set.zoom));
+    const s = view.zoom / pixelScale;
+    view.u = u - (sx - CANVAS / 2) / s;
+    view.v = v + (sy - CANVAS / 2) / s;
+    setUrl(null);
+    redraw();
+  }
   const [ra, dec] = tp!.toSky(view.u, view.v);
   return { ra, dec, zoom: view.zoom, canvas: CANVAS };
 };

@@ -60,7 +60,7 @@ type Win = {
   };
   __shineScreen: (q: number, i: number) => [number, number] | null;
   __shineBlock: (q: number, p: string) => { k: number; width: number; height: number; values: number[] } | null;
-  __shineView: () => { ra: number; dec: number; zoom: number; canvas: number };
+  __shineView: (set?: { ra: number; dec: number; zoom: number; at?: [number, number] }) => { ra: number; dec: number; zoom: number; canvas: number };
 };
 
 let cleanupDist: () => void = () => {};
@@ -354,21 +354,18 @@ describe('browser app (Chromium, software WebGPU)', () => {
     };
     const affinesNow = () => page.evaluate(() => [...document.querySelectorAll<HTMLCanvasElement>('canvas[data-panel="observed"]')].map((c) => JSON.parse(c.dataset.affine!) as number[]));
     const screen = (a: number[], x: number, y: number) => [a[0] * x + a[1] * y + a[4], a[2] * x + a[3] * y + a[5]];
+    // the view is set through the page's view hook (a shared link's ra, dec, zoom), not the wheel:
+    // wheel events coalesce on a loaded machine, and the labels found isolated must not depend on it
+    await page.click('#reset-view');
+    await settled();
+    const zoomFit = await page.evaluate(() => (window as unknown as Win).__shineView().zoom);
     let tries = 0;
-    for (let i0 = 0; i0 < s.ra.length && sourcesChecked.size < 2 && tries < 6; i0++) {
+    for (let i0 = 0; i0 < s.ra.length && sourcesChecked.size < 2 && tries < 12; i0++) {
       const j0 = dims.findIndex((_, j) => s.core[i0] && inside(j, i0));
       if (j0 < 0 || sourcesChecked.has(i0)) continue;
       tries++;
-      await page.click('#reset-view');
-      await settled();
-      const p0 = screen((await affinesNow())[j0], pix[2 * j0 + 1].x[i0], pix[2 * j0 + 1].y[i0]);
-      const box = (await page.locator(`canvas[data-quadrant="${j0}"][data-panel="observed"]`).boundingBox())!;
-      await page.mouse.move(box.x + (p0[0] * box.width) / canvas, box.y + (p0[1] * box.height) / canvas);
-      for (let n = 0; n < 3; n++) {
-        await page.mouse.wheel(0, -600);
-        await page.waitForTimeout(200);
-      }
       await page.mouse.move(1, 1);
+      await page.evaluate((v) => (window as unknown as Win).__shineView(v), { ra: s.ra[i0], dec: s.dec[i0], zoom: 16 * zoomFit, at: [0.2 * canvas, 0.6 * canvas] as [number, number] });
       await settled();
       await page.waitForTimeout(300);
       const zoomNow = await page.evaluate(() => (window as unknown as Win).__shineView().zoom);
@@ -394,6 +391,7 @@ describe('browser app (Chromium, software WebGPU)', () => {
           if (clear) labels.push({ j, i, ex: p[0], ey: p[1], id: s.object_id[i], w: widths[k0] });
         }
       });
+      console.log(`app: labels about source ${i0} (quadrant ${dims[j0].name}, zoom ${zoomNow.toFixed(2)}): ${labels.length} isolated`);
       if (!labels.length) continue;
       await page.evaluate(() => {
         (window as unknown as { __off: ImageData[] }).__off = [...document.querySelectorAll<HTMLCanvasElement>('canvas[data-panel="observed"]')].map((c) => c.getContext('2d')!.getImageData(0, 0, c.width, c.height));
@@ -439,13 +437,13 @@ describe('browser app (Chromium, software WebGPU)', () => {
         console.log(`app: label of ${labels[n].id} (${dims[labels[n].j].name}, zoom ${zoomNow.toFixed(2)}): pixels unlike the page: ${rd.blank} with no label, ${own} with its id, ≥ ${other} with another id`);
         expect(rd.blank).toBeGreaterThan(100);
         expect(own).toBeLessThanOrEqual(3);
-        expect(other).toBeGreaterThanOrEqual(10);
+        // ids of neighbours can differ in one digit only (~9 pixels)
+        expect(other).toBeGreaterThanOrEqual(own + 5);
         checked.add(`${labels[n].j}:${labels[n].i}`);
         sourcesChecked.add(labels[n].i);
       });
     }
-    // how many labels lie isolated depends on the zoom reached (1 on a quiet CI-like run, 2 under load)
-    expect(sourcesChecked.size).toBeGreaterThanOrEqual(1);
+    expect(sourcesChecked.size).toBeGreaterThanOrEqual(2);
     await page.click('#reset-view');
   });
 
