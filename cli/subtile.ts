@@ -11,6 +11,8 @@
  */
 import { join } from 'node:path';
 import { mkdir, readFile, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import type { LineSearchTrial } from '../engine/infer/lbfgs.ts';
 import { commandExitCode, UserError, type Command } from './command.ts';
 import { parseOptions } from './args.ts';
 import { loadConfig } from '../platform/node/config.ts';
@@ -33,7 +35,9 @@ import { parse as parseYaml } from 'yaml';
 
 const USAGE = `usage: subtile --tile-id T --sub-tile-row R --sub-tile-col C --config F
                [--method map|vi|nuts] [--manifest M] [--out DIR] [--force] [--quiet] [--json]
-               [--adapter X] [--limits adapter|default]`;
+               [--adapter X] [--limits adapter|default] [--line-search-log FILE]
+  --line-search-log FILE  every MAP line-search trial (step, loss, directional derivative) as
+                          JSON lines, to see why a fit stalls (docs/inference.md "When MAP stalls")`;
 
 async function exists(p: string): Promise<boolean> {
   try {
@@ -59,7 +63,7 @@ export const subtileCommand: Command = {
     const flags = parseDeviceFlags(argv);
     const { opts } = parseOptions(
       flags.rest,
-      { 'tile-id': 'integer', 'sub-tile-row': 'integer', 'sub-tile-col': 'integer', config: 'string', method: 'string', manifest: 'string', out: 'string', force: 'boolean', quiet: 'boolean', json: 'boolean', help: 'boolean' },
+      { 'tile-id': 'integer', 'sub-tile-row': 'integer', 'sub-tile-col': 'integer', config: 'string', method: 'string', manifest: 'string', out: 'string', force: 'boolean', quiet: 'boolean', json: 'boolean', help: 'boolean', 'line-search-log': 'string' },
       USAGE,
     );
     if (opts.help) {
@@ -137,6 +141,9 @@ export const subtileCommand: Command = {
         // http(s) inputs go through the configured cache, concurrency bound and retries (docs/remote-data.md)
         const remote = remoteSettings(cfg.remote, cfg.source.dir);
         const progress = progressReporter(quiet);
+        const lsLog = opts['line-search-log'] as string | undefined;
+        // written as they come (a stalled fit is the one to look at while it runs)
+        const lsOut = lsLog ? createWriteStream(lsLog) : null;
         const result = await runSubtile(acq.device, manifest, cfg, { openFits: (p: string, o?: OpenOptions) => openFits(p, { ...o, remote }) }, {
           method: method as 'map' | 'vi' | 'nuts' | undefined,
           onProgress: progress,
@@ -146,7 +153,9 @@ export const subtileCommand: Command = {
           // the full-size observed / mask images are kept only for the diagnostics PNG (host memory, docs/plan.md)
           images: cfg.distributed.save_diagnostics,
           peakRssBytes,
+          ...(lsOut ? { onLineSearch: (t: LineSearchTrial) => void lsOut.write(`${JSON.stringify(t)}\n`) } : {}),
         });
+        if (lsOut) await new Promise<void>((res) => lsOut.end(res));
         const tWrite = performance.now();
         const configText = await readFile(configFile, 'utf8');
         const products = subtileProducts(result, manifest, {

@@ -102,7 +102,7 @@ async function readTruth(cfg: ShineConfig, m: Manifest, open: OpenFits, warnings
 async function finishLoad(cfg: ShineConfig, configText: string, manifest: Manifest, open: OpenFits, label: string, manifestName: string, t0: number, warnings: string[], progress: ProgressFn): Promise<LoadInfo> {
   const truth = await readTruth(cfg, manifest, open, warnings);
   loaded = { cfg, configHash: hash64(configText), manifest, open, truth, label, manifestName };
-  const pri = cfg.gal.priors as Record<string, { type: string }>;
+  const pri = cfg.gal.priors as unknown as Record<string, { type: string }>;
   const fixed = Object.fromEntries(PRIOR_NAMES.map((n) => [n, pri[n].type === 'fixed'])) as Record<PriorName, boolean>;
   const map = cfg.inference.map;
   const tr = performance.now();
@@ -159,8 +159,8 @@ function yamlKind(text: string, name: string): 'manifest' | 'config' {
 
 function withFixed(cfg: ShineConfig, free: Record<PriorName, boolean>): ShineConfig {
   const c = structuredClone(cfg);
-  const pri = c.gal.priors as Record<string, Record<string, unknown>>;
-  const defaults = defaultConfig().gal.priors as Record<string, Record<string, unknown>>;
+  const pri = c.gal.priors as unknown as Record<string, Record<string, unknown>>;
+  const defaults = defaultConfig().gal.priors as unknown as Record<string, Record<string, unknown>>;
   for (const n of PRIOR_NAMES) {
     const p = pri[n];
     if (free[n]) {

@@ -1,7 +1,7 @@
 /**
- * `shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
+ * `shine simulate --preset ci|medium|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
  *  [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects] [--psf-oversampling Q]
- *  [--profile exponential|spergel --spergel-nu NU] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
+ *  [--profile exponential|spergel --spergel-nu NU] [--mag-max M] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
  * (docs/simulate.md). Files are written one HDU at a time into temporary files that are renamed
  * into place when complete.
  */
@@ -19,10 +19,10 @@ import { planSimulation } from '../../engine/sim/simulate.ts';
 import { simProfileFromFlags } from '../../engine/sim/galaxy-profile.ts';
 import type { GalaxyProfile } from '../../engine/model/profile.ts';
 
-const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
+const USAGE = `usage: shine simulate --preset ci|medium|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
                       [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects]
                       [--psf-oversampling Q] [--profile exponential|spergel|spergel-per-galaxy|bulge-disk]
-                      [--spergel-nu NU] [--bulge-nu NU] [--threads N] [--quiet]
+                      [--spergel-nu NU] [--bulge-nu NU] [--mag-max M] [--threads N] [--quiet]
   --shear G1,G2           the same reduced shear everywhere (default: a seeded field per sub-tile)
   --flip-shear            opposite shear; identical scene, defects and noise deviates
   --rotate-ellipticities  every galaxy's intrinsic shape rotated by 90° ((e1, e2) → (−e1, −e2));
@@ -42,6 +42,8 @@ const USAGE = `usage: shine simulate --preset ci|subtile|tile|minitile --seed S 
   --spergel-nu NU         Spergel index, -0.85 ≤ NU ≤ 4 (0.5 = exponential; -0.6 ≈ de Vaucouleurs);
                           required with --profile spergel; headers GALPROF, SPERGNU
   --bulge-nu NU           Spergel index of the bulges with --profile bulge-disk (default -0.6)
+  --mag-max M             faintest galaxy magnitude drawn (default: the preset's, 25.5 for ci and
+                          26 for subtile and tile): a deeper, more crowded scene at a preset's geometry
   --threads N             worker threads rendering quadrants (default: one per 8 quadrants, at
                           most the CPU count; 1 = in the main thread)
   --quiet                 no progress / summary`;
@@ -176,10 +178,12 @@ interface Args {
   spergelNu: number | null;
   /** The profile (--profile, --spergel-nu, --bulge-nu); null: exponential. */
   profile: GalaxyProfile | null;
+  /** --mag-max (null: the preset's). */
+  magMax: number | null;
 }
 
 export function parseSimulateArgs(argv: string[]): Args {
-  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0, psfOversampling: 1, spergelNu: null };
+  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0, psfOversampling: 1, spergelNu: null, magMax: null };
   let profile: string | null = null;
   let bulgeNu: number | null = null;
   for (let i = 0; i < argv.length; i++) {
@@ -255,6 +259,13 @@ export function parseSimulateArgs(argv: string[]): Args {
         bulgeNu = x;
         break;
       }
+      case '--mag-max': {
+        const m = val();
+        const x = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(m) ? Number(m) : NaN;
+        if (!(x >= 18 && x <= 28)) throw new UserError(`--mag-max must be a magnitude from 18 to 28, got '${m}'`);
+        a.magMax = x;
+        break;
+      }
       case '--threads': {
         const t = val();
         if (!/^\d+$/.test(t)) throw new UserError(`--threads must be a non-negative integer, got '${t}'`);
@@ -278,7 +289,7 @@ export function parseSimulateArgs(argv: string[]): Args {
 }
 
 const command: Command = {
-  summary: 'write a simulated Euclid VIS observation with known shear (presets ci, subtile, tile, minitile)',
+  summary: 'write a simulated Euclid VIS observation with known shear (presets ci, medium, subtile, tile, minitile)',
   async run(argv) {
     const args = parseSimulateArgs(argv);
     const t0 = performance.now();
@@ -291,7 +302,7 @@ const command: Command = {
     const pool = threads > 1 ? workerRenderer(threads) : null;
     const output = nodeSimOutput(args.out);
     const summary = await simulate(output, {
-      preset: args.preset, seed: args.seed, shear: args.shear, flipShear: args.flip, rotateEllipticities: args.rotate,
+      preset: args.magMax === null ? args.preset : { ...PRESETS[args.preset], magMax: args.magMax }, seed: args.seed, shear: args.shear, flipShear: args.flip, rotateEllipticities: args.rotate,
       ...(args.rotateDeg !== null ? { ellipticityRotationDeg: args.rotateDeg } : {}), noise: args.noise, defects: args.defects,
       ...(args.psfOversampling !== 1 ? { psfOversampling: args.psfOversampling } : {}),
       ...(args.profile ? { profile: args.profile } : {}),

@@ -137,6 +137,12 @@ export const PriorsSchema = z.strictObject({
   hlr: positivePrior().default({ type: 'lognormal', center: 'catalog', sigma: 0.3 }),
   /** Each intrinsic distortion component e1, e2. */
   ellipticity: ellipticityPrior().default({ type: 'ba14', sigma: 0.3 }),
+  /**
+   * Largest |e| of a source's (and a bulge's) intrinsic distortion: the ellipticities live in the
+   * disc |e| < ellipticity_max (axis ratio ≥ 0.071 at 0.99). 1 allows the whole unit disc, where a
+   * source pulled towards a line reaches the float32 renderer's singularity (docs/inference.md).
+   */
+  ellipticity_max: z.number().gt(0).lte(1).default(0.99),
   /** Each position offset dx, dy on the sky (arcsec). */
   offset: offsetPrior().default({ type: 'normal', mean: 0, sigma: 0.05 }),
   /** Spergel index of a free-ν profile (default uniform −0.6 … 4; engine/infer/priors.ts PROFILE_DEFAULT_PRIORS). */

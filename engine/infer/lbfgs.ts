@@ -7,6 +7,8 @@
 export interface ObjectiveValue {
   value: number;
   grad: Float64Array;
+  /** Why the value is not finite there (for messages). */
+  rejected?: string;
 }
 
 /** f(x) and ∇f(x); a non-finite value means "x is not allowed" (the line search shrinks). */
@@ -43,6 +45,21 @@ export interface IterationInfo {
   gradNorm: number;
   step: number;
   evaluations: number;
+}
+
+export interface LineSearchTrial {
+  iteration: number;
+  /** Step length along p, and f, the directional derivative gᵀp at it; f0, d0 at α = 0. */
+  alpha: number;
+  f: number;
+  d: number;
+  f0: number;
+  d0: number;
+  /** max |p| (the largest parameter change per unit α). */
+  pMax: number;
+  accepted: boolean;
+  /** Why f is not finite at this trial (the objective's reason). */
+  rejected?: string;
 }
 
 export interface LbfgsOptions {
@@ -87,6 +104,8 @@ export interface LbfgsOptions {
    */
   precondition?: (v: Float64Array) => Float64Array;
   onIteration?: (info: IterationInfo) => void | boolean;
+  /** Every line-search trial (for diagnosing a stall: is the loss consistent with its gradient?). */
+  onTrial?: (t: LineSearchTrial) => void;
   /** Names of the parameters (for messages: which one carries the largest gradient). */
   names?: (i: number) => string;
 }
@@ -141,6 +160,7 @@ interface Trial {
   d: number;
   x: Float64Array;
   g: Float64Array;
+  rejected?: string;
 }
 
 /**
@@ -156,8 +176,10 @@ async function lineSearch(
   alpha0: number,
   o: LbfgsOptions,
   count: () => void,
+  iteration = 0,
 ): Promise<Trial | null> {
   const d0 = dot(g0, p);
+  const pMax = infNorm(p);
   const n = x0.length;
   const tol = o.fNoise * Math.abs(f0);
   const evalAt = async (alpha: number): Promise<Trial> => {
@@ -166,7 +188,7 @@ async function lineSearch(
     count();
     const r = await fn(x);
     const ok = Number.isFinite(r.value) && r.grad.every(Number.isFinite);
-    return { alpha, f: ok ? r.value : Infinity, d: ok ? dot(r.grad, p) : NaN, x, g: r.grad };
+    return { alpha, f: ok ? r.value : Infinity, d: ok ? dot(r.grad, p) : NaN, x, g: r.grad, ...(ok ? {} : { rejected: r.rejected ?? `f = ${r.value}` }) };
   };
   const armijo = (t: Trial) => t.f <= f0 + o.c1 * t.alpha * d0;
   const strongWolfe = (t: Trial) => armijo(t) && Math.abs(t.d) <= o.c2 * Math.abs(d0);
@@ -181,6 +203,7 @@ async function lineSearch(
   for (let k = 0; k < o.maxLineSearch; k++) {
     const t = await evalAt(alpha);
     if (Number.isFinite(t.f) && armijo(t) && (!best || t.f < best.f)) best = t;
+    o.onTrial?.({ iteration, alpha, f: t.f, d: t.d, f0, d0, pMax, accepted: accept(t), ...(t.rejected ? { rejected: t.rejected } : {}) });
     if (accept(t)) return t;
     if (hi === null) {
       // bracketing phase
@@ -204,6 +227,10 @@ async function lineSearch(
       }
     }
     if (Math.abs(hi.alpha - lo.alpha) <= 1e-14 * Math.max(1, Math.abs(lo.alpha))) break;
+    // at the edge of where the objective is defined (hi not finite), with a sufficient decrease in
+    // hand close to it: take it. The curvature condition cannot hold before such an edge, and
+    // zooming onto it spends the remaining trials for nothing.
+    if (!Number.isFinite(hi.f) && lo.alpha > 0 && hi.alpha - lo.alpha <= 0.1 * lo.alpha) return lo;
     alpha = Number.isFinite(hi.f) && Number.isFinite(hi.d) ? cubicMin(lo.alpha, lo.f, lo.d, hi.alpha, hi.f, hi.d) : lo.alpha + 0.25 * (hi.alpha - lo.alpha);
     if (!Number.isFinite(hi.f) && lo.alpha === 0) alpha = 0.25 * hi.alpha; // invalid step: shrink hard
   }
@@ -292,7 +319,7 @@ export async function lbfgs(fn: Objective, x0: ArrayLike<number>, opts: Partial<
     }
     lastDecrement = -d;
     const alpha0 = m === 0 ? Math.min(1, o.firstStep / Math.max(infNorm(p), 1e-300)) : 1;
-    const t = await lineSearch(fn, x, f, g, p, alpha0, o, count);
+    const t = await lineSearch(fn, x, f, g, p, alpha0, o, count, it);
     if (!t) {
       // No decrease along p. At the loss's precision floor the predicted decrease −½·gᵀp is below
       // the loss's own noise; otherwise the model (gradient, curvature) and the loss disagree.

@@ -116,7 +116,7 @@ export async function runMap(
     const grad = new Float64Array(r.grad.length);
     for (let i = 0; i < grad.length; i++) grad[i] = -r.grad[i];
     cache = { z: z.slice(), value: -r.value, grad: grad.slice() };
-    return { value: -r.value, grad };
+    return { value: -r.value, grad, ...(r.rejected ? { rejected: r.rejected } : {}) };
   };
   const pre = { builds: 0, evaluations: 0, colours: 0, floored: 0, shearCoupling: false };
   let res: OptimizeResult;

@@ -47,7 +47,7 @@ export interface PairPrior {
 
 export type TransformBlock =
   | { kind: 'scalar'; index: number; t: ScalarTransform }
-  | { kind: 'disc'; i1: number; i2: number };
+  | { kind: 'disc'; i1: number; i2: number; radius: number };
 
 /** Catalog centres of the lognormal priors (F_cat in ADU, h_cat in arcsec), one per source. */
 export interface CatalogCentres {
@@ -59,7 +59,18 @@ export interface CatalogCentres {
  * Priors with those of the profile parameters (PROFILE_DEFAULT_PRIORS where not given): used for
  * the sources' SceneParams.nu / bulge arrays when the initial parameters carry them.
  */
-export type PosteriorPriors = Partial<PriorConfig> & { profile?: Partial<ProfilePriorConfig> };
+/**
+ * Largest intrinsic distortion |e| of a source (and of a bulge) by default: axis ratio
+ * q = √((1 − e)/(1 + e)) ≥ 0.071. No galaxy is thinner, and the float32 renderer's shear matrix
+ * 1/√(1 − |g|²) is singular once |e| rounds to 1 (docs/inference.md "When MAP stalls").
+ */
+export const DEFAULT_ELLIPTICITY_MAX = 0.99;
+
+export type PosteriorPriors = Partial<PriorConfig> & {
+  profile?: Partial<ProfilePriorConfig>;
+  /** Ellipticities live in the disc |e| < ellipticityMax (default DEFAULT_ELLIPTICITY_MAX; 1: the unit disc). */
+  ellipticityMax?: number;
+};
 
 /**
  * Mapping between SceneParams, the constrained free vector θ and the unconstrained vector z.
@@ -89,10 +100,15 @@ export class ParamSpace {
   readonly profileNames: ProfileParamName[];
   readonly extraIndex: Int32Array;
   readonly profilePriors: ProfilePriorConfig;
+  /** Radius of the source (and bulge) ellipticity discs. */
+  readonly ellipticityMax: number;
 
   constructor(priorsIn: PosteriorPriors, init: SceneParams, catalog?: CatalogCentres) {
-    const { profile: profilePriorsIn, ...standardPriors } = priorsIn;
+    const { profile: profilePriorsIn, ellipticityMax, ...standardPriors } = priorsIn;
     const priors = resolvePriors(standardPriors);
+    const eMax = ellipticityMax ?? DEFAULT_ELLIPTICITY_MAX;
+    if (!(eMax > 0 && eMax <= 1)) throw new ShineError(`ellipticity_max = ${ellipticityMax} must be in (0, 1]`, { field: 'priors.ellipticity_max' });
+    this.ellipticityMax = eMax;
     this.profilePriors = resolveProfilePriors(profilePriorsIn);
     this.profileNames = PROFILE_PARAM_NAMES.filter((k) => init[k] !== undefined);
     this.priors = priors;
@@ -128,7 +144,7 @@ export class ParamSpace {
     };
     this.gIndex[0] = add('g1', -1);
     this.gIndex[1] = add('g2', -1);
-    this.discBlocks('g1', 'g2', this.gIndex[0], this.gIndex[1], base.g1, base.g2);
+    this.discBlocks('g1', 'g2', this.gIndex[0], this.gIndex[1], base.g1, base.g2, 1);
     for (let s = 0; s < n; s++) {
       const idx = SOURCE_PARAM_NAMES.map((k) => add(k, s, k === 'flux' ? cat.flux[s] : k === 'hlr' ? cat.hlr[s] : undefined));
       idx.forEach((v, j) => (this.sourceIndex[6 * s + j] = v));
@@ -138,7 +154,7 @@ export class ParamSpace {
         const pr = this.entries[i].prior;
         this.blocks.push({ kind: 'scalar', index: i, t: pr.type === 'uniform' ? { kind: 'affineSigmoid', low: pr.low, high: pr.high } : { kind: 'exp' } });
       }
-      this.discBlocks(`e1[${s}]`, `e2[${s}]`, idx[2], idx[3], base.e1[s], base.e2[s]);
+      this.discBlocks(`e1[${s}]`, `e2[${s}]`, idx[2], idx[3], base.e1[s], base.e2[s], eMax);
       for (const j of [4, 5]) {
         const i = idx[j];
         if (i < 0) continue;
@@ -172,10 +188,11 @@ export class ParamSpace {
       this.blocks.push({ kind: 'scalar', index: i, t: pr.type === 'uniform' ? { kind: 'affineSigmoid', low: pr.low, high: pr.high } : pr.type === 'lognormal' ? { kind: 'exp' } : { kind: 'identity' } });
     });
     const j1 = names.indexOf('bulgeE1');
-    if (j1 >= 0) this.discBlocks(`bulgeE1[${s}]`, `bulgeE2[${s}]`, idx[j1], idx[names.indexOf('bulgeE2')], base.bulgeE1![s], base.bulgeE2![s]);
+    if (j1 >= 0) this.discBlocks(`bulgeE1[${s}]`, `bulgeE2[${s}]`, idx[j1], idx[names.indexOf('bulgeE2')], base.bulgeE1![s], base.bulgeE2![s], this.ellipticityMax);
   }
 
-  private discBlocks(n1: string, n2: string, i1: number, i2: number, v1: number, v2: number): void {
+  /** A pair (g1, g2) or (e1, e2) in the disc of radius `radius`. */
+  private discBlocks(n1: string, n2: string, i1: number, i2: number, v1: number, v2: number, radius: number): void {
     if (i1 < 0 && i2 < 0) return;
     const err = (msg: string) => {
       throw new ShineError(`priors of (${n1}, ${n2}): ${msg}`, { field: `priors.${n1.replace(/\[.*$/, '')}` });
@@ -184,11 +201,11 @@ export class ParamSpace {
       const p1 = this.entries[i1].prior;
       const p2 = this.entries[i2].prior;
       if ((p1.type === 'normal' && p2.type === 'normal') || (p1.type === 'ba14' && p2.type === 'ba14')) {
-        this.blocks.push({ kind: 'disc', i1, i2 });
+        this.blocks.push({ kind: 'disc', i1, i2, radius });
         if (p1.type === 'ba14') this.pairPriors.push({ i1, i2, fixed: [v1, v2], sigma: p1.sigma });
       } else if (p1.type === 'uniform' && p2.type === 'uniform') {
         const m = Math.max(p1.low ** 2, p1.high ** 2) + Math.max(p2.low ** 2, p2.high ** 2);
-        if (!(m < 1)) err(`the uniform box [${p1.low}, ${p1.high}] × [${p2.low}, ${p2.high}] must lie inside the unit disc (its corners reach |·| = ${Math.sqrt(m).toFixed(4)})`);
+        if (!(m < radius * radius)) err(`the uniform box [${p1.low}, ${p1.high}] × [${p2.low}, ${p2.high}] must lie inside the disc |·| < ${radius} (its corners reach |·| = ${Math.sqrt(m).toFixed(4)})`);
         this.blocks.push({ kind: 'scalar', index: i1, t: { kind: 'affineSigmoid', low: p1.low, high: p1.high } });
         this.blocks.push({ kind: 'scalar', index: i2, t: { kind: 'affineSigmoid', low: p2.low, high: p2.high } });
       } else {
@@ -196,11 +213,11 @@ export class ParamSpace {
       }
       return;
     }
-    // one component free, the other fixed at c: the free one lives in (−R, R), R = √(1 − c²)
+    // one component free, the other fixed at c: the free one lives in (−R, R), R = √(radius² − c²)
     const i = i1 >= 0 ? i1 : i2;
     const c = i1 >= 0 ? v2 : v1;
-    if (!(Math.abs(c) < 1)) err(`the fixed component is ${c}; it must satisfy |c| < 1`);
-    const R = Math.sqrt(1 - c * c);
+    if (!(Math.abs(c) < radius)) err(`the fixed component is ${c}; it must satisfy |c| < ${radius}`);
+    const R = Math.sqrt(radius * radius - c * c);
     const p = this.entries[i].prior;
     if (p.type === 'uniform') {
       const lo = Math.max(p.low, -R);
@@ -246,7 +263,11 @@ export class ParamSpace {
     const th = new Float64Array(this.dim);
     for (const b of this.blocks) {
       if (b.kind === 'scalar') th[b.index] = scalarForward(b.t, z[b.index]);
-      else [th[b.i1], th[b.i2]] = discForward(z[b.i1], z[b.i2]);
+      else {
+        const [a, c] = discForward(z[b.i1], z[b.i2]);
+        th[b.i1] = b.radius * a;
+        th[b.i2] = b.radius * c;
+      }
     }
     return th;
   }
@@ -260,17 +281,17 @@ export class ParamSpace {
         z[b.index] = scalarInverse(b.t, theta[b.index]);
       } else {
         const r = Math.hypot(theta[b.i1], theta[b.i2]);
-        if (!(r < 1)) this.outside(b.i1, r, null);
-        [z[b.i1], z[b.i2]] = discInverse(theta[b.i1], theta[b.i2]);
+        if (!(r < b.radius)) this.outside(b.i1, r, null, b.radius);
+        [z[b.i1], z[b.i2]] = discInverse(theta[b.i1] / b.radius, theta[b.i2] / b.radius);
       }
     }
     return z;
   }
 
-  private outside(i: number, v: number, t: ScalarTransform | null): never {
+  private outside(i: number, v: number, t: ScalarTransform | null, radius = 1): never {
     const e = this.entries[i];
     const name = e.source < 0 ? e.kind : `${e.kind}[${e.source}]`;
-    const what = t === null ? 'the modulus must be < 1' : t.kind === 'exp' ? 'it must be > 0' : t.kind === 'affineSigmoid' ? `it must lie in (${t.low}, ${t.high})` : t.kind === 'scaledTanh' ? `it must lie in (−${t.radius}, ${t.radius})` : '';
+    const what = t === null ? `the modulus must be < ${radius}` : t.kind === 'exp' ? 'it must be > 0' : t.kind === 'affineSigmoid' ? `it must lie in (${t.low}, ${t.high})` : t.kind === 'scaledTanh' ? `it must lie in (−${t.radius}, ${t.radius})` : '';
     throw new ShineError(`initial value of ${name} = ${v} is outside the prior's support: ${what}`, { field: name });
   }
 
@@ -285,7 +306,7 @@ export class ParamSpace {
         grad[b.index] = r.grad;
       } else {
         const r = discLogJac(z[b.i1], z[b.i2]);
-        value += r.value;
+        value += r.value + 2 * Math.log(b.radius);
         grad[b.i1] = r.grad[0];
         grad[b.i2] = r.grad[1];
       }
@@ -298,7 +319,7 @@ export class ParamSpace {
     const g = new Float64Array(this.dim);
     for (const b of this.blocks) {
       if (b.kind === 'scalar') g[b.index] = gTheta[b.index] * scalarDerivative(b.t, z[b.index]);
-      else [g[b.i1], g[b.i2]] = discPullback(z[b.i1], z[b.i2], gTheta[b.i1], gTheta[b.i2]);
+      else [g[b.i1], g[b.i2]] = discPullback(z[b.i1], z[b.i2], b.radius * gTheta[b.i1], b.radius * gTheta[b.i2]);
     }
     return g;
   }
@@ -346,6 +367,8 @@ export class ParamSpace {
 export interface DensityValue {
   value: number;
   grad: Float64Array;
+  /** Why the density is −∞ there (outside a prior's support, a rejected scene, a non-finite sum). */
+  rejected?: string;
 }
 
 export interface PosteriorOptions {
@@ -386,16 +409,16 @@ export class Posterior {
    */
   async logDensityConstrained(theta: ArrayLike<number>): Promise<DensityValue & { logL: number; logPrior: number }> {
     const pr = this.space.logPrior(theta);
-    if (!Number.isFinite(pr.value)) return { value: -Infinity, grad: new Float64Array(this.dim).fill(NaN), logL: NaN, logPrior: pr.value };
+    if (!Number.isFinite(pr.value)) return { value: -Infinity, grad: new Float64Array(this.dim).fill(NaN), logL: NaN, logPrior: pr.value, rejected: `log prior ${pr.value}` };
     let ev;
     try {
       this.evaluations++;
       ev = await this.engine.evaluate(this.space.unpack(theta));
     } catch (e) {
-      if (e instanceof SceneError) return { value: -Infinity, grad: new Float64Array(this.dim).fill(NaN), logL: NaN, logPrior: pr.value };
+      if (e instanceof SceneError) return { value: -Infinity, grad: new Float64Array(this.dim).fill(NaN), logL: NaN, logPrior: pr.value, rejected: e.message };
       throw e;
     }
-    return this.combine(ev, pr);
+    return this.combine(ev, pr, theta);
   }
 
   /** log density of z (with log|J| when `jacobian`), and its gradient with respect to z. */
@@ -434,22 +457,27 @@ export class Posterior {
       }
       for (let j = 0; j < idx.length; j++) {
         const i = idx[j];
-        out[i] = evs ? this.toZ(zs[i], this.combine(evs[j], priors[i])) : await this.logDensity(zs[i]);
+        out[i] = evs ? this.toZ(zs[i], this.combine(evs[j], priors[i], thetas[i])) : await this.logDensity(zs[i]);
       }
     }
     return out;
   }
 
   /** Likelihood + prior in θ (−∞ and NaN gradient when anything is not finite). */
-  private combine(ev: { logL: number; gradient: SceneGradient }, pr: { value: number; grad: Float64Array }): DensityValue & { logL: number; logPrior: number } {
+  private combine(ev: { logL: number; gradient: SceneGradient }, pr: { value: number; grad: Float64Array }, theta?: ArrayLike<number>): DensityValue & { logL: number; logPrior: number } {
     const gl = this.space.packGradient(ev.gradient);
     const grad = new Float64Array(this.dim);
-    let finite = Number.isFinite(ev.logL);
+    const bad: number[] = [];
     for (let i = 0; i < grad.length; i++) {
       grad[i] = gl[i] + pr.grad[i];
-      if (!Number.isFinite(grad[i])) finite = false;
+      if (!Number.isFinite(grad[i])) bad.push(i);
     }
-    if (!finite) return { value: -Infinity, grad: grad.fill(NaN), logL: ev.logL, logPrior: pr.value };
+    if (!Number.isFinite(ev.logL) || bad.length) {
+      // say where: the parameters whose gradient is not finite, with their values
+      const at = bad.slice(0, 4).map((i) => `${this.space.name(i)} = ${theta ? theta[i].toPrecision(6) : '?'}`);
+      const rejected = `log-likelihood ${ev.logL}; ${bad.length} non-finite gradient component(s)${at.length ? `: ${at.join(', ')}${bad.length > 4 ? ', …' : ''}` : ''}`;
+      return { value: -Infinity, grad: grad.fill(NaN), logL: ev.logL, logPrior: pr.value, rejected };
+    }
     return { value: ev.logL + pr.value, grad, logL: ev.logL, logPrior: pr.value };
   }
 

@@ -32,8 +32,8 @@ export function laplaceZScales(space: ParamSpace, H: SparseHessian, z: ArrayLike
   for (const b of space.blocks) {
     if (b.kind === 'scalar') jac[b.index] = Math.abs(scalarDerivative(b.t, z[b.index]));
     else {
-      jac[b.i1] = Math.abs(discPullback(z[b.i1], z[b.i2], 1, 0)[0]);
-      jac[b.i2] = Math.abs(discPullback(z[b.i1], z[b.i2], 0, 1)[1]);
+      jac[b.i1] = b.radius * Math.abs(discPullback(z[b.i1], z[b.i2], 1, 0)[0]);
+      jac[b.i2] = b.radius * Math.abs(discPullback(z[b.i1], z[b.i2], 0, 1)[1]);
     }
   }
   const scales = new Float64Array(d);

@@ -7,6 +7,9 @@
  *           to that area (each crop keeps its own NAXIS, CRPIX-shifted TPV WCS, and PSF grid);
  *           galaxies to mag 25.5. Pointing centred on the sub-tile: it straddles the gap cross
  *           between CCDs 3-3, 3-4, 4-3, 4-4, so rotated and unrotated CCDs both contribute.
+ *  medium   a 12′ tile core cut in 4 × 4 sub-tiles of 3′; sub-tile (1, 1) with its 20″ margin
+ *           imaged (3.67′ × 3.67′), quadrants cropped to it, galaxies to mag 26: ~1/7 of a realistic
+ *           sub-tile's sources and pixels, for the fit's behaviour at scale in minutes, not hours.
  *  subtile  the real 30′ tile geometry (4 × 4 sub-tiles of 7.5′), sub-tile (1, 1) with its 1′
  *           margin imaged (9.5′ × 9.5′), quadrants cropped to it, galaxies to mag 26.
  *  tile     the whole 30′ tile core + 1′ margin, all 144 full 2048 × 2066 quadrants of each of the
@@ -16,7 +19,7 @@
  *           galaxies to mag 23 (a handful of sources per sub-tile, so every sub-tile of the grid
  *           is fitted in seconds). Pointing centred on the tile: the gap cross of CCDs 3-3 … 4-4.
  */
-export type PresetName = 'ci' | 'subtile' | 'tile' | 'minitile';
+export type PresetName = 'ci' | 'medium' | 'subtile' | 'tile' | 'minitile';
 
 export interface Preset {
   name: PresetName;
@@ -47,6 +50,7 @@ const TILE = { tileId: 102018211, tileRa: 57.9990741, tileDec: -51.5 };
 
 export const PRESETS: Record<PresetName, Preset> = {
   ci: { name: 'ci', ...TILE, tileCore: 240, grid: 4, margin: 12, subTile: [1, 1], pad: 4, crop: true, magMax: 25.5, pa: 7, obsId: 2701, stampTiers: [64, 128] },
+  medium: { name: 'medium', ...TILE, tileCore: 720, grid: 4, margin: 20, subTile: [1, 1], pad: 5, crop: true, magMax: 26, pa: 7, obsId: 2701, stampTiers: [64, 128, 256] },
   subtile: { name: 'subtile', ...TILE, tileCore: 1800, grid: 4, margin: 60, subTile: [1, 1], pad: 5, crop: true, magMax: 26, pa: 7, obsId: 2701, stampTiers: [64, 128, 256] },
   tile: { name: 'tile', ...TILE, tileCore: 1800, grid: 4, margin: 60, subTile: null, pad: 5, crop: false, magMax: 26, pa: 7, obsId: 2701, stampTiers: [64, 128, 256] },
   minitile: { name: 'minitile', ...TILE, tileCore: 120, grid: 4, margin: 4, subTile: null, pad: 3, crop: true, magMax: 23, pa: 7, obsId: 2701, stampTiers: [64] },

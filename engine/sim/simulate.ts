@@ -795,7 +795,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
         ['OBS_ID', preset.obsId, 'observation id'], ['DITHOBS', d, 'dither index'], ['PRODTYPE', kind, ''],
         ['RA', p.ra, '[deg] pointing centre'], ['DEC', p.dec, '[deg] pointing centre'], ['PA', p.pa, '[deg] instrument position angle'],
         ...photCards(),
-        ['SIMULATD', true, 'shine simulate output'], ['SIMSEED', seed, 'simulation seed'], ['SIMPRSET', preset.name, 'simulation preset'],
+        ['SIMULATD', true, 'shine simulate output'], ['SIMSEED', seed, 'simulation seed'], ['SIMPRSET', preset.name, 'simulation preset'], ['SIMMAGMX', preset.magMax, 'faintest simulated galaxy magnitude'],
         ['FLIPSHR', flip, 'shear flipped'], ['ROT90', rotate, 'galaxy intrinsic shapes rotated by 90 deg'],
         ['EROTDEG', rotDeg, '[deg] galaxy intrinsic shapes rotated (PA, mod 180)'],
         ...profileCards,

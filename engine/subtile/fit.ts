@@ -13,6 +13,7 @@ import { sigmaEUpdate } from '../infer/population.ts';
 import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult } from '../infer/index.ts';
 import type { PosteriorPriors } from '../infer/posterior.ts';
 import type { TraceSink } from '../bench/trace.ts';
+import type { LineSearchTrial } from '../infer/lbfgs.ts';
 import { runPosterior } from './posterior-run.ts';
 import { priorsFromConfig } from './priors.ts';
 import type { SubtileResult } from './result.ts';
@@ -25,6 +26,8 @@ export interface FitContext {
   /** Where its timings go: mapMs, laplaceMs, posteriorMs. */
   timings: Record<string, number>;
   trace?: TraceSink;
+  /** Every MAP line-search trial (engine/infer/lbfgs.ts). */
+  onLineSearch?: (t: LineSearchTrial) => void;
 }
 
 export interface SubtileFit {
@@ -53,7 +56,7 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
     const m = await runMap(engine, built.set, pri, from, {
       method: mapCfg.optimizer,
       catalog,
-      lbfgs: { ...MAP_LBFGS_DEFAULTS, maxIterations: mapCfg.max_iterations, history: mapCfg.lbfgs_history, ftol: mapCfg.tolerance, gtol: mapCfg.grad_tolerance },
+      lbfgs: { ...MAP_LBFGS_DEFAULTS, maxIterations: mapCfg.max_iterations, history: mapCfg.lbfgs_history, ftol: mapCfg.tolerance, gtol: mapCfg.grad_tolerance, ...(o.onLineSearch ? { onTrial: o.onLineSearch } : {}) },
       adam: { maxIterations: mapCfg.max_iterations, learningRate: mapCfg.lr },
       onIteration: (info) => progress('map', ++iter, mapCfg.max_iterations, { loss: info.value, gradNorm: info.gradNorm }),
     });

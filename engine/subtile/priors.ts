@@ -55,6 +55,7 @@ export function priorsFromConfig(cfg: ShineConfig, catalog: { flux: Float64Array
       e2: signed(p.ellipticity),
       dx: signed(p.offset),
       dy: signed(p.offset),
+      ellipticityMax: p.ellipticity_max,
       // the profile parameters' priors (absent: PROFILE_DEFAULT_PRIORS)
       profile: {
         ...(p.nu ? { nu: signed(p.nu) } : {}),

@@ -6,6 +6,7 @@
  * (products.ts) and owns the device.
  */
 import { ShineError } from '../errors.ts';
+import type { LineSearchTrial } from '../infer/lbfgs.ts';
 import type { FitsFile, OpenOptions } from '../data/fits/index.ts';
 import type { ShineConfig } from '../config/index.ts';
 import type { Manifest } from '../tiling/manifest.ts';
@@ -60,6 +61,8 @@ export interface SubtileRunOptions {
   peakRssBytes?: () => number | null;
   /** With `trace` and `gradientRepeats`: one more evaluation with a pass per kernel and batch, timed on the GPU (docs/bench.md "GPU spans"). */
   gpuTimer?: GpuKernelTimer;
+  /** Every MAP line-search trial (a stall's diagnosis: docs/inference.md "When MAP stalls"). */
+  onLineSearch?: (t: LineSearchTrial) => void;
 }
 
 /** Whether a quadrant's kept blocks are the engine layout's active blocks, in the same order. */
@@ -195,7 +198,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       return { ...emptyResult(manifest, method, 'every pixel under the modelled sources is masked in every quadrant'), nQuadrants: built.set.quadrants.length, warnings };
     }
     // ---- the fit: MAP, Laplace, σ_e, VI / NUTS (engine/subtile/fit.ts)
-    const { map, lap, polish, population, post } = await fitSubtile(engine, built, cfgM, { progress, log, warnings, timings, ...(opts.trace ? { trace: opts.trace } : {}) });
+    const { map, lap, polish, population, post } = await fitSubtile(engine, built, cfgM, { progress, log, warnings, timings, ...(opts.trace ? { trace: opts.trace } : {}), ...(opts.onLineSearch ? { onLineSearch: opts.onLineSearch } : {}) });
     timings.inferenceMs = (timings.mapMs ?? 0) + (timings.posteriorMs ?? 0);
     const fitMs = performance.now() - tFit;
     opts.trace?.span({ name: 'full fit', cat: 'stage', startMs: tFit, durMs: fitMs, track: 'cpu', args: { method } });

@@ -37,6 +37,8 @@ describe('config defaults (SHINE\'s, docs/config.md)', () => {
       flux: { type: 'lognormal', center: 'catalog', sigma: 0.5 },
       hlr: { type: 'lognormal', center: 'catalog', sigma: 0.3 },
       ellipticity: { type: 'ba14', sigma: 0.3 },
+      // |e| < 0.99: never the float32 renderer's singular |e| → 1 (docs/inference.md)
+      ellipticity_max: 0.99,
       offset: { type: 'normal', mean: 0, sigma: 0.05 },
     });
     expect(c.stamps).toEqual({ alias_orders: 'auto', alias_tolerance: 1e-7, tiers: [64, 128, 256], fft_factor: 2, psf_includes_pixel: true });

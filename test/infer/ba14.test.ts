@@ -92,7 +92,7 @@ describe('ba14 ellipticity prior', () => {
   it('vanishes at the disc edge: −∞ at and beyond |e| = 1, and a barrier that grows like 4·|z| in the unconstrained space', () => {
     expect(ba14Pair(0.8, 0.6, 0.3).value).toBe(-Infinity);
     expect(ba14Pair(1.2, 0, 0.3).value).toBe(-Infinity);
-    const sp = new ParamSpace({ e1: { type: 'ba14', sigma: 0.3 }, e2: { type: 'ba14', sigma: 0.3 } }, params(1));
+    const sp = new ParamSpace({ e1: { type: 'ba14', sigma: 0.3 }, e2: { type: 'ba14', sigma: 0.3 }, ellipticityMax: 1 }, params(1));
     const at = (r: number) => {
       const z = sp.inverse(sp.pack(sp.base));
       const i1 = sp.sourceIndex[2];
@@ -105,6 +105,24 @@ describe('ba14 ellipticity prior', () => {
     const slope = (at(8) - at(6)) / 2;
     expect(slope).toBeLessThan(-3.9);
     expect(slope).toBeGreaterThan(-4.1 - 1 / (2 * 0.09) * 0.01);
+  });
+  it('default ellipticity_max 0.99: every z maps inside |e| < 0.99 (never where the float32 shear matrix is singular), the prior finite', () => {
+    const sp = new ParamSpace({ e1: { type: 'ba14', sigma: 0.3 }, e2: { type: 'ba14', sigma: 0.3 } }, params(1));
+    const i1 = sp.sourceIndex[2];
+    const i2 = sp.sourceIndex[3];
+    for (const r of [1, 5, 10, 20, 40, 1e3]) {
+      const z = sp.inverse(sp.pack(sp.base));
+      z[i1] = r * 0.6;
+      z[i2] = -r * 0.8;
+      const th = sp.forward(z);
+      const e = Math.hypot(th[i1], th[i2]);
+      expect(e).toBeLessThanOrEqual(0.99);
+      // 1 − |e|² as float32 stays ≥ 1 − 0.99² (the renderer's 1/√(1 − |g|²) finite)
+      expect(Math.fround(1 - Math.fround(e) ** 2)).toBeGreaterThan(0.0198);
+      expect(Number.isFinite(sp.logPrior(th).value)).toBe(true);
+    }
+    expect(() => sp.inverse(Float64Array.from(sp.pack(sp.base), (v, i) => (i === i1 ? 0.995 : i === i2 ? 0 : v)))).toThrow(/modulus must be < 0.99/);
+    expect(() => new ParamSpace({ ellipticityMax: 1.5 }, params(1))).toThrow(/ellipticity_max = 1.5 must be in \(0, 1\]/);
   });
   it('one component fixed: the pair term uses the fixed value', () => {
     const init = params(1);

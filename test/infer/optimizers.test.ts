@@ -4,7 +4,7 @@
  * point), and a function that is undefined (NaN) on part of the space.
  */
 import { describe, it, expect } from 'vitest';
-import { lbfgs } from '../../engine/infer/lbfgs.ts';
+import { lbfgs, type LineSearchTrial } from '../../engine/infer/lbfgs.ts';
 import { adam, AdamMoments } from '../../engine/infer/adam.ts';
 
 function rosenbrock(x: Float64Array) {
@@ -73,6 +73,26 @@ describe('L-BFGS', () => {
       expect(Math.abs(r.x[0] - 1)).toBeLessThan(1e-8);
       expect(Math.abs(r.x[1] - 2)).toBeLessThan(1e-8);
     }
+  });
+  it('a wall where the objective ends (a float32 singularity): the line search takes the best point near it instead of spending its trials zooming onto it, and says why each trial there was rejected', async () => {
+    // f falls steeply towards x0 = 1 and is undefined beyond (as the renderer at |e| → 1); x1 a quadratic
+    const WALL = 1;
+    const f = (x: Float64Array) =>
+      x[0] >= WALL ? { value: NaN, grad: Float64Array.from([NaN, NaN]), rejected: 'log-likelihood NaN (beyond the wall)' } : { value: -100 * x[0] + 0.5 * (x[1] - 2) ** 2, grad: Float64Array.from([-100, x[1] - 2]) };
+    const trials: LineSearchTrial[] = [];
+    const r = await lbfgs(f, [0, 0], { gtol: 1e-9, ftol: 0, maxIterations: 8, firstStep: 10, onTrial: (t) => trials.push(t) });
+    const first = trials.filter((t) => t.iteration === 1);
+    // the bracket shrinks ×¼ from the first NaN trial, then towards the wall until within 10 % of the best Armijo point (30 trials without that rule)
+    expect(first.length).toBeLessThanOrEqual(12);
+    expect(first.at(-1)!.accepted || first.some((t) => Number.isFinite(t.f))).toBe(true);
+    expect(trials.filter((t) => !Number.isFinite(t.f)).every((t) => t.rejected === 'log-likelihood NaN (beyond the wall)')).toBe(true);
+    // no line search spent all its trials, and the run ends near the wall
+    const per = new Map<number, number>();
+    for (const t of trials) per.set(t.iteration, (per.get(t.iteration) ?? 0) + 1);
+    console.log(`wall: trials per iteration ${[...per.values()].join(", ")}; x0 = ${r.x[0]}`);
+    expect(Math.max(...per.values())).toBeLessThan(30); // none exhausted (o.maxLineSearch)
+    expect(r.x[0]).toBeGreaterThan(0.95);
+    expect(r.x[0]).toBeLessThan(WALL);
   });
   it('stops with the loss criterion and reports max-iterations honestly', async () => {
     const { fn } = quadratic(10);

@@ -189,6 +189,9 @@ describe('posterior in the unconstrained space', () => {
       dy: { type: 'uniform' as const, low: -0.3, high: 0.2 },
     },
     oneDiscFixed: { e2: { type: 'fixed' as const, value: 0.3 }, g1: { type: 'uniform' as const, low: -0.5, high: 0.5 }, g2: { type: 'fixed' as const, value: 0.1 } },
+    // ellipticities in a smaller disc (|e| < 0.5): θ = 0.5·tanh(|z|)·ẑ, log|J| + 2 log 0.5
+    ellipticityDisc: { ellipticityMax: 0.5, e1: { type: 'normal' as const, sigma: 0.3 }, e2: { type: 'normal' as const, sigma: 0.3 } },
+    oneDiscFixedSmall: { ellipticityMax: 0.5, e2: { type: 'fixed' as const, value: 0.3 } },
   };
   for (const [label, cfg] of Object.entries(configs)) {
     it(`${label}: pack/unpack and z round trips; log density gradient vs finite differences (with and without log|J|)`, async () => {
@@ -258,7 +261,7 @@ describe('posterior in the unconstrained space', () => {
   it('clear errors: mixed prior types in a disc pair, uniform box outside the disc, initial value outside the support', () => {
     const init = someParams(1);
     expect(() => new ParamSpace({ e1: { type: 'uniform', low: -0.5, high: 0.5 } }, init)).toThrow(/same prior type/);
-    expect(() => new ParamSpace({ e1: { type: 'uniform', low: -0.9, high: 0.9 }, e2: { type: 'uniform', low: -0.9, high: 0.9 } }, init)).toThrow(/unit disc/);
+    expect(() => new ParamSpace({ e1: { type: 'uniform', low: -0.9, high: 0.9 }, e2: { type: 'uniform', low: -0.9, high: 0.9 } }, init)).toThrow(/must lie inside the disc \|·\| < 0.99/);
     const sp = new ParamSpace({ flux: { type: 'uniform', low: 1000, high: 2000 } }, init);
     expect(() => sp.inverse(sp.pack(sp.base))).toThrow(/flux\[0\] = 800 is outside/);
   });
