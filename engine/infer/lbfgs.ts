@@ -103,6 +103,12 @@ export interface LbfgsOptions {
    * pair, and the first direction is −M⁻¹g (a quasi-Newton step).
    */
   precondition?: (v: Float64Array) => Float64Array;
+  /**
+   * Limits the search direction in place before each line search (e.g. each source's block to a
+   * trust radius: a few parameters with a badly estimated curvature otherwise make the whole step
+   * tiny, or absurd). Kept only while the limited direction still descends.
+   */
+  limitDirection?: (p: Float64Array) => void;
   onIteration?: (info: IterationInfo) => void | boolean;
   /** Every line-search trial (for diagnosing a stall: is the loss consistent with its gradient?). */
   onTrial?: (t: LineSearchTrial) => void;
@@ -316,6 +322,15 @@ export async function lbfgs(fn: Objective, x0: ArrayLike<number>, opts: Partial<
       d = dot(g, p);
       if (!(d < 0)) for (let i = 0; i < n; i++) p[i] = -g[i];
       d = dot(g, p);
+    }
+    if (o.limitDirection) {
+      const q = p.slice();
+      o.limitDirection(q);
+      const dq = dot(g, q);
+      if (dq < 0) {
+        p.set(q);
+        d = dq;
+      }
     }
     lastDecrement = -d;
     const alpha0 = m === 0 ? Math.min(1, o.firstStep / Math.max(infNorm(p), 1e-300)) : 1;

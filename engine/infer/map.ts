@@ -29,6 +29,15 @@ export interface MapPreconditionOptions extends PreconditionOptions {
 
 export const DEFAULT_MAP_PRECONDITION: MapPreconditionOptions = { ...DEFAULT_PRECONDITION, refreshEvery: 12, refreshes: 1 };
 
+/**
+ * Largest change of one source's parameters in one MAP step, in the unconstrained z (a factor e in
+ * flux or hlr, 1″ in position, ~0.76 in |e|): each source block of the direction is scaled down to
+ * it. Without it, at the realistic sub-tile's scale a few sources with a badly estimated curvature
+ * gave directions whose largest component was 10²–10³ (log hlr −112, flux × e⁴¹), so that either
+ * the whole step was scaled to nothing or it overflowed (docs/inference.md "When MAP stalls").
+ */
+export const MAP_SOURCE_STEP = 1;
+
 export interface MapOptions {
   method: 'lbfgs' | 'adam';
   /** F_cat, h_cat: centres of the lognormal priors (default: the initial flux and hlr). */
@@ -44,6 +53,8 @@ export interface MapOptions {
    * evaluations per build (distance-1 colouring of the stamp-overlap graph).
    */
   precondition: boolean | Partial<MapPreconditionOptions>;
+  /** Largest change of a source's block per step in z (default MAP_SOURCE_STEP; 0 or ∞: none). Preconditioned L-BFGS only. */
+  sourceStep: number;
 }
 
 /** L-BFGS settings used by runMap unless overridden (gtol in nats per unit of z). */
@@ -93,6 +104,15 @@ export function blockStructure(posterior: Posterior): BlockStructure {
   return { g, sources };
 }
 
+/** Scales each block of p down so that its largest |component| is at most cap. */
+export function limitBlocks(p: Float64Array, blocks: readonly number[][], cap: number): void {
+  for (const b of blocks) {
+    let m = 0;
+    for (const i of b) m = Math.max(m, Math.abs(p[i]));
+    if (m > cap) for (const i of b) p[i] *= cap / m;
+  }
+}
+
 export async function runMap(
   engine: ShearEngine | LikelihoodEvaluator,
   set: ExposureSet | null,
@@ -126,6 +146,8 @@ export async function runMap(
     const lo: Partial<LbfgsOptions> = { ...MAP_LBFGS_DEFAULTS, names: (i) => space.name(i), ...opts.lbfgs, onIteration: opts.onIteration ?? opts.lbfgs?.onIteration };
     const maxIt = lo.maxIterations ?? 500;
     const structure = blockStructure(posterior);
+    const cap = opts.sourceStep ?? MAP_SOURCE_STEP;
+    if (cap > 0 && Number.isFinite(cap)) lo.limitDirection = (p) => limitBlocks(p, structure.sources, cap);
     const adj = sourceGraph(engine, space.nSources);
     let z = z0;
     const history: number[] = [];

@@ -5,6 +5,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { lbfgs, type LineSearchTrial } from '../../engine/infer/lbfgs.ts';
+import { limitBlocks } from '../../engine/infer/map.ts';
 import { adam, AdamMoments } from '../../engine/infer/adam.ts';
 
 function rosenbrock(x: Float64Array) {
@@ -93,6 +94,38 @@ describe('L-BFGS', () => {
     expect(Math.max(...per.values())).toBeLessThan(30); // none exhausted (o.maxLineSearch)
     expect(r.x[0]).toBeGreaterThan(0.95);
     expect(r.x[0]).toBeLessThan(WALL);
+  });
+  it('limitDirection: one block with a 10⁴× wrong preconditioner no longer shrinks every other block\'s first step (limitBlocks caps each block); both converge', async () => {
+    const nb = 20;
+    const c = Float64Array.from({ length: 2 * nb }, (_, i) => 3 + 0.1 * i);
+    const f = (x: Float64Array) => {
+      let v = 0;
+      const g = new Float64Array(x.length);
+      for (let i = 0; i < x.length; i++) {
+        v += 0.5 * (x[i] - c[i]) ** 2;
+        g[i] = x[i] - c[i];
+      }
+      return { value: v, grad: g };
+    };
+    // the curvature of coordinate 0 estimated 10⁴ too small (as a floored block at scale)
+    const precondition = (v: Float64Array) => Float64Array.from(v, (a, i) => (i === 0 ? 1e4 * a : a));
+    const blocks = Array.from({ length: nb }, (_, b) => [2 * b, 2 * b + 1]);
+    const p = Float64Array.from([30, 4, 0.5, -2]);
+    limitBlocks(p, [[0, 1], [2, 3]], 1);
+    expect(Array.from(p)).toEqual([1, 4 / 30, 0.25, -1]);
+    const run = (limit: boolean, maxIterations: number) =>
+      lbfgs(f, new Float64Array(2 * nb), { gtol: 1e-8, ftol: 0, maxIterations, precondition, ...(limit ? { limitDirection: (q: Float64Array) => limitBlocks(q, blocks, 1) } : {}) });
+    // the first step: scaled as a whole to ‖αp‖∞ ≤ 1 the other 39 coordinates move by 10⁻⁴ of their
+    // distance; each block limited on its own, they move by 1
+    const [p1, l1] = [await run(false, 1), await run(true, 1)];
+    const f0 = f(new Float64Array(2 * nb)).value;
+    console.log(`limitDirection: loss ${f0.toFixed(1)} → ${p1.value.toFixed(1)} without, → ${l1.value.toFixed(1)} with, after one iteration`);
+    expect(f0 - p1.value).toBeLessThan(0.05 * (f0 - l1.value));
+    const [plain, limited] = [await run(false, 1000), await run(true, 1000)];
+    for (const r of [plain, limited]) {
+      expect(r.converged).toBe(true);
+      r.x.forEach((v, i) => expect(Math.abs(v - c[i])).toBeLessThan(1e-6));
+    }
   });
   it('stops with the loss criterion and reports max-iterations honestly', async () => {
     const { fn } = quadratic(10);
