@@ -14,7 +14,7 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('shine calibrate: bad input', () => {
   const cases: Array<[string, string[], RegExp]> = [
-    ['unknown preset', ['--preset', 'huge', '--seeds', '1'], /^shine: --preset must be one of ci, subtile, tile, minitile, got 'huge'$/],
+    ['unknown preset', ['--preset', 'huge', '--seeds', '1'], /^shine: --preset must be one of ci, medium, subtile, tile, minitile, got 'huge'$/],
     ['empty --seeds', ['--preset', 'ci', '--seeds', ''], /^shine: --seeds is empty/],
     ['blank --seeds', ['--preset', 'ci', '--seeds', '  '], /^shine: --seeds is empty/],
     ['malformed --seeds', ['--preset', 'ci', '--seeds', '1-x'], /^shine: --seeds: '1-x' is not a seed or a range/],
