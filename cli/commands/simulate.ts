@@ -42,8 +42,9 @@ const USAGE = `usage: shine simulate --preset ci|medium|subtile|tile|minitile --
   --spergel-nu NU         Spergel index, -0.85 ≤ NU ≤ 4 (0.5 = exponential; -0.6 ≈ de Vaucouleurs);
                           required with --profile spergel; headers GALPROF, SPERGNU
   --bulge-nu NU           Spergel index of the bulges with --profile bulge-disk (default -0.6)
-  --mag-max M             faintest galaxy magnitude drawn (default: the preset's, 25.5 for ci and
-                          26 for subtile and tile): a deeper, more crowded scene at a preset's geometry
+  --mag-max M             faintest galaxy magnitude drawn, 18–28 (default: the preset's, 25.5 for ci,
+                          23 for minitile, 26 for medium, subtile and tile): a deeper, more crowded
+                          scene at a preset's geometry; header SIMMAGMX
   --threads N             worker threads rendering quadrants (default: one per 8 quadrants, at
                           most the CPU count; 1 = in the main thread)
   --quiet                 no progress / summary`;

@@ -33,7 +33,7 @@ export const DEFAULT_MAP_PRECONDITION: MapPreconditionOptions = { ...DEFAULT_PRE
  * Largest change of one source's parameters in one MAP step, in the unconstrained z (a factor e in
  * flux or hlr, 1″ in position, ~0.76 in |e|): each source block of the direction is scaled down to
  * it. Without it, at the realistic sub-tile's scale a few sources with a badly estimated curvature
- * gave directions whose largest component was 10²–10³ (log hlr −112, flux × e⁴¹), so that either
+ * gave directions whose largest component was 10²–10⁴ (log hlr −112, flux × e⁴¹), so that either
  * the whole step was scaled to nothing or it overflowed (docs/inference.md "When MAP stalls").
  */
 export const MAP_SOURCE_STEP = 1;
