@@ -790,6 +790,12 @@ function blinkPanel(): Panel {
   return PANELS[blinkIndex % PANELS.length];
 }
 
+/** What a drawn canvas shows: the view and the overlay switches (tests wait for it after a change). */
+function drawKey(): string {
+  const on = (id: string) => ($<HTMLInputElement>(id).checked ? 1 : 0);
+  return `${view.u}|${view.v}|${view.zoom}|${on('show-sources')}${on('show-ids')}${on('blink')}`;
+}
+
 function drawAll(): void {
   if (!tp) return;
   ensureBitmaps();
@@ -813,6 +819,7 @@ function drawAll(): void {
       c.dataset.showing = shown;
       c.dataset.k = String(usable?.k ?? 0);
       c.dataset.wantK = String(k);
+      c.dataset.drawn = drawKey();
       if (blink && p === 'observed') q.captions.observed.textContent = `${shown === 'residual' ? 'residual χ' : shown} (blink: b)`;
       else if (p === 'observed') q.captions.observed.textContent = 'observed';
     }
@@ -1278,6 +1285,8 @@ $('export-png').addEventListener('click', () => {
   const [ra, dec] = tp!.toSky(view.u, view.v);
   return { ra, dec, zoom: view.zoom, canvas: CANVAS };
 };
+/** For tests: the key a canvas's data-drawn takes once the current view and overlays are drawn. */
+(window as unknown as { __shineDrawKey: () => string }).__shineDrawKey = drawKey;
 void uvToScreen;
 
 // ------------------------------------------------------------------------------------------------

@@ -239,7 +239,12 @@ describe('browser app (Chromium, software WebGPU)', () => {
     await page.uncheck('#show-ids');
     await page.check('#show-sources');
     const settled = () =>
-      page.waitForFunction(() => [...document.querySelectorAll<HTMLCanvasElement>('canvas[data-panel="observed"]')].every((c) => Number(c.dataset.k) > 0 && c.dataset.k === c.dataset.wantK), null, { timeout: 30_000 });
+      // drawn for the current view and overlays (a change is drawn on the next frame, so the old
+      // canvas state must not pass) with the bitmap of the block size that view wants
+      page.waitForFunction(() => {
+        const key = (window as unknown as { __shineDrawKey: () => string }).__shineDrawKey();
+        return [...document.querySelectorAll<HTMLCanvasElement>('canvas[data-panel="observed"]')].every((c) => c.dataset.drawn === key && Number(c.dataset.k) > 0 && c.dataset.k === c.dataset.wantK);
+      }, null, { timeout: 30_000 });
     await settled();
     await page.waitForTimeout(300);
     const { dims, zoom, affines, centre, canvas } = await page.evaluate(() => {
