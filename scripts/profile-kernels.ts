@@ -6,7 +6,7 @@
  *   npx tsx scripts/profile-kernels.ts [--sources 250] [--quadrants 4] [--tier 64] [--fft-factor 2] [--repeats 5]
  */
 import { acquireDevice } from '../platform/acquire.ts';
-import { ShearEngine } from '../engine/scene/engine.ts';
+import { ShearEngine } from '../engine/gpu/render/engine.ts';
 import { makeSyntheticScene } from '../engine/scene/synthetic.ts';
 import { cloneParams } from '../engine/scene/types.ts';
 import { parseOptions } from '../cli/args.ts';

@@ -10,7 +10,7 @@ import { UserError } from '../command.ts';
 import { parseDeviceCommand } from '../args.ts';
 import { acquireDevice } from '../../platform/acquire.ts';
 import { aliasOrdersFor, isFftFactor } from '../../engine/model/validate.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeSyntheticScene, syntheticSceneNeeds } from '../../engine/scene/synthetic.ts';
 import { defaultGpuBudget, formatBytes } from '../../engine/scene/memory.ts';
 import { gpuBudgetBytes } from '../gpu-budget.ts';

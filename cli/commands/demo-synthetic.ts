@@ -9,7 +9,7 @@
 import { UserError, type Command } from '../command.ts';
 import { parseDeviceCommand } from '../args.ts';
 import { acquireDevice } from '../../platform/acquire.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeSyntheticScene } from '../../engine/scene/synthetic.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
 

@@ -6,7 +6,7 @@
 import type { Command } from '../command.ts';
 import { UserError } from '../command.ts';
 import { acquireDevice, detectRuntime, parseDeviceFlags, runtimeVersion } from '../../platform/acquire.ts';
-import { runKernelChecks, type KernelCheckResult } from '../../engine/kernels/checks.ts';
+import { runKernelChecks, type KernelCheckResult } from '../../engine/gpu/checks.ts';
 
 const USAGE = `usage: shine doctor [--json] [--adapter auto|vulkan|opengl|swiftshader|native|<substring>] [--limits adapter|default] [--no-checks]
 
@@ -128,7 +128,7 @@ const doctor: Command = {
           const failed = results.filter((r) => !r.pass).length;
           console.log(
             results.length === 0
-              ? 'no kernel checks are registered (engine/kernels/checks.ts)'
+              ? 'no kernel checks are registered (engine/gpu/checks.ts)'
               : failed
                 ? `${failed} of ${results.length} kernel checks FAILED on this device`
                 : `all ${results.length} kernel checks passed`,

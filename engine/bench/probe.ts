@@ -10,7 +10,7 @@
  *  - `timeEvaluations(engine)` times each `evaluateMany` call (`evaluate` goes through it), and
  *    reports each as a span.
  */
-import type { ShearEngine } from '../scene/engine.ts';
+import type { ShearEngine } from '../gpu/render/engine.ts';
 import { estimateEngineBytes, maxBindingBytes } from '../scene/memory.ts';
 import type { TraceSink } from './trace.ts';
 

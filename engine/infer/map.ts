@@ -9,7 +9,7 @@
  * `jacobian: true` gives the mode of the density of z instead.
  */
 import { ShineError } from '../errors.ts';
-import type { ShearEngine } from '../scene/engine.ts';
+import type { ShearEngine } from '../gpu/render/engine.ts';
 import type { ExposureSet, SceneParams } from '../scene/types.ts';
 import { adam, type AdamOptions } from './adam.ts';
 import { lbfgs, type IterationInfo, type LbfgsOptions, type OptimizeResult, type StopReason } from './lbfgs.ts';

@@ -10,7 +10,7 @@
  * `value` (when given) or at their initial value and are not in the vector.
  */
 import { SceneError, ShineError } from '../errors.ts';
-import type { ShearEngine } from '../scene/engine.ts';
+import type { ShearEngine } from '../gpu/render/engine.ts';
 import { cloneParams, PROFILE_PARAM_NAMES, SOURCE_PARAM_NAMES, type ProfileParamName, type SceneGradient, type SceneParams, type SourceParamName } from '../scene/types.ts';
 import { ba14Pair, priorLogDensity, resolvePriors, resolveProfilePriors, scalarPrior, type ParamKind, type PriorConfig, type ProfilePriorConfig, type ScalarPrior } from './priors.ts';
 import {

@@ -1,7 +1,7 @@
 /**
  * GalSim's conventions for the pieces of the forward model, as pure float64 functions.
  * These are the definitions the GPU kernels (WGSL, float32) and the float64 CPU reference
- * (engine/reference/model64.ts) both follow. See docs/forward-model.md.
+ * (engine/gpu/render/model64.ts) both follow. See docs/forward-model.md.
  *
  * - Exponential profile I(r) = F/(2π r0²) · exp(−r/r0); its Fourier transform (GalSim `kValue`)
  *   is F · (1 + k² r0²)^(−3/2), k in radians per arcsec (GalSim's k).

@@ -127,7 +127,7 @@ export function psfSpectra64(psf: ArrayLike<number>, psfSize: number, m: number,
 }
 
 /**
- * The per-axis factors of the GPU's polyphase PSF spectrum (shaders/psf.wgsl.ts), row-major
+ * The per-axis factors of the GPU's polyphase PSF spectrum (engine/gpu/psf/psf.wgsl.ts), row-major
  * [order o][phase r][frequency i], interleaved (re, im): T = w_n(i) · e^{−2πi (m + nM) r / (qM)},
  * n = o − N, m = signedFreq(i, M), in float64 then rounded to float32 (the phase's integer
  * numerator is reduced mod qM first, so the argument is exact).

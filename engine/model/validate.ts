@@ -15,7 +15,7 @@ function isPow2(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 }
 
-/** FFT grid factors: 2^k or 1.5·2^k (k ≥ 0), so that the grid is 2^k or 3·2^k (engine/kernels/fft.ts sizes; docs/bench.md "FFT size"). */
+/** FFT grid factors: 2^k or 1.5·2^k (k ≥ 0), so that the grid is 2^k or 3·2^k (engine/gpu/fft/fft.ts sizes; docs/bench.md "FFT size"). */
 export function isFftFactor(f: number): boolean {
   return typeof f === 'number' && f >= 1 && (isPow2(f) || isPow2(f / 1.5));
 }

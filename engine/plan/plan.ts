@@ -8,11 +8,11 @@
  *
  * No fixed caps: the plan takes the largest configuration that fits and, when even the smallest
  * one does not, throws a PlanError naming what is needed and what is there — before anything is
- * allocated. The GPU figures follow ShearEngine's buffers (engine/scene/engine.ts) and are an
+ * allocated. The GPU figures follow ShearEngine's buffers (engine/gpu/render/engine.ts) and are an
  * upper bound of what `layoutGpuBytes` (engine/scene/memory.ts) computes for the real layout: the
  * block lists of a batch are bounded by the blocks its stamps cover.
  */
-import { BATCH_UNIFORM_BYTES, BLOCK_H, BLOCK_PIXELS, BLOCK_W, GRAD_PER_PAIR, PAIR_BYTES, phaseEntries } from '../../shaders/render.wgsl.ts';
+import { BATCH_UNIFORM_BYTES, BLOCK_H, BLOCK_PIXELS, BLOCK_W, GRAD_PER_PAIR, PAIR_BYTES, phaseEntries } from '../gpu/render/render.wgsl.ts';
 import { ShineError } from '../errors.ts';
 
 /** Visible pairs of one quadrant rendered on one FFT size. */

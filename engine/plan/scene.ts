@@ -3,7 +3,7 @@
  * pair counts per (quadrant, FFT size), blocks each stamp covers and active blocks per quadrant,
  * computed from the pair positions alone (no per-pixel arrays: a 16×8-block bitmap per quadrant).
  */
-import { BLOCK_H, BLOCK_W } from '../../shaders/render.wgsl.ts';
+import { BLOCK_H, BLOCK_W } from '../gpu/render/render.wgsl.ts';
 import { stampCorner } from '../model/geometry.ts';
 import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions } from '../model/validate.ts';
 import type { ExposureSet, RenderOptions } from '../scene/types.ts';

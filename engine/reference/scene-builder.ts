@@ -11,7 +11,7 @@ import { chooseTier, stampCorner } from '../model/geometry.ts';
 import { matInv2, type Mat2 } from '../model/galsim.ts';
 import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams, SourceInfo } from '../scene/types.ts';
 import { allocParams, cloneParams } from '../scene/types.ts';
-import { renderModel64 } from './model64.ts';
+import { renderModel64 } from '../gpu/render/model64.ts';
 import { resolveRenderOptions } from '../model/validate.ts';
 import { mulberry32, Random } from '../util/rng.ts';
 import { ensureProfileParams, profileParamNames } from '../model/profile-params.ts';

@@ -8,7 +8,7 @@
  */
 import { stampCorner } from '../model/geometry.ts';
 import { aliasOrdersFor } from '../model/validate.ts';
-import { BLOCK_H, BLOCK_PIXELS, BLOCK_W, PAIR_BYTES } from '../../shaders/render.wgsl.ts';
+import { BLOCK_H, BLOCK_PIXELS, BLOCK_W, PAIR_BYTES } from '../gpu/render/render.wgsl.ts';
 import { pixelIndex, usablePixel } from './pixels.ts';
 import type { ExposureSet, RenderOptions } from './types.ts';
 

@@ -4,7 +4,7 @@
  * the budget is refused with its breakdown instead of growing until the device (or, on a software
  * adapter, the host) runs out.
  */
-import { BATCH_UNIFORM_BYTES, BLOCK_PIXELS, PAIR_BYTES, phaseEntries, profileLayout } from '../../shaders/render.wgsl.ts';
+import { BATCH_UNIFORM_BYTES, BLOCK_PIXELS, PAIR_BYTES, phaseEntries, profileLayout } from '../gpu/render/render.wgsl.ts';
 import { SceneError, ShineError } from '../errors.ts';
 import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions } from '../model/validate.ts';
 import { buildLayout, type SceneLayout } from './layout.ts';

@@ -13,7 +13,7 @@
  * (never read).
  */
 import { stampCorner } from '../model/geometry.ts';
-import { BLOCK_H, BLOCK_PIXELS, BLOCK_W } from '../../shaders/render.wgsl.ts';
+import { BLOCK_H, BLOCK_PIXELS, BLOCK_W } from '../gpu/render/render.wgsl.ts';
 import type { ActiveBlocks, ExposureSet, QuadrantData } from './types.ts';
 
 /**

@@ -8,7 +8,7 @@
 import { chooseTier } from '../model/geometry.ts';
 import { matInv2 } from '../model/galsim.ts';
 import { makeGaussianPsf, makeJacobian, makeRng } from '../reference/scene-builder.ts';
-import { renderModel64 } from '../reference/model64.ts';
+import { renderModel64 } from '../gpu/render/model64.ts';
 import { allocParams, type ExposureSet, type PairGeometry, type QuadrantData, type SceneParams, type SourceInfo } from './types.ts';
 
 export interface SyntheticOptions {

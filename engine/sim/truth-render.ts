@@ -1,6 +1,6 @@
 /**
  * The simulator's truth renderer: float64, independent of the engine (it shares no code with
- * engine/kernels, shaders/ or engine/reference/), and more exact than the engine by
+ * engine/gpu/ or engine/reference/), and more exact than the engine by
  * construction, so that end-to-end tests do not commit the "inverse crime".
  *
  * For one object seen in one quadrant it computes the pixel values

@@ -6,7 +6,7 @@
  */
 import type { ShineConfig } from '../config/index.ts';
 import type { BuiltExposureSet } from '../exposures/exposure-set.ts';
-import type { ShearEngine } from '../scene/engine.ts';
+import type { ShearEngine } from '../gpu/render/engine.ts';
 import type { SceneParams } from '../scene/types.ts';
 import { newtonPolish, type NewtonPolish } from '../infer/laplace.ts';
 import { sigmaEUpdate } from '../infer/population.ts';

@@ -11,7 +11,7 @@ import type { FitsFile, OpenOptions } from '../data/fits/index.ts';
 import type { ShineConfig } from '../config/index.ts';
 import type { Manifest } from '../tiling/manifest.ts';
 import { aliasOrdersFor, psfOversamplingOf } from '../model/validate.ts';
-import { ShearEngine } from '../scene/engine.ts';
+import { ShearEngine } from '../gpu/render/engine.ts';
 import { PROFILE_PARAM_NAMES, type ActiveBlocks, type SceneParams } from '../scene/types.ts';
 import { coverageMasks } from '../model/geometry.ts';
 import { profileFromConfig } from '../model/profile-params.ts';

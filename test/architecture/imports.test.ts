@@ -1,5 +1,5 @@
 /**
- * The import graph of the project's own TypeScript: the engine core (engine/, shaders/) imports
+ * The import graph of the project's own TypeScript: the engine core (engine/) imports
  * no `node:` module and nothing from the platform layers or the command line (so it runs in
  * Node, Deno and the browser), and no module imports itself through others (no cycles, type-only
  * imports included: a cycle means two modules that should be one, or a third that both need).
@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const DIRS = ['engine', 'shaders', 'platform', 'cli', 'app/src'];
+const DIRS = ['engine', 'platform', 'cli', 'app/src'];
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {
@@ -85,11 +85,11 @@ describe('import graph', () => {
     expect(unresolved.filter((u) => !/→ (node_modules|package\.json)/.test(u))).toEqual([]);
   });
 
-  it('the engine core (engine/, shaders/) imports no node: module, no platform/ and no cli/ code', () => {
+  it('the engine core (engine/) imports no node: module, no platform/ and no cli/ code', () => {
     const bad: string[] = [];
     for (const [f, { local, external }] of graph) {
       const r = rel(f);
-      if (!r.startsWith('engine/') && !r.startsWith('shaders/')) continue;
+      if (!r.startsWith('engine/')) continue;
       for (const e of external) if (e.startsWith('node:') || ['fs', 'path', 'os', 'child_process', 'worker_threads', 'url'].includes(e)) bad.push(`${r} imports ${e}`);
       for (const t of local) if (/^(platform|cli|app)\//.test(rel(t))) bad.push(`${r} imports ${rel(t)}`);
     }

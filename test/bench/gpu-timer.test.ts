@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene, perturbParams } from '../../engine/reference/scene-builder.ts';
 import { GpuKernelTimer, type KernelPasses, type KernelTimer } from '../../engine/bench/gpu-timer.ts';
 import { TraceRecorder } from '../../engine/bench/trace.ts';

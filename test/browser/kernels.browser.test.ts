@@ -1,11 +1,11 @@
 /**
- * Every registered kernel check (engine/kernels/checks.ts) run inside real Chromium (page), plus a
+ * Every registered kernel check (engine/gpu/checks.ts) run inside real Chromium (page), plus a
  * device acquired inside a Web Worker running a small compute check against a float64 CPU value.
  * Passes when every check passes and the page logged no console error.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { runBrowserChecks, type BrowserRunResult } from './harness.ts';
-import { KERNEL_CHECKS } from '../../engine/kernels/checks.ts';
+import { KERNEL_CHECKS } from '../../engine/gpu/checks.ts';
 
 let run: BrowserRunResult;
 

@@ -1,10 +1,10 @@
 /**
  * The in-browser kernel test page: acquire the browser's WebGPU device, run every registered
- * kernel check (engine/kernels/checks.ts) in the page, then acquire a device in a Web Worker and
+ * kernel check (engine/gpu/checks.ts) in the page, then acquire a device in a Web Worker and
  * run a small compute check there. Results go to window.__shine (read by test/browser/run.ts)
  * and to the page.
  */
-import { runKernelChecks } from '../../engine/kernels/checks.ts';
+import { runKernelChecks } from '../../engine/gpu/checks.ts';
 import type { LimitsMode } from '../../platform/device-select.ts';
 import { acquire, summary, tinyComputeCheck } from './common.ts';
 import type { PageReport, WorkerReport } from './protocol.ts';

@@ -1,5 +1,5 @@
 /** What the test page reports back to the Playwright harness (window.__shine). */
-import type { KernelCheckResult } from '../../engine/kernels/checks.ts';
+import type { KernelCheckResult } from '../../engine/gpu/checks.ts';
 
 export interface DeviceSummary {
   label: string;

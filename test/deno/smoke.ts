@@ -1,6 +1,6 @@
 /**
  * Deno smoke test (`deno task test:smoke`): acquire a device in Deno and run every registered
- * kernel check (engine/kernels/checks.ts) against its float64 CPU reference. Exit code 1 if any
+ * kernel check (engine/gpu/checks.ts) against its float64 CPU reference. Exit code 1 if any
  * check fails or none is registered.
  *
  * Default: Deno's native WebGPU (wgpu — a different implementation and WGSL compiler than Dawn)
@@ -8,7 +8,7 @@
  * `--adapter X` / `--limits adapter` or SHINE_ADAPTER / SHINE_LIMITS.
  */
 import { acquireDevice, parseDeviceFlags, runtimeVersion } from '../../platform/acquire.ts';
-import { runKernelChecks } from '../../engine/kernels/checks.ts';
+import { runKernelChecks } from '../../engine/gpu/checks.ts';
 
 const env = (k: string): string | undefined => (globalThis as { Deno?: { env: { get(k: string): string | undefined } } }).Deno?.env.get(k);
 const argv = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? process.argv.slice(2);

@@ -1,15 +1,15 @@
 /**
  * FFT grids of 1.5 × the stamp (fftFactor 1.5: 96, 192, 384 points, the mixed-radix FFT of
- * engine/kernels/fft.ts): the engine against the float64 reference on the same grid (model images,
+ * engine/gpu/fft/fft.ts): the engine against the float64 reference on the same grid (model images,
  * logL, every gradient component against central finite differences of the reference), and the
  * wrap-around error of the smaller grid against the reference on a 4× grid, measured and bounded
  * (docs/bench.md "FFT size").
  */
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene, perturbParams } from '../../engine/reference/scene-builder.ts';
-import { logLikelihood64, renderModel64 } from '../../engine/reference/model64.ts';
+import { logLikelihood64, renderModel64 } from '../../engine/gpu/render/model64.ts';
 import { makeSyntheticScene } from '../../engine/scene/synthetic.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type SceneParams } from '../../engine/scene/types.ts';
 

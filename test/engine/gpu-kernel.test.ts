@@ -10,7 +10,7 @@ import { testDevice } from '../helpers/device.ts';
 import { createKernelPipeline, defineKernel, f32, i32, read, readWrite, u32, uniform } from '../../engine/gpu/kernel.ts';
 import { defineStruct } from '../../engine/gpu/struct.ts';
 import { BufferUsage, MapModeRead } from '../../engine/gpu/usage.ts';
-import { pairSetupKernel } from '../../shaders/render.wgsl.ts';
+import { pairSetupKernel } from '../../engine/gpu/render/render.wgsl.ts';
 
 // every alignment case the engine's records use, and vec3's (12 bytes, align 16) trap
 const REC = defineStruct('Rec', { a: 'u32', b: 'vec2f', c: 'i32', d: 'vec4f', e: 'f32', f: 'vec3f', g: 'u32', h: 'vec2i' });

@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { defineStruct } from '../../engine/gpu/struct.ts';
-import { BATCH, GRADIENT_RECORDS, PAIR, profileLayout, SOURCE_RECORDS } from '../../shaders/render.wgsl.ts';
-import { PSF_CHUNK } from '../../shaders/psf.wgsl.ts';
+import { BATCH, GRADIENT_RECORDS, PAIR, profileLayout, SOURCE_RECORDS } from '../../engine/gpu/render/render.wgsl.ts';
+import { PSF_CHUNK } from '../../engine/gpu/psf/psf.wgsl.ts';
 
 const offsets = (s: { fields: readonly { name: string; offset: number }[] }) => Object.fromEntries(s.fields.map((f) => [f.name, f.offset]));
 

@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { defaultGpuBudget, estimateEngineBytes } from '../../engine/scene/memory.ts';
 import { GpuResources } from '../../engine/gpu/resources.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';

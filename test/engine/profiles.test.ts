@@ -8,9 +8,9 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene, perturbParams, type TestSceneOptions } from '../../engine/reference/scene-builder.ts';
-import { logLikelihood64, renderModel64, renderPairStamp64 } from '../../engine/reference/model64.ts';
+import { logLikelihood64, renderModel64, renderPairStamp64 } from '../../engine/gpu/render/model64.ts';
 import { profileParamNames } from '../../engine/model/profile-params.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type RenderOptions, type SceneParams } from '../../engine/scene/types.ts';
 import { SceneError } from '../../engine/errors.ts';

@@ -1,13 +1,13 @@
 /**
- * The GPU forward model against the float64 reference (engine/reference/model64.ts), and the
+ * The GPU forward model against the float64 reference (engine/gpu/render/model64.ts), and the
  * engine's guarantees: determinism, the visibility filter, batching, no allocation after the
  * first call, and validation before any dispatch.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene, type TestScene } from '../../engine/reference/scene-builder.ts';
-import { renderModel64, logLikelihood64, renderPairStamp64 } from '../../engine/reference/model64.ts';
+import { renderModel64, logLikelihood64, renderPairStamp64 } from '../../engine/gpu/render/model64.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
 import { SceneError } from '../../engine/errors.ts';
 

@@ -7,9 +7,9 @@
  */
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene, perturbParams } from '../../engine/reference/scene-builder.ts';
-import { logLikelihood64 } from '../../engine/reference/model64.ts';
+import { logLikelihood64 } from '../../engine/gpu/render/model64.ts';
 import { cloneParams, type SceneParams } from '../../engine/scene/types.ts';
 
 

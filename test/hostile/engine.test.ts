@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import bench from '../../cli/commands/bench.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { GpuResources } from '../../engine/gpu/resources.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
 import { DataError } from '../../engine/errors.ts';

@@ -9,10 +9,10 @@ import { describe, it, expect } from 'vitest';
 import { galaxyMatrix } from '../../engine/model/galsim.ts';
 import { intrinsicShape, observedShape, shearJacobian } from '../../engine/infer/degeneracy.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
-import { logLikelihood64 } from '../../engine/reference/model64.ts';
+import { logLikelihood64 } from '../../engine/gpu/render/model64.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
 import { testDevice } from '../helpers/device.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { Posterior } from '../../engine/infer/posterior.ts';
 import { laplaceShear } from '../../engine/infer/laplace.ts';
 

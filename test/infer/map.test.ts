@@ -13,7 +13,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
 import { cloneParams, type ExposureSet, type SceneParams } from '../../engine/scene/types.ts';
 import { runMap } from '../../engine/infer/map.ts';

@@ -8,7 +8,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
 import { runMap } from '../../engine/infer/map.ts';

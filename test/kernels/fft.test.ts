@@ -1,13 +1,13 @@
 /**
- * GPU batched 2-D FFT against the float64 CPU reference (engine/reference/fft64.ts), which is
+ * GPU batched 2-D FFT against the float64 CPU reference (engine/gpu/fft/fft64.ts), which is
  * itself checked here against a naive O(N²) DFT and analytic transforms.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
-import { createFft2dAsync, FFT_SIZES, COMPAT_DEFAULT_LIMITS, type Fft2dPlan } from '../../engine/kernels/fft.ts';
-import { fft1d, fft2d } from '../../engine/reference/fft64.ts';
-import { checks } from '../../engine/kernels/checks/fft.ts';
-import { KERNEL_CHECKS } from '../../engine/kernels/checks.ts';
+import { createFft2dAsync, FFT_SIZES, COMPAT_DEFAULT_LIMITS, type Fft2dPlan } from '../../engine/gpu/fft/fft.ts';
+import { fft1d, fft2d } from '../../engine/gpu/fft/fft64.ts';
+import { checks } from '../../engine/gpu/fft/check.ts';
+import { KERNEL_CHECKS } from '../../engine/gpu/checks.ts';
 import { mulberry32 as rng } from '../../engine/util/rng.ts';
 
 
@@ -299,7 +299,7 @@ describe('GPU batched 2-D FFT', () => {
     plan.destroy();
   });
 
-  it('the doctor checks (engine/kernels/checks/fft.ts) are registered and pass on this device', async () => {
+  it('the doctor checks (engine/gpu/fft/check.ts) are registered and pass on this device', async () => {
     const registered = (await Promise.all(KERNEL_CHECKS.map((load) => load()))).flat().map((c) => c.name);
     for (const c of checks) {
       expect(registered).toContain(c.name);

@@ -1,13 +1,13 @@
 /**
- * The doctor checks of the galaxy profiles with per-source parameters (engine/kernels/checks/
- * profiles.ts: Spergel ν free, bulge + disk, each rendered against the float64 reference and
+ * The doctor checks of the galaxy profiles with per-source parameters (engine/gpu/render/
+ * profiles-check.ts: Spergel ν free, bulge + disk, each rendered against the float64 reference and
  * differentiated against its finite differences) are registered — so Node, Deno, Chromium and
  * `shine doctor` all run them — and pass on this device.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
-import { checks } from '../../engine/kernels/checks/profiles.ts';
-import { KERNEL_CHECKS } from '../../engine/kernels/checks.ts';
+import { checks } from '../../engine/gpu/render/profiles-check.ts';
+import { KERNEL_CHECKS } from '../../engine/gpu/checks.ts';
 
 let device: GPUDevice;
 beforeAll(async () => {

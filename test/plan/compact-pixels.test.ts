@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { decode } from 'fast-png';
 import { parse as parseYaml } from 'yaml';
 import { activeBlocks, compactQuadrant, expandPixels, pixelIndex, visibleFootprints, type StampFootprint } from '../../engine/scene/pixels.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
 import type { QuadrantData } from '../../engine/scene/types.ts';
 import { maskDisc } from '../../engine/exposures/masking.ts';

@@ -9,7 +9,7 @@
  *  - nothing smaller left: the error says so.
  */
 import { describe, expect, it } from 'vitest';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { estimateEngineBytes, GpuOutOfMemoryError } from '../../engine/scene/memory.ts';
 import { GpuResources } from '../../engine/gpu/resources.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { makePlan, planGpuBytes, PlanError, type PlanDevice, type PlanScene } from '../../engine/plan/plan.ts';
 import { planSceneFromSet } from '../../engine/plan/scene.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { testDevice } from '../helpers/device.ts';
 
 const GiB = 2 ** 30;

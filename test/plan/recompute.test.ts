@@ -8,7 +8,7 @@
  *    spectra dominate.
  */
 import { describe, expect, it } from 'vitest';
-import { ShearEngine, type EngineOptions } from '../../engine/scene/engine.ts';
+import { ShearEngine, type EngineOptions } from '../../engine/gpu/render/engine.ts';
 import { estimateEngineBytes } from '../../engine/scene/memory.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
 import { cloneParams, type SceneParams } from '../../engine/scene/types.ts';

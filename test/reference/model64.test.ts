@@ -1,11 +1,11 @@
 /**
  * The float64 forward-model reference against an independent implementation of the same spec
- * written here from the GalSim functions and engine/reference/fft64.ts (PSF transform by FFT of the
+ * written here from the GalSim functions and engine/gpu/fft/fft64.ts (PSF transform by FFT of the
  * zero-padded stamp instead of a direct DTFT, full 2-D inverse FFT instead of the cropped,
  * two-pairs-per-transform path), the likelihood against a direct sum, and input validation.
  */
 import { describe, expect, it } from 'vitest';
-import { fft2d } from '../../engine/reference/fft64.ts';
+import { fft2d } from '../../engine/gpu/fft/fft64.ts';
 import { exponentialKValue, galaxyMatrix, quinticUval, sinc } from '../../engine/model/galsim.ts';
 import {
   clearModel64Cache,
@@ -14,7 +14,7 @@ import {
   renderModel64,
   renderPairStamp64,
   residualImages64,
-} from '../../engine/reference/model64.ts';
+} from '../../engine/gpu/render/model64.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
 import { SceneError } from '../../engine/errors.ts';
 import { DEFAULT_RENDER_OPTIONS, cloneParams, type ExposureSet, type RenderOptions, type SceneParams } from '../../engine/scene/types.ts';

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { galaxyMatrix, hlrToR0, matInv2, type Mat2 } from '../../engine/model/galsim.ts';
-import { renderPairStamp64 } from '../../engine/reference/model64.ts';
+import { renderPairStamp64 } from '../../engine/gpu/render/model64.ts';
 import { makeGaussianPsf, makeJacobian } from '../../engine/reference/scene-builder.ts';
 import { allocParams, type ExposureSet, type SceneParams } from '../../engine/scene/types.ts';
 

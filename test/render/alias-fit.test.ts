@@ -10,7 +10,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
 import { truthGalaxyStamp, truthPsfStamp, type Galaxy } from '../helpers/alias-scene.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { runMap } from '../../engine/infer/map.ts';
 import { priorsFromConfig } from '../../engine/subtile/priors.ts';
 import { defaultConfig } from '../../engine/config/parse.ts';

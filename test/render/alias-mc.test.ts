@@ -15,8 +15,8 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
 import { singleGalaxyScene, truthGalaxyStamp, type Galaxy } from '../helpers/alias-scene.ts';
 import { stampBias, weightedEllipticity } from '../helpers/stamp-moments.ts';
-import { renderPairStamp64 } from '../../engine/reference/model64.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { renderPairStamp64 } from '../../engine/gpu/render/model64.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import type { Jacobian } from '../../engine/sim/truth-render.ts';
 
 const JAC: Jacobian = [-0.1, 0.002, 0.001, 0.1]; // VIS-like: 0.1″ pixels, East left, a small skew

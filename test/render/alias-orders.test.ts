@@ -7,7 +7,7 @@
 import { describe, it, expect } from 'vitest';
 import { singleGalaxyScene } from '../helpers/alias-scene.ts';
 import { aliasOrdersFor } from '../../engine/model/validate.ts';
-import { renderPairStamp64 } from '../../engine/reference/model64.ts';
+import { renderPairStamp64 } from '../../engine/gpu/render/model64.ts';
 
 const JAC: [number, number, number, number] = [-0.1, 0.002, 0.001, 0.1];
 const gal = { flux: 1000, hlr: 0.05, e1: 0.2, e2: -0.1, g1: 0.02, g2: 0.01, x: 100.3, y: 99.7 };

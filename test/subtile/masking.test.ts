@@ -7,9 +7,9 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
-import { ShearEngine } from '../../engine/scene/engine.ts';
+import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
-import { logLikelihood64 } from '../../engine/reference/model64.ts';
+import { logLikelihood64 } from '../../engine/gpu/render/model64.ts';
 import type { ExposureSet, QuadrantData } from '../../engine/scene/types.ts';
 import { applyUnmodelledMask, maskRadiusArcsec, UNMODELLED_FLAG_BIT, type PixelProjection, type UnmodelledList } from '../../engine/exposures/masking.ts';
 import { quadrantChi2 } from '../../engine/subtile/quadrant-chi2.ts';

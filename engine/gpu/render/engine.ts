@@ -9,10 +9,10 @@
  * per-pair gradients, which are summed in float64 on the CPU in a fixed order: two runs are
  * bit-identical, and the sums over millions of pixels stay accurate.
  */
-import { createFft2dAsync, type Fft2dPlan } from '../kernels/fft.ts';
-import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
-import { psfOrderTable } from '../model/psf-spectrum.ts';
-import { PSF_CHUNK, psfCombineKernel, psfPolyPlaceKernel, type PsfCombineKernel, type PsfPlaceKernel } from '../../shaders/psf.wgsl.ts';
+import { createFft2dAsync, type Fft2dPlan } from '../fft/fft.ts';
+import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../../model/validate.ts';
+import { psfOrderTable } from '../../model/psf-spectrum.ts';
+import { PSF_CHUNK, psfCombineKernel, psfPolyPlaceKernel, type PsfCombineKernel, type PsfPlaceKernel } from '../psf/psf.wgsl.ts';
 import {
   accumulateKernel,
   adjointReduceKernel,
@@ -32,18 +32,18 @@ import {
   SOURCE_RECORDS,
   residScatterKernel,
   residualKernel,
-} from '../../shaders/render.wgsl.ts';
-import type { KernelPipeline } from '../gpu/kernel.ts';
-import { ShineError } from '../errors.ts';
-import { GpuResources } from '../gpu/resources.ts';
-import { sharedPasses, type KernelPasses, type KernelTimer } from '../bench/gpu-timer.ts';
-import { BufferUsage, MapModeRead } from '../gpu/usage.ts';
-import { buildLayout, type BatchLayout, type SceneLayout } from './layout.ts';
-import { defaultGpuBudget, estimateEngineBytes, formatBytes, GpuOutOfMemoryError, gpuMemoryError, layoutGpuBytes, maxBindingBytes, smallerChoice, type PsfSpectraMode } from './memory.ts';
-import { replicateSet } from './replicate.ts';
-import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from './types.ts';
-import { fftPad, signedFreq } from '../model/geometry.ts';
-import { spergelHlrOverR0Table } from '../model/spergel.ts';
+} from './render.wgsl.ts';
+import type { KernelPipeline } from '../kernel.ts';
+import { ShineError } from '../../errors.ts';
+import { GpuResources } from '../resources.ts';
+import { sharedPasses, type KernelPasses, type KernelTimer } from '../../bench/gpu-timer.ts';
+import { BufferUsage, MapModeRead } from '../usage.ts';
+import { buildLayout, type BatchLayout, type SceneLayout } from '../../scene/layout.ts';
+import { defaultGpuBudget, estimateEngineBytes, formatBytes, GpuOutOfMemoryError, gpuMemoryError, layoutGpuBytes, maxBindingBytes, smallerChoice, type PsfSpectraMode } from '../../scene/memory.ts';
+import { replicateSet } from '../../scene/replicate.ts';
+import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from '../../scene/types.ts';
+import { fftPad, signedFreq } from '../../model/geometry.ts';
+import { spergelHlrOverR0Table } from '../../model/spergel.ts';
 
 export interface EngineOptions extends RenderOptions {
   /** Render invisible pairs too (only to validate the visibility filter). */
@@ -394,7 +394,7 @@ export class ShearEngine {
   private psfPlan(set: ExposureSet): BuildPlan {
     const q = psfOversamplingOf(set);
     const aliasOrders = aliasOrdersFor(set, this.options);
-    // (2N+1)² spectra per visible pair, from q² polyphase FFTs (shaders/psf.wgsl.ts)
+    // (2N+1)² spectra per visible pair, from q² polyphase FFTs (engine/gpu/psf/psf.wgsl.ts)
     const slots = (2 * aliasOrders + 1) ** 2;
     this.psfQ = q;
     this.psfSlots = slots;

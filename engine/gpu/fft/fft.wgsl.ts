@@ -24,7 +24,7 @@
 // wgsl-preprocessor's `#if` keeps the pass variants (rows/columns, forward/inverse, swizzle) readable
 // as one text; the other kernel families need no conditional text and build theirs with plain template strings.
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { defineKernel, read, readWrite } from '../engine/gpu/kernel.ts';
+import { defineKernel, read, readWrite } from '../kernel.ts';
 
 export interface FftPassShaderOptions {
   /** Transform length N (the image is N×N): 2^k or 3·2^k. */

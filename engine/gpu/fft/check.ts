@@ -3,8 +3,8 @@
  * non-zero offset, forward and inverse, against the float64 reference; plus a bit-identical repeat.
  */
 import type { KernelCheck, KernelCheckResult } from '../check-types.ts';
-import { createFft2dAsync, FFT_SIZES, type Fft2dPlan } from '../fft.ts';
-import { fft2d } from '../../reference/fft64.ts';
+import { createFft2dAsync, FFT_SIZES, type Fft2dPlan } from './fft.ts';
+import { fft2d } from './fft64.ts';
 import { mulberry32 } from '../../util/rng.ts';
 
 const TOLERANCE = 1e-5;

@@ -13,9 +13,9 @@
  * bind group the first time it sees a (buffer, offset) pair, and caches it. Plans are made with
  * `createFft2dAsync` only (a compile error is a rejection, never a later device error).
  */
-import { fftPassKernel, fftRadices } from '../../shaders/fft.wgsl.ts';
-import { bindKernel, kernelBindGroupLayout, type Kernel } from '../gpu/kernel.ts';
-import { ShineError } from '../errors.ts';
+import { fftPassKernel, fftRadices } from './fft.wgsl.ts';
+import { bindKernel, kernelBindGroupLayout, type Kernel } from '../kernel.ts';
+import { ShineError } from '../../errors.ts';
 
 /** 2^k and 3·2^k sizes: 96, 192, 384 let the FFT grid be 1.5 × the stamp (docs/fft.md "Sizes"). */
 export const FFT_SIZES = [64, 96, 128, 192, 256, 384, 512] as const;

@@ -21,17 +21,17 @@
  * The PSF transform (a direct DTFT of the stamp, an independent route from the GPU's FFT) does
  * not depend on the parameters; it is cached per PSF array, grid size and pixel-response flag.
  */
-import { coverageMasks, fftPad, signedFreq, stampCorner } from '../model/geometry.ts';
-import { galaxyMatrix, matInv2, type Mat2 } from '../model/galsim.ts';
-import { spergelHlrOverR0 } from '../model/spergel.ts';
-import { profileConstants, profileLabel } from '../model/profile.ts';
-import { profileParamNames } from '../model/profile-params.ts';
-import { psfSpectra64, type PsfSpectra64 } from '../model/psf-spectrum.ts';
-import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../model/validate.ts';
-import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams } from '../scene/types.ts';
-import { SceneError } from '../errors.ts';
-import { fft1d } from './fft64.ts';
-import { pixelIndex } from '../scene/pixels.ts';
+import { coverageMasks, fftPad, signedFreq, stampCorner } from '../../model/geometry.ts';
+import { galaxyMatrix, matInv2, type Mat2 } from '../../model/galsim.ts';
+import { spergelHlrOverR0 } from '../../model/spergel.ts';
+import { profileConstants, profileLabel } from '../../model/profile.ts';
+import { profileParamNames } from '../../model/profile-params.ts';
+import { psfSpectra64, type PsfSpectra64 } from '../../model/psf-spectrum.ts';
+import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../../model/validate.ts';
+import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams } from '../../scene/types.ts';
+import { SceneError } from '../../errors.ts';
+import { fft1d } from '../fft/fft64.ts';
+import { pixelIndex } from '../../scene/pixels.ts';
 
 export interface Complex2D {
   /** M×M, row-major [iy][ix], FFT (not centred) ordering. */
@@ -567,7 +567,7 @@ export function quadrantWeights(q: QuadrantData, badPixelMask: number): Quadrant
 }
 
 /** Per quadrant, 1 where at least one visible stamp covers the pixel (shared with the χ² of Stage 2). */
-export { coverageMasks } from '../model/geometry.ts';
+export { coverageMasks } from '../../model/geometry.ts';
 
 export interface LogLikelihood64 {
   /** −½ Σ w (model − obs)² over covered pixels. */

@@ -5,7 +5,7 @@
  * Kernels (one pipeline each, per FFT size M; all under compatibility limits):
  *   pairSetup     per pair: galaxy matrix, r0², flux, per-axis phase tables (and alias factors)
  *   kspaceRender  Ŝ(k) = Σ_n F·Ĝ(Aᵀ J⁻ᵀ k_n)·P̂(k_n)·e^{−ik_n·p}, k_n = k + 2πn  (then inverse FFT);
- *                 the cached PSF spectra P̂(k_n) come from shaders/psf.wgsl.ts
+ *                 the cached PSF spectra P̂(k_n) come from engine/gpu/psf/psf.wgsl.ts
  *   accumulate    gather the cropped stamps of a batch into a quadrant's model blocks (no atomics)
  *   residual      ∂logL/∂model = −w(model − obs) and per-block Σ w(model − obs)²
  *   residScatter  residual on each stamp footprint, zero-padded to the FFT grid (then forward FFT)
@@ -14,11 +14,11 @@
  * Numerics: the phase k·p is split into an exact integer part (taken mod M) and a small
  * fractional part so f32 sin/cos never see large arguments; PSF spectra are computed once.
  */
-import { defineKernel, f32, i32, read, readWrite, u32, uniform, type KernelConstant } from '../engine/gpu/kernel.ts';
-import { defineStruct } from '../engine/gpu/struct.ts';
-import { WGSL_CMUL, WGSL_SIGNED_FREQ } from './common.wgsl.ts';
-import { spergelHlrOverR0 } from '../engine/model/spergel.ts';
-import { profileConstants, type GalaxyProfile } from '../engine/model/profile.ts';
+import { defineKernel, f32, i32, read, readWrite, u32, uniform, type KernelConstant } from '../kernel.ts';
+import { defineStruct } from '../struct.ts';
+import { WGSL_CMUL, WGSL_SIGNED_FREQ } from '../common.wgsl.ts';
+import { spergelHlrOverR0 } from '../../model/spergel.ts';
+import { profileConstants, type GalaxyProfile } from '../../model/profile.ts';
 
 /** Model-image blocks: 16 × 8 pixels = 128 threads, the compatibility-level workgroup size. */
 export const BLOCK_W = 16;

@@ -7,9 +7,9 @@
  * and with Spergel profiles (docs/forward-model.md "Spergel profile").
  */
 import type { KernelCheck, KernelCheckResult } from '../check-types.ts';
-import { ShearEngine } from '../../scene/engine.ts';
+import { ShearEngine } from './engine.ts';
 import { makeTestScene, type TestSceneOptions } from '../../reference/scene-builder.ts';
-import { logLikelihood64, renderModel64 } from '../../reference/model64.ts';
+import { logLikelihood64, renderModel64 } from './model64.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type RenderOptions, type SceneParams } from '../../scene/types.ts';
 
 function result(name: string, maxError: number, tolerance: number, t0: number, detail?: string): KernelCheckResult {

@@ -9,9 +9,9 @@ export type { KernelCheck, KernelCheckResult } from './check-types.ts';
 
 /** Loaded lazily so that a broken kernel does not stop the others from being checked. */
 export const KERNEL_CHECKS: Array<() => Promise<KernelCheck[]>> = [
-  () => import('./checks/fft.ts').then((m) => m.checks),
-  () => import('./checks/render.ts').then((m) => m.checks),
-  () => import('./checks/profiles.ts').then((m) => m.checks),
+  () => import('./fft/check.ts').then((m) => m.checks),
+  () => import('./render/check.ts').then((m) => m.checks),
+  () => import('./render/profiles-check.ts').then((m) => m.checks),
 ];
 
 export async function runKernelChecks(device: GPUDevice, onResult?: (r: KernelCheckResult) => void): Promise<KernelCheckResult[]> {

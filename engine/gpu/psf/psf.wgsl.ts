@@ -15,9 +15,9 @@
  *   psfPolyPlace   q² components per pair of a chunk → M×M grids wrapped around index 0 (then FFT)
  *   psfCombine     (2N+1)² order spectra per pair from the q² component spectra
  */
-import { defineKernel, read, readWrite, u32, uniform } from '../engine/gpu/kernel.ts';
-import { defineStruct } from '../engine/gpu/struct.ts';
-import { WGSL_CMUL, WGSL_SIGNED_FREQ } from './common.wgsl.ts';
+import { defineKernel, read, readWrite, u32, uniform } from '../kernel.ts';
+import { defineStruct } from '../struct.ts';
+import { WGSL_CMUL, WGSL_SIGNED_FREQ } from '../common.wgsl.ts';
 
 export interface PsfShaderOptions {
   /** FFT grid size. */

@@ -7,9 +7,9 @@
  * path (PSF q = 3, one alias order).
  */
 import type { KernelCheck, KernelCheckResult } from '../check-types.ts';
-import { ShearEngine } from '../../scene/engine.ts';
+import { ShearEngine } from './engine.ts';
 import { makeTestScene, perturbParams, type TestSceneOptions } from '../../reference/scene-builder.ts';
-import { logLikelihood64, renderModel64 } from '../../reference/model64.ts';
+import { logLikelihood64, renderModel64 } from './model64.ts';
 import { profileParamNames } from '../../model/profile-params.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type RenderOptions, type SceneParams } from '../../scene/types.ts';
 
