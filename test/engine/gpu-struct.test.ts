@@ -44,8 +44,8 @@ describe('struct layout: WGSL alignment rules', () => {
     expect(PAIR.size).toBe(64);
   });
 
-  it('Batch: 8 u32 = 32 bytes; Chunk: 2 u32 = 8 bytes', () => {
-    expect(BATCH.size).toBe(32);
+  it('Batch: 5 u32 = 20 bytes; Chunk: 2 u32 = 8 bytes', () => {
+    expect(BATCH.size).toBe(20);
     expect(PSF_CHUNK.size).toBe(8);
   });
 

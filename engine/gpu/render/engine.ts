@@ -526,7 +526,7 @@ export class ShearEngine {
     const { res, layout } = this;
     const sp = this.sizes.get(b.m)!;
     const ql = layout.quadrants[b.quadrant];
-    const batch = res.bufferWithData('batch', new Uint8Array(BATCH.packAll([{ pairBase: b.pairBase, count: b.count, width: ql.width, height: ql.height, nbx: ql.nbx, first: 0, pad1: 0, pad2: 0 }])), UNIFORM);
+    const batch = res.bufferWithData('batch', new Uint8Array(BATCH.packAll([{ pairBase: b.pairBase, count: b.count, width: ql.width, height: ql.height, nbx: ql.nbx }])), UNIFORM);
     // replicas r > 0 have the same pairs and PSFs as replica 0's batch: share its spectra
     const twin = bi >= this.perReplica.batches ? this.batches[bi % this.perReplica.batches] : undefined;
     let psfSpec: GPUBuffer;

@@ -35,11 +35,8 @@ export const PAIR = defineStruct(
   { source: 'u32', quadrant: 'u32', cx: 'i32', cy: 'i32', bx: 'i32', by: 'i32', fx: 'f32', fy: 'f32', jinv: 'vec4f', n: 'u32', m: 'u32', psfOffset: 'u32' },
   { cx: 'stamp corner in the quadrant', bx: 'centre on the FFT grid: integer part', fx: 'and fraction', jinv: 'row-major J⁻¹: (j00, j01, j10, j11)', n: 'stamp side', m: 'FFT grid side', psfOffset: 'first PSF sample of the pair' },
 );
-/**
- * The per-batch uniform. `first` is unused by the kernels; with the two pads it keeps the record
- * at 32 bytes, the size the GPU memory estimates (engine/scene/memory.ts, engine/plan) count.
- */
-export const BATCH = defineStruct('Batch', { pairBase: 'u32', count: 'u32', width: 'u32', height: 'u32', nbx: 'u32', first: 'u32', pad1: 'u32', pad2: 'u32' }, {
+/** The per-batch uniform (20 bytes; the GPU memory estimates count BATCH.size). */
+export const BATCH = defineStruct('Batch', { pairBase: 'u32', count: 'u32', width: 'u32', height: 'u32', nbx: 'u32' }, {
   pairBase: 'first pair of the batch in the pair table',
   width: 'quadrant size',
   nbx: 'blocks per row of the quadrant',
