@@ -10,13 +10,14 @@ import type { KernelCheck, KernelCheckResult } from '../check-types.ts';
 import { ShearEngine } from './engine.ts';
 import { makeTestScene, type TestSceneOptions } from '../../reference/scene-builder.ts';
 import { logLikelihood64, renderModel64 } from './model64.ts';
+import { profileParamNames } from '../../model/profile-params.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type RenderOptions, type SceneParams } from '../../scene/types.ts';
 
 function result(name: string, maxError: number, tolerance: number, t0: number, detail?: string): KernelCheckResult {
   return { name, pass: maxError <= tolerance, maxError, tolerance, detail, ms: performance.now() - t0 };
 }
 
-function renderCheckOf(name: string, scene: TestSceneOptions, opts: Partial<RenderOptions> = {}): KernelCheck {
+export function renderCheckOf(name: string, scene: TestSceneOptions, opts: Partial<RenderOptions> = {}): KernelCheck {
   return {
   name,
   async run(device) {
@@ -64,47 +65,59 @@ const likelihoodCheck: KernelCheck = {
   },
 };
 
-function adjointCheckOf(name: string, scene: TestSceneOptions, opts: Partial<RenderOptions> = {}): KernelCheck {
+/** The fixed perturbation of the scene's truth that check.ts's adjoint checks start from. */
+function nudged(truth: SceneParams): SceneParams {
+  const params = cloneParams(truth);
+  params.g1 += 0.02;
+  params.g2 -= 0.015;
+  for (let s = 0; s < params.flux.length; s++) {
+    params.flux[s] *= 1.1;
+    params.hlr[s] *= 0.93;
+    params.e1[s] += 0.05;
+    params.dx[s] += 0.02;
+  }
+  return params;
+}
+
+/**
+ * The shear and every parameter of source 0 (the profile's own included) from the adjoint
+ * kernels against central finite differences of the float64 log-likelihood:
+ * |gpu − fd| / max(|fd|, scale), scale 1e-3, or 1e-2 |∂/∂g1| for g2; tolerance 1e-3.
+ */
+export function adjointCheckOf(name: string, scene: TestSceneOptions, opts: Partial<RenderOptions> = {}, start: (truth: SceneParams) => SceneParams = nudged): KernelCheck {
   return {
-  name,
-  async run(device) {
-    const t0 = performance.now();
-    const { set, params: truth } = makeTestScene({ ...scene, render: opts });
-    const params = cloneParams(truth);
-    params.g1 += 0.02;
-    params.g2 -= 0.015;
-    for (let s = 0; s < params.flux.length; s++) {
-      params.flux[s] *= 1.1;
-      params.hlr[s] *= 0.93;
-      params.e1[s] += 0.05;
-      params.dx[s] += 0.02;
-    }
-    const eng = await ShearEngine.create(device, set, opts);
-    try {
-      const { gradient } = await eng.evaluate(params);
-      const L = (p: SceneParams) => logLikelihood64(set, p, opts).logL;
-      let worst = 0;
-      const check = (g: number, setv: (p: SceneParams, d: number) => void, h: number, scale: number) => {
-        const a = cloneParams(params);
-        const b = cloneParams(params);
-        setv(a, h);
-        setv(b, -h);
-        const fd = (L(a) - L(b)) / (2 * h);
-        worst = Math.max(worst, Math.abs(g - fd) / Math.max(Math.abs(fd), scale));
-        return fd;
-      };
-      const fdG1 = check(gradient.g1, (p, d) => (p.g1 += d), 1e-5, 1);
-      check(gradient.g2, (p, d) => (p.g2 += d), 1e-5, Math.abs(fdG1) * 1e-2);
-      for (const name of SOURCE_PARAM_NAMES) {
-        const s = 0;
-        const h = name === 'flux' ? 1e-4 * params.flux[s] : 1e-5;
-        check(gradient[name][s], (p, d) => (p[name][s] += d), h, 1e-3);
+    name,
+    async run(device) {
+      const t0 = performance.now();
+      const { set, params: truth } = makeTestScene({ ...scene, render: opts });
+      const params = start(truth);
+      const eng = await ShearEngine.create(device, set, opts);
+      try {
+        const { gradient } = await eng.evaluate(params);
+        const L = (p: SceneParams) => logLikelihood64(set, p, opts).logL;
+        let worst = 0;
+        const check = (g: number, setv: (p: SceneParams, d: number) => void, h: number, scale: number) => {
+          const a = cloneParams(params);
+          const b = cloneParams(params);
+          setv(a, h);
+          setv(b, -h);
+          const fd = (L(a) - L(b)) / (2 * h);
+          worst = Math.max(worst, Math.abs(g - fd) / Math.max(Math.abs(fd), scale));
+          return fd;
+        };
+        const fdG1 = check(gradient.g1, (p, d) => (p.g1 += d), 1e-5, 1);
+        check(gradient.g2, (p, d) => (p.g2 += d), 1e-5, Math.abs(fdG1) * 1e-2);
+        for (const pname of [...SOURCE_PARAM_NAMES, ...profileParamNames(opts.profile)]) {
+          const h = pname === 'flux' ? 1e-4 * params.flux[0] : 1e-5;
+          const g = gradient[pname];
+          if (!g) return result(this.name, Infinity, 1e-3, t0, `no gradient for ${pname}`);
+          check(g[0], (p, d) => (p[pname]![0] += d), h, 1e-3);
+        }
+        return result(this.name, worst, 1e-3, t0);
+      } finally {
+        eng.destroy();
       }
-      return result(this.name, worst, 1e-3, t0);
-    } finally {
-      eng.destroy();
-    }
-  },
+    },
   };
 }
 
