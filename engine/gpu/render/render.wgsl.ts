@@ -360,13 +360,29 @@ fn galaxy(l: u32, q: vec2f) -> f32 {
 `;
 }
 
-/** The stamp spectrum for free-ν and bulge + disk profiles (no alias orders, or folding them). */
-const extSpectrum = (o: RenderShaderOptions) =>
-  (o.aliasOrders ?? 0) > 0
-    ? /* wgsl */ `${galaxyExt(o)}
+/**
+ * One pair's stamp spectrum at base frequency (ix, iy), written once for every profile:
+ * F·e^{−ik·p}·P̂(k)·Ĝ(Aᵀ J⁻ᵀ k) without alias orders, and with them (alias-complete)
+ * F·e^{−ik·p}·Σ_n P̂(k_n)·Ĝ(Aᵀ J⁻ᵀ k_n)·e^{−2πi n·f}, k_n = k + 2πn, n ∈ [−N, N]², P̂(k_n) stored per
+ * order (zero outside the PSF model's band: those terms are skipped). The profile supplies the
+ * stride of its derived records, the locals it reads once, the statements that set `g` = Ĝ(q)/F
+ * and the flux F.
+ */
+function spectrumFn(o: RenderShaderOptions, pr: { stride: string; locals: string; galaxyAt: string; flux: string }): string {
+  if ((o.aliasOrders ?? 0) === 0) {
+    return /* wgsl */ `
 fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
-  let jinv = derived[DV * l];
-  let base = l * PH;
+  let jinv = derived[${pr.stride} * l];
+${pr.locals}  let q = worldQ(jinv, baseK(ix, iy));
+${pr.galaxyAt}  let e = pairPhase(l, ix, iy);
+  return cmul(psfSpec[l * M * M + iy * M + ix], e) * (${pr.flux} * g);
+}
+`;
+  }
+  return /* wgsl */ `
+fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
+  let jinv = derived[${pr.stride} * l];
+${pr.locals}  let base = l * PH;
   var acc = vec2f(0.0);
   for (var oy = 0u; oy < O; oy = oy + 1u) {
     let ky = aliasK(iy, oy);
@@ -374,24 +390,28 @@ fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
     for (var ox = 0u; ox < O; ox = ox + 1u) {
       let p = psfSpec[((l * O + oy) * O + ox) * M * M + iy * M + ix];
       if (p.x == 0.0 && p.y == 0.0) { continue; }
-      let kx = aliasK(ix, ox);
-      let q = worldQ(jinv, vec2f(kx, ky));
-      acc = acc + cmul(p, cmul(phases[base + 2u * M + ox], ay)) * galaxy(l, q);
+      let q = worldQ(jinv, vec2f(aliasK(ix, ox), ky));
+${pr.galaxyAt}      acc = acc + cmul(p, cmul(phases[base + 2u * M + ox], ay)) * g;
     }
   }
   let e = pairPhase(l, ix, iy);
-  return cmul(acc, e) * derived[DV * l + 2u].y;
-}
-`
-    : /* wgsl */ `${galaxyExt(o)}
-fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
-  let jinv = derived[DV * l];
-  let k = baseK(ix, iy);
-  let q = worldQ(jinv, k);
-  let e = pairPhase(l, ix, iy);
-  return cmul(psfSpec[l * M * M + iy * M + ix], e) * (derived[DV * l + 2u].y * galaxy(l, q));
+  return cmul(acc, e) * ${pr.flux};
 }
 `;
+}
+
+/** The stamp spectrum: exponential / fixed-ν Spergel (derived records of 3 vec4f) or free-ν and bulge + disk (DV, Ĝ from galaxyExt). */
+function spectrum(o: RenderShaderOptions): string {
+  if (profileLayout(o.profile).kind !== 'fixed') {
+    return galaxyExt(o) + spectrumFn(o, { stride: 'DV', locals: '', galaxyAt: '  let g = galaxy(l, q);\n', flux: 'derived[DV * l + 2u].y' });
+  }
+  return spectrumFn(o, {
+    stride: '3u',
+    locals: '  let a = derived[3u * l + 1u];\n  let rf = derived[3u * l + 2u];\n',
+    galaxyAt: `  let v = mtv(a, q);\n  let t = 1.0 / (1.0 + rf.x * dot(v, v));\n  let g = ${galaxyFT(o)};\n`,
+    flux: 'rf.y',
+  });
+}
 
 /**
  * Per pair, once per evaluation: the galaxy matrix A, r0², flux, J⁻¹, and the per-axis phase
@@ -440,51 +460,6 @@ ${setupDerived(o)}  for (var i = li; i < 2u * M; i = i + WG) {
   });
 }
 
-/** One pair's stamp spectrum at base frequency (ix, iy), no alias orders. */
-const baseSpectrum = (o: RenderShaderOptions) => /* wgsl */ `
-fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
-  let jinv = derived[3u * l];
-  let a = derived[3u * l + 1u];
-  let rf = derived[3u * l + 2u];
-  let k = baseK(ix, iy);
-  let q = worldQ(jinv, k);
-  let v = mtv(a, q);
-  let t = 1.0 / (1.0 + rf.x * dot(v, v));
-  let e = pairPhase(l, ix, iy);
-  return cmul(psfSpec[l * M * M + iy * M + ix], e) * (rf.y * ${galaxyFT(o)});
-}
-`;
-
-/**
- * One pair's alias-complete stamp spectrum at base frequency (ix, iy):
- * F·e^{−ik·p}·Σ_n P̂(k_n)·Ĝ(Aᵀ J⁻ᵀ k_n)·e^{−2πi n·f}, k_n = k + 2πn, n ∈ [−N, N]². P̂(k_n) is stored per
- * order (zero outside the PSF model's band: those terms are skipped).
- */
-const aliasedSpectrum = (o: RenderShaderOptions) => /* wgsl */ `
-fn spectrum(l: u32, ix: u32, iy: u32) -> vec2f {
-  let jinv = derived[3u * l];
-  let a = derived[3u * l + 1u];
-  let rf = derived[3u * l + 2u];
-  let base = l * PH;
-  var acc = vec2f(0.0);
-  for (var oy = 0u; oy < O; oy = oy + 1u) {
-    let ky = aliasK(iy, oy);
-    let ay = phases[base + 2u * M + O + oy];
-    for (var ox = 0u; ox < O; ox = ox + 1u) {
-      let p = psfSpec[((l * O + oy) * O + ox) * M * M + iy * M + ix];
-      if (p.x == 0.0 && p.y == 0.0) { continue; }
-      let kx = aliasK(ix, ox);
-      let q = worldQ(jinv, vec2f(kx, ky));
-      let v = mtv(a, q);
-      let t = 1.0 / (1.0 + rf.x * dot(v, v));
-      acc = acc + cmul(p, cmul(phases[base + 2u * M + ox], ay)) * (${galaxyFT(o)});
-    }
-  }
-  let e = pairPhase(l, ix, iy);
-  return cmul(acc, e) * rf.y;
-}
-`;
-
 /**
  * Ŝ(k) = F·Ĝ(Aᵀ J⁻ᵀ k)·P̂(k)·e^{−ik·p} for every frequency of every pair of the batch, two pairs
  * per complex FFT ("two for one"): slot s holds H(Ŝ_2s) + i·H(Ŝ_2s+1), where H(Ŝ)(k) =
@@ -505,7 +480,7 @@ export function kspaceRenderKernel(o: RenderShaderOptions) {
     workgroupSize: o.workgroupSize,
     constants: constants(o),
     shared: [FREQ, MAT, ALIAS_K, SPECTRUM],
-    body: /* wgsl */ `${profileLayout(o.profile).kind !== 'fixed' ? extSpectrum(o) : (o.aliasOrders ?? 0) > 0 ? aliasedSpectrum(o) : baseSpectrum(o)}
+    body: /* wgsl */ `${spectrum(o)}
 fn hermitian(l: u32, ix: u32, iy: u32) -> vec2f {
   let s = spectrum(l, ix, iy);
   if (ix != M / 2u && iy != M / 2u) { return s; }
@@ -687,7 +662,7 @@ const baseAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
   }
 `;
 
-/** The adjoint's accumulation over frequencies and alias orders (∂ of aliasedSpectrum). */
+/** The adjoint's accumulation over frequencies and alias orders (∂ of the alias-complete spectrumFn). */
 const aliasedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
   var acc0 = vec4f(0.0); // F, h, e1, e2
   var acc1 = vec4f(0.0); // dx, dy, g1, g2
