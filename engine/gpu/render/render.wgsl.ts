@@ -630,42 +630,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   });
 }
 
-/** The adjoint's per-frequency accumulation, no alias orders. */
-const baseAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
-  var acc0 = vec4f(0.0); // F, h, e1, e2
-  var acc1 = vec4f(0.0); // dx, dy, g1, g2
+/**
+ * The adjoint's loop over this invocation's frequencies and, alias-complete, every order of each
+ * (∂ of spectrumFn): inside, `q` is the world frequency, `rr` the residual spectrum R̂ at the base
+ * frequency and `sp` the order's PSF spectrum times the pair's phase; `term` accumulates from them.
+ */
+function adjointFrequencies(o: RenderShaderOptions, term: string): string {
+  if ((o.aliasOrders ?? 0) === 0) {
+    return /* wgsl */ `
   for (var idx = li; idx < M * M; idx = idx + WG) {
-    let k = baseK(idx % M, idx / M);
-    let q = worldQ(pr.jinv, k);
-    let v = mtv(s.a, q);
-    let qq = dot(v, v);
-    let t = 1.0 / (1.0 + r02 * qq);
-    let j = l * M * M + idx;
-    // unit-flux spectrum times conj(R̂)
-    let ph = pairPhase(l, idx % M, idx / M);
-    let s0 = cmul(psfSpec[j], ph) * (${galaxyFT(o)});
+    let q = worldQ(pr.jinv, baseK(idx % M, idx / M));
     let rr = pairResidual(l, idx % M, idx / M);
-    let z0 = conjMul(rr, s0); // conj(R̂)·Ŝ0
-    let zr = z0.x * s.flux;
-    let zi = z0.y * s.flux;
-    let cmn = -${f32Literal(exponentOf(o))} * r02 * t; // ∂ log Ĝ / ∂(Q) · r0²… times ∂Q
-    acc0 = acc0 + vec4f(
-      z0.x,
-      zr * cmn * 2.0 * qq / hlr,
-      zr * cmn * 2.0 * dot(v, mtv(bE1, q)),
-      zr * cmn * 2.0 * dot(v, mtv(bE2, q)));
-    acc1 = acc1 + vec4f(
-      zi * q.x,
-      zi * q.y,
-      zr * cmn * 2.0 * dot(v, mtv(bG1, q)),
-      zr * cmn * 2.0 * dot(v, mtv(bG2, q)));
+    let sp = cmul(psfSpec[l * M * M + idx], pairPhase(l, idx % M, idx / M));
+${term}
   }
 `;
-
-/** The adjoint's accumulation over frequencies and alias orders (∂ of the alias-complete spectrumFn). */
-const aliasedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
-  var acc0 = vec4f(0.0); // F, h, e1, e2
-  var acc1 = vec4f(0.0); // dx, dy, g1, g2
+  }
+  return /* wgsl */ `
   let base = l * PH;
   for (var idx = li; idx < M * M; idx = idx + WG) {
     let ix = idx % M;
@@ -678,31 +659,39 @@ const aliasedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
       for (var ox = 0u; ox < O; ox = ox + 1u) {
         let p = psfSpec[((l * O + oy) * O + ox) * M * M + idx];
         if (p.x == 0.0 && p.y == 0.0) { continue; }
-        let k = vec2f(aliasK(ix, ox), ky);
-        let q = worldQ(pr.jinv, k);
-        let v = mtv(s.a, q);
-        let qq = dot(v, v);
-        let t = 1.0 / (1.0 + r02 * qq);
-        // unit-flux spectrum of this order times conj(R̂)
-        let s0 = cmul(p, cmul(phy, phases[base + 2u * M + ox])) * (${galaxyFT(o)});
-        let z0 = conjMul(rr, s0); // conj(R̂)·Ŝ0
-        let zr = z0.x * s.flux;
-        let zi = z0.y * s.flux;
-        let cmn = -${f32Literal(exponentOf(o))} * r02 * t;
-        acc0 = acc0 + vec4f(
-          z0.x,
-          zr * cmn * 2.0 * qq / hlr,
-          zr * cmn * 2.0 * dot(v, mtv(bE1, q)),
-          zr * cmn * 2.0 * dot(v, mtv(bE2, q)));
-        acc1 = acc1 + vec4f(
-          zi * q.x,
-          zi * q.y,
-          zr * cmn * 2.0 * dot(v, mtv(bG1, q)),
-          zr * cmn * 2.0 * dot(v, mtv(bG2, q)));
+        let q = worldQ(pr.jinv, vec2f(aliasK(ix, ox), ky));
+        let sp = cmul(p, cmul(phy, phases[base + 2u * M + ox]));
+${term}
       }
     }
   }
 `;
+}
+
+/** The adjoint's accumulation for exponential / fixed-ν Spergel profiles (Ĝ/F = t^E inline). */
+const fixedAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
+  var acc0 = vec4f(0.0); // F, h, e1, e2
+  var acc1 = vec4f(0.0); // dx, dy, g1, g2
+${adjointFrequencies(
+  o,
+  `    let v = mtv(s.a, q);
+    let qq = dot(v, v);
+    let t = 1.0 / (1.0 + r02 * qq);
+    let z0 = conjMul(rr, sp * (${galaxyFT(o)})); // conj(R̂)·Ŝ0, Ŝ0 the unit-flux spectrum
+    let zr = z0.x * s.flux;
+    let zi = z0.y * s.flux;
+    let cmn = -${f32Literal(exponentOf(o))} * r02 * t; // ∂ log Ĝ / ∂(Q) · r0²… times ∂Q
+    acc0 = acc0 + vec4f(
+      z0.x,
+      zr * cmn * 2.0 * qq / hlr,
+      zr * cmn * 2.0 * dot(v, mtv(bE1, q)),
+      zr * cmn * 2.0 * dot(v, mtv(bE2, q)));
+    acc1 = acc1 + vec4f(
+      zi * q.x,
+      zi * q.y,
+      zr * cmn * 2.0 * dot(v, mtv(bG1, q)),
+      zr * cmn * 2.0 * dot(v, mtv(bG2, q)));`,
+)}`;
 
 /** The adjoint's bindings (every profile): the same names and types, one layout. */
 const ADJOINT_BINDINGS = {
@@ -747,7 +736,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
   let r02 = s.r0 * s.r0;
   let hlr = p0.y;
 
-${(o.aliasOrders ?? 0) > 0 ? aliasedAdjointLoop(o) : baseAdjointLoop(o)}
+${fixedAdjointLoop(o)}
   for (var c2 = 0u; c2 < 4u; c2 = c2 + 1u) {
     red[c2 * WG + li] = acc0[c2];
     red[(c2 + 4u) * WG + li] = acc1[c2];
@@ -828,53 +817,20 @@ fn galD(q: vec2f) -> GalD {
 `;
 }
 
-/** The extended adjoint's accumulation over frequencies (and alias orders): zp = conj(R̂)·P̂·e^{−ik·p}, without Ĝ. */
-const extAdjointLoop = (o: RenderShaderOptions) => {
-  const aliased = (o.aliasOrders ?? 0) > 0;
-  const body = /* wgsl */ `
-        let d = galD(q);
-        let zr = zp.x * flux;
-        acc0 = acc0 + vec4f(zp.x * d.g, zr * d.dh, zr * d.de.x, zr * d.de.y);
-        acc1 = acc1 + vec4f(zp.y * flux * d.g * q.x, zp.y * flux * d.g * q.y, zr * d.dg.x, zr * d.dg.y);
-        acc2 = acc2 + zr * d.x;`;
-  return /* wgsl */ `
+/** The extended adjoint's accumulation (free ν, bulge + disk): zp = conj(R̂)·P̂·e^{−ik·p}, Ĝ and its derivatives from galD. */
+const extAdjointLoop = (o: RenderShaderOptions) => /* wgsl */ `
   var acc0 = vec4f(0.0); // F, h, e1, e2
   var acc1 = vec4f(0.0); // dx, dy, g1, g2
   var acc2 = vec4f(0.0); // ν, 0, 0, 0 or B/T, h_b, e1_b, e2_b
-  let base = l * PH;
-  for (var idx = li; idx < M * M; idx = idx + WG) {
-    let ix = idx % M;
-    let iy = idx / M;
-    let ph = pairPhase(l, ix, iy);
-    let rr = pairResidual(l, ix, iy);
-${
-  aliased
-    ? `    for (var oy = 0u; oy < O; oy = oy + 1u) {
-      let ky = aliasK(iy, oy);
-      let phy = cmul(ph, phases[base + 2u * M + O + oy]);
-      for (var ox = 0u; ox < O; ox = ox + 1u) {
-        let p = psfSpec[((l * O + oy) * O + ox) * M * M + idx];
-        if (p.x == 0.0 && p.y == 0.0) { continue; }
-        let k = vec2f(aliasK(ix, ox), ky);
-        let q = worldQ(pr.jinv, k);
-        let s0 = cmul(p, cmul(phy, phases[base + 2u * M + ox]));
-        let zp = conjMul(rr, s0); // conj(R̂)·P̂·phase
-${body}
-      }
-    }`
-    : `    {
-      {
-        let k = baseK(ix, iy);
-        let q = worldQ(pr.jinv, k);
-        let s0 = cmul(psfSpec[l * M * M + idx], ph);
-        let zp = conjMul(rr, s0); // conj(R̂)·P̂·phase
-${body}
-      }
-    }`
-}
-  }
-`;
-};
+${adjointFrequencies(
+  o,
+  `    let zp = conjMul(rr, sp); // conj(R̂)·P̂·phase
+    let d = galD(q);
+    let zr = zp.x * flux;
+    acc0 = acc0 + vec4f(zp.x * d.g, zr * d.dh, zr * d.de.x, zr * d.de.y);
+    acc1 = acc1 + vec4f(zp.y * flux * d.g * q.x, zp.y * flux * d.g * q.y, zr * d.dg.x, zr * d.dg.y);
+    acc2 = acc2 + zr * d.x;`,
+)}`;
 
 /** adjointReduceKernel for the free-ν and bulge + disk profiles: NG = 12 components per pair. */
 function adjointReduceKernelExt(o: RenderShaderOptions) {
