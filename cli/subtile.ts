@@ -136,7 +136,15 @@ export const subtileCommand: Command = {
         throw new UserError(`${manifestFile}: is for (${manifest.tile_id}, ${manifest.sub_tile_row}, ${manifest.sub_tile_col}), not (${tileId}, ${row}, ${col})`);
       }
 
-      const acq = await acquireDevice({ adapter: flags.adapter ?? (cfg.device.adapter === 'auto' ? undefined : cfg.device.adapter), limits: flags.limits, quiet });
+      const acquireOpts = { adapter: flags.adapter ?? (cfg.device.adapter === 'auto' ? undefined : cfg.device.adapter), limits: flags.limits, quiet };
+      const acq = await acquireDevice(acquireOpts);
+      // devices taken after a lost one (the engine rebuilds on them), released with the first
+      const replacements: Array<{ release: () => void }> = [];
+      const recoverDevice = async () => {
+        const next = await acquireDevice({ ...acquireOpts, quiet: true });
+        replacements.push(next);
+        return next.device;
+      };
       try {
         // http(s) inputs go through the configured cache, concurrency bound and retries (docs/remote-data.md)
         const remote = remoteSettings(cfg.remote, cfg.source.dir);
@@ -146,6 +154,7 @@ export const subtileCommand: Command = {
         const lsOut = lsLog ? createWriteStream(lsLog) : null;
         const result = await runSubtile(acq.device, manifest, cfg, { openFits: (p: string, o?: OpenOptions) => openFits(p, { ...o, remote }) }, {
           method: method as 'map' | 'vi' | 'nuts' | undefined,
+          recoverDevice,
           onProgress: progress,
           log,
           maxGpuBytes: gpuBudgetBytes(acq, cfg.device.memory_budget_gb),
@@ -210,6 +219,7 @@ export const subtileCommand: Command = {
         }
         return 0;
       } finally {
+        for (const r of replacements) r.release();
         acq.release();
       }
     } finally {

@@ -12,12 +12,22 @@ export class GpuResources {
   compileMs = 0;
   private readonly sizes = new Map<GPUBuffer, number>();
 
-  constructor(readonly device: GPUDevice) {}
+  constructor(private dev: GPUDevice) {}
+
+  get device(): GPUDevice {
+    return this.dev;
+  }
+
+  /** After a lost device: every buffer released (they died with it) and new ones made on `device`. */
+  rebind(device: GPUDevice): void {
+    this.destroyAll();
+    this.dev = device;
+  }
 
   buffer(label: string, size: number, usage: GPUBufferUsageFlags): GPUBuffer {
     // WebGPU needs sizes that are multiples of 4; keep at least 16 bytes (uniform minimum).
     const bytes = Math.max(16, Math.ceil(size / 4) * 4);
-    const b = this.device.createBuffer({ label, size: bytes, usage });
+    const b = this.dev.createBuffer({ label, size: bytes, usage });
     this.buffersCreated++;
     this.sizes.set(b, bytes);
     this.liveBytes += bytes;
@@ -28,7 +38,7 @@ export class GpuResources {
   /** A buffer filled with `data` at creation (mappedAtCreation, no staging copy). */
   bufferWithData(label: string, data: ArrayBufferView, usage: GPUBufferUsageFlags): GPUBuffer {
     const b = this.buffer(label, data.byteLength, usage);
-    this.device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
+    this.dev.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
     return b;
   }
 
@@ -43,7 +53,7 @@ export class GpuResources {
   /** Compiles a kernel descriptor's pipeline with its explicit layout (engine/gpu/kernel.ts), counted. */
   async kernel<N extends string>(kernel: Kernel<N>): Promise<KernelPipeline<N>> {
     const t0 = performance.now();
-    const p = await createKernelPipeline(this.device, kernel);
+    const p = await createKernelPipeline(this.dev, kernel);
     this.pipelinesCreated++;
     this.compileMs += performance.now() - t0;
     return p;

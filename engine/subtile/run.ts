@@ -38,6 +38,12 @@ export interface SubtileIo {
 
 export interface SubtileRunOptions {
   method?: 'map' | 'vi' | 'nuts';
+  /**
+   * A new device when the GPU device is lost mid-run (the platform layer acquires it): the engine
+   * rebuilds on it and carries on with the same results, and the metadata's plan records it.
+   * Without it a lost device ends the run with a clear error (docs/plan.md "A lost device").
+   */
+  recoverDevice?: (lost: GPUDeviceLostInfo) => Promise<GPUDevice>;
   /** Progress: stage name, done, total. */
   onProgress?: (stage: string, done: number, total: number, detail?: { loss?: number; gradNorm?: number; note?: string }) => void;
   log?: (line: string) => void;
@@ -146,7 +152,8 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     maxPairsPerBatch: plan.maxPairsPerBatch,
     psfSpectra: plan.psf,
     maxGpuBytes: gpuBudget,
-    // out of GPU memory: the engine re-plans smaller and carries on (docs/plan.md); say so
+    recoverDevice: opts.recoverDevice,
+    // out of GPU memory, or a lost device: the engine re-plans (or rebuilds) and carries on (docs/plan.md); say so
     onReplan: (m) => {
       log(`plan: ${m}`);
       warnings.push(m);

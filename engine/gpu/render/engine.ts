@@ -41,6 +41,7 @@ import { BufferUsage, MapModeRead } from '../usage.ts';
 import { buildLayout, type BatchLayout, type SceneLayout } from '../../scene/layout.ts';
 import { defaultGpuBudget, estimateEngineBytes, formatBytes, GpuOutOfMemoryError, gpuMemoryError, layoutGpuBytes, maxBindingBytes, smallerChoice, type PsfSpectraMode } from '../../scene/memory.ts';
 import { replicateSet } from '../../scene/replicate.ts';
+import { describeLoss, GpuDeviceLostError, knownLoss, lostDevice, watchDevice } from '../device-lost.ts';
 import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from '../../scene/types.ts';
 import { fftPad, signedFreq } from '../../model/geometry.ts';
 import { spergelHlrOverR0Table } from '../../model/spergel.ts';
@@ -77,8 +78,21 @@ export interface EngineOptions extends RenderOptions {
    * (smaller batches, then recomputed PSF spectra) and carry on; the message says from what to what.
    */
   onReplan?: (message: string) => void;
-  /** Test hook: `oomAfterCall(i)` true makes the i-th GPU call (evaluate, logLikelihood, render; from 0) report out of memory. */
-  faults?: { oomAfterCall?: (call: number) => boolean };
+  /**
+   * A new device when this one is lost (docs/plan.md "A lost device"): the engine rebuilds itself
+   * on it — same scene, same plan, so the same results bit for bit — says so through `onReplan`,
+   * and repeats the call that failed. Without it a lost device ends the call with a
+   * GpuDeviceLostError naming the reason.
+   */
+  recoverDevice?: (lost: GPUDeviceLostInfo) => Promise<GPUDevice>;
+  /** New devices taken before a further loss is an error (default 3: a device that keeps failing is broken). */
+  maxDeviceRecoveries?: number;
+  /**
+   * Test hooks, by GPU call (evaluate, logLikelihood, render; counted from 0): `oomAfterCall(i)`
+   * true makes call i report out of memory; `loseDeviceAtCall(i)` true destroys the device just
+   * before call i (a real loss: WebGPU then fails every call on it).
+   */
+  faults?: { oomAfterCall?: (call: number) => boolean; loseDeviceAtCall?: (call: number) => boolean };
 }
 
 export interface Evaluation {
@@ -230,8 +244,10 @@ export class ShearEngine {
   private busy = false;
   /** GPU calls made (the `faults` test hook counts them). */
   private calls = 0;
-  /** Re-plans after out-of-memory errors, one message each (docs/plan.md). */
+  /** Re-plans after out-of-memory errors and rebuilds after a lost device, one message each (docs/plan.md). */
   private replanLog: string[] = [];
+  /** New devices taken after losses so far. */
+  private recoveries = 0;
 
   /** FFT plans made so far (destroyed with the engine, also when the build fails half-way). */
   private ffts: Fft2dPlan[] = [];
@@ -254,6 +270,11 @@ export class ShearEngine {
     return this.options.replicas;
   }
 
+  /** The device the engine runs on now (a new one after a lost device). */
+  get activeDevice(): GPUDevice {
+    return this.device;
+  }
+
   /** What the out-of-memory fallback did so far (one line per re-plan). */
   get replans(): readonly string[] {
     return this.replanLog;
@@ -265,22 +286,58 @@ export class ShearEngine {
    * recomputed PSF spectra — the same results bit for bit), says so through `onReplan`, and builds
    * again; when nothing smaller is left the error is reported.
    */
-  static async create(device: GPUDevice, set: ExposureSet, opts: Partial<EngineOptions> = {}): Promise<ShearEngine> {
+  static async create(deviceIn: GPUDevice, set: ExposureSet, opts: Partial<EngineOptions> = {}): Promise<ShearEngine> {
     let o = opts;
+    let device = deviceIn;
     const log: string[] = [];
+    let recoveries = 0;
     for (;;) {
+      watchDevice(device);
       try {
         const eng = await ShearEngine.createOnce(device, set, o);
+        // WebGPU queues the build's work without failing on a lost device: built on one, start again
+        const lostInBuild = knownLoss(device);
+        if (lostInBuild) {
+          eng.destroy();
+          device = await ShearEngine.replacementDevice(o, lostInBuild, recoveries++, 'building the engine', log);
+          o.resources?.rebind(device);
+          continue;
+        }
         eng.replanLog = [...log, ...eng.replanLog];
+        eng.recoveries = recoveries;
         return eng;
       } catch (e) {
-        if (!(e instanceof GpuOutOfMemoryError)) throw e;
+        if (!(e instanceof GpuOutOfMemoryError)) {
+          const lost = await lostDevice(device, e);
+          if (!lost) throw e;
+          device = await ShearEngine.replacementDevice(o, lost, recoveries++, 'building the engine', log);
+          o.resources?.rebind(device);
+          continue;
+        }
         const msg = ShearEngine.replanMessage(device, set, o, e, 'building the engine');
         o.onReplan?.(msg.text);
         log.push(msg.text);
         o = { ...o, ...msg.next };
       }
     }
+  }
+
+  /**
+   * A new device after `lost` (the `recoveries`-th so far), from the `recoverDevice` option; the
+   * line that says so goes to `onReplan` and `log`. Throws a GpuDeviceLostError when there is no
+   * `recoverDevice` or the device was already replaced `maxDeviceRecoveries` times.
+   */
+  private static async replacementDevice(o: Partial<EngineOptions>, lost: GPUDeviceLostInfo, recoveries: number, when: string, log: string[]): Promise<GPUDevice> {
+    const why = `${describeLoss(lost)} while ${when}`;
+    if (!o.recoverDevice) throw new GpuDeviceLostError(`${why}: no result was produced; run again (a re-run resumes)`);
+    const max = o.maxDeviceRecoveries ?? 3;
+    if (recoveries >= max) throw new GpuDeviceLostError(`${why}, after ${recoveries} new device(s) already: giving up (the GPU looks unreliable)`);
+    const device = await o.recoverDevice(lost);
+    watchDevice(device);
+    const text = `${why}: rebuilt the engine on a new device (${recoveries + 1} of at most ${max}); the results do not change`;
+    o.onReplan?.(text);
+    log.push(text);
+    return device;
   }
 
   /** The next smaller choice after an out-of-memory error, and the line that says so; throws when there is none. */
@@ -314,6 +371,8 @@ export class ShearEngine {
       onBuildStep: opts.onBuildStep,
       psfSpectra: opts.psfSpectra ?? 'keep',
       onReplan: opts.onReplan,
+      recoverDevice: opts.recoverDevice,
+      maxDeviceRecoveries: opts.maxDeviceRecoveries,
       faults: opts.faults,
     };
     if (options.psfSpectra !== 'keep' && options.psfSpectra !== 'recompute') throw new RangeError(`ShearEngine: psfSpectra must be 'keep' or 'recompute', got '${options.psfSpectra}'`);
@@ -816,6 +875,7 @@ export class ShearEngine {
     this.busy = true;
     try {
       for (;;) {
+        if (this.options.faults?.loseDeviceAtCall?.(this.calls)) this.device.destroy();
         this.device.pushErrorScope('out-of-memory');
         let result: { value: T } | null = null;
         let error: unknown = null;
@@ -829,7 +889,12 @@ export class ShearEngine {
         this.calls++;
         if (!oom && !injected && !(error instanceof GpuOutOfMemoryError)) {
           if (result) return result.value;
-          throw error;
+          const lost = await lostDevice(this.device, error);
+          if (!lost) throw error;
+          // a lost device: rebuilt on a new one (or a clear error), then the same call again
+          await this.recoverInPlace(lost);
+          this.busy = true;
+          continue;
         }
         const why = oom ? oom.message.split('\n')[0] : injected ? 'reported by a test hook' : (error as Error).message;
         await this.replanInPlace(new GpuOutOfMemoryError(why));
@@ -853,6 +918,22 @@ export class ShearEngine {
     Object.assign(this, fresh);
     this.replanLog = [...log, ...fresh.replanLog];
     this.calls = calls;
+  }
+
+  /** Rebuilds this engine on a new device after `lost` (same scene, options, plan and replicas). */
+  private async recoverInPlace(lost: GPUDeviceLostInfo): Promise<void> {
+    const log = [...this.replanLog];
+    const device = await ShearEngine.replacementDevice(this.options, lost, this.recoveries, 'evaluating', log);
+    const calls = this.calls;
+    const recoveries = this.recoveries + 1;
+    this.destroy();
+    this.options.resources?.rebind(device);
+    const fresh = await ShearEngine.create(device, this.set, this.options);
+    // the fresh engine's state replaces this one's (callers keep their reference to this object)
+    Object.assign(this, fresh);
+    this.replanLog = [...log, ...fresh.replanLog];
+    this.calls = calls;
+    this.recoveries = recoveries + fresh.recoveries;
   }
 
   /** log-likelihood and its exact gradient with respect to every parameter. */
