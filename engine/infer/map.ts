@@ -14,6 +14,7 @@ import type { ExposureSet, SceneParams } from '../scene/types.ts';
 import { adam, type AdamOptions } from './adam.ts';
 import { lbfgs, type IterationInfo, type LbfgsOptions, type OptimizeResult, type StopReason } from './lbfgs.ts';
 import { Posterior, type CatalogCentres, type LikelihoodEvaluator } from './posterior.ts';
+import { shearAlongShapes } from './shear-polish.ts';
 import type { PriorConfig } from './priors.ts';
 import { buildPreconditioner, DEFAULT_PRECONDITION, sourceGraph, type BlockStructure, type PreconditionOptions } from './precondition.ts';
 
@@ -55,6 +56,12 @@ export interface MapOptions {
   precondition: boolean | Partial<MapPreconditionOptions>;
   /** Largest change of a source's block per step in z (default MAP_SOURCE_STEP; 0 or ∞: none). Preconditioned L-BFGS only. */
   sourceStep: number;
+  /**
+   * After the optimiser stops, move the shear to the maximum along the exact shear–shape
+   * degeneracy (shear-polish.ts: every observed shape kept, the likelihood unchanged; CPU only),
+   * checked with one engine evaluation (default true; only without the log-Jacobian).
+   */
+  shearAlongShapes: boolean;
 }
 
 /** L-BFGS settings used by runMap unless overridden (gtol in nats per unit of z). */
@@ -86,6 +93,8 @@ export interface MapResult {
   posterior: Posterior;
   /** Preconditioner builds (0 without), their engine evaluations and colours (of the first build). */
   preconditioner: { builds: number; evaluations: number; colours: number; floored: number; shearCoupling: boolean };
+  /** The step along the shear–shape degeneracy after the optimiser (null when not tried). */
+  shearAlongShapes: { applied: boolean; stepG: [number, number]; gainLogPrior: number; message: string } | null;
 }
 
 /** Free indices of the shear block and of each source's block. */
@@ -182,17 +191,38 @@ export async function runMap(
   } else if (method === 'lbfgs') res = await lbfgs(objective, z0, { ...MAP_LBFGS_DEFAULTS, names: (i) => space.name(i), ...opts.lbfgs, onIteration: opts.onIteration ?? opts.lbfgs?.onIteration });
   else if (method === 'adam') res = await adam(objective, z0, { ...opts.adam, onIteration: opts.onIteration ?? opts.adam?.onIteration });
   else throw new ShineError(`unknown MAP method ${String(method)} (lbfgs or adam)`, { field: 'inference.method' });
-  const theta = space.forward(res.x);
-  const params = space.unpack(theta);
+  let theta = space.forward(res.x);
   // final bookkeeping at the returned point (one more evaluation, exact parts)
-  const fin = await posterior.logDensityConstrained(theta);
+  let fin = await posterior.logDensityConstrained(theta);
+  let along: MapResult['shearAlongShapes'] = null;
+  if ((opts.shearAlongShapes ?? true) && !posterior.jacobian && Number.isFinite(fin.value)) {
+    const sa = shearAlongShapes(space, theta);
+    along = { applied: false, stepG: sa.stepG, gainLogPrior: sa.gain, message: sa.message };
+    if (sa.applies && sa.gain > 0) {
+      let inside = true;
+      try {
+        space.inverse(sa.theta);
+      } catch {
+        inside = false;
+      }
+      const d1 = inside ? await posterior.logDensityConstrained(sa.theta) : null;
+      // the likelihood is unchanged up to the float32 rounding of its pixel sum; the log prior rose
+      const noise = 1e-8 * Math.max(1, Math.abs(fin.value)) + 1e-3;
+      if (d1 && Number.isFinite(d1.value) && d1.value >= fin.value - noise) {
+        theta = sa.theta;
+        fin = d1;
+        along.applied = true;
+      } else along.message = `${sa.message} — not kept: ${d1 ? `log p ${fin.value} → ${d1.value}` : 'outside a support'}`;
+    }
+  }
+  const params = space.unpack(theta);
   let gn = 0;
   for (let i = 0; i < res.grad.length; i++) gn = Math.max(gn, Math.abs(res.grad[i]));
   return {
     method,
     params,
     theta,
-    z: res.x,
+    z: along?.applied ? space.inverse(theta) : res.x,
     logPosterior: fin.value,
     logLikelihood: fin.logL,
     logPrior: fin.logPrior,
@@ -207,5 +237,6 @@ export async function runMap(
     timeMs: performance.now() - t0,
     posterior,
     preconditioner: pre,
+    shearAlongShapes: along,
   };
 }

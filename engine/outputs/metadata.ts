@@ -82,9 +82,11 @@ export interface SubtileMetadata {
      * the MAP"): how far the quadratic model puts the mode from the reported shear.
      */
     laplace_newton_step_g?: [number, number];
-    /** The Newton polish from the MAP (inference.map.newton_polish): taken or not, and why. */
     /** The inferred ellipticity dispersion (gal.priors.ellipticity.infer_sigma): σ_e, its EM history. */
     population?: { sigma_e: number; sigma_e_history: number[]; settled: boolean; sigma_range: [number, number] };
+    /** The MAP's step along the exact shear–shape degeneracy (docs/inference.md): taken or not, the shear step, the log-prior gain. */
+    shear_along_shapes?: { applied: boolean; step_g: [number, number]; gain_log_prior: number; message: string };
+    /** The Newton polish from the MAP (inference.map.newton_polish): taken or not, and why. */
     newton_polish?: { applied: boolean; step_g: [number, number]; next_step_g: [number, number] | null; message: string };
   };
   /** VI / NUTS: sampler diagnostics and the MAP + Laplace estimate they started from. */

@@ -166,6 +166,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       laplace_dropped_sources: r.laplaceDropped,
       ...(r.laplaceNewtonStepG ? { laplace_newton_step_g: r.laplaceNewtonStepG } : {}),
       ...(r.population ? { population: { sigma_e: r.population.sigmaE, sigma_e_history: r.population.history, settled: r.population.settled, sigma_range: r.population.range } } : {}),
+      ...(r.shearAlongShapes ? { shear_along_shapes: { applied: r.shearAlongShapes.applied, step_g: r.shearAlongShapes.stepG, gain_log_prior: r.shearAlongShapes.gainLogPrior, message: r.shearAlongShapes.message } } : {}),
       ...(r.newtonPolish ? { newton_polish: { applied: r.newtonPolish.applied, step_g: r.newtonPolish.stepG, next_step_g: r.newtonPolish.nextStepG, message: r.newtonPolish.message } } : {}),
     },
     ...(r.posterior

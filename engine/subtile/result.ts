@@ -112,6 +112,8 @@ export interface SubtileResult extends FitOutcome {
   laplaceDropped: string[];
   /** Shear part of the Newton step at the MAP (LaplaceResult.newtonStepG), when computed. */
   laplaceNewtonStepG?: [number, number] | null;
+  /** The MAP's step along the exact shear–shape degeneracy (engine/infer/shear-polish.ts), when tried. */
+  shearAlongShapes?: { applied: boolean; stepG: [number, number]; gainLogPrior: number; message: string } | null;
   /** The Newton polish after the Laplace Hessian (inference.map.newton_polish), when tried. */
   newtonPolish?: { applied: boolean; stepG: [number, number]; nextStepG: [number, number] | null; message: string } | null;
   /** The inferred ellipticity dispersion (ba14 with infer_sigma): final σ_e, the EM history, settled. */

@@ -311,6 +311,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       laplaceDropped: (lap?.droppedSources ?? []).map((i) => objectIds[built.sources[i].id]),
       laplaceMessage: lap?.message ?? (map ? 'not computed (inference.map.laplace: false)' : 'not computed (no MAP: init is catalog)'),
       laplaceNewtonStepG: lap?.newtonStepG ?? null,
+      shearAlongShapes: map?.shearAlongShapes ?? null,
       newtonPolish: polish ? { applied: polish.applied, stepG: polish.stepG, nextStepG: polish.nextStepG, message: polish.message } : null,
       population,
       nSourcesCore: coreIdx.length,

@@ -1,0 +1,79 @@
+/**
+ * The browser app on a large sub-tile (issue 13 item 5; a benchmark-style run, not a test: prints
+ * numbers, asserts nothing). Opens a simulation that is already prepared (e.g. the `subtile`
+ * preset, scripts/scale-run.sh) by URL in the built app in Chromium (software WebGPU unless the
+ * flags of test/browser/harness.ts select a GPU), waits until every quadrant is drawn, then clicks
+ * "Model at start" — the worker builds the engine within the browser adapter's limits through the
+ * same plan as Stage 2 and renders the model at the catalog values — and reports the times, the
+ * plan the page shows, the JS heap and what the page said.
+ *
+ *   npx tsx test/app/realistic.ts --dir SIM_DIR --manifest scratch/tile_T/manifest_T_R_C.yaml [--config config.yaml] [--no-model]
+ *
+ * Prints one JSON line.
+ */
+import { join } from 'node:path';
+import { buildApp, openBrowser, staticServer, waitPhase } from './server.ts';
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt?: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+const dir = arg('--dir');
+const manifest = arg('--manifest');
+const config = arg('--config', 'config.yaml')!;
+if (!dir || !manifest) {
+  console.error('usage: npx tsx test/app/realistic.ts --dir SIM_DIR --manifest REL_PATH [--config config.yaml] [--no-model]');
+  process.exit(2);
+}
+
+const { dist, cleanup } = await buildApp();
+const { server, origin, stats } = await staticServer(dist, { '/data': dir });
+const b = await openBrowser();
+const out: Record<string, unknown> = { dir, manifest };
+const heap = async () => {
+  const cdp = await b.context.newCDPSession(b.page);
+  const { metrics } = (await cdp.send('Performance.getMetrics')) as { metrics: Array<{ name: string; value: number }> };
+  await cdp.detach();
+  return +((metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? NaN) / 2 ** 20).toFixed(0);
+};
+try {
+  const cdp = await b.context.newCDPSession(b.page);
+  await cdp.send('Performance.enable');
+  await b.page.goto(`${origin}/app/index.html`);
+  const t0 = Date.now();
+  await b.page.fill('#config-url', `/data/${config}`);
+  await b.page.fill('#manifest-url', `/data/${manifest}`);
+  await b.page.click('#load-url');
+  const ph = await waitPhase(b.page, ['loaded', 'error'], 1_800_000);
+  out.load_phase = ph;
+  out.load_s = +((Date.now() - t0) / 1000).toFixed(1);
+  if (ph === 'error') out.error = await b.page.textContent('#error');
+  else {
+    await b.page.waitForFunction(() => [...document.querySelectorAll<HTMLCanvasElement>('canvas[data-panel="observed"]')].every((c) => Number(c.dataset.k) > 0), null, { timeout: 1_800_000, polling: 1000 });
+    out.all_quadrants_drawn_s = +((Date.now() - t0) / 1000).toFixed(1);
+    out.quadrants = await b.page.evaluate(() => document.querySelectorAll('canvas[data-panel="observed"]').length);
+    out.label = await b.page.textContent('#subtile-label');
+    out.js_heap_mib_loaded = await heap();
+    out.bytes_fetched_mib = +(stats.bytesServed / 2 ** 20).toFixed(1);
+    if (!args.includes('--no-model')) {
+      const t1 = Date.now();
+      await b.page.click('#start-model');
+      const end = await waitPhase(b.page, ['done', 'error'], 3_600_000);
+      out.model_phase = end;
+      out.model_s = +((Date.now() - t1) / 1000).toFixed(1);
+      if (end === 'error') out.error = await b.page.textContent('#error');
+      out.progress = await b.page.textContent('#progress-text');
+      out.warnings = (await b.page.textContent('#warnings'))?.slice(0, 2000);
+      out.timings = await b.page.textContent('#timings');
+      out.js_heap_mib_model = await heap();
+      await b.page.screenshot({ path: join(dir, 'app-realistic.png') });
+    }
+  }
+  out.adapter = await b.page.textContent('#adapter');
+  out.console_errors = b.consoleErrors.slice(0, 5);
+} catch (e) {
+  out.failure = String((e as Error).message ?? e).split('\n')[0];
+} finally {
+  console.log(JSON.stringify(out));
+  await b.close();
+  server.close();
+  cleanup();
+}
