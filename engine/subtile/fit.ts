@@ -63,6 +63,7 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
     timings.mapMs = (timings.mapMs ?? 0) + performance.now() - t0;
     o.trace?.span({ name: 'MAP', cat: 'fit', startMs: t0, durMs: performance.now() - t0, track: 'cpu', args: { iterations: m.iterations, evaluations: m.evaluations } });
     log(`map: ${m.iterations} iterations, ${m.evaluations} evaluations, ${m.converged ? 'converged' : 'not converged'} (${m.reason})`);
+    if (m.shearAlongShapes) log(`map: ${m.shearAlongShapes.applied ? '' : 'not applied: '}${m.shearAlongShapes.message}`);
     return m;
   };
   if (fromMap) {
