@@ -28,15 +28,16 @@ const { dist, cleanup } = await buildApp();
 const { server, origin, stats } = await staticServer(dist, { '/data': dir });
 const b = await openBrowser();
 const out: Record<string, unknown> = { dir, manifest };
+const cdp = await b.context.newCDPSession(b.page);
+await cdp.send('Performance.enable');
+/** The page's JS heap in MiB (typed-array pixel buffers live outside it: see the renderer's RSS). */
 const heap = async () => {
-  const cdp = await b.context.newCDPSession(b.page);
   const { metrics } = (await cdp.send('Performance.getMetrics')) as { metrics: Array<{ name: string; value: number }> };
-  await cdp.detach();
   return +((metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? NaN) / 2 ** 20).toFixed(0);
 };
+// a page busy with 50 quadrants can take long to answer
+const text = (sel: string) => b.page.textContent(sel, { timeout: 600_000 });
 try {
-  const cdp = await b.context.newCDPSession(b.page);
-  await cdp.send('Performance.enable');
   await b.page.goto(`${origin}/app/index.html`);
   const t0 = Date.now();
   await b.page.fill('#config-url', `/data/${config}`);
@@ -45,12 +46,12 @@ try {
   const ph = await waitPhase(b.page, ['loaded', 'error'], 1_800_000);
   out.load_phase = ph;
   out.load_s = +((Date.now() - t0) / 1000).toFixed(1);
-  if (ph === 'error') out.error = await b.page.textContent('#error');
+  if (ph === 'error') out.error = await text('#error');
   else {
     await b.page.waitForFunction(() => [...document.querySelectorAll<HTMLCanvasElement>('canvas[data-panel="observed"]')].every((c) => Number(c.dataset.k) > 0), null, { timeout: 1_800_000, polling: 1000 });
     out.all_quadrants_drawn_s = +((Date.now() - t0) / 1000).toFixed(1);
     out.quadrants = await b.page.evaluate(() => document.querySelectorAll('canvas[data-panel="observed"]').length);
-    out.label = await b.page.textContent('#subtile-label');
+    out.label = await text('#subtile-label');
     out.js_heap_mib_loaded = await heap();
     out.bytes_fetched_mib = +(stats.bytesServed / 2 ** 20).toFixed(1);
     if (!args.includes('--no-model')) {
@@ -59,15 +60,15 @@ try {
       const end = await waitPhase(b.page, ['done', 'error'], 3_600_000);
       out.model_phase = end;
       out.model_s = +((Date.now() - t1) / 1000).toFixed(1);
-      if (end === 'error') out.error = await b.page.textContent('#error');
-      out.progress = await b.page.textContent('#progress-text');
-      out.warnings = (await b.page.textContent('#warnings'))?.slice(0, 2000);
-      out.timings = await b.page.textContent('#timings');
+      if (end === 'error') out.error = await text('#error');
+      out.progress = await text('#progress-text');
+      out.warnings = (await text('#warnings'))?.slice(0, 2000);
+      out.timings = await text('#timings');
       out.js_heap_mib_model = await heap();
       await b.page.screenshot({ path: join(dir, 'app-realistic.png') });
     }
   }
-  out.adapter = await b.page.textContent('#adapter');
+  out.adapter = await text('#adapter');
   out.console_errors = b.consoleErrors.slice(0, 5);
 } catch (e) {
   out.failure = String((e as Error).message ?? e).split('\n')[0];
