@@ -12,6 +12,7 @@
  * upper bound of what `layoutGpuBytes` (engine/scene/memory.ts) computes for the real layout: the
  * block lists of a batch are bounded by the blocks its stamps cover.
  */
+import { describeByteParts, formatBytes } from '../scene/memory.ts';
 import { BATCH_UNIFORM_BYTES, BLOCK_H, BLOCK_PIXELS, BLOCK_W, GRAD_PER_PAIR, PAIR_BYTES, phaseEntries } from '../gpu/render/render.wgsl.ts';
 import { ShineError } from '../errors.ts';
 
@@ -256,13 +257,6 @@ export function planHostBytes(scene: PlanScene, gpuPeak: number, software: boole
   return { pixels, layout, products, gpu, total: pixels + layout + products + gpu };
 }
 
-function formatBytes(n: number): string {
-  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
-  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
-  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
-  return `${n} B`;
-}
-
 /** Pair-per-batch caps tried, largest first: what the layout allows, then halvings down to 2. */
 function batchSteps(scene: PlanScene, maxBinding: number): number[] {
   const slots = (2 * scene.aliasOrders + 1) ** 2;
@@ -329,7 +323,7 @@ export function makePlan(scene: PlanScene, device: PlanDevice, force: PlanForce 
 }
 
 function describe(b: PlanGpuBytes): string {
-  const parts: Array<[string, number]> = [
+  return describeByteParts([
     ['PSF spectra', b.psfSpectra],
     ['PSF stamps and scratch', b.psfStamps],
     ['FFT work', b.fftWork],
@@ -337,8 +331,7 @@ function describe(b: PlanGpuBytes): string {
     ['images', b.images],
     ['pair tables', b.pairs],
     ['model read-back', b.readback],
-  ];
-  return parts.filter(([, v]) => v > 0).map(([k, v]) => `${k} ${formatBytes(v)}`).join(', ');
+  ]);
 }
 
 function finish(scene: PlanScene, device: PlanDevice, choice: PlanChoice, gpu: PlanGpuBytes, host: PlanHostBytes, maxBinding: number): Plan {

@@ -150,9 +150,14 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-/** The breakdown as one line: `PSF spectra 1.20 GiB, FFT work …`. */
+/** Labelled byte counts as one line, the zero ones left out: `PSF spectra 1.20 GiB, FFT work …`. */
+export function describeByteParts(parts: ReadonlyArray<readonly [string, number]>): string {
+  return parts.filter(([, v]) => v > 0).map(([k, v]) => `${k} ${formatBytes(v)}`).join(', ');
+}
+
+/** The engine's breakdown as one line. */
 export function describeGpuBytes(b: GpuBytes): string {
-  const parts: Array<[string, number]> = [
+  return describeByteParts([
     ['PSF spectra', b.psfSpectra],
     ['PSF build scratch', b.psfBuild],
     ['FFT work', b.fftWork],
@@ -160,8 +165,7 @@ export function describeGpuBytes(b: GpuBytes): string {
     ['images', b.images],
     ['pair tables', b.pairs],
     ['model read-back', b.readback],
-  ];
-  return parts.filter(([, v]) => v > 0).map(([k, v]) => `${k} ${formatBytes(v)}`).join(', ');
+  ]);
 }
 
 /** A scene that does not fit the GPU memory budget: names the need, its breakdown and the limit. */
