@@ -264,6 +264,16 @@ export const MapSchema = z.strictObject({
    * direction; docs/inference.md "How converged is the MAP").
    */
   newton_polish: z.boolean().default(true),
+  /**
+   * The reported shear: `map`, the MAP's (the profile posterior's mode), or `laplace_marginal`,
+   * the mode of the Laplace approximation of the shear's marginal posterior, one Newton step from
+   * the MAP (engine/infer/laplace-marginal.ts: removes the profile estimate's O(1/S/N²) bias at
+   * about four times the Laplace errors' cost; docs/inference.md "The Laplace-marginal shear").
+   * Needs `laplace: true`.
+   */
+  shear_estimator: z.enum(['map', 'laplace_marginal']).default('map'),
+  /** laplace_marginal's central-difference shear step; default (absent): each component's Laplace error σ_g, clamped to [0.002, 0.05]. */
+  laplace_marginal_delta: positive().optional(),
 });
 
 export const ViSchema = z.strictObject({

@@ -53,6 +53,11 @@ export interface LaplaceOptions {
   /** PCG relative residual tolerance and iteration cap (large components only). */
   cgTol: number;
   cgMaxIterations: number;
+  /**
+   * Only the source blocks H_ss (no shear columns, rows or prior): what the Laplace marginal of
+   * the shear (laplace-marginal.ts) needs at its shifted points. Default false.
+   */
+  sourceBlocksOnly?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -196,7 +201,7 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
   const n = engine.set.sources.length;
   const kinds = SOURCE_PARAM_NAMES.map((_, j) => j).filter((j) => space.priors[SOURCE_PARAM_NAMES[j]].type !== 'fixed');
   const P = kinds.length;
-  const gFree = [0, 1].filter((a) => space.gIndex[a] >= 0);
+  const gFree = o.sourceBlocksOnly ? [] : [0, 1].filter((a) => space.gIndex[a] >= 0);
   const adj = overlapGraph(engine);
   const { colour, count } = distance2Colouring(adj);
   const neighbours = adj.map((a, s) => [...a, s].sort((x, y) => x - y));
@@ -401,6 +406,83 @@ function solveComponent(H: SparseHessian, compIn: number[], o: LaplaceOptions): 
   }
 }
 
+/** H_cc over `comp` (sources in that order, P parameters each) as a dense row-major matrix; sources outside `comp` are left out. */
+function denseComponent(H: SparseHessian, comp: number[]): Float64Array {
+  const P = H.kinds.length;
+  const D = comp.length * P;
+  const local = new Map<number, number>();
+  comp.forEach((s, i) => local.set(s, i));
+  const A = new Float64Array(D * D);
+  comp.forEach((s, i) => {
+    H.neighbours[s].forEach((t, bi) => {
+      const j = local.get(t);
+      if (j === undefined) return; // a dropped neighbour
+      const b = H.blocks[s][bi];
+      for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) A[(i * P + l) * D + j * P + k] = b[l * P + k];
+    });
+  });
+  return A;
+}
+
+/** Outcome of sourceLogDet. */
+export interface SourceLogDet {
+  /** log det H_ss over the sources not excluded (NaN when a block is not positive definite). */
+  logDet: number;
+  /** With `shear`: H_ss⁻¹ H_sg per free shear column (nSources·P; 0 for excluded sources). */
+  x: Float64Array[] | null;
+  /** Sources in components too large for a dense Cholesky: their log det is the sum of their own blocks' (neighbours' coupling left out). */
+  approximate: number;
+  /** Sources of the first component whose Cholesky failed (empty when all are PD). */
+  failed: number[];
+}
+
+/**
+ * log det H_ss, per connected component of the overlap graph (dense Cholesky up to `denseLimit`
+ * parameters, the sum of the per-source blocks' log det beyond), over the sources not in
+ * `exclude`; with `shear`, also H_ss⁻¹ H_sg (the conditional mode's response to the shear is
+ * −H_ss⁻¹ H_sg). For the Laplace marginal of the shear (laplace-marginal.ts).
+ */
+export function sourceLogDet(H: SparseHessian, adj: number[][], exclude: ReadonlySet<number>, shear: boolean, optsIn: Partial<LaplaceOptions> = {}): SourceLogDet {
+  const o: LaplaceOptions = { ...DEFAULT_LAPLACE, ...optsIn };
+  const P = H.kinds.length;
+  const n = H.nSources;
+  const x = shear ? H.sg.map(() => new Float64Array(n * P)) : null;
+  let logDet = 0;
+  let approximate = 0;
+  for (const all of components(adj)) {
+    const comp = all.filter((s) => !exclude.has(s));
+    if (!comp.length || P === 0) continue;
+    const D = comp.length * P;
+    if (D <= o.denseLimit) {
+      const A = denseComponent(H, comp);
+      const pivot = choleskyPivot(A, D);
+      if (pivot >= 0) return { logDet: NaN, x: null, approximate, failed: [comp[Math.floor(pivot / P)]] };
+      for (let i = 0; i < D; i++) logDet += 2 * Math.log(A[i * D + i]);
+      if (x)
+        H.sg.forEach((col, a) => {
+          const r = new Float64Array(D);
+          comp.forEach((s, i) => r.set(col.subarray(s * P, s * P + P), i * P));
+          choleskySolve(A, D, r);
+          comp.forEach((s, i) => x[a].set(r.subarray(i * P, i * P + P), s * P));
+        });
+      continue;
+    }
+    approximate += comp.length;
+    for (const s of comp) {
+      const b = H.blocks[s][H.neighbours[s].indexOf(s)].slice();
+      const pivot = choleskyPivot(b, P);
+      if (pivot >= 0) return { logDet: NaN, x: null, approximate, failed: [s] };
+      for (let i = 0; i < P; i++) logDet += 2 * Math.log(b[i * P + i]);
+    }
+    if (x) {
+      const r = solveMembers(H, comp, o);
+      if (!r.x) return { logDet: NaN, x: null, approximate, failed: comp.slice(0, 8) };
+      r.x.forEach((xs, a) => comp.forEach((s, i) => x[a].set(xs.subarray(i * P, i * P + P), s * P)));
+    }
+  }
+  return { logDet, x, approximate, failed: [] };
+}
+
 type MemberSolve = { x: Float64Array[] | null; method: 'cholesky' | 'cg'; message: string; pivot: number; diagInv: Float64Array | null };
 
 function solveMembers(H: SparseHessian, comp: number[], o: LaplaceOptions): MemberSolve {
@@ -414,15 +496,7 @@ function solveMembers(H: SparseHessian, comp: number[], o: LaplaceOptions): Memb
     return r;
   });
   if (D <= o.denseLimit) {
-    const A = new Float64Array(D * D);
-    comp.forEach((s, i) => {
-      H.neighbours[s].forEach((t, bi) => {
-        const j = local.get(t);
-        if (j === undefined) return; // a dropped neighbour
-        const b = H.blocks[s][bi];
-        for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) A[(i * P + l) * D + j * P + k] = b[l * P + k];
-      });
-    });
+    const A = denseComponent(H, comp);
     const pivot = choleskyPivot(A, D);
     if (pivot >= 0) return { x: null, method: 'cholesky', message: 'Cholesky failed', pivot, diagInv: null };
     for (const r of rhs) choleskySolve(A, D, r);

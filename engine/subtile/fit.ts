@@ -9,6 +9,7 @@ import type { BuiltExposureSet } from '../exposures/exposure-set.ts';
 import type { ShearEngine } from '../gpu/render/engine.ts';
 import type { SceneParams } from '../scene/types.ts';
 import { newtonPolish, type NewtonPolish } from '../infer/laplace.ts';
+import { laplaceMarginalShear, type LaplaceMarginalShear } from '../infer/laplace-marginal.ts';
 import { sigmaEUpdate } from '../infer/population.ts';
 import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult } from '../infer/index.ts';
 import type { PosteriorPriors } from '../infer/posterior.ts';
@@ -34,6 +35,8 @@ export interface SubtileFit {
   map: MapResult | null;
   lap: LaplaceResult | null;
   polish: NewtonPolish | null;
+  /** The Laplace-marginal shear (inference.map.shear_estimator: laplace_marginal), when computed. */
+  marginal: LaplaceMarginalShear | null;
   population: SubtileResult['population'];
   post: Awaited<ReturnType<typeof runPosterior>> | null;
 }
@@ -74,6 +77,7 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
   // Laplace: the MAP's errors, and the widths that start VI / NUTS
   let lap: LaplaceResult | null = null;
   let polish: NewtonPolish | null = null;
+  let marginal: LaplaceMarginalShear | null = null;
   let population: SubtileResult['population'] = null;
   let t = performance.now();
   if (map && (posteriorMethod || mapCfg.laplace)) {
@@ -113,6 +117,17 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
       if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
     }
     if (!lap.ok || lap.droppedSources.length) warnings.push(`Laplace approximation: ${lap.message}`);
+    if (mapCfg.shear_estimator === 'laplace_marginal' && !posteriorMethod) {
+      const t0 = performance.now();
+      progress('laplace-marginal', 0, 1);
+      marginal = await laplaceMarginalShear(engine, map.posterior, map.params, lap, {
+        ...(mapCfg.laplace_marginal_delta !== undefined ? { delta: mapCfg.laplace_marginal_delta } : {}),
+        onProgress: (d, n) => progress('laplace-marginal', d, n, { note: 'evaluations' }),
+      });
+      timings.laplaceMarginalMs = performance.now() - t0;
+      log(`map: ${marginal.message}`);
+      if (!marginal.applied) warnings.push(`inference.map.shear_estimator laplace_marginal: ${marginal.message}; the MAP's shear is reported`);
+    }
     // the Laplace Hessian covers the six standard parameters of each source (laplace.ts): with
     // the profile's own parameters free, its errors are conditional on them — say so
     const sp = map.posterior.space;
@@ -147,5 +162,12 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
       );
     }
   }
-  return { map, lap, polish, population, post };
+  if (mapCfg.shear_estimator === 'laplace_marginal' && !marginal) {
+    warnings.push(
+      posteriorMethod
+        ? `inference.map.shear_estimator laplace_marginal applies to method map: the ${method.toUpperCase()} posterior mean is reported`
+        : 'inference.map.shear_estimator laplace_marginal needs the Laplace Hessian (inference.map.laplace: true): the MAP\'s shear is reported',
+    );
+  }
+  return { map, lap, polish, marginal, population, post };
 }

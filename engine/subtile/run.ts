@@ -205,7 +205,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       return { ...emptyResult(manifest, method, 'every pixel under the modelled sources is masked in every quadrant'), nQuadrants: built.set.quadrants.length, warnings };
     }
     // ---- the fit: MAP, Laplace, σ_e, VI / NUTS (engine/subtile/fit.ts)
-    const { map, lap, polish, population, post } = await fitSubtile(engine, built, cfgM, { progress, log, warnings, timings, ...(opts.trace ? { trace: opts.trace } : {}), ...(opts.onLineSearch ? { onLineSearch: opts.onLineSearch } : {}) });
+    const { map, lap, polish, marginal, population, post } = await fitSubtile(engine, built, cfgM, { progress, log, warnings, timings, ...(opts.trace ? { trace: opts.trace } : {}), ...(opts.onLineSearch ? { onLineSearch: opts.onLineSearch } : {}) });
     timings.inferenceMs = (timings.mapMs ?? 0) + (timings.posteriorMs ?? 0);
     const fitMs = performance.now() - tFit;
     opts.trace?.span({ name: 'full fit', cat: 'stage', startMs: tFit, durMs: fitMs, track: 'cpu', args: { method } });
@@ -294,8 +294,10 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       col: manifest.sub_tile_col,
       center: [manifest.sub_tile.center[0], manifest.sub_tile.center[1]],
       method,
-      g1: p.g1,
-      g2: p.g2,
+      // the reported shear: the Laplace-marginal one when asked for and applied (the sources, and
+      // so the model images, stay at the MAP: the step is in g alone)
+      g1: marginal?.applied ? marginal.g[0] : p.g1,
+      g2: marginal?.applied ? marginal.g[1] : p.g2,
       g1Err: post ? post.g1Err : lap ? lap.g1Err : NaN,
       g2Err: post ? post.g2Err : lap ? lap.g2Err : NaN,
       g1g2Cov: post ? post.g1g2Cov : lap ? lap.covariance[1] : NaN,
@@ -312,6 +314,9 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       laplaceMessage: lap?.message ?? (map ? 'not computed (inference.map.laplace: false)' : 'not computed (no MAP: init is catalog)'),
       laplaceNewtonStepG: lap?.newtonStepG ?? null,
       shearAlongShapes: map?.shearAlongShapes ?? null,
+      laplaceMarginal: marginal
+        ? { applied: marginal.applied, mapG: [p.g1, p.g2], stepG: marginal.stepG, gradC: marginal.gradC, delta: marginal.delta, evaluations: marginal.evaluations, message: marginal.message }
+        : null,
       newtonPolish: polish ? { applied: polish.applied, stepG: polish.stepG, nextStepG: polish.nextStepG, message: polish.message } : null,
       population,
       nSourcesCore: coreIdx.length,

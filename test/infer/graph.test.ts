@@ -7,7 +7,8 @@
  */
 import { describe, it, expect } from 'vitest';
 import { makeRng } from '../../engine/reference/scene-builder.ts';
-import { overlapGraph, schurShear, type SparseHessian } from '../../engine/infer/laplace.ts';
+import { overlapGraph, schurShear, sourceLogDet, type SparseHessian } from '../../engine/infer/laplace.ts';
+import { symEigen } from '../../engine/util/linalg.ts';
 import { components, distance2Colouring } from '../../engine/util/graph.ts';
 import type { ExposureSet } from '../../engine/scene/types.ts';
 import type { SceneLayout } from '../../engine/scene/layout.ts';
@@ -118,5 +119,86 @@ describe('overlap graph and colouring', () => {
     expect(a.ok && b.ok).toBe(true);
     for (let i = 0; i < 4; i++) expect(Math.abs(a.covariance[i] - b.covariance[i])).toBeLessThan(1e-9 * a.covariance[0]);
     expect(a.g1Err).toBeGreaterThan(a.g1ErrConditional);
+  });
+
+  it('sourceLogDet: log det H_ss and H_ss⁻¹H_sg against eigenvalues and a dense solve, with a source excluded', () => {
+    const n = 24;
+    const P = 3;
+    const rng = makeRng(5);
+    const adj: number[][] = Array.from({ length: n }, () => []);
+    for (let s = 0; s + 1 < n; s++)
+      if (s % 8 !== 7) {
+        adj[s].push(s + 1);
+        adj[s + 1].push(s);
+      }
+    const neighbours = adj.map((a, s) => [...a, s].sort((x, y) => x - y));
+    const blocks = neighbours.map((nb) => nb.map(() => new Float64Array(P * P)));
+    for (let s = 0; s < n; s++)
+      neighbours[s].forEach((t, bi) => {
+        if (t < s) return;
+        const B = blocks[s][bi];
+        for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) B[l * P + k] = t === s ? (l === k ? 5 + rng.uniform() : 0.3 * (l + k === 1 ? 1 : 0)) : rng.range(-1, 1);
+        if (t === s) return;
+        const T = blocks[t][neighbours[t].indexOf(s)];
+        for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) T[k * P + l] = B[l * P + k];
+      });
+    const sg = [0, 1].map(() => Float64Array.from({ length: n * P }, () => rng.range(-1, 1)));
+    const H: SparseHessian = { nSources: n, kinds: [0, 1, 2], gFree: [0, 1], neighbours, blocks, sg, gg: Float64Array.from([100, 0, 0, 100]) };
+    const excluded = 10;
+    const keep = Array.from({ length: n }, (_, s) => s).filter((s) => s !== excluded);
+    // the oracle: the dense matrix over the kept sources, its eigenvalues and a Gaussian elimination
+    const D = keep.length * P;
+    const A = new Float64Array(D * D);
+    keep.forEach((s, i) =>
+      neighbours[s].forEach((t, bi) => {
+        const j = keep.indexOf(t);
+        if (j < 0) return;
+        for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) A[(i * P + l) * D + j * P + k] = blocks[s][bi][l * P + k];
+      }),
+    );
+    const logDet = symEigen(A.slice(), D).values.reduce((acc, v) => acc + Math.log(v), 0);
+    const solve = (b: Float64Array) => {
+      const M = A.slice();
+      const x = b.slice();
+      for (let c = 0; c < D; c++) {
+        let p = c;
+        for (let r = c + 1; r < D; r++) if (Math.abs(M[r * D + c]) > Math.abs(M[p * D + c])) p = r;
+        for (let k = 0; k < D; k++) [M[c * D + k], M[p * D + k]] = [M[p * D + k], M[c * D + k]];
+        [x[c], x[p]] = [x[p], x[c]];
+        for (let r = c + 1; r < D; r++) {
+          const f = M[r * D + c] / M[c * D + c];
+          for (let k = c; k < D; k++) M[r * D + k] -= f * M[c * D + k];
+          x[r] -= f * x[c];
+        }
+      }
+      for (let r = D - 1; r >= 0; r--) {
+        let v = x[r];
+        for (let k = r + 1; k < D; k++) v -= M[r * D + k] * x[k];
+        x[r] = v / M[r * D + r];
+      }
+      return x;
+    };
+    const r = sourceLogDet(H, adj, new Set([excluded]), true);
+    expect(r.approximate).toBe(0);
+    expect(Math.abs(r.logDet - logDet)).toBeLessThan(1e-9 * Math.abs(logDet));
+    for (const a of [0, 1]) {
+      const b = new Float64Array(D);
+      keep.forEach((s, i) => b.set(sg[a].subarray(s * P, s * P + P), i * P));
+      const x = solve(b);
+      keep.forEach((s, i) => {
+        for (let l = 0; l < P; l++) expect(r.x![a][s * P + l]).toBeCloseTo(x[i * P + l], 10);
+      });
+      for (let l = 0; l < P; l++) expect(r.x![a][excluded * P + l]).toBe(0);
+    }
+    // beyond the dense limit: each source's own block (coupling left out), and counted as approximate
+    const blockSum = keep.reduce((acc, s) => acc + symEigen(blocks[s][neighbours[s].indexOf(s)].slice(), P).values.reduce((q, v) => q + Math.log(v), 0), 0);
+    const ap = sourceLogDet(H, adj, new Set([excluded]), false, { denseLimit: 0 });
+    expect(ap.approximate).toBe(n - 1);
+    expect(Math.abs(ap.logDet - blockSum)).toBeLessThan(1e-9 * Math.abs(blockSum));
+    // a block that is not positive definite is named
+    const bad: SparseHessian = { ...H, blocks: H.blocks.map((row, s) => row.map((b, bi) => (s === 3 && H.neighbours[s][bi] === 3 ? b.map((v, i) => (i === 0 ? -v : v)) : b))) };
+    const f = sourceLogDet(bad, adj, new Set(), false);
+    expect(Number.isNaN(f.logDet)).toBe(true);
+    expect(f.failed).toEqual([3]);
   });
 });

@@ -6,7 +6,9 @@
  *    sd and covariance of the draws equal G1, G2, G1_ERR, G2_ERR, G1G2_COV (float32 columns);
  *  - CONVERGENCE is the metadata's max R̂ (NUTS) or final −ELBO (VI);
  *  - outputs made with another method are re-run, outputs of the same method are skipped;
- *  - a MAP file has no SAMPLES table.
+ *  - a MAP file has no SAMPLES table;
+ *  - `shear_estimator: laplace_marginal`: the SHEAR row (read by astropy) is the metadata's MAP
+ *    shear plus its recorded step, and the step is Σ_g ∇C with the reported covariance.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -99,5 +101,28 @@ describe('cli/subtile.ts --method nuts|vi|map', () => {
     const b = JSON.parse(runPython(SCRIPT, [shearFile()]));
     expect(b.method).toBe('map');
     expect(b.hdus).toEqual(['PRIMARY', 'SHEAR']);
+  });
+
+  it('map with shear_estimator laplace_marginal: G1/G2 = the MAP shear + Σ_g ∇C, recorded in the metadata', async () => {
+    const text = await readFile(config, 'utf8');
+    const lmConfig = join(dir, 'config.lm.yaml');
+    const lmText = text.replace(/^ {4}map: \{([^}]*)\}$/m, '    map: {$1, shear_estimator: laplace_marginal }');
+    expect(lmText).toContain('shear_estimator: laplace_marginal');
+    await writeFile(lmConfig, lmText);
+    const out = join(dir, 'out-lm');
+    const r = await run(['cli/subtile.ts', '--config', lmConfig, '--tile-id', String(TILE), '--sub-tile-row', '1', '--sub-tile-col', '2', '--method', 'map', '--out', out, '--quiet', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const a = JSON.parse(runPython(SCRIPT, [join(out, `shear_${TILE}_1_2.fits`)]));
+    const m = parse(await readFile(join(out, `metadata_${TILE}_1_2.yaml`), 'utf8'));
+    const lm = m.shear.laplace_marginal;
+    console.log(`MAP (${lm.map_g.join(', ')}) + step (${lm.step_g.join(', ')}) → G1, G2 = ${a.g1}, ${a.g2}; ${lm.message}`);
+    expect(lm.applied).toBe(true);
+    expect(lm.evaluations).toBeGreaterThan(0);
+    expect(a.g1).toBe(Math.fround(lm.map_g[0] + lm.step_g[0]));
+    expect(a.g2).toBe(Math.fround(lm.map_g[1] + lm.step_g[1]));
+    const c = m.shear.covariance;
+    expect(lm.step_g[0]).toBeCloseTo(c[0][0] * lm.grad_c[0] + c[0][1] * lm.grad_c[1], 10);
+    expect(lm.step_g[1]).toBeCloseTo(c[1][0] * lm.grad_c[0] + c[1][1] * lm.grad_c[1], 10);
+    expect(lm.step_g[0]).not.toBe(0);
   });
 });
