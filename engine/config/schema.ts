@@ -271,7 +271,7 @@ export const MapSchema = z.strictObject({
    * about four times the Laplace errors' cost; docs/inference.md "The Laplace-marginal shear").
    * Needs `laplace: true`.
    */
-  shear_estimator: z.enum(['map', 'laplace_marginal']).default('map'),
+  shear_estimator: z.enum(['map', 'laplace_marginal']).default('laplace_marginal'),
   /** laplace_marginal's central-difference shear step; default (absent): each component's Laplace error σ_g, clamped to [0.002, 0.05]. */
   laplace_marginal_delta: positive().optional(),
 });

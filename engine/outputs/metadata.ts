@@ -86,6 +86,8 @@ export interface SubtileMetadata {
     population?: { sigma_e: number; sigma_e_history: number[]; settled: boolean; sigma_range: [number, number] };
     /** The MAP's step along the exact shear–shape degeneracy (docs/inference.md): taken or not, the shear step, the log-prior gain. */
     shear_along_shapes?: { applied: boolean; step_g: [number, number]; gain_log_prior: number; message: string };
+    /** What g1/g2 are: the Laplace-marginal mode (inference.map.shear_estimator, the default), the MAP, or the VI / NUTS posterior mean. */
+    estimator?: 'laplace_marginal' | 'map' | 'posterior_mean';
     /** The Laplace-marginal shear step from the MAP (inference.map.shear_estimator: laplace_marginal); map_g is the MAP's shear, g1/g2 the reported one. */
     laplace_marginal?: { applied: boolean; map_g: [number, number]; step_g: [number, number]; grad_c: [number, number]; delta: [number, number]; evaluations: number; message: string };
     /** The Newton polish from the MAP (inference.map.newton_polish): taken or not, and why. */

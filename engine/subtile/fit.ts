@@ -162,12 +162,8 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
       );
     }
   }
-  if (mapCfg.shear_estimator === 'laplace_marginal' && !marginal) {
-    warnings.push(
-      posteriorMethod
-        ? `inference.map.shear_estimator laplace_marginal applies to method map: the ${method.toUpperCase()} posterior mean is reported`
-        : 'inference.map.shear_estimator laplace_marginal needs the Laplace Hessian (inference.map.laplace: true): the MAP\'s shear is reported',
-    );
-  }
+  // laplace_marginal (the default) is a step of method map after its Laplace Hessian: with VI or
+  // NUTS their posterior mean is reported, with laplace: false the MAP's shear (no
+  // shear.laplace_marginal in the metadata then) — neither is a fault worth a warning
   return { map, lap, polish, marginal, population, post };
 }

@@ -167,6 +167,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       ...(r.laplaceNewtonStepG ? { laplace_newton_step_g: r.laplaceNewtonStepG } : {}),
       ...(r.population ? { population: { sigma_e: r.population.sigmaE, sigma_e_history: r.population.history, settled: r.population.settled, sigma_range: r.population.range } } : {}),
       ...(r.shearAlongShapes ? { shear_along_shapes: { applied: r.shearAlongShapes.applied, step_g: r.shearAlongShapes.stepG, gain_log_prior: r.shearAlongShapes.gainLogPrior, message: r.shearAlongShapes.message } } : {}),
+      ...(r.estimator ? { estimator: r.estimator } : {}),
       ...(r.laplaceMarginal
         ? { laplace_marginal: { applied: r.laplaceMarginal.applied, map_g: r.laplaceMarginal.mapG, step_g: r.laplaceMarginal.stepG, grad_c: r.laplaceMarginal.gradC, delta: r.laplaceMarginal.delta, evaluations: r.laplaceMarginal.evaluations, message: r.laplaceMarginal.message } }
         : {}),

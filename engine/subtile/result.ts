@@ -116,6 +116,8 @@ export interface SubtileResult extends FitOutcome {
   shearAlongShapes?: { applied: boolean; stepG: [number, number]; gainLogPrior: number; message: string } | null;
   /** The Newton polish after the Laplace Hessian (inference.map.newton_polish), when tried. */
   newtonPolish?: { applied: boolean; stepG: [number, number]; nextStepG: [number, number] | null; message: string } | null;
+  /** What G1/G2 are: the Laplace-marginal mode, the MAP, or the VI / NUTS posterior mean. */
+  estimator?: 'laplace_marginal' | 'map' | 'posterior_mean';
   /** The Laplace-marginal shear (inference.map.shear_estimator: laplace_marginal): g1/g2 above are its `g` when applied; `mapG` is the MAP's. */
   laplaceMarginal?: { applied: boolean; mapG: [number, number]; stepG: [number, number]; gradC: [number, number]; delta: [number, number]; evaluations: number; message: string } | null;
   /** The inferred ellipticity dispersion (ba14 with infer_sigma): final σ_e, the EM history, settled. */

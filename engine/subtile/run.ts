@@ -314,6 +314,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       laplaceMessage: lap?.message ?? (map ? 'not computed (inference.map.laplace: false)' : 'not computed (no MAP: init is catalog)'),
       laplaceNewtonStepG: lap?.newtonStepG ?? null,
       shearAlongShapes: map?.shearAlongShapes ?? null,
+      estimator: post ? 'posterior_mean' : marginal?.applied ? 'laplace_marginal' : 'map',
       laplaceMarginal: marginal
         ? { applied: marginal.applied, mapG: [p.g1, p.g2], stepG: marginal.stepG, gradC: marginal.gradC, delta: marginal.delta, evaluations: marginal.evaluations, message: marginal.message }
         : null,

@@ -117,6 +117,7 @@ describe('cli/subtile.ts --method nuts|vi|map', () => {
     const lm = m.shear.laplace_marginal;
     console.log(`MAP (${lm.map_g.join(', ')}) + step (${lm.step_g.join(', ')}) → G1, G2 = ${a.g1}, ${a.g2}; ${lm.message}`);
     expect(lm.applied).toBe(true);
+    expect(m.shear.estimator).toBe('laplace_marginal');
     expect(lm.evaluations).toBeGreaterThan(0);
     expect(a.g1).toBe(Math.fround(lm.map_g[0] + lm.step_g[0]));
     expect(a.g2).toBe(Math.fround(lm.map_g[1] + lm.step_g[1]));
