@@ -34,6 +34,25 @@ function randomLayout(n: number, seed: number) {
   return { set, layout: { pairs, batches: [], quadrants: [], fftSizes: [] } as SceneLayout };
 }
 
+/**
+ * A symmetric block-sparse matrix on the overlap graph `adj`: diagonal blocks from `diag(l, k)`,
+ * off-diagonal blocks uniform in [−1, 1], each mirrored into its transpose.
+ */
+function symmetricBlocks(adj: number[][], P: number, rng: ReturnType<typeof makeRng>, diag: (l: number, k: number) => number) {
+  const neighbours = adj.map((a, s) => [...a, s].sort((x, y) => x - y));
+  const blocks = neighbours.map((nb) => nb.map(() => new Float64Array(P * P)));
+  for (let s = 0; s < adj.length; s++)
+    neighbours[s].forEach((t, bi) => {
+      if (t < s) return;
+      const B = blocks[s][bi];
+      for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) B[l * P + k] = t === s ? diag(l, k) : rng.range(-1, 1);
+      if (t === s) return;
+      const T = blocks[t][neighbours[t].indexOf(s)];
+      for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) T[k * P + l] = B[l * P + k];
+    });
+  return { neighbours, blocks };
+}
+
 describe('overlap graph and colouring', () => {
   it('sweep graph = brute force; colouring is distance-2', () => {
     const n = 600;
@@ -96,17 +115,7 @@ describe('overlap graph and colouring', () => {
         }
       }
     adj.forEach((a) => a.sort((x, y) => x - y));
-    const neighbours = adj.map((a, s) => [...a, s].sort((x, y) => x - y));
-    const blocks = neighbours.map((nb) => nb.map(() => new Float64Array(P * P)));
-    for (let s = 0; s < n; s++)
-      neighbours[s].forEach((t, bi) => {
-        if (t < s) return;
-        const B = blocks[s][bi];
-        for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) B[l * P + k] = t === s ? (l === k ? 40 + rng.uniform() : 0) : rng.range(-1, 1);
-        if (t === s) return;
-        const T = blocks[t][neighbours[t].indexOf(s)];
-        for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) T[k * P + l] = B[l * P + k];
-      });
+    const { neighbours, blocks } = symmetricBlocks(adj, P, rng, (l, k) => (l === k ? 40 + rng.uniform() : 0));
     const sg = [0, 1].map(() => Float64Array.from({ length: n * P }, () => rng.range(-1, 1)));
     const H: SparseHessian = { nSources: n, kinds: [0, 1, 2, 3, 4, 5], gFree: [0, 1], neighbours, blocks, sg, gg: Float64Array.from([2000, 30, 30, 1800]) };
     let t0 = performance.now();
@@ -131,17 +140,7 @@ describe('overlap graph and colouring', () => {
         adj[s].push(s + 1);
         adj[s + 1].push(s);
       }
-    const neighbours = adj.map((a, s) => [...a, s].sort((x, y) => x - y));
-    const blocks = neighbours.map((nb) => nb.map(() => new Float64Array(P * P)));
-    for (let s = 0; s < n; s++)
-      neighbours[s].forEach((t, bi) => {
-        if (t < s) return;
-        const B = blocks[s][bi];
-        for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) B[l * P + k] = t === s ? (l === k ? 5 + rng.uniform() : 0.3 * (l + k === 1 ? 1 : 0)) : rng.range(-1, 1);
-        if (t === s) return;
-        const T = blocks[t][neighbours[t].indexOf(s)];
-        for (let l = 0; l < P; l++) for (let k = 0; k < P; k++) T[k * P + l] = B[l * P + k];
-      });
+    const { neighbours, blocks } = symmetricBlocks(adj, P, rng, (l, k) => (l === k ? 5 + rng.uniform() : l + k === 1 ? 0.3 : 0));
     const sg = [0, 1].map(() => Float64Array.from({ length: n * P }, () => rng.range(-1, 1)));
     const H: SparseHessian = { nSources: n, kinds: [0, 1, 2], gFree: [0, 1], neighbours, blocks, sg, gg: Float64Array.from([100, 0, 0, 100]) };
     const excluded = 10;
