@@ -10,10 +10,10 @@ import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
 import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
+import { defaultMapStart } from '../helpers/map-start.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
 import { runMap } from '../../engine/infer/map.ts';
 import { laplaceShear, newtonPolish } from '../../engine/infer/laplace.ts';
-import type { PriorConfig } from '../../engine/infer/priors.ts';
 
 describe('Newton polish of the MAP', () => {
   it('brings a point displaced along the soft shear–shape direction back to the mode', async () => {
@@ -34,11 +34,7 @@ describe('Newton polish of the MAP', () => {
     });
     const eng = await ShearEngine.create(device, sc.set);
     try {
-      const init = cloneParams(sc.params);
-      init.g1 = 0;
-      init.g2 = 0;
-      const catalog = { flux: init.flux.slice(), hlr: init.hlr.slice() };
-      const priors: Partial<PriorConfig> = { g1: { type: 'uniform', low: -0.5, high: 0.5 }, g2: { type: 'uniform', low: -0.5, high: 0.5 }, e1: { type: 'ba14', sigma: 0.3 }, e2: { type: 'ba14', sigma: 0.3 } };
+      const { init, catalog, priors } = defaultMapStart(sc.params);
       const mode = await runMap(eng, sc.set, priors, init, { catalog, lbfgs: { maxIterations: 2000, gtol: 1e-6 } });
       const gStar = [mode.params.g1, mode.params.g2];
 
