@@ -23,15 +23,15 @@ import { createProgress } from './progress.ts';
 import { peakRssBytes } from './host-memory.ts';
 import { acquireLock } from '../platform/node/lock.ts';
 import { refuseWhileAssembling, subtileLockName } from '../platform/node/output-locks.ts';
-import { subtileOutputsComplete, writeSubtileOutputs } from '../platform/node/outputs.ts';
+import { subtileFitMismatch, subtileOutputsComplete, writeSubtileOutputs } from '../platform/node/outputs.ts';
 import { acquireDevice, parseDeviceFlags, detectRuntime, runtimeVersion } from '../platform/acquire.ts';
 import { manifestFileName, parseManifest } from '../engine/tiling/manifest.ts';
 import { runSubtile } from '../engine/subtile/run.ts';
 import { subtileProducts } from '../engine/subtile/products.ts';
 import { hash64 } from '../engine/util/hash.ts';
+import { fitSettingsHash, type FitMethod } from '../engine/config/fit-settings.ts';
 import { SHINE_VERSION } from '../engine/version.ts';
 import { subtileOutputNames } from '../engine/outputs/names.ts';
-import { parse as parseYaml } from 'yaml';
 
 const USAGE = `usage: subtile --tile-id T --sub-tile-row R --sub-tile-col C --config F
                [--method map|vi|nuts] [--manifest M] [--out DIR] [--force] [--quiet] [--json]
@@ -96,21 +96,17 @@ export const subtileCommand: Command = {
       await refuseWhileAssembling(outDir, `sub-tile (${tileId}, ${row}, ${col}) in ${outDir}`, (l) => console.error(`subtile: ${l}`));
       if (!opts.force) {
         const st = await subtileOutputsComplete(outDir, tileId, row, col);
-        // complete outputs of another inference method are not this run's result: redo
-        const want = method ?? cfg.inference.method;
-        let have: unknown;
+        // complete outputs are this run's result only when fitted with the same method and resolved
+        // settings: a changed default leaves the config text alone (engine/config/fit-settings.ts)
+        const want = (method ?? cfg.inference.method) as FitMethod;
         if (st.complete) {
-          try {
-            have = (parseYaml(await readFile(join(outDir, subtileOutputNames(tileId, row, col).metadata), 'utf8')) as { method?: unknown })?.method;
-          } catch {
-            have = undefined;
+          const why = await subtileFitMismatch(outDir, tileId, row, col, cfg, want);
+          if (why === null) {
+            log(`subtile: (${tileId}, ${row}, ${col}) is complete in ${outDir}; skipped (use --force to redo)`);
+            return 0;
           }
+          log(`subtile: (${tileId}, ${row}, ${col}) has outputs ${why}: running again`);
         }
-        if (st.complete && have === want) {
-          log(`subtile: (${tileId}, ${row}, ${col}) is complete in ${outDir}; skipped (use --force to redo)`);
-          return 0;
-        }
-        if (st.complete) log(`subtile: (${tileId}, ${row}, ${col}) has outputs made with method '${String(have)}', not '${want}': running again`);
       }
 
       // manifest (Stage 1 for this sub-tile when missing)
@@ -171,6 +167,7 @@ export const subtileCommand: Command = {
           manifestFile,
           configFile: cfg.source.file || configFile,
           configHash: hash64(configText),
+          fitSettingsHash: fitSettingsHash(cfg, (method ?? cfg.inference.method) as FitMethod),
           created: new Date().toISOString(),
           softwareVersion: SHINE_VERSION,
           adapter: { label: acq.label, backend: acq.backend, featureLevel: acq.featureLevel },

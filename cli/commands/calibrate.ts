@@ -28,6 +28,8 @@ import { simProfileFromFlags } from '../../engine/sim/galaxy-profile.ts';
 import { profileLabel } from '../../engine/model/profile.ts';
 import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';
 import { parseConfig } from '../../engine/config/parse.ts';
+import { fitMismatch, type FittedWith } from '../../engine/config/fit-settings.ts';
+import type { ShineConfig } from '../../engine/config/schema.ts';
 import { openFits, writeFileAtomic } from '../../platform/node/files.ts';
 import { subtileOutputsComplete } from '../../platform/node/outputs.ts';
 import { failureMarkerPath, readPrepared, runLogged, subtileLogPath, onPath } from '../../platform/node/executor-local.ts';
@@ -344,6 +346,8 @@ const command: Command = {
 
     /** Expected derived-config hash of a simulation (from its config.yaml), or null when not simulated. */
     const derivedHash = new Map<string, string>();
+    /** …and the configuration it resolves to with this software's defaults (what the products' fit settings must match). */
+    const derivedCfg = new Map<string, ShineConfig>();
     let configText: string | null = null;
     let configHash: string | null = null;
 
@@ -382,6 +386,7 @@ const command: Command = {
         if (old !== d.text) await writeFileAtomic(s.config, enc(d.text));
       }
       derivedHash.set(s.dir, d.hash);
+      derivedCfg.set(s.dir, parseConfig(d.text, { file: s.config }));
       if (configText === null) {
         configText = d.text;
         configHash = d.hash;
@@ -390,20 +395,24 @@ const command: Command = {
     };
 
     // ---- collecting one fit from disk ----
-    const productState = async (s: Sim, row: number, col: number): Promise<{ complete: boolean; stale: boolean; hash?: string; warnings?: string[] }> => {
+    const productState = async (s: Sim, row: number, col: number): Promise<{ complete: boolean; stale: boolean; hash?: string; why?: string; warnings?: string[] }> => {
       const st = await subtileOutputsComplete(s.outputDir, tileId, row, col);
       if (!st.complete) return { complete: false, stale: false };
-      let have: string | undefined;
-      let warnings: string[] = [];
+      type Meta = FittedWith & { inputs?: { config_hash?: string; fit_settings_hash?: unknown }; warnings?: unknown };
+      let meta: Meta | null = null;
       try {
-        const meta = parseYaml(await readFile(join(s.outputDir, subtileOutputNames(tileId, row, col).metadata), 'utf8')) as { inputs?: { config_hash?: string }; warnings?: unknown };
-        have = meta?.inputs?.config_hash;
-        if (Array.isArray(meta?.warnings)) warnings = meta.warnings.map(String);
+        meta = parseYaml(await readFile(join(s.outputDir, subtileOutputNames(tileId, row, col).metadata), 'utf8')) as Meta;
       } catch {
-        have = undefined;
+        meta = null;
       }
+      const have = meta?.inputs?.config_hash;
+      const warnings = Array.isArray(meta?.warnings) ? meta.warnings.map(String) : [];
       const want = derivedHash.get(s.dir);
-      return { complete: true, stale: !!want && have !== want, hash: have, warnings };
+      const cfg = derivedCfg.get(s.dir);
+      // the derived text can be unchanged while this software's defaults changed what it means
+      // (engine/config/fit-settings.ts): both must match
+      const why = want && have !== want ? `made with config hash ${have ?? '?'}, expected ${want}` : cfg ? fitMismatch(meta, cfg) : null;
+      return { complete: true, stale: why !== null, hash: have, ...(why ? { why } : {}), warnings };
     };
 
     const listings = new Map<string, PreparedSubtile[] | null>();
@@ -556,7 +565,7 @@ const command: Command = {
                 counts.fitsReused++;
                 continue;
               }
-              if (st.stale) fail(`seed ${s.seed} ${s.label} sub-tile (${row}, ${col}): products of another configuration; remove ${s.outputDir} or use --executor local (which redoes them)`);
+              if (st.stale) fail(`seed ${s.seed} ${s.label} sub-tile (${row}, ${col}): products of another configuration (${st.why}); remove ${s.outputDir} or use --executor local (which redoes them)`);
               const l = slurmTasks.get(s) ?? [];
               l.push({ tileId, row, col });
               slurmTasks.set(s, l);
@@ -670,7 +679,7 @@ const command: Command = {
           continue;
         }
         if (st.stale) {
-          push('stale', { reason: `made with config hash ${st.hash ?? '?'}, expected ${derivedHash.get(s.dir)}` });
+          push('stale', { reason: st.why ?? 'products of another configuration' });
           continue;
         }
         let row_;

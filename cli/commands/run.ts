@@ -9,6 +9,8 @@ import { UserError, type Command } from '../command.ts';
 import { parseTileCommand } from '../args.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { onPath, readPrepared, runLocal } from '../../platform/node/executor-local.ts';
+import { subtileFitMismatch } from '../../platform/node/outputs.ts';
+import type { FitMethod } from '../../engine/config/fit-settings.ts';
 import { planTasks, type PreparedSubtile } from '../../engine/orchestrate/plan.ts';
 import { slurmPlan } from '../../engine/orchestrate/slurm.ts';
 import { awsBatchPlan } from '../../engine/orchestrate/awsbatch.ts';
@@ -85,6 +87,8 @@ const command: Command = {
           jobs: int(opts.jobs, 'jobs', 1, 1),
           retries: int(opts.retries, 'retries', 2, 0),
           prepareCommand: commandFromEnv('SHINE_RUN_PREPARE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'prepare']),
+          // complete products of another method or other resolved settings are redone (engine/config/fit-settings.ts)
+          staleReason: (t) => subtileFitMismatch(outputDir, t.tileId, t.row, t.col, cfg, (method ?? cfg.inference.method) as FitMethod),
           subtileCommand: [...commandFromEnv('SHINE_RUN_SUBTILE_CMD', [...tsx, join(REPO, 'cli/subtile.ts')]), ...(method ? ['--method', method] : [])],
           assembleCommand: commandFromEnv('SHINE_RUN_ASSEMBLE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'assemble']),
           progress: (d, f, s, n) => {

@@ -2,3 +2,4 @@
 export * from './schema.ts';
 export { parseConfig, defaultConfig, minimumMarginArcsec, ConfigError, CONFIG_ALIASES, type ConfigIssue, type ParseOptions } from './parse.ts';
 export * from './paths.ts';
+export * from './fit-settings.ts';

@@ -37,6 +37,8 @@ export interface SubtileMetadata {
     manifest: string;
     config: string;
     config_hash?: string;
+    /** Hash of the resolved settings that shape the fit, defaults filled (engine/config/fit-settings.ts); a re-run redoes products whose hash differs. */
+    fit_settings_hash?: string;
     quadrants: MetadataQuadrant[];
     catalogs: Array<{ file: string; hdu: string | number }>;
   };
@@ -168,6 +170,7 @@ export const SubtileMetadataSchema = z.looseObject({
     manifest: z.string(),
     config: z.string(),
     config_hash: z.string().optional(),
+    fit_settings_hash: z.string().optional(),
     quadrants: z.array(
       z.looseObject({
         id: z.string(),

@@ -21,6 +21,8 @@ export interface ProductContext {
   manifestFile: string;
   configFile: string;
   configHash: string;
+  /** Hash of the resolved fit settings (engine/config/fit-settings.ts): what a re-run compares. */
+  fitSettingsHash?: string;
   created: string;
   softwareVersion: string;
   adapter: { label: string; backend: string; featureLevel: string };
@@ -122,6 +124,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       manifest: ctx.manifestFile,
       config: ctx.configFile,
       config_hash: ctx.configHash,
+      ...(ctx.fitSettingsHash ? { fit_settings_hash: ctx.fitSettingsHash } : {}),
       quadrants: m.quadrants.map((q) => ({ id: q.id, file: q.file, sci_hdu: q.sci_hdu, rms_hdu: q.rms_hdu, flg_hdu: q.flg_hdu, psf_file: q.psf_file, psf_hdu: q.psf_hdu, bkg_file: q.bkg_file, bkg_hdu: q.bkg_hdu })),
       catalogs: m.catalogs.map((k) => ({ file: k.file, hdu: k.hdu ?? 1 })),
     },

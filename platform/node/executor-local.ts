@@ -35,6 +35,11 @@ export interface LocalRunOptions {
   allowMissing: boolean;
   cwd: string;
   log: (line: string) => void;
+  /**
+   * For complete products: null when they are this run's result, else why not (then the sub-tile
+   * runs, and cli/subtile.ts redoes it). Absent: complete products are always kept.
+   */
+  staleReason?: (t: SubtileTask) => Promise<string | null>;
   /** Progress line (done, failed, total); rewritten in place on a terminal. */
   progress?: (done: number, failed: number, skipped: number, total: number) => void;
 }
@@ -140,7 +145,9 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   const worker = async () => {
     while (next < tasks.length) {
       const t = tasks[next++];
-      if ((await subtileOutputsComplete(o.outputDir, t.tileId, t.row, t.col)).complete) {
+      const why = (await subtileOutputsComplete(o.outputDir, t.tileId, t.row, t.col)).complete ? ((await o.staleReason?.(t)) ?? null) : undefined;
+      if (why) o.log(`run: tile ${t.tileId} sub-tile (${t.row}, ${t.col}) has outputs ${why}: running again`);
+      else if (why === null) {
         skipped++;
         await rm(failureMarkerPath(o.runDir, t), { force: true });
         report();

@@ -14,6 +14,9 @@ import { ShineError } from '../../engine/errors.ts';
 import { PRODUCT_KINDS, subtileOutputNames, type ProductKind, type SubtileOutputNames } from '../../engine/outputs/names.ts';
 import { checkProductBytes } from '../../engine/outputs/validate.ts';
 import { writeFileAtomic } from './files.ts';
+import { parse as parseYaml } from 'yaml';
+import { fitMismatch, type FitMethod, type FittedWith } from '../../engine/config/fit-settings.ts';
+import type { ShineConfig } from '../../engine/config/schema.ts';
 
 export { subtileOutputNames };
 
@@ -111,4 +114,19 @@ export async function subtileOutputsComplete(dir: string, tileId: number | bigin
     if (problems.length) invalid.push(`${names[k]}: ${problems.join('; ')}`);
   }
   return { complete: missing.length === 0 && invalid.length === 0, missing, invalid };
+}
+
+/**
+ * Null when the sub-tile's metadata says it was fitted as this configuration (with this method)
+ * would fit it, else why not (engine/config/fit-settings.ts). Call on complete products.
+ */
+export async function subtileFitMismatch(dir: string, tileId: number | bigint, row: number, col: number, cfg: ShineConfig, method: FitMethod = cfg.inference.method): Promise<string | null> {
+  const file = join(dir, subtileOutputNames(tileId, row, col).metadata);
+  let meta: FittedWith;
+  try {
+    meta = parseYaml(await readFile(file, 'utf8')) as FittedWith;
+  } catch (e) {
+    return `its metadata ${file} cannot be read (${String((e as Error).message ?? e).split('\n')[0]})`;
+  }
+  return fitMismatch(meta, cfg, method);
 }

@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -187,6 +187,23 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
     const r3 = await shine(['--report-only', '--out', out, '--json']);
     expect(r3.code, r3.stderr).toBe(0);
     expect(JSON.parse(r3.stdout.trim()).c2).toBe(line1.c2);
+
+    // products of an earlier version (no fit-settings hash, no shear.estimator: the MAP's shear)
+    // are not this software's default result: the report calls them stale, a re-run redoes them
+    const [sr, sc] = SUBTILES[0];
+    const metaFile = join(sims[0], 'results', `metadata_${TILE}_${sr}_${sc}.yaml`);
+    const metaText = readFileSync(metaFile, 'utf8');
+    expect(metaText).toMatch(/fit_settings_hash: [0-9a-f]{16}/);
+    expect(metaText).toMatch(/estimator: laplace_marginal/);
+    writeFileSync(metaFile, metaText.replace(/^\s*fit_settings_hash: .*\n/m, '').replace(/^\s*estimator: laplace_marginal\n/m, ''));
+    const rs = await shine(['--report-only', '--out', out, '--json']);
+    expect(JSON.parse(rs.stdout.trim())).toMatchObject({ fits: { ok: 15, stale: 1 } });
+    const staleNote = (JSON.parse(readFileSync(join(out, 'calibration.json'), 'utf8')) as { results: { problems: Array<{ status: string; reason?: string }> } }).results.problems;
+    expect(staleNote).toEqual([expect.objectContaining({ status: 'stale', reason: expect.stringMatching(/earlier version with shear estimator 'map'; this configuration asks for 'laplace_marginal'/) })]);
+    const rr = await shine(args);
+    expect(rr.code, rr.stderr).toBe(0);
+    expect(JSON.parse(rr.stdout.trim()).this_run).toMatchObject({ fitted: 1, fits_reused: 15, fits_failed: 0 });
+    expect(readFileSync(metaFile, 'utf8')).toMatch(/fit_settings_hash: [0-9a-f]{16}/);
 
     // SLURM (dry run): one more sub-tile → one Stage-2 task per simulation, scripts valid shell;
     // until they run, the report counts its 8 fits as missing and its set as incomplete

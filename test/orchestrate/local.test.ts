@@ -79,6 +79,39 @@ describe('shine run --executor local', () => {
     expect(r2.out).toMatch(/8 already complete/);
   }, 40_000);
 
+  it('resume redoes products of other resolved fit settings: a changed setting, a changed default, another method', async () => {
+    const { base, cfg, env, callList } = setup();
+    const args = ['--config', cfg, '--tiles', '7', '--executor', 'local', '--catalog', join(base, 'c.fits')];
+    const metaFile = join(base, 'out', 'metadata_7_0_0.yaml');
+    // products of an earlier version: no fit-settings hash, no shear.estimator (the MAP's shear)
+    expect((await cli(runCmd, args, { ...env, STUB_NO_FIT_HASH: '1' })).code).toBe(0);
+    expect(readFileSync(metaFile, 'utf8')).not.toMatch(/fit_settings_hash/);
+    expect(callList().length).toBe(4);
+    // the configuration's text is unchanged, but this version's default estimator is the
+    // Laplace-marginal shear: none of them is this configuration's result
+    const r2 = await cli(runCmd, args, env);
+    expect(r2.code, r2.out).toBe(0);
+    expect(r2.out).toMatch(/made by an earlier version with shear estimator 'map'; this configuration asks for 'laplace_marginal': running again/);
+    expect(callList().length).toBe(8);
+    expect(readFileSync(metaFile, 'utf8')).toMatch(/fit_settings_hash: [0-9a-f]{16}/);
+    // same settings: all kept
+    const r3 = await cli(runCmd, args, env);
+    expect(r3.out).toMatch(/4 already complete/);
+    expect(callList().length).toBe(8);
+    // the default written out explicitly resolves to the same settings: still kept
+    writeFileSync(cfg, `${readFileSync(cfg, 'utf8')}inference: {map: {shear_estimator: laplace_marginal}}\n`);
+    expect((await cli(runCmd, args, env)).out).toMatch(/4 already complete/);
+    // a setting that shapes the fit: redone, the hashes named
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('laplace_marginal', 'map'));
+    const r5 = await cli(runCmd, args, env);
+    expect(r5.out).toMatch(/made with other fit settings \(fit_settings_hash [0-9a-f]{16}, this configuration [0-9a-f]{16}\)/);
+    expect(callList().length).toBe(12);
+    // another method: redone
+    const r6 = await cli(runCmd, [...args, '--method', 'vi'], env);
+    expect(r6.out).toMatch(/made with method 'map', not 'vi'/);
+    expect(callList().length).toBe(16);
+  }, 60_000);
+
   it('reports a sub-tile that keeps failing by name, writes a failure marker, does not assemble; status shows it', async () => {
     const { base, cfg, env, callList } = setup();
     const catalog = join(base, 'cat.fits');
