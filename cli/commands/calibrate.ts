@@ -395,7 +395,7 @@ const command: Command = {
     };
 
     // ---- collecting one fit from disk ----
-    const productState = async (s: Sim, row: number, col: number): Promise<{ complete: boolean; stale: boolean; hash?: string; why?: string; warnings?: string[] }> => {
+    const productState = async (s: Sim, row: number, col: number): Promise<{ complete: boolean; stale: boolean; hash?: string; why?: string; warnings?: string[]; estimator?: string }> => {
       const st = await subtileOutputsComplete(s.outputDir, tileId, row, col);
       if (!st.complete) return { complete: false, stale: false };
       type Meta = FittedWith & { inputs?: { config_hash?: string; fit_settings_hash?: unknown }; warnings?: unknown };
@@ -412,7 +412,8 @@ const command: Command = {
       // the derived text can be unchanged while this software's defaults changed what it means
       // (engine/config/fit-settings.ts): both must match
       const why = want && have !== want ? `made with config hash ${have ?? '?'}, expected ${want}` : cfg ? fitMismatch(meta, cfg) : null;
-      return { complete: true, stale: why !== null, hash: have, ...(why ? { why } : {}), warnings };
+      const est = meta?.shear?.estimator;
+      return { complete: true, stale: why !== null, hash: have, ...(why ? { why } : {}), warnings, estimator: typeof est === 'string' ? est : method === 'map' ? 'map' : 'posterior_mean' };
     };
 
     const listings = new Map<string, PreparedSubtile[] | null>();
@@ -647,6 +648,7 @@ const command: Command = {
 
     // ---- collect ----
     const fits: CalibrationFit[] = [];
+    const estimators = new Map<string, number>();
     for (const s of sims) {
       const marker = existsSync(join(s.dir, SIM_MARKER));
       if (marker && !derivedHash.has(s.dir)) await ensureDerived(s, false);
@@ -695,6 +697,7 @@ const command: Command = {
           continue;
         }
         const vals = { g1: row_.g1, g2: row_.g2, g1Err: row_.g1Err, g2Err: row_.g2Err, converged: row_.converged, nSources: row_.nSources };
+        if (row_.nSources > 0 && st.estimator) estimators.set(st.estimator, (estimators.get(st.estimator) ?? 0) + 1);
         if (row_.nSources === 0) push('empty', { ...vals, reason: 'no core source in Stage 2' });
         else if (!Number.isFinite(row_.g1) || !Number.isFinite(row_.g2)) push('nan', { ...vals, reason: 'NaN shear' });
         else if (!Number.isFinite(row_.g1Err) || !Number.isFinite(row_.g2Err)) {
@@ -704,6 +707,9 @@ const command: Command = {
         } else push('ok', vals);
       }
     }
+    // which estimator gave G1/G2 (shear.estimator in each fit's metadata): one report, one estimator
+    const estimatorText = [...estimators].map(([k, n]) => `${k} (${n})`).join(', ') || 'none';
+    if (estimators.size > 1) problems.push(`the fits' shear estimators differ: ${estimatorText} (a failed Laplace-marginal step reports the MAP's shear; see the fits' metadata warnings)`);
     const hashes = [...new Set(derivedHash.values())];
     if (hashes.length > 1) problems.push(`the derived configurations differ between simulations (${hashes.join(', ')})`);
 
@@ -742,7 +748,7 @@ const command: Command = {
       results: {
         n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, n_sets_empty: summary.nSetsEmpty,
         estimates: summary.estimates, pulls: summary.pulls, fits: summary.fits, per_seed: summary.perSeed, sets: summary.sets,
-        problems: summary.problems, no_errors: summary.noErrors, warnings: problems,
+        problems: summary.problems, no_errors: summary.noErrors, warnings: problems, shear_estimators: Object.fromEntries(estimators),
       },
       fits: fits.map((x) => ({
         seed: x.seed, sim: memberLabel(x), component: x.component, sign: x.sign, rotation: x.rotation, rotation_deg: memberRotationDeg(x), rotated: memberRotated(x), tile_id: x.tileId, row: x.row, col: x.col,
@@ -757,7 +763,7 @@ const command: Command = {
     await mkdir(outDir, { recursive: true });
     await writeFileAtomic(paths.json, enc(jsonText));
     await writeFileAtomic(paths.fits, calibrationFits(fits, summary, { preset: presetName, g, method, priors, noise, rotations, configHash: configHash ?? '', softwareVersion: SHINE_VERSION, created }));
-    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, PSF oversampling ${psfOversampling}, ${simProfile ? profileLabel(simProfile) : 'exponential'} galaxies, ${method}, priors ${priors}, g = ${g}, ${rotations} rotations, seeds ${formatSeeds(seeds)}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
+    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, PSF oversampling ${psfOversampling}, ${simProfile ? profileLabel(simProfile) : 'exponential'} galaxies, ${method} (shear estimator ${estimatorText}), priors ${priors}, g = ${g}, ${rotations} rotations, seeds ${formatSeeds(seeds)}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
     await writeFileAtomic(paths.png, calibrationPng({
       fits, summary,
       title: [head.replace(/^shine calibrate: /, 'SHINE CALIBRATE: '), `${summary.nSetsComplete} COMPLETE SETS OF ${summary.nSets}, ${summary.fits.byStatus.ok} FITS OK OF ${summary.fits.attempted}, CONFIG ${configHash ?? '-'}`],
@@ -769,7 +775,7 @@ const command: Command = {
       const est = (k: keyof typeof e) => ({ [k]: e[k].mean, [`${k}_err`]: e[k].err, [`${k}_sem`]: e[k].sem });
       const line = {
         format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(seeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, sim_spergel_nu: simNu, sim_profile: simProfileName,
-        n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
+        shear_estimators: Object.fromEntries(estimators), n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
         pull_mean: summary.pulls.all.mean, pull_sd: summary.pulls.all.sd, pull_robust_sd: summary.pulls.all.robustSd, n_pulls: summary.pulls.all.n,
         frac_converged: summary.fits.fracConverged, frac_err_finite: summary.fits.fracErrFinite, fits: summary.fits.byStatus,
         this_run: snakeCounts(counts), seconds: Number(secs), out: paths,

@@ -82,6 +82,8 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
     const line1 = JSON.parse(r1.stdout.trim());
     expect(r1.stdout.trim().split('\n')).toHaveLength(1);
     expect(line1.this_run).toMatchObject({ simulated: 8, fitted: 16, fits_reused: 0, fits_failed: 0 });
+    // every fit's shear.estimator, tallied: today's default
+    expect(line1.shear_estimators).toEqual({ laplace_marginal: 16 });
 
     // every output
     for (const f of ['calibrate_run.json', 'calibration.json', 'calibration.fits', 'calibration.png']) expect(existsSync(join(out, f)), f).toBe(true);
