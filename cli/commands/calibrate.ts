@@ -44,7 +44,7 @@ import {
   checkShearAmplitude, checkRotations, DEFAULT_ROTATIONS, type Member, type Rotations,
 } from '../../engine/calibrate/design.ts';
 import { deriveConfig, parseYamlMapping, PRIORS_CHOICES, type PriorsChoice } from '../../engine/calibrate/config.ts';
-import { summarize, type CalibrationFit, type CalibrationSummary, type FitStatus, type Estimate } from '../../engine/calibrate/stats.ts';
+import { mapShearFits, summarize, type CalibrationFit, type CalibrationSummary, type FitStatus, type Estimate } from '../../engine/calibrate/stats.ts';
 import { calibrationFits } from '../../engine/calibrate/table.ts';
 import { calibrationPng } from '../../engine/calibrate/plot.ts';
 
@@ -195,6 +195,13 @@ export function summaryText(s: CalibrationSummary, head: string): string {
   for (const p of s.noErrors.slice(0, 5)) lines.push(`  NO ERRORS: seed ${p.seed} ${p.member} sub-tile (${p.row}, ${p.col})${p.reason ? `: ${p.reason}` : ''}`);
   if (s.noErrors.length > 5) lines.push(`  … ${s.noErrors.length - 5} more fits without errors listed in calibration.json`);
   return lines.join('\n');
+}
+
+/** One line: the MAP's m and c on the same fits (when G1/G2 are the Laplace marginal's). */
+export function mapLine(s: CalibrationSummary): string {
+  const e = s.estimates;
+  const q = (n: string, x: Estimate) => `${n} ${f(x.mean)} ± ${Number.isFinite(x.err) ? x.err.toFixed(5) : 'n/a'}`;
+  return `  the MAP's shear of the same fits (shear.laplace_marginal.map_g): ${q('m1', e.m1)}, ${q('m2', e.m2)}, ${q('c1', e.c1)}, ${q('c2', e.c2)} (bootstrap)`;
 }
 
 const command: Command = {
@@ -395,10 +402,10 @@ const command: Command = {
     };
 
     // ---- collecting one fit from disk ----
-    const productState = async (s: Sim, row: number, col: number): Promise<{ complete: boolean; stale: boolean; hash?: string; why?: string; warnings?: string[]; estimator?: string }> => {
+    const productState = async (s: Sim, row: number, col: number): Promise<{ complete: boolean; stale: boolean; hash?: string; why?: string; warnings?: string[]; estimator?: string; mapG?: [number, number] }> => {
       const st = await subtileOutputsComplete(s.outputDir, tileId, row, col);
       if (!st.complete) return { complete: false, stale: false };
-      type Meta = FittedWith & { inputs?: { config_hash?: string; fit_settings_hash?: unknown }; warnings?: unknown };
+      type Meta = FittedWith & { inputs?: { config_hash?: string; fit_settings_hash?: unknown }; shear?: { estimator?: unknown; laplace_marginal?: { map_g?: unknown } }; warnings?: unknown };
       let meta: Meta | null = null;
       try {
         meta = parseYaml(await readFile(join(s.outputDir, subtileOutputNames(tileId, row, col).metadata), 'utf8')) as Meta;
@@ -412,8 +419,10 @@ const command: Command = {
       // the derived text can be unchanged while this software's defaults changed what it means
       // (engine/config/fit-settings.ts): both must match
       const why = want && have !== want ? `made with config hash ${have ?? '?'}, expected ${want}` : cfg ? fitMismatch(meta, cfg) : null;
-      const est = meta?.shear?.estimator;
-      return { complete: true, stale: why !== null, hash: have, ...(why ? { why } : {}), warnings, estimator: typeof est === 'string' ? est : method === 'map' ? 'map' : 'posterior_mean' };
+      const est = typeof meta?.shear?.estimator === 'string' ? meta.shear.estimator : method === 'map' ? 'map' : 'posterior_mean';
+      const mg = meta?.shear?.laplace_marginal?.map_g;
+      const mapG = Array.isArray(mg) && mg.length === 2 && mg.every((v) => typeof v === 'number') ? (mg as [number, number]) : undefined;
+      return { complete: true, stale: why !== null, hash: have, ...(why ? { why } : {}), warnings, estimator: est, ...(mapG ? { mapG } : {}) };
     };
 
     const listings = new Map<string, PreparedSubtile[] | null>();
@@ -698,6 +707,9 @@ const command: Command = {
         }
         const vals = { g1: row_.g1, g2: row_.g2, g1Err: row_.g1Err, g2Err: row_.g2Err, converged: row_.converged, nSources: row_.nSources };
         if (row_.nSources > 0 && st.estimator) estimators.set(st.estimator, (estimators.get(st.estimator) ?? 0) + 1);
+        // the MAP's shear of this fit: G1/G2 read back when the estimator was the MAP (FITS float32, as the shear product)
+        const mapG = st.mapG ?? (st.estimator === 'map' ? ([row_.g1, row_.g2] as [number, number]) : undefined);
+        Object.assign(vals, mapG ? { mapG } : {});
         if (row_.nSources === 0) push('empty', { ...vals, reason: 'no core source in Stage 2' });
         else if (!Number.isFinite(row_.g1) || !Number.isFinite(row_.g2)) push('nan', { ...vals, reason: 'NaN shear' });
         else if (!Number.isFinite(row_.g1Err) || !Number.isFinite(row_.g2Err)) {
@@ -714,6 +726,9 @@ const command: Command = {
     if (hashes.length > 1) problems.push(`the derived configurations differ between simulations (${hashes.join(', ')})`);
 
     const summary = summarize(fits, { g, bootstrap, bootstrapSeed });
+    // the MAP's shear of the same fits, when G1/G2 are the Laplace marginal's (docs/calibrate.md)
+    const mapFits = estimators.has('laplace_marginal') ? mapShearFits(fits) : null;
+    const mapSummary = mapFits ? summarize(mapFits, { g, bootstrap, bootstrapSeed }) : null;
 
     // ---- outputs ----
     const effectivePriors = priorsNow();
@@ -749,11 +764,12 @@ const command: Command = {
         n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, n_sets_empty: summary.nSetsEmpty,
         estimates: summary.estimates, pulls: summary.pulls, fits: summary.fits, per_seed: summary.perSeed, sets: summary.sets,
         problems: summary.problems, no_errors: summary.noErrors, warnings: problems, shear_estimators: Object.fromEntries(estimators),
+        map_of_same_fits: mapSummary ? { estimates: mapSummary.estimates, pulls: mapSummary.pulls, per_seed: mapSummary.perSeed } : null,
       },
       fits: fits.map((x) => ({
         seed: x.seed, sim: memberLabel(x), component: x.component, sign: x.sign, rotation: x.rotation, rotation_deg: memberRotationDeg(x), rotated: memberRotated(x), tile_id: x.tileId, row: x.row, col: x.col,
         g_true1: x.gTrue1, g_true2: x.gTrue2, g1: x.g1, g2: x.g2, g1_err: x.g1Err, g2_err: x.g2Err, converged: x.converged, n_sources: x.nSources,
-        status: x.status, ...(x.reason ? { reason: x.reason } : {}),
+        status: x.status, ...(x.reason ? { reason: x.reason } : {}), ...(x.mapG ? { map_g1: x.mapG[0], map_g2: x.mapG[1] } : {}),
       })),
       this_run: { ...snakeCounts(counts), seconds: { ...timing, total_s: (performance.now() - t0) / 1000 } },
       outputs: paths,
@@ -776,6 +792,7 @@ const command: Command = {
       const line = {
         format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(seeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, sim_spergel_nu: simNu, sim_profile: simProfileName,
         shear_estimators: Object.fromEntries(estimators), n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
+        ...(mapSummary ? { map_of_same_fits: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: mapSummary.estimates[k].mean, err: mapSummary.estimates[k].err }])) } : {}),
         pull_mean: summary.pulls.all.mean, pull_sd: summary.pulls.all.sd, pull_robust_sd: summary.pulls.all.robustSd, n_pulls: summary.pulls.all.n,
         frac_converged: summary.fits.fracConverged, frac_err_finite: summary.fits.fracErrFinite, fits: summary.fits.byStatus,
         this_run: snakeCounts(counts), seconds: Number(secs), out: paths,
@@ -783,6 +800,7 @@ const command: Command = {
       console.log(JSON.stringify(line, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
     } else {
       console.log(summaryText(summary, head));
+      if (mapSummary) console.log(mapLine(mapSummary));
       if (!reportOnly) console.log(`  this run: ${counts.simulated} simulated (${counts.simsReused} reused), ${counts.prepared} prepared, ${counts.fitted} fitted (${counts.fitsReused} already complete), ${counts.fitsFailed} failed, ${counts.retried} retries — ${secs} s`);
       for (const p of problems) console.log(`  WARNING: ${p}`);
       console.log(`  outputs: ${paths.json}, ${paths.fits}, ${paths.png}`);

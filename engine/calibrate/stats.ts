@@ -44,6 +44,21 @@ export interface CalibrationFit extends Member {
   status: FitStatus;
   /** Why it is not ok (failure marker, NaN, …). */
   reason?: string;
+  /**
+   * The MAP's shear of the same fit when G1/G2 are another estimator's (metadata
+   * `shear.laplace_marginal.map_g`), or G1/G2 themselves when they are the MAP's; absent otherwise.
+   */
+  mapG?: [number, number];
+}
+
+/**
+ * The fits with G1/G2 replaced by the MAP's shear of the same fits, so that one calibration
+ * measures both estimators on identical fits; null when an ok fit with sources lacks it (VI, NUTS).
+ */
+export function mapShearFits(fits: readonly CalibrationFit[]): CalibrationFit[] | null {
+  const ok = fits.filter((f) => f.status === 'ok' && f.nSources > 0);
+  if (!ok.length || ok.some((f) => !f.mapG)) return null;
+  return fits.map((f) => (f.status === 'ok' && f.mapG ? { ...f, g1: f.mapG[0], g2: f.mapG[1] } : f));
 }
 
 /** Bias estimates of one (seed, sub-tile) set; NaN when the set is incomplete. */

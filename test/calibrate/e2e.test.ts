@@ -153,6 +153,22 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
       expect(E[q].n).toBe(2);
       expect(E[q].err).toBeNull(); // one seed: no bootstrap error (NaN → null in JSON)
     }
+    // the MAP's shear of the same fits (each fit's metadata shear.laplace_marginal.map_g): its m
+    // and c recomputed here, and the two estimators not the same numbers
+    const mapG = (sim: string, r: number, c: number) =>
+      (parseYaml(readFileSync(join(out, 'sims', 'seed_1', sim, 'results', `metadata_${TILE}_${r}_${c}.yaml`), 'utf8')) as { shear: { laplace_marginal: { map_g: [number, number] } } }).shear.laplace_marginal.map_g;
+    const mapSets = SUBTILES.map(([r, c]) => {
+      const avg = (i: 1 | 2, s: 'p' | 'm', k: 0 | 1) => (mapG(`g${i}${s}_r0`, r, c)[k] + mapG(`g${i}${s}_r1`, r, c)[k]) / 2;
+      return { m1: (avg(1, 'p', 0) - avg(1, 'm', 0)) / (2 * G) - 1, m2: (avg(2, 'p', 1) - avg(2, 'm', 1)) / (2 * G) - 1, c1: (avg(1, 'p', 0) + avg(1, 'm', 0)) / 2, c2: (avg(2, 'p', 1) + avg(2, 'm', 1)) / 2 };
+    });
+    for (const q of ['m1', 'm2', 'c1', 'c2'] as const) {
+      const want = mapSets.reduce((acc, x) => acc + x[q], 0) / mapSets.length;
+      expect(j.results.map_of_same_fits.estimates[q].mean, `MAP ${q}`).toBeCloseTo(want, 12);
+      expect(line1.map_of_same_fits[q].mean, `MAP ${q}`).toBeCloseTo(want, 12);
+    }
+    expect(j.results.map_of_same_fits.estimates.m1.mean).not.toBe(E.m1.mean);
+    expect(j.fits[0].map_g1).toEqual(expect.any(Number));
+
     // the estimator itself (noise-free, shape noise cancelled): the default priors must not
     // shrink the shear — SHINE's N(0, 0.05) shear prior gives m ≈ −0.5 on these 1–2-source
     // sub-tiles; the bounds leave room for the 2-rotation ring's O(e²) residual

@@ -15,7 +15,7 @@ import {
   checkRotations, formatSeeds, type Member, type Rotations,
 } from '../../engine/calibrate/design.ts';
 import {
-  summarize, setEstimate, bootstrapClusterMeans, robustSd, sd, mean, pullStats, type CalibrationFit, type FitStatus,
+  summarize, mapShearFits, setEstimate, bootstrapClusterMeans, robustSd, sd, mean, pullStats, type CalibrationFit, type FitStatus,
 } from '../../engine/calibrate/stats.ts';
 import { deriveConfig, deepMerge, SHINE_PRIORS } from '../../engine/calibrate/config.ts';
 import { calibrationFits, FITS_EXTNAME, SUMMARY_EXTNAME } from '../../engine/calibrate/table.ts';
@@ -106,6 +106,21 @@ describe('m, c, leakage', () => {
       }
     });
   }
+
+  it("the MAP's shear of the same fits: another truth recovered from mapG; null when an ok fit lacks it", () => {
+    const fits = synthetic(T, [1, 2], 1, { shape: 0.3, rotations: 4 });
+    const T2: Truth = { g: T.g, m: [-0.004, 0.009], c: [2e-4, 1e-4], leak: [0, 0] };
+    const other = synthetic(T2, [1, 2], 1, { shape: 0.3, rotations: 4 });
+    const withMap = fits.map((f, i) => ({ ...f, mapG: [other[i].g1, other[i].g2] as [number, number] }));
+    const s = summarize(mapShearFits(withMap)!, { g: T.g, bootstrap: 50 });
+    expect(s.estimates.m1.mean).toBeCloseTo(T2.m[0], 12);
+    expect(s.estimates.m2.mean).toBeCloseTo(T2.m[1], 12);
+    expect(s.estimates.c1.mean).toBeCloseTo(T2.c[0], 14);
+    expect(summarize(withMap, { g: T.g, bootstrap: 50 }).estimates.m1.mean).toBeCloseTo(T.m[0], 12);
+    expect(mapShearFits(fits)).toBeNull();
+    withMap[3] = { ...withMap[3], mapG: undefined };
+    expect(mapShearFits(withMap)).toBeNull();
+  });
 
   it('the 4-ring cancels the e² term of a non-linear (Möbius) response that the 2-ring leaves in m', () => {
     // one galaxy per sub-tile whose MAP shear is its own observed shape: ĝ = (e + g)/(1 + ḡ e)
