@@ -58,11 +58,19 @@ export interface LaplaceMarginalShear {
   c: { minus: [number, number]; plus: [number, number] };
   /** Sources in components too large for a dense log det (their blocks' log det used instead). */
   approximate: number;
+  /**
+   * The overlap components with the largest share of ∇C (at most LARGEST, by |∇C| of the
+   * component): source indices and their ∇C. C is a sum over components, so these say which
+   * galaxies move the shear — where a far-from-Gaussian posterior would show.
+   */
+  largest: Array<{ sources: number[]; gradC: [number, number] }>;
   evaluations: number;
   message: string;
 }
 
 const G_KEYS = ['g1', 'g2'] as const;
+/** Components listed in `largest`. */
+const LARGEST = 5;
 
 /** The Laplace-marginal shear from the MAP `at` and its Laplace result `lap` (laplaceShear at `at`). */
 export async function laplaceMarginalShear(engine: LaplaceEngine, posterior: Posterior, at: SceneParams, lap: LaplaceResult, opts: LaplaceMarginalOptions = {}): Promise<LaplaceMarginalShear> {
@@ -74,6 +82,7 @@ export async function laplaceMarginalShear(engine: LaplaceEngine, posterior: Pos
     delta: [0, 0],
     c: { minus: [NaN, NaN], plus: [NaN, NaN] },
     approximate: 0,
+    largest: [],
     evaluations: 0,
     message: '',
   };
@@ -98,6 +107,8 @@ export async function laplaceMarginalShear(engine: LaplaceEngine, posterior: Pos
     sourceBlocksOnly: true,
     onProgress: (d, n) => opts.onProgress?.(done * n + d, total * n),
   };
+  // per component (same partition at every point: the overlap graph is the MAP's): −½ log det at ĝ ∓ δ
+  const parts = base.parts.map((q) => ({ sources: q.sources, minus: [NaN, NaN], plus: [NaN, NaN] }));
   for (const [ai, a] of H.gFree.entries()) {
     const delta = opts.delta ?? Math.min(0.05, Math.max(2e-3, sd[a]));
     out.delta[a] = delta;
@@ -122,9 +133,20 @@ export async function laplaceMarginalShear(engine: LaplaceEngine, posterior: Pos
         return { ...out, evaluations, message: `not applied: the source block is not positive definite at g${a + 1} ${sign > 0 ? '+' : '−'} ${delta.toExponential(1)} (source ${ld.failed.join(', ')})` };
       }
       (sign > 0 ? out.c.plus : out.c.minus)[a] = -0.5 * ld.logDet;
+      ld.parts.forEach((q, i) => {
+        if (parts[i]) (sign > 0 ? parts[i].plus : parts[i].minus)[a] = -0.5 * q.logDet;
+      });
     }
     out.gradC[a] = (out.c.plus[a] - out.c.minus[a]) / (2 * delta);
   }
+  const share = parts.map((q) => ({
+    sources: q.sources,
+    gradC: [0, 1].map((a) => (out.delta[a] ? (q.plus[a] - q.minus[a]) / (2 * out.delta[a]) : 0)) as [number, number],
+  }));
+  out.largest = share
+    .filter((q) => q.gradC.every(Number.isFinite))
+    .sort((x, y) => Math.hypot(...y.gradC) - Math.hypot(...x.gradC))
+    .slice(0, LARGEST);
   // one Newton step on the marginal: the profile's Hessian at ĝ is Σ_g⁻¹
   for (const a of H.gFree) {
     let v = 0;

@@ -434,6 +434,8 @@ export interface SourceLogDet {
   approximate: number;
   /** Sources of the first component whose Cholesky failed (empty when all are PD). */
   failed: number[];
+  /** log det of each component (its sources not excluded), in the order of `components(adj)`. */
+  parts: Array<{ sources: number[]; logDet: number }>;
 }
 
 /**
@@ -449,6 +451,7 @@ export function sourceLogDet(H: SparseHessian, adj: number[][], exclude: Readonl
   const x = shear ? H.sg.map(() => new Float64Array(n * P)) : null;
   let logDet = 0;
   let approximate = 0;
+  const parts: SourceLogDet['parts'] = [];
   for (const all of components(adj)) {
     const comp = all.filter((s) => !exclude.has(s));
     if (!comp.length || P === 0) continue;
@@ -456,8 +459,11 @@ export function sourceLogDet(H: SparseHessian, adj: number[][], exclude: Readonl
     if (D <= o.denseLimit) {
       const A = denseComponent(H, comp);
       const pivot = choleskyPivot(A, D);
-      if (pivot >= 0) return { logDet: NaN, x: null, approximate, failed: [comp[Math.floor(pivot / P)]] };
-      for (let i = 0; i < D; i++) logDet += 2 * Math.log(A[i * D + i]);
+      if (pivot >= 0) return { logDet: NaN, x: null, approximate, failed: [comp[Math.floor(pivot / P)]], parts };
+      let ld = 0;
+      for (let i = 0; i < D; i++) ld += 2 * Math.log(A[i * D + i]);
+      logDet += ld;
+      parts.push({ sources: comp, logDet: ld });
       if (x)
         H.sg.forEach((col, a) => {
           const r = new Float64Array(D);
@@ -468,19 +474,22 @@ export function sourceLogDet(H: SparseHessian, adj: number[][], exclude: Readonl
       continue;
     }
     approximate += comp.length;
+    let ld = 0;
     for (const s of comp) {
       const b = H.blocks[s][H.neighbours[s].indexOf(s)].slice();
       const pivot = choleskyPivot(b, P);
-      if (pivot >= 0) return { logDet: NaN, x: null, approximate, failed: [s] };
-      for (let i = 0; i < P; i++) logDet += 2 * Math.log(b[i * P + i]);
+      if (pivot >= 0) return { logDet: NaN, x: null, approximate, failed: [s], parts };
+      for (let i = 0; i < P; i++) ld += 2 * Math.log(b[i * P + i]);
     }
+    logDet += ld;
+    parts.push({ sources: comp, logDet: ld });
     if (x) {
       const r = solveMembers(H, comp, o);
-      if (!r.x) return { logDet: NaN, x: null, approximate, failed: comp.slice(0, 8) };
+      if (!r.x) return { logDet: NaN, x: null, approximate, failed: comp.slice(0, 8), parts };
       r.x.forEach((xs, a) => comp.forEach((s, i) => x[a].set(xs.subarray(i * P, i * P + P), s * P)));
     }
   }
-  return { logDet, x, approximate, failed: [] };
+  return { logDet, x, approximate, failed: [], parts };
 }
 
 type MemberSolve = { x: Float64Array[] | null; method: 'cholesky' | 'cg'; message: string; pivot: number; diagInv: Float64Array | null };

@@ -91,7 +91,11 @@ export interface SubtileMetadata {
     /** What g1/g2 are: the Laplace-marginal mode (inference.map.shear_estimator, the default), the MAP, or the VI / NUTS posterior mean. */
     estimator?: 'laplace_marginal' | 'map' | 'posterior_mean';
     /** The Laplace-marginal shear step from the MAP (inference.map.shear_estimator: laplace_marginal); map_g is the MAP's shear, g1/g2 the reported one. */
-    laplace_marginal?: { applied: boolean; map_g: [number, number]; step_g: [number, number]; grad_c: [number, number]; delta: [number, number]; evaluations: number; message: string };
+    laplace_marginal?: {
+      applied: boolean; map_g: [number, number]; step_g: [number, number]; grad_c: [number, number]; delta: [number, number]; evaluations: number; message: string;
+      /** The overlap components (OBJECT_IDs) with the largest |∇C| and their ∇C: which galaxies move the shear. */
+      largest?: Array<{ object_ids: string[]; grad_c: [number, number] }>;
+    };
     /** The Newton polish from the MAP (inference.map.newton_polish): taken or not, and why. */
     newton_polish?: { applied: boolean; step_g: [number, number]; next_step_g: [number, number] | null; message: string };
   };

@@ -145,6 +145,8 @@ export interface TestSceneOptions {
   sourceTiers?: number[];
   /** Sources packed within a few arcsec so their stamps overlap (default true). */
   blended?: boolean;
+  /** Without `blended`: the sources lie 2″ to this many arcsec from the origin (default 9). */
+  spreadArcsec?: number;
   /** Nominal pixel scale (arcsec), used for tiers and default Jacobians (default 0.1). */
   pixelScale?: number;
   /** Native PSF stamp side (default 21); with psfOversampling q the stamps have 21·q (+1 if even) samples. */
@@ -234,10 +236,10 @@ export function makeTestScene(options: TestSceneOptions = {}): TestScene {
   }
   addProfileParams(params, render.profile, seed);
 
-  // world positions (arcsec): blended → within ~2.5″, else spread over ±9″
+  // world positions (arcsec): blended → within ~2.5″, else spread over ±spreadArcsec (9″)
   const world: Array<[number, number]> = [];
   for (let i = 0; i < n; i++) {
-    const rad = blended ? rng.range(0, 2.5) : rng.range(2, 9);
+    const rad = blended ? rng.range(0, 2.5) : rng.range(2, options.spreadArcsec ?? 9);
     const ang = rng.range(0, 2 * Math.PI);
     world.push([rad * Math.cos(ang), rad * Math.sin(ang)]);
   }

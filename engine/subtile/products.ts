@@ -172,7 +172,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       ...(r.shearAlongShapes ? { shear_along_shapes: { applied: r.shearAlongShapes.applied, step_g: r.shearAlongShapes.stepG, gain_log_prior: r.shearAlongShapes.gainLogPrior, message: r.shearAlongShapes.message } } : {}),
       ...(r.estimator ? { estimator: r.estimator } : {}),
       ...(r.laplaceMarginal
-        ? { laplace_marginal: { applied: r.laplaceMarginal.applied, map_g: r.laplaceMarginal.mapG, step_g: r.laplaceMarginal.stepG, grad_c: r.laplaceMarginal.gradC, delta: r.laplaceMarginal.delta, evaluations: r.laplaceMarginal.evaluations, message: r.laplaceMarginal.message } }
+        ? { laplace_marginal: { applied: r.laplaceMarginal.applied, map_g: r.laplaceMarginal.mapG, step_g: r.laplaceMarginal.stepG, grad_c: r.laplaceMarginal.gradC, delta: r.laplaceMarginal.delta, evaluations: r.laplaceMarginal.evaluations, message: r.laplaceMarginal.message, largest: r.laplaceMarginal.largest.map((q) => ({ object_ids: q.objectIds, grad_c: q.gradC })) } }
         : {}),
       ...(r.newtonPolish ? { newton_polish: { applied: r.newtonPolish.applied, step_g: r.newtonPolish.stepG, next_step_g: r.newtonPolish.nextStepG, message: r.newtonPolish.message } } : {}),
     },

@@ -119,7 +119,7 @@ export interface SubtileResult extends FitOutcome {
   /** What G1/G2 are: the Laplace-marginal mode, the MAP, or the VI / NUTS posterior mean. */
   estimator?: 'laplace_marginal' | 'map' | 'posterior_mean';
   /** The Laplace-marginal shear (inference.map.shear_estimator: laplace_marginal): g1/g2 above are its `g` when applied; `mapG` is the MAP's. */
-  laplaceMarginal?: { applied: boolean; mapG: [number, number]; stepG: [number, number]; gradC: [number, number]; delta: [number, number]; evaluations: number; message: string } | null;
+  laplaceMarginal?: { applied: boolean; mapG: [number, number]; stepG: [number, number]; gradC: [number, number]; delta: [number, number]; evaluations: number; message: string; largest: Array<{ objectIds: string[]; gradC: [number, number] }> } | null;
   /** The inferred ellipticity dispersion (ba14 with infer_sigma): final σ_e, the EM history, settled. */
   population?: { sigmaE: number; history: number[]; settled: boolean; range: [number, number] } | null;
   nSourcesCore: number;

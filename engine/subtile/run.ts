@@ -316,7 +316,10 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       shearAlongShapes: map?.shearAlongShapes ?? null,
       estimator: post ? 'posterior_mean' : marginal?.applied ? 'laplace_marginal' : 'map',
       laplaceMarginal: marginal
-        ? { applied: marginal.applied, mapG: [p.g1, p.g2], stepG: marginal.stepG, gradC: marginal.gradC, delta: marginal.delta, evaluations: marginal.evaluations, message: marginal.message }
+        ? {
+            applied: marginal.applied, mapG: [p.g1, p.g2], stepG: marginal.stepG, gradC: marginal.gradC, delta: marginal.delta, evaluations: marginal.evaluations, message: marginal.message,
+            largest: marginal.largest.map((q) => ({ objectIds: q.sources.map((i) => String(objectIds[built.sources[i].id])), gradC: q.gradC })),
+          }
         : null,
       newtonPolish: polish ? { applied: polish.applied, stepG: polish.stepG, nextStepG: polish.nextStepG, message: polish.message } : null,
       population,
