@@ -52,7 +52,7 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds LIST [--g G] [--rotations 2|4]
                        [--method map|vi|nuts] [--priors default|shine] [--config-overrides FILE.yaml]
-                       [--noise-free] [--psf-oversampling Q] [--sim-spergel-nu NU]
+                       [--noise-free] [--psf-oversampling Q] [--position-angle DEG] [--sim-spergel-nu NU]
                        [--sim-profile exponential|spergel|spergel-per-galaxy|bulge-disk] [--sim-bulge-nu NU] [--sub-tiles all|R,C;R,C…]
                        [--jobs N] [--retries N]
                        [--executor local|slurm] [--bootstrap B] [--bootstrap-seed S] [--out DIR]
@@ -68,6 +68,10 @@ const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds 
   --noise-free        simulations without pixel noise
   --psf-oversampling Q  PSF grids sampled Q times per pixel (shine simulate --psf-oversampling):
                       the renderer then folds the alias orders they reach (default 1: native)
+  --position-angle DEG  instrument position angle of the simulations (shine simulate
+                      --position-angle; default: the preset's, 7°): the same sky through a focal
+                      plane turned by another angle, to tell biases fixed to the pixel grid or the
+                      PSF from biases fixed to the sky
   --sim-spergel-nu NU simulated galaxies are Spergel profiles of index NU (shine simulate --profile
                       spergel); the fits keep the configuration's profile (exponential unless
                       --config-overrides sets gal.profile): m and c then measure the model bias
@@ -102,6 +106,8 @@ interface RunRecord {
   noise: boolean;
   /** PSF samples per pixel of the simulated PSF grids; absent in folders made before the option: 1. */
   psf_oversampling?: number;
+  /** Instrument position angle of the simulations (deg); absent in folders made before the option: the preset's. */
+  position_angle?: number;
   /** Spergel index of the simulated galaxies; absent or null: exponential. */
   sim_spergel_nu?: number | null;
   /** Simulated profile with per-galaxy parameters ('spergel-per-galaxy', 'bulge-disk'); absent or null: none. */
@@ -212,7 +218,7 @@ const command: Command = {
       argv,
       {
         preset: 'string', seeds: 'string', g: 'string', rotations: 'string', priors: 'string', 'config-overrides': 'string',
-        'noise-free': 'boolean', 'psf-oversampling': 'string', 'sim-spergel-nu': 'string', 'sim-profile': 'string', 'sim-bulge-nu': 'string', 'sub-tiles': 'string', jobs: 'string', executor: 'string', bootstrap: 'string', 'bootstrap-seed': 'string',
+        'noise-free': 'boolean', 'psf-oversampling': 'string', 'position-angle': 'string', 'sim-spergel-nu': 'string', 'sim-profile': 'string', 'sim-bulge-nu': 'string', 'sub-tiles': 'string', jobs: 'string', executor: 'string', bootstrap: 'string', 'bootstrap-seed': 'string',
         ...SLURM_OPTION_SPEC,
         out: 'string', json: 'boolean', 'report-only': 'boolean', quiet: 'boolean', help: 'boolean', 'dry-run': 'boolean',
       },
@@ -237,8 +243,8 @@ const command: Command = {
     // ---- options (left out: from the run record, else defaults) ----
     const presetName = opts.preset !== undefined ? String(opts.preset) : (prev?.preset ?? fail(`--preset is required\n${USAGE}`));
     if (!(presetName in PRESETS)) fail(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got '${presetName}'`);
-    const preset = PRESETS[presetName as PresetName];
-    const grid: [number, number] = [preset.grid, preset.grid];
+    const basePreset = PRESETS[presetName as PresetName];
+    const grid: [number, number] = [basePreset.grid, basePreset.grid];
     let seeds: number[];
     if (opts.seeds !== undefined) seeds = parseSeeds(String(opts.seeds));
     else seeds = prev?.seeds ?? fail(`--seeds is required (e.g. --seeds 1-20)\n${USAGE}`);
@@ -254,6 +260,13 @@ const command: Command = {
     if (!PRIORS_CHOICES.includes(priors)) fail(`--priors must be default or shine, got '${priors}'`);
     const noise = opts['noise-free'] ? false : (prev?.noise ?? true);
     const psfOversampling = int(opts['psf-oversampling'], 'psf-oversampling', prev?.psf_oversampling ?? 1, 1);
+    let positionAngle = prev?.position_angle ?? basePreset.pa;
+    if (opts['position-angle'] !== undefined) {
+      const raw = String(opts['position-angle']).trim();
+      positionAngle = raw === '' ? NaN : Number(raw);
+      if (!(positionAngle >= -360 && positionAngle <= 360)) fail(`--position-angle must be an angle from -360 to 360 degrees, got '${opts['position-angle']}'`);
+    }
+    const preset = positionAngle === basePreset.pa ? basePreset : { ...basePreset, pa: positionAngle };
     let simNu: number | null = prev?.sim_spergel_nu ?? null;
     if (opts['sim-spergel-nu'] !== undefined) {
       const raw = String(opts['sim-spergel-nu']).trim();
@@ -313,13 +326,14 @@ const command: Command = {
       if (prev.priors !== priors) diff.push(`priors ${prev.priors} → ${priors}`);
       if (prev.noise !== noise) diff.push(`noise ${prev.noise ? 'on' : 'off'} → ${noise ? 'on' : 'off'}`);
       if ((prev.psf_oversampling ?? 1) !== psfOversampling) diff.push(`PSF oversampling ${prev.psf_oversampling ?? 1} → ${psfOversampling}`);
+      if ((prev.position_angle ?? basePreset.pa) !== positionAngle) diff.push(`position angle ${prev.position_angle ?? basePreset.pa}° → ${positionAngle}°`);
       if ((prev.sim_profile ?? null) !== simProfileName || (prev.sim_bulge_nu ?? null) !== simBulgeNu) diff.push(`simulated profile ${prev.sim_profile ?? 'exponential/spergel'} → ${simProfileName ?? 'exponential/spergel'}`);
       if ((prev.sim_spergel_nu ?? null) !== simNu) diff.push(`simulated profile ${prev.sim_spergel_nu ?? 'exponential'} → ${simNu ?? 'exponential'}`);
       if ((prev.overrides?.hash ?? null) !== (overrides?.hash ?? null)) diff.push('config overrides');
       if (diff.length) fail(`${outDir} holds a calibration with other settings (${diff.join(', ')}): use another --out, or the same settings to resume`);
     }
     const record: RunRecord = {
-      format: RUN_FORMAT, version: 1, preset: presetName as PresetName, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, sim_spergel_nu: simNu, sim_profile: simProfileName, sim_bulge_nu: simBulgeNu, overrides, seeds,
+      format: RUN_FORMAT, version: 1, preset: presetName as PresetName, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, sim_bulge_nu: simBulgeNu, overrides, seeds,
       sub_tiles: subSel ?? 'all', bootstrap, bootstrap_seed: bootstrapSeed, history: prev?.history ?? [],
     };
     if (!reportOnly) {
@@ -369,12 +383,12 @@ const command: Command = {
     };
 
     const simDone = async (s: Sim) => {
-      const m = await readJson<{ preset: string; seed: number; shear: number[]; rotate_ellipticities: boolean; ellipticity_rotation_deg?: number; noise: boolean; psf_oversampling?: number; spergel_nu?: number | null; sim_profile?: string | null }>(join(s.dir, SIM_MARKER));
+      const m = await readJson<{ preset: string; seed: number; shear: number[]; rotate_ellipticities: boolean; ellipticity_rotation_deg?: number; noise: boolean; psf_oversampling?: number; position_angle?: number; spergel_nu?: number | null; sim_profile?: string | null }>(join(s.dir, SIM_MARKER));
       if (!m) return false;
       // markers written before the rotation angle was recorded: rotate_ellipticities means 90°
       const deg = m.ellipticity_rotation_deg ?? (m.rotate_ellipticities ? 90 : 0);
-      if (m.preset !== presetName || m.seed !== s.seed || m.shear[0] !== s.shear[0] || m.shear[1] !== s.shear[1] || deg !== s.rotationDeg || m.noise !== noise || (m.psf_oversampling ?? 1) !== psfOversampling || (m.spergel_nu ?? null) !== simNu || (m.sim_profile ?? null) !== simProfileKey) {
-        fail(`${join(s.dir, SIM_MARKER)} describes another simulation (preset ${m.preset}, seed ${m.seed}, shear ${m.shear}, shapes rotated ${deg}°, noise ${m.noise}, PSF oversampling ${m.psf_oversampling ?? 1}, Spergel ν ${m.spergel_nu ?? 'none'}, profile ${m.sim_profile ?? 'exponential/spergel'}): remove ${s.dir} or use another --out`);
+      if (m.preset !== presetName || m.seed !== s.seed || m.shear[0] !== s.shear[0] || m.shear[1] !== s.shear[1] || deg !== s.rotationDeg || m.noise !== noise || (m.psf_oversampling ?? 1) !== psfOversampling || (m.position_angle ?? basePreset.pa) !== positionAngle || (m.spergel_nu ?? null) !== simNu || (m.sim_profile ?? null) !== simProfileKey) {
+        fail(`${join(s.dir, SIM_MARKER)} describes another simulation (preset ${m.preset}, seed ${m.seed}, shear ${m.shear}, shapes rotated ${deg}°, noise ${m.noise}, PSF oversampling ${m.psf_oversampling ?? 1}, position angle ${m.position_angle ?? basePreset.pa}°, Spergel ν ${m.spergel_nu ?? 'none'}, profile ${m.sim_profile ?? 'exponential/spergel'}): remove ${s.dir} or use another --out`);
       }
       return true;
     };
@@ -463,7 +477,7 @@ const command: Command = {
         });
         const marker = {
           format: 'shine-calibrate-simulation', version: 1, preset: presetName, seed: s.seed, member: s.label, shear: s.shear,
-          rotate_ellipticities: s.rotationDeg === 90, ellipticity_rotation_deg: s.rotationDeg, noise, psf_oversampling: psfOversampling, spergel_nu: simNu, ...(simProfileKey ? { sim_profile: simProfileKey } : {}), software_version: SHINE_VERSION, created: new Date().toISOString(),
+          rotate_ellipticities: s.rotationDeg === 90, ellipticity_rotation_deg: s.rotationDeg, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, spergel_nu: simNu, ...(simProfileKey ? { sim_profile: simProfileKey } : {}), software_version: SHINE_VERSION, created: new Date().toISOString(),
           galaxies: summary.galaxies, stars: summary.stars, catalog_rows: summary.catalogRows, quadrants: summary.quadrants, files: summary.files,
         };
         await writeFileAtomic(join(s.dir, SIM_MARKER), enc(`${JSON.stringify(marker, null, 2)}\n`));
@@ -744,7 +758,7 @@ const command: Command = {
       created,
       software: { name: 'shine-webgpu', version: SHINE_VERSION },
       inputs: {
-        preset: presetName, tile_id: tileId, sub_tile_grid: grid, seeds, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, sim_spergel_nu: simNu, sim_profile: simProfileName, executor, report_only: reportOnly,
+        preset: presetName, tile_id: tileId, sub_tile_grid: grid, seeds, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, executor, report_only: reportOnly,
         sub_tiles: subSel ?? 'all', config_overrides: overrides ? { file: overrides.file, hash: overrides.hash, content: overrides.doc } : null,
         bootstrap: { replicates: bootstrap, seed: bootstrapSeed, unit: 'seed' },
       },
@@ -779,7 +793,7 @@ const command: Command = {
     await mkdir(outDir, { recursive: true });
     await writeFileAtomic(paths.json, enc(jsonText));
     await writeFileAtomic(paths.fits, calibrationFits(fits, summary, { preset: presetName, g, method, priors, noise, rotations, configHash: configHash ?? '', softwareVersion: SHINE_VERSION, created }));
-    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, PSF oversampling ${psfOversampling}, ${simProfile ? profileLabel(simProfile) : 'exponential'} galaxies, ${method} (shear estimator ${estimatorText}), priors ${priors}, g = ${g}, ${rotations} rotations, seeds ${formatSeeds(seeds)}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
+    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, PSF oversampling ${psfOversampling}, position angle ${positionAngle}°, ${simProfile ? profileLabel(simProfile) : 'exponential'} galaxies, ${method} (shear estimator ${estimatorText}), priors ${priors}, g = ${g}, ${rotations} rotations, seeds ${formatSeeds(seeds)}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
     await writeFileAtomic(paths.png, calibrationPng({
       fits, summary,
       title: [head.replace(/^shine calibrate: /, 'SHINE CALIBRATE: '), `${summary.nSetsComplete} COMPLETE SETS OF ${summary.nSets}, ${summary.fits.byStatus.ok} FITS OK OF ${summary.fits.attempted}, CONFIG ${configHash ?? '-'}`],
@@ -790,7 +804,7 @@ const command: Command = {
       const e = summary.estimates;
       const est = (k: keyof typeof e) => ({ [k]: e[k].mean, [`${k}_err`]: e[k].err, [`${k}_sem`]: e[k].sem });
       const line = {
-        format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(seeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, sim_spergel_nu: simNu, sim_profile: simProfileName,
+        format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(seeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName,
         shear_estimators: Object.fromEntries(estimators), n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
         ...(mapSummary ? { map_of_same_fits: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: mapSummary.estimates[k].mean, err: mapSummary.estimates[k].err }])) } : {}),
         pull_mean: summary.pulls.all.mean, pull_sd: summary.pulls.all.sd, pull_robust_sd: summary.pulls.all.robustSd, n_pulls: summary.pulls.all.n,

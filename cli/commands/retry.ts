@@ -21,6 +21,7 @@ import { querySlurm } from '../../platform/node/slurm-query.ts';
 import { slurmPlan } from '../../engine/orchestrate/slurm.ts';
 import type { SubtileTask } from '../../engine/orchestrate/plan.ts';
 import { collectStatus } from './status.ts';
+import type { FitMethod } from '../../engine/config/fit-settings.ts';
 import { SLURM_OPTION_SPEC, int, readTiles, slurmResources, slurmRunner, writeFiles, methodOption, withRunLock } from '../survey-options.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -69,7 +70,8 @@ const command: Command = {
     return withRunLock(runDir, 'shine retry', async () => {
       const q = await querySlurm(runDir);
       for (const n of q.notes) console.error(`retry: slurm: ${n}`);
-      const status = await collectStatus({ tiles, grid, scratchDir, outputDir, runDir, slurm: q.subtiles });
+      // stale products (another method or other fit settings) are redone like missing ones
+      const status = await collectStatus({ tiles, grid, scratchDir, outputDir, runDir, slurm: q.subtiles, fit: { cfg, method: (methodOption(opts) ?? cfg.inference.method) as FitMethod } });
       const todo: SubtileTask[] = [];
       let live = 0;
       for (const t of status.tiles) {

@@ -1,7 +1,7 @@
 /**
  * `shine simulate --preset ci|medium|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
  *  [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects] [--psf-oversampling Q]
- *  [--profile exponential|spergel --spergel-nu NU] [--mag-max M] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
+ *  [--profile exponential|spergel --spergel-nu NU] [--mag-max M] [--position-angle DEG] [--threads N] [--quiet]`: a simulated Euclid VIS observation with known shear
  * (docs/simulate.md). Files are written one HDU at a time into temporary files that are renamed
  * into place when complete.
  */
@@ -22,7 +22,7 @@ import type { GalaxyProfile } from '../../engine/model/profile.ts';
 const USAGE = `usage: shine simulate --preset ci|medium|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
                       [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects]
                       [--psf-oversampling Q] [--profile exponential|spergel|spergel-per-galaxy|bulge-disk]
-                      [--spergel-nu NU] [--bulge-nu NU] [--mag-max M] [--threads N] [--quiet]
+                      [--spergel-nu NU] [--bulge-nu NU] [--mag-max M] [--position-angle DEG] [--threads N] [--quiet]
   --shear G1,G2           the same reduced shear everywhere (default: a seeded field per sub-tile)
   --flip-shear            opposite shear; identical scene, defects and noise deviates
   --rotate-ellipticities  every galaxy's intrinsic shape rotated by 90° ((e1, e2) → (−e1, −e2));
@@ -45,6 +45,9 @@ const USAGE = `usage: shine simulate --preset ci|medium|subtile|tile|minitile --
   --mag-max M             faintest galaxy magnitude drawn, 18–28 (default: the preset's, 25.5 for ci,
                           23 for minitile, 26 for medium, subtile and tile): a deeper, more crowded
                           scene at a preset's geometry; header SIMMAGMX
+  --position-angle DEG    instrument position angle, -360–360 (default: the preset's, 7): the same
+                          sky, shear and noise seeds seen through a focal plane (pixel axes, CCD
+                          gaps, PSF field) turned by another angle; header PA
   --threads N             worker threads rendering quadrants (default: one per 8 quadrants, at
                           most the CPU count; 1 = in the main thread)
   --quiet                 no progress / summary`;
@@ -181,10 +184,12 @@ interface Args {
   profile: GalaxyProfile | null;
   /** --mag-max (null: the preset's). */
   magMax: number | null;
+  /** --position-angle (null: the preset's). */
+  positionAngle: number | null;
 }
 
 export function parseSimulateArgs(argv: string[]): Args {
-  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0, psfOversampling: 1, spergelNu: null, magMax: null };
+  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0, psfOversampling: 1, spergelNu: null, magMax: null, positionAngle: null };
   let profile: string | null = null;
   let bulgeNu: number | null = null;
   for (let i = 0; i < argv.length; i++) {
@@ -267,6 +272,13 @@ export function parseSimulateArgs(argv: string[]): Args {
         a.magMax = x;
         break;
       }
+      case '--position-angle': {
+        const m = val();
+        const x = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(m) ? Number(m) : NaN;
+        if (!(x >= -360 && x <= 360)) throw new UserError(`--position-angle must be an angle from -360 to 360 degrees, got '${m}'`);
+        a.positionAngle = x;
+        break;
+      }
       case '--threads': {
         const t = val();
         if (!/^\d+$/.test(t)) throw new UserError(`--threads must be a non-negative integer, got '${t}'`);
@@ -298,12 +310,15 @@ const command: Command = {
     const bar = tty ? new cliProgress.SingleBar({ format: 'simulate {bar} {value}/{total} quadrants | {label} | ETA {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
     let started = false;
     // default: one thread per ~8 quadrants up to the CPU count (workers cost a start-up each)
-    const nQuad = args.threads ? 0 : planSimulation(args.preset, args.seed).exposures.reduce((a, e) => a + e.length, 0);
+    const preset = args.magMax === null && args.positionAngle === null
+      ? args.preset
+      : { ...PRESETS[args.preset], ...(args.magMax !== null ? { magMax: args.magMax } : {}), ...(args.positionAngle !== null ? { pa: args.positionAngle } : {}) };
+    const nQuad = args.threads ? 0 : planSimulation(preset, args.seed).exposures.reduce((a, e) => a + e.length, 0);
     const threads = args.threads || Math.max(1, Math.min(availableParallelism(), Math.ceil(nQuad / 8)));
     const pool = threads > 1 ? workerRenderer(threads) : null;
     const output = nodeSimOutput(args.out);
     const summary = await simulate(output, {
-      preset: args.magMax === null ? args.preset : { ...PRESETS[args.preset], magMax: args.magMax }, seed: args.seed, shear: args.shear, flipShear: args.flip, rotateEllipticities: args.rotate,
+      preset, seed: args.seed, shear: args.shear, flipShear: args.flip, rotateEllipticities: args.rotate,
       ...(args.rotateDeg !== null ? { ellipticityRotationDeg: args.rotateDeg } : {}), noise: args.noise, defects: args.defects,
       ...(args.psfOversampling !== 1 ? { psfOversampling: args.psfOversampling } : {}),
       ...(args.profile ? { profile: args.profile } : {}),

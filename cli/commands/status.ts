@@ -1,6 +1,7 @@
 /**
- * `shine status --config C (--tiles … | --tiles-file F) [--out DIR] [--json]`: per tile and
- * sub-tile — done (outputs complete and valid), running, failed (failure marker, or a failed SLURM
+ * `shine status --config C (--tiles … | --tiles-file F) [--out DIR] [--method M] [--json]`: per tile and
+ * sub-tile — done (outputs complete, valid and fitted as this configuration fits), stale (complete
+ * but fitted with other settings or another method: a run redoes them), running, failed (failure marker, or a failed SLURM
  * task: FAILED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, CANCELLED …), pending, empty (Stage 1 found no
  * core source or no quadrant) — from the files on disk and, for the jobs recorded in
  * RUN_DIR/jobs.tsv, from squeue and sacct (docs/run.md).
@@ -11,14 +12,19 @@ import { UserError, type Command } from '../command.ts';
 import { parseTileCommand } from '../args.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { failureMarkerPath, readPrepared } from '../../platform/node/executor-local.ts';
-import { subtileOutputsComplete } from '../../platform/node/outputs.ts';
+import { subtileFitMismatch, subtileOutputsComplete } from '../../platform/node/outputs.ts';
+import { methodOption } from '../survey-options.ts';
+import type { ShineConfig } from '../../engine/config/schema.ts';
+import type { FitMethod } from '../../engine/config/fit-settings.ts';
 import { isEmptySubtile, parseTileList } from '../../engine/orchestrate/plan.ts';
 import { subtileKey, type SubtileSlurmState } from '../../engine/orchestrate/slurm-state.ts';
 import { querySlurm } from '../../platform/node/slurm-query.ts';
 
-const USAGE = 'usage: shine status --config C (--tiles T1,T2,… | --tiles-file F) [--out RUN_DIR] [--json]';
+const USAGE = `usage: shine status --config C (--tiles T1,T2,… | --tiles-file F) [--out RUN_DIR] [--method map|vi|nuts] [--json]
+  --method M   the method the run used (shine run --method): products of another method are
+               stale (default: each product is judged under the method it records)`;
 
-export type SubtileState = 'done' | 'running' | 'failed' | 'pending' | 'empty';
+export type SubtileState = 'done' | 'stale' | 'running' | 'failed' | 'pending' | 'empty';
 
 export interface SubtileStatus {
   tile_id: number;
@@ -41,11 +47,12 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /**
- * Per sub-tile state. Precedence: complete products → done; a queued or running SLURM task →
+ * Per sub-tile state. Precedence: complete products → done, or stale when `fit` is given and they
+ * were not fitted as its configuration (and method) would fit them; a queued or running SLURM task →
  * pending/running; a failure marker or a failed SLURM task (or one COMPLETED without complete
  * products) → failed; Stage 1 found it empty → empty; else pending.
  */
-export async function collectStatus(o: { tiles: number[]; grid: [number, number]; scratchDir: string; outputDir: string; runDir: string; slurm?: ReadonlyMap<string, SubtileSlurmState> }): Promise<{ tiles: Array<{ tile_id: number; prepared: boolean; sub_tiles: SubtileStatus[] }> }> {
+export async function collectStatus(o: { tiles: number[]; grid: [number, number]; scratchDir: string; outputDir: string; runDir: string; slurm?: ReadonlyMap<string, SubtileSlurmState>; fit?: { cfg: ShineConfig; method: FitMethod | 'recorded' } }): Promise<{ tiles: Array<{ tile_id: number; prepared: boolean; sub_tiles: SubtileStatus[] }> }> {
   const out = [];
   for (const tileId of o.tiles) {
     const prepared = await readPrepared(o.scratchDir, tileId);
@@ -59,7 +66,18 @@ export async function collectStatus(o: { tiles: number[]; grid: [number, number]
         const markerFile = failureMarkerPath(o.runDir, { tileId, row, col });
         let state: SubtileState;
         let detail: string | undefined;
-        if (st.complete) state = 'done';
+        const why = st.complete && o.fit ? await subtileFitMismatch(o.outputDir, tileId, row, col, o.fit.cfg, o.fit.method) : null;
+        if (st.complete && why === null) state = 'done';
+        else if (st.complete) {
+          // a live task may be redoing it right now
+          if (sl && (sl.state === 'pending' || sl.state === 'running')) {
+            state = sl.state;
+            detail = `SLURM ${sl.slurmState} (job ${sl.job}); the products on disk ${why}`;
+          } else {
+            state = 'stale';
+            detail = `products ${why}`;
+          }
+        }
         else if (sl && (sl.state === 'pending' || sl.state === 'running')) {
           state = sl.state;
           detail = `SLURM ${sl.slurmState} (job ${sl.job}${sl.info && sl.info !== 'None' ? `, ${sl.info}` : ''})`;
@@ -93,7 +111,7 @@ export async function collectStatus(o: { tiles: number[]; grid: [number, number]
 const command: Command = {
   summary: 'per tile and sub-tile: done, running, failed, pending or empty (outputs on disk, squeue, sacct)',
   async run(argv) {
-    const opts = parseTileCommand(argv, { config: 'string', tiles: 'string', 'tiles-file': 'string', out: 'string', json: 'boolean', help: 'boolean' }, USAGE);
+    const opts = parseTileCommand(argv, { config: 'string', tiles: 'string', 'tiles-file': 'string', out: 'string', method: 'string', json: 'boolean', help: 'boolean' }, USAGE);
     if (!opts) return 0;
     const cfg = await loadConfig(String(opts.config));
     let tiles: number[];
@@ -106,14 +124,14 @@ const command: Command = {
     const runDir = resolve(opts.out !== undefined ? String(opts.out) : join(scratchDir, 'run'));
     // SLURM: jobs of this run (ids recorded by submit.sh in RUN_DIR/jobs.tsv)
     const q = await querySlurm(runDir);
-    const status = await collectStatus({ tiles, grid: cfg.distributed.sub_tile_grid as [number, number], scratchDir, outputDir: resolve(cfg.distributed.output_dir), runDir, slurm: q.subtiles });
+    const status = await collectStatus({ tiles, grid: cfg.distributed.sub_tile_grid as [number, number], scratchDir, outputDir: resolve(cfg.distributed.output_dir), runDir, slurm: q.subtiles, fit: { cfg, method: (methodOption(opts) as FitMethod | undefined) ?? 'recorded' } });
     const slurm = { squeue: q.squeue, sacct: q.sacct, notes: q.notes, jobs: q.jobs };
 
     if (opts.json) {
       console.log(JSON.stringify({ ...status, slurm }, null, 2));
       return 0;
     }
-    const counts: Record<SubtileState, number> = { done: 0, running: 0, failed: 0, pending: 0, empty: 0 };
+    const counts: Record<SubtileState, number> = { done: 0, stale: 0, running: 0, failed: 0, pending: 0, empty: 0 };
     const lines = ['tile        row col  state    detail'];
     for (const t of status.tiles) {
       if (!t.prepared) lines.push(`${String(t.tile_id).padEnd(11)} (not prepared yet: Stage 1 has not run)`);
@@ -122,7 +140,7 @@ const command: Command = {
         lines.push(`${String(s.tile_id).padEnd(11)} ${String(s.row).padStart(3)} ${String(s.col).padStart(3)}  ${s.state.padEnd(8)} ${s.detail ?? ''}`.trimEnd());
       }
     }
-    lines.push(`total: ${counts.done} done, ${counts.running} running, ${counts.failed} failed, ${counts.pending} pending, ${counts.empty} empty`);
+    lines.push(`total: ${counts.done} done, ${counts.stale ? `${counts.stale} stale, ` : ''}${counts.running} running, ${counts.failed} failed, ${counts.pending} pending, ${counts.empty} empty`);
     for (const n of slurm.notes) lines.push(`slurm: ${n}`);
     for (const j of slurm.jobs) lines.push(`  ${j.stage} job ${j.jobId}: ${j.states.length ? j.states.join(', ') : 'not known to squeue/sacct (finished long ago, or another cluster)'}`);
     console.log(lines.join('\n'));

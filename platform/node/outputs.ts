@@ -119,8 +119,10 @@ export async function subtileOutputsComplete(dir: string, tileId: number | bigin
 /**
  * Null when the sub-tile's metadata says it was fitted as this configuration (with this method)
  * would fit it, else why not (engine/config/fit-settings.ts). Call on complete products.
+ * `method: 'recorded'` judges the products under the method they record (`shine status` without
+ * `--method`: a NUTS run is not stale for being NUTS, only for other settings).
  */
-export async function subtileFitMismatch(dir: string, tileId: number | bigint, row: number, col: number, cfg: ShineConfig, method: FitMethod = cfg.inference.method): Promise<string | null> {
+export async function subtileFitMismatch(dir: string, tileId: number | bigint, row: number, col: number, cfg: ShineConfig, method: FitMethod | 'recorded' = cfg.inference.method): Promise<string | null> {
   const file = join(dir, subtileOutputNames(tileId, row, col).metadata);
   let meta: FittedWith;
   try {
@@ -128,5 +130,7 @@ export async function subtileFitMismatch(dir: string, tileId: number | bigint, r
   } catch (e) {
     return `its metadata ${file} cannot be read (${String((e as Error).message ?? e).split('\n')[0]})`;
   }
-  return fitMismatch(meta, cfg, method);
+  if (method !== 'recorded') return fitMismatch(meta, cfg, method);
+  const m = meta?.method;
+  return fitMismatch(meta, cfg, m === 'map' || m === 'vi' || m === 'nuts' ? m : cfg.inference.method);
 }

@@ -32,6 +32,7 @@ describe('shine calibrate: bad input', () => {
     ['bad --executor', ['--preset', 'ci', '--seeds', '1', '--executor', 'aws-batch'], /^shine: --executor must be local or slurm, got 'aws-batch'$/],
     ['--rotations 3', ['--preset', 'ci', '--seeds', '1', '--rotations', '3'], /^shine: --rotations must be 2 or 4, got '3'$/],
     ['--rotations x', ['--preset', 'ci', '--seeds', '1', '--rotations', 'x'], /^shine: --rotations must be 2 or 4, got 'x'$/],
+    ['bad --position-angle', ['--preset', 'ci', '--seeds', '1', '--position-angle', 'north'], /^shine: --position-angle must be an angle from -360 to 360 degrees, got 'north'$/],
   ];
   for (const [name, args, re] of cases) {
     it(name, async () => {
@@ -59,6 +60,12 @@ describe('shine calibrate: bad input', () => {
     r = await runCli(calibrate, ['--rotations', '4', '--out', dir], {});
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/holds a calibration with other settings \(rotations 2 → 4\): use another --out/);
+    // a run record without `position_angle` was simulated at the preset's (minitile: 7°)
+    r = await runCli(calibrate, ['--rotations', '2', '--position-angle', '7', '--g', '0.05', '--out', dir], {});
+    expect(r.out).toMatch(/other settings \(g 0\.02 → 0\.05\)/);
+    r = await runCli(calibrate, ['--rotations', '2', '--position-angle', '52', '--out', dir], {});
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/holds a calibration with other settings \(position angle 7° → 52°\): use another --out/);
   });
 
   it('a folder from before --rotations reports as the 2-ring (--report-only, nothing simulated yet)', async () => {

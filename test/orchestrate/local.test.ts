@@ -101,8 +101,20 @@ describe('shine run --executor local', () => {
     // the default written out explicitly resolves to the same settings: still kept
     writeFileSync(cfg, `${readFileSync(cfg, 'utf8')}inference: {map: {shear_estimator: laplace_marginal}}\n`);
     expect((await cli(runCmd, args, env)).out).toMatch(/4 already complete/);
-    // a setting that shapes the fit: redone, the hashes named
+    const statusOf = async (extra: string[] = []) => {
+      const s = await cli(statusCmd, ['--config', cfg, '--tiles', '7', '--json', ...extra], { PATH: '/nonexistent' });
+      expect(s.code, s.out).toBe(0);
+      return (JSON.parse(s.out.slice(s.out.indexOf('{'))) as { tiles: Array<{ sub_tiles: Array<{ state: string; detail?: string }> }> }).tiles[0].sub_tiles;
+    };
+    expect((await statusOf()).map((x) => x.state)).toEqual(['done', 'done', 'done', 'done']);
+    // a setting that shapes the fit: status calls the products stale (and retry would redo them) …
     writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('laplace_marginal', 'map'));
+    const st = await statusOf();
+    expect(st.map((x) => x.state)).toEqual(['stale', 'stale', 'stale', 'stale']);
+    expect(st[0].detail).toMatch(/^products made with other fit settings \(fit_settings_hash [0-9a-f]{16}, this configuration [0-9a-f]{16}\)$/);
+    const table = await cli(statusCmd, ['--config', cfg, '--tiles', '7'], { PATH: '/nonexistent' });
+    expect(table.out).toMatch(/total: 0 done, 4 stale, 0 running, 0 failed, 0 pending, 0 empty/);
+    // … and a run redoes them, the hashes named
     const r5 = await cli(runCmd, args, env);
     expect(r5.out).toMatch(/made with other fit settings \(fit_settings_hash [0-9a-f]{16}, this configuration [0-9a-f]{16}\)/);
     expect(callList().length).toBe(12);
@@ -110,7 +122,12 @@ describe('shine run --executor local', () => {
     const r6 = await cli(runCmd, [...args, '--method', 'vi'], env);
     expect(r6.out).toMatch(/made with method 'map', not 'vi'/);
     expect(callList().length).toBe(16);
-  }, 60_000);
+    // status judges each product under the method it records, unless told the run's method
+    expect((await statusOf()).map((x) => x.state)).toEqual(['done', 'done', 'done', 'done']);
+    const other = await statusOf(['--method', 'map']);
+    expect(other.map((x) => x.state)).toEqual(['stale', 'stale', 'stale', 'stale']);
+    expect(other[0].detail).toBe("products made with method 'vi', not 'map'");
+  }, 120_000);
 
   it('reports a sub-tile that keeps failing by name, writes a failure marker, does not assemble; status shows it', async () => {
     const { base, cfg, env, callList } = setup();

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import simulateCommand, { nodeSimOutput } from '../../cli/commands/simulate.ts';
+import simulateCommand, { nodeSimOutput, parseSimulateArgs as parseSimulateArgsSync } from '../../cli/commands/simulate.ts';
 import { simulate, detFileName, bkgFileName, psfFileName, merFileName } from '../../engine/sim/simulate.ts';
 import { PRESETS, type Preset } from '../../engine/sim/presets.ts';
 import { aduPerMicroJy } from '../../engine/sim/scene.ts';
@@ -199,6 +199,38 @@ describe('shine simulate --preset ci', () => {
       expect(s).toBeLessThan(1.06);
     }
   }, 60_000);
+
+  it.skipIf(skipOracle())('--position-angle: the same sky through a focal plane turned by another angle (astropy reads the angle)', async () => {
+    const turned = join(root, 'ci-pa52');
+    expect(await simulateCommand.run(['--preset', 'ci', '--seed', '7', '--out', turned, '--quiet', '--position-angle', '52'])).toBe(0);
+    const r = JSON.parse(runPython(CHECK, [turned]));
+    expect(r.errors).toEqual([]);
+    // the pixel +y axis at the image centre, east of north, from astropy's all_pix2world: the
+    // preset's 7° and the new 52° (CCD columns ≥ 4 are turned by 180°); TPV distortion moves it ≤ 0.1°
+    const axis = (x: { pixel_y_axis_pa: Array<[string, number]> }) => x.pixel_y_axis_pa.map(([q, a]) => [Number(q.split('-')[1][0]) >= 4, a] as const);
+    const base = JSON.parse(runPython(CHECK, [dir])) as { pixel_y_axis_pa: Array<[string, number]> };
+    for (const [rot, a] of axis(base)) expect(Math.abs(a - (rot ? -173 : 7))).toBeLessThan(0.1);
+    expect(r.pixel_y_axis_pa.length).toBeGreaterThanOrEqual(4);
+    for (const [rot, a] of axis(r)) expect(Math.abs(a - (rot ? -128 : 52))).toBeLessThan(0.1);
+    // the pixels still land on the sky: catalog positions on the flux peaks
+    const po = (r.peak_offsets as number[]).slice().sort((a, b) => a - b);
+    expect(po.length).toBeGreaterThan(20);
+    expect(po[Math.floor(po.length / 2)]).toBeLessThan(0.75);
+    // the same sky: the truth table is the preset's, row for row
+    const cols = ['RA', 'DEC', 'E1', 'E2', 'HLR', 'FLUX_ADU'];
+    const read = async (d: string) => {
+      const f = await openFits(join(d, 'truth', 'sources.fits'));
+      const t = await f.readTable(1);
+      const out = cols.map((c) => Array.from(t.column(c).data as Float64Array));
+      await f.close();
+      return out;
+    };
+    expect(await read(turned)).toEqual(await read(dir));
+    const det = await openFits(join(turned, 'VIS', detFileName(PRESETS.ci.obsId, 0)));
+    expect(det.header(0).getNumber('PA')).toBe(52);
+    await det.close();
+    expect(() => parseSimulateArgsSync(['--preset', 'ci', '--seed', '1', '--out', 'x', '--position-angle', '400'])).toThrow(/--position-angle must be an angle from -360 to 360 degrees, got '400'/);
+  }, 120_000);
 
   it('is deterministic: the same seed gives byte-identical files (worker threads or not)', async () => {
     const dir2 = join(root, 'ci-again');
