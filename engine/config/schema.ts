@@ -402,6 +402,13 @@ export const MaskingSchema = z.strictObject({
   halo_mag_ref: finite().default(20),
   /** Largest halo radius (arcsec). */
   halo_max_arcsec: positive().default(6),
+  /**
+   * A modelled source whose centre lies inside an unmodelled object's mask keeps its light in the
+   * model, but its core pixels are out of the likelihood, so its shape is hardly measured:
+   * 'shear_blind' (default) renders it unsheared, as a nuisance that informs the shear not at all;
+   * 'fit' treats it like any other source (docs/inference.md "Shear-blind sources").
+   */
+  covered_centres: z.enum(['shear_blind', 'fit']).default('shear_blind'),
 });
 
 export const DeviceSchema = z.strictObject({

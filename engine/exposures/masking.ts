@@ -217,6 +217,10 @@ export interface UnmodelledMaskSummary {
   masked_by_cut: Record<string, number>;
   /** Modelled sources whose centre pixel lies inside an unmodelled object's disc in some quadrant. */
   covered_source_centres: number;
+  /** Those sources (ExposureSet indices, ascending). */
+  covered_sources: number[];
+  /** Their names (OBJECT_ID) when made shear-blind (masking.covered_centres: shear_blind; set by the caller). */
+  shear_blind?: string[];
   /** Pixels carrying the bit, per quadrant (whole crop, or its active blocks when only those are kept), in ExposureSet order. */
   pixels: number[];
 }
@@ -256,6 +260,7 @@ export function applyUnmodelledMask(
     masked: 0,
     masked_by_cut: {},
     covered_source_centres: 0,
+    covered_sources: [],
     pixels: input.quadrants.map(() => 0),
   };
   if (mode === 'none') return { engineMask: badPixelMask, summary, warnings };
@@ -302,10 +307,12 @@ export function applyUnmodelledMask(
     if (((q.flags[i] >>> 0) & bit) !== 0) covered.add(p.source);
   }
   summary.covered_source_centres = covered.size;
+  summary.covered_sources = [...covered].sort((a, b) => a - b);
   if (covered.size) {
-    const names = [...covered].sort((a, b) => a - b).map(input.sourceName);
+    const names = summary.covered_sources.map(input.sourceName);
+    const blind = masking.covered_centres === 'shear_blind';
     warnings.push(
-      `${covered.size} modelled source(s) have their centre inside an unmodelled object's mask (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}): their core pixels are left out of the likelihood (the unmodelled light is not in the model)`,
+      `${covered.size} modelled source(s) have their centre inside an unmodelled object's mask (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}): their core pixels are left out of the likelihood (the unmodelled light is not in the model)${blind ? '; they are fitted shear-blind (masking.covered_centres)' : ''}`,
     );
   }
   return { engineMask: (badPixelMask | bit) >>> 0, summary, warnings };

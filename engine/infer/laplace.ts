@@ -305,7 +305,17 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
     const kE = [kE1, kE2];
     const D: Array<[[number, number], [number, number]]> = [];
     const dD: Array<ReturnType<typeof shearJacobianDerivatives>> = [];
+    const zero = (): [[number, number], [number, number]] => [
+      [0, 0],
+      [0, 0],
+    ];
     for (let s = 0; s < n; s++) {
+      // a shear-blind source's image does not depend on g: no share in the shear rows
+      if (space.shearBlind[s]) {
+        D.push(zero());
+        dD.push({ dDde: [zero(), zero()], dDdg: [zero(), zero()] });
+        continue;
+      }
       const g: [number, number] = [at.g1, at.g2];
       const e: [number, number] = [at.e1[s], at.e2[s]];
       D.push(shearJacobian(g, e));

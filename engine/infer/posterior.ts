@@ -102,8 +102,10 @@ export class ParamSpace {
   readonly profilePriors: ProfilePriorConfig;
   /** Radius of the source (and bulge) ellipticity discs. */
   readonly ellipticityMax: number;
+  /** Per source, 1 when it is shear-blind (SourceInfo.shearBlind: rendered unsheared). */
+  readonly shearBlind: Uint8Array;
 
-  constructor(priorsIn: PosteriorPriors, init: SceneParams, catalog?: CatalogCentres) {
+  constructor(priorsIn: PosteriorPriors, init: SceneParams, catalog?: CatalogCentres, shearBlind?: ArrayLike<boolean>) {
     const { profile: profilePriorsIn, ellipticityMax, ...standardPriors } = priorsIn;
     const priors = resolvePriors(standardPriors);
     const eMax = ellipticityMax ?? DEFAULT_ELLIPTICITY_MAX;
@@ -114,6 +116,8 @@ export class ParamSpace {
     this.priors = priors;
     const n = init.flux.length;
     this.nSources = n;
+    if (shearBlind && shearBlind.length !== n) throw new ShineError(`shear-blind flags for ${shearBlind.length} sources, expected ${n}`, { field: 'shearBlind' });
+    this.shearBlind = Uint8Array.from({ length: n }, (_, s) => (shearBlind?.[s] ? 1 : 0));
     const cat = catalog ?? { flux: init.flux, hlr: init.hlr };
     if (cat.flux.length !== n || cat.hlr.length !== n) {
       throw new ShineError(`catalog centres have ${cat.flux.length}/${cat.hlr.length} values, expected one per source (${n})`, { field: 'catalog' });
@@ -373,6 +377,8 @@ export interface DensityValue {
 
 export interface PosteriorOptions {
   catalog?: CatalogCentres;
+  /** Shear-blind sources (default: the engine's ExposureSet flags, SourceInfo.shearBlind). */
+  shearBlind?: ArrayLike<boolean>;
   /** Add log|dθ/dz| in `logDensity(z)` (the density of z; default true). */
   jacobian?: boolean;
 }
@@ -394,7 +400,8 @@ export class Posterior {
 
   constructor(engine: LikelihoodEvaluator | ShearEngine, priors: Partial<PriorConfig>, init: SceneParams, opts: PosteriorOptions = {}) {
     this.engine = engine;
-    this.space = new ParamSpace(priors, init, opts.catalog);
+    const set = (engine as { set?: { sources: ReadonlyArray<{ shearBlind?: boolean }> } }).set;
+    this.space = new ParamSpace(priors, init, opts.catalog, opts.shearBlind ?? set?.sources.map((s) => !!s.shearBlind));
     this.jacobian = opts.jacobian ?? true;
   }
 

@@ -36,13 +36,17 @@ export interface ShearAlongShapes {
 
 type V2 = [number, number];
 
-/** The ellipticity pairs (free indices) the shear acts on: every source's (e1, e2) and, for bulge + disk, (bulgeE1, bulgeE2). */
+/**
+ * The ellipticity pairs (free indices) the shear acts on: every source's (e1, e2) and, for bulge +
+ * disk, (bulgeE1, bulgeE2) — except shear-blind sources', which the shear does not touch.
+ */
 function shapePairs(space: ParamSpace): { pairs: Array<[number, number]>; missing: string | null } {
   const pairs: Array<[number, number]> = [];
   const n = space.nSources;
   const e1k = 2;
   const e2k = 3;
   for (let s = 0; s < n; s++) {
+    if (space.shearBlind[s]) continue;
     const i1 = space.sourceIndex[6 * s + e1k];
     const i2 = space.sourceIndex[6 * s + e2k];
     if (i1 < 0 || i2 < 0) return { pairs, missing: `the ellipticity of source ${s} is not free` };
@@ -53,6 +57,7 @@ function shapePairs(space: ParamSpace): { pairs: Array<[number, number]>; missin
   const j2 = space.profileNames.indexOf('bulgeE2');
   if (j1 >= 0 || j2 >= 0) {
     for (let s = 0; s < n; s++) {
+      if (space.shearBlind[s]) continue;
       const i1 = j1 >= 0 ? space.extraIndex[s * nb + j1] : -1;
       const i2 = j2 >= 0 ? space.extraIndex[s * nb + j2] : -1;
       if (i1 < 0 || i2 < 0) return { pairs, missing: `the bulge ellipticity of source ${s} is not free` };

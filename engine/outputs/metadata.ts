@@ -151,6 +151,8 @@ export interface SubtileMetadata {
     masked_by_cut: Record<string, number>;
     /** Modelled sources whose centre pixel is inside an unmodelled object's disc. */
     covered_source_centres: number;
+    /** Their OBJECT_IDs when fitted shear-blind (masking.covered_centres: shear_blind). */
+    shear_blind?: string[];
   };
   n_quadrants: number;
   warnings: string[];

@@ -80,6 +80,18 @@ export interface SourceInfo {
   id: number;
   /** Stamp size N in pixels: one of the tiers (64, 128, 256 by default). */
   stampSize: number;
+  /**
+   * A shear-blind (nuisance) source: rendered unsheared — its (e1, e2) are its observed shape —
+   * so that it models its light without informing the shear (the shear gradient has no share of
+   * it). For sources the pixels cannot measure, e.g. a centre inside an unmodelled object's mask
+   * (engine/exposures/masking.ts; docs/inference.md "Shear-blind sources"). Default false.
+   */
+  shearBlind?: boolean;
+}
+
+/** The shear a source is rendered with: the sub-tile's, or none for a shear-blind source. */
+export function sourceShear(src: SourceInfo, g1: number, g2: number): [number, number] {
+  return src.shearBlind ? [0, 0] : [g1, g2];
 }
 
 export interface ExposureSet {

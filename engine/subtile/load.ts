@@ -94,5 +94,10 @@ export async function loadExposures(
     cfg.masking,
     cfg.data.bad_pixel_mask,
   );
+  // sources the pixels cannot measure: their light is modelled, their shape informs no shear
+  if (cfg.masking.covered_centres === 'shear_blind' && masked.summary.covered_sources.length) {
+    for (const k of masked.summary.covered_sources) built.set.sources[k].shearBlind = true;
+    masked.summary.shear_blind = masked.summary.covered_sources.map((k) => String(objectIds[built.sources[k].id]));
+  }
   return { built, masked };
 }

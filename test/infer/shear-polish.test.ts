@@ -114,6 +114,51 @@ describe('shear along the shear–shape degeneracy', () => {
     expect(Math.hypot(...again.stepG)).toBeLessThan(1e-7);
   });
 
+  it('leaves shear-blind sources out: their shapes stay, the maximum is over the others (grid oracle)', () => {
+    const sigma = 0.3;
+    const { p, eps } = scene(30, 9, [0.03, -0.02]);
+    const gStart: [number, number] = [0.01, 0.0];
+    p.g1 = gStart[0];
+    p.g2 = gStart[1];
+    eps.forEach((c, s) => {
+      [p.e1[s], p.e2[s]] = intrinsicSS(gStart, c);
+    });
+    const blind = eps.map((_, s) => s % 3 === 0);
+    const space = new ParamSpace(PRIORS, p, undefined, blind);
+    const r = shearAlongShapes(space, space.pack(p));
+    expect(r.applies).toBe(true);
+    const out = space.unpack(r.theta);
+    // oracle: grid search of Σ over the shear-measuring sources only (a blind source's prior term is constant in g)
+    const F = (g: [number, number]) => eps.reduce((acc, c, s) => acc + (blind[s] ? 0 : ba14(intrinsicSS(g, c), sigma)), 0);
+    let best: [number, number] = [0, 0];
+    let span = 0.2;
+    for (let level = 0; level < 12; level++) {
+      let bv = -Infinity;
+      let bg = best;
+      for (let i = -10; i <= 10; i++)
+        for (let j = -10; j <= 10; j++) {
+          const g: [number, number] = [best[0] + (span * i) / 10, best[1] + (span * j) / 10];
+          const v = F(g);
+          if (v > bv) {
+            bv = v;
+            bg = g;
+          }
+        }
+      best = bg;
+      span /= 5;
+    }
+    expect(Math.abs(out.g1 - best[0])).toBeLessThan(1e-6);
+    expect(Math.abs(out.g2 - best[1])).toBeLessThan(1e-6);
+    eps.forEach((c, s) => {
+      if (blind[s]) {
+        expect([out.e1[s], out.e2[s]]).toEqual([p.e1[s], p.e2[s]]);
+      } else {
+        const o = observedShape([out.g1, out.g2], [out.e1[s], out.e2[s]]);
+        expect(Math.abs(o[0] - c[0]) + Math.abs(o[1] - c[1])).toBeLessThan(1e-12);
+      }
+    });
+  });
+
   it('does not apply when a source ellipticity or the shear is fixed', () => {
     const { p } = scene(5, 3, [0, 0]);
     const fixedE = new ParamSpace({ ...PRIORS, e1: { type: 'fixed', value: 0 } }, p);

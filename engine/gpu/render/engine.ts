@@ -42,7 +42,7 @@ import { buildLayout, type BatchLayout, type SceneLayout } from '../../scene/lay
 import { defaultGpuBudget, estimateEngineBytes, formatBytes, GpuOutOfMemoryError, gpuMemoryError, layoutGpuBytes, maxBindingBytes, smallerChoice, type PsfSpectraMode } from '../../scene/memory.ts';
 import { replicateSet } from '../../scene/replicate.ts';
 import { describeLoss, GpuDeviceLostError, knownLoss, lostDevice, watchDevice } from '../device-lost.ts';
-import { allocParams, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from '../../scene/types.ts';
+import { allocParams, sourceShear, type ExposureSet, type RenderOptions, type SceneGradient, type SceneParams } from '../../scene/types.ts';
 import { fftPad, signedFreq } from '../../model/geometry.ts';
 import { spergelHlrOverR0Table } from '../../model/spergel.ts';
 
@@ -707,14 +707,15 @@ export class ShearEngine {
       validateParams(this.set, params, this.options.profile);
       for (let s = 0; s < ns; s++) {
         const o = sv * (r * ns + s);
+        const [sg1, sg2] = sourceShear(this.set.sources[s], params.g1, params.g2);
         h[o + w.flux] = params.flux[s];
         h[o + w.hlr] = params.hlr[s];
         h[o + w.e1] = params.e1[s];
         h[o + w.e2] = params.e2[s];
         h[o + w.dx] = params.dx[s];
         h[o + w.dy] = params.dy[s];
-        h[o + w.g1] = params.g1;
-        h[o + w.g2] = params.g2;
+        h[o + w.g1] = sg1;
+        h[o + w.g2] = sg2;
         if (kind === 'spergel_free') {
           // r0 = h / c_ν on the GPU; c_ν and dc/dν from the table (engine/model/spergel.ts)
           const nu = params.nu![s];
@@ -1003,8 +1004,11 @@ export class ShearEngine {
           grad.e2[s] += g[o + w.e2];
           grad.dx[s] += g[o + w.dx];
           grad.dy[s] += g[o + w.dy];
-          g1 += g[o + w.g1];
-          g2 += g[o + w.g2];
+          // a shear-blind source is rendered at g = 0: the shear has no share of its gradient
+          if (!this.set.sources[s].shearBlind) {
+            g1 += g[o + w.g1];
+            g2 += g[o + w.g2];
+          }
           if (kind === 'spergel_free') grad.nu![s] += g[o + sf.nu];
           else if (kind === 'bulge_disk') {
             grad.bulgeFrac![s] += g[o + bd.bulgeFrac];

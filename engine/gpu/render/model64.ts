@@ -28,7 +28,7 @@ import { profileConstants, profileLabel } from '../../model/profile.ts';
 import { profileParamNames } from '../../model/profile-params.ts';
 import { psfSpectra64, type PsfSpectra64 } from '../../model/psf-spectrum.ts';
 import { aliasOrdersFor, psfOversamplingOf, resolveRenderOptions, validateExposureSet, validateParams } from '../../model/validate.ts';
-import type { ExposureSet, PairGeometry, QuadrantData, RenderOptions, SceneParams } from '../../scene/types.ts';
+import { sourceShear, type ExposureSet, type PairGeometry, type QuadrantData, type RenderOptions, type SceneParams } from '../../scene/types.ts';
 import { SceneError } from '../../errors.ts';
 import { fft1d } from '../fft/fft64.ts';
 import { pixelIndex } from '../../scene/pixels.ts';
@@ -125,10 +125,11 @@ export function pairSetup64(set: ExposureSet, pairIndex: number, params: ScenePa
   const prof = profileConstants(opts.profile);
   const profile = opts.profile;
   const freeNu = profile?.type === 'spergel' && profile.free ? params.nu![s] : undefined;
+  const [g1, g2] = sourceShear(set.sources[s], params.g1, params.g2);
   const bulge =
     profile?.type === 'bulge_disk'
       ? {
-          A: galaxyMatrix(params.bulgeE1![s], params.bulgeE2![s], params.g1, params.g2),
+          A: galaxyMatrix(params.bulgeE1![s], params.bulgeE2![s], g1, g2),
           r0: params.bulgeHlr![s] / spergelHlrOverR0(profile.bulgeNu),
           exponent: 1 + profile.bulgeNu,
           frac: params.bulgeFrac![s],
@@ -145,7 +146,7 @@ export function pairSetup64(set: ExposureSet, pairIndex: number, params: ScenePa
     cx,
     cy,
     jinv,
-    A: galaxyMatrix(params.e1[s], params.e2[s], params.g1, params.g2),
+    A: galaxyMatrix(params.e1[s], params.e2[s], g1, g2),
     r0: params.hlr[s] / (freeNu === undefined ? prof.hlrOverR0 : spergelHlrOverR0(freeNu)),
     exponent: freeNu === undefined ? prof.exponent : 1 + freeNu,
     flux: params.flux[s],
@@ -469,7 +470,7 @@ function stampKey(set: ExposureSet, p: number, params: SceneParams, opts: Render
   const s = pr.source;
   const J = pr.jacobian;
   return [
-    params.flux[s], params.hlr[s], params.e1[s], params.e2[s], params.dx[s], params.dy[s], params.g1, params.g2,
+    params.flux[s], params.hlr[s], params.e1[s], params.e2[s], params.dx[s], params.dy[s], ...sourceShear(set.sources[s], params.g1, params.g2),
     pr.x, pr.y, J[0], J[1], J[2], J[3], set.sources[s].stampSize, set.psfSize, opts.fftFactor, opts.pixelResponse ? 1 : 0,
     psfOversamplingOf(set), aliasOrdersFor(set, opts), profileLabel(opts.profile),
     ...profileParamNames(opts.profile).map((k) => params[k]![s]),
