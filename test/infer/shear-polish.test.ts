@@ -57,6 +57,28 @@ function scene(n: number, seed: number, gTrue: [number, number]) {
   return { p, eps };
 }
 
+/** Maximum of F over g by a nested grid search (21 × 21 points, the span shrunk 5× per level). */
+function gridMax(F: (g: [number, number]) => number): [number, number] {
+  let best: [number, number] = [0, 0];
+  let span = 0.2;
+  for (let level = 0; level < 12; level++) {
+    let bv = -Infinity;
+    let bg = best;
+    for (let i = -10; i <= 10; i++)
+      for (let j = -10; j <= 10; j++) {
+        const g: [number, number] = [best[0] + (span * i) / 10, best[1] + (span * j) / 10];
+        const v = F(g);
+        if (v > bv) {
+          bv = v;
+          bg = g;
+        }
+      }
+    best = bg;
+    span /= 5;
+  }
+  return best;
+}
+
 describe('shear along the shear–shape degeneracy', () => {
   it('finds the maximum of Σ log p_e(e(g)) over g with every observed shape kept (nested grid, Seitz–Schneider)', () => {
     const sigma = 0.3;
@@ -77,23 +99,7 @@ describe('shear along the shear–shape degeneracy', () => {
     const out = space.unpack(r.theta);
     // oracle: nested grid search of the same objective, written independently
     const F = (g: [number, number]) => eps.reduce((acc, c) => acc + ba14(intrinsicSS(g, c), sigma), 0);
-    let best: [number, number] = [0, 0];
-    let span = 0.2;
-    for (let level = 0; level < 12; level++) {
-      let bv = -Infinity;
-      let bg = best;
-      for (let i = -10; i <= 10; i++)
-        for (let j = -10; j <= 10; j++) {
-          const g: [number, number] = [best[0] + (span * i) / 10, best[1] + (span * j) / 10];
-          const v = F(g);
-          if (v > bv) {
-            bv = v;
-            bg = g;
-          }
-        }
-      best = bg;
-      span /= 5;
-    }
+    const best = gridMax(F);
     console.log(`shear-polish: start (${gStart.join(', ')}) → (${out.g1.toFixed(8)}, ${out.g2.toFixed(8)}); grid oracle (${best[0].toFixed(8)}, ${best[1].toFixed(8)}); ${r.message}`);
     expect(Math.abs(out.g1 - best[0])).toBeLessThan(1e-6);
     expect(Math.abs(out.g2 - best[1])).toBeLessThan(1e-6);
@@ -130,23 +136,7 @@ describe('shear along the shear–shape degeneracy', () => {
     const out = space.unpack(r.theta);
     // oracle: grid search of Σ over the shear-measuring sources only (a blind source's prior term is constant in g)
     const F = (g: [number, number]) => eps.reduce((acc, c, s) => acc + (blind[s] ? 0 : ba14(intrinsicSS(g, c), sigma)), 0);
-    let best: [number, number] = [0, 0];
-    let span = 0.2;
-    for (let level = 0; level < 12; level++) {
-      let bv = -Infinity;
-      let bg = best;
-      for (let i = -10; i <= 10; i++)
-        for (let j = -10; j <= 10; j++) {
-          const g: [number, number] = [best[0] + (span * i) / 10, best[1] + (span * j) / 10];
-          const v = F(g);
-          if (v > bv) {
-            bv = v;
-            bg = g;
-          }
-        }
-      best = bg;
-      span /= 5;
-    }
+    const best = gridMax(F);
     expect(Math.abs(out.g1 - best[0])).toBeLessThan(1e-6);
     expect(Math.abs(out.g2 - best[1])).toBeLessThan(1e-6);
     eps.forEach((c, s) => {
