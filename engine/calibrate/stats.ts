@@ -49,6 +49,15 @@ export interface CalibrationFit extends Member {
    * `shear.laplace_marginal.map_g`), or G1/G2 themselves when they are the MAP's; absent otherwise.
    */
   mapG?: [number, number];
+  /** Sources the fit made shear-blind (metadata `unmodelled.shear_blind`; absent: not recorded). */
+  nShearBlind?: number;
+}
+
+/** How many fits had shear-blind sources, and how many such sources in all (ok fits with sources). */
+export function shearBlindTally(fits: readonly CalibrationFit[]): { fits: number; with_shear_blind: number; sources: number; max_per_fit: number } {
+  const ok = fits.filter((f) => f.status === 'ok' && f.nSources > 0);
+  const n = ok.map((f) => f.nShearBlind ?? 0);
+  return { fits: ok.length, with_shear_blind: n.filter((v) => v > 0).length, sources: n.reduce((a, b) => a + b, 0), max_per_fit: n.reduce((a, b) => Math.max(a, b), 0) };
 }
 
 /**

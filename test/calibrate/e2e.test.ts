@@ -168,6 +168,19 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
     }
     expect(j.results.map_of_same_fits.estimates.m1.mean).not.toBe(E.m1.mean);
     expect(j.fits[0].map_g1).toEqual(expect.any(Number));
+    // shear-blind sources (masking.covered_centres): the tally counts each fit's metadata list
+    let blindSum = 0;
+    let blindFits = 0;
+    for (const m of MEMBERS)
+      for (const [r, c] of SUBTILES) {
+        const meta = parseYaml(readFileSync(join(out, 'sims', 'seed_1', memberLabel(m), 'results', `metadata_${TILE}_${r}_${c}.yaml`), 'utf8')) as { unmodelled?: { shear_blind?: string[] } };
+        const n = meta.unmodelled?.shear_blind?.length ?? 0;
+        blindSum += n;
+        if (n) blindFits++;
+        expect(j.fits.find((x: { sim: string; row: number; col: number }) => x.sim === memberLabel(m) && x.row === r && x.col === c).n_shear_blind).toBe(n);
+      }
+    expect(j.results.shear_blind).toMatchObject({ fits: 16, sources: blindSum, with_shear_blind: blindFits });
+    expect(line1.shear_blind).toEqual(j.results.shear_blind);
 
     // the estimator itself (noise-free, shape noise cancelled): the default priors must not
     // shrink the shear — SHINE's N(0, 0.05) shear prior gives m ≈ −0.5 on these 1–2-source

@@ -15,7 +15,7 @@ import {
   checkRotations, formatSeeds, type Member, type Rotations,
 } from '../../engine/calibrate/design.ts';
 import {
-  summarize, mapShearFits, setEstimate, bootstrapClusterMeans, robustSd, sd, mean, pullStats, type CalibrationFit, type FitStatus,
+  summarize, mapShearFits, shearBlindTally, setEstimate, bootstrapClusterMeans, robustSd, sd, mean, pullStats, type CalibrationFit, type FitStatus,
 } from '../../engine/calibrate/stats.ts';
 import { deriveConfig, deepMerge, SHINE_PRIORS } from '../../engine/calibrate/config.ts';
 import { calibrationFits, FITS_EXTNAME, SUMMARY_EXTNAME } from '../../engine/calibrate/table.ts';
@@ -486,3 +486,19 @@ describe('outputs', () => {
 
 // keep the Member type referenced (documentation of the synthetic model)
 export type _M = Member;
+
+describe('shearBlindTally', () => {
+  it('counts the shear-blind sources of ok fits with sources only', () => {
+    const base = { component: 1 as const, sign: 1 as const, rotation: 0, rotations: 4 as const, seed: 1, tileId: 1, row: 0, col: 0, gTrue1: 0.02, gTrue2: 0, g1: 0.02, g2: 0, g1Err: 0.01, g2Err: 0.01, converged: true, nSources: 30 };
+    const fits: CalibrationFit[] = [
+      { ...base, status: 'ok', nShearBlind: 3 },
+      { ...base, status: 'ok', nShearBlind: 0 },
+      { ...base, status: 'ok' }, // not recorded: counted as none
+      { ...base, status: 'ok', nShearBlind: 1 },
+      { ...base, status: 'failed', nShearBlind: 9 },
+      { ...base, status: 'empty', nSources: 0, nShearBlind: 5 },
+    ];
+    expect(shearBlindTally(fits)).toEqual({ fits: 4, with_shear_blind: 2, sources: 4, max_per_fit: 3 });
+    expect(shearBlindTally([])).toEqual({ fits: 0, with_shear_blind: 0, sources: 0, max_per_fit: 0 });
+  });
+});
