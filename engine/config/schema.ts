@@ -388,9 +388,19 @@ export const DistributedSchema = z.strictObject({
  * Their footprint (a disc) is OR-ed into the quadrant's in-memory flags as UNMODELLED_FLAG_BIT and
  * left out of the likelihood like a flagged pixel.
  */
+/** The selection cuts whose removed objects `masking.unmodelled: model` may model as nuisance galaxies. */
+export const MODELLABLE_CUTS = ['snr', 'vis_det', 'spurious', 'det_quality', 'snr_max', 'deblended', 'max_per_sub_tile', 'outside_extended_area'] as const;
+
 export const MaskingSchema = z.strictObject({
-  /** 'mask': mask every unmodelled object's footprint; 'none': leave its pixels in the likelihood. */
-  unmodelled: z.enum(['mask', 'none']).default('mask'),
+  /**
+   * 'mask': mask every unmodelled object's footprint; 'model': model the extended ones (cut in
+   * `model_cuts`, not point-like, catalog flux and size known, centre under a modelled stamp) as
+   * shear-blind nuisance galaxies and mask the rest (stars, flagged objects); 'none': leave their
+   * pixels in the likelihood.
+   */
+  unmodelled: z.enum(['mask', 'model', 'none']).default('mask'),
+  /** With unmodelled: model, the cuts (manifest `unmodelled.cut`) whose objects are modelled rather than masked. */
+  model_cuts: z.array(z.enum(MODELLABLE_CUTS)).default(['snr', 'snr_max', 'deblended', 'max_per_sub_tile', 'outside_extended_area']),
   /** Footprint radius = footprint_scale × SEMIMAJOR_AXIS (× data.pixel_scale: arcsec). */
   footprint_scale: positive().default(3),
   /** Smallest footprint radius (arcsec). */

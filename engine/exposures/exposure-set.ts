@@ -19,7 +19,7 @@ import { readPsfGrid, type PsfGrid } from '../data/psf/index.ts';
 import { quadrantBackground } from '../data/background.ts';
 import { fluxConversion } from '../data/catalog/index.ts';
 import { chooseTier, stampCorner } from '../model/geometry.ts';
-import { activeBlocks, compactQuadrant, visibleFootprints } from '../scene/pixels.ts';
+import { activeBlocks, compactQuadrant, stampCoverIndex, visibleFootprints, type StampCoverIndex } from '../scene/pixels.ts';
 import { allocParams, type ExposureSet, type PairGeometry, type QuadrantData, type SceneParams, type SourceInfo } from '../scene/types.ts';
 
 /** Where one quadrant's data live. */
@@ -51,6 +51,12 @@ export interface SourceRef {
   e2?: number;
   /** In the sub-tile core (results reported) or only in the margin. */
   core: boolean;
+  /**
+   * A nuisance candidate (masking.unmodelled: model): kept only when its centre pixel lies under
+   * some ordinary source's visible stamp in some quadrant; then shear-blind and `nuisance`
+   * (SourceInfo), after every ordinary source. Default false.
+   */
+  nuisance?: boolean;
 }
 
 export interface ExposureSetOptions {
@@ -94,6 +100,8 @@ export interface BuiltExposureSet {
   sources: SourceRef[];
   /** Sources dropped because no quadrant sees them. */
   dropped: SourceRef[];
+  /** Nuisance candidates not modelled: their centre lies under no ordinary source's stamp. */
+  nuisanceOutside: SourceRef[];
   quadrants: QuadrantInfo[];
   /** Each quadrant's WCS (from its SCI header), in ExposureSet order: e.g. to mask unmodelled objects. */
   wcs: Wcs[];
@@ -204,9 +212,15 @@ async function build(
   const refFactor = infos[0].aduPerUJy;
   const kept: SourceRef[] = [];
   const dropped: SourceRef[] = [];
+  const nuisanceOutside: SourceRef[] = [];
   const sources: SourceInfo[] = [];
   const pairs: PairGeometry[] = [];
-  for (const s of sourceRefs) {
+  // ordinary sources first, then the nuisance candidates, kept where ordinary stamps cover their centre
+  const ordinary = sourceRefs.filter((s) => !s.nuisance);
+  const candidates = sourceRefs.filter((s) => s.nuisance);
+  let cover: StampCoverIndex[] | null = null;
+  for (const s of [...ordinary, ...candidates]) {
+    if (s.nuisance && !cover) cover = infos.map((q, j) => stampCoverIndex(q.width, q.height, visibleFootprints(pairs, j, (k) => sources[k].stampSize)));
     if (!(Number.isFinite(s.ra) && Number.isFinite(s.dec) && s.hlr > 0 && Number.isFinite(s.fluxUJy))) {
       throw new DataError(`source ${s.id}: invalid catalog values (ra ${s.ra}, dec ${s.dec}, hlr ${s.hlr}, flux ${s.fluxUJy})`, { field: 'sources' });
     }
@@ -226,15 +240,20 @@ async function build(
       mine.push({ source: sources.length, quadrant: j, x, y, jacobian: [jac[0], jac[1], jac[2], jac[3]], psf, visible: true });
       infos[j].visibleSources++;
     }
+    if (s.nuisance && !mine.some((p) => cover![p.quadrant].covers(p.x, p.y))) {
+      nuisanceOutside.push(s);
+      for (const p of mine) infos[p.quadrant].visibleSources--;
+      continue;
+    }
     if (!mine.length) {
       dropped.push(s);
       continue;
     }
-    sources.push({ id: s.id, stampSize });
+    sources.push(s.nuisance ? { id: s.id, stampSize, shearBlind: true, nuisance: true } : { id: s.id, stampSize });
     pairs.push(...mine);
     kept.push(s);
   }
-  if (!kept.length) throw new DataError(`none of the ${sourceRefs.length} sources falls on any of the ${nq} quadrants`, { field: 'sources' });
+  if (!kept.some((s) => !s.nuisance)) throw new DataError(`none of the ${ordinary.length} sources falls on any of the ${nq} quadrants`, { field: 'sources' });
   const psfSize = psfs[0].stampSize;
   const psfOversampling = psfs[0].oversampling;
   const where = (j: number) => `${quadrantRefs[j].psf.file} [${quadrantRefs[j].psf.hdu}]`;
@@ -288,8 +307,10 @@ async function build(
     });
     infos[j].background = bkg.kind === 'map' ? { kind: 'map' } : { kind: 'clipped', value: bkg.value };
     const dense: QuadrantData = { name: ref.id, width, height, sci: sci.data, rms: rms.data, flags, background: bkg.kind === 'map' ? bkg.map : bkg.value };
-    quadrants.push(opts.compact ? compactQuadrant(dense, activeBlocks(width, height, visibleFootprints(pairs, j, (k) => sources[k].stampSize))) : dense);
+    // only the ordinary sources' blocks: a nuisance stamp adds no pixel to the likelihood (SourceInfo.nuisance)
+    const ordinaryPairs = pairs.filter((p) => !sources[p.source].nuisance);
+    quadrants.push(opts.compact ? compactQuadrant(dense, activeBlocks(width, height, visibleFootprints(ordinaryPairs, j, (k) => sources[k].stampSize))) : dense);
   }
   onProgress?.(2 * nq, 2 * nq, 'done');
-  return { set: { quadrants, sources, pairs, psfSize, psfOversampling }, init, sources: kept, dropped, quadrants: infos, wcs, warnings };
+  return { set: { quadrants, sources, pairs, psfSize, psfOversampling }, init, sources: kept, dropped, nuisanceOutside, quadrants: infos, wcs, warnings };
 }

@@ -206,7 +206,7 @@ export interface UnmodelledList {
 }
 
 export interface UnmodelledMaskSummary {
-  mode: 'mask' | 'none';
+  mode: 'mask' | 'model' | 'none';
   /** The in-memory FLG bit (UNMODELLED_FLAG_BIT). */
   bit: number;
   /** Objects listed in the manifest (null: the manifest has no list — written by an older prepare). */
@@ -215,6 +215,9 @@ export interface UnmodelledMaskSummary {
   masked: number;
   /** Those per reason (manifest `cut`). */
   masked_by_cut: Record<string, number>;
+  /** Listed objects modelled as nuisance galaxies instead (masking.unmodelled: model), and per reason. */
+  modelled: number;
+  modelled_by_cut: Record<string, number>;
   /** Modelled sources whose centre pixel lies inside an unmodelled object's disc in some quadrant. */
   covered_source_centres: number;
   /** Those sources (ExposureSet indices, ascending). */
@@ -232,6 +235,8 @@ export interface ApplyMaskInput {
   pairs: Array<{ source: number; quadrant: number; x: number; y: number; visible: boolean }>;
   /** A modelled source's name for the warnings (e.g. its OBJECT_ID). */
   sourceName: (source: number) => string;
+  /** Indices into the list of the objects modelled as nuisance sources (masking.unmodelled: model): not masked. */
+  modelled?: ReadonlySet<number>;
 }
 
 function sameRule(a: MaskRadiusRule, b: MaskRadiusRule): boolean {
@@ -239,7 +244,8 @@ function sameRule(a: MaskRadiusRule, b: MaskRadiusRule): boolean {
 }
 
 /**
- * Masks the listed unmodelled objects (masking.unmodelled: mask) by OR-ing UNMODELLED_FLAG_BIT
+ * Masks the listed unmodelled objects (masking.unmodelled: mask; with model, all but those modelled as
+ * nuisance sources, `input.modelled`) by OR-ing UNMODELLED_FLAG_BIT
  * into the quadrants' flags, in place. Returns the mask the engine must apply (badPixelMask with
  * the bit when masking), the summary for the metadata, and warnings: no list in the manifest, a
  * list searched with other radii, input FLG data using the bit, modelled source centres covered.
@@ -259,6 +265,8 @@ export function applyUnmodelledMask(
     listed: list ? list.ra.length : null,
     masked: 0,
     masked_by_cut: {},
+    modelled: 0,
+    modelled_by_cut: {},
     covered_source_centres: 0,
     covered_sources: [],
     pixels: input.quadrants.map(() => 0),
@@ -282,7 +290,14 @@ export function applyUnmodelledMask(
       `the manifest's unmodelled objects were searched with other masking radii (${JSON.stringify(list.search.rule)}) than this configuration's (${JSON.stringify(rule)}); objects that only the new radii bring within reach are missing: re-run shine prepare`,
     );
   }
-  const objects: UnmodelledObject[] = list.ra.map((ra, k) => ({ ra, dec: list.dec[k], mag: list.mag[k], semimajorArcsec: list.semimajor_arcsec[k], pointLike: list.point_like[k] }));
+  // the objects modelled as nuisance sources are not masked: their light is in the model
+  const modelled = input.modelled ?? new Set<number>();
+  const kept = list.ra.map((_, k) => k).filter((k) => !modelled.has(k));
+  for (const k of modelled) {
+    summary.modelled++;
+    summary.modelled_by_cut[list.cut[k]] = (summary.modelled_by_cut[list.cut[k]] ?? 0) + 1;
+  }
+  const objects: UnmodelledObject[] = kept.map((k) => ({ ra: list.ra[k], dec: list.dec[k], mag: list.mag[k], semimajorArcsec: list.semimajor_arcsec[k], pointLike: list.point_like[k] }));
   const res = maskUnmodelled(
     input.quadrants.map((q, j) => ({ name: q.name, width: q.width, height: q.height, flags: q.flags, wcs: input.wcs[j], ...(q.blocks ? { blocks: q.blocks } : {}) })),
     objects,
@@ -290,10 +305,11 @@ export function applyUnmodelledMask(
     bit,
   );
   summary.pixels = res.maskedPerQuadrant;
-  res.touched.forEach((t, k) => {
+  res.touched.forEach((t, i) => {
     if (!t) return;
+    const cut = list.cut[kept[i]];
     summary.masked++;
-    summary.masked_by_cut[list.cut[k]] = (summary.masked_by_cut[list.cut[k]] ?? 0) + 1;
+    summary.masked_by_cut[cut] = (summary.masked_by_cut[cut] ?? 0) + 1;
   });
   // modelled sources whose centre pixel got masked
   const covered = new Set<number>();

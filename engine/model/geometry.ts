@@ -33,11 +33,12 @@ export function chooseTier(hlrPixels: number, tiers: readonly number[] = [64, 12
   return tiers[tiers.length - 1];
 }
 
-/** Per quadrant, 1 where at least one visible stamp covers the pixel. */
+/** Per quadrant, 1 where at least one visible stamp of a non-nuisance source covers the pixel (the likelihood's pixels). */
 export function coverageMasks(set: ExposureSet): Uint8Array[] {
   const cov = set.quadrants.map((q) => new Uint8Array(q.width * q.height));
   for (const pr of set.pairs) {
-    if (!pr.visible) continue;
+    // a nuisance source's stamp renders into the covered pixels but adds none (SourceInfo.nuisance)
+    if (!pr.visible || set.sources[pr.source].nuisance) continue;
     const q = set.quadrants[pr.quadrant];
     const N = set.sources[pr.source].stampSize;
     const cx = stampCorner(pr.x, N);

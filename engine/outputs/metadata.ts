@@ -141,7 +141,7 @@ export interface SubtileMetadata {
   plan?: Record<string, unknown>;
   /** Masking of unmodelled catalog objects (config `masking`; docs/config.md). */
   unmodelled?: {
-    mode: 'mask' | 'none';
+    mode: 'mask' | 'model' | 'none';
     /** The in-memory FLG bit of the mask (0x40000000). */
     flag_bit: number;
     /** Objects listed in the manifest; null: the manifest has no list (older prepare). */
@@ -149,6 +149,9 @@ export interface SubtileMetadata {
     /** Listed objects whose disc holds at least one quadrant pixel. */
     masked: number;
     masked_by_cut: Record<string, number>;
+    /** Listed objects modelled as shear-blind nuisance galaxies (masking.unmodelled: model), and per reason. */
+    modelled?: number;
+    modelled_by_cut?: Record<string, number>;
     /** Modelled sources whose centre pixel is inside an unmodelled object's disc. */
     covered_source_centres: number;
     /** Their OBJECT_IDs when fitted shear-blind (masking.covered_centres: shear_blind). */
@@ -204,7 +207,7 @@ export const SubtileMetadataSchema = z.looseObject({
     .optional(),
   render: z.looseObject({ psf_oversampling: int().min(1), alias_orders: int().min(0) }).optional(),
   unmodelled: z
-    .looseObject({ mode: z.enum(['mask', 'none']), flag_bit: int(), listed: int().min(0).nullable(), masked: int().min(0), covered_source_centres: int().min(0) })
+    .looseObject({ mode: z.enum(['mask', 'model', 'none']), flag_bit: int(), listed: int().min(0).nullable(), masked: int().min(0), covered_source_centres: int().min(0) })
     .optional(),
   n_quadrants: int().min(0),
   warnings: z.array(z.string()),

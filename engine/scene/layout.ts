@@ -114,7 +114,8 @@ export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: Layou
     const y0 = Math.max(0, p.cy);
     const y1 = Math.min(ql.height, p.cy + p.n);
     if (x0 >= x1 || y0 >= y1) continue;
-    for (let y = y0; y < y1; y++) cov.fill(1, y * ql.width + x0, y * ql.width + x1);
+    // a nuisance source's stamp adds no pixel to the likelihood (SourceInfo.nuisance), but its blocks are rendered
+    if (!set.sources[p.source].nuisance) for (let y = y0; y < y1; y++) cov.fill(1, y * ql.width + x0, y * ql.width + x1);
     for (let by = Math.floor(y0 / BLOCK_H); by <= Math.floor((y1 - 1) / BLOCK_H); by++)
       for (let bx = Math.floor(x0 / BLOCK_W); bx <= Math.floor((x1 - 1) / BLOCK_W); bx++) ql.blockIndex[by * ql.nbx + bx] = 0;
   }

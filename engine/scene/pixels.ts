@@ -71,6 +71,42 @@ export function visibleFootprints(
   return out;
 }
 
+/** Which pixels of a quadrant some stamp covers, answered without a per-pixel map (a realistic sub-tile has 52 crops of 4k × 2k pixels). */
+export interface StampCoverIndex {
+  /** Whether the pixel holding position (x, y) (0-based, pixel i spans [i − 0.5, i + 0.5)) lies under one of the footprints. */
+  covers(x: number, y: number): boolean;
+}
+
+/** A coarse grid (64-pixel cells) of the footprints touching each cell: a query checks one cell's few footprints. */
+export function stampCoverIndex(width: number, height: number, stamps: readonly StampFootprint[]): StampCoverIndex {
+  const CELL = 64;
+  const ncx = Math.max(1, Math.ceil(width / CELL));
+  const cells = new Map<number, StampFootprint[]>();
+  for (const s of stamps) {
+    const x0 = Math.max(0, s.cx);
+    const x1 = Math.min(width, s.cx + s.n);
+    const y0 = Math.max(0, s.cy);
+    const y1 = Math.min(height, s.cy + s.n);
+    if (x0 >= x1 || y0 >= y1) continue;
+    for (let gy = Math.floor(y0 / CELL); gy <= Math.floor((y1 - 1) / CELL); gy++)
+      for (let gx = Math.floor(x0 / CELL); gx <= Math.floor((x1 - 1) / CELL); gx++) {
+        const k = gy * ncx + gx;
+        const list = cells.get(k);
+        if (list) list.push(s);
+        else cells.set(k, [s]);
+      }
+  }
+  return {
+    covers(x: number, y: number): boolean {
+      const px = Math.round(x);
+      const py = Math.round(y);
+      if (!(px >= 0 && py >= 0 && px < width && py < height)) return false;
+      const list = cells.get(Math.floor(py / CELL) * ncx + Math.floor(px / CELL));
+      return !!list && list.some((s) => px >= s.cx && px < s.cx + s.n && py >= s.cy && py < s.cy + s.n);
+    },
+  };
+}
+
 /** Index of pixel (x, y) in the quadrant's pixel arrays, −1 when it lies outside the crop or is not kept. */
 export function pixelIndex(q: { width: number; height: number; blocks?: ActiveBlocks }, x: number, y: number): number {
   if (x < 0 || y < 0 || x >= q.width || y >= q.height) return -1;

@@ -87,6 +87,14 @@ export interface SourceInfo {
    * (engine/exposures/masking.ts; docs/inference.md "Shear-blind sources"). Default false.
    */
   shearBlind?: boolean;
+  /**
+   * A nuisance source: an object the catalog selection did not keep, modelled only so that its
+   * light is in the model (masking.unmodelled: model; docs/config.md). Its stamp adds no pixel to
+   * the likelihood: a pixel counts only where some other source's stamp covers it, so modelling a
+   * neighbour never brings in pixels whose own neighbours nobody listed. Not reported in the
+   * catalog. Set together with `shearBlind`. Default false.
+   */
+  nuisance?: boolean;
 }
 
 /** The shear a source is rendered with: the sub-tile's, or none for a shear-blind source. */

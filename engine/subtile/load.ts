@@ -39,6 +39,36 @@ export async function loadSources(manifest: Manifest, cfg: ShineConfig, io: { op
   return srcRefs;
 }
 
+/**
+ * The unmodelled objects that masking.unmodelled: model models as nuisance galaxies (docs/config.md):
+ * cut in `masking.model_cuts`, not point-like (a star is not a galaxy; it stays masked), with a
+ * positive catalog flux and a known size. Their SourceRef ids follow the manifest's sources: id
+ * n_sources + k for the list's object k (`sourceNames` resolves both). Empty for the other modes.
+ */
+export function nuisanceCandidates(manifest: Manifest, cfg: ShineConfig): SourceRef[] {
+  const u = manifest.unmodelled;
+  if (cfg.masking.unmodelled !== 'model' || !u) return [];
+  const cuts = new Set<string>(cfg.masking.model_cuts);
+  const [lo, hi] = cfg.sources.hlr_clip_arcsec;
+  const nSrc = manifest.sources.row.length;
+  const out: SourceRef[] = [];
+  u.ra.forEach((ra, k) => {
+    const flux = u.flux[k];
+    const a = u.semimajor_arcsec[k];
+    if (!cuts.has(u.cut[k]) || u.point_like[k] || !(flux > 0 && Number.isFinite(flux)) || !(a > 0 && Number.isFinite(a))) return;
+    // the same catalog size → hlr rule as the sources (SEMIMAJOR_AXIS, clipped to sources.hlr_clip_arcsec)
+    const hlr = halfLightRadius([a / cfg.data.pixel_scale], { scale: cfg.data.pixel_scale, min: lo, max: hi }).hlr[0];
+    out.push({ id: nSrc + k, ra, dec: u.dec[k], fluxUJy: flux, hlr, e1: 0, e2: 0, core: false, nuisance: true });
+  });
+  return out;
+}
+
+/** OBJECT_ID of a SourceRef id: a manifest source's, or (nuisance sources) an unmodelled object's. */
+export function sourceNames(manifest: Manifest): (id: number) => string {
+  const nSrc = manifest.sources.object_id.length;
+  return (id) => (id < nSrc ? manifest.sources.object_id[id] : (manifest.unmodelled?.object_id[id - nSrc] ?? `#${id}`));
+}
+
 export interface LoadedExposures {
   built: BuiltExposureSet;
   /** The unmodelled-object mask: the FLG bits the engine masks (`engineMask`), its summary and warnings. */
@@ -73,7 +103,8 @@ export async function loadExposures(
   });
   const built = await buildExposureSet(
     qRefs,
-    srcRefs,
+    // the nuisance candidates after the sources (masking.unmodelled: model; none otherwise)
+    [...srcRefs, ...nuisanceCandidates(manifest, cfg)],
     {
       tiers: cfg.stamps.tiers,
       badPixelMask: cfg.data.bad_pixel_mask,
@@ -87,9 +118,19 @@ export async function loadExposures(
   // the profile's own parameters (free ν, bulge) start from the profile: ν as configured, B/T 0.3,
   // the bulge half the disk's catalog size and round like the disk (engine/model/profile-params.ts)
   ensureProfileParams(built.init, profileFromConfig(cfg.gal.profile));
-  const objectIds = manifest.sources.object_id;
+  const name = sourceNames(manifest);
+  // the unmodelled objects now modelled as nuisance sources (their list index) are not masked
+  const nSrc = manifest.sources.row.length;
+  const modelled = new Set(built.sources.filter((s) => s.nuisance).map((s) => s.id - nSrc));
   const masked = applyUnmodelledMask(
-    { quadrants: built.set.quadrants, wcs: built.wcs, pairs: built.set.pairs, sourceName: (k) => objectIds[built.sources[k].id] },
+    {
+      quadrants: built.set.quadrants,
+      wcs: built.wcs,
+      // the sources whose centre a mask may cover: the ordinary ones (a nuisance source is shear-blind already)
+      pairs: built.set.pairs.filter((p) => !built.set.sources[p.source].nuisance),
+      sourceName: (k) => name(built.sources[k].id),
+      modelled,
+    },
     manifest.unmodelled,
     cfg.masking,
     cfg.data.bad_pixel_mask,
@@ -97,7 +138,7 @@ export async function loadExposures(
   // sources the pixels cannot measure: their light is modelled, their shape informs no shear
   if (cfg.masking.covered_centres === 'shear_blind' && masked.summary.covered_sources.length) {
     for (const k of masked.summary.covered_sources) built.set.sources[k].shearBlind = true;
-    masked.summary.shear_blind = masked.summary.covered_sources.map((k) => String(objectIds[built.sources[k].id]));
+    masked.summary.shear_blind = masked.summary.covered_sources.map((k) => name(built.sources[k].id));
   }
   return { built, masked };
 }

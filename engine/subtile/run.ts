@@ -24,7 +24,7 @@ import { defaultGpuBudget } from '../scene/memory.ts';
 import { countPipelines, gpuBytesByCategory, median, timeEvaluations, type StagePerformance } from '../bench/probe.ts';
 import type { TraceSink } from '../bench/trace.ts';
 import type { GpuKernelTimer } from '../bench/gpu-timer.ts';
-import { loadExposures, loadSources } from './load.ts';
+import { loadExposures, loadSources, sourceNames } from './load.ts';
 import { fitSubtile } from './fit.ts';
 import { emptyResult, quadrantImages, type CoreSourceResult, type QuadrantImages, type SubtileResult } from './result.ts';
 
@@ -99,7 +99,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   t = performance.now();
   const { built, masked } = await loadExposures(manifest, cfg, io, srcRefs, { progress, pixels: opts.pixels ?? 'active-blocks' });
   const pixelMask = masked.engineMask;
-  const objectIds = manifest.sources.object_id;
+  const nameOf = sourceNames(manifest);
   warnings.push(...built.warnings, ...masked.warnings);
   timings.loadMs = performance.now() - t;
   opts.trace?.span({ name: 'quadrants (pixels, WCS, PSF, background, mask)', cat: 'load', startMs: t, durMs: timings.loadMs, track: 'cpu' });
@@ -264,7 +264,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     const core: CoreSourceResult[] = coreIdx.map((i) => {
       const s = built.sources[i];
       return {
-        objectId: objectIds[s.id],
+        objectId: nameOf(s.id),
         ra: s.ra,
         dec: s.dec,
         flux: p.flux[i],
@@ -310,7 +310,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       evaluations: (map?.evaluations ?? 0) + (lap?.evaluations ?? 0) + (post?.evaluations ?? 0),
       lossHistory: post ? post.lossHistory : map!.lossHistory,
       laplaceOk: lap?.ok ?? false,
-      laplaceDropped: (lap?.droppedSources ?? []).map((i) => objectIds[built.sources[i].id]),
+      laplaceDropped: (lap?.droppedSources ?? []).map((i) => nameOf(built.sources[i].id)),
       laplaceMessage: lap?.message ?? (map ? 'not computed (inference.map.laplace: false)' : 'not computed (no MAP: init is catalog)'),
       laplaceNewtonStepG: lap?.newtonStepG ?? null,
       shearAlongShapes: map?.shearAlongShapes ?? null,
@@ -318,14 +318,14 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       laplaceMarginal: marginal
         ? {
             applied: marginal.applied, mapG: [p.g1, p.g2], stepG: marginal.stepG, gradC: marginal.gradC, delta: marginal.delta, evaluations: marginal.evaluations, message: marginal.message,
-            largest: marginal.largest.map((q) => ({ objectIds: q.sources.map((i) => String(objectIds[built.sources[i].id])), gradC: q.gradC })),
+            largest: marginal.largest.map((q) => ({ objectIds: q.sources.map((i) => nameOf(built.sources[i].id)), gradC: q.gradC })),
           }
         : null,
       newtonPolish: polish ? { applied: polish.applied, stepG: polish.stepG, nextStepG: polish.nextStepG, message: polish.message } : null,
       population,
       nSourcesCore: coreIdx.length,
       nSourcesExtended: manifest.n_sources_extended,
-      nSourcesModelled: built.sources.length,
+      nSourcesModelled: built.sources.filter((s) => !s.nuisance).length,
       nQuadrants: built.set.quadrants.length,
       pairs: engine.stats.pairs,
       core,
