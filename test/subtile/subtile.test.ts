@@ -16,6 +16,13 @@ import { openFits } from '../../platform/node/files.ts';
 import { subtileOutputsComplete } from '../../platform/node/outputs.ts';
 import { writeFits, type HduSpec } from '../../engine/data/fits/index.ts';
 import { parse as parseYaml } from 'yaml';
+import { loadConfig } from '../../platform/node/config.ts';
+import { manifestFileName, parseManifest } from '../../engine/tiling/manifest.ts';
+import { loadExposures, loadSources, sourceNames } from '../../engine/subtile/load.ts';
+import { coverageMasks, stampCorner } from '../../engine/model/geometry.ts';
+import type { ShineConfig } from '../../engine/config/index.ts';
+import type { ExposureSet } from '../../engine/scene/types.ts';
+import type { OpenOptions } from '../../engine/data/fits/index.ts';
 
 const TILE = 102018211;
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -214,5 +221,60 @@ describe('bad input gives a clear error or a documented empty result', () => {
     const s = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(s.status).toBe('empty');
     expect(s.warnings.join(' ')).toMatch(/masked/);
+  }, 300_000);
+});
+
+describe('masking.unmodelled: model on the ci simulation', () => {
+  it('models the extended unmodelled objects whose centre an ordinary stamp covers as shear-blind nuisance sources, and masks the rest', async () => {
+    const base = await loadConfig(join(dir, 'sim', 'config.yaml'));
+    const manifest = parseManifest(await readFile(join(base.distributed.scratch_dir, `tile_${TILE}`, manifestFileName(TILE, row, col)), 'utf8'));
+    const u = manifest.unmodelled!;
+    const io = { openFits: (p: string, o?: OpenOptions) => openFits(p, o) };
+    const progress = () => {};
+    const srcRefs = await loadSources(manifest, base, io, progress);
+    const modelCfg: ShineConfig = { ...base, masking: { ...base.masking, unmodelled: 'model' } };
+    const masked = await loadExposures(manifest, base, io, srcRefs, { progress, pixels: 'crop' });
+    const model = await loadExposures(manifest, modelCfg, io, srcRefs, { progress, pixels: 'crop' });
+    const nOrd = masked.built.sources.length;
+    const nSrc = manifest.sources.row.length;
+    // the ordinary sources are unchanged and come first; the nuisance sources follow, shear-blind
+    expect(model.built.sources.slice(0, nOrd).map((s) => s.id)).toEqual(masked.built.sources.map((s) => s.id));
+    const set = model.built.set;
+    expect(set.sources.slice(0, nOrd).every((s) => !s.nuisance)).toBe(true);
+    expect(set.sources.slice(nOrd).every((s) => s.nuisance && s.shearBlind)).toBe(true);
+    // brute force: a listed object is modelled iff its cut is a model cut, it is not point-like, its flux and size are known,
+    // and its centre pixel lies under some ordinary source's visible stamp in some quadrant
+    const cuts = new Set<string>(modelCfg.masking.model_cuts);
+    const expected: number[] = [];
+    u.ra.forEach((ra, k) => {
+      if (!cuts.has(u.cut[k]) || u.point_like[k] || !(u.flux[k] > 0) || !(u.semimajor_arcsec[k] > 0)) return;
+      const covered = set.quadrants.some((q, j) => {
+        const [x, y] = model.built.wcs[j].skyToPixel(ra, u.dec[k]);
+        const px = Math.round(x);
+        const py = Math.round(y);
+        return set.pairs.some((p) => {
+          if (p.quadrant !== j || !p.visible || set.sources[p.source].nuisance) return false;
+          const n = set.sources[p.source].stampSize;
+          const cx = stampCorner(p.x, n);
+          const cy = stampCorner(p.y, n);
+          return px >= 0 && py >= 0 && px < q.width && py < q.height && px >= cx && px < cx + n && py >= cy && py < cy + n;
+        });
+      });
+      if (covered) expected.push(k);
+    });
+    const modelled = model.built.sources.slice(nOrd).map((s) => s.id - nSrc);
+    console.log(`listed ${u.ra.length}: masked (mask mode) ${masked.masked.summary.masked}; model mode: ${modelled.length} modelled (${JSON.stringify(model.masked.summary.modelled_by_cut)}), ${model.masked.summary.masked} masked`);
+    expect(modelled.length).toBeGreaterThan(0);
+    expect([...modelled].sort((a, b) => a - b)).toEqual(expected);
+    expect(model.masked.summary.modelled).toBe(expected.length);
+    // names: the nuisance sources are named by the unmodelled objects' OBJECT_IDs
+    const name = sourceNames(manifest);
+    for (const s of model.built.sources.slice(nOrd)) expect(name(s.id)).toBe(u.object_id[s.id - nSrc]);
+    expect(name(0)).toBe(manifest.sources.object_id[0]);
+    // the modelled objects' discs are no longer masked; the likelihood pixels of the ordinary stamps are the same set
+    const flagged = (r: typeof masked) => r.masked.summary.pixels.reduce((a, b) => a + b, 0);
+    expect(flagged(model)).toBeLessThan(flagged(masked));
+    const area = (s: ExposureSet) => coverageMasks(s).reduce((a, c) => a + c.reduce((x, y) => x + y, 0), 0);
+    expect(area(set)).toBe(area(masked.built.set));
   }, 300_000);
 });
