@@ -32,20 +32,22 @@ export interface StampFootprint {
   n: number;
 }
 
+/** Calls `fn(i, j)` for every cell (cw × ch pixels, cell (i, j) at x ∈ [i·cw, (i+1)·cw)) that the footprint's part inside the width×height crop touches. */
+function forEachCell(s: StampFootprint, width: number, height: number, cw: number, ch: number, fn: (i: number, j: number) => void): void {
+  const x0 = Math.max(0, s.cx);
+  const x1 = Math.min(width, s.cx + s.n);
+  const y0 = Math.max(0, s.cy);
+  const y1 = Math.min(height, s.cy + s.n);
+  if (x0 >= x1 || y0 >= y1) return;
+  for (let j = Math.floor(y0 / ch); j <= Math.floor((y1 - 1) / ch); j++) for (let i = Math.floor(x0 / cw); i <= Math.floor((x1 - 1) / cw); i++) fn(i, j);
+}
+
 /** The active 16×8 blocks of a width×height crop: every block a footprint touches inside the crop, numbered in raster order. */
 export function activeBlocks(width: number, height: number, stamps: Iterable<StampFootprint>): ActiveBlocks {
   const nbx = Math.ceil(width / BLOCK_W);
   const nby = Math.ceil(height / BLOCK_H);
   const blockIndex = new Int32Array(nbx * nby).fill(-1);
-  for (const s of stamps) {
-    const x0 = Math.max(0, s.cx);
-    const x1 = Math.min(width, s.cx + s.n);
-    const y0 = Math.max(0, s.cy);
-    const y1 = Math.min(height, s.cy + s.n);
-    if (x0 >= x1 || y0 >= y1) continue;
-    for (let by = Math.floor(y0 / BLOCK_H); by <= Math.floor((y1 - 1) / BLOCK_H); by++)
-      for (let bx = Math.floor(x0 / BLOCK_W); bx <= Math.floor((x1 - 1) / BLOCK_W); bx++) blockIndex[by * nbx + bx] = 0;
-  }
+  for (const s of stamps) forEachCell(s, width, height, BLOCK_W, BLOCK_H, (bx, by) => (blockIndex[by * nbx + bx] = 0));
   const xy: number[] = [];
   let c = 0;
   for (let b = 0; b < blockIndex.length; b++) {
@@ -82,20 +84,12 @@ export function stampCoverIndex(width: number, height: number, stamps: readonly 
   const CELL = 64;
   const ncx = Math.max(1, Math.ceil(width / CELL));
   const cells = new Map<number, StampFootprint[]>();
-  for (const s of stamps) {
-    const x0 = Math.max(0, s.cx);
-    const x1 = Math.min(width, s.cx + s.n);
-    const y0 = Math.max(0, s.cy);
-    const y1 = Math.min(height, s.cy + s.n);
-    if (x0 >= x1 || y0 >= y1) continue;
-    for (let gy = Math.floor(y0 / CELL); gy <= Math.floor((y1 - 1) / CELL); gy++)
-      for (let gx = Math.floor(x0 / CELL); gx <= Math.floor((x1 - 1) / CELL); gx++) {
-        const k = gy * ncx + gx;
-        const list = cells.get(k);
-        if (list) list.push(s);
-        else cells.set(k, [s]);
-      }
-  }
+  for (const s of stamps)
+    forEachCell(s, width, height, CELL, CELL, (gx, gy) => {
+      const list = cells.get(gy * ncx + gx);
+      if (list) list.push(s);
+      else cells.set(gy * ncx + gx, [s]);
+    });
   return {
     covers(x: number, y: number): boolean {
       const px = Math.round(x);
