@@ -222,6 +222,8 @@ export interface UnmodelledMaskSummary {
   covered_source_centres: number;
   /** Those sources (ExposureSet indices, ascending). */
   covered_sources: number[];
+  /** Of those, the ones whose centre lies in the disc of an object modelled as a nuisance source (masking.unmodelled: model). */
+  covered_by_modelled?: number;
   /** Their names (OBJECT_ID) when made shear-blind (masking.covered_centres: shear_blind; set by the caller). */
   shear_blind?: string[];
   /** Pixels carrying the bit, per quadrant (whole crop, or its active blocks when only those are kept), in ExposureSet order. */
@@ -237,6 +239,48 @@ export interface ApplyMaskInput {
   sourceName: (source: number) => string;
   /** Indices into the list of the objects modelled as nuisance sources (masking.unmodelled: model): not masked. */
   modelled?: ReadonlySet<number>;
+}
+
+/**
+ * The sources (indices) of `input.pairs` whose centre pixel lies within the disc of one of the
+ * objects in some quadrant: |J (p − c)| ≤ r, J the local Jacobian at the object (as maskDisc),
+ * p the centre of the pixel holding the source. The objects are bucketed per quadrant on a
+ * 64-pixel grid, so each pair checks the few discs around it.
+ */
+export function sourcesNearObjects(input: Pick<ApplyMaskInput, 'quadrants' | 'wcs' | 'pairs'>, objects: Array<{ ra: number; dec: number; radiusArcsec: number }>): Set<number> {
+  const CELL = 64;
+  const near = new Set<number>();
+  input.quadrants.forEach((q, j) => {
+    const ncx = Math.ceil(q.width / CELL);
+    const cells = new Map<number, Array<{ x: number; y: number; jac: readonly number[]; r: number }>>();
+    for (const o of objects) {
+      const [x, y] = input.wcs[j].skyToPixel(o.ra, o.dec);
+      if (!Number.isFinite(x) || !Number.isFinite(y) || !(o.radiusArcsec > 0)) continue;
+      const jac = input.wcs[j].localJacobian(x, y);
+      const det = Math.abs(jac[0] * jac[3] - jac[1] * jac[2]);
+      if (!(det > 0)) continue;
+      // the disc's half-extent in pixels along x and y (rows of J⁻¹ times r)
+      const hx = (o.radiusArcsec * Math.hypot(jac[3], jac[1])) / det;
+      const hy = (o.radiusArcsec * Math.hypot(jac[2], jac[0])) / det;
+      const d = { x, y, jac, r: o.radiusArcsec };
+      for (let gy = Math.floor(Math.max(0, y - hy) / CELL); gy <= Math.floor(Math.min(q.height - 1, y + hy) / CELL); gy++)
+        for (let gx = Math.floor(Math.max(0, x - hx) / CELL); gx <= Math.floor(Math.min(q.width - 1, x + hx) / CELL); gx++) {
+          const list = cells.get(gy * ncx + gx);
+          if (list) list.push(d);
+          else cells.set(gy * ncx + gx, [d]);
+        }
+    }
+    if (!cells.size) return;
+    for (const p of input.pairs) {
+      if (p.quadrant !== j || !p.visible) continue;
+      const px = Math.round(p.x);
+      const py = Math.round(p.y);
+      if (px < 0 || py < 0 || px >= q.width || py >= q.height) continue;
+      const list = cells.get(Math.floor(py / CELL) * ncx + Math.floor(px / CELL));
+      if (list?.some((d) => Math.hypot(d.jac[0] * (px - d.x) + d.jac[1] * (py - d.y), d.jac[2] * (px - d.x) + d.jac[3] * (py - d.y)) <= d.r)) near.add(p.source);
+    }
+  });
+  return near;
 }
 
 function sameRule(a: MaskRadiusRule, b: MaskRadiusRule): boolean {
@@ -322,13 +366,23 @@ export function applyUnmodelledMask(
     if (i < 0) continue;
     if (((q.flags[i] >>> 0) & bit) !== 0) covered.add(p.source);
   }
+  // with masking.unmodelled: model, a modelled object's disc removes no pixel, but a source whose
+  // centre it covers is as blended with it as one under a mask: it is counted the same way
+  if (modelled.size) {
+    const near = sourcesNearObjects(
+      input,
+      [...modelled].map((k) => ({ ra: list.ra[k], dec: list.dec[k], radiusArcsec: maskRadiusArcsec({ mag: list.mag[k], semimajorArcsec: list.semimajor_arcsec[k], pointLike: list.point_like[k] }, rule) })),
+    );
+    summary.covered_by_modelled = near.size;
+    for (const s of near) covered.add(s);
+  }
   summary.covered_source_centres = covered.size;
   summary.covered_sources = [...covered].sort((a, b) => a - b);
   if (covered.size) {
     const names = summary.covered_sources.map(input.sourceName);
     const blind = masking.covered_centres === 'shear_blind';
     warnings.push(
-      `${covered.size} modelled source(s) have their centre inside an unmodelled object's mask (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}): their core pixels are left out of the likelihood (the unmodelled light is not in the model)${blind ? '; they are fitted shear-blind (masking.covered_centres)' : ''}`,
+      `${covered.size} modelled source(s) have their centre inside an unmodelled object's ${modelled.size ? 'disc (masked, or modelled as a nuisance source)' : 'mask'} (${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}): their core pixels are left out of the likelihood (the unmodelled light is not in the model)${blind ? '; they are fitted shear-blind (masking.covered_centres)' : ''}`,
     );
   }
   return { engineMask: (badPixelMask | bit) >>> 0, summary, warnings };
