@@ -20,6 +20,7 @@ import { loadConfig } from '../../platform/node/config.ts';
 import { manifestFileName, parseManifest } from '../../engine/tiling/manifest.ts';
 import { loadExposures, loadSources, sourceNames } from '../../engine/subtile/load.ts';
 import { coverageMasks, stampCorner } from '../../engine/model/geometry.ts';
+import { maskRadiusArcsec } from '../../engine/exposures/masking.ts';
 import type { ShineConfig } from '../../engine/config/index.ts';
 import type { ExposureSet } from '../../engine/scene/types.ts';
 import type { OpenOptions } from '../../engine/data/fits/index.ts';
@@ -232,8 +233,9 @@ describe('masking.unmodelled: model on the ci simulation', () => {
     const io = { openFits: (p: string, o?: OpenOptions) => openFits(p, o) };
     const progress = () => {};
     const srcRefs = await loadSources(manifest, base, io, progress);
-    const modelCfg: ShineConfig = { ...base, masking: { ...base.masking, unmodelled: 'model' } };
-    const masked = await loadExposures(manifest, base, io, srcRefs, { progress, pixels: 'crop' });
+    // discs twice the default radius, so that some ordinary centres fall in a modelled object's disc
+    const modelCfg: ShineConfig = { ...base, masking: { ...base.masking, unmodelled: 'model', footprint_scale: 6, footprint_min_arcsec: 1.4 } };
+    const masked = await loadExposures(manifest, { ...modelCfg, masking: { ...modelCfg.masking, unmodelled: 'mask' } }, io, srcRefs, { progress, pixels: 'crop' });
     const model = await loadExposures(manifest, modelCfg, io, srcRefs, { progress, pixels: 'crop' });
     const nOrd = masked.built.sources.length;
     const nSrc = manifest.sources.row.length;
@@ -276,5 +278,26 @@ describe('masking.unmodelled: model on the ci simulation', () => {
     expect(flagged(model)).toBeLessThan(flagged(masked));
     const area = (s: ExposureSet) => coverageMasks(s).reduce((a, c) => a + c.reduce((x, y) => x + y, 0), 0);
     expect(area(set)).toBe(area(masked.built.set));
+    // an ordinary source whose centre pixel lies in a modelled object's disc counts as covered (brute force over every pair and object)
+    const rule = modelCfg.masking;
+    const near = new Set<number>();
+    set.pairs.forEach((p) => {
+      if (!p.visible || set.sources[p.source].nuisance) return;
+      const q = set.quadrants[p.quadrant];
+      const px = Math.round(p.x);
+      const py = Math.round(p.y);
+      if (px < 0 || py < 0 || px >= q.width || py >= q.height) return;
+      for (const k of modelled) {
+        const [cx, cy] = model.built.wcs[p.quadrant].skyToPixel(u.ra[k], u.dec[k]);
+        const J = model.built.wcs[p.quadrant].localJacobian(cx, cy);
+        const r = maskRadiusArcsec({ mag: u.mag[k], semimajorArcsec: u.semimajor_arcsec[k], pointLike: u.point_like[k] }, rule);
+        if (Math.hypot(J[0] * (px - cx) + J[1] * (py - cy), J[2] * (px - cx) + J[3] * (py - cy)) <= r) near.add(p.source);
+      }
+    });
+    console.log(`ordinary sources with their centre in a modelled object's disc: ${near.size}; covered in all: ${model.masked.summary.covered_source_centres}`);
+    expect(near.size).toBeGreaterThan(0);
+    expect(model.masked.summary.covered_by_modelled).toBe(near.size);
+    for (const k of near) expect(model.masked.summary.covered_sources).toContain(k);
+    for (const k of model.masked.summary.covered_sources) expect(set.sources[k].shearBlind).toBe(true);
   }, 300_000);
 });
