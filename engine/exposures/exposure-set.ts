@@ -284,6 +284,8 @@ async function build(
   //    the 16×8 blocks some visible stamp touches are kept (engine/scene/pixels.ts), so the host
   //    holds ~40 % of the crops of a realistic sub-tile and never all of them at once
   const quadrants: QuadrantData[] = [];
+  // only the ordinary sources' blocks are kept: a nuisance stamp adds no pixel to the likelihood (SourceInfo.nuisance)
+  const ordinaryPairs = pairs.filter((p) => !sources[p.source].nuisance);
   for (let j = 0; j < nq; j++) {
     const ref = quadrantRefs[j];
     onProgress?.(nq + j, 2 * nq, `quadrant ${ref.id} (pixels)`);
@@ -307,8 +309,6 @@ async function build(
     });
     infos[j].background = bkg.kind === 'map' ? { kind: 'map' } : { kind: 'clipped', value: bkg.value };
     const dense: QuadrantData = { name: ref.id, width, height, sci: sci.data, rms: rms.data, flags, background: bkg.kind === 'map' ? bkg.map : bkg.value };
-    // only the ordinary sources' blocks: a nuisance stamp adds no pixel to the likelihood (SourceInfo.nuisance)
-    const ordinaryPairs = pairs.filter((p) => !sources[p.source].nuisance);
     quadrants.push(opts.compact ? compactQuadrant(dense, activeBlocks(width, height, visibleFootprints(ordinaryPairs, j, (k) => sources[k].stampSize))) : dense);
   }
   onProgress?.(2 * nq, 2 * nq, 'done');

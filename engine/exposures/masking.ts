@@ -74,6 +74,12 @@ export function maxMaskRadiusArcsec(rule: MaskRadiusRule, maxSemimajorArcsec: nu
   return Math.max(rule.footprint_scale * Math.max(0, maxSemimajorArcsec), rule.footprint_min_arcsec, halo);
 }
 
+/** Half-extent in pixels along x and y of a disc of radius r (arcsec): r times the norms of the rows of J⁻¹. */
+function discHalfExtent(jac: ArrayLike<number>, r: number): [number, number] {
+  const det = Math.abs(jac[0] * jac[3] - jac[1] * jac[2]);
+  return [(r * Math.hypot(jac[3], jac[1])) / det, (r * Math.hypot(jac[2], jac[0])) / det];
+}
+
 /** One disc in a quadrant's pixel frame. */
 export interface PixelDisc {
   /** Centre, 0-based pixels (pixel i covers [i − 0.5, i + 0.5)). */
@@ -103,9 +109,7 @@ export function maskDisc(
   const det = a * e - b * c;
   const r = d.radiusArcsec;
   if (!(r > 0) || !Number.isFinite(d.x) || !Number.isFinite(d.y) || !(Math.abs(det) > 0)) return { inside: 0, added: 0 };
-  // the disc's extent in pixels: r times the norms of the rows of J⁻¹
-  const hx = (r * Math.hypot(e, b)) / Math.abs(det);
-  const hy = (r * Math.hypot(c, a)) / Math.abs(det);
+  const [hx, hy] = discHalfExtent(d.jacobian, r);
   const x0 = Math.max(0, Math.ceil(d.x - hx));
   const x1 = Math.min(width - 1, Math.floor(d.x + hx));
   const y0 = Math.max(0, Math.ceil(d.y - hy));
@@ -257,11 +261,8 @@ export function sourcesNearObjects(input: Pick<ApplyMaskInput, 'quadrants' | 'wc
       const [x, y] = input.wcs[j].skyToPixel(o.ra, o.dec);
       if (!Number.isFinite(x) || !Number.isFinite(y) || !(o.radiusArcsec > 0)) continue;
       const jac = input.wcs[j].localJacobian(x, y);
-      const det = Math.abs(jac[0] * jac[3] - jac[1] * jac[2]);
-      if (!(det > 0)) continue;
-      // the disc's half-extent in pixels along x and y (rows of J⁻¹ times r)
-      const hx = (o.radiusArcsec * Math.hypot(jac[3], jac[1])) / det;
-      const hy = (o.radiusArcsec * Math.hypot(jac[2], jac[0])) / det;
+      if (!(Math.abs(jac[0] * jac[3] - jac[1] * jac[2]) > 0)) continue;
+      const [hx, hy] = discHalfExtent(jac, o.radiusArcsec);
       const d = { x, y, jac, r: o.radiusArcsec };
       for (let gy = Math.floor(Math.max(0, y - hy) / CELL); gy <= Math.floor(Math.min(q.height - 1, y + hy) / CELL); gy++)
         for (let gx = Math.floor(Math.max(0, x - hx) / CELL); gx <= Math.floor(Math.min(q.width - 1, x + hx) / CELL); gx++) {
