@@ -88,10 +88,18 @@ export interface RunSettings {
   startOnly?: boolean;
 }
 
+/**
+ * ModelImage.mask outside the pixels the fit holds: Stage 2 keeps only the crop's active blocks
+ * (the 16×8 blocks some visible stamp touches; docs/plan.md "Host memory"), so there the page
+ * shows the data's own mask (QuadrantData.mask) and the model is 0.
+ */
+export const MASK_NOT_HELD = 255;
+
 /** A model image of one quadrant (and the likelihood mask it was fitted with). */
 export interface ModelImage {
   name: string;
   model: Float32Array;
+  /** 1 in the likelihood, 0 masked (data or unmodelled object), MASK_NOT_HELD outside the fit's active blocks. */
   mask: Uint8Array;
   /** The modelled area (under a visible modelled stamp), outlined in the views. */
   modelled: Uint8Array;
@@ -103,9 +111,9 @@ export interface RunOutput {
   fitImages?: ModelImage[];
   /** The model at the starting parameters. */
   start: { chi2: number; ms: number; images: ModelImage[]; quadrantChi2: QuadrantChi2[] } | null;
-  /** Σ mask·((obs − model)/rms)² over every quadrant at the fit. */
+  /** Σ mask·((obs − model)/rms)² at the fit over the pixels the fit holds (every quadrant's active blocks). */
   chi2Final: number;
-  /** Pixels entering χ². */
+  /** Pixels entering χ² (unmasked pixels of the active blocks). */
   nPixels: number;
   adapter: { label: string; backend: string; featureLevel: string; software: boolean };
   totalMs: number;

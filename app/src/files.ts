@@ -116,28 +116,39 @@ export class UrlFiles {
     throw new DataError(`cannot fetch it: tried ${tried.join(', ')}`, { file: path });
   }
 
-  /** Every byte range read, kept for the loaded sub-tile: the images shown at load and each run read the same HDUs, fetched once. */
+  /** Byte ranges read, kept up to a budget: the images shown at load and each run read the same HDUs, fetched once when they fit. */
   readonly cache = new RangeCache();
 
   open: OpenFits = async (path, options) => FitsFile.open(this.cache.wrap(httpSource(await this.resolve(path))), options);
 }
 
 /**
+ * The range cache's default budget. A small sub-tile's HDUs (the `ci` preset: a few MB) fit many
+ * times over; a realistic one's (2.15 GB for the `subtile` preset's 52 quadrants) do not, and
+ * holding them all would double the page's memory: the oldest ranges are dropped and a later run
+ * fetches them again.
+ */
+export const RANGE_CACHE_BYTES = 256 * 2 ** 20;
+
+/**
  * Byte ranges read through wrapped sources, by source name and (offset, length): the same range
  * asked again (the FITS reader reads an HDU with the same requests each time) is answered from
- * memory. Holds what was read, i.e. the sub-tile's HDUs, not whole files.
+ * memory. Holds what was read, i.e. the sub-tile's HDUs, not whole files — at most `maxBytes` of
+ * it: the least recently used ranges are dropped first, and a range larger than the budget is not
+ * kept.
  */
 export class RangeCache {
   private readonly sizes = new Map<string, number>();
-  private readonly ranges = new Map<string, Map<string, Uint8Array>>();
-  /** Bytes fetched from the underlying sources, and bytes answered from memory. */
+  /** Insertion order is recency: a hit moves its range to the end, eviction takes from the front. */
+  private readonly ranges = new Map<string, Uint8Array>();
+  /** Bytes fetched from the underlying sources, bytes answered from memory, bytes held now. */
   fetched = 0;
   reused = 0;
+  held = 0;
+
+  constructor(readonly maxBytes = RANGE_CACHE_BYTES) {}
 
   wrap(src: ByteSource): ByteSource {
-    let r = this.ranges.get(src.name);
-    if (!r) this.ranges.set(src.name, (r = new Map()));
-    const ranges = r;
     return {
       name: src.name,
       size: async () => {
@@ -148,19 +159,32 @@ export class RangeCache {
         return n;
       },
       read: async (offset, length) => {
-        const key = `${offset}:${length}`;
-        const hit = ranges.get(key);
+        const key = `${src.name}\0${offset}:${length}`;
+        const hit = this.ranges.get(key);
         if (hit) {
+          this.ranges.delete(key);
+          this.ranges.set(key, hit);
           this.reused += hit.length;
           return hit.slice(); // callers may mutate what they get
         }
         const b = await src.read(offset, length);
         this.fetched += b.length;
-        ranges.set(key, b.slice());
+        this.keep(key, b);
         return b;
       },
       close: () => src.close(),
     };
+  }
+
+  private keep(key: string, b: Uint8Array): void {
+    if (b.length > this.maxBytes) return;
+    for (const [k, v] of this.ranges) {
+      if (this.held + b.length <= this.maxBytes) break;
+      this.ranges.delete(k);
+      this.held -= v.length;
+    }
+    this.ranges.set(key, b.slice());
+    this.held += b.length;
   }
 }
 

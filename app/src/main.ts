@@ -8,9 +8,9 @@
 import * as Comlink from 'comlink';
 import { maskOutline } from './outline.ts';
 import type { EngineApi, LoadInfo, Method, ModelImage, Optimizer, PriorName, QuadrantData, RunOutput, RunSettings, ViGuide } from './api.ts';
-import { PRIOR_NAMES } from './api.ts';
+import { MASK_NOT_HELD, PRIOR_NAMES } from './api.ts';
 import type { RenderApi } from './render-worker.ts';
-import { PANELS, renderRgba, residualChi, type ChiCmap, type ImageCmap, type Limits, type Panel } from './render.ts';
+import { PANELS, renderRgba, type ChiCmap, type ImageCmap, type Limits, type Panel } from './render.ts';
 import type { StretchName } from './stretch.ts';
 import { applyAffine, drawCanvas, drawLoss, drawStamp, invertAffine, quadrantAffine, screenToUv, uvToScreen, type Affine, type Bitmap, type Mark, type ViewState } from './views.ts';
 import { Wcs, tangentPlane, type TangentPlane } from '../../engine/data/wcs/index.ts';
@@ -389,7 +389,8 @@ async function runWith(startOnly: boolean): Promise<void> {
     const out = await engine.run(s, progress);
     if (out.start) lastStart = { key, chi2: out.start.chi2, ms: out.start.ms };
     else if (lastStart?.key === key) out.start = { chi2: lastStart.chi2, ms: 0, images: [], quadrantChi2: [] };
-    state.out = out;
+    // the exports need the run's record, not its images (the views hold the ones shown)
+    state.out = { ...out, fitImages: [], start: out.start && { ...out.start, images: [] } };
     if (out.result) {
       state.result = out.result;
       state.stale = false;
@@ -471,7 +472,7 @@ function showResult(out: RunOutput): void {
   $('g2').dataset.value = String(r.g2);
   $('g2').dataset.err = String(q.g2Err);
   const c0 = out.start?.chi2 ?? null;
-  $('chi2').textContent = `${c0 === null ? '–' : c0.toFixed(1)} → ${out.chi2Final.toFixed(1)}  (${out.nPixels} pixels; χ²/N ${(out.chi2Final / Math.max(1, out.nPixels)).toFixed(3)})`;
+  $('chi2').textContent = `${c0 === null ? '–' : c0.toFixed(1)} → ${out.chi2Final.toFixed(1)}  (${out.nPixels} pixels of the blocks the fit holds; χ²/N ${(out.chi2Final / Math.max(1, out.nPixels)).toFixed(3)})`;
   $('chi2').dataset.init = String(c0);
   $('chi2').dataset.final = String(out.chi2Final);
   $('iters').textContent = `${r.method} · ${r.iterations} iterations, ${r.evaluations} evaluations · ${r.converged ? 'converged' : 'not converged'} (${r.reason})${r.laplaceOk ? '' : ` · Laplace: ${r.laplaceMessage}`}`;
@@ -531,8 +532,9 @@ function showQuadrantDiagnostics(chi2: Array<{ name: string; n_pixels: number; c
       title.dataset.chi2n = String(c.chi2_per_pixel);
       title.dataset.npix = String(c.n_pixels);
     }
-    if (!q.chi) continue;
-    const h = chiHistogram(q.chi, q.mask);
+    const chi = chiImage(q);
+    if (!chi) continue;
+    const h = chiHistogram(chi, q.mask);
     hists[q.d.name] = h;
     const cv = document.createElement('canvas');
     cv.width = 220;
@@ -547,11 +549,35 @@ function showQuadrantDiagnostics(chi2: Array<{ name: string; n_pixels: number; c
 // ------------------------------------------------------------------------------------------------
 // views
 
+/**
+ * A quadrant as the page holds it: the files' values without `observed` (SCI − background), which
+ * goes to the render worker (transferred, not copied: docs/app.md "Memory"); the page computes it
+ * at a pixel with observedAt.
+ */
+type PageQuadrant = Omit<QuadrantData, 'observed'>;
+
+/** SCI − background at pixel i, rounded to float32 exactly as the engine worker computed it (worker.ts readQuadrants). */
+function observedAt(d: PageQuadrant, i: number): number {
+  return Math.fround(d.sci[i] - (typeof d.background === 'number' ? d.background : d.background[i]));
+}
+
+/** Residual χ at pixel i with the mask shown (NaN where masked or without a model), as the render worker's residualChi. */
+function chiAt(q: QState, i: number): number {
+  return q.model && q.mask[i] ? Math.fround((observedAt(q.d, i) - q.model[i]) / q.d.rms[i]) : NaN;
+}
+
+/** χ of a whole quadrant, made when needed (the histogram) and dropped after. */
+function chiImage(q: QState): Float32Array | null {
+  if (!q.model) return null;
+  const out = new Float32Array(q.d.width * q.d.height);
+  for (let i = 0; i < out.length; i++) out[i] = chiAt(q, i);
+  return out;
+}
+
 interface QState {
-  d: QuadrantData;
+  d: PageQuadrant;
   wcs: Wcs;
   model: Float32Array | null;
-  chi: Float32Array | null;
   /** The likelihood mask: the data's, then the fit's (with the unmodelled-object mask). */
   mask: Uint8Array;
   /** Outline of the modelled area (where χ²/N is summed) of the model shown: outline.ts. */
@@ -619,7 +645,13 @@ function buildViews(info: LoadInfo, url: URLSearchParams | null): void {
   CANVAS = canvasSide();
   const src = m.sources;
   const un = m.unmodelled;
-  quads = info.quadrants.map((d, j) => {
+  // each quadrant's observed image goes to the render worker; the page keeps the rest
+  const observed: Float32Array[] = [];
+  info.quadrants = info.quadrants.map(({ observed: o, ...rest }) => {
+    observed.push(o);
+    return rest as QuadrantData;
+  });
+  quads = info.quadrants.map((d: PageQuadrant, j) => {
     const box = document.createElement('div');
     box.className = 'quad';
     const name = document.createElement('div');
@@ -662,7 +694,7 @@ function buildViews(info: LoadInfo, url: URLSearchParams | null): void {
     };
     for (let i = 0; i < src.ra.length; i++) add('source', i, src.ra[i], src.dec[i], src.core[i], src.object_id[i]);
     if (un) for (let i = 0; i < un.ra.length; i++) add('unmodelled', i, un.ra[i], un.dec[i], false, `${un.object_id[i]} (${un.cut[i]})`);
-    return { d, wcs, model: null, chi: null, mask: d.mask, outline: null, modelKind: null, modelVersion: 0, bitmaps: {}, pending: {}, canvases, captions, marks, affine: [1, 0, 0, 1, 0, 0] as Affine };
+    return { d, wcs, model: null, mask: d.mask, outline: null, modelKind: null, modelVersion: 0, bitmaps: {}, pending: {}, canvases, captions, marks, affine: [1, 0, 0, 1, 0, 0] as Affine };
   });
   fitZoom();
   // a shared link's view
@@ -672,7 +704,8 @@ function buildViews(info: LoadInfo, url: URLSearchParams | null): void {
   if (url?.get('ra') && Number.isFinite(ra) && Number.isFinite(dec)) [view.u, view.v] = tp.toUV(ra, dec);
   if (url?.get('zoom') && zoom > 0) view.zoom = zoom;
   setUrl(url);
-  void renderer.setData(quads.map((q) => ({ width: q.d.width, height: q.d.height, observed: q.d.observed, mask: q.mask }))).then(() => refreshLimits());
+  const forRenderer = quads.map((q, j) => ({ width: q.d.width, height: q.d.height, observed: observed[j], mask: q.mask }));
+  void renderer.setData(Comlink.transfer(forRenderer, observed.map((o) => o.buffer as ArrayBuffer))).then(() => refreshLimits());
   redraw();
 }
 
@@ -682,9 +715,11 @@ function applyModels(imgs: ModelImage[], kind: 'fit' | 'start'): void {
     const q = quads.find((x) => x.d.name === im.name);
     if (!q) return;
     q.model = im.model;
-    q.mask = im.mask;
+    // the fit's mask on the blocks it holds, the data's elsewhere (in place: the page keeps one)
+    const mask = im.mask;
+    for (let i = 0; i < mask.length; i++) if (mask[i] === MASK_NOT_HELD) mask[i] = q.d.mask[i];
+    q.mask = mask;
     q.outline = maskOutline(im.modelled, q.d.width, q.d.height);
-    q.chi = residualChi(q.d.observed, im.model, q.d.rms, im.mask);
     q.modelKind = kind;
     q.modelVersion++;
     q.captions.model.textContent = kind === 'fit' ? 'model (fit)' : 'model (start)';
@@ -878,8 +913,8 @@ function readout(j: number, sx: number, sy: number): void {
     block = ` · ${bm.k}×${bm.k} mean shown ${f(bm.values[b])}`;
   }
   el.textContent =
-    `${q.d.name}  x ${x + 1}, y ${y + 1} (FITS)  RA ${ra.toFixed(6)}°, Dec ${dec.toFixed(6)}°  ·  SCI ${f(q.d.sci[i])}  bkg ${f(bg)}  observed ${f(q.d.observed[i])}${block}  ·  ` +
-    `model ${f(q.model?.[i])}  χ ${f(q.chi?.[i], 4)}  rms ${f(q.d.rms[i])}  flag ${q.d.flags[i]}${q.mask[i] ? '' : ' (masked)'}${q.modelKind === 'start' ? '  (model at start)' : ''}`;
+    `${q.d.name}  x ${x + 1}, y ${y + 1} (FITS)  RA ${ra.toFixed(6)}°, Dec ${dec.toFixed(6)}°  ·  SCI ${f(q.d.sci[i])}  bkg ${f(bg)}  observed ${f(observedAt(q.d, i))}${block}  ·  ` +
+    `model ${f(q.model?.[i])}  χ ${f(chiAt(q, i), 4)}  rms ${f(q.d.rms[i])}  flag ${q.d.flags[i]}${q.mask[i] ? '' : ' (masked)'}${q.modelKind === 'start' ? '  (model at start)' : ''}`;
   Object.assign(el.dataset, {
     quadrant: q.d.name,
     x: String(x + 1),
@@ -888,9 +923,9 @@ function readout(j: number, sx: number, sy: number): void {
     dec: String(dec),
     sci: String(q.d.sci[i]),
     bkg: String(bg),
-    observed: String(q.d.observed[i]),
+    observed: String(observedAt(q.d, i)),
     model: String(q.model?.[i] ?? NaN),
-    chi: String(q.chi?.[i] ?? NaN),
+    chi: String(chiAt(q, i)),
     flag: String(q.d.flags[i]),
     k: String(k),
   });
@@ -1058,8 +1093,8 @@ function selectSource(i: number | null): void {
     set.textContent = `${q.d.name}${m.visible ? '' : ' (centre masked / off the quadrant)'}`;
     const line = document.createElement('div');
     for (const p of PANELS) {
-      const v = p === 'observed' ? q.d.observed : p === 'model' ? q.model : q.chi;
-      if (!v) continue;
+      if (p !== 'observed' && !q.model) continue;
+      const v = (i: number) => (p === 'observed' ? observedAt(q.d, i) : p === 'model' ? q.model![i] : chiAt(q, i));
       const c = document.createElement('canvas');
       c.width = 72;
       c.height = 72;
@@ -1075,7 +1110,7 @@ function selectSource(i: number | null): void {
 }
 
 /** A size × size native-resolution cutout centred on pixel (x, y), drawn with the current limits. */
-function cutout(q: QState, v: Float32Array, p: Panel, x: number, y: number, size: number, lim: Limits): HTMLCanvasElement {
+function cutout(q: QState, v: (i: number) => number, p: Panel, x: number, y: number, size: number, lim: Limits): HTMLCanvasElement {
   const vals = new Float32Array(size * size).fill(NaN);
   const msk = new Uint8Array(size * size);
   for (let b = 0; b < size; b++) {
@@ -1083,7 +1118,7 @@ function cutout(q: QState, v: Float32Array, p: Panel, x: number, y: number, size
       const xx = x - size / 2 + a;
       const yy = y - size / 2 + b;
       if (xx < 0 || yy < 0 || xx >= q.d.width || yy >= q.d.height) continue;
-      vals[b * size + a] = v[yy * q.d.width + xx];
+      vals[b * size + a] = v(yy * q.d.width + xx);
       msk[b * size + a] = q.mask[yy * q.d.width + xx];
     }
   }

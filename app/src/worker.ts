@@ -23,7 +23,7 @@ import { hash64 } from '../../engine/util/hash.ts';
 import { acquireDevice, type AcquiredDevice } from '../../platform/acquire.ts';
 import { blobSource } from '../../platform/browser/files.ts';
 import { MemoryStore, DroppedFiles, UrlFiles, fetchText, type OpenFits } from './files.ts';
-import { PRIOR_NAMES, type EngineApi, type LoadInfo, type PriorName, type ProgressFn, type QuadrantData, type RunOutput, type RunSettings } from './api.ts';
+import { MASK_NOT_HELD, PRIOR_NAMES, type EngineApi, type ModelImage, type LoadInfo, type PriorName, type ProgressFn, type QuadrantData, type RunOutput, type RunSettings } from './api.ts';
 
 interface Loaded {
   cfg: ShineConfig;
@@ -176,18 +176,31 @@ function withFixed(cfg: ShineConfig, free: Record<PriorName, boolean>): ShineCon
   return c;
 }
 
-function chi2(r: SubtileResult): { chi2: number; n: number } {
+/**
+ * The page's images of a run, and χ² over the pixels the fit holds. The fit keeps only the active
+ * blocks of each crop (Stage 2's pixel store, docs/plan.md "Host memory"): the engine's full-size
+ * views are made here one quadrant at a time, and pixels outside those blocks get the mask value
+ * MASK_NOT_HELD, where the page shows the data's own mask (it holds the whole crops from the load).
+ */
+function pageImages(r: SubtileResult): { images: ModelImage[]; chi2: number; n: number } {
   let s = 0;
   let n = 0;
-  for (const q of r.images) {
-    for (let i = 0; i < q.observed.length; i++) {
-      if (!q.mask[i]) continue;
-      const z = (q.observed[i] - q.model[i]) / q.rms[i];
+  const images = r.images.map((q) => {
+    // each is a full-size array made on read: read once
+    const { model, mask, rms, observed, modelled } = q;
+    for (let i = 0; i < mask.length; i++) {
+      if (Number.isNaN(rms[i])) {
+        mask[i] = MASK_NOT_HELD;
+        continue;
+      }
+      if (!mask[i]) continue;
+      const z = (observed[i] - model[i]) / rms[i];
       s += z * z;
       n++;
     }
-  }
-  return { chi2: s, n };
+    return { name: q.name, model, mask, modelled };
+  });
+  return { images, chi2: s, n };
 }
 
 /**
@@ -374,7 +387,6 @@ const api: EngineApi = {
     Object.assign(cfg.inference.nuts, { warmup: settings.nutsWarmup, samples: settings.nutsSamples, chains: settings.nutsChains });
     const manifest = structuredClone(l.manifest);
     const io = { openFits: l.open };
-    const images = (r: SubtileResult) => r.images.map((q) => ({ name: q.name, model: q.model, mask: q.mask, modelled: q.modelled }));
 
     // the model at the starting parameters (catalog fluxes and sizes, round, no offsets): zero
     // Adam steps, no Laplace
@@ -383,9 +395,11 @@ const api: EngineApi = {
       const c0 = structuredClone(cfg);
       Object.assign(c0.inference.map, { optimizer: 'adam', max_iterations: 0, laplace: false });
       const ti = performance.now();
-      // the page shows the whole crops: keep every pixel (docs/plan.md "Host memory")
-      const r0 = await runSubtile(a.device, structuredClone(manifest), c0, io, { method: 'map', pixels: 'crop', onProgress: (s, d, n) => progress(`start: ${s}`, d, n) });
-      if (r0.status === 'ok') start = { chi2: chi2(r0).chi2, ms: performance.now() - ti, images: images(r0), quadrantChi2: r0.quadrantChi2 ?? [] };
+      const r0 = await runSubtile(a.device, structuredClone(manifest), c0, io, { method: 'map', onProgress: (s, d, n) => progress(`start: ${s}`, d, n) });
+      if (r0.status === 'ok') {
+        const p0 = pageImages(r0);
+        start = { chi2: p0.chi2, ms: performance.now() - ti, images: p0.images, quadrantChi2: r0.quadrantChi2 ?? [] };
+      }
       else throw new ShineError(`empty sub-tile: ${r0.emptyReason ?? ''}`);
     }
     if (settings.startOnly) {
@@ -394,14 +408,13 @@ const api: EngineApi = {
     }
     const result = await runSubtile(a.device, manifest, cfg, io, {
       method: settings.method,
-      pixels: 'crop',
       onProgress: (s, d, n, detail) => progress(s, d, n, detail?.loss),
       log: (s) => console.info(s),
     });
-    const { chi2: chi2Final, n } = chi2(result);
     // the page draws these; observed and rms it already has from the load
-    const fitImages = images(result);
-    const slim: SubtileResult = { ...result, images: result.images.map((q) => ({ ...q, observed: new Float32Array(0), rms: new Float32Array(0), model: new Float32Array(0), mask: new Uint8Array(0), modelled: new Uint8Array(0) })) };
+    const { images: fitImages, chi2: chi2Final, n } = pageImages(result);
+    // (not a spread of the engine's images: their getters would make every full-size array again)
+    const slim: SubtileResult = { ...result, images: result.images.map((q) => ({ name: q.name, width: q.width, height: q.height, observed: new Float32Array(0), rms: new Float32Array(0), model: new Float32Array(0), mask: new Uint8Array(0), modelled: new Uint8Array(0) })) };
     const out: RunOutput = { result: slim, fitImages, start, chi2Final, nPixels: n, adapter: adapterOf(a), totalMs: performance.now() - t0 };
     return Comlink.transfer(out, transferables([...fitImages, ...(start?.images ?? [])]));
   },

@@ -52,7 +52,7 @@ export interface SubtileRunOptions {
   /**
    * Which pixels of each quadrant crop are held in memory (docs/plan.md "Host memory"):
    * 'active-blocks' (default) only the 16×8 blocks some visible stamp touches — all the fit reads;
-   * 'crop' the whole crops (the app shows the observed pixels around the modelled area).
+   * 'crop' the whole crops (test/plan/compact-pixels.test.ts compares the two; the app shows the crops from its own load).
    */
   pixels?: 'active-blocks' | 'crop';
   /** GPU memory budget (bytes) when the configuration sets none (device.memory_budget_gb); default the engine's. */

@@ -5,7 +5,8 @@
  * flags of test/browser/harness.ts select a GPU), waits until every quadrant is drawn, then clicks
  * "Model at start" — the worker builds the engine within the browser adapter's limits through the
  * same plan as Stage 2 and renders the model at the catalog values — and reports the times, the
- * plan the page shows, the JS heap and what the page said.
+ * plan the page shows, the JS heap, the peak resident memory of each Chromium process type
+ * (renderer: the page and its workers; gpu-process: the adapter's buffers) and what the page said.
  *
  *   npx tsx test/app/realistic.ts --dir SIM_DIR --manifest scratch/tile_T/manifest_T_R_C.yaml [--config config.yaml] [--no-model]
  *
@@ -13,6 +14,7 @@
  */
 import { join } from 'node:path';
 import { buildApp, openBrowser, staticServer, waitPhase } from './server.ts';
+import { rssSampler } from './rss.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt?: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -27,6 +29,7 @@ if (!dir || !manifest) {
 const { dist, cleanup } = await buildApp();
 const { server, origin, stats } = await staticServer(dist, { '/data': dir });
 const b = await openBrowser();
+const rss = rssSampler();
 const out: Record<string, unknown> = { dir, manifest };
 const cdp = await b.context.newCDPSession(b.page);
 await cdp.send('Performance.enable');
@@ -54,6 +57,7 @@ try {
     out.label = await text('#subtile-label');
     out.js_heap_mib_loaded = await heap();
     out.bytes_fetched_mib = +(stats.bytesServed / 2 ** 20).toFixed(1);
+    out.peak_rss_gib_loaded = rss.peaks();
     if (!args.includes('--no-model')) {
       const t1 = Date.now();
       await b.page.click('#start-model');
@@ -65,6 +69,7 @@ try {
       out.warnings = (await text('#warnings'))?.slice(0, 2000);
       out.timings = await text('#timings');
       out.js_heap_mib_model = await heap();
+      out.peak_rss_gib_model = rss.peaks();
       await b.page.screenshot({ path: join(dir, 'app-realistic.png') });
     }
   }
@@ -73,6 +78,7 @@ try {
 } catch (e) {
   out.failure = String((e as Error).message ?? e).split('\n')[0];
 } finally {
+  rss.stop();
   console.log(JSON.stringify(out));
   await b.close();
   server.close();
