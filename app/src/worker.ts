@@ -20,10 +20,11 @@ import { parseManifest, type Manifest } from '../../engine/tiling/manifest.ts';
 import { runSubtile } from '../../engine/subtile/run.ts';
 import type { SubtileResult } from '../../engine/subtile/result.ts';
 import { hash64 } from '../../engine/util/hash.ts';
+import { pageImages } from './page-images.ts';
 import { acquireDevice, type AcquiredDevice } from '../../platform/acquire.ts';
 import { blobSource } from '../../platform/browser/files.ts';
 import { MemoryStore, DroppedFiles, UrlFiles, fetchText, type OpenFits } from './files.ts';
-import { MASK_NOT_HELD, PRIOR_NAMES, type EngineApi, type ModelImage, type LoadInfo, type PriorName, type ProgressFn, type QuadrantData, type RunOutput, type RunSettings } from './api.ts';
+import { PRIOR_NAMES, type EngineApi, type LoadInfo, type PriorName, type ProgressFn, type QuadrantData, type RunOutput, type RunSettings } from './api.ts';
 
 interface Loaded {
   cfg: ShineConfig;
@@ -174,33 +175,6 @@ function withFixed(cfg: ShineConfig, free: Record<PriorName, boolean>): ShineCon
     else pri[n] = { type: 'fixed', value: 0 };
   }
   return c;
-}
-
-/**
- * The page's images of a run, and χ² over the pixels the fit holds. The fit keeps only the active
- * blocks of each crop (Stage 2's pixel store, docs/plan.md "Host memory"): the engine's full-size
- * views are made here one quadrant at a time, and pixels outside those blocks get the mask value
- * MASK_NOT_HELD, where the page shows the data's own mask (it holds the whole crops from the load).
- */
-function pageImages(r: SubtileResult): { images: ModelImage[]; chi2: number; n: number } {
-  let s = 0;
-  let n = 0;
-  const images = r.images.map((q) => {
-    // each is a full-size array made on read: read once
-    const { model, mask, rms, observed, modelled } = q;
-    for (let i = 0; i < mask.length; i++) {
-      if (Number.isNaN(rms[i])) {
-        mask[i] = MASK_NOT_HELD;
-        continue;
-      }
-      if (!mask[i]) continue;
-      const z = (observed[i] - model[i]) / rms[i];
-      s += z * z;
-      n++;
-    }
-    return { name: q.name, model, mask, modelled };
-  });
-  return { images, chi2: s, n };
 }
 
 /**

@@ -8,7 +8,10 @@
  *  - the engine on a compact set: the same active blocks, logL and gradient as on the whole crops,
  *    and its model on the kept blocks (renderBlocks) equals the full-size render there;
  *  - a short Stage 2 run on the ci simulation ends with the same shear, parameters, χ² per
- *    quadrant and model images whichever pixels are kept, and the plan's host bytes shrink.
+ *    quadrant and model images whichever pixels are kept, and the plan's host bytes shrink;
+ *  - the browser app's images of the active-block run (app/src/page-images.ts) equal the whole-crop
+ *    run's model and mask wherever the fit holds pixels, are marked "not held" only off every
+ *    stamp, and their χ² is the float64 sum of the whole-crop images over the held pixels.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -30,6 +33,8 @@ import { subtileProducts } from '../../engine/subtile/products.ts';
 import { testDevice } from '../helpers/device.ts';
 import { CI_TILE, preparedCiSimulation } from '../helpers/ci-sim.ts';
 import { testProductContext } from '../helpers/products.ts';
+import { pageImages } from '../../app/src/page-images.ts';
+import { MASK_NOT_HELD } from '../../app/src/api.ts';
 
 const cropArb = fc
   .record({ w: fc.integer({ min: 1, max: 90 }), h: fc.integer({ min: 1, max: 70 }), seed: fc.integer({ min: 1, max: 1e9 }) })
@@ -220,6 +225,35 @@ describe('Stage 2 with active blocks against whole crops (ci simulation)', () =>
       }
     });
     expect(modelled).toBeGreaterThan(1000);
+    // the app's images of the active-block run against the whole-crop run's images
+    const page = pageImages(b);
+    let held = 0;
+    let notHeld = 0;
+    let chi2 = 0;
+    let n = 0;
+    page.images.forEach((ip, j) => {
+      const ia = a.images[j];
+      expect(ip.name).toBe(ia.name);
+      expect(ip.model).toEqual(ia.model);
+      const [oa, ra, ma] = [ia.observed, ia.rms, ia.mask];
+      for (let d = 0; d < ip.mask.length; d++) {
+        if (ip.mask[d] === MASK_NOT_HELD) {
+          notHeld++;
+          expect(ia.modelled[d]).toBe(0);
+          expect(ia.model[d]).toBe(0);
+          continue;
+        }
+        held++;
+        expect(ip.mask[d]).toBe(ma[d]);
+        if (!ma[d]) continue;
+        chi2 += ((oa[d] - ia.model[d]) / ra[d]) ** 2;
+        n++;
+      }
+    });
+    expect(held).toBeGreaterThan(modelled);
+    expect(notHeld).toBeGreaterThan(0);
+    expect(page.n).toBe(n);
+    expect(Math.abs(page.chi2 - chi2)).toBeLessThan(1e-9 * chi2);
     // the plan of each run: the pixels held shrink with active blocks
     const meta = (r: { manifest: Parameters<typeof subtileProducts>[1]; result: SubtileResult }) => {
       const p = subtileProducts(r.result, r.manifest, testProductContext(file, cfgFile, true));
