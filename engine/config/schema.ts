@@ -399,6 +399,14 @@ export const MaskingSchema = z.strictObject({
    * pixels in the likelihood.
    */
   unmodelled: z.enum(['mask', 'model', 'none']).default('mask'),
+  /**
+   * With unmodelled: model, point-like objects (stars): 'mask' (default) keeps masking them;
+   * 'model' models those fainter than halo_mag_max (every one when it is null) as point sources —
+   * the PSF with free flux and position (docs/inference.md "Point sources") —, whether the
+   * selection removed them as point-like or by a cut in `model_cuts`; brighter ones stay masked
+   * with their halo.
+   */
+  point_like: z.enum(['mask', 'model']).default('mask'),
   /** With unmodelled: model, the cuts (manifest `unmodelled.cut`) whose objects are modelled rather than masked. */
   model_cuts: z.array(z.enum(MODELLABLE_CUTS)).default(['snr', 'snr_max', 'deblended', 'max_per_sub_tile', 'outside_extended_area']),
   /** Footprint radius = footprint_scale × SEMIMAJOR_AXIS (× data.pixel_scale: arcsec). */

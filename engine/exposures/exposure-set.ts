@@ -57,6 +57,8 @@ export interface SourceRef {
    * (SourceInfo), after every ordinary source. Default false.
    */
   nuisance?: boolean;
+  /** A point-source nuisance candidate (a star; SourceInfo.pointSource): `hlr` is POINT_SOURCE_HLR. */
+  pointSource?: boolean;
 }
 
 export interface ExposureSetOptions {
@@ -249,7 +251,7 @@ async function build(
       dropped.push(s);
       continue;
     }
-    sources.push(s.nuisance ? { id: s.id, stampSize, shearBlind: true, nuisance: true } : { id: s.id, stampSize });
+    sources.push(s.nuisance ? { id: s.id, stampSize, shearBlind: true, nuisance: true, ...(s.pointSource ? { pointSource: true } : {}) } : { id: s.id, stampSize });
     pairs.push(...mine);
     kept.push(s);
   }

@@ -219,9 +219,11 @@ export interface UnmodelledMaskSummary {
   masked: number;
   /** Those per reason (manifest `cut`). */
   masked_by_cut: Record<string, number>;
-  /** Listed objects modelled as nuisance galaxies instead (masking.unmodelled: model), and per reason. */
+  /** Listed objects modelled as nuisance sources instead (masking.unmodelled: model), and per reason. */
   modelled: number;
   modelled_by_cut: Record<string, number>;
+  /** Of the modelled ones, the point-like objects modelled as point sources (masking.point_like: model). */
+  modelled_point_like: number;
   /** Modelled sources whose centre pixel lies inside an unmodelled object's disc in some quadrant. */
   covered_source_centres: number;
   /** Those sources (ExposureSet indices, ascending). */
@@ -312,6 +314,7 @@ export function applyUnmodelledMask(
     masked_by_cut: {},
     modelled: 0,
     modelled_by_cut: {},
+    modelled_point_like: 0,
     covered_source_centres: 0,
     covered_sources: [],
     pixels: input.quadrants.map(() => 0),
@@ -341,6 +344,7 @@ export function applyUnmodelledMask(
   for (const k of modelled) {
     summary.modelled++;
     summary.modelled_by_cut[list.cut[k]] = (summary.modelled_by_cut[list.cut[k]] ?? 0) + 1;
+    if (list.point_like[k]) summary.modelled_point_like++;
   }
   const objects: UnmodelledObject[] = kept.map((k) => ({ ra: list.ra[k], dec: list.dec[k], mag: list.mag[k], semimajorArcsec: list.semimajor_arcsec[k], pointLike: list.point_like[k] }));
   const res = maskUnmodelled(

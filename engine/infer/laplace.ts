@@ -87,6 +87,41 @@ export interface SparseHessian {
   shearRows?: 'derived' | 'finite-differences';
   /** The finite-difference shear rows of the likelihood alone, kept when `sg`/`gg` were derived (for checks). */
   measured?: { sg: Float64Array[]; gg: Float64Array } | null;
+  /**
+   * Per source and kind (nSources·P), 1 where that source holds the parameter fixed although the
+   * kind is free for others (a point source's hlr, e1, e2): its row and column are the identity's,
+   * so it adds nothing to log det H and its variance is not reported. Absent: none.
+   */
+  pinned?: Uint8Array;
+}
+
+/**
+ * Rows and columns of the parameters that a source holds fixed while the kind is free for others
+ * (ParamSpace.sourceIndex −1: a point source's size and shape) set to the identity's: zero
+ * coupling to everything, 1 on the diagonal. Their finite differences measured a parameter that
+ * is not in the posterior (a point source's hlr moves nothing: that row would be singular).
+ */
+function pinFixedRows(space: Posterior['space'], kinds: number[], neighbours: number[][], blocks: Float64Array[][], sg: Float64Array[]): Uint8Array | undefined {
+  const n = neighbours.length;
+  const P = kinds.length;
+  const pinned = new Uint8Array(n * P);
+  let any = false;
+  for (let s = 0; s < n; s++)
+    kinds.forEach((k, kk) => {
+      if (space.sourceIndex[6 * s + k] < 0) {
+        pinned[s * P + kk] = 1;
+        any = true;
+      }
+    });
+  if (!any) return undefined;
+  for (let s = 0; s < n; s++)
+    neighbours[s].forEach((t, bi) => {
+      const b = blocks[s][bi];
+      for (let l = 0; l < P; l++)
+        for (let k = 0; k < P; k++) if (pinned[s * P + l] || pinned[t * P + k]) b[l * P + k] = t === s && l === k ? 1 : 0;
+    });
+  for (const col of sg) for (let i = 0; i < n * P; i++) if (pinned[i]) col[i] = 0;
+  return pinned;
 }
 
 export interface LaplaceResult {
@@ -294,6 +329,8 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
     });
   }
 
+  const pinned = pinFixedRows(space, kinds, neighbours, blocks, sg);
+
   // the shear rows from the ellipticity rows (degeneracy.ts): exact cancellation in float64 of
   // the likelihood's part of the Schur complement. Needs both ellipticity components free.
   const kE1 = kinds.indexOf(SOURCE_PARAM_NAMES.indexOf('e1'));
@@ -371,7 +408,7 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
       }),
     );
   }
-  return { hessian: { nSources: n, kinds, gFree, neighbours, blocks, sg, gg, shearRows, measured }, colours: count, evaluations, adj };
+  return { hessian: { nSources: n, kinds, gFree, neighbours, blocks, sg, gg, shearRows, measured, ...(pinned ? { pinned } : {}) }, colours: count, evaluations, adj };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -617,7 +654,7 @@ function sourceStandardDeviations(H: SparseHessian, solutions: ComponentSolve[],
         let v = sol.diagInv![i * P + l];
         for (let a = 0; a < ng; a++)
           for (let b = 0; b < ng; b++) v += sol.x![a][i * P + l] * cov![H.gFree[a] * 2 + H.gFree[b]] * sol.x![b][i * P + l];
-        sourceSd[SOURCE_PARAM_NAMES[H.kinds[l]]][s] = v > 0 ? Math.sqrt(v) : NaN;
+        sourceSd[SOURCE_PARAM_NAMES[H.kinds[l]]][s] = v > 0 && !H.pinned?.[s * P + l] ? Math.sqrt(v) : NaN;
       }
     });
   }

@@ -7,7 +7,8 @@
  *
  * Free-vector layout: the free ones of (g1, g2) first, then for each source in order the free
  * ones of (flux, hlr, e1, e2, dx, dy). Parameters whose prior is `fixed` are held at the prior's
- * `value` (when given) or at their initial value and are not in the vector.
+ * `value` (when given) or at their initial value and are not in the vector; so are a point
+ * source's hlr, (e1, e2) and profile parameters (SourceInfo.pointSource), at their initial values.
  */
 import { SceneError, ShineError } from '../errors.ts';
 import type { ShearEngine } from '../gpu/render/engine.ts';
@@ -66,6 +67,9 @@ export interface CatalogCentres {
  */
 export const DEFAULT_ELLIPTICITY_MAX = 0.99;
 
+/** The source parameters a point source (SourceInfo.pointSource) holds fixed. */
+const POINT_FIXED = new Set<SourceParamName>(['hlr', 'e1', 'e2']);
+
 export type PosteriorPriors = Partial<PriorConfig> & {
   profile?: Partial<ProfilePriorConfig>;
   /** Ellipticities live in the disc |e| < ellipticityMax (default DEFAULT_ELLIPTICITY_MAX; 1: the unit disc). */
@@ -88,7 +92,7 @@ export class ParamSpace {
   readonly gIndex: [number, number] = [-1, -1];
   /** Per source, per SOURCE_PARAM_NAMES entry: free index or −1. */
   readonly sourceIndex: Int32Array;
-  /** Number of free source parameters per source (the same for every source). */
+  /** Number of free source parameters of an ordinary source (a point source has flux, dx, dy only). */
   readonly perSource: number;
   readonly priors: PriorConfig;
   /**
@@ -104,8 +108,13 @@ export class ParamSpace {
   readonly ellipticityMax: number;
   /** Per source, 1 when it is shear-blind (SourceInfo.shearBlind: rendered unsheared). */
   readonly shearBlind: Uint8Array;
+  /**
+   * Per source, 1 when it is a point source (SourceInfo.pointSource): only its flux and offsets
+   * are free; its hlr, (e1, e2) and profile parameters stay at their values in `init`.
+   */
+  readonly pointSource: Uint8Array;
 
-  constructor(priorsIn: PosteriorPriors, init: SceneParams, catalog?: CatalogCentres, shearBlind?: ArrayLike<boolean>) {
+  constructor(priorsIn: PosteriorPriors, init: SceneParams, catalog?: CatalogCentres, shearBlind?: ArrayLike<boolean>, pointSource?: ArrayLike<boolean>) {
     const { profile: profilePriorsIn, ellipticityMax, ...standardPriors } = priorsIn;
     const priors = resolvePriors(standardPriors);
     const eMax = ellipticityMax ?? DEFAULT_ELLIPTICITY_MAX;
@@ -118,6 +127,8 @@ export class ParamSpace {
     this.nSources = n;
     if (shearBlind && shearBlind.length !== n) throw new ShineError(`shear-blind flags for ${shearBlind.length} sources, expected ${n}`, { field: 'shearBlind' });
     this.shearBlind = Uint8Array.from({ length: n }, (_, s) => (shearBlind?.[s] ? 1 : 0));
+    if (pointSource && pointSource.length !== n) throw new ShineError(`point-source flags for ${pointSource.length} sources, expected ${n}`, { field: 'pointSource' });
+    this.pointSource = Uint8Array.from({ length: n }, (_, s) => (pointSource?.[s] ? 1 : 0));
     const cat = catalog ?? { flux: init.flux, hlr: init.hlr };
     if (cat.flux.length !== n || cat.hlr.length !== n) {
       throw new ShineError(`catalog centres have ${cat.flux.length}/${cat.hlr.length} values, expected one per source (${n})`, { field: 'catalog' });
@@ -135,6 +146,8 @@ export class ParamSpace {
       const p = this.profilePriors[k];
       if (p.type === 'fixed' && p.value !== undefined) base[k]!.fill(p.value);
     }
+    // a point source keeps its size and shape (the PSF alone) whatever the priors fix the others at
+    for (let s = 0; s < n; s++) if (this.pointSource[s]) for (const k of POINT_FIXED) base[k][s] = init[k][s];
     this.base = base;
     this.sourceIndex = new Int32Array(n * 6).fill(-1);
     this.extraIndex = new Int32Array(n * this.profileNames.length).fill(-1);
@@ -150,7 +163,8 @@ export class ParamSpace {
     this.gIndex[1] = add('g2', -1);
     this.discBlocks('g1', 'g2', this.gIndex[0], this.gIndex[1], base.g1, base.g2, 1);
     for (let s = 0; s < n; s++) {
-      const idx = SOURCE_PARAM_NAMES.map((k) => add(k, s, k === 'flux' ? cat.flux[s] : k === 'hlr' ? cat.hlr[s] : undefined));
+      // a point source is the PSF alone: its size and shape are not parameters
+      const idx = SOURCE_PARAM_NAMES.map((k) => (this.pointSource[s] && POINT_FIXED.has(k) ? -1 : add(k, s, k === 'flux' ? cat.flux[s] : k === 'hlr' ? cat.hlr[s] : undefined)));
       idx.forEach((v, j) => (this.sourceIndex[6 * s + j] = v));
       for (const j of [0, 1]) {
         const i = idx[j];
@@ -178,7 +192,7 @@ export class ParamSpace {
     const names = this.profileNames;
     const idx = names.map((k) => {
       const spec = this.profilePriors[k];
-      if (spec.type === 'fixed') return -1;
+      if (spec.type === 'fixed' || this.pointSource[s]) return -1;
       const pr = scalarPrior(k as unknown as ParamKind, spec, base[k]![s]);
       if (!pr) return -1;
       this.entries.push({ kind: k, source: s, prior: pr });
@@ -400,8 +414,8 @@ export class Posterior {
 
   constructor(engine: LikelihoodEvaluator | ShearEngine, priors: Partial<PriorConfig>, init: SceneParams, opts: PosteriorOptions = {}) {
     this.engine = engine;
-    const set = (engine as { set?: { sources: ReadonlyArray<{ shearBlind?: boolean }> } }).set;
-    this.space = new ParamSpace(priors, init, opts.catalog, opts.shearBlind ?? set?.sources.map((s) => !!s.shearBlind));
+    const set = (engine as { set?: { sources: ReadonlyArray<{ shearBlind?: boolean; pointSource?: boolean }> } }).set;
+    this.space = new ParamSpace(priors, init, opts.catalog, opts.shearBlind ?? set?.sources.map((s) => !!s.shearBlind), set?.sources.map((s) => !!s.pointSource));
     this.jacobian = opts.jacobian ?? true;
   }
 

@@ -26,6 +26,14 @@ export function signedFreq(i: number, m: number): number {
   return i < m / 2 ? i : i - m;
 }
 
+/**
+ * Half-light radius (arcsec) at which a point source (SourceInfo.pointSource) is rendered: the
+ * profile's spectrum 1 − O((k r0)²) is 1 to float32 precision at every frequency of an
+ * alias-complete stamp (|k| ≲ 100 /″, (k r0)² ≲ 10⁻⁸), so the model is the PSF alone, while every
+ * formula of the galaxy path stays finite (the hlr gradient divides by it).
+ */
+export const POINT_SOURCE_HLR = 1e-6;
+
 /** Smallest tier with 2 (3 h_pix + 10.5) ≤ size (SHINE's rule); the largest tier otherwise. */
 export function chooseTier(hlrPixels: number, tiers: readonly number[] = [64, 128, 256]): number {
   const need = 2 * (3 * hlrPixels + 10.5);

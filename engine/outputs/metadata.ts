@@ -149,9 +149,11 @@ export interface SubtileMetadata {
     /** Listed objects whose disc holds at least one quadrant pixel. */
     masked: number;
     masked_by_cut: Record<string, number>;
-    /** Listed objects modelled as shear-blind nuisance galaxies (masking.unmodelled: model), and per reason. */
+    /** Listed objects modelled as shear-blind nuisance sources (masking.unmodelled: model), and per reason. */
     modelled?: number;
     modelled_by_cut?: Record<string, number>;
+    /** Of those, the point-like ones modelled as point sources (masking.point_like: model). */
+    modelled_point_like?: number;
     /** Modelled sources whose centre pixel is inside an unmodelled object's disc. */
     covered_source_centres: number;
     /** Their OBJECT_IDs when fitted shear-blind (masking.covered_centres: shear_blind). */

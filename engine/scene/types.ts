@@ -95,6 +95,13 @@ export interface SourceInfo {
    * catalog. Set together with `shearBlind`. Default false.
    */
   nuisance?: boolean;
+  /**
+   * A point source (a star): the PSF alone, with free flux and position only. Rendered as a
+   * galaxy of half-light radius POINT_SOURCE_HLR (engine/model/geometry.ts), round, whose size,
+   * shape and profile parameters are held fixed (engine/infer/posterior.ts). Set with `nuisance`
+   * (masking.point_like: model; docs/inference.md "Point sources"). Default false.
+   */
+  pointSource?: boolean;
 }
 
 /** The shear a source is rendered with: the sub-tile's, or none for a shear-blind source. */

@@ -11,6 +11,7 @@ import type { Manifest } from '../tiling/manifest.ts';
 import { buildExposureSet, type BuiltExposureSet, type OpenFits, type QuadrantRef, type SourceRef } from '../exposures/exposure-set.ts';
 import { ensureProfileParams, profileFromConfig } from '../model/profile-params.ts';
 import { applyUnmodelledMask } from '../exposures/masking.ts';
+import { POINT_SOURCE_HLR } from '../model/geometry.ts';
 
 type Progress = (stage: string, done: number, total: number, detail?: { note?: string }) => void;
 
@@ -40,10 +41,12 @@ export async function loadSources(manifest: Manifest, cfg: ShineConfig, io: { op
 }
 
 /**
- * The unmodelled objects that masking.unmodelled: model models as nuisance galaxies (docs/config.md):
- * cut in `masking.model_cuts`, not point-like (a star is not a galaxy; it stays masked), with a
- * positive catalog flux and a known size. Their SourceRef ids follow the manifest's sources: id
- * n_sources + k for the list's object k (`sourceNames` resolves both). Empty for the other modes.
+ * The unmodelled objects that masking.unmodelled: model models as nuisance sources (docs/config.md):
+ * galaxies — cut in `masking.model_cuts`, not point-like, with a positive catalog flux and a known
+ * size —, and with `masking.point_like: model` point sources — point-like, removed as such or by a
+ * cut in `model_cuts`, fainter than `halo_mag_max` (a brighter star keeps its halo mask), with a
+ * positive flux. Their SourceRef ids follow the manifest's sources: id n_sources + k for the
+ * list's object k (`sourceNames` resolves both). Empty for the other modes.
  */
 export function nuisanceCandidates(manifest: Manifest, cfg: ShineConfig): SourceRef[] {
   const u = manifest.unmodelled;
@@ -51,11 +54,19 @@ export function nuisanceCandidates(manifest: Manifest, cfg: ShineConfig): Source
   const cuts = new Set<string>(cfg.masking.model_cuts);
   const [lo, hi] = cfg.sources.hlr_clip_arcsec;
   const nSrc = manifest.sources.row.length;
+  const haloMag = cfg.masking.halo_mag_max;
   const out: SourceRef[] = [];
   u.ra.forEach((ra, k) => {
     const flux = u.flux[k];
     const a = u.semimajor_arcsec[k];
-    if (!cuts.has(u.cut[k]) || u.point_like[k] || !(flux > 0 && Number.isFinite(flux)) || !(a > 0 && Number.isFinite(a))) return;
+    if (u.point_like[k]) {
+      const mag = u.mag[k];
+      const faint = haloMag === null || (Number.isFinite(mag) && mag >= haloMag);
+      if (cfg.masking.point_like !== 'model' || !(cuts.has(u.cut[k]) || u.cut[k] === 'point_like') || !faint || !(flux > 0 && Number.isFinite(flux))) return;
+      out.push({ id: nSrc + k, ra, dec: u.dec[k], fluxUJy: flux, hlr: POINT_SOURCE_HLR, e1: 0, e2: 0, core: false, nuisance: true, pointSource: true });
+      return;
+    }
+    if (!cuts.has(u.cut[k]) || !(flux > 0 && Number.isFinite(flux)) || !(a > 0 && Number.isFinite(a))) return;
     // the same catalog size → hlr rule as the sources (SEMIMAJOR_AXIS, clipped to sources.hlr_clip_arcsec)
     const hlr = halfLightRadius([a / cfg.data.pixel_scale], { scale: cfg.data.pixel_scale, min: lo, max: hi }).hlr[0];
     out.push({ id: nSrc + k, ra, dec: u.dec[k], fluxUJy: flux, hlr, e1: 0, e2: 0, core: false, nuisance: true });

@@ -212,7 +212,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
             listed: r.unmodelled.listed,
             masked: r.unmodelled.masked,
             masked_by_cut: r.unmodelled.masked_by_cut,
-            ...(r.unmodelled.mode === 'model' ? { modelled: r.unmodelled.modelled, modelled_by_cut: r.unmodelled.modelled_by_cut, covered_by_modelled: r.unmodelled.covered_by_modelled ?? 0 } : {}),
+            ...(r.unmodelled.mode === 'model' ? { modelled: r.unmodelled.modelled, modelled_by_cut: r.unmodelled.modelled_by_cut, modelled_point_like: r.unmodelled.modelled_point_like, covered_by_modelled: r.unmodelled.covered_by_modelled ?? 0 } : {}),
             covered_source_centres: r.unmodelled.covered_source_centres,
             ...(r.unmodelled.shear_blind ? { shear_blind: r.unmodelled.shear_blind } : {}),
           },

@@ -57,7 +57,16 @@ export interface Galaxy {
 export function truthGalaxyStamp(gal: Galaxy, jac: Jacobian, cx: number, cy: number, N: number, fpU = 300, fpV = -200): Float64Array {
   const [ge1, ge2] = distortionToShear(gal.e1, gal.e2);
   const A = matMul(shearMatrix(gal.g1, gal.g2), shearMatrix(ge1, ge2));
-  const st = renderTruth({ flux: gal.flux, kind: 'exp', r0: gal.hlr * HLR_TO_R0, A }, psfAt(fpU, fpV), gal.x, gal.y, jac, { fluxTol: 1e-9 });
+  return window(renderTruth({ flux: gal.flux, kind: 'exp', r0: gal.hlr * HLR_TO_R0, A }, psfAt(fpU, fpV), gal.x, gal.y, jac, { fluxTol: 1e-9 }), cx, cy, N);
+}
+
+/** Exact-sampling stamp (N×N at corner (cx, cy)) of a point source (the ePSF alone) of flux `flux` at (x, y). */
+export function truthPointStamp(flux: number, x: number, y: number, jac: Jacobian, cx: number, cy: number, N: number, fpU = 300, fpV = -200): Float64Array {
+  return window(renderTruth({ flux, kind: 'point' }, psfAt(fpU, fpV), x, y, jac, { fluxTol: 1e-9 }), cx, cy, N);
+}
+
+/** The N×N window at corner (cx, cy) of a truth render (zero where it does not reach). */
+function window(st: ReturnType<typeof renderTruth>, cx: number, cy: number, N: number): Float64Array {
   const out = new Float64Array(N * N);
   for (let b = 0; b < st.n; b++) {
     for (let a = 0; a < st.n; a++) {

@@ -19,7 +19,7 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../platform/node/config.ts';
 import { manifestFileName, parseManifest } from '../../engine/tiling/manifest.ts';
 import { loadExposures, loadSources, sourceNames } from '../../engine/subtile/load.ts';
-import { coverageMasks, stampCorner } from '../../engine/model/geometry.ts';
+import { coverageMasks, POINT_SOURCE_HLR, stampCorner } from '../../engine/model/geometry.ts';
 import { maskRadiusArcsec } from '../../engine/exposures/masking.ts';
 import type { ShineConfig } from '../../engine/config/index.ts';
 import type { ExposureSet } from '../../engine/scene/types.ts';
@@ -225,6 +225,23 @@ describe('bad input gives a clear error or a documented empty result', () => {
   }, 300_000);
 });
 
+/** Brute force: the sky position's pixel lies under some ordinary source's visible stamp in some quadrant. */
+function underOrdinaryStamp(built: Awaited<ReturnType<typeof loadExposures>>['built'], ra: number, dec: number): boolean {
+  const set = built.set;
+  return set.quadrants.some((q, j) => {
+    const [x, y] = built.wcs[j].skyToPixel(ra, dec);
+    const px = Math.round(x);
+    const py = Math.round(y);
+    return set.pairs.some((p) => {
+      if (p.quadrant !== j || !p.visible || set.sources[p.source].nuisance) return false;
+      const n = set.sources[p.source].stampSize;
+      const cx = stampCorner(p.x, n);
+      const cy = stampCorner(p.y, n);
+      return px >= 0 && py >= 0 && px < q.width && py < q.height && px >= cx && px < cx + n && py >= cy && py < cy + n;
+    });
+  });
+}
+
 describe('masking.unmodelled: model on the ci simulation', () => {
   it('models the extended unmodelled objects whose centre an ordinary stamp covers as shear-blind nuisance sources, and masks the rest', async () => {
     const base = await loadConfig(join(dir, 'sim', 'config.yaml'));
@@ -250,19 +267,7 @@ describe('masking.unmodelled: model on the ci simulation', () => {
     const expected: number[] = [];
     u.ra.forEach((ra, k) => {
       if (!cuts.has(u.cut[k]) || u.point_like[k] || !(u.flux[k] > 0) || !(u.semimajor_arcsec[k] > 0)) return;
-      const covered = set.quadrants.some((q, j) => {
-        const [x, y] = model.built.wcs[j].skyToPixel(ra, u.dec[k]);
-        const px = Math.round(x);
-        const py = Math.round(y);
-        return set.pairs.some((p) => {
-          if (p.quadrant !== j || !p.visible || set.sources[p.source].nuisance) return false;
-          const n = set.sources[p.source].stampSize;
-          const cx = stampCorner(p.x, n);
-          const cy = stampCorner(p.y, n);
-          return px >= 0 && py >= 0 && px < q.width && py < q.height && px >= cx && px < cx + n && py >= cy && py < cy + n;
-        });
-      });
-      if (covered) expected.push(k);
+      if (underOrdinaryStamp(model.built, ra, u.dec[k])) expected.push(k);
     });
     const modelled = model.built.sources.slice(nOrd).map((s) => s.id - nSrc);
     console.log(`listed ${u.ra.length}: masked (mask mode) ${masked.masked.summary.masked}; model mode: ${modelled.length} modelled (${JSON.stringify(model.masked.summary.modelled_by_cut)}), ${model.masked.summary.masked} masked`);
@@ -299,5 +304,45 @@ describe('masking.unmodelled: model on the ci simulation', () => {
     expect(model.masked.summary.covered_by_modelled).toBe(near.size);
     for (const k of near) expect(model.masked.summary.covered_sources).toContain(k);
     for (const k of model.masked.summary.covered_sources) expect(set.sources[k].shearBlind).toBe(true);
+  }, 300_000);
+
+  it('with point_like: model, the point-like objects fainter than halo_mag_max are point sources; brighter ones stay masked', async () => {
+    const base = await loadConfig(join(dir, 'sim', 'config.yaml'));
+    const manifest = parseManifest(await readFile(join(base.distributed.scratch_dir, `tile_${TILE}`, manifestFileName(TILE, row, col)), 'utf8'));
+    const u = manifest.unmodelled!;
+    const io = { openFits: (p: string, o?: OpenOptions) => openFits(p, o) };
+    const progress = () => {};
+    const srcRefs = await loadSources(manifest, base, io, progress);
+    const galaxiesOnly: ShineConfig = { ...base, masking: { ...base.masking, unmodelled: 'model' } };
+    const withStars: ShineConfig = { ...base, masking: { ...base.masking, unmodelled: 'model', point_like: 'model' } };
+    const a = await loadExposures(manifest, galaxiesOnly, io, srcRefs, { progress, pixels: 'crop' });
+    const b = await loadExposures(manifest, withStars, io, srcRefs, { progress, pixels: 'crop' });
+    const nSrc = manifest.sources.row.length;
+    const halo = withStars.masking.halo_mag_max!;
+    const cuts = new Set<string>(withStars.masking.model_cuts);
+    const expected: number[] = [];
+    let bright = 0;
+    u.ra.forEach((ra, k) => {
+      if (!u.point_like[k] || !(cuts.has(u.cut[k]) || u.cut[k] === 'point_like') || !(u.flux[k] > 0) || !underOrdinaryStamp(b.built, ra, u.dec[k])) return;
+      if (u.mag[k] < halo) bright++;
+      else expected.push(k);
+    });
+    const isPoint = (r: typeof b) => r.built.set.sources.map((s, i) => ({ s, i })).filter(({ s }) => s.pointSource);
+    const points = isPoint(b);
+    console.log(`point-like objects under an ordinary stamp: ${expected.length} modelled as point sources, ${bright} brighter than mag ${halo} masked; galaxies modelled: ${a.masked.summary.modelled}`);
+    expect(expected.length).toBeGreaterThan(0);
+    expect(isPoint(a)).toEqual([]);
+    expect(points.map(({ s }) => s.id - nSrc).sort((x, y) => x - y)).toEqual(expected);
+    for (const { s, i } of points) {
+      expect(s.nuisance && s.shearBlind).toBe(true);
+      expect(b.built.init.hlr[i]).toBe(POINT_SOURCE_HLR);
+      expect([b.built.init.e1[i], b.built.init.e2[i]]).toEqual([0, 0]);
+    }
+    // the galaxies modelled are the same; the stars add to them and leave the masks
+    expect(b.built.set.sources.filter((s) => s.nuisance && !s.pointSource).map((s) => s.id)).toEqual(a.built.set.sources.filter((s) => s.nuisance).map((s) => s.id));
+    expect(b.masked.summary.modelled_point_like).toBe(expected.length);
+    expect(b.masked.summary.modelled).toBe(a.masked.summary.modelled + expected.length);
+    const flagged = (r: typeof b) => r.masked.summary.pixels.reduce((x, y) => x + y, 0);
+    expect(flagged(b)).toBeLessThan(flagged(a));
   }, 300_000);
 });
