@@ -29,6 +29,22 @@ function canonicalJson(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
+/**
+ * Settings added after the hash was introduced whose value at this entry fits exactly as the
+ * software did before the setting existed: left out of the hash at that value, so that adding a
+ * setting does not make every earlier product stale. Any other value is hashed.
+ */
+const NEUTRAL_ADDITIONS: ReadonlyArray<{ section: 'masking'; key: string; value: unknown }> = [
+  // 2026-12-07: stars as point sources (masking.point_like: model); 'mask' is the earlier behaviour
+  { section: 'masking', key: 'point_like', value: 'mask' },
+];
+
+function withoutNeutral<T extends object>(section: string, o: T): T {
+  const out: Record<string, unknown> = { ...o };
+  for (const n of NEUTRAL_ADDITIONS) if (n.section === section && out[n.key] === n.value) delete out[n.key];
+  return out as T;
+}
+
 /** The resolved settings that shape a fit: the model, the selection, the pixels' treatment and the inference (with `method` as run). */
 export function fitSettings(cfg: ShineConfig, method: FitMethod = cfg.inference.method): Record<string, unknown> {
   const { exposures: _e, backgrounds: _b, psf: _p, mer_catalog: _m, tile_index: _t, ...data } = cfg.data;
@@ -39,7 +55,7 @@ export function fitSettings(cfg: ShineConfig, method: FitMethod = cfg.inference.
     inference: { ...cfg.inference, method },
     stamps: cfg.stamps,
     background: cfg.background,
-    masking: cfg.masking,
+    masking: withoutNeutral('masking', cfg.masking),
   };
 }
 

@@ -22,6 +22,14 @@ describe('fit settings hash', () => {
     expect(fitSettingsHash(cfg(elsewhere))).toBe(h0);
   });
 
+  it('is the hash the previous release recorded for the same settings: a setting added with its earlier behaviour as default makes nothing stale', () => {
+    // fitSettingsHash of BASE (map, nuts) computed by commit 52b0234, before masking.point_like existed
+    expect(h0).toBe('575ea3a938cc6d37');
+    expect(fitSettingsHash(cfg(BASE), 'nuts')).toBe('0c666c3e93462035');
+    expect(fitSettingsHash(cfg(`${BASE}masking: {point_like: mask}\n`))).toBe(h0);
+    expect(fitSettingsHash(cfg(`${BASE}masking: {point_like: model}\n`))).not.toBe(h0);
+  });
+
   it('changes with a setting that shapes the fit, in every section it covers, and with the method', () => {
     const changed = [
       'inference: {map: {shear_estimator: map}}',
@@ -29,6 +37,7 @@ describe('fit settings hash', () => {
       'gal: {profile: {type: spergel, nu: 0.3}}',
       'stamps: {fft_factor: 1.5}',
       'masking: {footprint_scale: 4}',
+      'masking: {point_like: model}',
       'background: {sigma: 2.5}',
       'sources: {snr_min: 12}',
       'data: {pixel_scale: 0.2}',
