@@ -38,7 +38,7 @@ interface Shown {
 
 interface AppState {
   phase: 'idle' | 'loading' | 'loaded' | 'running' | 'done' | 'error' | 'cancelled';
-  info: LoadInfo | null;
+  info: PageInfo | null;
   out: RunOutput | null;
   /** The result the exports use (the last complete one), and whether a later run was cancelled. */
   result: SubtileResult | null;
@@ -171,7 +171,7 @@ async function load(how: () => Promise<LoadInfo>, url: URLSearchParams | null): 
   state.phase = 'loading';
   state.timing = { loadClick: performance.now(), firstImage: null, dataRead: null, runClick: 0, result: null };
   try {
-    const info = await how();
+    const { info, observed } = handOver(await how());
     state.timing.dataRead = performance.now();
     // bitmaps of the previous sub-tile that arrive while this one loads do not count
     state.timing.firstImage = null;
@@ -196,7 +196,7 @@ async function load(how: () => Promise<LoadInfo>, url: URLSearchParams | null): 
     $<HTMLInputElement>('nuts-chains').value = String(d.nutsChains);
     showMethodFields();
     for (const el of document.querySelectorAll<HTMLInputElement>('#free input[data-prior]')) el.checked = !info.fixed[el.dataset.prior as PriorName];
-    buildViews(info, url);
+    buildViews(info, observed, url);
     $('progress-text').textContent = `loaded in ${(info.loadMs / 1000).toFixed(1)} s (images read in ${(info.readMs / 1000).toFixed(1)} s) — press Run or Model at start`;
   } catch (e) {
     state.phase = 'error';
@@ -556,6 +556,19 @@ function showQuadrantDiagnostics(chi2: Array<{ name: string; n_pixels: number; c
  */
 type PageQuadrant = Omit<QuadrantData, 'observed'>;
 
+/** The sub-tile as the page holds it: the load's record with its quadrants stripped of `observed`. */
+type PageInfo = Omit<LoadInfo, 'quadrants'> & { quadrants: PageQuadrant[] };
+
+/** Splits each quadrant's observed image (for the render worker, transferred) from what the page keeps. */
+function handOver(loaded: LoadInfo): { info: PageInfo; observed: Float32Array[] } {
+  const observed: Float32Array[] = [];
+  const quadrants = loaded.quadrants.map(({ observed: o, ...rest }) => {
+    observed.push(o);
+    return rest;
+  });
+  return { info: { ...loaded, quadrants }, observed };
+}
+
 /** SCI − background at pixel i, rounded to float32 exactly as the engine worker computed it (worker.ts readQuadrants). */
 function observedAt(d: PageQuadrant, i: number): number {
   return Math.fround(d.sci[i] - (typeof d.background === 'number' ? d.background : d.background[i]));
@@ -636,7 +649,7 @@ function fitZoom(): void {
   }
 }
 
-function buildViews(info: LoadInfo, url: URLSearchParams | null): void {
+function buildViews(info: PageInfo, observed: Float32Array[], url: URLSearchParams | null): void {
   const root = $('quadrants');
   root.textContent = '';
   const m = info.manifest;
@@ -645,13 +658,8 @@ function buildViews(info: LoadInfo, url: URLSearchParams | null): void {
   CANVAS = canvasSide();
   const src = m.sources;
   const un = m.unmodelled;
-  // each quadrant's observed image goes to the render worker; the page keeps the rest
-  const observed: Float32Array[] = [];
-  info.quadrants = info.quadrants.map(({ observed: o, ...rest }) => {
-    observed.push(o);
-    return rest as QuadrantData;
-  });
-  quads = info.quadrants.map((d: PageQuadrant, j) => {
+  // each quadrant's observed image goes to the render worker (handOver); the page keeps the rest
+  quads = info.quadrants.map((d, j) => {
     const box = document.createElement('div');
     box.className = 'quad';
     const name = document.createElement('div');
@@ -1216,7 +1224,7 @@ $('export-csv').addEventListener('click', () => {
  * The sources as a DS9 region file (fk5, degrees): core sources as green circles, margin sources as
  * orange boxes, unmodelled catalog objects as red X points; each tagged with its OBJECT_ID.
  */
-export function ds9Regions(info: LoadInfo): string {
+export function ds9Regions(info: Pick<LoadInfo, 'tileId' | 'row' | 'col' | 'manifest'>): string {
   const s = info.manifest.sources;
   const lines = ['# Region file format: DS9 version 4.1', `# SHINE sub-tile ${info.tileId} (${info.row}, ${info.col}): ○ core, □ margin, X unmodelled`, 'global font="helvetica 9 normal" width=1', 'fk5'];
   const r = 0.6; // arcsec

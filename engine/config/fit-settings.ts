@@ -39,10 +39,10 @@ const NEUTRAL_ADDITIONS: ReadonlyArray<{ section: 'masking'; key: string; value:
   { section: 'masking', key: 'point_like', value: 'mask' },
 ];
 
-function withoutNeutral<T extends object>(section: string, o: T): T {
+function withoutNeutral(section: string, o: object): Record<string, unknown> {
   const out: Record<string, unknown> = { ...o };
   for (const n of NEUTRAL_ADDITIONS) if (n.section === section && out[n.key] === n.value) delete out[n.key];
-  return out as T;
+  return out;
 }
 
 /** The resolved settings that shape a fit: the model, the selection, the pixels' treatment and the inference (with `method` as run). */
