@@ -211,7 +211,13 @@ export function renderCalibration(input: PlotInput): Raster {
     P.axes('PULL (GHAT - G) / σ', 'FITS PER BIN', s);
     const st = summary.pulls.all;
     const r = rect(0);
-    const lines = [`PULLS: ${n} (BOTH COMPONENTS)${outside ? `, ${outside} OUTSIDE ±${lim}` : ''}`, `MEAN ${fmt(st.mean, 3)}  SD ${fmt(st.sd, 3)}  ROBUST ${fmt(st.robustSd, 3)}`, 'RED: N(0,1) × N × BIN'];
+    const rs = summary.pullsByRealisation.all;
+    const lines = [
+      `PULLS: ${n} (BOTH COMPONENTS)${outside ? `, ${outside} OUTSIDE ±${lim}` : ''}`,
+      `MEAN ${fmt(st.mean, 3)}  SD ${fmt(st.sd, 3)}  ROBUST ${fmt(st.robustSd, 3)}`,
+      `PER REALISATION: SD ${fmt(rs.sd, 3)} ± ${fmt(rs.sdErr, 3)} (${rs.n})`,
+      'RED: N(0,1) × N × BIN',
+    ];
     lines.forEach((t, i) => img.text(r.x, r.y - 52 * s + i * 10 * s - 4 * s, t, s, INK));
   }
 

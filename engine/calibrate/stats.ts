@@ -154,6 +154,14 @@ export interface FitNote {
   reason?: string;
 }
 
+/** Pull statistics over realisations, with the width's error from a bootstrap over seeds. */
+export interface RealisationPullStats extends PullStats {
+  /** Bootstrap standard error of `sd` (whole seeds resampled); NaN with fewer than 2 seeds. */
+  sdErr: number;
+  /** Usable fits behind the n values. */
+  nFits: number;
+}
+
 export interface CalibrationSummary {
   g: number;
   nSets: number;
@@ -163,7 +171,14 @@ export interface CalibrationSummary {
   estimates: Record<Quantity, Estimate>;
   perSeed: PerSeed[];
   sets: SetEstimate[];
+  /** Per fit: (ĝ − g)/σ̂ of every usable fit with a finite error. */
   pulls: { all: PullStats; g1: PullStats; g2: PullStats };
+  /**
+   * Per realisation (seed, sub-tile, rotation; `realisationPulls`): the fits of one realisation
+   * share noise and intrinsic shapes, so these are the independent values, and `sdErr` says how
+   * well their width is known.
+   */
+  pullsByRealisation: { all: RealisationPullStats; g1: RealisationPullStats; g2: RealisationPullStats };
   fits: FitCounts;
   /** Every attempted fit that is not ok, in plan order. */
   problems: FitNote[];
@@ -325,6 +340,66 @@ export function pulls(fits: readonly CalibrationFit[]): { g1: number[]; g2: numb
   return { g1: p1, g2: p2 };
 }
 
+/** One realisation's pull of one component. */
+export interface RealisationPull {
+  seed: number;
+  /** Mean of (ĝ − g)/σ̂ over the realisation's usable fits. */
+  value: number;
+  /** Fits averaged. */
+  n: number;
+}
+
+/**
+ * Pulls per realisation. The fits of one (seed, sub-tile, rotation) see the same noise and the
+ * same intrinsic shapes and differ only in the applied shear (±g on each component), so their
+ * ĝ − g are nearly one number, counted four times by the per-fit pulls: a width from those
+ * looks four times better known than it is. One value per realisation and component: the mean of
+ * its usable fits' pulls. (The rotations of a seed still share its noise; `realisationPullStats`
+ * bootstraps whole seeds for the width's error.)
+ */
+export function realisationPulls(fits: readonly CalibrationFit[]): { g1: RealisationPull[]; g2: RealisationPull[] } {
+  const groups = new Map<string, { seed: number; p1: number[]; p2: number[] }>();
+  for (const f of fits) {
+    if (!usable(f)) continue;
+    const key = `${f.seed}|${f.tileId}|${f.row}|${f.col}|${f.rotation}`;
+    let gr = groups.get(key);
+    if (!gr) groups.set(key, (gr = { seed: f.seed, p1: [], p2: [] }));
+    if (Number.isFinite(f.g1Err) && f.g1Err > 0) gr.p1.push((f.g1 - f.gTrue1) / f.g1Err);
+    if (Number.isFinite(f.g2Err) && f.g2Err > 0) gr.p2.push((f.g2 - f.gTrue2) / f.g2Err);
+  }
+  const out = { g1: [] as RealisationPull[], g2: [] as RealisationPull[] };
+  for (const gr of groups.values()) {
+    if (gr.p1.length) out.g1.push({ seed: gr.seed, value: mean(gr.p1), n: gr.p1.length });
+    if (gr.p2.length) out.g2.push({ seed: gr.seed, value: mean(gr.p2), n: gr.p2.length });
+  }
+  return out;
+}
+
+/** Mean, widths and the bootstrap error of the width (resampling seeds: `replicates` draws, RNG `seed`). */
+export function realisationPullStats(x: readonly RealisationPull[], replicates: number, seed: number): RealisationPullStats {
+  const base = pullStats(x.map((p) => p.value));
+  const bySeed = new Map<number, number[]>();
+  for (const p of x) {
+    let l = bySeed.get(p.seed);
+    if (!l) bySeed.set(p.seed, (l = []));
+    l.push(p.value);
+  }
+  const groups = [...bySeed.values()];
+  let sdErr = NaN;
+  if (groups.length >= 2 && replicates >= 2) {
+    const rnd = mulberry32(seed);
+    const reps: number[] = [];
+    for (let b = 0; b < replicates; b++) {
+      const draw: number[] = [];
+      for (let k = 0; k < groups.length; k++) draw.push(...groups[Math.min(groups.length - 1, Math.floor(rnd() * groups.length))]);
+      const v = sd(draw);
+      if (Number.isFinite(v)) reps.push(v);
+    }
+    sdErr = sd(reps);
+  }
+  return { ...base, sdErr, nFits: x.reduce((a, p) => a + p.n, 0) };
+}
+
 export interface SummaryOptions {
   /** The shear amplitude g of the simulations. */
   g: number;
@@ -368,6 +443,7 @@ export function summarize(fits: readonly CalibrationFit[], o: SummaryOptions): C
   });
 
   const p = pulls(fits);
+  const rp = realisationPulls(fits);
   const byStatus = Object.fromEntries(FIT_STATUSES.map((s) => [s, 0])) as Record<FitStatus, number>;
   for (const f of fits) byStatus[f.status]++;
   const attemptedFits = fits.filter((f) => f.status !== 'empty');
@@ -387,6 +463,11 @@ export function summarize(fits: readonly CalibrationFit[], o: SummaryOptions): C
     perSeed,
     sets,
     pulls: { all: pullStats([...p.g1, ...p.g2]), g1: pullStats(p.g1), g2: pullStats(p.g2) },
+    pullsByRealisation: {
+      all: realisationPullStats([...rp.g1, ...rp.g2], B, bseed),
+      g1: realisationPullStats(rp.g1, B, bseed),
+      g2: realisationPullStats(rp.g2, B, bseed),
+    },
     fits: {
       total: fits.length,
       attempted,

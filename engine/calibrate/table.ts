@@ -100,6 +100,10 @@ export function calibrationFits(fits: readonly CalibrationFit[], s: CalibrationS
     { name: 'PULL_SD', format: 'D', data: one(s.pulls.all.sd) },
     { name: 'PULL_RSD', format: 'D', data: one(s.pulls.all.robustSd) },
     { name: 'N_PULLS', format: 'J', data: j1(s.pulls.all.n) },
+    // one pull per realisation (seed, sub-tile, rotation): the independent values, and the width's bootstrap error
+    { name: 'PULL_SD_REAL', format: 'D', data: one(s.pullsByRealisation.all.sd) },
+    { name: 'PULL_SD_REAL_ERR', format: 'D', data: one(s.pullsByRealisation.all.sdErr) },
+    { name: 'N_PULLS_REAL', format: 'J', data: j1(s.pullsByRealisation.all.n) },
     { name: 'N_SETS', format: 'J', data: j1(s.nSets) },
     { name: 'N_COMPLETE', format: 'J', data: j1(s.nSetsComplete) },
     { name: 'N_SEEDS', format: 'J', data: j1(s.bootstrap.seeds) },

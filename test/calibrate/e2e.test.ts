@@ -57,7 +57,7 @@ with fits.open(sys.argv[1]) as h:
                         e1=float(r['G1_ERR']), e2=float(r['G2_ERR']), converged=bool(r['CONVERGED']), n=int(r['N_SOURCES']),
                         status=str(r['STATUS']).strip(), p1=float(r['PULL1']), p2=float(r['PULL2'])) for r in t]
     s = h['SUMMARY'].data[0]
-    out['summary'] = {k: float(s[k]) for k in ['M1', 'M2', 'C1', 'C2', 'LEAK12', 'LEAK21', 'PULL_MEAN', 'PULL_SD', 'N_COMPLETE', 'N_SETS']}
+    out['summary'] = {k: float(s[k]) for k in ['M1', 'M2', 'C1', 'C2', 'LEAK12', 'LEAK21', 'PULL_MEAN', 'PULL_SD', 'PULL_SD_REAL', 'N_PULLS_REAL', 'N_COMPLETE', 'N_SETS']}
     out['nrot'] = int(h['SHEARFITS'].header['NROT'])
     h.verify('exception')
 shear = {}
@@ -201,6 +201,22 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
     expect(j.results.pulls.all.sd).toBeCloseTo(psd, 10);
     expect(a.summary.PULL_SD).toBeCloseTo(psd, 10);
     for (const x of rows) expect(x.p1).toBeCloseTo((Number(x.g1) - Number(x.gt1)) / Number(x.e1), 10);
+    // one pull per realisation (seed, sub-tile, rotation) and component: the mean over its fits' rows
+    const real = new Map<string, { p1: number[]; p2: number[] }>();
+    for (const x of rows) {
+      const key = `${x.seed} ${x.row} ${x.col} ${x.rotation}`;
+      const r = real.get(key) ?? { p1: [], p2: [] };
+      r.p1.push((Number(x.g1) - Number(x.gt1)) / Number(x.e1));
+      r.p2.push((Number(x.g2) - Number(x.gt2)) / Number(x.e2));
+      real.set(key, r);
+    }
+    const rp = [...real.values()].flatMap((r) => [r.p1.reduce((a, b) => a + b, 0) / r.p1.length, r.p2.reduce((a, b) => a + b, 0) / r.p2.length]);
+    const rm = rp.reduce((a, b) => a + b, 0) / rp.length;
+    const rsd = Math.sqrt(rp.reduce((a, b) => a + (b - rm) ** 2, 0) / (rp.length - 1));
+    expect(j.results.pulls_by_realisation.all.n).toBe(2 * 2 * SUBTILES.length);
+    expect(j.results.pulls_by_realisation.all.sd).toBeCloseTo(rsd, 10);
+    expect(a.summary.PULL_SD_REAL).toBeCloseTo(rsd, 10);
+    expect(a.summary.N_PULLS_REAL).toBe(rp.length);
     const conv = rows.filter((x) => x.converged).length / rows.length;
     expect(j.results.fits.fracConverged).toBeCloseTo(conv, 15);
     expect(j.results.fits.fracErrFinite).toBe(1);

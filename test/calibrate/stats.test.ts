@@ -397,6 +397,63 @@ describe('pulls', () => {
   });
 });
 
+describe('pulls per realisation', () => {
+  it('one value per (seed, sub-tile, rotation) and component: the mean of its fits\' pulls (brute force)', () => {
+    const fits = synthetic(T, [1, 2], 3, { shape: 0.05, err: 0.02, common: 0.01, rnd: mulberry32(3) });
+    fits[5].status = 'failed';
+    fits[9].g2Err = NaN;
+    const s = summarize(fits, { g: T.g, bootstrap: 50 });
+    const want: Record<'g1' | 'g2', number[]> = { g1: [], g2: [] };
+    for (const seed of [1, 2])
+      for (let k = 0; k < 3; k++)
+        for (let r = 0; r < 4; r++) {
+          const mine = fits.filter((f) => f.seed === seed && f.col === k % 4 && f.row === Math.floor(k / 4) && f.rotation === r && f.status === 'ok');
+          for (const c of ['g1', 'g2'] as const) {
+            const p = mine.filter((f) => Number.isFinite(c === 'g1' ? f.g1Err : f.g2Err)).map((f) => (c === 'g1' ? (f.g1 - f.gTrue1) / f.g1Err : (f.g2 - f.gTrue2) / f.g2Err));
+            if (p.length) want[c].push(p.reduce((a, b) => a + b, 0) / p.length);
+          }
+        }
+    const all = [...want.g1, ...want.g2];
+    expect(s.pullsByRealisation.g1.n).toBe(24);
+    expect(s.pullsByRealisation.g2.n).toBe(24);
+    expect(s.pullsByRealisation.all.nFits).toBe(s.pulls.all.n);
+    expect(s.pullsByRealisation.all.mean).toBeCloseTo(mean(all), 12);
+    expect(s.pullsByRealisation.all.sd).toBeCloseTo(sd(all), 12);
+  });
+
+  it('fits that share a realisation count once: the width\'s bootstrap error matches the analytic standard error of N independent values', () => {
+    // 300 seeds × 2 rotations (R = 2), one sub-tile: each realisation's ±g fits carry one N(0, 1)
+    // pull per component; the per-fit pulls repeat it 4 times
+    const rnd = mulberry32(17);
+    const fits: CalibrationFit[] = [];
+    for (let seed = 1; seed <= 300; seed++)
+      for (const r of [0, 1]) {
+        const z = [gauss(rnd), gauss(rnd)];
+        for (const m of designMembers(2).filter((x) => x.rotation === r)) {
+          const [g1, g2] = memberShear(m, T.g);
+          fits.push({ ...m, seed, tileId: 7, row: 0, col: 0, gTrue1: g1, gTrue2: g2, g1: g1 + 0.02 * z[0], g2: g2 + 0.02 * z[1], g1Err: 0.02, g2Err: 0.02, converged: true, nSources: 5, status: 'ok' });
+        }
+      }
+    const s = summarize(fits, { g: T.g, bootstrap: 400 });
+    const R = s.pullsByRealisation.all;
+    const N = 300 * 2 * 2;
+    expect(R.n).toBe(N);
+    expect(s.pulls.all.n).toBe(4 * N);
+    // SE of a sample sd: √(μ4 − σ⁴) / (2σ√N) (σ/√(2(N − 1)) for Gaussian kurtosis), from the N values
+    const z = fits.filter((f) => f.component === 1 && f.sign === 1).flatMap((f) => [(f.g1 - f.gTrue1) / 0.02, (f.g2 - f.gTrue2) / 0.02]);
+    const zm = mean(z);
+    const mu2 = mean(z.map((v) => (v - zm) ** 2));
+    const mu4 = mean(z.map((v) => (v - zm) ** 4));
+    const analytic = Math.sqrt(mu4 - mu2 * mu2) / (2 * Math.sqrt(mu2) * Math.sqrt(N));
+    console.log(`width ${R.sd.toFixed(4)} ± ${R.sdErr.toFixed(4)} (bootstrap over seeds), analytic ${analytic.toFixed(4)}; per-fit n ${s.pulls.all.n} would suggest ${(s.pulls.all.sd / Math.sqrt(2 * (4 * N - 1))).toFixed(4)}`);
+    expect(Math.abs(R.sd - 1)).toBeLessThan(4 * analytic);
+    expect(R.sdErr / analytic).toBeGreaterThan(0.8);
+    expect(R.sdErr / analytic).toBeLessThan(1.25);
+    // one seed: no bootstrap
+    expect(summarize(fits.filter((f) => f.seed === 1), { g: T.g, bootstrap: 50 }).pullsByRealisation.all.sdErr).toBeNaN();
+  });
+});
+
 describe('parsers', () => {
   it('seeds', () => {
     expect(parseSeeds('1-3,7')).toEqual([1, 2, 3, 7]);
