@@ -15,11 +15,12 @@ import { singleGalaxyScene, truthPointStamp } from '../helpers/alias-scene.ts';
 import { renderModel64, renderPairStamp64 } from '../../engine/gpu/render/model64.ts';
 import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { POINT_SOURCE_HLR } from '../../engine/model/geometry.ts';
-import { makeTestScene } from '../../engine/reference/scene-builder.ts';
+import { laplaceScene } from '../helpers/laplace-scene.ts';
 import { Posterior } from '../../engine/infer/posterior.ts';
 import { overlapGraph, schurShear, sparseHessian } from '../../engine/infer/laplace.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type SceneParams } from '../../engine/scene/types.ts';
 import type { Jacobian } from '../../engine/sim/truth-render.ts';
+import { gaussJordanInverse } from '../helpers/dense-inverse.ts';
 
 const JAC: Jacobian = [-0.1, 0.002, 0.001, 0.1];
 const W = 300;
@@ -54,35 +55,6 @@ async function pointMismatch(hlr: number, gpu: boolean): Promise<{ f64: number; 
   return out;
 }
 
-/** Gauss–Jordan inverse with partial pivoting (n small). */
-function inverse(a: Float64Array, n: number): Float64Array {
-  const m = a.slice();
-  const inv = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) inv[i * n + i] = 1;
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(m[r * n + c]) > Math.abs(m[p * n + c])) p = r;
-    for (let k = 0; k < n; k++) {
-      [m[c * n + k], m[p * n + k]] = [m[p * n + k], m[c * n + k]];
-      [inv[c * n + k], inv[p * n + k]] = [inv[p * n + k], inv[c * n + k]];
-    }
-    const d = m[c * n + c];
-    for (let k = 0; k < n; k++) {
-      m[c * n + k] /= d;
-      inv[c * n + k] /= d;
-    }
-    for (let r = 0; r < n; r++) {
-      if (r === c || m[r * n + c] === 0) continue;
-      const f = m[r * n + c];
-      for (let k = 0; k < n; k++) {
-        m[r * n + k] -= f * m[c * n + k];
-        inv[r * n + k] -= f * inv[c * n + k];
-      }
-    }
-  }
-  return inv;
-}
-
 describe('point sources', () => {
   it('render the PSF alone: GPU and float64 match the truth renderer\'s point to 5e-4 of the peak (q = 3); a 0.05″ galaxy does not', async () => {
     const point = await pointMismatch(POINT_SOURCE_HLR, true);
@@ -94,18 +66,7 @@ describe('point sources', () => {
   }, 120_000);
 
   it('free flux and position only; Laplace errors equal a dense inverse over the free parameters', async () => {
-    const sc = makeTestScene({
-      seed: 5,
-      nSources: 5,
-      blended: false,
-      quadrants: [
-        { width: 200, height: 200, rotationDeg: 0, name: 'a' },
-        { width: 200, height: 200, rotationDeg: 90, name: 'b' },
-      ],
-      sourceTiers: [64],
-      tiers: [64],
-      fluxRange: [1500, 3000],
-    });
+    const sc = laplaceScene();
     const probe = await ShearEngine.create(device, sc.set);
     const adj = overlapGraph(probe);
     probe.destroy();
@@ -174,7 +135,7 @@ describe('point sources', () => {
         dense[i * D + j] -= v;
         dense[j * D + i] -= v;
       }
-      const inv = inverse(dense, D);
+      const inv = gaussJordanInverse(dense, D);
       const g1 = Math.sqrt(inv[space.gIndex[0] * D + space.gIndex[0]]);
       const g2 = Math.sqrt(inv[space.gIndex[1] * D + space.gIndex[1]]);
       const fluxIdx = space.sourceIndex[6 * k];

@@ -12,27 +12,13 @@
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
 import { ShearEngine } from '../../engine/gpu/render/engine.ts';
-import { makeTestScene } from '../../engine/reference/scene-builder.ts';
+import { laplaceScene } from '../helpers/laplace-scene.ts';
 import { logLikelihood64 } from '../../engine/gpu/render/model64.ts';
 import { cloneParams, SOURCE_PARAM_NAMES, type SceneParams } from '../../engine/scene/types.ts';
 import { Posterior } from '../../engine/infer/posterior.ts';
 import { overlapGraph, schurShear, sparseHessian, type SparseHessian } from '../../engine/infer/laplace.ts';
 import { distance2Colouring } from '../../engine/util/graph.ts';
-
-function scene() {
-  return makeTestScene({
-    seed: 5,
-    nSources: 5,
-    blended: false,
-    quadrants: [
-      { width: 200, height: 200, rotationDeg: 0, name: 'a' },
-      { width: 200, height: 200, rotationDeg: 90, name: 'b' },
-    ],
-    sourceTiers: [64],
-    tiers: [64],
-    fluxRange: [1500, 3000],
-  });
-}
+import { gaussJordanInverse } from '../helpers/dense-inverse.ts';
 
 /** Dense matrix of the sparse Hessian, free order: g's, then per source its P kinds. */
 function toDense(H: SparseHessian): { A: Float64Array; D: number } {
@@ -54,39 +40,10 @@ function toDense(H: SparseHessian): { A: Float64Array; D: number } {
   return { A, D };
 }
 
-function gaussJordanInverse(a: Float64Array, n: number): Float64Array {
-  const m = a.slice();
-  const inv = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) inv[i * n + i] = 1;
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(m[r * n + c]) > Math.abs(m[p * n + c])) p = r;
-    for (let k = 0; k < n; k++) {
-      [m[c * n + k], m[p * n + k]] = [m[p * n + k], m[c * n + k]];
-      [inv[c * n + k], inv[p * n + k]] = [inv[p * n + k], inv[c * n + k]];
-    }
-    const d = m[c * n + c];
-    for (let k = 0; k < n; k++) {
-      m[c * n + k] /= d;
-      inv[c * n + k] /= d;
-    }
-    for (let r = 0; r < n; r++) {
-      if (r === c) continue;
-      const f = m[r * n + c];
-      if (f === 0) continue;
-      for (let k = 0; k < n; k++) {
-        m[r * n + k] -= f * m[c * n + k];
-        inv[r * n + k] -= f * inv[c * n + k];
-      }
-    }
-  }
-  return inv;
-}
-
 describe('Laplace: coloured Hessian and Schur complement', () => {
   it('matches a dense finite-difference Hessian, the float64 reference, and a dense inverse', async () => {
     const device = await testDevice();
-    const sc = scene();
+    const sc = laplaceScene();
     const eng = await ShearEngine.create(device, sc.set);
     const adj = overlapGraph(eng);
     const { count } = distance2Colouring(adj);

@@ -9,7 +9,7 @@
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
 import { ShearEngine } from '../../engine/gpu/render/engine.ts';
-import { makeTestScene } from '../../engine/reference/scene-builder.ts';
+import { laplaceScene } from '../helpers/laplace-scene.ts';
 import { defaultMapStart } from '../helpers/map-start.ts';
 import { cloneParams } from '../../engine/scene/types.ts';
 import { runMap } from '../../engine/infer/map.ts';
@@ -18,20 +18,7 @@ import { laplaceShear, newtonPolish } from '../../engine/infer/laplace.ts';
 describe('Newton polish of the MAP', () => {
   it('brings a point displaced along the soft shear–shape direction back to the mode', async () => {
     const device = await testDevice();
-    const sc = makeTestScene({
-      seed: 8,
-      nSources: 5,
-      blended: false,
-      quadrants: [
-        { width: 200, height: 200, rotationDeg: 0, name: 'a' },
-        { width: 200, height: 200, rotationDeg: 90, name: 'b' },
-      ],
-      sourceTiers: [64],
-      tiers: [64],
-      fluxRange: [800, 4000],
-      g1: 0.02,
-      g2: -0.01,
-    });
+    const sc = laplaceScene({ seed: 8, fluxRange: [800, 4000], g1: 0.02, g2: -0.01 });
     const eng = await ShearEngine.create(device, sc.set);
     try {
       const { init, catalog, priors } = defaultMapStart(sc.params);

@@ -242,14 +242,19 @@ function underOrdinaryStamp(built: Awaited<ReturnType<typeof loadExposures>>['bu
   });
 }
 
+/** The ci simulation's sub-tile as Stage 2 loads it: configuration, manifest (with its unmodelled list) and sources. */
+async function loadCiSubtile() {
+  const base = await loadConfig(join(dir, 'sim', 'config.yaml'));
+  const manifest = parseManifest(await readFile(join(base.distributed.scratch_dir, `tile_${TILE}`, manifestFileName(TILE, row, col)), 'utf8'));
+  const io = { openFits: (p: string, o?: OpenOptions) => openFits(p, o) };
+  const progress = () => {};
+  const srcRefs = await loadSources(manifest, base, io, progress);
+  return { base, manifest, u: manifest.unmodelled!, io, progress, srcRefs };
+}
+
 describe('masking.unmodelled: model on the ci simulation', () => {
   it('models the extended unmodelled objects whose centre an ordinary stamp covers as shear-blind nuisance sources, and masks the rest', async () => {
-    const base = await loadConfig(join(dir, 'sim', 'config.yaml'));
-    const manifest = parseManifest(await readFile(join(base.distributed.scratch_dir, `tile_${TILE}`, manifestFileName(TILE, row, col)), 'utf8'));
-    const u = manifest.unmodelled!;
-    const io = { openFits: (p: string, o?: OpenOptions) => openFits(p, o) };
-    const progress = () => {};
-    const srcRefs = await loadSources(manifest, base, io, progress);
+    const { base, manifest, u, io, progress, srcRefs } = await loadCiSubtile();
     // discs twice the default radius, so that some ordinary centres fall in a modelled object's disc
     const modelCfg: ShineConfig = { ...base, masking: { ...base.masking, unmodelled: 'model', footprint_scale: 6, footprint_min_arcsec: 1.4 } };
     const masked = await loadExposures(manifest, { ...modelCfg, masking: { ...modelCfg.masking, unmodelled: 'mask' } }, io, srcRefs, { progress, pixels: 'crop' });
@@ -307,12 +312,7 @@ describe('masking.unmodelled: model on the ci simulation', () => {
   }, 300_000);
 
   it('with point_like: model, the point-like objects fainter than halo_mag_max are point sources; brighter ones stay masked', async () => {
-    const base = await loadConfig(join(dir, 'sim', 'config.yaml'));
-    const manifest = parseManifest(await readFile(join(base.distributed.scratch_dir, `tile_${TILE}`, manifestFileName(TILE, row, col)), 'utf8'));
-    const u = manifest.unmodelled!;
-    const io = { openFits: (p: string, o?: OpenOptions) => openFits(p, o) };
-    const progress = () => {};
-    const srcRefs = await loadSources(manifest, base, io, progress);
+    const { base, manifest, u, io, progress, srcRefs } = await loadCiSubtile();
     const galaxiesOnly: ShineConfig = { ...base, masking: { ...base.masking, unmodelled: 'model' } };
     const withStars: ShineConfig = { ...base, masking: { ...base.masking, unmodelled: 'model', point_like: 'model' } };
     const a = await loadExposures(manifest, galaxiesOnly, io, srcRefs, { progress, pixels: 'crop' });
