@@ -133,7 +133,13 @@ export async function buildPreconditioner(
   const o: PreconditionOptions = { ...DEFAULT_PRECONDITION, ...optsIn };
   const d = z.length;
   const nS = structure.sources.length;
-  const P = nS > 0 ? structure.sources[0].length : 0;
+  // blocks may differ in size (a point source has flux, dx, dy only): source s occupies
+  // [off[s], off[s] + size[s]) of the concatenated source vector
+  const size = structure.sources.map((r) => r.length);
+  const off = new Int32Array(nS + 1);
+  for (let s = 0; s < nS; s++) off[s + 1] = off[s] + size[s];
+  const total = off[nS];
+  const P = size.reduce((a, b) => Math.max(a, b), 0);
   const ng = structure.g.length;
   const { colour, count } = P > 0 ? distance1Colouring(adj) : { colour: new Int32Array(nS), count: 0 };
   const members: number[][] = Array.from({ length: count }, () => []);
@@ -156,11 +162,13 @@ export async function buildPreconditioner(
     for (let i = 0; i < d; i++) dg[i] = r.grad[i] - at.grad[i];
     return { dg, hs };
   };
-  const raw = structure.sources.map(() => new Float64Array(P * P));
+  const raw = size.map((n) => new Float64Array(n * n));
   const sourceOk = new Uint8Array(nS).fill(1);
   for (let c = 0; c < count; c++) {
-    const mem = members[c];
     for (let k = 0; k < P; k++) {
+      // the sources of this colour that have a k-th free parameter
+      const mem = members[c].filter((s) => k < size[s]);
+      if (!mem.length) continue;
       const col = await column(mem.map((s) => structure.sources[s][k]));
       mem.forEach((s, m) => {
         if (!col) {
@@ -168,7 +176,8 @@ export async function buildPreconditioner(
           return;
         }
         const rows = structure.sources[s];
-        for (let l = 0; l < P; l++) raw[s][l * P + k] = col.dg[rows[l]] / col.hs[m];
+        const n = size[s];
+        for (let l = 0; l < n; l++) raw[s][l * n + k] = col.dg[rows[l]] / col.hs[m];
       });
     }
   }
@@ -183,8 +192,8 @@ export async function buildPreconditioner(
       break;
     }
     for (let b = 0; b < ng; b++) gRaw[b * ng + a] = col.dg[structure.g[b]] / col.hs[0];
-    const v = new Float64Array(nS * P);
-    for (let s = 0; s < nS; s++) for (let l = 0; l < P; l++) v[s * P + l] = col.dg[structure.sources[s][l]] / col.hs[0];
+    const v = new Float64Array(total);
+    for (let s = 0; s < nS; s++) for (let l = 0; l < size[s]; l++) v[off[s] + l] = col.dg[structure.sources[s][l]] / col.hs[0];
     sg.push(v);
   }
   // a failed column (invalid point; should not happen for a small step) falls back to the
@@ -193,19 +202,20 @@ export async function buildPreconditioner(
   let cmin = Infinity;
   let cmax = 0;
   const blocks = raw.map((b, s) => {
+    const n = size[s];
     if (!sourceOk[s]) {
-      const id = new Float64Array(P * P);
-      for (let i = 0; i < P; i++) id[i * P + i] = 1;
-      return new SpdBlock(id, P, 0, 1);
+      const id = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) id[i * n + i] = 1;
+      return new SpdBlock(id, n, 0, 1);
     }
-    for (let i = 0; i < P; i++) {
-      const v = b[i * P + i];
+    for (let i = 0; i < n; i++) {
+      const v = b[i * n + i];
       if (v > 0) {
         cmin = Math.min(cmin, v);
         cmax = Math.max(cmax, v);
       }
     }
-    const blk = new SpdBlock(b, P, o.floorRel, o.floorAbs);
+    const blk = new SpdBlock(b, n, o.floorRel, o.floorAbs);
     floored += blk.floored;
     return blk;
   });
@@ -220,12 +230,13 @@ export async function buildPreconditioner(
   }
   const scatter = (v: ArrayLike<number>, rows: number[]) => Float64Array.from(rows, (i) => v[i]);
   const blockSolve = (v: Float64Array): Float64Array => {
-    // Hss⁻¹ applied to a vector in (source, l) layout
-    const out = new Float64Array(nS * P);
-    const tmp = new Float64Array(P);
+    // Hss⁻¹ applied to a vector in the concatenated source layout
+    const out = new Float64Array(total);
     for (let s = 0; s < nS; s++) {
-      blocks[s].apply(v.subarray(s * P, s * P + P), tmp, -1);
-      out.set(tmp, s * P);
+      if (!size[s]) continue;
+      const tmp = new Float64Array(size[s]);
+      blocks[s].apply(v.subarray(off[s], off[s + 1]), tmp, -1);
+      out.set(tmp, off[s]);
     }
     return out;
   };
@@ -239,7 +250,7 @@ export async function buildPreconditioner(
     for (let a = 0; a < ng; a++)
       for (let b = 0; b < ng; b++) {
         let acc = 0;
-        for (let i = 0; i < nS * P; i++) acc += sg[a][i] * W[b][i];
+        for (let i = 0; i < total; i++) acc += sg[a][i] * W[b][i];
         S[a * ng + b] = 0.5 * (gRaw[a * ng + b] + gRaw[b * ng + a]) - acc;
       }
     for (let a = 0; a < ng; a++)
@@ -253,8 +264,8 @@ export async function buildPreconditioner(
   const srcRows = structure.sources;
   const solve = (v: ArrayLike<number>): Float64Array => {
     const out = new Float64Array(d);
-    const vs = new Float64Array(nS * P);
-    for (let s = 0; s < nS; s++) for (let l = 0; l < P; l++) vs[s * P + l] = v[srcRows[s][l]];
+    const vs = new Float64Array(total);
+    for (let s = 0; s < nS; s++) for (let l = 0; l < size[s]; l++) vs[off[s] + l] = v[srcRows[s][l]];
     const vg = scatter(v, structure.g);
     let xs: Float64Array;
     const xg = new Float64Array(ng);
@@ -264,17 +275,17 @@ export async function buildPreconditioner(
       const rhs = new Float64Array(ng);
       for (let a = 0; a < ng; a++) {
         let acc = 0;
-        for (let i = 0; i < nS * P; i++) acc += sg[a][i] * u[i];
+        for (let i = 0; i < total; i++) acc += sg[a][i] * u[i];
         rhs[a] = vg[a] - acc;
       }
       schur.apply(rhs, xg, -1);
       xs = u;
-      for (let a = 0; a < ng; a++) for (let i = 0; i < nS * P; i++) xs[i] -= W[a][i] * xg[a];
+      for (let a = 0; a < ng; a++) for (let i = 0; i < total; i++) xs[i] -= W[a][i] * xg[a];
     } else {
       xs = blockSolve(vs);
       if (gBlock) gBlock.apply(vg, xg, -1);
     }
-    for (let s = 0; s < nS; s++) for (let l = 0; l < P; l++) out[srcRows[s][l]] = xs[s * P + l];
+    for (let s = 0; s < nS; s++) for (let l = 0; l < size[s]; l++) out[srcRows[s][l]] = xs[off[s] + l];
     structure.g.forEach((i, a) => (out[i] = xg[a]));
     return out;
   };
