@@ -23,7 +23,8 @@ describe('fit settings hash', () => {
   });
 
   it('is the hash the previous release recorded for the same settings: a setting added with its earlier behaviour as default makes nothing stale', () => {
-    // fitSettingsHash of BASE (map, nuts) computed by commit 52b0234, before masking.point_like existed
+    // fitSettingsHash of BASE (map, nuts) computed by commit 52b0234, before masking.point_like existed.
+    // A deliberate change of a default that shapes the fit changes these (and should: earlier products are then stale)
     expect(h0).toBe('575ea3a938cc6d37');
     expect(fitSettingsHash(cfg(BASE), 'nuts')).toBe('0c666c3e93462035');
     expect(fitSettingsHash(cfg(`${BASE}masking: {point_like: mask}\n`))).toBe(h0);
