@@ -12,6 +12,7 @@ import { buildExposureSet, type BuiltExposureSet, type OpenFits, type QuadrantRe
 import { ensureProfileParams, profileFromConfig } from '../model/profile-params.ts';
 import { applyUnmodelledMask } from '../exposures/masking.ts';
 import { POINT_SOURCE_HLR } from '../model/geometry.ts';
+import type { ExposureSet } from '../scene/types.ts';
 
 type Progress = (stage: string, done: number, total: number, detail?: { note?: string }) => void;
 
@@ -72,6 +73,18 @@ export function nuisanceCandidates(manifest: Manifest, cfg: ShineConfig): Source
     out.push({ id: nSrc + k, ra, dec: u.dec[k], fluxUJy: flux, hlr, e1: 0, e2: 0, core: false, nuisance: true });
   });
   return out;
+}
+
+/**
+ * The warning for stars fitted as point sources with PSF models sampled at the detector pixel, or
+ * null: a point is the PSF itself, and placing an undersampled PSF at a sub-pixel position is
+ * band-limited — off by up to ~6 % of the peak (test/engine/point-source.test.ts), where an
+ * oversampled PSF (alias-complete rendering) gives 5·10⁻⁴.
+ */
+export function pointSourceWarning(set: Pick<ExposureSet, 'sources' | 'psfOversampling'>): string | null {
+  const n = set.sources.filter((s) => s.pointSource).length;
+  if (!n || (set.psfOversampling ?? 1) >= 2) return null;
+  return `${n} star(s) fitted as point sources (masking.point_like: model) with PSF models sampled at the detector pixel: a point rendered from them is off by up to ~6 % of its peak (docs/inference.md "Point sources"); use oversampled PSF models (PSFOVERS ≥ 2) or masking.point_like: mask`;
 }
 
 /** OBJECT_ID of a SourceRef id: a manifest source's, or (nuisance sources) an unmodelled object's. */

@@ -24,7 +24,7 @@ import { defaultGpuBudget } from '../scene/memory.ts';
 import { countPipelines, gpuBytesByCategory, median, timeEvaluations, type StagePerformance } from '../bench/probe.ts';
 import type { TraceSink } from '../bench/trace.ts';
 import type { GpuKernelTimer } from '../bench/gpu-timer.ts';
-import { loadExposures, loadSources, sourceNames } from './load.ts';
+import { loadExposures, loadSources, pointSourceWarning, sourceNames } from './load.ts';
 import { fitSubtile } from './fit.ts';
 import { emptyResult, quadrantImages, type CoreSourceResult, type QuadrantImages, type SubtileResult } from './result.ts';
 
@@ -101,6 +101,8 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   const pixelMask = masked.engineMask;
   const nameOf = sourceNames(manifest);
   warnings.push(...built.warnings, ...masked.warnings);
+  const pointWarning = pointSourceWarning(built.set);
+  if (pointWarning) warnings.push(pointWarning);
   timings.loadMs = performance.now() - t;
   opts.trace?.span({ name: 'quadrants (pixels, WCS, PSF, background, mask)', cat: 'load', startMs: t, durMs: timings.loadMs, track: 'cpu' });
   opts.trace?.span({ name: 'data load', cat: 'stage', startMs: t - timings.catalogMs, durMs: timings.catalogMs + timings.loadMs, track: 'cpu' });

@@ -18,7 +18,7 @@ import { writeFits, type HduSpec } from '../../engine/data/fits/index.ts';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../platform/node/config.ts';
 import { manifestFileName, parseManifest } from '../../engine/tiling/manifest.ts';
-import { loadExposures, loadSources, sourceNames } from '../../engine/subtile/load.ts';
+import { loadExposures, loadSources, pointSourceWarning, sourceNames } from '../../engine/subtile/load.ts';
 import { coverageMasks, POINT_SOURCE_HLR, stampCorner } from '../../engine/model/geometry.ts';
 import { maskRadiusArcsec } from '../../engine/exposures/masking.ts';
 import type { ShineConfig } from '../../engine/config/index.ts';
@@ -344,5 +344,10 @@ describe('masking.unmodelled: model on the ci simulation', () => {
     expect(b.masked.summary.modelled).toBe(a.masked.summary.modelled + expected.length);
     const flagged = (r: typeof b) => r.masked.summary.pixels.reduce((x, y) => x + y, 0);
     expect(flagged(b)).toBeLessThan(flagged(a));
+    // the ci simulation's PSF models are native: fitting stars from them is warned about (an oversampled grid is not)
+    expect(b.built.set.psfOversampling ?? 1).toBe(1);
+    expect(pointSourceWarning(b.built.set)).toMatch(new RegExp(`^${expected.length} star\\(s\\) fitted as point sources .* sampled at the detector pixel`));
+    expect(pointSourceWarning({ ...b.built.set, psfOversampling: 3 })).toBeNull();
+    expect(pointSourceWarning(a.built.set)).toBeNull();
   }, 300_000);
 });
