@@ -1,15 +1,20 @@
 /**
- * Overlap graph, distance-2 colouring and the Schur solve at sub-tile scale, without a GPU:
+ * Overlap graph, colourings and the Schur solve at sub-tile scale, without a GPU:
  * the sweep-built overlap graph equals a brute-force O(N²) check on random stamps of mixed
- * tiers in several quadrants; the colouring has the distance-2 property; and on a synthetic
+ * tiers in several quadrants; the distance-2 colouring has its property; the star colouring
+ * (the Laplace Hessian's) is proper with no two-coloured path on four vertices (brute force), and
+ * the coloured finite-difference Hessian built with it from a float64 quadratic stand-in for the
+ * likelihood returns that quadratic's every block; and on a synthetic
  * sparse SPD Hessian for 2500 sources × 6 parameters, the per-component Cholesky and the
  * block-Jacobi CG paths give the same shear covariance.
  */
 import { describe, it, expect } from 'vitest';
 import { makeRng } from '../../engine/reference/scene-builder.ts';
-import { overlapGraph, schurShear, sourceLogDet, type SparseHessian } from '../../engine/infer/laplace.ts';
+import { overlapGraph, schurShear, sourceLogDet, sparseHessian, type SparseHessian } from '../../engine/infer/laplace.ts';
+import { Posterior } from '../../engine/infer/posterior.ts';
+import { allocParams, SOURCE_PARAM_NAMES, type SceneParams } from '../../engine/scene/types.ts';
 import { symEigen } from '../../engine/util/linalg.ts';
-import { components, distance2Colouring } from '../../engine/util/graph.ts';
+import { components, distance2Colouring, starColouring } from '../../engine/util/graph.ts';
 import type { ExposureSet } from '../../engine/scene/types.ts';
 import type { SceneLayout } from '../../engine/scene/layout.ts';
 
@@ -98,6 +103,109 @@ describe('overlap graph and colouring', () => {
     expect(clashes).toBe(0);
     console.log(`${n} sources, ${edges / 2} overlaps, ${count} colours, ${components(adj).length} components, ${ms.toFixed(1)} ms`);
     expect(count).toBeLessThan(n / 4);
+  });
+
+  it('star colouring: proper, no two-coloured path on four vertices (brute force), fewer colours than distance-2', () => {
+    for (const [n, seed] of [
+      [600, 7],
+      [300, 11],
+      [150, 13],
+    ]) {
+      const adj = overlapGraph(randomLayout(n, seed));
+      const { colour, count } = starColouring(adj);
+      for (let s = 0; s < n; s++) {
+        expect(colour[s]).toBeGreaterThanOrEqual(0);
+        expect(colour[s]).toBeLessThan(count);
+      }
+      let improper = 0;
+      let bicoloured = 0;
+      // every path a–b–c–d (distinct vertices): two colours only if colour(a) = colour(c) and colour(b) = colour(d)
+      for (let b = 0; b < n; b++)
+        for (const a of adj[b]) {
+          if (colour[a] === colour[b]) improper++;
+          for (const c of adj[b]) {
+            if (c === a || colour[c] !== colour[a]) continue;
+            for (const d of adj[c]) if (d !== b && d !== a && colour[d] === colour[b]) bicoloured++;
+          }
+        }
+      const d2 = distance2Colouring(adj).count;
+      console.log(`${n} sources: star colouring ${count} colours, distance-2 ${d2}`);
+      expect(improper).toBe(0);
+      expect(bicoloured).toBe(0);
+      expect(count).toBeLessThan(d2);
+    }
+  });
+
+  it('the star-coloured finite-difference Hessian of a float64 quadratic returns its every block', async () => {
+    const n = 300;
+    const P = 6;
+    const eng = randomLayout(n, 11);
+    const adj = overlapGraph(eng);
+    const rng = makeRng(17);
+    // −logL = ½ (θ − θ0)ᵀ H (θ − θ0) over (g1, g2, then per source the six kinds): H on the overlap graph
+    const { neighbours, blocks } = symmetricBlocks(adj, P, rng, (l, k) => (l === k ? 50 + rng.uniform() : 0.1 * (l + k)));
+    const gRow = [0, 1].map(() => Float64Array.from({ length: n * P }, () => rng.range(-1, 1)));
+    const at = allocParams(n);
+    for (let s = 0; s < n; s++) {
+      at.flux[s] = 1000 + 100 * rng.uniform();
+      at.hlr[s] = 0.2 + 0.1 * rng.uniform();
+      at.e1[s] = rng.range(-0.3, 0.3);
+      at.e2[s] = rng.range(-0.3, 0.3);
+    }
+    const vec = (p: SceneParams) => {
+      const v = new Float64Array(n * P);
+      for (let s = 0; s < n; s++) SOURCE_PARAM_NAMES.forEach((k, kk) => (v[s * P + kk] = Math.fround(p[k][s]) - at[k][s]));
+      return v;
+    };
+    const stand = {
+      set: eng.set,
+      layout: eng.layout,
+      async evaluate(p: SceneParams) {
+        const d = vec(p);
+        const dg = [Math.fround(p.g1) - at.g1, Math.fround(p.g2) - at.g2];
+        const grad = allocParams(n);
+        for (let s = 0; s < n; s++)
+          neighbours[s].forEach((t, bi) => {
+            for (let l = 0; l < P; l++) {
+              let v = 0;
+              for (let k = 0; k < P; k++) v += blocks[s][bi][l * P + k] * d[t * P + k];
+              grad[SOURCE_PARAM_NAMES[l]][s] -= v;
+            }
+          });
+        for (let i = 0; i < n * P; i++) {
+          const s = Math.floor(i / P);
+          const k = SOURCE_PARAM_NAMES[i % P];
+          grad[k][s] -= gRow[0][i] * dg[0] + gRow[1][i] * dg[1];
+          grad.g1 -= gRow[0][i] * d[i];
+          grad.g2 -= gRow[1][i] * d[i];
+        }
+        grad.g1 -= 500 * dg[0];
+        grad.g2 -= 500 * dg[1];
+        return { logL: 0, gradient: grad };
+      },
+    };
+    const post = new Posterior(stand, {}, at);
+    const { hessian: H, colours, evaluations } = await sparseHessian(stand, post, at, { deriveShearRows: false });
+    const d2 = distance2Colouring(adj).count;
+    console.log(`${n} sources: ${colours} colours (distance-2 ${d2}), ${evaluations} evaluations`);
+    expect(colours).toBe(starColouring(adj).count);
+    expect(evaluations).toBe(2 * (colours * P + 2));
+    const prior = post.space.logPrior(post.space.pack(at));
+    let worst = 0;
+    for (let s = 0; s < n; s++) {
+      expect(H.neighbours[s]).toEqual(neighbours[s]);
+      neighbours[s].forEach((t, bi) => {
+        for (let l = 0; l < P; l++)
+          for (let k = 0; k < P; k++) {
+            const fi = post.space.sourceIndex[6 * s + l];
+            const want = blocks[s][bi][l * P + k] - (s === t && l === k && fi >= 0 ? prior.hessDiag[fi] : 0);
+            worst = Math.max(worst, Math.abs(H.blocks[s][bi][l * P + k] - want) / 50);
+          }
+      });
+    }
+    for (const a of [0, 1]) for (let i = 0; i < n * P; i++) worst = Math.max(worst, Math.abs(H.sg[a][i] - gRow[a][i]) / 50);
+    console.log(`worst |ΔH| / H_ii: ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-9);
   });
 
   it('Schur solve at 2500 sources × 6 parameters: Cholesky and block-Jacobi CG agree', () => {
