@@ -108,6 +108,8 @@ export async function runStages(argv: string[]): Promise<number> {
       peakRssBytes,
       ...(gpuTimer ? { gpuTimer } : {}),
       maxGpuBytes: gpuBudgetBytes(acq, cfg.device.memory_budget_gb),
+      // as `shine subtile` decides: a hardware adapter batches the Laplace columns
+      planDevice: { software: acq.software },
     });
     const wallMs = performance.now() - t0;
     progress.end();

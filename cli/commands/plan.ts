@@ -44,7 +44,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** The plan's scene of one sub-tile, from its manifest, catalogs, WCS headers and first PSF grid. */
-export async function planSceneFromManifest(m: Manifest, cfg: ShineConfig, method: 'map' | 'vi' | 'nuts'): Promise<PlanScene> {
+export async function planSceneFromManifest(m: Manifest, cfg: ShineConfig, method: 'map' | 'vi' | 'nuts', software = true): Promise<PlanScene> {
   const remote = remoteSettings(cfg.remote, cfg.source.dir);
   const stamp = new Array<number>(m.sources.row.length).fill(cfg.stamps.tiers[cfg.stamps.tiers.length - 1]);
   for (let c = 0; c < m.catalogs.length; c++) {
@@ -88,7 +88,7 @@ export async function planSceneFromManifest(m: Manifest, cfg: ShineConfig, metho
     psfOversampling: q,
     aliasOrders,
     method,
-    replicasWanted: replicasFor(cfgM),
+    replicasWanted: replicasFor(cfgM, software),
     diagnostics: cfg.distributed.save_diagnostics,
   });
 }
@@ -165,7 +165,7 @@ export const planCommand: Command = {
         out.push({ ...head, status: 'empty' });
         continue;
       }
-      const scene = await planSceneFromManifest(m, cfg, method);
+      const scene = await planSceneFromManifest(m, cfg, method, device.software);
       const pairs = scene.groups.reduce((s, g) => s + g.count, 0);
       try {
         const plan = makePlan(scene, device);

@@ -437,6 +437,13 @@ export const DeviceSchema = z.strictObject({
    * half the host memory on a software adapter, else 8 × the device's maxBufferSize (at least 4 GiB).
    */
   memory_budget_gb: z.number().positive().nullable().default(null),
+  /**
+   * Parameter sets per engine call for a MAP run's Laplace Hessian columns (a replicated engine;
+   * every result bit-identical to evaluating it alone, so the products do not change). 'auto': 8
+   * on a hardware adapter, 1 on a software one (there batching measured slower). The plan halves
+   * it until the scene fits the GPU budget.
+   */
+  laplace_replicas: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
 });
 
 /** Remote data (http/https URLs in data.*): the block cache and the request policy (docs/remote-data.md). */

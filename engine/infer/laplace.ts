@@ -36,6 +36,9 @@ export interface LaplaceEngine {
   readonly set: ExposureSet;
   readonly layout: SceneLayout;
   evaluate(params: SceneParams): Promise<{ logL: number; gradient: SceneGradient }>;
+  /** Optional: up to `replicas` parameter sets in one call (ShearEngine with replicas > 1); the Hessian's columns are then batched. */
+  evaluateMany?(list: readonly SceneParams[]): Promise<Array<{ logL: number; gradient: SceneGradient }>>;
+  readonly replicas?: number;
 }
 
 export interface LaplaceOptions {
@@ -256,71 +259,87 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
   const read = neighbours.map((nb) => new Uint8Array(nb.length));
   const total = 2 * (count * P + gFree.length);
   let evaluations = 0;
-  const grad = async (p: SceneParams) => {
-    const r = await engine.evaluate(p);
-    evaluations++;
-    o.onProgress?.(evaluations, total);
-    return r.gradient;
+  // Parameter sets per engine call: a replicated engine (ShearEngine with replicas > 1) evaluates
+  // several in one GPU pass, each bit-identical to evaluating it alone — the columns are
+  // independent, so they are batched; the Hessian is the same whatever the batch.
+  const perCall = engine.evaluateMany && (engine.replicas ?? 1) > 1 ? engine.replicas! : 1;
+  const gradients = async (list: SceneParams[]): Promise<SceneGradient[]> => {
+    const out: SceneGradient[] = [];
+    for (let i = 0; i < list.length; i += perCall) {
+      const part = list.slice(i, i + perCall);
+      const r = perCall > 1 ? await engine.evaluateMany!(part) : [await engine.evaluate(part[0])];
+      for (const e of r) out.push(e.gradient);
+      evaluations += part.length;
+      o.onProgress?.(evaluations, total);
+    }
+    return out;
   };
   const name = (k: number) => SOURCE_PARAM_NAMES[k];
   const grad0 = async (p: SceneParams) => (await engine.evaluate(p)).gradient;
   let measured: { sg: Float64Array[]; gg: Float64Array } | null = null;
 
-  // source columns, one (colour, kind) at a time
-  for (let c = 0; c < count; c++) {
-    const mem = members[c];
-    for (let kk = 0; kk < P; kk++) {
-      const k = kinds[kk];
-      const key = name(k);
-      const h = new Float64Array(n);
+  // The columns: per (colour, kind) the sources of the colour moved together, then per free shear
+  // component; each a central difference, so two parameter sets. Evaluated a batch of columns at a
+  // time (as many as fill one engine call, at least one).
+  type Column = { c: number; kk: number } | { a: number; ai: number };
+  const columns: Column[] = [];
+  for (let c = 0; c < count; c++) for (let kk = 0; kk < P; kk++) columns.push({ c, kk });
+  gFree.forEach((a, ai) => columns.push({ a, ai }));
+  const gCols: Float64Array[] = [];
+  const perBatch = Math.max(1, Math.floor(perCall / 2));
+  for (let b0 = 0; b0 < columns.length; b0 += perBatch) {
+    const batch = columns.slice(b0, b0 + perBatch).map((col) => {
       const plus = cloneParams(at);
       const minus = cloneParams(at);
-      for (const s of mem) {
-        const other = key === 'e1' ? at.e2[s] : key === 'e2' ? at.e1[s] : 0;
-        const step = stepFor(k, at[key][s], o, other);
-        plus[key][s] += step;
-        minus[key][s] -= step;
-        // the engine sees float32 parameters: divide by the step it actually applies
-        h[s] = (Math.fround(plus[key][s]) - Math.fround(minus[key][s])) / 2;
+      const h = new Float64Array(n);
+      if ('c' in col) {
+        const key = name(kinds[col.kk]);
+        for (const s of members[col.c]) {
+          const other = key === 'e1' ? at.e2[s] : key === 'e2' ? at.e1[s] : 0;
+          const step = stepFor(kinds[col.kk], at[key][s], o, other);
+          plus[key][s] += step;
+          minus[key][s] -= step;
+          // the engine sees float32 parameters: divide by the step it actually applies
+          h[s] = (Math.fround(plus[key][s]) - Math.fround(minus[key][s])) / 2;
+        }
+      } else {
+        plus[G_KEYS[col.a]] += o.steps.g;
+        minus[G_KEYS[col.a]] -= o.steps.g;
+        h.fill((Math.fround(plus[G_KEYS[col.a]]) - Math.fround(minus[G_KEYS[col.a]])) / 2);
       }
-      const gp = await grad(plus);
-      const gm = await grad(minus);
-      for (const i of mem) {
-        const nb = neighbours[i];
-        for (const j of nb) {
-          // row j's sum holds H[j, i] alone only when i is j's one neighbour of this colour
-          if (perturbedNear[c][j] !== 1) continue;
-          const bi = blockIndex(j, i);
-          read[j][bi] = 1;
-          const b = blocks[j][bi];
-          for (let ll = 0; ll < P; ll++) {
-            const lkey = name(kinds[ll]);
-            // −∂²logL/∂θ(j,l)∂θ(i,k)
-            b[ll * P + kk] = -(gp[lkey][j] - gm[lkey][j]) / (2 * h[i]);
+      return { col, plus, minus, h };
+    });
+    const g = await gradients(batch.flatMap((x) => [x.plus, x.minus]));
+    batch.forEach(({ col, h }, bi) => {
+      const gp = g[2 * bi];
+      const gm = g[2 * bi + 1];
+      if ('c' in col) {
+        const { c, kk } = col;
+        for (const i of members[c]) {
+          for (const j of neighbours[i]) {
+            // row j's sum holds H[j, i] alone only when i is j's one neighbour of this colour
+            if (perturbedNear[c][j] !== 1) continue;
+            const bj = blockIndex(j, i);
+            read[j][bj] = 1;
+            const blk = blocks[j][bj];
+            for (let ll = 0; ll < P; ll++) {
+              const lkey = name(kinds[ll]);
+              // −∂²logL/∂θ(j,l)∂θ(i,k)
+              blk[ll * P + kk] = -(gp[lkey][j] - gm[lkey][j]) / (2 * h[i]);
+            }
           }
         }
+      } else {
+        for (let s = 0; s < n; s++)
+          for (let ll = 0; ll < P; ll++) {
+            const lkey = name(kinds[ll]);
+            sg[col.ai][s * P + ll] = -(gp[lkey][s] - gm[lkey][s]) / (2 * h[0]);
+          }
+        const cg = new Float64Array(gFree.length);
+        gFree.forEach((b, bj) => (cg[bj] = -(gp[G_KEYS[b]] - gm[G_KEYS[b]]) / (2 * h[0])));
+        gCols[col.ai] = cg;
       }
-    }
-  }
-  // shear columns
-  const gCols: Float64Array[] = [];
-  for (let ai = 0; ai < gFree.length; ai++) {
-    const a = gFree[ai];
-    const plus = cloneParams(at);
-    const minus = cloneParams(at);
-    plus[G_KEYS[a]] += o.steps.g;
-    minus[G_KEYS[a]] -= o.steps.g;
-    const h = (Math.fround(plus[G_KEYS[a]]) - Math.fround(minus[G_KEYS[a]])) / 2;
-    const gp = await grad(plus);
-    const gm = await grad(minus);
-    for (let s = 0; s < n; s++)
-      for (let ll = 0; ll < P; ll++) {
-        const lkey = name(kinds[ll]);
-        sg[ai][s * P + ll] = -(gp[lkey][s] - gm[lkey][s]) / (2 * h);
-      }
-    const col = new Float64Array(gFree.length);
-    gFree.forEach((b, bi) => (col[bi] = -(gp[G_KEYS[b]] - gm[G_KEYS[b]]) / (2 * h)));
-    gCols.push(col);
+    });
   }
   const ng = gFree.length;
   for (let i = 0; i < ng; i++) for (let j = 0; j < ng; j++) gg[i * ng + j] = 0.5 * (gCols[j][i] + gCols[i][j]);

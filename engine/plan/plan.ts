@@ -338,7 +338,7 @@ function finish(scene: PlanScene, device: PlanDevice, choice: PlanChoice, gpu: P
   const notes: string[] = [];
   const wanted = Math.max(1, scene.replicasWanted);
   if (choice.psf === 'recompute') notes.push('the PSF spectra of every pair do not fit the GPU budget: each batch rebuilds its spectra at every evaluation');
-  if (choice.replicasPerCall < wanted) notes.push(`${wanted} parameter sets (${scene.method === 'nuts' ? 'chains' : 'particles'}) do not fit at once: ${choice.replicasPerCall} per call`);
+  if (choice.replicasPerCall < wanted) notes.push(`${wanted} parameter sets (${scene.method === 'nuts' ? 'chains' : scene.method === 'vi' ? 'particles' : 'Laplace columns'}) do not fit at once: ${choice.replicasPerCall} per call`);
   // Sub-tiles at once: as many as the GPU budget holds; a node also needs their host memory. A
   // software adapter already spreads one sub-tile over every core, so a second one only competes.
   const subtilesPerGpu = Math.max(1, Math.floor(device.gpuBudgetBytes / gpu.peak));

@@ -91,11 +91,28 @@ export function checkPosteriorConfig(cfg: ShineConfig): void {
   }
 }
 
-/** How many parameter sets the engine should evaluate together for this configuration. */
-export function replicasFor(cfg: ShineConfig): number {
+/**
+ * Parameter sets per engine call that a MAP run with Laplace errors asks for on a hardware GPU
+ * (`device.laplace_replicas: auto`): the Laplace Hessian's finite-difference columns are
+ * independent, so a replicated engine evaluates this many in one GPU pass (one submission and
+ * read-back instead of this many; each result bit-identical to evaluating it alone). The plan
+ * halves it until the scene fits. Not on a software adapter, where one set already uses every
+ * core and batching measured slower (`shine bench --replicas 4`: 0.84× the throughput;
+ * docs/performance.md).
+ */
+export const LAPLACE_REPLICAS = 8;
+
+/**
+ * How many parameter sets the engine should evaluate together for this configuration: the
+ * chains or particles for NUTS and VI; for MAP with Laplace errors, `device.laplace_replicas`
+ * ('auto': LAPLACE_REPLICAS on a hardware adapter, 1 on a software one); else one.
+ */
+export function replicasFor(cfg: ShineConfig, software = true): number {
   if (cfg.inference.method === 'nuts') return cfg.inference.nuts.chains;
   if (cfg.inference.method === 'vi') return cfg.inference.vi.particles;
-  return 1;
+  if (!cfg.inference.map.laplace) return 1;
+  const r = cfg.device.laplace_replicas;
+  return r === 'auto' ? (software ? 1 : LAPLACE_REPLICAS) : r;
 }
 
 function meanStd(values: ArrayLike<number>): [number, number] {

@@ -57,7 +57,11 @@ export interface SubtileRunOptions {
   pixels?: 'active-blocks' | 'crop';
   /** GPU memory budget (bytes) when the configuration sets none (device.memory_budget_gb); default the engine's. */
   maxGpuBytes?: number;
-  /** Device facts for the memory plan (engine/plan, docs/plan.md); default: the device's limits, the GPU budget above, no host limit. */
+  /**
+   * Device facts for the memory plan (engine/plan, docs/plan.md); default: the device's limits, the
+   * GPU budget above, no host limit. Only `software: false` said here lets a MAP run batch its
+   * Laplace columns (posterior-run.ts LAPLACE_REPLICAS).
+   */
   planDevice?: Partial<PlanDevice>;
   /** Timeline spans of the stages, build steps, fit phases and evaluations (docs/bench.md "Trace"). */
   trace?: TraceSink;
@@ -130,7 +134,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     ...opts.planDevice,
     gpuBudgetBytes: gpuBudget,
   };
-  const plan = makePlan(planSceneFromSet(built.set, { ...renderOpts, method, replicasWanted: replicasFor(cfgM), diagnostics: opts.images ?? true }), planDev);
+  const plan = makePlan(planSceneFromSet(built.set, { ...renderOpts, method, replicasWanted: replicasFor(cfgM, opts.planDevice?.software !== false), diagnostics: opts.images ?? true }), planDev);
   for (const line of describePlan(plan)) log(`plan: ${line}`);
 
   // ---- engine

@@ -13,6 +13,8 @@ import { planSceneFromSet } from '../../engine/plan/scene.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
 import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { testDevice } from '../helpers/device.ts';
+import { parseConfig } from '../../engine/config/index.ts';
+import { LAPLACE_REPLICAS, replicasFor } from '../../engine/subtile/posterior-run.ts';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -125,6 +127,38 @@ describe('makePlan on fabricated devices', () => {
     expect(() => makePlan(scene, dev({ gpuBudgetBytes: 1 * MiB }))).toThrow(/needs at least .* of GPU memory .* the budget is 1\.0 MiB/);
     // one quadrant's pixels do not fit one buffer
     expect(() => makePlan(scene, dev({ maxBufferSize: 1 * MiB }))).toThrow(/needs one buffer of .* the adapter allows 1\.0 MiB/);
+  });
+});
+
+describe('parameter sets per engine call', () => {
+  it('NUTS chains, VI particles; MAP batches its Laplace columns on a hardware adapter only (device.laplace_replicas)', () => {
+    const cfg = (y: string) => parseConfig(y);
+    expect(replicasFor(cfg('inference: {method: nuts, nuts: {chains: 6}}'), true)).toBe(6);
+    expect(replicasFor(cfg('inference: {method: vi, vi: {particles: 3}}'), false)).toBe(3);
+    expect(replicasFor(cfg(''), true)).toBe(1);
+    expect(replicasFor(cfg(''), false)).toBe(LAPLACE_REPLICAS);
+    expect(replicasFor(cfg('inference: {methods: {map: {laplace: false}}}'), false)).toBe(1);
+    expect(replicasFor(cfg('device: {laplace_replicas: 3}'), true)).toBe(3);
+    expect(() => cfg('device: {laplace_replicas: 0}')).toThrow(/laplace_replicas/);
+    // the plan halves them to fit, and says so in the MAP's words
+    const scene: PlanScene = {
+      sources: 300,
+      quadrants: Array.from({ length: 8 }, () => ({ width: 2100, height: 2100, activeBlocks: 20000 })),
+      groups: Array.from({ length: 8 }, (_, j) => ({ quadrant: j, m: 128, n: 64, count: 60, blockEntries: 60 * 45 })),
+      psfSize: 21,
+      psfOversampling: 1,
+      aliasOrders: 0,
+      method: 'map',
+      replicasWanted: 8,
+      diagnostics: true,
+    };
+    const dev: PlanDevice = { maxBufferSize: 4 * GiB, maxStorageBufferBindingSize: 4 * GiB, gpuBudgetBytes: 80 * GiB, hostBudgetBytes: 256 * GiB, cores: 64, software: false };
+    expect(makePlan(scene, dev).replicasPerCall).toBe(8);
+    const one = makePlan({ ...scene, replicasWanted: 1 }, dev).gpu.peak;
+    const tight = makePlan(scene, { ...dev, gpuBudgetBytes: Math.floor(2.5 * one) });
+    expect(tight.replicasPerCall).toBeLessThan(8);
+    expect(tight.gpu.peak).toBeLessThanOrEqual(2.5 * one);
+    expect(tight.notes.join(' ')).toMatch(/8 parameter sets \(Laplace columns\) do not fit at once/);
   });
 });
 
