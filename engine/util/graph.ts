@@ -34,23 +34,91 @@ export function distance2Colouring(adj: number[][]): { colour: Int32Array; count
 }
 
 /**
- * Greedy star colouring, largest degree first: neighbours get different colours and no path on
- * four vertices uses only two colours (every two-coloured subgraph is a union of stars). That is
- * what recovering a SYMMETRIC sparse matrix from coloured column differences needs (Coleman &
- * Moré 1984, "Estimation of sparse Hessian matrices and graph coloring problems"; Gebremedhin,
- * Manne & Pothen 2005, SIAM Review 47, 629): for every edge (s, t), s is the only vertex of its
- * colour next to t or t the only one of its colour next to s, so H[s, t] is read off one of the
- * two columns — whereas a distance-2 colouring reads it off both, with more colours. On the
- * project's scenes it needs about a third fewer colours (docs/inference.md "Laplace").
+ * Star colouring: neighbours get different colours and no path on four vertices uses only two
+ * colours (every two-coloured subgraph is a union of stars). That is what recovering a SYMMETRIC
+ * sparse matrix from coloured column differences needs (Coleman & Moré 1984, "Estimation of
+ * sparse Hessian matrices and graph coloring problems"; Gebremedhin, Manne & Pothen 2005, SIAM
+ * Review 47, 629): for every edge (s, t), s is the only vertex of its colour next to t or t the
+ * only one of its colour next to s, so H[s, t] is read off one of the two columns — whereas a
+ * distance-2 colouring reads it off both, with more colours.
  *
- * One pass per vertex v: besides its neighbours' colours, a colour c is forbidden when giving it
- * to v closes a two-coloured path v–w–x–y (x of colour c next to w, y ≠ w next to x sharing w's
- * colour) or u–v–w–x (u ≠ w next to v sharing w's colour, x ≠ v next to w of colour c).
+ * Greedy, and greedy colourings depend on the vertex order: this tries largest-degree-first,
+ * smallest-last, the natural order and STAR_RANDOM_ORDERS seeded shuffles, and keeps the one with
+ * the fewest colours (deterministic; each pass is O(Σ deg³), milliseconds for a sub-tile). On the
+ * project's scenes that is 4–6 colours for `ci` sub-tiles and 7 for the realistic `subtile` one,
+ * where largest-first alone gave up to 8 and 9 and a distance-2 colouring 6–8 and 13
+ * (docs/inference.md "Computing H without a dense matrix").
  */
 export function starColouring(adj: number[][]): { colour: Int32Array; count: number } {
   const n = adj.length;
+  const orders: number[][] = [largestFirst(adj), smallestLast(adj), Array.from({ length: n }, (_, i) => i)];
+  let seed = 0x2545f491;
+  const rnd = () => {
+    // xorshift32: a fixed sequence, so the colouring is the same on every run
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 4294967296;
+  };
+  for (let t = 0; t < STAR_RANDOM_ORDERS; t++) {
+    const o = Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [o[i], o[j]] = [o[j], o[i]];
+    }
+    orders.push(o);
+  }
+  let best: { colour: Int32Array; count: number } | null = null;
+  for (const o of orders) {
+    const r = starColouringInOrder(adj, o);
+    if (!best || r.count < best.count) best = r;
+  }
+  return best!;
+}
+
+/** Seeded random vertex orders tried by starColouring besides the three heuristic ones. */
+export const STAR_RANDOM_ORDERS = 8;
+
+function largestFirst(adj: number[][]): number[] {
+  return Array.from({ length: adj.length }, (_, i) => i).sort((a, b) => adj[b].length - adj[a].length || a - b);
+}
+
+/** Smallest-last order (Matula & Beck 1983): repeatedly remove a vertex of least remaining degree; colour in reverse. */
+function smallestLast(adj: number[][]): number[] {
+  const n = adj.length;
+  const deg = adj.map((a) => a.length);
+  const maxDeg = Math.max(0, ...deg);
+  const buckets: Set<number>[] = Array.from({ length: maxDeg + 1 }, () => new Set<number>());
+  deg.forEach((d, v) => buckets[d].add(v));
+  const removed = new Uint8Array(n);
+  const out: number[] = [];
+  let low = 0;
+  for (let k = 0; k < n; k++) {
+    low = Math.max(0, low - 1);
+    while (!buckets[low].size) low++;
+    const v = buckets[low].values().next().value as number;
+    buckets[low].delete(v);
+    removed[v] = 1;
+    out.push(v);
+    for (const u of adj[v])
+      if (!removed[u]) {
+        buckets[deg[u]].delete(u);
+        deg[u]--;
+        buckets[deg[u]].add(u);
+      }
+  }
+  return out.reverse();
+}
+
+/**
+ * Greedy star colouring in the given vertex order. A colour c is forbidden for v when a neighbour
+ * holds it, or when giving it to v closes a two-coloured path v–w–x–y (x of colour c next to w,
+ * y ≠ w next to x sharing w's colour) or u–v–w–x (u ≠ w next to v sharing w's colour, x ≠ v next
+ * to w of colour c).
+ */
+function starColouringInOrder(adj: number[][], order: readonly number[]): { colour: Int32Array; count: number } {
+  const n = adj.length;
   const colour = new Int32Array(n).fill(-1);
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => adj[b].length - adj[a].length || a - b);
   const forbidden = new Int32Array(n + 1).fill(-1);
   // per colour, how many of v's coloured neighbours hold it (reset after each vertex)
   const countAt = new Int32Array(n + 1);
