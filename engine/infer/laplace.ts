@@ -17,7 +17,7 @@
  * perturbed neighbour — and H is symmetric, so that suffices; where both columns hold it, the two
  * readings are averaged. Cost: 2 × (colours × free source parameters + 2) gradient evaluations,
  * independent of the number of sources for a given density (a distance-2 colouring, which reads
- * every block off both columns, needs about a third more colours on the project's scenes).
+ * every block off both columns, needs up to twice the colours on the project's scenes).
  *
  * The Schur complement is solved per connected component of the overlap graph (H_ss is block
  * diagonal over them): dense Cholesky when the component is small enough (a definite proof of
