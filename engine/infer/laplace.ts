@@ -60,6 +60,13 @@ export interface LaplaceOptions {
   cgTol: number;
   cgMaxIterations: number;
   /**
+   * Parameter sets per engine call for the finite-difference columns (default 1): with a
+   * replicated engine (`evaluateMany`, `replicas` ≥ this), that many in one GPU pass, each
+   * bit-identical to evaluating it alone. Capped at the engine's replicas. Leave 1 on a software
+   * adapter, where batching measured slower.
+   */
+  batch?: number;
+  /**
    * Only the source blocks H_ss (no shear columns, rows or prior): what the Laplace marginal of
    * the shear (laplace-marginal.ts) needs at its shifted points. Default false.
    */
@@ -259,10 +266,10 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
   const read = neighbours.map((nb) => new Uint8Array(nb.length));
   const total = 2 * (count * P + gFree.length);
   let evaluations = 0;
-  // Parameter sets per engine call: a replicated engine (ShearEngine with replicas > 1) evaluates
-  // several in one GPU pass, each bit-identical to evaluating it alone — the columns are
-  // independent, so they are batched; the Hessian is the same whatever the batch.
-  const perCall = engine.evaluateMany && (engine.replicas ?? 1) > 1 ? engine.replicas! : 1;
+  // Parameter sets per engine call (`batch`): a replicated engine (ShearEngine with replicas > 1)
+  // evaluates several in one GPU pass, each bit-identical to evaluating it alone — the columns
+  // are independent, so they are batched; the Hessian is the same whatever the batch.
+  const perCall = engine.evaluateMany ? Math.max(1, Math.min(o.batch ?? 1, engine.replicas ?? 1)) : 1;
   const gradients = async (list: SceneParams[]): Promise<SceneGradient[]> => {
     const out: SceneGradient[] = [];
     for (let i = 0; i < list.length; i += perCall) {

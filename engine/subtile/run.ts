@@ -211,7 +211,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       return { ...emptyResult(manifest, method, 'every pixel under the modelled sources is masked in every quadrant'), nQuadrants: built.set.quadrants.length, warnings };
     }
     // ---- the fit: MAP, Laplace, σ_e, VI / NUTS (engine/subtile/fit.ts)
-    const { map, lap, polish, marginal, population, post } = await fitSubtile(engine, built, cfgM, { progress, log, warnings, timings, ...(opts.trace ? { trace: opts.trace } : {}), ...(opts.onLineSearch ? { onLineSearch: opts.onLineSearch } : {}) });
+    const { map, lap, polish, marginal, population, post } = await fitSubtile(engine, built, cfgM, { progress, log, warnings, timings, laplaceBatch: opts.planDevice?.software === false ? engine.replicas : 1, ...(opts.trace ? { trace: opts.trace } : {}), ...(opts.onLineSearch ? { onLineSearch: opts.onLineSearch } : {}) });
     timings.inferenceMs = (timings.mapMs ?? 0) + (timings.posteriorMs ?? 0);
     const fitMs = performance.now() - tFit;
     opts.trace?.span({ name: 'full fit', cat: 'stage', startMs: tFit, durMs: fitMs, track: 'cpu', args: { method } });
