@@ -160,7 +160,7 @@ export async function runStages(argv: string[]): Promise<number> {
       console.log(`gradient step    ${f(s.gradientStep)} ms (median of ${p.gradient.samples}, after 1 warm-up)`);
       const fit = p.fit;
       const fitParts = [fit.mapMs !== undefined ? `MAP ${f(fit.mapMs)}` : '', fit.laplaceMs !== undefined ? `Laplace ${f(fit.laplaceMs)}` : '', fit.posteriorMs !== undefined ? `${r.method.toUpperCase()} ${f(fit.posteriorMs)}` : ''].filter(Boolean).join(' + ');
-      console.log(`full fit         ${f(s.fit)} ms (${fitParts}; ${fit.evaluations} evaluations${fit.msPerEssG1 !== undefined ? `; ${f(fit.msPerEssG1)} ms per effective sample of g1` : ''})`);
+      console.log(`full fit         ${f(s.fit)} ms (${fitParts}; ${fit.evaluations} evaluations${(fit.setsPerCall ?? 1) > 1 ? `, up to ${fit.setsPerCall} per engine call` : ''}${fit.msPerEssG1 !== undefined ? `; ${f(fit.msPerEssG1)} ms per effective sample of g1` : ''})`);
       console.log(`peak host RSS    ${p.peakHostRssBytes === null ? 'n/a' : formatBytes(p.peakHostRssBytes)}`);
       const g = p.gpuBytes;
       console.log(`peak GPU bytes   ${formatBytes(g.measuredPeak)} (PSF spectra ${formatBytes(g.psfSpectra)}, FFT work ${formatBytes(g.fftWork)}, images ${formatBytes(g.images)}, replicas ${formatBytes(g.replicas)}, other ${formatBytes(g.other)})`);

@@ -146,7 +146,7 @@ export interface StagePerformance {
     parameterSets: number;
     samplesMs: number[];
   };
-  fit: { method: string; mapMs?: number; laplaceMs?: number; posteriorMs?: number; evaluations: number; msPerEssG1?: number };
+  fit: { method: string; mapMs?: number; laplaceMs?: number; posteriorMs?: number; evaluations: number; msPerEssG1?: number; /** Parameter sets the engine evaluates in one call (chains, particles or Laplace columns; plan.replicasPerCall). */ setsPerCall?: number };
   /** Peak resident set size of the process (bytes), when the runtime says (null otherwise). */
   peakHostRssBytes: number | null;
   gpuBytes: GpuBytesByCategory;

@@ -247,6 +247,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
         ...(lap ? { laplaceMs: timings.laplaceMs } : {}),
         ...(timings.posteriorMs !== undefined ? { posteriorMs: timings.posteriorMs } : {}),
         evaluations: fitEvals,
+        setsPerCall: engine.replicas,
         ...(post && method === 'nuts' ? { msPerEssG1: post.diagnostics.msPerEssG1 } : {}),
       },
       peakHostRssBytes: opts.peakRssBytes?.() ?? null,

@@ -81,6 +81,7 @@ describe('shine bench --stages on the ci simulation', () => {
     checkFigures(r, repeats);
     expect(r.method).toBe('map');
     expect(r.gpuBytes.replicas).toBe(0);
+    expect(r.fit.setsPerCall).toBe(1); // a software adapter: one parameter set per call
     expect(r.fit.mapMs).toBeGreaterThan(0);
     expect(r.fit.laplaceMs).toBeUndefined();
 
@@ -125,6 +126,7 @@ describe('shine bench --stages on the ci simulation', () => {
     expect(r.fit).toHaveProperty('msPerEssG1');
     // two chains: the second replica's buffers (its PSF spectra are shared) show as 'replicas'
     expect(r.gpuBytes.replicas).toBeGreaterThan(0);
+    expect(r.fit.setsPerCall).toBe(2);
     expect(r.gpuBytes.replicas).toBeLessThan(r.gpuBytes.plannedPeak - r.gpuBytes.psfSpectra);
     expect(r.trace).toBeNull();
   }, 300_000);
