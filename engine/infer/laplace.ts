@@ -360,7 +360,8 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
       const A = blocks[s][bi];
       const B = blocks[t][ti];
       const [wa, wb] = read[s][bi] && read[t][ti] ? [0.5, 0.5] : read[s][bi] ? [1, 0] : read[t][ti] ? [0, 1] : [NaN, NaN];
-      if (Number.isNaN(wa)) throw new Error(`Laplace: the Hessian block of sources ${s} and ${t} was read off no column (not a star colouring)`);
+      // (no free source parameter, P = 0: the blocks are empty and no column was read)
+      if (Number.isNaN(wa) && P > 0) throw new Error(`Laplace: the Hessian block of sources ${s} and ${t} was read off no column (not a star colouring)`);
       for (let l = 0; l < P; l++)
         for (let k = 0; k < P; k++) {
           if (t === s && k < l) continue;

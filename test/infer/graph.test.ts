@@ -206,6 +206,16 @@ describe('overlap graph and colouring', () => {
     for (const a of [0, 1]) for (let i = 0; i < n * P; i++) worst = Math.max(worst, Math.abs(H.sg[a][i] - gRow[a][i]) / 50);
     console.log(`worst |ΔH| / H_ii: ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(1e-9);
+    // every source parameter fixed (the app's "shear only" fits): no source column, the shear block alone
+    const fixed = { type: 'fixed' as const };
+    const shearOnly = new Posterior(stand, { flux: fixed, hlr: fixed, e1: fixed, e2: fixed, dx: fixed, dy: fixed }, at);
+    const g = await sparseHessian(stand, shearOnly, at, { deriveShearRows: false });
+    expect(g.hessian.kinds).toEqual([]);
+    expect(g.evaluations).toBe(4);
+    const pr = shearOnly.space.logPrior(shearOnly.space.pack(at));
+    expect(g.hessian.gg[0]).toBeCloseTo(500 - pr.hessDiag[shearOnly.space.gIndex[0]], 9);
+    expect(g.hessian.gg[3]).toBeCloseTo(500 - pr.hessDiag[shearOnly.space.gIndex[1]], 9);
+    expect(Math.abs(g.hessian.gg[1]) + Math.abs(g.hessian.gg[2])).toBe(0);
   });
 
   it('Schur solve at 2500 sources × 6 parameters: Cholesky and block-Jacobi CG agree', () => {
