@@ -30,7 +30,7 @@ import { cloneParams, SOURCE_PARAM_NAMES, type ExposureSet, type SceneGradient, 
 import type { Posterior } from './posterior.ts';
 import { shearJacobian, shearJacobianDerivatives } from './degeneracy.ts';
 import { cholesky, choleskyPivot, choleskySolve, inverseDiagonal, spdInverse } from '../util/linalg.ts';
-import { components, greedyColouring, starColouring } from '../util/graph.ts';
+import { components, starColouring } from '../util/graph.ts';
 
 export interface LaplaceEngine {
   readonly set: ExposureSet;
