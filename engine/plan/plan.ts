@@ -91,8 +91,9 @@ export interface PlanGpuBytes {
 
 export interface PlanHostBytes {
   /**
-   * The quadrant pixels held: SCI, RMS, FLG, background (4 bytes each per pixel) of the active
-   * blocks and, while loading, of one whole crop (or of every whole crop with pixels 'crop').
+   * The quadrant pixels held: SCI (less a background map), RMS, FLG (4 bytes each per pixel) of
+   * the active blocks and, while loading, SCI, RMS, FLG and background of one whole crop (or of
+   * every whole crop with pixels 'crop').
    */
   pixels: number;
   /** The layout's coverage masks and compact observed pixels / weights. */
@@ -245,7 +246,8 @@ export function planHostBytes(scene: PlanScene, gpuPeak: number, software: boole
     const area = q.width * q.height;
     const active = Math.min(q.activeBlocks, Math.ceil(q.width / BLOCK_W) * Math.ceil(q.height / BLOCK_H)) * BLOCK_PIXELS;
     largest = Math.max(largest, area);
-    pixels += 16 * (crop ? area : active);
+    // SCI, RMS, FLG and a background map: 16 B; the active-block store subtracts the map on compaction (12 B)
+    pixels += crop ? 16 * area : 12 * active;
     layout += area + active * 8;
     if (scene.diagnostics) products += crop ? 10 * area : 2 * area + 4 * active;
   }

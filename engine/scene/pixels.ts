@@ -135,18 +135,29 @@ export function compactPixels<T extends PixelArray>(dense: T, width: number, hei
   return out;
 }
 
-/** A dense quadrant reduced to its active blocks (every per-pixel array, the background map too). */
+/**
+ * A dense quadrant reduced to its active blocks. A background map is subtracted here, once:
+ * `sci` then holds the observed value sci − background rounded to float32 — the value the
+ * likelihood compares with (engine/scene/layout.ts stores it as float32) — and `background` is 0,
+ * so the store keeps 12 bytes per pixel instead of 16 (docs/plan.md "Host memory"). Every reader
+ * forms sci − background, so nothing downstream changes.
+ */
 export function compactQuadrant(q: QuadrantData, blocks: ActiveBlocks): QuadrantData {
   if (q.blocks) throw new Error(`quadrant ${q.name} is already compact`);
   const bg = q.background;
+  const sci = compactPixels(q.sci, q.width, q.height, blocks);
+  if (bg !== undefined && typeof bg !== 'number') {
+    const map = compactPixels(bg, q.width, q.height, blocks);
+    for (let i = 0; i < sci.length; i++) sci[i] -= map[i];
+  }
   return {
     name: q.name,
     width: q.width,
     height: q.height,
-    sci: compactPixels(q.sci, q.width, q.height, blocks),
+    sci,
     rms: compactPixels(q.rms, q.width, q.height, blocks),
     flags: compactPixels(q.flags, q.width, q.height, blocks),
-    ...(bg === undefined ? {} : { background: typeof bg === 'number' ? bg : compactPixels(bg, q.width, q.height, blocks) }),
+    ...(bg === undefined ? {} : { background: typeof bg === 'number' ? bg : 0 }),
     blocks,
   };
 }

@@ -40,8 +40,9 @@ export interface QuadrantData {
   /** Background in ADU subtracted from `sci` before comparison: a constant or a full map. */
   background?: number | Float32Array;
   /**
-   * When present, the per-pixel arrays (sci, rms, flags, background map) hold only these blocks'
-   * pixels, block-major (engine/scene/pixels.ts: `pixelIndex`); absent: the whole crop, row-major.
+   * When present, the per-pixel arrays (sci, rms, flags) hold only these blocks' pixels,
+   * block-major (engine/scene/pixels.ts: `pixelIndex`), and a background map has already been
+   * subtracted from `sci` (float32; `background` is then 0); absent: the whole crop, row-major.
    */
   blocks?: ActiveBlocks;
 }

@@ -52,7 +52,8 @@ export function quadrantChi2(set: ExposureSet, models: ArrayLike<ArrayLike<numbe
       if (hasBit) maskedAll++;
       if (!c[d]) continue;
       const b = bg === undefined ? 0 : typeof bg === 'number' ? bg : bg[i];
-      const obs = q.sci[i] - b;
+      // float32, as the likelihood holds it (engine/scene/layout.ts) and as a compact store keeps it
+      const obs = Math.fround(q.sci[i] - b);
       const rms = q.rms[i];
       if (!usablePixel(obs, rms, f, other)) continue;
       if ((f & m) !== 0) {

@@ -2,8 +2,9 @@
  * Stage 2 keeps only the pixels of the 16×8 blocks some visible stamp touches (docs/plan.md
  * "Host memory", engine/scene/pixels.ts). Checked against the whole crops:
  *  - the active blocks are exactly the blocks holding a stamp pixel inside the crop (brute force);
- *  - every kept pixel equals the crop's pixel at (x, y), every other one is reported missing, and
- *    the full-size expansion gives the crop back on the active blocks;
+ *  - every kept pixel equals the crop's pixel at (x, y) (SCI less the background map, in float32),
+ *    every other one is reported missing, and the full-size expansion gives the crop back on the
+ *    active blocks;
  *  - masking an unmodelled object's disc sets the same bits on the kept pixels as on the crop;
  *  - the engine on a compact set: the same active blocks, logL and gradient as on the whole crops,
  *    and its model on the kept blocks (renderBlocks) equals the full-size render there;
@@ -87,6 +88,9 @@ describe('active-block pixel store', () => {
         const dense = denseQuadrant(w, h, seed);
         const q = compactQuadrant(dense, blocks);
         expect(q.sci.length).toBe(128 * want.size);
+        // a background map is subtracted on compaction: sci holds the float32 observed value
+        expect(q.background).toBe(0);
+        const bg = dense.background as Float32Array;
         const sci = expandPixels(q, q.sci, NaN);
         for (let y = 0; y < h; y++)
           for (let x = 0; x < w; x++) {
@@ -97,11 +101,10 @@ describe('active-block pixel store', () => {
               expect(sci[d]).toBeNaN();
               continue;
             }
-            expect(q.sci[i]).toBe(dense.sci[d]);
+            expect(q.sci[i]).toBe(Math.fround(dense.sci[d] - bg[d]));
             expect(q.rms[i]).toBe(dense.rms[d]);
             expect(q.flags[i]).toBe(dense.flags[d]);
-            expect((q.background as Float32Array)[i]).toBe((dense.background as Float32Array)[d]);
-            expect(sci[d]).toBe(dense.sci[d]);
+            expect(sci[d]).toBe(q.sci[i]);
           }
         expect(pixelIndex(q, -1, 0)).toBe(-1);
         expect(pixelIndex(q, w, 0)).toBe(-1);
