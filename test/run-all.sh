@@ -13,6 +13,12 @@ export NO_COLOR="${NO_COLOR:-1}"
 export NPM_CONFIG_UPDATE_NOTIFIER=false
 
 STEPS="${SHINE_TEST_STEPS:-typecheck node limits deno browser app}"
+# every temporary folder of this run (tests, Chromium, Deno) under one folder removed at the end:
+# the tests make their data (simulations of up to ~0.7 GB), and a run must not leave them behind
+# (SHINE_KEEP_TMP=1 keeps it for a post-mortem)
+RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/shine-test-run-XXXXXX")
+export TMPDIR="$RUN_TMP"
+if [ "${SHINE_KEEP_TMP:-0}" != 1 ]; then trap 'rm -rf "$RUN_TMP"' EXIT; else echo "temporary files: $RUN_TMP"; fi
 declare -a NAMES=() RESULTS=() TIMES=()
 failed=0
 
