@@ -245,14 +245,16 @@ if [ "$QUICK" = 1 ]; then
   step bench-1000x4-psf3 120 bench --sources 20 --quadrants 2 --psf-oversampling 3 "${Q[@]}"
 else
   # H100 estimate (docs/gpu-check.md): each step is mostly process start, Dawn/Vulkan start-up, the
-  # synthetic scene on the CPU and pipeline compile; the timed gradients are milliseconds.
+  # synthetic scene on the CPU and pipeline compile; the timed gradients are milliseconds. FFT 128
+  # (--fft-factor 2), the grid of the README's CPU tables; the stage runs below use the pipeline's
+  # default (stamps.fft_factor 1.5)
   R="${REPEATS:-10}"
   doctor_step 120
-  step bench-250x4 90 bench --sources 250 --quadrants 4 --repeats "$R" --json
-  step bench-1000x4 120 bench --sources 1000 --quadrants 4 --repeats "$R" --json
-  step bench-2500x6-mixed 240 bench --sources 2500 --quadrants 6 --tier mixed --repeats "$R" --json
-  step bench-1000x4-replicas8 150 bench --sources 1000 --quadrants 4 --replicas 8 --repeats "$R" --json
-  step bench-1000x4-psf3 150 bench --sources 1000 --quadrants 4 --psf-oversampling 3 --repeats "$R" --json
+  step bench-250x4 90 bench --sources 250 --quadrants 4 --repeats "$R" --fft-factor 2 --json
+  step bench-1000x4 120 bench --sources 1000 --quadrants 4 --repeats "$R" --fft-factor 2 --json
+  step bench-2500x6-mixed 240 bench --sources 2500 --quadrants 6 --tier mixed --repeats "$R" --fft-factor 2 --json
+  step bench-1000x4-replicas8 150 bench --sources 1000 --quadrants 4 --replicas 8 --repeats "$R" --fft-factor 2 --json
+  step bench-1000x4-psf3 150 bench --sources 1000 --quadrants 4 --psf-oversampling 3 --repeats "$R" --fft-factor 2 --json
 fi
 
 # ---- `shine bench --stages` (docs/bench.md) on a prepared sub-tile, MAP and NUTS (4 chains, short):

@@ -10,6 +10,7 @@ import { UserError } from '../command.ts';
 import { parseDeviceCommand } from '../args.ts';
 import { acquireDevice } from '../../platform/acquire.ts';
 import { aliasOrdersFor, isFftFactor } from '../../engine/model/validate.ts';
+import { DEFAULT_FFT_FACTOR } from '../../engine/config/schema.ts';
 import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeSyntheticScene, syntheticSceneNeeds } from '../../engine/scene/synthetic.ts';
 import { defaultGpuBudget, formatBytes } from '../../engine/scene/memory.ts';
@@ -41,8 +42,9 @@ const USAGE = `usage: shine bench [--sources N=500] [--quadrants M=4] [--tier 64
   --profile P    galaxy profile (docs/forward-model.md): exponential (default), spergel (index --spergel-nu),
                  spergel-free (ν per source, started at --spergel-nu or 0.5), bulge-disk (exponential disk +
                  Spergel bulge of index --bulge-nu, default -0.6; B/T 0.3, bulge hlr ½ the disk's)
-  --fft-factor F FFT size = F × stamp size: 1, 1.5, 2, 3, 4, … (default 2, as stamps.fft_factor; smaller
-                 grids are cheaper, light beyond them wraps around: docs/bench.md "FFT size")
+  --fft-factor F FFT size = F × stamp size: 1, 1.5, 2, 3, 4, … (default 1.5, as stamps.fft_factor; 2 is
+                 the grid of the README's CPU tables; smaller grids are cheaper, light beyond them
+                 wraps around: docs/bench.md "FFT size")
   --gradient-only time only the gradient (no stamps-only / forward timings)`;
 
 function median(xs: number[]): number {
@@ -88,7 +90,7 @@ const bench: Command = {
     if (spergelNu !== undefined && !Number.isFinite(spergelNu)) throw new UserError(`--spergel-nu must be a number, got '${opts['spergel-nu']}'`);
     const profileName = (opts.profile as string | undefined) ?? (spergelNu === undefined ? 'exponential' : 'spergel');
     const profile: GalaxyProfile | undefined = benchProfile(profileName, spergelNu, opts['bulge-nu'] as number | undefined);
-    const fftFactor = (opts['fft-factor'] as number | undefined) ?? 2;
+    const fftFactor = (opts['fft-factor'] as number | undefined) ?? DEFAULT_FFT_FACTOR;
     if (!isFftFactor(fftFactor)) throw new UserError(`--fft-factor must be a power of two or 1.5 × one (1, 1.5, 2, …; FFT size = factor × stamp), got ${fftFactor}`);
     const [w, h] = ((opts.size as string) ?? '2048x2066').split('x').map(Number);
     if (!(w > 0 && h > 0)) throw new UserError(`--size must be WxH, got '${opts.size}'`);

@@ -311,6 +311,9 @@ export const InferenceSchema = z.strictObject({
   nuts: NutsSchema.prefault({}),
 });
 
+/** The pipeline's FFT grid factor (`stamps.fft_factor`): see StampsSchema. */
+export const DEFAULT_FFT_FACTOR = 1.5;
+
 export const StampsSchema = z.strictObject({
   /** Stamp sizes (pixels), ascending: each source gets the smallest with 2(3 h_pix + 10.5) ≤ size. */
   tiers: z
@@ -319,11 +322,15 @@ export const StampsSchema = z.strictObject({
     .refine((t) => t.every((v, i) => i === 0 || v > t[i - 1]), { message: 'expected strictly ascending stamp sizes' })
     .refine((t) => t.every((v) => v % 2 === 0), { message: 'expected even stamp sizes' })
     .default([64, 128, 256]),
-  /** FFT size = fft_factor × stamp size: 2^k or 1.5·2^k (1, 1.5, 2, 3, 4, …; docs/bench.md "FFT size"). */
+  /**
+   * FFT size = fft_factor × stamp size: 2^k or 1.5·2^k (1, 1.5, 2, 3, 4, …; docs/bench.md "FFT size").
+   * Default 1.5 since 2026-12-07 (was 2): the same shear to 10⁻⁵ per fit on alias-complete and
+   * native-PSF calibration rings, at ~0.56 of the grid's area (docs/bench.md "FFT size").
+   */
   fft_factor: z
     .number()
     .refine((v) => v >= 1 && [1, 1.5].some((b) => Number.isInteger(Math.log2(v / b))), { message: 'expected a power of two or 1.5 × one (1, 1.5, 2, 3, 4, …)' })
-    .default(2),
+    .default(DEFAULT_FFT_FACTOR),
   /** The PSF stamps already include the pixel response (no extra pixel convolution). */
   psf_includes_pixel: z.boolean().default(true),
   /**

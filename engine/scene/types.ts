@@ -126,7 +126,10 @@ export interface ExposureSet {
 }
 
 export interface RenderOptions {
-  /** FFT grid size = fftFactor · stamp size (default 2). */
+  /**
+   * FFT grid size = fftFactor · stamp size. The engine's own default is 2 (its kernel tests and
+   * float64 reference); the pipeline passes `stamps.fft_factor`, whose default is 1.5.
+   */
   fftFactor: number;
   /** Multiply by the pixel response sinc(kx/2π)·sinc(ky/2π) (GalSim "auto"). Default false:
    *  Euclid PSFs already include the pixel (config `psf_includes_pixel: true`). */

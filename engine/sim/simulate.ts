@@ -23,6 +23,7 @@ import {
 } from './focal-plane.ts';
 import { drawScene, normalizeRotationDeg, shearField, skyAduPerPixel, aduPerMicroJy, VIS, type SkyObject, type ShearCell } from './scene.ts';
 import { PRESETS, imagedRegion, type Preset, type PresetName } from './presets.ts';
+import { DEFAULT_FFT_FACTOR } from '../config/schema.ts';
 
 export interface SimFile {
   append(chunks: readonly Uint8Array[]): Promise<void>;
@@ -627,7 +628,7 @@ sources:
   hlr_clip_arcsec: [0.05, 5.0]
 stamps:
   tiers: [${preset.stampTiers.join(', ')}]
-  fft_factor: 2
+  fft_factor: ${DEFAULT_FFT_FACTOR}   # FFT grid = 1.5 × stamp (docs/bench.md "FFT size")
 background:
   method: bkg_file   # per-quadrant maps from the BKG files
 gal:

@@ -41,7 +41,7 @@ describe('config defaults (SHINE\'s, docs/config.md)', () => {
       ellipticity_max: 0.99,
       offset: { type: 'normal', mean: 0, sigma: 0.05 },
     });
-    expect(c.stamps).toEqual({ alias_orders: 'auto', alias_tolerance: 1e-7, tiers: [64, 128, 256], fft_factor: 2, psf_includes_pixel: true });
+    expect(c.stamps).toEqual({ alias_orders: 'auto', alias_tolerance: 1e-7, tiers: [64, 128, 256], fft_factor: 1.5, psf_includes_pixel: true });
     expect(c.inference.method).toBe('map');
     expect(c.inference.map.optimizer).toBe('lbfgs');
     expect(c.inference.map.lr).toBe(0.01);

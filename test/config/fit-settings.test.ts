@@ -23,10 +23,15 @@ describe('fit settings hash', () => {
   });
 
   it('is the hash the previous release recorded for the same settings: a setting added with its earlier behaviour as default makes nothing stale', () => {
-    // fitSettingsHash of BASE (map, nuts) computed by commit 52b0234, before masking.point_like existed.
-    // A deliberate change of a default that shapes the fit changes these (and should: earlier products are then stale)
-    expect(h0).toBe('575ea3a938cc6d37');
-    expect(fitSettingsHash(cfg(BASE), 'nuts')).toBe('0c666c3e93462035');
+    // fitSettingsHash of BASE (map, nuts) computed by commit 52b0234, before masking.point_like existed,
+    // when stamps.fft_factor defaulted to 2. A deliberate change of a default that shapes the fit
+    // changes these (and should: earlier products are then stale): the 2026-12-07 default 1.5 did,
+    // and with fft_factor 2 written out the earlier hashes come back
+    const FFT2 = 'stamps: {fft_factor: 2}\n';
+    expect(fitSettingsHash(cfg(`${BASE}${FFT2}`))).toBe('575ea3a938cc6d37');
+    expect(fitSettingsHash(cfg(`${BASE}${FFT2}`), 'nuts')).toBe('0c666c3e93462035');
+    expect(h0).toBe('3d105020078d39f7');
+    expect(fitSettingsHash(cfg(BASE), 'nuts')).toBe('12c761dec214ece5');
     expect(fitSettingsHash(cfg(`${BASE}masking: {point_like: mask}\n`))).toBe(h0);
     expect(fitSettingsHash(cfg(`${BASE}masking: {point_like: model}\n`))).not.toBe(h0);
   });
@@ -36,7 +41,7 @@ describe('fit settings hash', () => {
       'inference: {map: {shear_estimator: map}}',
       'inference: {map: {laplace: false}}',
       'gal: {profile: {type: spergel, nu: 0.3}}',
-      'stamps: {fft_factor: 1.5}',
+      'stamps: {fft_factor: 2}',
       'masking: {footprint_scale: 4}',
       'masking: {point_like: model}',
       'background: {sigma: 2.5}',
