@@ -5,6 +5,7 @@
 #
 #   SHINE_TEST_STEPS="typecheck node"   run only some steps (typecheck node limits deno browser app)
 #   SHINE_TEST_STEPS=scale               the realistic sub-tile (scripts/scale-run.sh; not in the default steps)
+#   SHINE_TEST_STEPS=scale-tile          the whole tile preset (scripts/scale-tile.sh; not in the default steps)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -57,6 +58,9 @@ run_step app 900 npx --no-install vitest run --config test/app/vitest.config.ts
 # the realistic sub-tile end to end (MAP + Laplace on the `subtile` preset: hours on a CPU adapter);
 # only when asked: SHINE_TEST_STEPS=scale (scripts/scale-run.sh, docs/plan.md "Scale runs")
 run_step scale 36000 bash scripts/scale-run.sh --check
+# the whole `tile` preset: simulate (~29 GB), Stage 1, plan, shine run over its 16 sub-tiles (days on
+# a CPU adapter; resumable): only when asked, SHINE_TEST_STEPS=scale-tile (scripts/scale-tile.sh)
+run_step scale-tile 86400 bash scripts/scale-tile.sh
 
 echo
 echo "=== summary"
