@@ -445,7 +445,8 @@ export const DeviceSchema = z.strictObject({
    */
   memory_budget_gb: z.number().positive().nullable().default(null),
   /**
-   * Parameter sets per engine call for a MAP run's Laplace Hessian columns (a replicated engine;
+   * Parameter sets per engine call for a MAP run's finite-difference columns, its preconditioner's
+   * and its Laplace Hessian's (a replicated engine;
    * every result bit-identical to evaluating it alone, so the products do not change). 'auto': 8
    * on a hardware adapter, 1 on a software one (there batching measured slower). The plan halves
    * it until the scene fits the GPU budget.

@@ -44,6 +44,8 @@ export const DEFAULT_PRECONDITION: PreconditionOptions = { step: 1e-3, floorRel:
 
 /** Loss (−log density of z) and its gradient; a non-finite value means an invalid point. */
 export type LossFn = (z: Float64Array) => Promise<{ value: number; grad: Float64Array }>;
+/** The loss of several points, each as `LossFn` would give it (a replicated engine evaluates them together). */
+export type LossBatchFn = (zs: Float64Array[]) => Promise<Array<{ value: number; grad: Float64Array }>>;
 
 /** Which free indices form the shear block and each source's block. */
 export interface BlockStructure {
@@ -121,6 +123,8 @@ export function sourceGraph(engine: unknown, nSources: number): number[][] {
 /**
  * Builds the arrow preconditioner at z from forward differences of the loss gradient.
  * `at` is the loss at z (value and gradient, already computed); `adj` the source overlap graph.
+ * With `lossBatch` every column's point is evaluated through it (a replicated engine: several
+ * per GPU pass; each result equals `loss` of that point, so the preconditioner is the same).
  */
 export async function buildPreconditioner(
   loss: LossFn,
@@ -129,6 +133,7 @@ export async function buildPreconditioner(
   structure: BlockStructure,
   adj: number[][],
   optsIn: Partial<PreconditionOptions> = {},
+  lossBatch?: LossBatchFn,
 ): Promise<Preconditioner> {
   const o: PreconditionOptions = { ...DEFAULT_PRECONDITION, ...optsIn };
   const d = z.length;
@@ -147,46 +152,61 @@ export async function buildPreconditioner(
   if (P > 0) for (let s = 0; s < nS; s++) members[colour[s]].push(s);
   let evaluations = 0;
   const h = o.step;
-  /** gradient difference at z + h·(unit vector on `idx`), divided by the step actually taken. */
-  const column = async (idx: number[]): Promise<{ dg: Float64Array; hs: Float64Array } | null> => {
-    const zp = z.slice();
-    const hs = new Float64Array(idx.length);
-    idx.forEach((i, k) => {
-      zp[i] = z[i] + h;
-      hs[k] = zp[i] - z[i];
-    });
-    evaluations++;
-    const r = await loss(zp);
-    if (!Number.isFinite(r.value) || !r.grad.every(Number.isFinite)) return null;
-    const dg = new Float64Array(d);
-    for (let i = 0; i < d; i++) dg[i] = r.grad[i] - at.grad[i];
-    return { dg, hs };
-  };
-  const raw = size.map((n) => new Float64Array(n * n));
-  const sourceOk = new Uint8Array(nS).fill(1);
+  // every column: the free indices perturbed together (a colour's k-th parameters, or one g)
+  const srcCols: Array<{ mem: number[]; idx: number[]; k: number }> = [];
   for (let c = 0; c < count; c++) {
     for (let k = 0; k < P; k++) {
       // the sources of this colour that have a k-th free parameter
       const mem = members[c].filter((s) => k < size[s]);
-      if (!mem.length) continue;
-      const col = await column(mem.map((s) => structure.sources[s][k]));
-      mem.forEach((s, m) => {
-        if (!col) {
-          sourceOk[s] = 0;
-          return;
-        }
-        const rows = structure.sources[s];
-        const n = size[s];
-        for (let l = 0; l < n; l++) raw[s][l * n + k] = col.dg[rows[l]] / col.hs[m];
-      });
+      if (mem.length) srcCols.push({ mem, idx: mem.map((s) => structure.sources[s][k]), k });
     }
   }
+  const allIdx = [...srcCols.map((c) => c.idx), ...structure.g.map((i) => [i])];
+  const points = allIdx.map((idx) => {
+    const zp = z.slice();
+    for (const i of idx) zp[i] = z[i] + h;
+    return zp;
+  });
+  /** gradient difference at z + h·(unit vector on `idx`), divided by the step actually taken. */
+  const toColumn = (zp: Float64Array, idx: number[], r: { value: number; grad: Float64Array }): { dg: Float64Array; hs: Float64Array } | null => {
+    if (!Number.isFinite(r.value) || !r.grad.every(Number.isFinite)) return null;
+    const hs = Float64Array.from(idx, (i) => zp[i] - z[i]);
+    const dg = new Float64Array(d);
+    for (let i = 0; i < d; i++) dg[i] = r.grad[i] - at.grad[i];
+    return { dg, hs };
+  };
+  let results: Array<{ value: number; grad: Float64Array }>;
+  if (lossBatch && points.length > 1) {
+    results = await lossBatch(points);
+    evaluations += points.length;
+  } else {
+    results = [];
+    for (const zp of points) {
+      evaluations++;
+      results.push(await loss(zp));
+    }
+  }
+  const cols = results.map((r, n) => toColumn(points[n], allIdx[n], r));
+  const raw = size.map((n) => new Float64Array(n * n));
+  const sourceOk = new Uint8Array(nS).fill(1);
+  srcCols.forEach(({ mem, k }, n) => {
+    const col = cols[n];
+    mem.forEach((s, m) => {
+      if (!col) {
+        sourceOk[s] = 0;
+        return;
+      }
+      const rows = structure.sources[s];
+      const ns = size[s];
+      for (let l = 0; l < ns; l++) raw[s][l * ns + k] = col.dg[rows[l]] / col.hs[m];
+    });
+  });
   // shear block and the coupling column H_sg
   const gRaw = new Float64Array(ng * ng);
   const sg: Float64Array[] = [];
   let gOk = true;
   for (let a = 0; a < ng; a++) {
-    const col = await column([structure.g[a]]);
+    const col = cols[srcCols.length + a];
     if (!col) {
       gOk = false;
       break;

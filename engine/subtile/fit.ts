@@ -29,7 +29,7 @@ export interface FitContext {
   trace?: TraceSink;
   /** Every MAP line-search trial (engine/infer/lbfgs.ts). */
   onLineSearch?: (t: LineSearchTrial) => void;
-  /** Parameter sets per engine call for the Laplace Hessian's columns (LaplaceOptions.batch; default 1). */
+  /** Parameter sets per engine call for the finite-difference columns of the Laplace Hessian and of the MAP's preconditioner (LaplaceOptions.batch, MapOptions.batch; default 1). */
   laplaceBatch?: number;
 }
 
@@ -63,6 +63,7 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
       catalog,
       lbfgs: { ...MAP_LBFGS_DEFAULTS, maxIterations: mapCfg.max_iterations, history: mapCfg.lbfgs_history, ftol: mapCfg.tolerance, gtol: mapCfg.grad_tolerance, ...(o.onLineSearch ? { onTrial: o.onLineSearch } : {}) },
       adam: { maxIterations: mapCfg.max_iterations, learningRate: mapCfg.lr },
+      batch: o.laplaceBatch ?? 1,
       onIteration: (info) => progress('map', ++iter, mapCfg.max_iterations, { loss: info.value, gradNorm: info.gradNorm }),
     });
     timings.mapMs = (timings.mapMs ?? 0) + performance.now() - t0;
