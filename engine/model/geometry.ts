@@ -43,11 +43,30 @@ export function chooseTier(hlrPixels: number, tiers: readonly number[] = [64, 12
 
 /** Per quadrant, 1 where at least one visible stamp of a non-nuisance source covers the pixel (the likelihood's pixels). */
 export function coverageMasks(set: ExposureSet): Uint8Array[] {
-  const cov = set.quadrants.map((q) => new Uint8Array(q.width * q.height));
-  for (const pr of set.pairs) {
-    // a nuisance source's stamp renders into the covered pixels but adds none (SourceInfo.nuisance)
-    if (!pr.visible || set.sources[pr.source].nuisance) continue;
-    const q = set.quadrants[pr.quadrant];
+  const by = coveringPairs(set);
+  return set.quadrants.map((_, j) => coverageMask(set, j, by[j]));
+}
+
+/**
+ * Per quadrant, the pairs whose stamps make its modelled area: visible, of a non-nuisance source
+ * (a nuisance source's stamp renders into the covered pixels but adds none, SourceInfo.nuisance).
+ * With `coverageMask` it gives one quadrant's mask at a time: a realistic sub-tile's 52 crops
+ * hold 141 M pixels, so the masks of all of them at once are 141 MB.
+ */
+export function coveringPairs(set: ExposureSet): number[][] {
+  const by: number[][] = set.quadrants.map(() => []);
+  set.pairs.forEach((pr, i) => {
+    if (pr.visible && !set.sources[pr.source].nuisance) by[pr.quadrant].push(i);
+  });
+  return by;
+}
+
+/** The modelled area of quadrant j, full size (1 under a stamp of `pairs`, from `coveringPairs`). */
+export function coverageMask(set: ExposureSet, j: number, pairs: readonly number[]): Uint8Array {
+  const q = set.quadrants[j];
+  const c = new Uint8Array(q.width * q.height);
+  for (const i of pairs) {
+    const pr = set.pairs[i];
     const N = set.sources[pr.source].stampSize;
     const cx = stampCorner(pr.x, N);
     const cy = stampCorner(pr.y, N);
@@ -55,8 +74,7 @@ export function coverageMasks(set: ExposureSet): Uint8Array[] {
     const x1 = Math.min(q.width, cx + N);
     const y0 = Math.max(0, cy);
     const y1 = Math.min(q.height, cy + N);
-    const c = cov[pr.quadrant];
     for (let y = y0; y < y1; y++) c.fill(1, y * q.width + x0, y * q.width + x1);
   }
-  return cov;
+  return c;
 }

@@ -99,10 +99,10 @@ export interface PlanHostBytes {
   /** The layout's coverage masks and compact observed pixels / weights. */
   layout: number;
   /**
-   * The diagnostics: the model on the active blocks (4 bytes per active-block pixel), the
-   * modelled-area masks (two: the images' and the χ²'s; 1 byte per crop pixel each), and one
-   * quadrant's full-size observed / rms / mask / model at a time (14) — or, with pixels 'crop',
-   * observed, model, mask and modelled of every quadrant (10 per crop pixel).
+   * The diagnostics: the model on the active blocks (4 bytes per active-block pixel), and one
+   * quadrant's full-size observed / rms / mask / model (14) and modelled-area masks (two: the
+   * images' and the χ²'s, 1 each) at a time — or, with pixels 'crop', observed, model, mask and
+   * modelled of every quadrant (10 per crop pixel).
    */
   products: number;
   /** On a software adapter the GPU buffers are host memory too. */
@@ -249,11 +249,13 @@ export function planHostBytes(scene: PlanScene, gpuPeak: number, software: boole
     // SCI, RMS, FLG and a background map: 16 B; the active-block store subtracts the map on compaction (12 B)
     pixels += crop ? 16 * area : 12 * active;
     layout += area + active * 8;
-    if (scene.diagnostics) products += crop ? 10 * area : 2 * area + 4 * active;
+    // the model on the kept blocks; the modelled-area masks are made one quadrant at a time (below)
+    if (scene.diagnostics) products += crop ? 10 * area : 4 * active;
   }
   if (!crop) {
     pixels += 16 * largest;
-    if (scene.diagnostics) products += 14 * largest;
+    // one quadrant's full-size images (observed, rms, mask, model: 14 B) and its two modelled-area masks
+    if (scene.diagnostics) products += 16 * largest;
   }
   const gpu = software ? gpuPeak : 0;
   return { pixels, layout, products, gpu, total: pixels + layout + products + gpu };

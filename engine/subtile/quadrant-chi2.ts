@@ -5,7 +5,7 @@
  * the CPU from the rendered model image. For a correct model and honest rms, χ²/N ≈ 1.
  * Runtime-agnostic.
  */
-import { coverageMasks } from '../model/geometry.ts';
+import { coverageMask, coveringPairs } from '../model/geometry.ts';
 import { pixelIndex, usablePixel } from '../scene/pixels.ts';
 import type { ExposureSet } from '../scene/types.ts';
 
@@ -31,12 +31,12 @@ export interface QuadrantChi2 {
  * quadrant keeps only its active blocks, in the engine's numbering), not full-size.
  */
 export function quadrantChi2(set: ExposureSet, models: ArrayLike<ArrayLike<number>>, mask: number, unmodelledBit = 0, blockModels = false): QuadrantChi2[] {
-  const cov = coverageMasks(set); // the modelled area: under at least one visible stamp
+  const by = coveringPairs(set); // the modelled area: under at least one visible stamp, one quadrant at a time
   const m = mask >>> 0;
   const other = (m & ~unmodelledBit) >>> 0;
   return set.quadrants.map((q, j) => {
     const model = models[j];
-    const c = cov[j];
+    const c = coverageMask(set, j, by[j]);
     const bg = q.background;
     let chi2 = 0;
     let n = 0;

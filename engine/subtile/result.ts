@@ -30,10 +30,12 @@ export interface QuadrantImages {
 /**
  * The diagnostics images of one quadrant. From a quadrant that keeps only its active blocks
  * (engine/scene/pixels.ts), `observed`, `rms` and `mask` — and `model` when given on the kept
- * blocks (`blockModel`) — are full-size arrays made on each read (NaN, NaN, 0, 0 where no pixel is
- * kept), so that the diagnostics PNG holds one quadrant's at a time.
+ * blocks (`blockModel`), `modelled` when given as a function — are full-size arrays made on each
+ * read (NaN, NaN, 0, 0 where no pixel is kept), so that the diagnostics PNG holds one quadrant's
+ * at a time.
  */
-export function quadrantImages(q: QuadrantData, model: Float32Array, modelled: Uint8Array, pixelMask: number, blockModel = false): QuadrantImages {
+export function quadrantImages(q: QuadrantData, model: Float32Array, modelled: Uint8Array | (() => Uint8Array), pixelMask: number, blockModel = false): QuadrantImages {
+  const modelledMask = () => (typeof modelled === 'function' ? modelled() : modelled);
   const observedAndMask = () => {
     const n = q.width * q.height;
     const observed = new Float32Array(n);
@@ -51,10 +53,13 @@ export function quadrantImages(q: QuadrantData, model: Float32Array, modelled: U
     }
     return { observed, mask };
   };
-  const base = { name: q.name, width: q.width, height: q.height, modelled };
-  if (!q.blocks) return { ...base, model, ...observedAndMask(), rms: q.rms };
+  const base = { name: q.name, width: q.width, height: q.height };
+  if (!q.blocks) return { ...base, modelled: modelledMask(), model, ...observedAndMask(), rms: q.rms };
   return {
     ...base,
+    get modelled() {
+      return modelledMask();
+    },
     get model() {
       return blockModel ? expandPixels(q, model, 0) : model;
     },

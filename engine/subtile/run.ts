@@ -13,7 +13,7 @@ import type { Manifest } from '../tiling/manifest.ts';
 import { aliasOrdersFor, psfOversamplingOf } from '../model/validate.ts';
 import { ShearEngine } from '../gpu/render/engine.ts';
 import { PROFILE_PARAM_NAMES, type ActiveBlocks, type SceneParams } from '../scene/types.ts';
-import { coverageMasks } from '../model/geometry.ts';
+import { coverageMask, coveringPairs } from '../model/geometry.ts';
 import { profileFromConfig } from '../model/profile-params.ts';
 import { checkPosteriorConfig, replicasFor } from './posterior-run.ts';
 import { UNMODELLED_FLAG_BIT } from '../exposures/masking.ts';
@@ -228,8 +228,9 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
     const models = blockModels ? await engine.renderBlocks(estimate) : await engine.render(estimate);
     const chi2 = quadrantChi2(built.set, models, pixelMask, masked.summary.mode === 'mask' ? UNMODELLED_FLAG_BIT : 0, blockModels);
     if (opts.images ?? true) {
-      const modelled = coverageMasks(built.set);
-      built.set.quadrants.forEach((q, j) => images.push(quadrantImages(q, models[j], modelled[j], pixelMask, blockModels)));
+      // each quadrant's modelled area made when read (compact quadrants), as their other images
+      const by = coveringPairs(built.set);
+      built.set.quadrants.forEach((q, j) => images.push(quadrantImages(q, models[j], () => coverageMask(built.set, j, by[j]), pixelMask, blockModels)));
     }
     timings.renderMs = performance.now() - t;
     progress('render', 1, 1);
