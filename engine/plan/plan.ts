@@ -96,7 +96,7 @@ export interface PlanHostBytes {
    * every whole crop with pixels 'crop').
    */
   pixels: number;
-  /** The layout's coverage masks and compact observed pixels / weights. */
+  /** The layout's compact observed pixels / weights (once, shared by the replicas) and one crop's coverage map. */
   layout: number;
   /**
    * The diagnostics: the model on the active blocks (4 bytes per active-block pixel), and one
@@ -248,7 +248,8 @@ export function planHostBytes(scene: PlanScene, gpuPeak: number, software: boole
     largest = Math.max(largest, area);
     // SCI, RMS, FLG and a background map: 16 B; the active-block store subtracts the map on compaction (12 B)
     pixels += crop ? 16 * area : 12 * active;
-    layout += area + active * 8;
+    // (observed, weight) per active-block pixel: once, whatever the replicas (layout.ts shares them)
+    layout += active * 8;
     // the model on the kept blocks; the modelled-area masks are made one quadrant at a time (below)
     if (scene.diagnostics) products += crop ? 10 * area : 4 * active;
   }
@@ -257,6 +258,8 @@ export function planHostBytes(scene: PlanScene, gpuPeak: number, software: boole
     // one quadrant's full-size images (observed, rms, mask, model: 14 B) and its two modelled-area masks
     if (scene.diagnostics) products += 16 * largest;
   }
+  // the coverage map of the quadrant being laid out (one at a time)
+  layout += largest;
   const gpu = software ? gpuPeak : 0;
   return { pixels, layout, products, gpu, total: pixels + layout + products + gpu };
 }

@@ -10,7 +10,7 @@ import { stampCorner } from '../model/geometry.ts';
 import { aliasOrdersFor } from '../model/validate.ts';
 import { BLOCK_H, BLOCK_PIXELS, BLOCK_W, PAIR_BYTES } from '../gpu/render/render.wgsl.ts';
 import { pixelIndex, usablePixel } from './pixels.ts';
-import type { ExposureSet, RenderOptions } from './types.ts';
+import type { ExposureSet, QuadrantData, RenderOptions } from './types.ts';
 
 export interface PairLayout {
   /** Index into set.pairs. */
@@ -89,15 +89,6 @@ export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: Layou
   const fftSizes = [...new Set([...groups.values()].map((g) => g[0].m))].sort((a, b) => a - b);
 
   // 2. active blocks per quadrant: every block a rendered stamp's crop touches inside the image
-  const quadrants: QuadrantLayout[] = [];
-  const covered: Uint8Array[] = [];
-  for (let j = 0; j < nq; j++) {
-    const q = set.quadrants[j];
-    const nbx = Math.ceil(q.width / BLOCK_W);
-    const nby = Math.ceil(q.height / BLOCK_H);
-    quadrants.push({ width: q.width, height: q.height, nbx, nby, blockIndex: new Int32Array(nbx * nby).fill(-1), blockXY: new Uint32Array(0), nActive: 0, obsW: new Float32Array(0), nPixels: 0 });
-    covered.push(new Uint8Array(q.width * q.height));
-  }
   const ordered: PairLayout[] = [];
   const groupKeys = [...groups.keys()].sort((a, b) => {
     const [qa, ma, va] = a.split(':').map(Number);
@@ -105,58 +96,27 @@ export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: Layou
     return qa - qb || ma - mb || va - vb;
   });
   for (const key of groupKeys) ordered.push(...groups.get(key)!);
-
-  for (const p of ordered) {
-    const ql = quadrants[p.quadrant];
-    const cov = covered[p.quadrant];
-    const x0 = Math.max(0, p.cx);
-    const x1 = Math.min(ql.width, p.cx + p.n);
-    const y0 = Math.max(0, p.cy);
-    const y1 = Math.min(ql.height, p.cy + p.n);
-    if (x0 >= x1 || y0 >= y1) continue;
-    // a nuisance source's stamp adds no pixel to the likelihood (SourceInfo.nuisance), but its blocks are rendered
-    if (!set.sources[p.source].nuisance) for (let y = y0; y < y1; y++) cov.fill(1, y * ql.width + x0, y * ql.width + x1);
-    for (let by = Math.floor(y0 / BLOCK_H); by <= Math.floor((y1 - 1) / BLOCK_H); by++)
-      for (let bx = Math.floor(x0 / BLOCK_W); bx <= Math.floor((x1 - 1) / BLOCK_W); bx++) ql.blockIndex[by * ql.nbx + bx] = 0;
-  }
+  const byQuadrant: PairLayout[][] = Array.from({ length: nq }, () => []);
+  for (const p of ordered) byQuadrant[p.quadrant].push(p);
+  // Replicas of a quadrant (replicateSet: the same pixel arrays, the same stamps) get the same
+  // QuadrantLayout object: its observed pixels and weights are made once, not once per replica
+  // (8 replicas of the realistic sub-tile would otherwise hold 8 × 0.4 GiB on the host).
+  const made = new Map<Float32Array, Array<{ q: QuadrantData; key: string; ql: QuadrantLayout }>>();
+  const quadrants: QuadrantLayout[] = [];
   for (let j = 0; j < nq; j++) {
-    const ql = quadrants[j];
     const q = set.quadrants[j];
-    const xy: number[] = [];
-    let c = 0;
-    for (let b = 0; b < ql.blockIndex.length; b++) {
-      if (ql.blockIndex[b] < 0) continue;
-      ql.blockIndex[b] = c++;
-      xy.push(b % ql.nbx, Math.floor(b / ql.nbx));
+    const pairs = byQuadrant[j];
+    const key = pairs.map((p) => `${p.cx},${p.cy},${p.n},${set.sources[p.source].nuisance ? 1 : 0}`).join(';');
+    const same = made.get(q.sci)?.find((c) => c.key === key && c.q.rms === q.rms && c.q.flags === q.flags && c.q.background === q.background && c.q.width === q.width && c.q.height === q.height && c.q.blocks === q.blocks);
+    if (same) {
+      quadrants.push(same.ql);
+      continue;
     }
-    ql.nActive = c;
-    ql.blockXY = Uint32Array.from(xy);
-    ql.obsW = new Float32Array(c * BLOCK_PIXELS * 2);
-    const bkg = q.background;
-    const mask = opts.badPixelMask >>> 0;
-    let nPix = 0;
-    for (let cb = 0; cb < c; cb++) {
-      const bx = ql.blockXY[2 * cb];
-      const by = ql.blockXY[2 * cb + 1];
-      for (let t = 0; t < BLOCK_PIXELS; t++) {
-        const x = bx * BLOCK_W + (t % BLOCK_W);
-        const y = by * BLOCK_H + Math.floor(t / BLOCK_W);
-        if (x >= q.width || y >= q.height) continue;
-        if (!covered[j][y * q.width + x]) continue;
-        // the quadrant's own pixel store: whole crop or active blocks only (engine/scene/pixels.ts)
-        const i = pixelIndex(q, x, y);
-        if (i < 0) continue;
-        const sci = q.sci[i];
-        const rms = q.rms[i];
-        const b = bkg === undefined ? 0 : typeof bkg === 'number' ? bkg : bkg[i];
-        const obs = sci - b;
-        if (!usablePixel(obs, rms, q.flags[i], mask)) continue;
-        ql.obsW[2 * (cb * BLOCK_PIXELS + t)] = obs;
-        ql.obsW[2 * (cb * BLOCK_PIXELS + t) + 1] = 1 / (rms * rms);
-        nPix++;
-      }
-    }
-    ql.nPixels = nPix;
+    const ql = quadrantLayout(set, q, pairs, opts);
+    quadrants.push(ql);
+    const list = made.get(q.sci);
+    if (list) list.push({ q, key, ql });
+    else made.set(q.sci, [{ q, key, ql }]);
   }
 
   // 3. batches: split each (quadrant, M) group so that one batch's M×M complex work fits a binding
@@ -181,6 +141,65 @@ export function buildLayout(set: ExposureSet, opts: RenderOptions, limits: Layou
     base += g.length;
   }
   return { pairs: ordered, batches, quadrants, fftSizes };
+}
+
+/**
+ * One quadrant's active blocks (every block a stamp of `pairs` touches inside the image), their
+ * compact numbering and the observed pixels / inverse variances on them (w = 0 where masked or
+ * outside every non-nuisance stamp). The coverage map is made for this quadrant alone.
+ */
+function quadrantLayout(set: ExposureSet, q: QuadrantData, pairs: readonly PairLayout[], opts: RenderOptions): QuadrantLayout {
+  const nbx = Math.ceil(q.width / BLOCK_W);
+  const nby = Math.ceil(q.height / BLOCK_H);
+  const ql: QuadrantLayout = { width: q.width, height: q.height, nbx, nby, blockIndex: new Int32Array(nbx * nby).fill(-1), blockXY: new Uint32Array(0), nActive: 0, obsW: new Float32Array(0), nPixels: 0 };
+  const covered = new Uint8Array(q.width * q.height);
+  for (const p of pairs) {
+    const x0 = Math.max(0, p.cx);
+    const x1 = Math.min(ql.width, p.cx + p.n);
+    const y0 = Math.max(0, p.cy);
+    const y1 = Math.min(ql.height, p.cy + p.n);
+    if (x0 >= x1 || y0 >= y1) continue;
+    // a nuisance source's stamp adds no pixel to the likelihood (SourceInfo.nuisance), but its blocks are rendered
+    if (!set.sources[p.source].nuisance) for (let y = y0; y < y1; y++) covered.fill(1, y * ql.width + x0, y * ql.width + x1);
+    for (let by = Math.floor(y0 / BLOCK_H); by <= Math.floor((y1 - 1) / BLOCK_H); by++)
+      for (let bx = Math.floor(x0 / BLOCK_W); bx <= Math.floor((x1 - 1) / BLOCK_W); bx++) ql.blockIndex[by * ql.nbx + bx] = 0;
+  }
+  const xy: number[] = [];
+  let c = 0;
+  for (let b = 0; b < ql.blockIndex.length; b++) {
+    if (ql.blockIndex[b] < 0) continue;
+    ql.blockIndex[b] = c++;
+    xy.push(b % ql.nbx, Math.floor(b / ql.nbx));
+  }
+  ql.nActive = c;
+  ql.blockXY = Uint32Array.from(xy);
+  ql.obsW = new Float32Array(c * BLOCK_PIXELS * 2);
+  const bkg = q.background;
+  const mask = opts.badPixelMask >>> 0;
+  let nPix = 0;
+  for (let cb = 0; cb < c; cb++) {
+    const bx = ql.blockXY[2 * cb];
+    const by = ql.blockXY[2 * cb + 1];
+    for (let t = 0; t < BLOCK_PIXELS; t++) {
+      const x = bx * BLOCK_W + (t % BLOCK_W);
+      const y = by * BLOCK_H + Math.floor(t / BLOCK_W);
+      if (x >= q.width || y >= q.height) continue;
+      if (!covered[y * q.width + x]) continue;
+      // the quadrant's own pixel store: whole crop or active blocks only (engine/scene/pixels.ts)
+      const i = pixelIndex(q, x, y);
+      if (i < 0) continue;
+      const sci = q.sci[i];
+      const rms = q.rms[i];
+      const b = bkg === undefined ? 0 : typeof bkg === 'number' ? bkg : bkg[i];
+      const obs = sci - b;
+      if (!usablePixel(obs, rms, q.flags[i], mask)) continue;
+      ql.obsW[2 * (cb * BLOCK_PIXELS + t)] = obs;
+      ql.obsW[2 * (cb * BLOCK_PIXELS + t) + 1] = 1 / (rms * rms);
+      nPix++;
+    }
+  }
+  ql.nPixels = nPix;
+  return ql;
 }
 
 function buildBatchCsr(ql: QuadrantLayout, pairs: PairLayout[], pairBase: number, m: number): BatchLayout {

@@ -3,14 +3,18 @@
  * with the float64 reference for its own parameters (different shears and source parameters per
  * replica), its gradient agrees with finite differences of the reference, and every result is
  * bit-identical to a single-scene engine's `evaluate` of the same parameters; a partial batch
- * (fewer sets than replicas) gives the same numbers too.
+ * (fewer sets than replicas) gives the same numbers too. The layout of a replicated scene holds
+ * each quadrant's observed pixels once: its replicas share one QuadrantLayout, equal to the
+ * single scene's.
  */
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
 import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene, perturbParams } from '../../engine/reference/scene-builder.ts';
 import { logLikelihood64 } from '../../engine/gpu/render/model64.ts';
-import { cloneParams, type SceneParams } from '../../engine/scene/types.ts';
+import { cloneParams, DEFAULT_RENDER_OPTIONS, type SceneParams } from '../../engine/scene/types.ts';
+import { buildLayout } from '../../engine/scene/layout.ts';
+import { replicateSet } from '../../engine/scene/replicate.ts';
 
 
 describe('replicated engine (evaluateMany)', () => {
@@ -54,4 +58,32 @@ describe('replicated engine (evaluateMany)', () => {
     single.destroy();
     many.destroy();
   });
+
+  it("the replicas of a quadrant share one layout (observed pixels and weights made once), equal to the single scene's", () => {
+    const { set } = makeTestScene({ seed: 5, nSources: 6 });
+    const limits = { maxBindingBytes: 2 ** 27 };
+    const one = buildLayout(set, DEFAULT_RENDER_OPTIONS, limits);
+    const four = buildLayout(replicateSet(set, 4), DEFAULT_RENDER_OPTIONS, limits);
+    const nq = set.quadrants.length;
+    expect(four.quadrants.length).toBe(4 * nq);
+    expect(new Set(four.quadrants).size).toBe(nq);
+    for (let r = 0; r < 4; r++)
+      for (let j = 0; j < nq; j++) {
+        const a = one.quadrants[j];
+        const b = four.quadrants[r * nq + j];
+        expect(b).toBe(four.quadrants[j]);
+        expect(b.nActive).toBe(a.nActive);
+        expect(b.nPixels).toBe(a.nPixels);
+        expect(Array.from(b.blockXY)).toEqual(Array.from(a.blockXY));
+        expect(b.obsW).toEqual(a.obsW);
+      }
+    expect(four.batches.length).toBe(4 * one.batches.length);
+    // a quadrant with the same pixel arrays but other stamps is not shared
+    const moved = replicateSet(set, 2);
+    const p = moved.pairs.find((x) => x.quadrant >= nq && x.visible)!;
+    p.x += 40;
+    const two = buildLayout(moved, DEFAULT_RENDER_OPTIONS, limits);
+    expect(two.quadrants[p.quadrant]).not.toBe(two.quadrants[p.quadrant - nq]);
+  });
 });
+

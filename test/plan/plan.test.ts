@@ -191,7 +191,7 @@ function makeHost(scene: PlanScene, gpuPeak: number, software: boolean): number 
   //  - pixels 'crop': 16 B per crop pixel, and 10 B of diagnostics per crop pixel;
   //  - pixels 'active-blocks' (default): 12 B per active-block pixel plus one whole crop (16 B) while
   //    loading; diagnostics 4 B per active-block pixel, plus 16 B per pixel of one crop at a time;
-  //  - always 1 B coverage per crop pixel + 8 B per active-block pixel, and the GPU bytes when software
+  //  - always 8 B per active-block pixel, 1 B coverage per pixel of one crop, and the GPU bytes when software
   const crop = scene.pixels === 'crop';
   let t = 0;
   let largest = 0;
@@ -199,8 +199,9 @@ function makeHost(scene: PlanScene, gpuPeak: number, software: boolean): number 
     const a = q.width * q.height;
     const act = Math.min(q.activeBlocks, Math.ceil(q.width / 16) * Math.ceil(q.height / 8)) * 128;
     largest = Math.max(largest, a);
-    t += (crop ? 16 * a : 12 * act) + a + act * 8 + (scene.diagnostics ? (crop ? 10 * a : 4 * act) : 0);
+    t += (crop ? 16 * a : 12 * act) + act * 8 + (scene.diagnostics ? (crop ? 10 * a : 4 * act) : 0);
   }
+  t += largest;
   if (!crop) t += 16 * largest + (scene.diagnostics ? 16 * largest : 0);
   return t + (software ? gpuPeak : 0);
 }

@@ -493,9 +493,6 @@ export class ShearEngine {
     for (const ql of layout.quadrants) {
       const n = Math.max(1, ql.nActive) * BLOCK_PIXELS;
       const obsW = res.bufferWithData('obsW', ql.obsW.length ? ql.obsW : new Float32Array(2), STORAGE);
-      // writeBuffer took its copy: the host one is not needed again (8 bytes per active-block
-      // pixel, 0.4 GiB on the realistic sub-tile: docs/plan.md); nActive keeps its size
-      ql.obsW = new Float32Array(0);
       const model = res.buffer('model', n * 4, STORAGE);
       const resid = res.buffer('resid', n * 4, STORAGE);
       const partial = res.buffer('partial', Math.max(1, ql.nActive) * 4, STORAGE);
@@ -508,6 +505,10 @@ export class ShearEngine {
       this.partialOffsets.push(off);
       off += ql.nActive;
     }
+    // writeBuffer took its copies: the host ones are not needed again (8 bytes per active-block
+    // pixel, 0.4 GiB on the realistic sub-tile: docs/plan.md); nActive keeps their size. Freed
+    // after the loop: the replicas of a quadrant share one QuadrantLayout (layout.ts)
+    for (const ql of layout.quadrants) ql.obsW = new Float32Array(0);
     this.totalActive = off;
     this.readPartial = res.buffer('read-partials', Math.max(1, off) * 4, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
     return out;
