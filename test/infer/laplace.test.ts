@@ -11,6 +11,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
+import { countedEngine } from '../helpers/counted-engine.ts';
 import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { laplaceScene } from '../helpers/laplace-scene.ts';
 import { logLikelihood64 } from '../../engine/gpu/render/model64.ts';
@@ -226,29 +227,21 @@ describe('Laplace: coloured Hessian and Schur complement', () => {
     const sc = laplaceScene();
     const single = await ShearEngine.create(device, sc.set);
     const many = await ShearEngine.create(device, sc.set, { replicas: 4 });
-    let calls = 0;
-    let sets = 0;
-    const counted = {
-      set: many.set,
-      layout: many.layout,
-      replicas: many.replicas,
-      evaluate: (p: SceneParams) => (calls++, sets++, many.evaluate(p)),
-      evaluateMany: (list: readonly SceneParams[]) => (calls++, (sets += list.length), many.evaluateMany(list)),
-    };
+    const { engine: counted, count } = countedEngine(many);
     const at = cloneParams(sc.params);
     const a = await sparseHessian(single, new Posterior(single, {}, at), at);
     // without asking, one set per call (a software adapter's choice)
     const plain = await sparseHessian(counted, new Posterior(counted, {}, at), at);
-    expect(calls).toBe(plain.evaluations);
-    calls = 0;
-    sets = 0;
+    expect(count.calls).toBe(plain.evaluations);
+    count.calls = 0;
+    count.sets = 0;
     const b = await sparseHessian(counted, new Posterior(counted, {}, at), at, { batch: 4 });
     const columns = a.colours * 6 + 2;
-    console.log(`${columns} columns: ${a.evaluations} evaluations one at a time; replicated engine (4): ${calls} calls for ${sets} parameter sets`);
+    console.log(`${columns} columns: ${a.evaluations} evaluations one at a time; replicated engine (4): ${count.calls} calls for ${count.sets} parameter sets`);
     expect(b.evaluations).toBe(a.evaluations);
-    expect(sets).toBe(a.evaluations);
+    expect(count.sets).toBe(a.evaluations);
     // two columns (four sets) per call, plus the derived shear rows' gradient at the point
-    expect(calls).toBe(Math.ceil(columns / 2) + 1);
+    expect(count.calls).toBe(Math.ceil(columns / 2) + 1);
     expect(b.hessian.gg).toEqual(a.hessian.gg);
     b.hessian.sg.forEach((col, i) => expect(col).toEqual(a.hessian.sg[i]));
     b.hessian.blocks.forEach((row, s) => row.forEach((blk, i) => expect(blk).toEqual(a.hessian.blocks[s][i])));

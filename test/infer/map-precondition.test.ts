@@ -11,9 +11,10 @@
  */
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
+import { countedEngine } from '../helpers/counted-engine.ts';
 import { ShearEngine } from '../../engine/gpu/render/engine.ts';
 import { makeTestScene } from '../../engine/reference/scene-builder.ts';
-import { cloneParams, type SceneParams } from '../../engine/scene/types.ts';
+import { cloneParams } from '../../engine/scene/types.ts';
 import { runMap } from '../../engine/infer/map.ts';
 import { laplaceShear } from '../../engine/infer/laplace.ts';
 import type { PriorConfig } from '../../engine/infer/priors.ts';
@@ -77,15 +78,7 @@ describe('preconditioned MAP', () => {
     });
     const single = await ShearEngine.create(device, sc.set);
     const many = await ShearEngine.create(device, sc.set, { replicas: 4 });
-    let calls = 0;
-    let sets = 0;
-    const counted = {
-      set: many.set,
-      layout: many.layout,
-      replicas: many.replicas,
-      evaluate: (p: SceneParams) => (calls++, sets++, many.evaluate(p)),
-      evaluateMany: (list: readonly SceneParams[]) => (calls++, (sets += list.length), many.evaluateMany(list)),
-    };
+    const { engine: counted, count } = countedEngine(many);
     const init = cloneParams(sc.params);
     init.g1 = 0;
     init.g2 = 0;
@@ -93,7 +86,7 @@ describe('preconditioned MAP', () => {
     const opts = { catalog: { flux: init.flux.slice(), hlr: init.hlr.slice() }, lbfgs: { maxIterations: 60 } };
     const a = await runMap(single, sc.set, {}, init, opts);
     const b = await runMap(counted, many.set, {}, init, { ...opts, batch: 4 });
-    console.log(`MAP: ${a.iterations} iterations, ${a.preconditioner.builds} preconditioner build(s) of ${a.preconditioner.colours} colours; one at a time ${a.evaluations} evaluations, replicated (4): ${calls} engine calls for ${sets} parameter sets`);
+    console.log(`MAP: ${a.iterations} iterations, ${a.preconditioner.builds} preconditioner build(s) of ${a.preconditioner.colours} colours; one at a time ${a.evaluations} evaluations, replicated (4): ${count.calls} engine calls for ${count.sets} parameter sets`);
     expect(a.preconditioner.builds).toBeGreaterThanOrEqual(1);
     expect(b.iterations).toBe(a.iterations);
     expect(b.lossHistory).toEqual(a.lossHistory);
@@ -102,8 +95,8 @@ describe('preconditioned MAP', () => {
     expect(b.preconditioner.evaluations).toBe(a.preconditioner.evaluations);
     // every build's columns, 4 per call; the batched build leaves the objective's cached point in
     // place, so L-BFGS does not evaluate the build point again (one evaluation fewer per build)
-    expect(sets).toBe(a.evaluations - a.preconditioner.builds);
-    expect(calls).toBeLessThan(a.evaluations - a.preconditioner.evaluations / 2);
+    expect(count.sets).toBe(a.evaluations - a.preconditioner.builds);
+    expect(count.calls).toBeLessThan(a.evaluations - a.preconditioner.evaluations / 2);
     single.destroy();
     many.destroy();
   }, 300_000);
