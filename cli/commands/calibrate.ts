@@ -47,6 +47,7 @@ import { deriveConfig, parseYamlMapping, PRIORS_CHOICES, type PriorsChoice } fro
 import { mapShearFits, shearBlindTally, summarize, type CalibrationFit, type CalibrationSummary, type FitStatus, type Estimate } from '../../engine/calibrate/stats.ts';
 import { calibrationFits } from '../../engine/calibrate/table.ts';
 import { calibrationPng } from '../../engine/calibrate/plot.ts';
+import { checkDisjointSeeds, parseIncludedReport, type IncludedReport } from '../../engine/calibrate/include.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -56,7 +57,7 @@ const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds 
                        [--sim-profile exponential|spergel|spergel-per-galaxy|bulge-disk] [--sim-bulge-nu NU] [--sub-tiles all|R,C;R,C…]
                        [--jobs N] [--retries N]
                        [--executor local|slurm] [--bootstrap B] [--bootstrap-seed S] [--out DIR]
-                       [--json] [--report-only] [--quiet]
+                       [--include FILE[,FILE…]] [--json] [--report-only] [--quiet]
   --seeds LIST        seeds and ranges, e.g. 1-20 or 1,2,5 (4 × R simulations per seed)
   --g G               shear amplitude of the simulations, 0 < |g| < 1 (default 0.02)
   --rotations R       intrinsic shapes of each (component, sign) rotated by 180°·k/R, k = 0 … R−1:
@@ -83,6 +84,8 @@ const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds 
   --executor E        local (default), or slurm: Stage-2 arrays submitted per simulation with
                       shine run's SLURM code; then collect with --report-only
   --report-only       no simulation, no fit: collect what is on disk and write the report
+  --include FILES     pool the fits of other folders' calibration.json (comma-separated) into
+                      this report: same settings, no seed in two places
   --out DIR           calibration folder (default ./calibration)
   slurm: [--dry-run] [--partition P] [--gpus-per-task N] [--cpus-per-task N] [--mem M] [--time T]
          [--cpu-partition P] [--cpu-mem M] [--cpu-time T] [--max-array-size N] [--job-name S]
@@ -222,7 +225,7 @@ const command: Command = {
         preset: 'string', seeds: 'string', g: 'string', rotations: 'string', priors: 'string', 'config-overrides': 'string',
         'noise-free': 'boolean', 'psf-oversampling': 'string', 'position-angle': 'string', 'sim-spergel-nu': 'string', 'sim-profile': 'string', 'sim-bulge-nu': 'string', 'sub-tiles': 'string', jobs: 'string', executor: 'string', bootstrap: 'string', 'bootstrap-seed': 'string',
         ...SLURM_OPTION_SPEC,
-        out: 'string', json: 'boolean', 'report-only': 'boolean', quiet: 'boolean', help: 'boolean', 'dry-run': 'boolean',
+        out: 'string', include: 'string', json: 'boolean', 'report-only': 'boolean', quiet: 'boolean', help: 'boolean', 'dry-run': 'boolean',
       },
       USAGE,
     );
@@ -334,6 +337,29 @@ const command: Command = {
       if ((prev.overrides?.hash ?? null) !== (overrides?.hash ?? null)) diff.push('config overrides');
       if (diff.length) fail(`${outDir} holds a calibration with other settings (${diff.join(', ')}): use another --out, or the same settings to resume`);
     }
+    // ---- other folders' reports pooled into this one (engine/calibrate/include.ts) ----
+    const included: IncludedReport[] = [];
+    if (opts.include !== undefined) {
+      const files = String(opts.include).split(',').map((x) => x.trim()).filter((x) => x !== '');
+      if (!files.length) fail('--include is empty (expected FILE[,FILE…], other folders\' calibration.json)');
+      const mine = {
+        preset: presetName, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle,
+        sim_spergel_nu: simNu, sim_profile: simProfileName, overrides_hash: overrides?.hash ?? null, sub_tiles: subSel ?? ('all' as const),
+      };
+      for (const f of files) {
+        const file = resolve(f);
+        let text: string;
+        try {
+          text = await readFile(file, 'utf8');
+        } catch (e) {
+          fail(`--include ${file}: cannot read it (${(e as Error).message})`);
+        }
+        if (file === join(outDir, 'calibration.json')) fail(`--include ${file}: that is this folder's own report`);
+        included.push(parseIncludedReport(text, file, mine));
+      }
+      checkDisjointSeeds([{ what: `this folder (${outDir})`, seeds }, ...included.map((r) => ({ what: r.file, seeds: r.seeds }))]);
+    }
+    const reportSeeds = [...new Set([...seeds, ...included.flatMap((r) => r.seeds)])].sort((a, b) => a - b);
     const record: RunRecord = {
       format: RUN_FORMAT, version: 1, preset: presetName as PresetName, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, sim_bulge_nu: simBulgeNu, overrides, seeds,
       sub_tiles: subSel ?? 'all', bootstrap, bootstrap_seed: bootstrapSeed, history: prev?.history ?? [],
@@ -736,11 +762,20 @@ const command: Command = {
         } else push('ok', vals);
       }
     }
+    for (const r of included) {
+      fits.push(...r.fits);
+      for (const [k, n] of Object.entries(r.estimators)) estimators.set(k, (estimators.get(k) ?? 0) + n);
+    }
     // which estimator gave G1/G2 (shear.estimator in each fit's metadata): one report, one estimator
     const estimatorText = [...estimators].map(([k, n]) => `${k} (${n})`).join(', ') || 'none';
     if (estimators.size > 1) problems.push(`the fits' shear estimators differ: ${estimatorText} (a failed Laplace-marginal step reports the MAP's shear; see the fits' metadata warnings)`);
     const hashes = [...new Set(derivedHash.values())];
     if (hashes.length > 1) problems.push(`the derived configurations differ between simulations (${hashes.join(', ')})`);
+    for (const r of included) {
+      if (configHash !== null && r.configHash !== null && r.configHash !== configHash) {
+        problems.push(`${r.file} (seeds ${formatSeeds(r.seeds)}) was fitted with derived configuration ${r.configHash}, this folder with ${configHash} (a default or an override differs: compare their config.text)`);
+      }
+    }
 
     const summary = summarize(fits, { g, bootstrap, bootstrapSeed });
     // the MAP's shear of the same fits, when G1/G2 are the Laplace marginal's (docs/calibrate.md)
@@ -762,9 +797,10 @@ const command: Command = {
       created,
       software: { name: 'shine-webgpu', version: SHINE_VERSION },
       inputs: {
-        preset: presetName, tile_id: tileId, sub_tile_grid: grid, seeds, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, executor, report_only: reportOnly,
+        preset: presetName, tile_id: tileId, sub_tile_grid: grid, seeds: reportSeeds, folder_seeds: seeds, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, executor, report_only: reportOnly,
         sub_tiles: subSel ?? 'all', config_overrides: overrides ? { file: overrides.file, hash: overrides.hash, content: overrides.doc } : null,
         bootstrap: { replicates: bootstrap, seed: bootstrapSeed, unit: 'seed' },
+        included: included.map((r) => ({ file: r.file, seeds: r.seeds, fits: r.fits.length, config_hash: r.configHash, created: r.created, software_version: r.softwareVersion })),
       },
       config: {
         hash: configHash, text: configText, file_name: DERIVED_CONFIG,
@@ -798,7 +834,7 @@ const command: Command = {
     await mkdir(outDir, { recursive: true });
     await writeFileAtomic(paths.json, enc(jsonText));
     await writeFileAtomic(paths.fits, calibrationFits(fits, summary, { preset: presetName, g, method, priors, noise, rotations, configHash: configHash ?? '', softwareVersion: SHINE_VERSION, created }));
-    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, PSF oversampling ${psfOversampling}, position angle ${positionAngle}°, ${simProfile ? profileLabel(simProfile) : 'exponential'} galaxies, ${method} (shear estimator ${estimatorText}), priors ${priors}, g = ${g}, ${rotations} rotations, seeds ${formatSeeds(seeds)}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
+    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, PSF oversampling ${psfOversampling}, position angle ${positionAngle}°, ${simProfile ? profileLabel(simProfile) : 'exponential'} galaxies, ${method} (shear estimator ${estimatorText}), priors ${priors}, g = ${g}, ${rotations} rotations, seeds ${formatSeeds(reportSeeds)}${included.length ? ` (${included.length} included report(s))` : ''}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
     await writeFileAtomic(paths.png, calibrationPng({
       fits, summary,
       title: [head.replace(/^shine calibrate: /, 'SHINE CALIBRATE: '), `${summary.nSetsComplete} COMPLETE SETS OF ${summary.nSets}, ${summary.fits.byStatus.ok} FITS OK OF ${summary.fits.attempted}, CONFIG ${configHash ?? '-'}`],
@@ -809,7 +845,7 @@ const command: Command = {
       const e = summary.estimates;
       const est = (k: keyof typeof e) => ({ [k]: e[k].mean, [`${k}_err`]: e[k].err, [`${k}_sem`]: e[k].sem });
       const line = {
-        format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(seeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName,
+        format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(reportSeeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName,
         shear_estimators: Object.fromEntries(estimators), n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
         ...(mapSummary ? { map_of_same_fits: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: mapSummary.estimates[k].mean, err: mapSummary.estimates[k].err }])) } : {}),
         shear_blind: blindTally, pull_mean: summary.pulls.all.mean, pull_sd: summary.pulls.all.sd, pull_robust_sd: summary.pulls.all.robustSd, n_pulls: summary.pulls.all.n,

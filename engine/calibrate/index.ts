@@ -8,3 +8,4 @@ export * from './config.ts';
 export * from './stats.ts';
 export * from './table.ts';
 export * from './plot.ts';
+export * from './include.ts';
