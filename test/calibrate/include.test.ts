@@ -8,11 +8,13 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runCli } from '../helpers/cli.ts';
 import calibrate from '../../cli/commands/calibrate.ts';
 import { checkDisjointSeeds, parseIncludedReport, settingsDiff, type PooledSettings } from '../../engine/calibrate/include.ts';
 
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const G = 0.02;
 const INPUTS = {
   preset: 'ci', tile_id: 102018211, g: G, rotations: 2, method: 'map', priors: 'default', noise: true, psf_oversampling: 1, position_angle: 7,
@@ -107,6 +109,27 @@ describe('shine calibrate --include', () => {
     }
     const r = await runCli(calibrate, ['--report-only', '--out', dir, '--include', join(dir, 'none.json')], {});
     expect(r.out).toMatch(/^shine: --include .*none\.json: cannot read it/);
+  });
+
+  it('the report kept in docs/results, pooled into an empty folder, gives back its own results', async () => {
+    // that report's numbers were computed from the fits' products on disk; here from its fits list
+    const file = join(REPO, 'docs', 'results', 'ci-noisy-seeds15-20.json');
+    const own = JSON.parse(readFileSync(file, 'utf8'));
+    const dir = mkdtempSync(join(tmpdir(), 'shine-cal-inc-'));
+    writeFileSync(join(dir, 'calibrate_run.json'), JSON.stringify({
+      format: 'shine-calibrate-run', version: 1, preset: 'ci', g: 0.02, rotations: 2, method: 'map', priors: 'default', noise: true, psf_oversampling: 1,
+      position_angle: 7, overrides: null, seeds: [21], sub_tiles: [[1, 1]], bootstrap: own.inputs.bootstrap.replicates, bootstrap_seed: own.inputs.bootstrap.seed,
+    }));
+    const r = await runCli(calibrate, ['--report-only', '--out', dir, '--include', file, '--json'], {});
+    expect(r.code, r.out).toBe(0);
+    const j = JSON.parse(readFileSync(join(dir, 'calibration.json'), 'utf8'));
+    for (const q of ['m1', 'm2', 'c1', 'c2', 'leak1to2', 'leak2to1']) {
+      expect(j.results.estimates[q].mean, q).toBeCloseTo(own.results.estimates[q].mean, 12);
+      expect(j.results.estimates[q].err, q).toBeCloseTo(own.results.estimates[q].err, 12);
+    }
+    expect(j.results.pulls_by_realisation.all.sd).toBeCloseTo(own.results.pulls_by_realisation.all.sd, 12);
+    expect(j.results.map_of_same_fits.estimates.m1.mean).toBeCloseTo(own.results.map_of_same_fits.estimates.m1.mean, 12);
+    expect(j.results.fits.byStatus).toEqual({ ...own.results.fits.byStatus, missing: 8 });
   });
 
   it('the pure parts: settings compared key by key, old reports read with their defaults', () => {
