@@ -47,7 +47,7 @@ import { deriveConfig, parseYamlMapping, PRIORS_CHOICES, type PriorsChoice } fro
 import { mapShearFits, shearBlindTally, summarize, type CalibrationFit, type CalibrationSummary, type FitStatus, type Estimate } from '../../engine/calibrate/stats.ts';
 import { calibrationFits } from '../../engine/calibrate/table.ts';
 import { calibrationPng } from '../../engine/calibrate/plot.ts';
-import { checkDisjointSeeds, parseIncludedReport, type IncludedReport } from '../../engine/calibrate/include.ts';
+import { checkDisjointSeeds, parseIncludedReport, reportInputs, type IncludedReport } from '../../engine/calibrate/include.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -166,6 +166,23 @@ async function readJson<T>(path: string): Promise<T | null> {
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
+/** The run record a report of included fits alone takes from the first included report (nothing of its own: no seeds). */
+async function recordFromReport(file: string): Promise<RunRecord> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    fail(`--include ${file}: cannot read it (${(e as Error).message})`);
+  }
+  const r = reportInputs(text, file);
+  const s = r.settings;
+  return {
+    format: RUN_FORMAT, version: 1, preset: s.preset as PresetName, g: s.g, rotations: s.rotations, method: s.method as RunRecord['method'], priors: s.priors as PriorsChoice,
+    noise: s.noise, psf_oversampling: s.psf_oversampling, position_angle: s.position_angle, sim_spergel_nu: s.sim_spergel_nu, sim_profile: s.sim_profile,
+    overrides: r.overrides, seeds: [], sub_tiles: s.sub_tiles, bootstrap: r.bootstrap?.replicates ?? 2000, bootstrap_seed: r.bootstrap?.seed ?? 1,
+  };
+}
+
 /** What this invocation did, with snake_case keys (JSON outputs). */
 function snakeCounts(c: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(c).map(([k, v]) => [k.replace(/[A-Z]/g, (x) => `_${x.toLowerCase()}`), v]));
@@ -240,9 +257,18 @@ const command: Command = {
     };
     const outDir = resolve(opts.out !== undefined ? String(opts.out) : 'calibration');
     const runFile = join(outDir, 'calibrate_run.json');
-    const prev = await readJson<RunRecord>(runFile);
+    let prev = await readJson<RunRecord>(runFile);
     if (prev && prev.format !== RUN_FORMAT) fail(`${runFile}: not a shine calibrate run record`);
     const reportOnly = !!opts['report-only'];
+    const includeFiles = opts.include !== undefined ? String(opts.include).split(',').map((x) => x.trim()).filter((x) => x !== '') : null;
+    if (includeFiles && !includeFiles.length) fail('--include is empty (expected FILE[,FILE…], other folders\' calibration.json)');
+    // --report-only --include into a folder that ran nothing: a report of the included fits alone,
+    // with the first included report's settings
+    const pooledOnly = reportOnly && !prev && !!includeFiles;
+    if (pooledOnly) {
+      if (opts.seeds !== undefined) fail(`--seeds: ${outDir} ran nothing (no ${runFile}), so a report of the included fits alone has no seeds of its own; leave --seeds out`);
+      prev = await recordFromReport(resolve(includeFiles![0]));
+    }
     if (reportOnly && !prev) fail(`--report-only: ${runFile} does not exist (nothing was run in ${outDir})`);
 
     // ---- options (left out: from the run record, else defaults) ----
@@ -339,9 +365,8 @@ const command: Command = {
     }
     // ---- other folders' reports pooled into this one (engine/calibrate/include.ts) ----
     const included: IncludedReport[] = [];
-    if (opts.include !== undefined) {
-      const files = String(opts.include).split(',').map((x) => x.trim()).filter((x) => x !== '');
-      if (!files.length) fail('--include is empty (expected FILE[,FILE…], other folders\' calibration.json)');
+    if (includeFiles) {
+      const files = includeFiles;
       const mine = {
         preset: presetName, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle,
         sim_spergel_nu: simNu, sim_profile: simProfileName, overrides_hash: overrides?.hash ?? null, sub_tiles: subSel ?? ('all' as const),
@@ -357,8 +382,9 @@ const command: Command = {
         if (file === join(outDir, 'calibration.json')) fail(`--include ${file}: that is this folder's own report`);
         included.push(parseIncludedReport(text, file, mine));
       }
-      checkDisjointSeeds([{ what: `this folder (${outDir})`, seeds }, ...included.map((r) => ({ what: r.file, seeds: r.seeds }))]);
+      checkDisjointSeeds([{ what: `this folder (${outDir})`, seeds: pooledOnly ? [] : seeds }, ...included.map((r) => ({ what: r.file, seeds: r.seeds }))]);
     }
+    if (pooledOnly) seeds = [];
     const reportSeeds = [...new Set([...seeds, ...included.flatMap((r) => r.seeds)])].sort((a, b) => a - b);
     const record: RunRecord = {
       format: RUN_FORMAT, version: 1, preset: presetName as PresetName, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, sim_bulge_nu: simBulgeNu, overrides, seeds,
@@ -771,9 +797,12 @@ const command: Command = {
     if (estimators.size > 1) problems.push(`the fits' shear estimators differ: ${estimatorText} (a failed Laplace-marginal step reports the MAP's shear; see the fits' metadata warnings)`);
     const hashes = [...new Set(derivedHash.values())];
     if (hashes.length > 1) problems.push(`the derived configurations differ between simulations (${hashes.join(', ')})`);
+    // the derived configuration's hash: this folder's, or (a report of included fits alone) the first included report's
+    const refHash = configHash ?? included[0]?.configHash ?? null;
+    const refWhat = configHash !== null ? 'this folder' : included[0]?.file;
     for (const r of included) {
-      if (configHash !== null && r.configHash !== null && r.configHash !== configHash) {
-        problems.push(`${r.file} (seeds ${formatSeeds(r.seeds)}) was fitted with derived configuration ${r.configHash}, this folder with ${configHash} (a default or an override differs: compare their config.text)`);
+      if (refHash !== null && r.configHash !== null && r.configHash !== refHash) {
+        problems.push(`${r.file} (seeds ${formatSeeds(r.seeds)}) was fitted with derived configuration ${r.configHash}, ${refWhat} with ${refHash} (a default or an override differs: compare their config.text)`);
       }
     }
 

@@ -52,7 +52,7 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
 
 /** The settings of a report's `inputs`, with the defaults of folders made before an option existed. */
-function settingsOf(inputs: Obj): PooledSettings {
+export function settingsOf(inputs: Obj): PooledSettings {
   const over = inputs.config_overrides;
   return {
     preset: String(inputs.preset),
@@ -117,6 +117,28 @@ function fitOf(f: unknown, i: number, rotations: Rotations, file: string): Calib
   if (typeof f.map_g1 === 'number' && typeof f.map_g2 === 'number') fit.mapG = [f.map_g1, f.map_g2];
   if (typeof f.n_shear_blind === 'number') fit.nShearBlind = f.n_shear_blind;
   return fit;
+}
+
+/**
+ * What a pooled report made from included reports alone (no folder of its own) takes from the
+ * first of them: its settings, its overrides (file, hash, content) and its bootstrap settings.
+ */
+export function reportInputs(text: string, file: string): { settings: PooledSettings; overrides: { file: string; hash: string; doc: Record<string, unknown> } | null; bootstrap: { replicates: number; seed: number } | null } {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw new ShineError(`${file}: not JSON (${(e as Error).message})`);
+  }
+  if (!isObj(j) || j.format !== 'shine-calibration' || !isObj(j.inputs)) throw new ShineError(`${file}: not a shine calibrate report (calibration.json, format 'shine-calibration')`);
+  const inputs = j.inputs;
+  const over = inputs.config_overrides;
+  const boot = inputs.bootstrap;
+  return {
+    settings: settingsOf(inputs),
+    overrides: isObj(over) && typeof over.hash === 'string' ? { file: String(over.file), hash: over.hash, doc: isObj(over.content) ? over.content : {} } : null,
+    bootstrap: isObj(boot) && typeof boot.replicates === 'number' && typeof boot.seed === 'number' ? { replicates: boot.replicates, seed: boot.seed } : null,
+  };
 }
 
 /**

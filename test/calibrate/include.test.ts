@@ -132,6 +132,31 @@ describe('shine calibrate --include', () => {
     expect(j.results.fits.byStatus).toEqual({ ...own.results.fits.byStatus, missing: 8 });
   });
 
+  it('--report-only --include into a new folder: a report of the included fits alone, the first one’s settings', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shine-cal-inc-'));
+    const a = join(dir, 'a.json');
+    const b = join(dir, 'b.json');
+    writeFileSync(a, report([{ seed: 1, m: 0.02, c: 0.001 }]));
+    writeFileSync(b, JSON.stringify({ ...JSON.parse(report([{ seed: 2, m: 0.04, c: 0.003 }])), config: { hash: 'fedcba9876543210' } }));
+    const out = join(dir, 'pooled');
+    let r = await runCli(calibrate, ['--report-only', '--out', out, '--include', `${a},${b}`, '--seeds', '3'], {});
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^shine: --seeds: .*pooled ran nothing .*leave --seeds out$/);
+    r = await runCli(calibrate, ['--report-only', '--out', out, '--include', `${a},${b}`], {});
+    expect(r.code, r.out).toBe(0);
+    const j = JSON.parse(readFileSync(join(out, 'calibration.json'), 'utf8'));
+    expect(j.inputs.seeds).toEqual([1, 2]);
+    expect(j.inputs.folder_seeds).toEqual([]);
+    expect([j.inputs.preset, j.inputs.g, j.inputs.rotations, j.inputs.noise]).toEqual(['ci', G, 2, true]);
+    expect(j.fits).toHaveLength(16);
+    expect(j.results.estimates.m1.mean).toBeCloseTo(0.03, 12);
+    expect(j.results.estimates.c2.mean).toBeCloseTo(0.002, 12);
+    // b's configuration hash differs from a's: pooled, with a warning naming both
+    expect(j.results.warnings.join('\n')).toMatch(/b\.json \(seeds 2\) was fitted with derived configuration fedcba9876543210, .*a\.json with 0123456789abcdef/);
+    expect(r.out).toMatch(/WARNING: .*b\.json \(seeds 2\)/);
+    expect(existsSync(join(out, 'calibrate_run.json'))).toBe(false);
+  });
+
   it('the pure parts: settings compared key by key, old reports read with their defaults', () => {
     expect(settingsDiff(MINE, MINE)).toEqual([]);
     expect(settingsDiff(MINE, { ...MINE, sub_tiles: 'all', overrides_hash: 'abc' })).toEqual(['overrides_hash none here, abc there', 'sub_tiles [[1,1]] here, all there']);
