@@ -212,6 +212,7 @@ export function summaryText(s: CalibrationSummary, head: string): string {
     row('c2', E.c2),
     row('g1 → ĝ2', E.leak1to2),
     row('g2 → ĝ1', E.leak2to1),
+    ...(s.nSetsComplete > s.bootstrap.seeds ? [weightedLine(s)] : []),
     `  pull (ĝ−g)/σ̂: mean ${f(s.pulls.all.mean, 3)}, width (sd) ${f(s.pulls.all.sd, 3)}, robust width ${f(s.pulls.all.robustSd, 3)}  (${s.pulls.all.n} pulls)`,
     `  by realisation (seed, sub-tile, rotation: its ±g fits share noise and shapes): width ${f(R.sd, 3)} ± ${f(R.sdErr, 3)} (bootstrap over seeds), mean ${f(R.mean, 3)}  (${R.n} values of ${R.nFits} fits)`,
     `  converged ${pct(s.fits.fracConverged)}, G1_ERR and G2_ERR finite ${pct(s.fits.fracErrFinite)} (of ${s.fits.attempted} fits with sources)`,
@@ -223,6 +224,13 @@ export function summaryText(s: CalibrationSummary, head: string): string {
   for (const p of s.noErrors.slice(0, 5)) lines.push(`  NO ERRORS: seed ${p.seed} ${p.member} sub-tile (${p.row}, ${p.col})${p.reason ? `: ${p.reason}` : ''}`);
   if (s.noErrors.length > 5) lines.push(`  … ${s.noErrors.length - 5} more fits without errors listed in calibration.json`);
   return lines.join('\n');
+}
+
+/** One line: m and c with each set weighted by its fits' mean 1/σ̂² (shown when a seed has several sets). */
+export function weightedLine(s: CalibrationSummary): string {
+  const W = s.estimatesWeighted;
+  const e = (x: Estimate) => `${f(x.mean)} ± ${Number.isFinite(x.err) ? x.err.toFixed(5) : 'n/a'}`;
+  return `  weighted by 1/σ̂² per set: m1 ${e(W.m1)}, m2 ${e(W.m2)}, c1 ${e(W.c1)}, c2 ${e(W.c2)} (bootstrap)`;
 }
 
 /** One line: the MAP's m and c on the same fits (when G1/G2 are the Laplace marginal's). */
@@ -845,9 +853,9 @@ const command: Command = {
       },
       results: {
         n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, n_sets_empty: summary.nSetsEmpty,
-        estimates: summary.estimates, pulls: summary.pulls, pulls_by_realisation: summary.pullsByRealisation, fits: summary.fits, per_seed: summary.perSeed, sets: summary.sets,
+        estimates: summary.estimates, estimates_weighted: summary.estimatesWeighted, pulls: summary.pulls, pulls_by_realisation: summary.pullsByRealisation, fits: summary.fits, per_seed: summary.perSeed, sets: summary.sets,
         problems: summary.problems, no_errors: summary.noErrors, warnings: problems, shear_estimators: Object.fromEntries(estimators),
-        map_of_same_fits: mapSummary ? { estimates: mapSummary.estimates, pulls: mapSummary.pulls, per_seed: mapSummary.perSeed } : null,
+        map_of_same_fits: mapSummary ? { estimates: mapSummary.estimates, estimates_weighted: mapSummary.estimatesWeighted, pulls: mapSummary.pulls, per_seed: mapSummary.perSeed } : null,
         shear_blind: blindTally,
       },
       fits: fits.map((x) => ({
@@ -876,6 +884,7 @@ const command: Command = {
       const line = {
         format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(reportSeeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName,
         shear_estimators: Object.fromEntries(estimators), n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
+        weighted: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: summary.estimatesWeighted[k].mean, err: summary.estimatesWeighted[k].err }])),
         ...(mapSummary ? { map_of_same_fits: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: mapSummary.estimates[k].mean, err: mapSummary.estimates[k].err }])) } : {}),
         shear_blind: blindTally, pull_mean: summary.pulls.all.mean, pull_sd: summary.pulls.all.sd, pull_robust_sd: summary.pulls.all.robustSd, n_pulls: summary.pulls.all.n,
         pull_sd_by_realisation: summary.pullsByRealisation.all.sd, pull_sd_by_realisation_err: summary.pullsByRealisation.all.sdErr, n_realisation_pulls: summary.pullsByRealisation.all.n,

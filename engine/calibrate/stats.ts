@@ -169,6 +169,14 @@ export interface CalibrationSummary {
   /** Sets of only empty members (no core source in any simulation): not counted as incomplete. */
   nSetsEmpty: number;
   estimates: Record<Quantity, Estimate>;
+  /**
+   * The same quantities with each set weighted by the mean 1/σ̂² of its fits in the component the
+   * quantity reads (ĝ1: m1, c1, g2 → ĝ1, c1 cross; ĝ2: the others), as a catalogue of sub-tile
+   * shears is averaged: with one sub-tile per set (`ci`) the same as `estimates`; where sets differ
+   * in how much they know (a `minitile` sub-tile of 2 galaxies beside one of 9) the sets that carry
+   * no information no longer carry the mean. Sets without a finite σ̂ in that component get no weight.
+   */
+  estimatesWeighted: Record<Quantity, Estimate>;
   perSeed: PerSeed[];
   sets: SetEstimate[];
   /** Per fit: (ĝ − g)/σ̂ of every usable fit with a finite error. */
@@ -249,6 +257,30 @@ export function bootstrapClusterMeans(groups: ReadonlyArray<readonly number[]>, 
       const j = Math.min(g.length - 1, Math.floor(rnd() * g.length));
       s += sums[j];
       n += counts[j];
+    }
+    out[b] = s / n;
+  }
+  return out;
+}
+
+/**
+ * `bootstrapClusterMeans` with a weight per value: each replicate is Σ w·v / Σ w over the values
+ * of the drawn clusters (with multiplicity). `groups[k]` pairs values and weights.
+ */
+export function bootstrapClusterWeightedMeans(groups: ReadonlyArray<ReadonlyArray<readonly [number, number]>>, replicates: number, seed: number): Float64Array {
+  const g = groups.filter((v) => v.length > 0);
+  if (g.length < 2 || replicates < 1) return new Float64Array(0);
+  const sums = g.map((v) => v.reduce((a, [x, w]) => a + w * x, 0));
+  const weights = g.map((v) => v.reduce((a, [, w]) => a + w, 0));
+  const rnd = mulberry32(seed);
+  const out = new Float64Array(replicates);
+  for (let b = 0; b < replicates; b++) {
+    let s = 0;
+    let n = 0;
+    for (let k = 0; k < g.length; k++) {
+      const j = Math.min(g.length - 1, Math.floor(rnd() * g.length));
+      s += sums[j];
+      n += weights[j];
     }
     out[b] = s / n;
   }
@@ -434,6 +466,34 @@ export function summarize(fits: readonly CalibrationFit[], o: SummaryOptions): C
       n: vals.length,
     };
   }
+  // per set and component: the mean 1/σ̂² of its usable fits with a finite positive error
+  const setWeight = (set: SetEstimate, c: 1 | 2): number => {
+    const ws = fits
+      .filter((f) => f.seed === set.seed && f.tileId === set.tileId && f.row === set.row && f.col === set.col && usable(f))
+      .map((f) => (c === 1 ? f.g1Err : f.g2Err))
+      .filter((e) => Number.isFinite(e) && e > 0)
+      .map((e) => 1 / (e * e));
+    return ws.length ? mean(ws) : 0;
+  };
+  const weights = complete.map((s) => [setWeight(s, 1), setWeight(s, 2)] as const);
+  const READS_G1: ReadonlySet<Quantity> = new Set(['m1', 'c1', 'leak2to1', 'c1Cross']);
+  const estimatesWeighted = {} as Record<Quantity, Estimate>;
+  for (const q of QUANTITIES) {
+    const c = READS_G1.has(q) ? 0 : 1;
+    const pairs = complete.map((s, i) => [s[q], weights[i][c]] as const).filter(([, w]) => w > 0);
+    const W = pairs.reduce((a, [, w]) => a + w, 0);
+    const m = W > 0 ? pairs.reduce((a, [v, w]) => a + w * v, 0) / W : NaN;
+    const bySeed = seeds.map((sd_) => complete.flatMap((s, i) => (s.seed === sd_ && weights[i][c] > 0 ? [[s[q], weights[i][c]] as const] : [])));
+    const reps = Array.from(bootstrapClusterWeightedMeans(bySeed, B, bseed)).sort((a, b) => a - b);
+    estimatesWeighted[q] = {
+      mean: m,
+      err: reps.length ? sd(reps) : NaN,
+      lo: reps.length ? quantileSorted(reps, 0.16) : NaN,
+      hi: reps.length ? quantileSorted(reps, 0.84) : NaN,
+      sem: NaN,
+      n: pairs.length,
+    };
+  }
   const perSeed: PerSeed[] = seeds.map((seed) => {
     const mine = sets.filter((s) => s.seed === seed);
     const done = mine.filter((s) => s.complete);
@@ -460,6 +520,7 @@ export function summarize(fits: readonly CalibrationFit[], o: SummaryOptions): C
     nSetsComplete: complete.length,
     nSetsEmpty: groups.length - sets.length,
     estimates,
+    estimatesWeighted,
     perSeed,
     sets,
     pulls: { all: pullStats([...p.g1, ...p.g2]), g1: pullStats(p.g1), g2: pullStats(p.g2) },

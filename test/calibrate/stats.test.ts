@@ -559,3 +559,51 @@ describe('shearBlindTally', () => {
     expect(shearBlindTally([])).toEqual({ fits: 0, with_shear_blind: 0, sources: 0, max_per_fit: 0 });
   });
 });
+
+describe('estimates weighted by 1/σ̂² per set', () => {
+  // four sets (2 seeds × 2 sub-tiles), each with exact m_k and c_k (ring noise cancels) and its own
+  // errors: the weighted mean is Σ w m / Σ w with w = 1/σ², by hand
+  const sets = [
+    { seed: 1, col: 0, m: 0.01, c: 0.001, err: 0.1 },
+    { seed: 1, col: 1, m: 0.05, c: -0.002, err: 0.5 },
+    { seed: 2, col: 0, m: -0.02, c: 0.003, err: 0.2 },
+    { seed: 2, col: 1, m: 0.04, c: 0.0, err: 1.0 },
+  ];
+  const g = 0.02;
+  const fits: CalibrationFit[] = sets.flatMap((t) =>
+    designMembers(2).map((mb) => {
+      const gt: [number, number] = [mb.component === 1 ? mb.sign * g : 0, mb.component === 2 ? mb.sign * g : 0];
+      const n = 0.003 * (mb.rotation - 0.5);
+      return {
+        ...mb, seed: t.seed, tileId: 1, row: 0, col: t.col, gTrue1: gt[0], gTrue2: gt[1],
+        g1: (1 + t.m) * gt[0] + t.c + n, g2: (1 + t.m) * gt[1] + t.c - n,
+        // the g2 errors twice the g1 ones: the two components get their own weights
+        g1Err: t.err, g2Err: 2 * t.err, converged: true, nSources: 5, status: 'ok' as const,
+      };
+    }),
+  );
+  it('m and c: Σ w v / Σ w; unweighted: the plain mean', () => {
+    const s = summarize(fits, { g, bootstrap: 200, bootstrapSeed: 1 });
+    const w = sets.map((t) => 1 / t.err ** 2);
+    const W = w.reduce((a, b) => a + b, 0);
+    const wm = sets.reduce((a, t, i) => a + w[i] * t.m, 0) / W;
+    const wc = sets.reduce((a, t, i) => a + w[i] * t.c, 0) / W;
+    expect(s.estimates.m1.mean).toBeCloseTo((0.01 + 0.05 - 0.02 + 0.04) / 4, 12);
+    expect(s.estimatesWeighted.m1.mean).toBeCloseTo(wm, 12);
+    // the g2 weights are all 4× smaller: the same relative weights
+    expect(s.estimatesWeighted.m2.mean).toBeCloseTo(wm, 12);
+    expect(s.estimatesWeighted.c1.mean).toBeCloseTo(wc, 12);
+    expect(s.estimatesWeighted.c2.mean).toBeCloseTo(wc, 12);
+    expect(s.estimatesWeighted.m1.n).toBe(4);
+    expect(s.estimatesWeighted.m1.err).toBeGreaterThan(0);
+  });
+  it('a set without finite errors gets no weight', () => {
+    const f2 = fits.map((f) => (f.seed === 2 && f.col === 1 ? { ...f, g1Err: NaN } : f));
+    const s = summarize(f2, { g, bootstrap: 200, bootstrapSeed: 1 });
+    const w = sets.slice(0, 3).map((t) => 1 / t.err ** 2);
+    const wm = sets.slice(0, 3).reduce((a, t, i) => a + w[i] * t.m, 0) / w.reduce((a, b) => a + b, 0);
+    expect(s.estimatesWeighted.m1.mean).toBeCloseTo(wm, 12);
+    expect(s.estimatesWeighted.m1.n).toBe(3);
+    expect(s.estimatesWeighted.m2.n).toBe(4);
+  });
+});
