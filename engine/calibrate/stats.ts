@@ -244,28 +244,14 @@ export function pullStats(x: readonly number[]): PullStats {
  * (with multiplicity). Returns the replicate means (empty with fewer than 2 clusters).
  */
 export function bootstrapClusterMeans(groups: ReadonlyArray<readonly number[]>, replicates: number, seed: number): Float64Array {
-  const g = groups.filter((v) => v.length > 0);
-  if (g.length < 2 || replicates < 1) return new Float64Array(0);
-  const sums = g.map((v) => v.reduce((a, b) => a + b, 0));
-  const counts = g.map((v) => v.length);
-  const rnd = mulberry32(seed);
-  const out = new Float64Array(replicates);
-  for (let b = 0; b < replicates; b++) {
-    let s = 0;
-    let n = 0;
-    for (let k = 0; k < g.length; k++) {
-      const j = Math.min(g.length - 1, Math.floor(rnd() * g.length));
-      s += sums[j];
-      n += counts[j];
-    }
-    out[b] = s / n;
-  }
-  return out;
+  // weight 1 per value: Σ 1·v / Σ 1 is the plain mean, bit for bit
+  return bootstrapClusterWeightedMeans(groups.map((v) => v.map((x) => [x, 1] as const)), replicates, seed);
 }
 
 /**
  * `bootstrapClusterMeans` with a weight per value: each replicate is Σ w·v / Σ w over the values
- * of the drawn clusters (with multiplicity). `groups[k]` pairs values and weights.
+ * of the drawn clusters (with multiplicity). `groups[k]` pairs values and weights. Empty when
+ * fewer than 2 clusters have values.
  */
 export function bootstrapClusterWeightedMeans(groups: ReadonlyArray<ReadonlyArray<readonly [number, number]>>, replicates: number, seed: number): Float64Array {
   const g = groups.filter((v) => v.length > 0);
