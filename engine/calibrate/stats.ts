@@ -453,9 +453,17 @@ export function summarize(fits: readonly CalibrationFit[], o: SummaryOptions): C
     };
   }
   // per set and component: the mean 1/σ̂² of its usable fits with a finite positive error
+  // (the fits grouped by set once: a survey-size calibration has many thousands of sets)
+  const bySet = new Map<string, CalibrationFit[]>();
+  for (const f of fits) {
+    if (!usable(f)) continue;
+    const k = `${f.seed}|${f.tileId}|${f.row}|${f.col}`;
+    const l = bySet.get(k);
+    if (l) l.push(f);
+    else bySet.set(k, [f]);
+  }
   const setWeight = (set: SetEstimate, c: 1 | 2): number => {
-    const ws = fits
-      .filter((f) => f.seed === set.seed && f.tileId === set.tileId && f.row === set.row && f.col === set.col && usable(f))
+    const ws = (bySet.get(`${set.seed}|${set.tileId}|${set.row}|${set.col}`) ?? [])
       .map((f) => (c === 1 ? f.g1Err : f.g2Err))
       .filter((e) => Number.isFinite(e) && e > 0)
       .map((e) => 1 / (e * e));
