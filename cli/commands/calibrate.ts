@@ -44,7 +44,7 @@ import {
   checkShearAmplitude, checkRotations, DEFAULT_ROTATIONS, type Member, type Rotations,
 } from '../../engine/calibrate/design.ts';
 import { deriveConfig, parseYamlMapping, PRIORS_CHOICES, type PriorsChoice } from '../../engine/calibrate/config.ts';
-import { mapShearFits, shearBlindTally, summarize, type CalibrationFit, type CalibrationSummary, type FitStatus, type Estimate } from '../../engine/calibrate/stats.ts';
+import { mapShearFits, mapShearFromMetadata, shearBlindTally, summarize, type CalibrationFit, type CalibrationSummary, type FitStatus, type Estimate } from '../../engine/calibrate/stats.ts';
 import { calibrationFits } from '../../engine/calibrate/table.ts';
 import { calibrationPng } from '../../engine/calibrate/plot.ts';
 import { checkDisjointSeeds, parseIncludedReport, reportInputs, type IncludedReport } from '../../engine/calibrate/include.ts';
@@ -233,11 +233,11 @@ export function weightedLine(s: CalibrationSummary): string {
   return `  weighted by 1/σ̂² per set: m1 ${e(W.m1)}, m2 ${e(W.m2)}, c1 ${e(W.c1)}, c2 ${e(W.c2)} (bootstrap)`;
 }
 
-/** One line: the MAP's m and c on the same fits (when G1/G2 are the Laplace marginal's). */
+/** One line: the MAP's m and c on the same fits (when G1/G2 are the Laplace marginal's or VI's / NUTS's posterior mean). */
 export function mapLine(s: CalibrationSummary): string {
   const e = s.estimates;
   const q = (n: string, x: Estimate) => `${n} ${f(x.mean)} ± ${Number.isFinite(x.err) ? x.err.toFixed(5) : 'n/a'}`;
-  return `  the MAP's shear of the same fits (shear.laplace_marginal.map_g): ${q('m1', e.m1)}, ${q('m2', e.m2)}, ${q('c1', e.c1)}, ${q('c2', e.c2)} (bootstrap)`;
+  return `  the MAP's shear of the same fits: ${q('m1', e.m1)}, ${q('m2', e.m2)}, ${q('c1', e.c1)}, ${q('c2', e.c2)} (bootstrap)`;
 }
 
 const command: Command = {
@@ -481,7 +481,7 @@ const command: Command = {
     const productState = async (s: Sim, row: number, col: number): Promise<{ complete: boolean; stale: boolean; hash?: string; why?: string; warnings?: string[]; estimator?: string; mapG?: [number, number]; nShearBlind?: number }> => {
       const st = await subtileOutputsComplete(s.outputDir, tileId, row, col);
       if (!st.complete) return { complete: false, stale: false };
-      type Meta = FittedWith & { inputs?: { config_hash?: string; fit_settings_hash?: unknown }; shear?: { estimator?: unknown; laplace_marginal?: { map_g?: unknown } }; unmodelled?: { shear_blind?: unknown }; warnings?: unknown };
+      type Meta = FittedWith & { inputs?: { config_hash?: string; fit_settings_hash?: unknown }; shear?: { estimator?: unknown }; unmodelled?: { shear_blind?: unknown }; warnings?: unknown };
       let meta: Meta | null = null;
       try {
         meta = parseYaml(await readFile(join(s.outputDir, subtileOutputNames(tileId, row, col).metadata), 'utf8')) as Meta;
@@ -496,8 +496,7 @@ const command: Command = {
       // (engine/config/fit-settings.ts): both must match
       const why = want && have !== want ? `made with config hash ${have ?? '?'}, expected ${want}` : cfg ? fitMismatch(meta, cfg) : null;
       const est = typeof meta?.shear?.estimator === 'string' ? meta.shear.estimator : method === 'map' ? 'map' : 'posterior_mean';
-      const mg = meta?.shear?.laplace_marginal?.map_g;
-      const mapG = Array.isArray(mg) && mg.length === 2 && mg.every((v) => typeof v === 'number') ? (mg as [number, number]) : undefined;
+      const mapG = mapShearFromMetadata(meta);
       const blind = meta?.unmodelled?.shear_blind;
       return { complete: true, stale: why !== null, hash: have, ...(why ? { why } : {}), warnings, estimator: est, ...(mapG ? { mapG } : {}), nShearBlind: Array.isArray(blind) ? blind.length : 0 };
     };
@@ -815,8 +814,8 @@ const command: Command = {
     }
 
     const summary = summarize(fits, { g, bootstrap, bootstrapSeed });
-    // the MAP's shear of the same fits, when G1/G2 are the Laplace marginal's (docs/calibrate.md)
-    const mapFits = estimators.has('laplace_marginal') ? mapShearFits(fits) : null;
+    // the MAP's shear of the same fits, when G1/G2 are the Laplace marginal's or a posterior mean (docs/calibrate.md)
+    const mapFits = estimators.has('laplace_marginal') || estimators.has('posterior_mean') ? mapShearFits(fits) : null;
     const mapSummary = mapFits ? summarize(mapFits, { g, bootstrap, bootstrapSeed }) : null;
     const blindTally = shearBlindTally(fits);
 

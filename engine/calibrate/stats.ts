@@ -61,8 +61,23 @@ export function shearBlindTally(fits: readonly CalibrationFit[]): { fits: number
 }
 
 /**
+ * The MAP's shear recorded in a fit's metadata when G1/G2 are another estimator's: the
+ * Laplace-marginal step's starting point (`shear.laplace_marginal.map_g`), or the MAP that
+ * initialised VI or NUTS (`posterior.map.g1/g2`); undefined when neither is there.
+ */
+export function mapShearFromMetadata(meta: unknown): [number, number] | undefined {
+  const o = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const m = o(meta);
+  const mg = o(o(m?.shear)?.laplace_marginal)?.map_g;
+  if (Array.isArray(mg) && mg.length === 2 && mg.every((v) => typeof v === 'number')) return [mg[0], mg[1]];
+  const pm = o(o(m?.posterior)?.map);
+  if (pm && typeof pm.g1 === 'number' && typeof pm.g2 === 'number') return [pm.g1, pm.g2];
+  return undefined;
+}
+
+/**
  * The fits with G1/G2 replaced by the MAP's shear of the same fits, so that one calibration
- * measures both estimators on identical fits; null when an ok fit with sources lacks it (VI, NUTS).
+ * measures both estimators on identical fits; null when an ok fit with sources lacks it.
  */
 export function mapShearFits(fits: readonly CalibrationFit[]): CalibrationFit[] | null {
   const ok = fits.filter((f) => f.status === 'ok' && f.nSources > 0);

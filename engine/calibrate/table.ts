@@ -94,6 +94,11 @@ export function calibrationFits(fits: readonly CalibrationFit[], s: CalibrationS
       { name: `${c}_SEM`, format: 'D', data: one(E[q].sem) },
     );
   }
+  // m and c with each set weighted by its fits' mean 1/σ̂² per component (engine/calibrate/stats.ts)
+  for (const q of ['m1', 'm2', 'c1', 'c2'] as const) {
+    const c = QUANTITY_COLUMNS[q];
+    summaryCols.push({ name: `${c}_W`, format: 'D', data: one(s.estimatesWeighted[q].mean) }, { name: `${c}_W_ERR`, format: 'D', data: one(s.estimatesWeighted[q].err) });
+  }
   const fc = s.fits;
   summaryCols.push(
     { name: 'PULL_MEAN', format: 'D', data: one(s.pulls.all.mean) },

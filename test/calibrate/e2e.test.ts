@@ -57,7 +57,7 @@ with fits.open(sys.argv[1]) as h:
                         e1=float(r['G1_ERR']), e2=float(r['G2_ERR']), converged=bool(r['CONVERGED']), n=int(r['N_SOURCES']),
                         status=str(r['STATUS']).strip(), p1=float(r['PULL1']), p2=float(r['PULL2'])) for r in t]
     s = h['SUMMARY'].data[0]
-    out['summary'] = {k: float(s[k]) for k in ['M1', 'M2', 'C1', 'C2', 'LEAK12', 'LEAK21', 'PULL_MEAN', 'PULL_SD', 'PULL_SD_REAL', 'N_PULLS_REAL', 'N_COMPLETE', 'N_SETS']}
+    out['summary'] = {k: float(s[k]) for k in ['M1', 'M2', 'C1', 'C2', 'LEAK12', 'LEAK21', 'PULL_MEAN', 'PULL_SD', 'PULL_SD_REAL', 'N_PULLS_REAL', 'N_COMPLETE', 'N_SETS', 'M1_W', 'M2_W']}
     out['nrot'] = int(h['SHEARFITS'].header['NROT'])
     h.verify('exception')
 shear = {}
@@ -68,6 +68,8 @@ for p in sys.argv[2:]:
 out['shear'] = shear
 print(json.dumps(out))
 `;
+
+const meanOf = (v: number[]) => v.reduce((acc, x) => acc + x, 0) / v.length;
 
 describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)', () => {
   it('simulates, fits, reports; astropy agrees; a re-run refits nothing', async () => {
@@ -189,6 +191,22 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
     for (const q of ['c1', 'c2'] as const) expect(Math.abs(E[q].mean), q).toBeLessThan(0.005);
     expect(a.summary.M1).toBeCloseTo(E.m1.mean, 14);
     expect(a.summary.C2).toBeCloseTo(E.c2.mean, 14);
+    // weighted m (M1_W, M2_W): each sub-tile's m from the rows astropy read, weighted by the mean
+    // 1/σ̂² of its fits' component
+    for (const [k, col] of [[1, 'M1_W'], [2, 'M2_W']] as const) {
+      let num = 0;
+      let den = 0;
+      for (const [r, c] of SUBTILES) {
+        const mine = rows.filter((x) => Number(x.row) === r && Number(x.col) === c);
+        const ge = (x: (typeof mine)[number]) => Number(k === 1 ? x.g1 : x.g2);
+        const avg = (sign: number) => meanOf(mine.filter((x) => Number(x.component) === k && Number(x.sign) === sign).map(ge));
+        const mk = (avg(1) - avg(-1)) / (2 * G) - 1;
+        const w = meanOf(mine.map((x) => 1 / Number(k === 1 ? x.e1 : x.e2) ** 2));
+        num += w * mk;
+        den += w;
+      }
+      expect(a.summary[col], col).toBeCloseTo(num / den, 6);
+    }
     expect(a.summary.N_COMPLETE).toBe(2);
     expect(a.nrot).toBe(2);
     expect(line1.m1).toBeCloseTo(E.m1.mean, 14);

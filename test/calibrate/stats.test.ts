@@ -15,7 +15,7 @@ import {
   checkRotations, formatSeeds, type Member, type Rotations,
 } from '../../engine/calibrate/design.ts';
 import {
-  summarize, mapShearFits, shearBlindTally, setEstimate, bootstrapClusterMeans, robustSd, sd, mean, pullStats, type CalibrationFit, type FitStatus,
+  summarize, mapShearFits, mapShearFromMetadata, shearBlindTally, setEstimate, bootstrapClusterMeans, robustSd, sd, mean, pullStats, type CalibrationFit, type FitStatus,
 } from '../../engine/calibrate/stats.ts';
 import { deriveConfig, deepMerge, SHINE_PRIORS } from '../../engine/calibrate/config.ts';
 import { calibrationFits, FITS_EXTNAME, SUMMARY_EXTNAME } from '../../engine/calibrate/table.ts';
@@ -106,6 +106,16 @@ describe('m, c, leakage', () => {
       }
     });
   }
+
+  it("the MAP's shear from a fit's metadata: the Laplace-marginal step's start, or the MAP that initialised VI / NUTS", () => {
+    // the shapes engine/subtile/products.ts writes (metadata YAML parsed)
+    expect(mapShearFromMetadata({ shear: { estimator: 'laplace_marginal', laplace_marginal: { applied: true, map_g: [0.0123, -0.0045] } } })).toEqual([0.0123, -0.0045]);
+    expect(mapShearFromMetadata({ shear: { estimator: 'posterior_mean' }, posterior: { chains: 4, map: { g1: 0.021, g2: -0.008, g1_err: 0.02, g2_err: 0.02 } } })).toEqual([0.021, -0.008]);
+    expect(mapShearFromMetadata({ shear: { estimator: 'map' } })).toBeUndefined();
+    expect(mapShearFromMetadata({ posterior: { map: { g1: 'x', g2: 0 } } })).toBeUndefined();
+    expect(mapShearFromMetadata({ shear: { laplace_marginal: { map_g: [0.1] } } })).toBeUndefined();
+    expect(mapShearFromMetadata(null)).toBeUndefined();
+  });
 
   it("the MAP's shear of the same fits: another truth recovered from mapG; null when an ok fit lacks it", () => {
     const fits = synthetic(T, [1, 2], 1, { shape: 0.3, rotations: 4 });
@@ -530,6 +540,8 @@ describe('outputs', () => {
     expect((t.column('STATUS').data as string[])[0]).toBe('failed');
     const sm = await f.readTable(SUMMARY_EXTNAME);
     expect((sm.column('M1').data as Float64Array)[0]).toBe(s.estimates.m1.mean);
+    expect((sm.column('M2_W').data as Float64Array)[0]).toBe(s.estimatesWeighted.m2.mean);
+    expect((sm.column('C1_W_ERR').data as Float64Array)[0]).toBe(s.estimatesWeighted.c1.err);
     expect((sm.column('N_COMPLETE').data as Int32Array)[0]).toBe(3);
     const png = decode(calibrationPng({ fits, summary: s, title: ['TEST'] }));
     expect(png.width).toBeGreaterThan(1000);

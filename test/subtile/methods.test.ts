@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { runPython } from '../wcs/python.ts';
+import { mapShearFromMetadata } from '../../engine/calibrate/stats.ts';
 
 const TILE = 102018211;
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -77,6 +78,9 @@ describe('cli/subtile.ts --method nuts|vi|map', () => {
     expect(m.posterior.chains).toBe(2);
     expect(m.posterior.draws).toBe(40);
     expect(m.posterior.map.g1_err).toBeGreaterThan(0);
+    // shine calibrate's MAP-of-the-same-fits line reads this metadata as written
+    expect(mapShearFromMetadata(m)).toEqual([m.posterior.map.g1, m.posterior.map.g2]);
+    expect(Number.isFinite(m.posterior.map.g1) && Number.isFinite(m.posterior.map.g2)).toBe(true);
   });
 
   it('vi re-runs outputs made by nuts; CONVERGENCE = final −ELBO; same method is skipped; map has no SAMPLES', async () => {
