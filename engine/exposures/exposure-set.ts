@@ -18,7 +18,7 @@ import { readWcs, type Wcs } from '../data/wcs/index.ts';
 import { readPsfGrid, type PsfGrid } from '../data/psf/index.ts';
 import { quadrantBackground } from '../data/background.ts';
 import { fluxConversion } from '../data/catalog/index.ts';
-import { chooseTier, stampCorner } from '../model/geometry.ts';
+import { chooseTier, stampCorner, stampNeed } from '../model/geometry.ts';
 import { activeBlocks, compactQuadrant, stampCoverIndex, visibleFootprints, type StampCoverIndex } from '../scene/pixels.ts';
 import { allocParams, type ExposureSet, type PairGeometry, type QuadrantData, type SceneParams, type SourceInfo } from '../scene/types.ts';
 
@@ -104,6 +104,11 @@ export interface BuiltExposureSet {
   dropped: SourceRef[];
   /** Nuisance candidates not modelled: their centre lies under no ordinary source's stamp. */
   nuisanceOutside: SourceRef[];
+  /**
+   * Modelled sources whose catalog size needs a stamp larger than the largest tier (stampNeed):
+   * rendered in that tier, their light beyond it is not modelled (oversizeWarning names them).
+   */
+  oversize: Array<{ id: SourceRef['id']; needPixels: number; stampSize: number }>;
   quadrants: QuadrantInfo[];
   /** Each quadrant's WCS (from its SCI header), in ExposureSet order: e.g. to mask unmodelled objects. */
   wcs: Wcs[];
@@ -119,6 +124,16 @@ export type OpenFits = (path: string, options?: OpenOptions) => Promise<FitsFile
 /** Pixel scale of a Jacobian (″/px): √|det J|. */
 function jacobianScale(j: readonly number[]): number {
   return Math.sqrt(Math.abs(j[0] * j[3] - j[1] * j[2]));
+}
+
+/**
+ * The warning for `oversize` sources, each named (`name`: e.g. its OBJECT_ID): a truncated bright
+ * galaxy's light lands in its neighbours' models (docs/forward-model.md "Stamps"); null when none.
+ */
+export function oversizeWarning(oversize: BuiltExposureSet['oversize'], tiers: readonly number[], name: (id: number) => string): string | null {
+  if (!oversize.length) return null;
+  const what = oversize.map((o) => `${name(o.id)} (needs ${o.needPixels} px)`).join(', ');
+  return `${oversize.length} source(s) need a stamp larger than the largest tier (stamps.tiers: ${tiers.join(', ')} px) and are rendered in ${Math.max(...tiers)}-px stamps, their light beyond it not modelled: ${what}; add a larger tier (with the sub-tile margin it needs) or mask them`;
 }
 
 export async function buildExposureSet(
@@ -215,6 +230,7 @@ async function build(
   const kept: SourceRef[] = [];
   const dropped: SourceRef[] = [];
   const nuisanceOutside: SourceRef[] = [];
+  const oversize: BuiltExposureSet['oversize'] = [];
   const sources: SourceInfo[] = [];
   const pairs: PairGeometry[] = [];
   // ordinary sources first, then the nuisance candidates, kept where ordinary stamps cover their centre
@@ -251,6 +267,8 @@ async function build(
       dropped.push(s);
       continue;
     }
+    const need = stampNeed(s.hlr / opts.pixelScale);
+    if (need > stampSize && !s.pointSource) oversize.push({ id: s.id, needPixels: Math.ceil(need), stampSize });
     sources.push(s.nuisance ? { id: s.id, stampSize, shearBlind: true, nuisance: true, ...(s.pointSource ? { pointSource: true } : {}) } : { id: s.id, stampSize });
     pairs.push(...mine);
     kept.push(s);
@@ -314,5 +332,5 @@ async function build(
     quadrants.push(opts.compact ? compactQuadrant(dense, activeBlocks(width, height, visibleFootprints(ordinaryPairs, j, (k) => sources[k].stampSize))) : dense);
   }
   onProgress?.(2 * nq, 2 * nq, 'done');
-  return { set: { quadrants, sources, pairs, psfSize, psfOversampling }, init, sources: kept, dropped, nuisanceOutside, quadrants: infos, wcs, warnings };
+  return { set: { quadrants, sources, pairs, psfSize, psfOversampling }, init, sources: kept, dropped, nuisanceOutside, oversize, quadrants: infos, wcs, warnings };
 }

@@ -34,9 +34,17 @@ export function signedFreq(i: number, m: number): number {
  */
 export const POINT_SOURCE_HLR = 1e-6;
 
-/** Smallest tier with 2 (3 h_pix + 10.5) ≤ size (SHINE's rule); the largest tier otherwise. */
+/** The stamp side (pixels) a source of half-light radius h_pix needs: 2 (3 h_pix + 10.5) (SHINE's rule). */
+export function stampNeed(hlrPixels: number): number {
+  return 2 * (3 * hlrPixels + 10.5);
+}
+
+/**
+ * Smallest tier with stampNeed ≤ size; the largest tier otherwise — then the source's light
+ * beyond that stamp is not modelled, which buildExposureSet reports (`oversize`).
+ */
 export function chooseTier(hlrPixels: number, tiers: readonly number[] = [64, 128, 256]): number {
-  const need = 2 * (3 * hlrPixels + 10.5);
+  const need = stampNeed(hlrPixels);
   for (const t of tiers) if (need <= t) return t;
   return tiers[tiers.length - 1];
 }

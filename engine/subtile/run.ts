@@ -17,6 +17,7 @@ import { coverageMask, coveringPairs } from '../model/geometry.ts';
 import { profileFromConfig } from '../model/profile-params.ts';
 import { checkPosteriorConfig, replicasFor } from './posterior-run.ts';
 import { UNMODELLED_FLAG_BIT } from '../exposures/masking.ts';
+import { oversizeWarning } from '../exposures/exposure-set.ts';
 import { quadrantChi2 } from './quadrant-chi2.ts';
 import { describePlan, makePlan, planRecord, type PlanDevice } from '../plan/plan.ts';
 import { planSceneFromSet } from '../plan/scene.ts';
@@ -105,6 +106,8 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
   const pixelMask = masked.engineMask;
   const nameOf = sourceNames(manifest);
   warnings.push(...built.warnings, ...masked.warnings);
+  const oversize = oversizeWarning(built.oversize, cfg.stamps.tiers, nameOf);
+  if (oversize) warnings.push(oversize);
   const pointWarning = pointSourceWarning(built.set);
   if (pointWarning) warnings.push(pointWarning);
   timings.loadMs = performance.now() - t;

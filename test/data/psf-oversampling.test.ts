@@ -21,7 +21,7 @@ import { PRESETS, type Preset } from '../../engine/sim/presets.ts';
 import prepareCommand from '../../cli/commands/prepare.ts';
 import { commandExitCode } from '../../cli/command.ts';
 import { manifestFileName, parseManifest, type Manifest } from '../../engine/tiling/manifest.ts';
-import { buildExposureSet, type QuadrantRef, type SourceRef } from '../../engine/exposures/exposure-set.ts';
+import { buildExposureSet, oversizeWarning, type QuadrantRef, type SourceRef } from '../../engine/exposures/exposure-set.ts';
 import { openFits } from '../../platform/node/files.ts';
 import { validateExposureSet } from '../../engine/model/validate.ts';
 
@@ -184,6 +184,23 @@ describe('prepare → ExposureSet with oversampled PSF grids', () => {
     const o = await buildExposureSet(native, sourcesOf(man), { ...OPTS, psfOversampling: 3 }, openFits);
     expect(o.set.psfOversampling).toBe(3);
     expect(o.quadrants.every((q) => q.psf.oversampling === 3)).toBe(true);
+  });
+
+  it('a source whose catalog size needs a stamp beyond the largest tier is reported, not silently truncated', async () => {
+    const refs = sourcesOf(man);
+    expect((await buildExposureSet(refsOf(man), refs, OPTS, openFits)).oversize).toEqual([]);
+    // hlr 1.5″ = 15 px needs 2 (3 · 15 + 10.5) = 111 px: over the 64 tier, within 128
+    const big = refs.map((r, i) => (i === 0 ? { ...r, hlr: 1.5 } : r));
+    const b = await buildExposureSet(refsOf(man), big, OPTS, openFits);
+    expect(b.oversize).toEqual([{ id: 0, needPixels: 111, stampSize: 64 }]);
+    expect(b.set.sources[b.sources.findIndex((s) => s.id === 0)].stampSize).toBe(64);
+    const w = oversizeWarning(b.oversize, OPTS.tiers, (id) => `OBJ${id}`)!;
+    expect(w).toContain('OBJ0 (needs 111 px)');
+    expect(w).toContain('stamps.tiers: 64 px');
+    expect(oversizeWarning([], OPTS.tiers, String)).toBeNull();
+    const b2 = await buildExposureSet(refsOf(man), big, { ...OPTS, tiers: [64, 128] }, openFits);
+    expect(b2.oversize).toEqual([]);
+    expect(b2.set.sources[b2.sources.findIndex((s) => s.id === 0)].stampSize).toBe(128);
   });
 
   it('PSF grids of different sampling in one sub-tile are an error naming both files', async () => {
