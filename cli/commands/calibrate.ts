@@ -26,7 +26,7 @@ import { nodeSimOutput, workerRenderer } from './simulate.ts';
 import { checkGalaxyProfile, simulate, planSimulation, type SimulateOptions } from '../../engine/sim/simulate.ts';
 import { simProfileFromFlags } from '../../engine/sim/galaxy-profile.ts';
 import { profileLabel } from '../../engine/model/profile.ts';
-import { PRESETS, type PresetName } from '../../engine/sim/presets.ts';
+import { PRESETS, presetRevision, type PresetName } from '../../engine/sim/presets.ts';
 import { parseConfig } from '../../engine/config/parse.ts';
 import { fitMismatch, type FittedWith } from '../../engine/config/fit-settings.ts';
 import type { ShineConfig } from '../../engine/config/schema.ts';
@@ -101,6 +101,8 @@ interface RunRecord {
   format: typeof RUN_FORMAT;
   version: 1;
   preset: PresetName;
+  /** The preset's scene revision its simulations were made with (engine/sim/presets.ts); absent: 1. */
+  preset_revision?: number;
   g: number;
   /** R; absent in folders made before `--rotations` existed: 2 (0°, 90°). */
   rotations?: Rotations;
@@ -356,9 +358,14 @@ const command: Command = {
     if (executor !== 'local' && executor !== 'slurm') fail(`--executor must be local or slurm, got '${executor}'`);
     if (opts['dry-run'] && executor !== 'slurm') fail('--dry-run applies to --executor slurm only');
 
+    // the scenes this software simulates for the preset, and those of this folder: a report of an
+    // older folder reads its own; simulating more into it would mix two populations
+    const simRevision = presetRevision(basePreset);
+    const folderRevision = prev ? (prev.preset_revision ?? 1) : simRevision;
     if (prev) {
       const diff: string[] = [];
       if (prev.preset !== presetName) diff.push(`preset ${prev.preset} → ${presetName}`);
+      if (!reportOnly && folderRevision !== simRevision) diff.push(`preset revision ${folderRevision} → ${simRevision} (this software simulates ${presetName} differently: docs/simulate.md; --report-only still reads it)`);
       if (prev.g !== g) diff.push(`g ${prev.g} → ${g}`);
       if (prevRotations !== rotations) diff.push(`rotations ${prevRotations} → ${rotations}`);
       if (prev.method !== method) diff.push(`method ${prev.method} → ${method}`);
@@ -376,7 +383,7 @@ const command: Command = {
     if (includeFiles) {
       const files = includeFiles;
       const mine = {
-        preset: presetName, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle,
+        preset: presetName, preset_revision: folderRevision, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle,
         sim_spergel_nu: simNu, sim_profile: simProfileName, overrides_hash: overrides?.hash ?? null, sub_tiles: subSel ?? ('all' as const),
       };
       for (const f of files) {
@@ -395,7 +402,7 @@ const command: Command = {
     if (pooledOnly) seeds = [];
     const reportSeeds = [...new Set([...seeds, ...included.flatMap((r) => r.seeds)])].sort((a, b) => a - b);
     const record: RunRecord = {
-      format: RUN_FORMAT, version: 1, preset: presetName as PresetName, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, sim_bulge_nu: simBulgeNu, overrides, seeds,
+      format: RUN_FORMAT, version: 1, preset: presetName as PresetName, preset_revision: folderRevision, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, sim_bulge_nu: simBulgeNu, overrides, seeds,
       sub_tiles: subSel ?? 'all', bootstrap, bootstrap_seed: bootstrapSeed, history: prev?.history ?? [],
     };
     if (!reportOnly) {
@@ -445,12 +452,12 @@ const command: Command = {
     };
 
     const simDone = async (s: Sim) => {
-      const m = await readJson<{ preset: string; seed: number; shear: number[]; rotate_ellipticities: boolean; ellipticity_rotation_deg?: number; noise: boolean; psf_oversampling?: number; position_angle?: number; spergel_nu?: number | null; sim_profile?: string | null }>(join(s.dir, SIM_MARKER));
+      const m = await readJson<{ preset: string; preset_revision?: number; seed: number; shear: number[]; rotate_ellipticities: boolean; ellipticity_rotation_deg?: number; noise: boolean; psf_oversampling?: number; position_angle?: number; spergel_nu?: number | null; sim_profile?: string | null }>(join(s.dir, SIM_MARKER));
       if (!m) return false;
       // markers written before the rotation angle was recorded: rotate_ellipticities means 90°
       const deg = m.ellipticity_rotation_deg ?? (m.rotate_ellipticities ? 90 : 0);
-      if (m.preset !== presetName || m.seed !== s.seed || m.shear[0] !== s.shear[0] || m.shear[1] !== s.shear[1] || deg !== s.rotationDeg || m.noise !== noise || (m.psf_oversampling ?? 1) !== psfOversampling || (m.position_angle ?? basePreset.pa) !== positionAngle || (m.spergel_nu ?? null) !== simNu || (m.sim_profile ?? null) !== simProfileKey) {
-        fail(`${join(s.dir, SIM_MARKER)} describes another simulation (preset ${m.preset}, seed ${m.seed}, shear ${m.shear}, shapes rotated ${deg}°, noise ${m.noise}, PSF oversampling ${m.psf_oversampling ?? 1}, position angle ${m.position_angle ?? basePreset.pa}°, Spergel ν ${m.spergel_nu ?? 'none'}, profile ${m.sim_profile ?? 'exponential/spergel'}): remove ${s.dir} or use another --out`);
+      if (m.preset !== presetName || (m.preset_revision ?? 1) !== folderRevision || m.seed !== s.seed || m.shear[0] !== s.shear[0] || m.shear[1] !== s.shear[1] || deg !== s.rotationDeg || m.noise !== noise || (m.psf_oversampling ?? 1) !== psfOversampling || (m.position_angle ?? basePreset.pa) !== positionAngle || (m.spergel_nu ?? null) !== simNu || (m.sim_profile ?? null) !== simProfileKey) {
+        fail(`${join(s.dir, SIM_MARKER)} describes another simulation (preset ${m.preset} revision ${m.preset_revision ?? 1}, seed ${m.seed}, shear ${m.shear}, shapes rotated ${deg}°, noise ${m.noise}, PSF oversampling ${m.psf_oversampling ?? 1}, position angle ${m.position_angle ?? basePreset.pa}°, Spergel ν ${m.spergel_nu ?? 'none'}, profile ${m.sim_profile ?? 'exponential/spergel'}): remove ${s.dir} or use another --out`);
       }
       return true;
     };
@@ -538,7 +545,7 @@ const command: Command = {
           throw e;
         });
         const marker = {
-          format: 'shine-calibrate-simulation', version: 1, preset: presetName, seed: s.seed, member: s.label, shear: s.shear,
+          format: 'shine-calibrate-simulation', version: 1, preset: presetName, preset_revision: simRevision, seed: s.seed, member: s.label, shear: s.shear,
           rotate_ellipticities: s.rotationDeg === 90, ellipticity_rotation_deg: s.rotationDeg, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, spergel_nu: simNu, ...(simProfileKey ? { sim_profile: simProfileKey } : {}), software_version: SHINE_VERSION, created: new Date().toISOString(),
           galaxies: summary.galaxies, stars: summary.stars, catalog_rows: summary.catalogRows, quadrants: summary.quadrants, files: summary.files,
         };
@@ -833,7 +840,7 @@ const command: Command = {
       created,
       software: { name: 'shine-webgpu', version: SHINE_VERSION },
       inputs: {
-        preset: presetName, tile_id: tileId, sub_tile_grid: grid, seeds: reportSeeds, folder_seeds: seeds, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, executor, report_only: reportOnly,
+        preset: presetName, preset_revision: folderRevision, tile_id: tileId, sub_tile_grid: grid, seeds: reportSeeds, folder_seeds: seeds, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, executor, report_only: reportOnly,
         sub_tiles: subSel ?? 'all', config_overrides: overrides ? { file: overrides.file, hash: overrides.hash, content: overrides.doc } : null,
         bootstrap: { replicates: bootstrap, seed: bootstrapSeed, unit: 'seed' },
         included: included.map((r) => ({ file: r.file, seeds: r.seeds, fits: r.fits.length, config_hash: r.configHash, created: r.created, software_version: r.softwareVersion })),
@@ -881,7 +888,7 @@ const command: Command = {
       const e = summary.estimates;
       const est = (k: keyof typeof e) => ({ [k]: e[k].mean, [`${k}_err`]: e[k].err, [`${k}_sem`]: e[k].sem });
       const line = {
-        format: 'shine-calibration-summary', preset: presetName, seeds: formatSeeds(reportSeeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName,
+        format: 'shine-calibration-summary', preset: presetName, preset_revision: folderRevision, seeds: formatSeeds(reportSeeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName,
         shear_estimators: Object.fromEntries(estimators), n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
         weighted: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: summary.estimatesWeighted[k].mean, err: summary.estimatesWeighted[k].err }])),
         ...(mapSummary ? { map_of_same_fits: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: mapSummary.estimates[k].mean, err: mapSummary.estimates[k].err }])) } : {}),

@@ -19,6 +19,8 @@ import type { Rotations } from './design.ts';
 /** The settings a pooled report must share (calibration.json `inputs`). */
 export interface PooledSettings {
   preset: string;
+  /** The preset's scene revision (engine/sim/presets.ts; reports made before it existed: 1). */
+  preset_revision: number;
   g: number;
   rotations: Rotations;
   method: string;
@@ -56,6 +58,7 @@ export function settingsOf(inputs: Obj): PooledSettings {
   const over = inputs.config_overrides;
   return {
     preset: String(inputs.preset),
+    preset_revision: typeof inputs.preset_revision === 'number' ? inputs.preset_revision : 1,
     g: num(inputs.g),
     rotations: (inputs.rotations ?? 2) as Rotations,
     method: String(inputs.method),

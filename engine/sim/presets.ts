@@ -16,8 +16,8 @@
  *           4 exposures (≈ 7 GB per DET file, like the real ones), galaxies to mag 26.
  *  minitile a small WHOLE tile for survey-run tests: a 2′ core cut in 4 × 4 sub-tiles of 30″, the
  *           whole core and its 4″ margin imaged (2.13′ × 2.13′ + 3″ pad), quadrants cropped to it,
- *           galaxies to mag 23 (a handful of sources per sub-tile, so every sub-tile of the grid
- *           is fitted in seconds). Pointing centred on the tile: the gap cross of CCDs 3-3 … 4-4.
+ *           galaxies to mag 23 of hlr ≤ 0.5″ (64-px stamps hold them; a handful of sources per
+ *           sub-tile, so every sub-tile of the grid is fitted in seconds). Pointing centred on the tile: the gap cross of CCDs 3-3 … 4-4.
  */
 export type PresetName = 'ci' | 'medium' | 'subtile' | 'tile' | 'minitile';
 
@@ -44,6 +44,21 @@ export interface Preset {
   obsId: number;
   /** Stamp tiers for the pipeline config. */
   stampTiers: number[];
+  /**
+   * Largest galaxy half-light radius drawn (arcsec; default 3, scene.ts): a preset whose tiers
+   * stop short keeps its galaxies inside its stamps (stampNeed, engine/model/geometry.ts).
+   */
+  hlrMax?: number;
+  /**
+   * Bumped whenever the preset's scenes change for the same seed (default 1): a calibration does
+   * not resume or pool simulations of another revision (docs/calibrate.md "Resume").
+   */
+  revision?: number;
+}
+
+/** The revision of a preset's scenes (Preset.revision, default 1). */
+export function presetRevision(p: Preset): number {
+  return p.revision ?? 1;
 }
 
 const TILE = { tileId: 102018211, tileRa: 57.9990741, tileDec: -51.5 };
@@ -53,7 +68,10 @@ export const PRESETS: Record<PresetName, Preset> = {
   medium: { name: 'medium', ...TILE, tileCore: 720, grid: 4, margin: 20, subTile: [1, 1], pad: 5, crop: true, magMax: 26, pa: 7, obsId: 2701, stampTiers: [64, 128, 256] },
   subtile: { name: 'subtile', ...TILE, tileCore: 1800, grid: 4, margin: 60, subTile: [1, 1], pad: 5, crop: true, magMax: 26, pa: 7, obsId: 2701, stampTiers: [64, 128, 256] },
   tile: { name: 'tile', ...TILE, tileCore: 1800, grid: 4, margin: 60, subTile: null, pad: 5, crop: false, magMax: 26, pa: 7, obsId: 2701, stampTiers: [64, 128, 256] },
-  minitile: { name: 'minitile', ...TILE, tileCore: 120, grid: 4, margin: 4, subTile: null, pad: 3, crop: true, magMax: 23, pa: 7, obsId: 2701, stampTiers: [64] },
+  // minitile revision 2 (2026-12-07): galaxies of hlr ≤ 0.5″, so that the catalog size (noisy
+  // by ~10 % at this depth) needs no more than its 64-px stamps; revision 1 drew up to 3″ and
+  // truncated 58 of the 257 modelled galaxies of seeds 1–4 (docs/simulate.md)
+  minitile: { name: 'minitile', ...TILE, tileCore: 120, grid: 4, margin: 4, subTile: null, pad: 3, crop: true, magMax: 23, pa: 7, obsId: 2701, stampTiers: [64], hlrMax: 0.5, revision: 2 },
 };
 
 /** Imaged area on the tile tangent plane [umin, umax, vmin, vmax] (arcsec), without the pad. */

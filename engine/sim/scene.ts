@@ -46,6 +46,8 @@ export interface SceneConfig {
   /** Tile core side (arcsec) and sub-tile grid. */
   tileCore: number;
   grid: number;
+  /** Largest galaxy half-light radius (arcsec; default 3). Clipped after the draw: the stream is unchanged. */
+  hlrMax?: number;
   /**
    * Rotate every galaxy's intrinsic shape by 90°: (e1, e2) → (−e1, −e2) after the draw, so the
    * scene stream — and every other object property — is unchanged (shape-noise cancellation).
@@ -179,7 +181,7 @@ export function drawScene(seed: number, cfg: SceneConfig, shear: ShearCell[], to
     if (!isStar) {
       // size: lognormal around a magnitude-dependent median (brighter = larger)
       const med = 0.3 * 10 ** (-0.1 * (mag - 24));
-      hlr = Math.min(3, Math.max(0.05, med * Math.exp(0.35 * rng.normal())));
+      hlr = Math.min(cfg.hlrMax ?? 3, Math.max(0.05, med * Math.exp(0.35 * rng.normal())));
       // intrinsic distortion: σ = 0.26 per component, |e| < 0.9
       do { e1 = 0.26 * rng.normal(); e2 = 0.26 * rng.normal(); } while (e1 * e1 + e2 * e2 >= 0.81);
       // rotation of the intrinsic shape by θ: distortion is spin-2, so e → e·exp(2iθ) (90°: e → −e)

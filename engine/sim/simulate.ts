@@ -22,7 +22,7 @@ import {
   type Pointing, type QuadrantGeom,
 } from './focal-plane.ts';
 import { drawScene, normalizeRotationDeg, shearField, skyAduPerPixel, aduPerMicroJy, VIS, type SkyObject, type ShearCell } from './scene.ts';
-import { PRESETS, imagedRegion, type Preset, type PresetName } from './presets.ts';
+import { PRESETS, imagedRegion, presetRevision, type Preset, type PresetName } from './presets.ts';
 import { DEFAULT_FFT_FACTOR } from '../config/schema.ts';
 
 export interface SimFile {
@@ -689,7 +689,7 @@ function buildContext(preset: Preset, seed: number, fixedShear: [number, number]
   const region = imagedRegion(preset);
   const popRegion: [number, number, number, number] = [region[0] - preset.pad, region[1] + preset.pad, region[2] - preset.pad, region[3] + preset.pad];
   const shear = shearField(seed, preset.grid, fixedShear, flip);
-  const objects = drawScene(seed, { region: popRegion, magMax: preset.magMax, n24: N24, starDensity: 4, tileCore: preset.tileCore, grid: preset.grid, ellipticityRotationDeg: rotDeg }, shear, toSky);
+  const objects = drawScene(seed, { region: popRegion, magMax: preset.magMax, n24: N24, starDensity: 4, tileCore: preset.tileCore, grid: preset.grid, ellipticityRotationDeg: rotDeg, ...(preset.hlrMax !== undefined ? { hlrMax: preset.hlrMax } : {}) }, shear, toSky);
   // nominal pointing: the imaged area's centre
   const [cu, cv] = [(region[0] + region[1]) / 2, (region[2] + region[3]) / 2];
   const [pra, pdec] = toSky(cu, cv);
@@ -796,7 +796,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
         ['OBS_ID', preset.obsId, 'observation id'], ['DITHOBS', d, 'dither index'], ['PRODTYPE', kind, ''],
         ['RA', p.ra, '[deg] pointing centre'], ['DEC', p.dec, '[deg] pointing centre'], ['PA', p.pa, '[deg] instrument position angle'],
         ...photCards(),
-        ['SIMULATD', true, 'shine simulate output'], ['SIMSEED', seed, 'simulation seed'], ['SIMPRSET', preset.name, 'simulation preset'], ['SIMMAGMX', preset.magMax, 'faintest simulated galaxy magnitude'],
+        ['SIMULATD', true, 'shine simulate output'], ['SIMSEED', seed, 'simulation seed'], ['SIMPRSET', preset.name, 'simulation preset'], ['SIMMAGMX', preset.magMax, 'faintest simulated galaxy magnitude'], ['SIMPRREV', presetRevision(preset), 'simulation preset revision'],
         ['FLIPSHR', flip, 'shear flipped'], ['ROT90', rotate, 'galaxy intrinsic shapes rotated by 90 deg'],
         ['EROTDEG', rotDeg, '[deg] galaxy intrinsic shapes rotated (PA, mod 180)'],
         ...profileCards,

@@ -51,7 +51,14 @@ describe('shine calibrate: bad input', () => {
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/^shine: --report-only: .*calibrate_run\.json does not exist \(nothing was run in /);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'calibrate_run.json'), JSON.stringify({ format: 'shine-calibrate-run', version: 1, preset: 'minitile', g: 0.02, method: 'map', priors: 'default', noise: false, overrides: null, seeds: [1], sub_tiles: 'all', bootstrap: 2000, bootstrap_seed: 1 }));
+    const runRecord = { format: 'shine-calibrate-run', version: 1, preset: 'minitile', g: 0.02, method: 'map', priors: 'default', noise: false, overrides: null, seeds: [1], sub_tiles: 'all', bootstrap: 2000, bootstrap_seed: 1 };
+    // a record without `preset_revision` holds revision-1 simulations: this software's minitile
+    // is revision 2 (galaxies of hlr ≤ 0.5″), so simulating more into it is refused
+    writeFileSync(join(dir, 'calibrate_run.json'), JSON.stringify(runRecord));
+    r = await runCli(calibrate, ['--out', dir], {});
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/other settings \(preset revision 1 → 2 \(this software simulates minitile differently: docs\/simulate\.md; --report-only still reads it\)\): use another --out/);
+    writeFileSync(join(dir, 'calibrate_run.json'), JSON.stringify({ ...runRecord, preset_revision: 2 }));
     r = await runCli(calibrate, ['--g', '0.05', '--priors', 'shine', '--out', dir], {});
     expect(r.code).toBe(1);
     expect(r.out.split('\n')).toHaveLength(1);
@@ -75,6 +82,7 @@ describe('shine calibrate: bad input', () => {
     expect(r.code, r.out).toBe(0);
     const j = JSON.parse(readFileSync(join(dir, 'calibration.json'), 'utf8'));
     expect(j.inputs.rotations).toBe(2);
+    expect(j.inputs.preset_revision).toBe(1);
     expect(j.design.members.map((m: { label: string }) => m.label)).toEqual(['g1p_r0', 'g1p_r1', 'g1m_r0', 'g1m_r1', 'g2p_r0', 'g2p_r1', 'g2m_r0', 'g2m_r1']);
     expect(j.design.members.map((m: { rotation_deg: number }) => m.rotation_deg)).toEqual([0, 90, 0, 90, 0, 90, 0, 90]);
     expect(j.fits).toHaveLength(8);

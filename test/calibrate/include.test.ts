@@ -21,7 +21,7 @@ const INPUTS = {
   sim_spergel_nu: null, sim_profile: null, config_overrides: null, sub_tiles: [[1, 1]],
 };
 const MINE: PooledSettings = {
-  preset: 'ci', g: G, rotations: 2, method: 'map', priors: 'default', noise: true, psf_oversampling: 1, position_angle: 7,
+  preset: 'ci', preset_revision: 1, g: G, rotations: 2, method: 'map', priors: 'default', noise: true, psf_oversampling: 1, position_angle: 7,
   sim_spergel_nu: null, sim_profile: null, overrides_hash: null, sub_tiles: [[1, 1]],
 };
 
@@ -94,6 +94,7 @@ describe('shine calibrate --include', () => {
       ['own seed', report([{ seed: 9, m: 0, c: 0 }]), /^shine: seed 9 is both in this folder \(.*\) and in .*x\.json/],
       ['other g', report([{ seed: 5, m: 0, c: 0 }], { g: 0.05 }), /x\.json is a calibration with other settings \(g 0\.02 here, 0\.05 there\): reports are pooled only with the same settings$/],
       ['other noise and PSF', report([{ seed: 5, m: 0, c: 0 }], { noise: false, psf_oversampling: 3 }), /other settings \(noise true here, false there; psf_oversampling 1 here, 3 there\)/],
+      ['other preset revision', report([{ seed: 5, m: 0, c: 0 }], { preset_revision: 2 }), /other settings \(preset_revision 1 here, 2 there\)/],
       ['not JSON', '{"format": ', /x\.json: not JSON/],
       ['not a report', JSON.stringify({ format: 'shine-calibrate-run' }), /x\.json: not a shine calibrate report/],
       ['bad fit', report([{ seed: 5, m: 0, c: 0 }]).replace('"component":1', '"component":3'), /x\.json: fits\[0\]\.component is 3, not a valid value/],
@@ -160,10 +161,13 @@ describe('shine calibrate --include', () => {
   it('the pure parts: settings compared key by key, old reports read with their defaults', () => {
     expect(settingsDiff(MINE, MINE)).toEqual([]);
     expect(settingsDiff(MINE, { ...MINE, sub_tiles: 'all', overrides_hash: 'abc' })).toEqual(['overrides_hash none here, abc there', 'sub_tiles [[1,1]] here, all there']);
-    // a report without `rotations` or `psf_oversampling` predates them: 2 rotations, native PSF
+    // a report without `rotations`, `psf_oversampling` or `preset_revision` predates them: 2
+    // rotations, native PSF, revision 1
     const old = JSON.parse(report([{ seed: 4, m: 0, c: 0 }]));
     delete old.inputs.rotations;
     delete old.inputs.psf_oversampling;
+    expect(old.inputs.preset_revision).toBeUndefined();
+    expect(() => parseIncludedReport(JSON.stringify(old), 'old.json', { ...MINE, preset_revision: 2 })).toThrow(/preset_revision 2 here, 1 there/);
     const got = parseIncludedReport(JSON.stringify(old), 'old.json', MINE);
     expect(got.seeds).toEqual([4]);
     expect(got.fits.every((f) => f.rotations === 2)).toBe(true);
