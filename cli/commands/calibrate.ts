@@ -44,7 +44,7 @@ import {
   checkShearAmplitude, checkRotations, DEFAULT_ROTATIONS, type Member, type Rotations,
 } from '../../engine/calibrate/design.ts';
 import { deriveConfig, parseYamlMapping, PRIORS_CHOICES, type PriorsChoice } from '../../engine/calibrate/config.ts';
-import { mapShearFits, mapShearFromMetadata, shearBlindTally, summarize, type CalibrationFit, type CalibrationSummary, type FitStatus, type Estimate } from '../../engine/calibrate/stats.ts';
+import { mapShearFits, mapShearFromMetadata, oversizeTally, shearBlindTally, summarize, type CalibrationFit, type CalibrationSummary, type FitStatus, type Estimate } from '../../engine/calibrate/stats.ts';
 import { calibrationFits } from '../../engine/calibrate/table.ts';
 import { calibrationPng } from '../../engine/calibrate/plot.ts';
 import { checkDisjointSeeds, parseIncludedReport, reportInputs, type IncludedReport } from '../../engine/calibrate/include.ts';
@@ -485,10 +485,10 @@ const command: Command = {
     };
 
     // ---- collecting one fit from disk ----
-    const productState = async (s: Sim, row: number, col: number): Promise<{ complete: boolean; stale: boolean; hash?: string; why?: string; warnings?: string[]; estimator?: string; mapG?: [number, number]; nShearBlind?: number }> => {
+    const productState = async (s: Sim, row: number, col: number): Promise<{ complete: boolean; stale: boolean; hash?: string; why?: string; warnings?: string[]; estimator?: string; mapG?: [number, number]; nShearBlind?: number; nOversize?: number }> => {
       const st = await subtileOutputsComplete(s.outputDir, tileId, row, col);
       if (!st.complete) return { complete: false, stale: false };
-      type Meta = FittedWith & { inputs?: { config_hash?: string; fit_settings_hash?: unknown }; shear?: { estimator?: unknown }; unmodelled?: { shear_blind?: unknown }; warnings?: unknown };
+      type Meta = FittedWith & { inputs?: { config_hash?: string; fit_settings_hash?: unknown }; shear?: { estimator?: unknown }; unmodelled?: { shear_blind?: unknown }; oversize_stamps?: unknown; warnings?: unknown };
       let meta: Meta | null = null;
       try {
         meta = parseYaml(await readFile(join(s.outputDir, subtileOutputNames(tileId, row, col).metadata), 'utf8')) as Meta;
@@ -505,7 +505,8 @@ const command: Command = {
       const est = typeof meta?.shear?.estimator === 'string' ? meta.shear.estimator : method === 'map' ? 'map' : 'posterior_mean';
       const mapG = mapShearFromMetadata(meta);
       const blind = meta?.unmodelled?.shear_blind;
-      return { complete: true, stale: why !== null, hash: have, ...(why ? { why } : {}), warnings, estimator: est, ...(mapG ? { mapG } : {}), nShearBlind: Array.isArray(blind) ? blind.length : 0 };
+      const oversize = meta?.oversize_stamps;
+      return { complete: true, stale: why !== null, hash: have, ...(why ? { why } : {}), warnings, estimator: est, ...(mapG ? { mapG } : {}), nShearBlind: Array.isArray(blind) ? blind.length : 0, ...(Array.isArray(oversize) ? { nOversize: oversize.length } : {}) };
     };
 
     const listings = new Map<string, PreparedSubtile[] | null>();
@@ -792,7 +793,7 @@ const command: Command = {
         if (row_.nSources > 0 && st.estimator) estimators.set(st.estimator, (estimators.get(st.estimator) ?? 0) + 1);
         // the MAP's shear of this fit: G1/G2 read back when the estimator was the MAP (FITS float32, as the shear product)
         const mapG = st.mapG ?? (st.estimator === 'map' ? ([row_.g1, row_.g2] as [number, number]) : undefined);
-        Object.assign(vals, mapG ? { mapG } : {}, { nShearBlind: st.nShearBlind ?? 0 });
+        Object.assign(vals, mapG ? { mapG } : {}, { nShearBlind: st.nShearBlind ?? 0 }, st.nOversize !== undefined ? { nOversize: st.nOversize } : {});
         if (row_.nSources === 0) push('empty', { ...vals, reason: 'no core source in Stage 2' });
         else if (!Number.isFinite(row_.g1) || !Number.isFinite(row_.g2)) push('nan', { ...vals, reason: 'NaN shear' });
         else if (!Number.isFinite(row_.g1Err) || !Number.isFinite(row_.g2Err)) {
@@ -825,6 +826,7 @@ const command: Command = {
     const mapFits = estimators.has('laplace_marginal') || estimators.has('posterior_mean') ? mapShearFits(fits) : null;
     const mapSummary = mapFits ? summarize(mapFits, { g, bootstrap, bootstrapSeed }) : null;
     const blindTally = shearBlindTally(fits);
+    const oversize = oversizeTally(fits);
 
     // ---- outputs ----
     const effectivePriors = priorsNow();
@@ -863,11 +865,12 @@ const command: Command = {
         problems: summary.problems, no_errors: summary.noErrors, warnings: problems, shear_estimators: Object.fromEntries(estimators),
         map_of_same_fits: mapSummary ? { estimates: mapSummary.estimates, estimates_weighted: mapSummary.estimatesWeighted, pulls: mapSummary.pulls, per_seed: mapSummary.perSeed } : null,
         shear_blind: blindTally,
+        oversize_stamps: oversize,
       },
       fits: fits.map((x) => ({
         seed: x.seed, sim: memberLabel(x), component: x.component, sign: x.sign, rotation: x.rotation, rotation_deg: memberRotationDeg(x), rotated: memberRotated(x), tile_id: x.tileId, row: x.row, col: x.col,
         g_true1: x.gTrue1, g_true2: x.gTrue2, g1: x.g1, g2: x.g2, g1_err: x.g1Err, g2_err: x.g2Err, converged: x.converged, n_sources: x.nSources,
-        status: x.status, ...(x.reason ? { reason: x.reason } : {}), ...(x.mapG ? { map_g1: x.mapG[0], map_g2: x.mapG[1] } : {}), ...(x.nShearBlind !== undefined ? { n_shear_blind: x.nShearBlind } : {}),
+        status: x.status, ...(x.reason ? { reason: x.reason } : {}), ...(x.mapG ? { map_g1: x.mapG[0], map_g2: x.mapG[1] } : {}), ...(x.nShearBlind !== undefined ? { n_shear_blind: x.nShearBlind } : {}), ...(x.nOversize !== undefined ? { n_oversize: x.nOversize } : {}),
       })),
       this_run: { ...snakeCounts(counts), seconds: { ...timing, total_s: (performance.now() - t0) / 1000 } },
       outputs: paths,
@@ -892,7 +895,7 @@ const command: Command = {
         shear_estimators: Object.fromEntries(estimators), n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
         weighted: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: summary.estimatesWeighted[k].mean, err: summary.estimatesWeighted[k].err }])),
         ...(mapSummary ? { map_of_same_fits: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: mapSummary.estimates[k].mean, err: mapSummary.estimates[k].err }])) } : {}),
-        shear_blind: blindTally, pull_mean: summary.pulls.all.mean, pull_sd: summary.pulls.all.sd, pull_robust_sd: summary.pulls.all.robustSd, n_pulls: summary.pulls.all.n,
+        shear_blind: blindTally, oversize_stamps: oversize, pull_mean: summary.pulls.all.mean, pull_sd: summary.pulls.all.sd, pull_robust_sd: summary.pulls.all.robustSd, n_pulls: summary.pulls.all.n,
         pull_sd_by_realisation: summary.pullsByRealisation.all.sd, pull_sd_by_realisation_err: summary.pullsByRealisation.all.sdErr, n_realisation_pulls: summary.pullsByRealisation.all.n,
         frac_converged: summary.fits.fracConverged, frac_err_finite: summary.fits.fracErrFinite, fits: summary.fits.byStatus,
         this_run: snakeCounts(counts), seconds: Number(secs), out: paths,
@@ -901,6 +904,7 @@ const command: Command = {
     } else {
       console.log(summaryText(summary, head));
       if (mapSummary) console.log(mapLine(mapSummary));
+      if (oversize.sources) console.log(`  WARNING: ${oversize.sources} source(s) in ${oversize.with_oversize} of ${oversize.fits} fits need a stamp larger than the largest tier (at most ${oversize.max_per_fit} in one): their light beyond it is in no model, a bias of m and c (the fits' metadata oversize_stamps)`);
       if (blindTally.sources) console.log(`  shear-blind sources (centre in an unmodelled object's mask; masking.covered_centres): ${blindTally.sources} in ${blindTally.with_shear_blind} of ${blindTally.fits} fits, at most ${blindTally.max_per_fit} in one`);
       if (!reportOnly) console.log(`  this run: ${counts.simulated} simulated (${counts.simsReused} reused), ${counts.prepared} prepared, ${counts.fitted} fitted (${counts.fitsReused} already complete), ${counts.fitsFailed} failed, ${counts.retried} retries — ${secs} s`);
       for (const p of problems) console.log(`  WARNING: ${p}`);

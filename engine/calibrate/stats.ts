@@ -51,13 +51,27 @@ export interface CalibrationFit extends Member {
   mapG?: [number, number];
   /** Sources the fit made shear-blind (metadata `unmodelled.shear_blind`; absent: not recorded). */
   nShearBlind?: number;
+  /** Sources larger than the largest stamp tier (metadata `oversize_stamps`; absent: not recorded). */
+  nOversize?: number;
+}
+
+/** How many ok fits with sources have a count > 0, the sum and the largest (absent counts as 0). */
+function countTally(fits: readonly CalibrationFit[], count: (f: CalibrationFit) => number | undefined): { fits: number; with: number; sources: number; max_per_fit: number } {
+  const ok = fits.filter((f) => f.status === 'ok' && f.nSources > 0);
+  const n = ok.map((f) => count(f) ?? 0);
+  return { fits: ok.length, with: n.filter((v) => v > 0).length, sources: n.reduce((a, b) => a + b, 0), max_per_fit: n.reduce((a, b) => Math.max(a, b), 0) };
 }
 
 /** How many fits had shear-blind sources, and how many such sources in all (ok fits with sources). */
 export function shearBlindTally(fits: readonly CalibrationFit[]): { fits: number; with_shear_blind: number; sources: number; max_per_fit: number } {
-  const ok = fits.filter((f) => f.status === 'ok' && f.nSources > 0);
-  const n = ok.map((f) => f.nShearBlind ?? 0);
-  return { fits: ok.length, with_shear_blind: n.filter((v) => v > 0).length, sources: n.reduce((a, b) => a + b, 0), max_per_fit: n.reduce((a, b) => Math.max(a, b), 0) };
+  const t = countTally(fits, (f) => f.nShearBlind);
+  return { fits: t.fits, with_shear_blind: t.with, sources: t.sources, max_per_fit: t.max_per_fit };
+}
+
+/** How many fits rendered sources in stamps smaller than their size needs (their light beyond not modelled). */
+export function oversizeTally(fits: readonly CalibrationFit[]): { fits: number; with_oversize: number; sources: number; max_per_fit: number } {
+  const t = countTally(fits, (f) => f.nOversize);
+  return { fits: t.fits, with_oversize: t.with, sources: t.sources, max_per_fit: t.max_per_fit };
 }
 
 /**

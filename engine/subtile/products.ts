@@ -219,6 +219,8 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
         }
       : {}),
     n_quadrants: r.nQuadrants,
+    // sources larger than the largest stamp tier (also in `warnings`); read by shine calibrate
+    ...(r.oversizeStamps ? { oversize_stamps: r.oversizeStamps.map((o) => ({ object_id: o.objectId, need_px: o.needPixels, stamp_px: o.stampSize })) } : {}),
     warnings: r.warnings,
     products: names,
   };

@@ -137,6 +137,11 @@ export interface SubtileResult extends FitOutcome {
   images: QuadrantImages[];
   timings: Record<string, number>;
   warnings: string[];
+  /**
+   * Sources rendered in the largest tier although their catalog size needs more (their light
+   * beyond the stamp is not modelled; ExposureSet `oversize`): OBJECT_ID and the side they need.
+   */
+  oversizeStamps?: Array<{ objectId: string; needPixels: number; stampSize: number }>;
   /** VI / NUTS: posterior draws of (g1, g2) and sampler diagnostics. */
   samples?: ShearSamples;
   posterior?: PosteriorDiagnostics;

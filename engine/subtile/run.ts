@@ -344,6 +344,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       images,
       timings,
       warnings,
+      oversizeStamps: built.oversize.map((o) => ({ objectId: nameOf(o.id), needPixels: o.needPixels, stampSize: o.stampSize })),
       ...(post ? { samples: post.samples, posterior: post.diagnostics } : {}),
       ...(post && map ? { mapEstimate: { g1: map.params.g1, g2: map.params.g2, g1Err: lap?.g1Err ?? NaN, g2Err: lap?.g2Err ?? NaN } } : {}),
       quadrantChi2: chi2,

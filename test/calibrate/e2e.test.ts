@@ -183,6 +183,13 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
       }
     expect(j.results.shear_blind).toMatchObject({ fits: 16, sources: blindSum, with_shear_blind: blindFits });
     expect(line1.shear_blind).toEqual(j.results.shear_blind);
+    // minitile revision 2 keeps every galaxy inside its 64-px stamp: each fit's metadata lists none
+    expect(j.results.oversize_stamps).toEqual({ fits: 16, with_oversize: 0, sources: 0, max_per_fit: 0 });
+    for (const m of MEMBERS)
+      for (const [r, c] of SUBTILES) {
+        const meta = parseYaml(readFileSync(join(out, 'sims', 'seed_1', memberLabel(m), 'results', `metadata_${TILE}_${r}_${c}.yaml`), 'utf8')) as { oversize_stamps?: unknown[] };
+        expect(meta.oversize_stamps).toEqual([]);
+      }
 
     // the estimator itself (noise-free, shape noise cancelled): the default priors must not
     // shrink the shear — SHINE's N(0, 0.05) shear prior gives m ≈ −0.5 on these 1–2-source

@@ -15,7 +15,7 @@ import {
   checkRotations, formatSeeds, type Member, type Rotations,
 } from '../../engine/calibrate/design.ts';
 import {
-  summarize, mapShearFits, mapShearFromMetadata, shearBlindTally, setEstimate, bootstrapClusterMeans, robustSd, sd, mean, pullStats, type CalibrationFit, type FitStatus,
+  summarize, mapShearFits, mapShearFromMetadata, oversizeTally, shearBlindTally, setEstimate, bootstrapClusterMeans, robustSd, sd, mean, pullStats, type CalibrationFit, type FitStatus,
 } from '../../engine/calibrate/stats.ts';
 import { deriveConfig, deepMerge, SHINE_PRIORS } from '../../engine/calibrate/config.ts';
 import { calibrationFits, FITS_EXTNAME, SUMMARY_EXTNAME } from '../../engine/calibrate/table.ts';
@@ -569,6 +569,18 @@ describe('shearBlindTally', () => {
     ];
     expect(shearBlindTally(fits)).toEqual({ fits: 4, with_shear_blind: 2, sources: 4, max_per_fit: 3 });
     expect(shearBlindTally([])).toEqual({ fits: 0, with_shear_blind: 0, sources: 0, max_per_fit: 0 });
+  });
+
+  it('oversizeTally counts the sources beyond the largest stamp tier the same way', () => {
+    const base = { component: 1 as const, sign: 1 as const, rotation: 0, rotations: 2 as const, seed: 1, tileId: 1, row: 0, col: 0, gTrue1: 0.02, gTrue2: 0, g1: 0.02, g2: 0, g1Err: 0.01, g2Err: 0.01, converged: true, nSources: 3 };
+    const fits: CalibrationFit[] = [
+      { ...base, status: 'ok', nOversize: 2 },
+      { ...base, status: 'ok' },
+      { ...base, status: 'ok', nOversize: 1, nShearBlind: 4 },
+      { ...base, status: 'nan', nOversize: 7 },
+    ];
+    expect(oversizeTally(fits)).toEqual({ fits: 3, with_oversize: 2, sources: 3, max_per_fit: 2 });
+    expect(shearBlindTally(fits)).toEqual({ fits: 3, with_shear_blind: 1, sources: 4, max_per_fit: 4 });
   });
 });
 
