@@ -34,9 +34,12 @@ function canonicalJson(v: unknown): string {
  * software did before the setting existed: left out of the hash at that value, so that adding a
  * setting does not make every earlier product stale. Any other value is hashed.
  */
-const NEUTRAL_ADDITIONS: ReadonlyArray<{ section: 'masking'; key: string; value: unknown }> = [
+const NEUTRAL_ADDITIONS: ReadonlyArray<{ section: 'masking' | 'inference.map'; key: string; value: unknown }> = [
   // 2026-12-07: stars as point sources (masking.point_like: model); 'mask' is the earlier behaviour
   { section: 'masking', key: 'point_like', value: 'mask' },
+  // 2026-12-07: the box shear prior's precision in the Laplace errors; false is the earlier
+  // behaviour (the default, true, is not: products made before it are stale)
+  { section: 'inference.map', key: 'laplace_box_prior', value: false },
 ];
 
 function withoutNeutral(section: string, o: object): Record<string, unknown> {
@@ -52,7 +55,7 @@ export function fitSettings(cfg: ShineConfig, method: FitMethod = cfg.inference.
     data,
     sources: cfg.sources,
     gal: cfg.gal,
-    inference: { ...cfg.inference, method },
+    inference: { ...cfg.inference, map: withoutNeutral('inference.map', cfg.inference.map), method },
     stamps: cfg.stamps,
     background: cfg.background,
     masking: withoutNeutral('masking', cfg.masking),

@@ -274,6 +274,12 @@ export const MapSchema = z.strictObject({
   shear_estimator: z.enum(['map', 'laplace_marginal']).default('laplace_marginal'),
   /** laplace_marginal's central-difference shear step; default (absent): each component's Laplace error σ_g, clamped to [0.002, 0.05]. */
   laplace_marginal_delta: positive().optional(),
+  /**
+   * A uniform shear prior enters the Laplace shear precision as 12/(high − low)², its variance's
+   * inverse (engine/infer/laplace.ts `boxShearPrior`): the errors of a sub-tile the data barely
+   * constrain are the prior box's width instead of missing. `false`: the bare Laplace precision.
+   */
+  laplace_box_prior: z.boolean().default(true),
 });
 
 export const ViSchema = z.strictObject({

@@ -71,6 +71,16 @@ export interface LaplaceOptions {
    * the shear (laplace-marginal.ts) needs at its shifted points. Default false.
    */
   sourceBlocksOnly?: boolean;
+  /**
+   * A uniform shear prior U(low, high) enters H_gg as its moment-matched precision
+   * 12/(high − low)² (the inverse of its variance) instead of its zero curvature. Default false
+   * (the Laplace approximation of the posterior as it is). Why: on a sub-tile whose shear the
+   * data barely constrain (one or two galaxies) the marginal precision is a difference of terms
+   * 10³–10⁴ times larger and can come out ≤ 0; the posterior is then the box itself, whose width
+   * this term supplies, and the errors exist (docs/inference.md "Shear errors on a sub-tile the
+   * data barely constrain"). Where the data constrain the shear σ̂ falls by a fraction ≈ 6σ̂²/w².
+   */
+  boxShearPrior?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -434,6 +444,12 @@ export async function sparseHessian(engine: LaplaceEngine, posterior: Posterior,
   const theta = space.pack(at);
   const lp = space.logPrior(theta);
   gFree.forEach((a, ai) => (gg[ai * ng + ai] -= lp.hessDiag[space.gIndex[a]]));
+  if (o.boxShearPrior) {
+    gFree.forEach((a, ai) => {
+      const p = space.priors[a === 0 ? 'g1' : 'g2'];
+      if (p.type === 'uniform') gg[ai * ng + ai] += 12 / (p.high - p.low) ** 2;
+    });
+  }
   const cross = new Map(lp.hessPairs.map(([i, j, v]) => [`${i},${j}`, v]));
   for (let s = 0; s < n; s++) {
     const b = blocks[s][blockIndex(s, s)];

@@ -86,7 +86,7 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
   if (map && (posteriorMethod || mapCfg.laplace)) {
     const laplaceAndPolish = async (m: MapResult): Promise<{ m: MapResult; lap: LaplaceResult; polish: NewtonPolish | null }> => {
       progress('laplace', 0, 1);
-      const l = await laplaceShear(engine, m.posterior, m.params, { batch: o.laplaceBatch ?? 1, onProgress: (d, n) => progress('laplace', d, n, { note: 'evaluations' }) });
+      const l = await laplaceShear(engine, m.posterior, m.params, { batch: o.laplaceBatch ?? 1, boxShearPrior: mapCfg.laplace_box_prior, onProgress: (d, n) => progress('laplace', d, n, { note: 'evaluations' }) });
       let pol: NewtonPolish | null = null;
       if (mapCfg.newton_polish && l.newtonStep) {
         pol = await newtonPolish(engine, m.posterior, m.params, l);
@@ -125,7 +125,7 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
       progress('laplace-marginal', 0, 1);
       marginal = await laplaceMarginalShear(engine, map.posterior, map.params, lap, {
         ...(mapCfg.laplace_marginal_delta !== undefined ? { delta: mapCfg.laplace_marginal_delta } : {}),
-        laplace: { batch: o.laplaceBatch ?? 1 },
+        laplace: { batch: o.laplaceBatch ?? 1, boxShearPrior: mapCfg.laplace_box_prior },
         onProgress: (d, n) => progress('laplace-marginal', d, n, { note: 'evaluations' }),
       });
       timings.laplaceMarginalMs = performance.now() - t0;

@@ -27,11 +27,16 @@ describe('fit settings hash', () => {
     // when stamps.fft_factor defaulted to 2. A deliberate change of a default that shapes the fit
     // changes these (and should: earlier products are then stale): the 2026-12-07 default 1.5 did,
     // and with fft_factor 2 written out the earlier hashes come back
-    const FFT2 = 'stamps: {fft_factor: 2}\n';
+    // The same for inference.map.laplace_box_prior (2026-12-07, default true): written out as
+    // false, the earlier hashes come back
+    const FFT2 = 'stamps: {fft_factor: 2}\ninference: {map: {laplace_box_prior: false}}\n';
+    const NOBOX = 'inference: {map: {laplace_box_prior: false}}\n';
     expect(fitSettingsHash(cfg(`${BASE}${FFT2}`))).toBe('575ea3a938cc6d37');
     expect(fitSettingsHash(cfg(`${BASE}${FFT2}`), 'nuts')).toBe('0c666c3e93462035');
-    expect(h0).toBe('3d105020078d39f7');
-    expect(fitSettingsHash(cfg(BASE), 'nuts')).toBe('12c761dec214ece5');
+    expect(fitSettingsHash(cfg(`${BASE}${NOBOX}`))).toBe('3d105020078d39f7');
+    expect(fitSettingsHash(cfg(`${BASE}${NOBOX}`), 'nuts')).toBe('12c761dec214ece5');
+    expect(h0).not.toBe('3d105020078d39f7');
+    expect(fitSettingsHash(cfg(`${BASE}inference: {map: {laplace_box_prior: true}}\n`))).toBe(h0);
     expect(fitSettingsHash(cfg(`${BASE}masking: {point_like: mask}\n`))).toBe(h0);
     expect(fitSettingsHash(cfg(`${BASE}masking: {point_like: model}\n`))).not.toBe(h0);
   });
@@ -40,6 +45,7 @@ describe('fit settings hash', () => {
     const changed = [
       'inference: {map: {shear_estimator: map}}',
       'inference: {map: {laplace: false}}',
+      'inference: {map: {laplace_box_prior: false}}',
       'gal: {profile: {type: spergel, nu: 0.3}}',
       'stamps: {fft_factor: 2}',
       'masking: {footprint_scale: 4}',

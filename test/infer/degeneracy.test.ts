@@ -81,6 +81,38 @@ describe('shear–ellipticity degeneracy', () => {
     expect(a.g1Err).toBeGreaterThan(10 * a.g1ErrConditional);
     eng.destroy();
   });
+  it('boxShearPrior: a uniform shear prior adds its variance\'s inverse 12/w² to the marginal precision; a Gaussian one is unchanged', async () => {
+    const device = await testDevice();
+    const sc = makeTestScene({ seed: 5, nSources: 3, blended: false, quadrants: [{ width: 200, height: 200, rotationDeg: 0, name: 'a' }, { width: 200, height: 200, rotationDeg: 90, name: 'b' }], sourceTiers: [64], tiers: [64], fluxRange: [1500, 3000] });
+    const eng = await ShearEngine.create(device, sc.set);
+    const e = { e1: { type: 'ba14' as const, sigma: 0.3 }, e2: { type: 'ba14' as const, sigma: 0.3 } };
+    // a box of width 0.6: precision 12 / 0.36 = 33.3 per component
+    const box = new Posterior(eng, { g1: { type: 'uniform' as const, low: -0.3, high: 0.3 }, g2: { type: 'uniform' as const, low: -0.3, high: 0.3 }, ...e }, sc.params, {});
+    const bare = await laplaceShear(eng, box, sc.params, {});
+    const boxed = await laplaceShear(eng, box, sc.params, { boxShearPrior: true });
+    expect(bare.ok && boxed.ok).toBe(true);
+    // precision = inverse of the 2×2 covariance, by hand
+    const prec = (c: Float64Array) => {
+      const det = c[0] * c[3] - c[1] * c[2];
+      return [c[3] / det, -c[1] / det, -c[2] / det, c[0] / det];
+    };
+    const pb = prec(bare.covariance);
+    const pp = prec(boxed.covariance);
+    const want = 12 / 0.36;
+    console.log(`box prior: precision ${pb[0].toFixed(3)} → ${pp[0].toFixed(3)} (g1), ${pb[3].toFixed(3)} → ${pp[3].toFixed(3)} (g2); G1_ERR ${bare.g1Err.toExponential(4)} → ${boxed.g1Err.toExponential(4)}`);
+    expect(Math.abs(pp[0] - pb[0] - want)).toBeLessThan(1e-6 * pp[0]);
+    expect(Math.abs(pp[3] - pb[3] - want)).toBeLessThan(1e-6 * pp[3]);
+    expect(Math.abs(pp[1] - pb[1])).toBeLessThan(1e-6 * Math.sqrt(pp[0] * pp[3]));
+    expect(boxed.g1Err).toBeLessThan(bare.g1Err);
+    // no direction wider than the box's own standard deviation, 0.6/√12
+    expect(boxed.g1Err).toBeLessThan(0.6 / Math.sqrt(12));
+    // a Gaussian shear prior's curvature is in H_gg already: the option changes nothing
+    const gauss = new Posterior(eng, { g1: { type: 'normal' as const, mean: 0, sigma: 0.05 }, g2: { type: 'normal' as const, mean: 0, sigma: 0.05 }, ...e }, sc.params, {});
+    const g0 = await laplaceShear(eng, gauss, sc.params, {});
+    const g1 = await laplaceShear(eng, gauss, sc.params, { boxShearPrior: true });
+    expect(Array.from(g1.covariance)).toEqual(Array.from(g0.covariance));
+    eng.destroy();
+  });
   it('shear-blind sources: the derived shear rows (no degeneracy term for them) match the finite-difference rows', async () => {
     const device = await testDevice();
     const sc = makeTestScene({ seed: 11, nSources: 4, blended: true, quadrants: [{ width: 160, height: 160, rotationDeg: 30, name: 'a' }, { width: 160, height: 160, rotationDeg: 100, name: 'b' }], sourceTiers: [64], tiers: [64] });
