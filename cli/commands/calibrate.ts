@@ -179,7 +179,7 @@ async function recordFromReport(file: string): Promise<RunRecord> {
   const r = reportInputs(text, file);
   const s = r.settings;
   return {
-    format: RUN_FORMAT, version: 1, preset: s.preset as PresetName, g: s.g, rotations: s.rotations, method: s.method as RunRecord['method'], priors: s.priors as PriorsChoice,
+    format: RUN_FORMAT, version: 1, preset: s.preset as PresetName, preset_revision: s.preset_revision, g: s.g, rotations: s.rotations, method: s.method as RunRecord['method'], priors: s.priors as PriorsChoice,
     noise: s.noise, psf_oversampling: s.psf_oversampling, position_angle: s.position_angle, sim_spergel_nu: s.sim_spergel_nu, sim_profile: s.sim_profile,
     overrides: r.overrides, seeds: [], sub_tiles: s.sub_tiles, bootstrap: r.bootstrap?.replicates ?? 2000, bootstrap_seed: r.bootstrap?.seed ?? 1,
   };

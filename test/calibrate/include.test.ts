@@ -133,6 +133,24 @@ describe('shine calibrate --include', () => {
     expect(j.results.fits.byStatus).toEqual({ ...own.results.fits.byStatus, missing: 8 });
   });
 
+  it('the minitile revision-2 report kept in docs/results, alone in a new folder: its own m, weighted m, pulls, and revision', async () => {
+    const file = join(REPO, 'docs', 'results', 'minitile-r2-noisy-seeds1-4.json');
+    const own = JSON.parse(readFileSync(file, 'utf8'));
+    expect(own.inputs.preset_revision).toBe(2);
+    const dir = join(mkdtempSync(join(tmpdir(), 'shine-cal-inc-')), 'new');
+    const r = await runCli(calibrate, ['--report-only', '--out', dir, '--include', file, '--json'], {});
+    expect(r.code, r.out).toBe(0);
+    const j = JSON.parse(readFileSync(join(dir, 'calibration.json'), 'utf8'));
+    expect(j.inputs.preset_revision).toBe(2);
+    for (const q of ['m1', 'm2', 'c1', 'c2']) {
+      expect(j.results.estimates[q].mean, q).toBeCloseTo(own.results.estimates[q].mean, 12);
+      expect(j.results.estimates_weighted[q].mean, q).toBeCloseTo(own.results.estimates_weighted[q].mean, 12);
+    }
+    expect(j.results.pulls_by_realisation.all.sd).toBeCloseTo(own.results.pulls_by_realisation.all.sd, 12);
+    expect(j.results.oversize_stamps).toEqual(own.results.oversize_stamps);
+    expect(j.results.fits.fracErrFinite).toBe(1);
+  });
+
   it('--report-only --include into a new folder: a report of the included fits alone, the first one’s settings', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shine-cal-inc-'));
     const a = join(dir, 'a.json');
