@@ -28,7 +28,7 @@ import { simProfileFromFlags } from '../../engine/sim/galaxy-profile.ts';
 import { profileLabel } from '../../engine/model/profile.ts';
 import { PRESETS, presetRevision, type PresetName } from '../../engine/sim/presets.ts';
 import { parseConfig } from '../../engine/config/parse.ts';
-import { fitMismatch, type FittedWith } from '../../engine/config/fit-settings.ts';
+import { fitMismatch, fitSettingsHash, type FittedWith } from '../../engine/config/fit-settings.ts';
 import type { ShineConfig } from '../../engine/config/schema.ts';
 import { openFits, writeFileAtomic } from '../../platform/node/files.ts';
 import { subtileOutputsComplete } from '../../platform/node/outputs.ts';
@@ -820,6 +820,16 @@ const command: Command = {
         problems.push(`${r.file} (seeds ${formatSeeds(r.seeds)}) was fitted with derived configuration ${r.configHash}, ${refWhat} with ${refHash} (a default or an override differs: compare their config.text)`);
       }
     }
+    // the same text can mean another fit when this software's defaults changed (fit settings hash,
+    // engine/config/fit-settings.ts): this folder's fits are all of the current one (others are stale)
+    const firstCfg = derivedCfg.values().next().value as ShineConfig | undefined;
+    const fitHash = firstCfg ? fitSettingsHash(firstCfg, method) : (included[0]?.fitSettingsHash ?? null);
+    const fitWhat = firstCfg ? 'this folder' : included[0]?.file;
+    for (const r of included) {
+      if (fitHash !== null && r.fitSettingsHash !== null && r.fitSettingsHash !== fitHash) {
+        problems.push(`${r.file} (seeds ${formatSeeds(r.seeds)}) was fitted with fit settings ${r.fitSettingsHash}, ${fitWhat} with ${fitHash} (the same configuration text resolved with other software defaults: docs/run.md "What resume reuses")`);
+      }
+    }
 
     const summary = summarize(fits, { g, bootstrap, bootstrapSeed });
     // the MAP's shear of the same fits, when G1/G2 are the Laplace marginal's or a posterior mean (docs/calibrate.md)
@@ -848,7 +858,7 @@ const command: Command = {
         included: included.map((r) => ({ file: r.file, seeds: r.seeds, fits: r.fits.length, config_hash: r.configHash, created: r.created, software_version: r.softwareVersion })),
       },
       config: {
-        hash: configHash, text: configText, file_name: DERIVED_CONFIG,
+        hash: configHash, fit_settings_hash: fitHash, text: configText, file_name: DERIVED_CONFIG,
         effective_priors: effectivePriors, effective_priors_note: 'resolved from config.text by the software writing this report',
         effective_priors_history: history,
       },

@@ -42,6 +42,8 @@ export interface IncludedReport {
   fits: CalibrationFit[];
   /** The derived configuration's hash (calibration.json `config.hash`). */
   configHash: string | null;
+  /** What that text resolved to with the software's defaults (`config.fit_settings_hash`; null in reports made before it was recorded). */
+  fitSettingsHash: string | null;
   created: string | null;
   softwareVersion: string | null;
   /** Fits per shear estimator (calibration.json `results.shear_estimators`). */
@@ -173,6 +175,7 @@ export function parseIncludedReport(text: string, file: string, mine: PooledSett
     seeds: [...new Set(fits.map((f) => f.seed))].sort((a, b) => a - b),
     fits,
     configHash: typeof config.hash === 'string' ? config.hash : null,
+    fitSettingsHash: typeof config.fit_settings_hash === 'string' ? config.fit_settings_hash : null,
     created: typeof j.created === 'string' ? j.created : null,
     softwareVersion: typeof software.version === 'string' ? software.version : null,
     estimators,

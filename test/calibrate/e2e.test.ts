@@ -185,6 +185,10 @@ describe('shine calibrate end to end (minitile, noise-free, 1 seed, 2 sub-tiles)
     expect(line1.shear_blind).toEqual(j.results.shear_blind);
     // minitile revision 2 keeps every galaxy inside its 64-px stamp: each fit's metadata lists none
     expect(j.results.oversize_stamps).toEqual({ fits: 16, with_oversize: 0, sources: 0, max_per_fit: 0 });
+    // the report's fit settings hash is the one every fit recorded (Stage 2 writes it)
+    const meta0 = parseYaml(readFileSync(join(out, 'sims', 'seed_1', memberLabel(MEMBERS[0]), 'results', `metadata_${TILE}_${SUBTILES[0][0]}_${SUBTILES[0][1]}.yaml`), 'utf8')) as { inputs: { fit_settings_hash: string } };
+    expect(j.config.fit_settings_hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(j.config.fit_settings_hash).toBe(meta0.inputs.fit_settings_hash);
     for (const m of MEMBERS)
       for (const [r, c] of SUBTILES) {
         const meta = parseYaml(readFileSync(join(out, 'sims', 'seed_1', memberLabel(m), 'results', `metadata_${TILE}_${r}_${c}.yaml`), 'utf8')) as { oversize_stamps?: unknown[] };

@@ -174,6 +174,27 @@ describe('shine calibrate --include', () => {
     expect(j.results.warnings.join('\n')).toMatch(/b\.json \(seeds 2\) was fitted with derived configuration fedcba9876543210, .*a\.json with 0123456789abcdef/);
     expect(r.out).toMatch(/WARNING: .*b\.json \(seeds 2\)/);
     expect(existsSync(join(out, 'calibrate_run.json'))).toBe(false);
+    // the same text resolved with other software defaults (fit settings hash): pooled with a warning;
+    // a report that does not record it (made before) is not compared
+    const c = join(dir, 'c.json');
+    const d = join(dir, 'd.json');
+    const e = join(dir, 'e.json');
+    const withFit = (seed: number, h?: string) => {
+      const x = JSON.parse(report([{ seed, m: 0, c: 0 }]));
+      if (h) x.config.fit_settings_hash = h;
+      return JSON.stringify(x);
+    };
+    writeFileSync(c, withFit(4, '1111222233334444'));
+    writeFileSync(d, withFit(5, '5555666677778888'));
+    writeFileSync(e, withFit(6));
+    const out2 = join(dir, 'pooled2');
+    r = await runCli(calibrate, ['--report-only', '--out', out2, '--include', `${c},${d},${e}`], {});
+    expect(r.code, r.out).toBe(0);
+    const j2 = JSON.parse(readFileSync(join(out2, 'calibration.json'), 'utf8'));
+    expect(j2.config.fit_settings_hash).toBe('1111222233334444');
+    const w = j2.results.warnings.join('\n');
+    expect(w).toMatch(/d\.json \(seeds 5\) was fitted with fit settings 5555666677778888, .*c\.json with 1111222233334444/);
+    expect(w).not.toMatch(/e\.json \(seeds 6\) was fitted with fit settings/);
   });
 
   it('the pure parts: settings compared key by key, old reports read with their defaults', () => {
