@@ -128,7 +128,7 @@ function jacobianScale(j: readonly number[]): number {
 
 /**
  * The warning for `oversize` sources, each named (`name`: e.g. its OBJECT_ID): a truncated bright
- * galaxy's light lands in its neighbours' models (docs/forward-model.md "Stamps"); null when none.
+ * galaxy's light lands in its neighbours' models (docs/config.md `stamps.tiers`, docs/outputs.md `oversize_stamps`); null when none.
  */
 export function oversizeWarning(oversize: BuiltExposureSet['oversize'], tiers: readonly number[], name: (id: number) => string): string | null {
   if (!oversize.length) return null;
