@@ -13,6 +13,8 @@
 #      --quick instead: shine bench --stages with one MAP iteration and no Laplace (load, build,
 #      compile, one gradient, peak RSS) — minutes instead of hours on a CPU adapter.
 #   --check: exit 1 unless ĝ is within 3σ̂ of the truth (step 4 only).
+#   --shear-estimator map: report the MAP's shear with its Laplace errors, without the Laplace-marginal
+#      step (inference.map.shear_estimator; the step costs ~4× the errors' evaluations).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=/tmp/shine-scale
@@ -22,6 +24,7 @@ SHEAR=0.02,-0.01
 QUICK=0
 CHECK=()
 MAXIT=()
+ESTIMATOR=
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) DIR=$2; shift 2 ;;
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1; shift ;;
     --check) CHECK=(--check); shift ;;
     --max-iterations) MAXIT=(--max-iterations "$2"); shift 2 ;;
+    --shear-estimator) ESTIMATOR=$2; shift 2 ;;
     *) echo "scale-run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -71,15 +75,16 @@ fi
 
 OUT="$DIR/out"
 echo "[$(stamp)] subtile ($ROW, $COL): MAP + Laplace → $OUT"
-if [ ${#MAXIT[@]} -gt 0 ]; then
-  # a shorter fit: a copy of the configuration with inference.map.max_iterations changed
+if [ ${#MAXIT[@]} -gt 0 ] || [ -n "$ESTIMATOR" ]; then
+  # a changed fit: a copy of the configuration with inference.map.max_iterations / shear_estimator set
   # (next to the original: its relative paths stay valid; inference.methods.map is the alias of inference.map)
   CFG2="$SIM/config-scale.yaml"
-  npx --no-install tsx -e "
+  MAXIT_N=${MAXIT[1]:-} ESTIMATOR=$ESTIMATOR npx --no-install tsx -e "
     const fs = require('node:fs'); const Y = require('yaml');
     const d = Y.parseDocument(fs.readFileSync('$CFG', 'utf8'));
     const at = d.hasIn(['inference', 'methods', 'map']) ? ['inference', 'methods', 'map'] : ['inference', 'map'];
-    d.setIn([...at, 'max_iterations'], Number('${MAXIT[1]}'));
+    if (process.env.MAXIT_N) d.setIn([...at, 'max_iterations'], Number(process.env.MAXIT_N));
+    if (process.env.ESTIMATOR) d.setIn([...at, 'shear_estimator'], process.env.ESTIMATOR);
     fs.writeFileSync('$CFG2', String(d));"
   CFG=$CFG2
 fi
