@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   status: () => import('./commands/status.ts'),
   retry: () => import('./commands/retry.ts'),
   calibrate: () => import('./commands/calibrate.ts'),
+  'calibrate-compare': () => import('./commands/calibrate-compare.ts'),
   plan: () => import('./commands/plan.ts'),
 };
 

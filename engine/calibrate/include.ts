@@ -147,11 +147,13 @@ export function reportInputs(text: string, file: string): { settings: PooledSett
   };
 }
 
-/**
- * Parses another folder's calibration.json (`text`, read from `file`) for pooling into a report
- * made with `mine`; throws a ShineError naming the file and what differs.
- */
-export function parseIncludedReport(text: string, file: string, mine: PooledSettings): IncludedReport {
+/** A calibration.json read: its settings and fits (what pooling and comparing both need). */
+export interface ParsedReport extends IncludedReport {
+  settings: PooledSettings;
+}
+
+/** Parses a calibration.json (`text`, read from `file`); throws a ShineError naming the file. */
+export function parseReport(text: string, file: string): ParsedReport {
   let j: unknown;
   try {
     j = JSON.parse(text);
@@ -161,10 +163,8 @@ export function parseIncludedReport(text: string, file: string, mine: PooledSett
   if (!isObj(j) || j.format !== 'shine-calibration') throw new ShineError(`${file}: not a shine calibrate report (calibration.json, format 'shine-calibration')`);
   if (j.version !== 1) throw new ShineError(`${file}: report version ${JSON.stringify(j.version)}, this software reads version 1`);
   if (!isObj(j.inputs) || !Array.isArray(j.fits)) throw new ShineError(`${file}: no 'inputs' or 'fits' (a shine calibrate report has both)`);
-  const theirs = settingsOf(j.inputs);
-  const diff = settingsDiff(mine, theirs);
-  if (diff.length) throw new ShineError(`${file} is a calibration with other settings (${diff.join('; ')}): reports are pooled only with the same settings`);
-  const fits = j.fits.map((f, i) => fitOf(f, i, theirs.rotations, file));
+  const settings = settingsOf(j.inputs);
+  const fits = j.fits.map((f, i) => fitOf(f, i, settings.rotations, file));
   const config = isObj(j.config) ? j.config : {};
   const software = isObj(j.software) ? j.software : {};
   const results = isObj(j.results) ? j.results : {};
@@ -172,6 +172,7 @@ export function parseIncludedReport(text: string, file: string, mine: PooledSett
   if (isObj(results.shear_estimators)) for (const [k, v] of Object.entries(results.shear_estimators)) if (typeof v === 'number') estimators[k] = v;
   return {
     file,
+    settings,
     seeds: [...new Set(fits.map((f) => f.seed))].sort((a, b) => a - b),
     fits,
     configHash: typeof config.hash === 'string' ? config.hash : null,
@@ -180,6 +181,17 @@ export function parseIncludedReport(text: string, file: string, mine: PooledSett
     softwareVersion: typeof software.version === 'string' ? software.version : null,
     estimators,
   };
+}
+
+/**
+ * Parses another folder's calibration.json (`text`, read from `file`) for pooling into a report
+ * made with `mine`; throws a ShineError naming the file and what differs.
+ */
+export function parseIncludedReport(text: string, file: string, mine: PooledSettings): IncludedReport {
+  const { settings, ...report } = parseReport(text, file);
+  const diff = settingsDiff(mine, settings);
+  if (diff.length) throw new ShineError(`${file} is a calibration with other settings (${diff.join('; ')}): reports are pooled only with the same settings`);
+  return report;
 }
 
 /**

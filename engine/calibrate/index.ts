@@ -9,3 +9,4 @@ export * from './stats.ts';
 export * from './table.ts';
 export * from './plot.ts';
 export * from './include.ts';
+export * from './compare.ts';
