@@ -120,6 +120,7 @@ describe('calibrate-compare: paired differences of two calibrations', () => {
     writeFileSync(join(dir, 'b.json'), report([1, 2, 3], { m: 0.0005, c: 0, err: [0.03, 0.03] }));
     let r = await runCli(compareCommand, [join(dir, 'a.json'), join(dir, 'b.json'), '--out', join(dir, 'cmp.json'), '--bootstrap', '200'], {});
     expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/note: A and B were fitted with the same settings/);
     expect(r.out).toMatch(/paired: 3 set\(s\) complete in both \(seeds 1,2,3\)/);
     expect(r.out).toMatch(/^m1 +[+-]0\.\d{5} ± 0\.\d{5} +[+-]0\.\d{5} ± 0\.\d{5} +-0\.00150 ± 0\.00000/m);
     expect(r.out).toMatch(/g1 1\.5000 \(24\), g2 1\.5000 \(24\); B needs 2\.250× the sets of A/);
