@@ -40,6 +40,9 @@ const NEUTRAL_ADDITIONS: ReadonlyArray<{ section: 'masking' | 'inference.map'; k
   // 2026-12-07: the box shear prior's precision in the Laplace errors; false is the earlier
   // behaviour (the default, true, is not: products made before it are stale)
   { section: 'inference.map', key: 'laplace_box_prior', value: false },
+  // 2026-12-07: the Newton polish as a chord iteration of up to this many steps; 1 is the earlier
+  // one-step rule (the default, 10, is not)
+  { section: 'inference.map', key: 'newton_polish_steps', value: 1 },
 ];
 
 function withoutNeutral(section: string, o: object): Record<string, unknown> {

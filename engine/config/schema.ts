@@ -265,6 +265,13 @@ export const MapSchema = z.strictObject({
    */
   newton_polish: z.boolean().default(true),
   /**
+   * Most Newton steps of the polish (engine/infer/laplace.ts newtonPolish): 1 is the rule before
+   * 2026-12-07 (one step, kept when the next is below a quarter of it); more iterate with the same
+   * Hessian while each step is at most 0.9 of the previous one (a chord iteration), until the next
+   * is below 0.1 % of the smaller shear error.
+   */
+  newton_polish_steps: z.number().int().min(1).max(50).default(10),
+  /**
    * The reported shear: `map`, the MAP's (the profile posterior's mode), or `laplace_marginal`,
    * the mode of the Laplace approximation of the shear's marginal posterior, one Newton step from
    * the MAP (engine/infer/laplace-marginal.ts: removes the profile estimate's O(1/S/N²) bias at

@@ -89,7 +89,7 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
       const l = await laplaceShear(engine, m.posterior, m.params, { batch: o.laplaceBatch ?? 1, boxShearPrior: mapCfg.laplace_box_prior, onProgress: (d, n) => progress('laplace', d, n, { note: 'evaluations' }) });
       let pol: NewtonPolish | null = null;
       if (mapCfg.newton_polish && l.newtonStep) {
-        pol = await newtonPolish(engine, m.posterior, m.params, l);
+        pol = await newtonPolish(engine, m.posterior, m.params, l, { polishSteps: mapCfg.newton_polish_steps });
         log(`map: ${pol.message}`);
         if (pol.applied) m = { ...m, params: pol.params };
       }

@@ -29,8 +29,9 @@ describe('fit settings hash', () => {
     // and with fft_factor 2 written out the earlier hashes come back
     // The same for inference.map.laplace_box_prior (2026-12-07, default true): written out as
     // false, the earlier hashes come back
-    const FFT2 = 'stamps: {fft_factor: 2}\ninference: {map: {laplace_box_prior: false}}\n';
-    const NOBOX = 'inference: {map: {laplace_box_prior: false}}\n';
+    // The same for inference.map.newton_polish_steps (2026-12-07, default 10): written out as 1
+    const FFT2 = 'stamps: {fft_factor: 2}\ninference: {map: {laplace_box_prior: false, newton_polish_steps: 1}}\n';
+    const NOBOX = 'inference: {map: {laplace_box_prior: false, newton_polish_steps: 1}}\n';
     expect(fitSettingsHash(cfg(`${BASE}${FFT2}`))).toBe('575ea3a938cc6d37');
     expect(fitSettingsHash(cfg(`${BASE}${FFT2}`), 'nuts')).toBe('0c666c3e93462035');
     expect(fitSettingsHash(cfg(`${BASE}${NOBOX}`))).toBe('3d105020078d39f7');
@@ -46,6 +47,7 @@ describe('fit settings hash', () => {
       'inference: {map: {shear_estimator: map}}',
       'inference: {map: {laplace: false}}',
       'inference: {map: {laplace_box_prior: false}}',
+      'inference: {map: {newton_polish_steps: 1}}',
       'gal: {profile: {type: spergel, nu: 0.3}}',
       'stamps: {fft_factor: 2}',
       'masking: {footprint_scale: 4}',

@@ -42,6 +42,25 @@ describe('Newton polish of the MAP', () => {
       expect(pol.applied).toBe(true);
       expect(after).toBeLessThan(before / 20);
 
+      // ten times further off: the chord iteration (up to 10 steps with the same Hessian) ends
+      // at least as close as the one-step rule, and within 1 % of the offset
+      const far = cloneParams(mode.params);
+      far.g1 += 2e-2;
+      far.g2 -= 1.5e-2;
+      for (let i = 0; i < far.e1.length; i++) {
+        far.e1[i] -= 4e-2;
+        far.e2[i] += 3e-2;
+      }
+      const lapFar = await laplaceShear(eng, mode.posterior, far);
+      const one = await newtonPolish(eng, mode.posterior, far, lapFar);
+      const chord = await newtonPolish(eng, mode.posterior, far, lapFar, { polishSteps: 10 });
+      const dist = (p: typeof far) => Math.hypot(p.g1 - gStar[0], p.g2 - gStar[1]);
+      console.log(`far: |Δg| ${dist(far).toExponential(2)}; one step ${dist(one.params).toExponential(2)} (${one.message}); chord ${dist(chord.params).toExponential(2)} (${chord.message})`);
+      expect(chord.applied).toBe(true);
+      expect(dist(chord.params)).toBeLessThanOrEqual(dist(one.params) * 1.0001);
+      expect(dist(chord.params)).toBeLessThan(dist(far) / 100);
+      expect(chord.evaluations).toBeGreaterThanOrEqual(2);
+
       // at the mode: nothing left to do
       const lap0 = await laplaceShear(eng, mode.posterior, mode.params);
       const step0 = Math.hypot(...lap0.newtonStepG!);
