@@ -25,14 +25,18 @@ describe('Newton polish of the MAP', () => {
       const mode = await runMap(eng, sc.set, priors, init, { catalog, lbfgs: { maxIterations: 2000, gtol: 1e-6 } });
       const gStar = [mode.params.g1, mode.params.g2];
 
-      // displaced point: Δg = (+2e-3, −1.5e-3), each distortion moved by ≈ −2Δg
-      const off = cloneParams(mode.params);
-      off.g1 += 2e-3;
-      off.g2 -= 1.5e-3;
-      for (let i = 0; i < off.e1.length; i++) {
-        off.e1[i] -= 4e-3;
-        off.e2[i] += 3e-3;
-      }
+      // a point displaced along the soft direction: Δg = k·(+1, −0.75)·2e-3, each distortion moved by ≈ −2Δg
+      const displaced = (k: number) => {
+        const p = cloneParams(mode.params);
+        p.g1 += 2e-3 * k;
+        p.g2 -= 1.5e-3 * k;
+        for (let i = 0; i < p.e1.length; i++) {
+          p.e1[i] -= 4e-3 * k;
+          p.e2[i] += 3e-3 * k;
+        }
+        return p;
+      };
+      const off = displaced(1);
       const lap = await laplaceShear(eng, mode.posterior, off);
       expect(lap.ok).toBe(true);
       const pol = await newtonPolish(eng, mode.posterior, off, lap);
@@ -44,13 +48,7 @@ describe('Newton polish of the MAP', () => {
 
       // ten times further off: the chord iteration (up to 10 steps with the same Hessian) ends
       // at least as close as the one-step rule, and within 1 % of the offset
-      const far = cloneParams(mode.params);
-      far.g1 += 2e-2;
-      far.g2 -= 1.5e-2;
-      for (let i = 0; i < far.e1.length; i++) {
-        far.e1[i] -= 4e-2;
-        far.e2[i] += 3e-2;
-      }
+      const far = displaced(10);
       const lapFar = await laplaceShear(eng, mode.posterior, far);
       const one = await newtonPolish(eng, mode.posterior, far, lapFar);
       const chord = await newtonPolish(eng, mode.posterior, far, lapFar, { polishSteps: 10 });
