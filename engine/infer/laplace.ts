@@ -992,7 +992,7 @@ export async function newtonPolish(engine: LaplaceEngine, posterior: Posterior, 
     if (maxSteps === 1 || size(next) <= stopBelow || !nextFull.newtonStep) break;
     step = nextFull.newtonStep;
   }
-  if (kept === 0) return { ...none(`${why}; MAP kept`, firstG, lastNext, evaluations) };
+  if (kept === 0) return none(`${why}; MAP kept`, firstG, lastNext, evaluations);
   const tail = why ? ` (then ${why})` : '';
   return {
     params: here,
