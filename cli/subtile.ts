@@ -32,10 +32,16 @@ import { hash64 } from '../engine/util/hash.ts';
 import { fitSettingsHash, type FitMethod } from '../engine/config/fit-settings.ts';
 import { SHINE_VERSION } from '../engine/version.ts';
 import { subtileOutputNames } from '../engine/outputs/names.ts';
+import { readStartValues } from './start-from.ts';
 
 const USAGE = `usage: subtile --tile-id T --sub-tile-row R --sub-tile-col C --config F
                [--method map|vi|nuts] [--manifest M] [--out DIR] [--force] [--quiet] [--json]
                [--adapter X] [--limits adapter|default] [--line-search-log FILE]
+               [--start-from PATH]
+  --start-from PATH       start the fit at an earlier run's values instead of the catalog's: a
+                          folder of products (its params_*.fits tables, this sub-tile's shear_*.fits)
+                          or one PARAMS table; priors unchanged (docs/subtile.md "Starting from an
+                          earlier fit"). Complete outputs in --out are still skipped without --force
   --line-search-log FILE  every MAP line-search trial (step, loss, directional derivative) as
                           JSON lines, to see why a fit stalls (docs/inference.md "When MAP stalls")`;
 
@@ -63,7 +69,7 @@ export const subtileCommand: Command = {
     const flags = parseDeviceFlags(argv);
     const { opts } = parseOptions(
       flags.rest,
-      { 'tile-id': 'integer', 'sub-tile-row': 'integer', 'sub-tile-col': 'integer', config: 'string', method: 'string', manifest: 'string', out: 'string', force: 'boolean', quiet: 'boolean', json: 'boolean', help: 'boolean', 'line-search-log': 'string' },
+      { 'tile-id': 'integer', 'sub-tile-row': 'integer', 'sub-tile-col': 'integer', config: 'string', method: 'string', manifest: 'string', out: 'string', force: 'boolean', quiet: 'boolean', json: 'boolean', help: 'boolean', 'line-search-log': 'string', 'start-from': 'string' },
       USAGE,
     );
     if (opts.help) {
@@ -132,6 +138,10 @@ export const subtileCommand: Command = {
         throw new UserError(`${manifestFile}: is for (${manifest.tile_id}, ${manifest.sub_tile_row}, ${manifest.sub_tile_col}), not (${tileId}, ${row}, ${col})`);
       }
 
+      // a warm start's tables, read (and refused with the file named) before any device is taken
+      const startFrom = opts['start-from'] as string | undefined;
+      const start = startFrom ? await readStartValues(startFrom, { tileId, row, col }) : undefined;
+
       const acquireOpts = { adapter: flags.adapter ?? (cfg.device.adapter === 'auto' ? undefined : cfg.device.adapter), limits: flags.limits, quiet };
       const acq = await acquireDevice(acquireOpts);
       // devices taken after a lost one (the engine rebuilds on them), released with the first
@@ -158,6 +168,7 @@ export const subtileCommand: Command = {
           // the full-size observed / mask images are kept only for the diagnostics PNG (host memory, docs/plan.md)
           images: cfg.distributed.save_diagnostics,
           peakRssBytes,
+          ...(start ? { start } : {}),
           ...(lsOut ? { onLineSearch: (t: LineSearchTrial) => void lsOut.write(`${JSON.stringify(t)}\n`) } : {}),
         });
         if (lsOut) await new Promise<void>((res) => lsOut.end(res));

@@ -290,6 +290,27 @@ export class ParamSpace {
     return th;
   }
 
+  /**
+   * Which values of `p` lie outside the support of their transforms — a start `inverse` would
+   * refuse (a warm start from an earlier fit under other priors: engine/subtile/start.ts): the
+   * sources they belong to, and whether the shear is among them.
+   */
+  outsideSupport(p: SceneParams): { sources: Set<number>; shear: boolean } {
+    const theta = this.pack(p);
+    const out = { sources: new Set<number>(), shear: false };
+    const mark = (i: number) => {
+      const s = this.entries[i].source;
+      if (s < 0) out.shear = true;
+      else out.sources.add(s);
+    };
+    for (const b of this.blocks) {
+      if (b.kind === 'scalar') {
+        if (!scalarInSupport(b.t, theta[b.index])) mark(b.index);
+      } else if (!(Math.hypot(theta[b.i1], theta[b.i2]) < b.radius)) mark(b.i1);
+    }
+    return out;
+  }
+
   /** z(θ); throws a ShineError naming the parameter when θ is outside the support. */
   inverse(theta: ArrayLike<number>): Float64Array {
     const z = new Float64Array(this.dim);

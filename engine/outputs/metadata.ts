@@ -59,6 +59,13 @@ export interface SubtileMetadata {
     converged: boolean;
     /** Stop reason code (e.g. 'gtol', 'ftol', 'stall', 'maxIterations'). */
     reason: string;
+    /**
+     * A warm start (`shine subtile --start-from`, docs/subtile.md): the PARAMS tables and SHEAR
+     * table it read, the sources started from a row (of all modelled), rows unused because the
+     * catalog position moved or a value lies outside this run's priors, where the shear started.
+     * Absent for the catalog start.
+     */
+    start?: { files: string[]; shear_file: string | null; sources: number; of: number; moved: number; outside_support: number; shear: 'table' | 'catalog' };
     message?: string;
     grad_norm?: number;
     /** NUTS: max R-hat; VI: final ELBO loss. */

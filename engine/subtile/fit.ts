@@ -1,7 +1,8 @@
 /**
  * Stage 2's fit of a built scene (docs/inference.md): the MAP from the catalog start, its Laplace
  * errors (and Newton polish), the inferred ellipticity dispersion when asked (EM steps), then VI
- * or NUTS when the method asks for them. Inference sees the posterior density through the engine;
+ * or NUTS when the method asks for them. The fit starts at the catalog values, or at an earlier
+ * fit's (a warm start: start.ts). Inference sees the posterior density through the engine;
  * this module only sequences the steps and says what went wrong in `warnings`.
  */
 import type { ShineConfig } from '../config/index.ts';
@@ -12,12 +13,13 @@ import { newtonPolish, type NewtonPolish } from '../infer/laplace.ts';
 import { laplaceMarginalShear, type LaplaceMarginalShear } from '../infer/laplace-marginal.ts';
 import { sigmaEUpdate } from '../infer/population.ts';
 import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult } from '../infer/index.ts';
-import type { PosteriorPriors } from '../infer/posterior.ts';
+import { ParamSpace, type PosteriorPriors } from '../infer/posterior.ts';
 import type { TraceSink } from '../bench/trace.ts';
 import type { LineSearchTrial } from '../infer/lbfgs.ts';
 import { runPosterior } from './posterior-run.ts';
 import { priorsFromConfig } from './priors.ts';
 import type { SubtileResult } from './result.ts';
+import { applyStart, type StartReport, type StartValues } from './start.ts';
 
 export interface FitContext {
   progress: (stage: string, done: number, total: number, detail?: { loss?: number; gradNorm?: number; note?: string }) => void;
@@ -31,6 +33,8 @@ export interface FitContext {
   onLineSearch?: (t: LineSearchTrial) => void;
   /** Parameter sets per engine call for the finite-difference columns of the Laplace Hessian and of the MAP's preconditioner (LaplaceOptions.batch, MapOptions.batch; default 1). */
   laplaceBatch?: number;
+  /** A warm start (engine/subtile/start.ts): an earlier fit's values, and each source's OBJECT_ID and catalog position. */
+  start?: { values: StartValues; sources: ReadonlyArray<{ objectId: string; ra: number; dec: number }> };
 }
 
 export interface SubtileFit {
@@ -41,6 +45,8 @@ export interface SubtileFit {
   marginal: LaplaceMarginalShear | null;
   population: SubtileResult['population'];
   post: Awaited<ReturnType<typeof runPosterior>> | null;
+  /** What the warm start used, when there was one. */
+  start: StartReport | null;
 }
 
 /** Fits the scene with the method of `cfg.inference.method` (map, vi, nuts). */
@@ -54,6 +60,17 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
   const posteriorMethod = method !== 'map';
   const fromMap = !posteriorMethod || (method === 'vi' ? cfg.inference.vi.init : cfg.inference.nuts.init) === 'map';
   let map: MapResult | null = null;
+  // the start: the catalog's, or an earlier fit's where its values lie inside this run's priors
+  let from = built.init;
+  let start: StartReport | null = null;
+  if (o.start) {
+    const space = new ParamSpace(priors, built.init, catalog, built.set.sources.map((s) => !!s.shearBlind), built.set.sources.map((s) => !!s.pointSource));
+    const a = applyStart(built.init, o.start.sources, o.start.values, (p) => space.outsideSupport(p));
+    ({ params: from, report: start } = a);
+    log(
+      `start: ${start.sources} of ${start.of} sources from ${start.files.length} PARAMS table(s)${start.moved ? `, ${start.moved} moved in the catalog` : ''}${start.outsideSupport ? `, ${start.outsideSupport} outside this run's priors` : ''}; shear from ${start.shear === 'table' ? start.shearFile : 'the catalog start'}`,
+    );
+  }
   const fitMap = async (from: SceneParams, pri: PosteriorPriors): Promise<MapResult> => {
     const t0 = performance.now();
     let iter = 0;
@@ -73,7 +90,7 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
     return m;
   };
   if (fromMap) {
-    map = await fitMap(built.init, priors);
+    map = await fitMap(from, priors);
     if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
   }
 
@@ -152,7 +169,7 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
   let post = null;
   if (posteriorMethod) {
     t = performance.now();
-    post = await runPosterior(engine, cfgM, priors, { params: map ? map.params : built.init, hessian: lap?.hessian ?? null }, { catalog, onProgress: progress });
+    post = await runPosterior(engine, cfgM, priors, { params: map ? map.params : from, hessian: lap?.hessian ?? null }, { catalog, onProgress: progress });
     timings.posteriorMs = performance.now() - t;
     o.trace?.span({ name: method.toUpperCase(), cat: 'fit', startMs: t, durMs: timings.posteriorMs, track: 'cpu', args: { iterations: post.iterations, evaluations: post.evaluations } });
     log(`${method}: ${post.iterations} ${method === 'vi' ? 'steps' : 'iterations per chain'}, ${post.evaluations} evaluations; ${post.reason}`);
@@ -169,5 +186,5 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
   // laplace_marginal (the default) is a step of method map after its Laplace Hessian: with VI or
   // NUTS their posterior mean is reported, with laplace: false the MAP's shear (no
   // shear.laplace_marginal in the metadata then) — neither is a fault worth a warning
-  return { map, lap, polish, marginal, population, post };
+  return { map, lap, polish, marginal, population, post, start };
 }

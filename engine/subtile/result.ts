@@ -12,6 +12,7 @@ import type { FitOutcome, PosteriorDiagnostics } from './posterior-run.ts';
 import type { UnmodelledMaskSummary } from '../exposures/masking.ts';
 import type { QuadrantChi2 } from './quadrant-chi2.ts';
 import type { StagePerformance } from '../bench/probe.ts';
+import type { StartReport } from './start.ts';
 
 export interface QuadrantImages {
   name: string;
@@ -119,6 +120,8 @@ export interface SubtileResult extends FitOutcome {
   laplaceNewtonStepG?: [number, number] | null;
   /** The MAP's step along the exact shear–shape degeneracy (engine/infer/shear-polish.ts), when tried. */
   shearAlongShapes?: { applied: boolean; stepG: [number, number]; gainLogPrior: number; message: string } | null;
+  /** What a warm start used (engine/subtile/start.ts); null or absent for the catalog start. */
+  start?: StartReport | null;
   /** The Newton polish after the Laplace Hessian (inference.map.newton_polish), when tried. */
   newtonPolish?: { applied: boolean; stepG: [number, number]; nextStepG: [number, number] | null; message: string } | null;
   /** What G1/G2 are: the Laplace-marginal mode, the MAP, or the VI / NUTS posterior mean. */

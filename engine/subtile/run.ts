@@ -27,6 +27,7 @@ import type { TraceSink } from '../bench/trace.ts';
 import type { GpuKernelTimer } from '../bench/gpu-timer.ts';
 import { loadExposures, loadSources, pointSourceWarning, sourceNames } from './load.ts';
 import { fitSubtile } from './fit.ts';
+import type { StartValues } from './start.ts';
 import { emptyResult, quadrantImages, type CoreSourceResult, type QuadrantImages, type SubtileResult } from './result.ts';
 
 // the result's types, for callers that import the run
@@ -74,6 +75,11 @@ export interface SubtileRunOptions {
   gpuTimer?: GpuKernelTimer;
   /** Every MAP line-search trial (a stall's diagnosis: docs/inference.md "When MAP stalls"). */
   onLineSearch?: (t: LineSearchTrial) => void;
+  /**
+   * A warm start: an earlier fit's values (engine/subtile/start.ts; the platform layer reads its
+   * PARAMS and SHEAR tables). The fit starts there instead of at the catalog; priors unchanged.
+   */
+  start?: StartValues;
 }
 
 /** Whether a quadrant's kept blocks are the engine layout's active blocks, in the same order. */
@@ -214,7 +220,14 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       return { ...emptyResult(manifest, method, 'every pixel under the modelled sources is masked in every quadrant'), nQuadrants: built.set.quadrants.length, warnings };
     }
     // ---- the fit: MAP, Laplace, σ_e, VI / NUTS (engine/subtile/fit.ts)
-    const { map, lap, polish, marginal, population, post } = await fitSubtile(engine, built, cfgM, { progress, log, warnings, timings, laplaceBatch: opts.planDevice?.software === false ? engine.replicas : 1, ...(opts.trace ? { trace: opts.trace } : {}), ...(opts.onLineSearch ? { onLineSearch: opts.onLineSearch } : {}) });
+    const startFrom = opts.start ? { values: opts.start, sources: built.sources.map((s) => ({ objectId: nameOf(s.id), ra: s.ra, dec: s.dec })) } : undefined;
+    const { map, lap, polish, marginal, population, post, start } = await fitSubtile(engine, built, cfgM, {
+      progress, log, warnings, timings,
+      laplaceBatch: opts.planDevice?.software === false ? engine.replicas : 1,
+      ...(opts.trace ? { trace: opts.trace } : {}),
+      ...(opts.onLineSearch ? { onLineSearch: opts.onLineSearch } : {}),
+      ...(startFrom ? { start: startFrom } : {}),
+    });
     timings.inferenceMs = (timings.mapMs ?? 0) + (timings.posteriorMs ?? 0);
     const fitMs = performance.now() - tFit;
     opts.trace?.span({ name: 'full fit', cat: 'stage', startMs: tFit, durMs: fitMs, track: 'cpu', args: { method } });
@@ -332,6 +345,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
             largest: marginal.largest.map((q) => ({ objectIds: q.sources.map((i) => nameOf(built.sources[i].id)), gradC: q.gradC })),
           }
         : null,
+      start,
       newtonPolish: polish ? { applied: polish.applied, stepG: polish.stepG, nextStepG: polish.nextStepG, message: polish.message } : null,
       population,
       nSourcesCore: coreIdx.length,
