@@ -1,15 +1,17 @@
 /**
  * `--start-from PATH` of `shine subtile` (docs/subtile.md "Starting from an earlier fit"): reads
  * the earlier fit's tables for engine/subtile/start.ts. PATH is a folder of products — every
- * `params_{tile}_{row}_{col}.fits` and assembled `params_{tile}.fits` in it (this sub-tile's
- * first, so its own rows win; its neighbours' tables start the margin sources they own) and this
- * sub-tile's `shear_{tile}_{row}_{col}.fits` — or one PARAMS table, with the shear table beside it
- * when there is one.
+ * `params_{tile}_{row}_{col}.fits` and assembled `params_{tile}.fits` in it, and this sub-tile's
+ * `shear_{tile}_{row}_{col}.fits` — or one params file, with the shear table beside it when there
+ * is one. The first row of a source wins, read in this order: this sub-tile's PARAMS (its core
+ * sources), its MARGIN table (the margin and nuisance sources at their values in the same fit),
+ * then the other files' PARAMS (a neighbour's core: the margin sources an older params file,
+ * without MARGIN, leaves out).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { openFits } from '../platform/node/files.ts';
-import { PARAMS_EXTNAME } from '../engine/outputs/params.ts';
+import { MARGIN_EXTNAME, PARAMS_EXTNAME } from '../engine/outputs/params.ts';
 import { SHEAR_EXTNAME } from '../engine/outputs/shear.ts';
 import { subtileOutputNames } from '../engine/outputs/names.ts';
 import { addParamsTable, emptyStartValues, shearFromTable, type StartValues } from '../engine/subtile/start.ts';
@@ -34,9 +36,25 @@ export async function readStartValues(path: string, id: { tileId: number; row: n
     if (basename(path) === own.shear) throw new UserError(`--start-from ${path}: give the PARAMS table (${own.params}) or the folder of products, not the SHEAR table`);
   }
   const values = emptyStartValues();
-  for (const f of paramsFiles) addParamsTable(values, await (await openFits(f)).readTable(PARAMS_EXTNAME), f);
+  const tables = async (f: string, hdus: string[]) => {
+    const fits = await openFits(f);
+    try {
+      for (const h of hdus) if (h === PARAMS_EXTNAME || fits.hdus.some((x) => x.name.toUpperCase() === h)) addParamsTable(values, await fits.readTable(h), h === PARAMS_EXTNAME ? f : `${f}[${h}]`);
+    } finally {
+      await fits.close();
+    }
+  };
+  // a MARGIN table is this sub-tile's fit (or the one file named): read before the neighbours' PARAMS
+  const ownFirst = !st.isDirectory() || basename(paramsFiles[0]) === own.params;
+  await tables(paramsFiles[0], ownFirst ? [PARAMS_EXTNAME, MARGIN_EXTNAME] : [PARAMS_EXTNAME]);
+  for (const f of paramsFiles.slice(1)) await tables(f, [PARAMS_EXTNAME]);
   if (await stat(shearFile).then((s) => s.isFile(), () => false)) {
-    values.g = shearFromTable(await (await openFits(shearFile)).readTable(SHEAR_EXTNAME), id);
+    const fits = await openFits(shearFile);
+    try {
+      values.g = shearFromTable(await fits.readTable(SHEAR_EXTNAME), id);
+    } finally {
+      await fits.close();
+    }
     values.shearFile = values.g ? shearFile : null;
   }
   return values;

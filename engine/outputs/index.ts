@@ -17,7 +17,7 @@ export {
   type SubtileShear,
   type ShearColumnInfo,
 } from './shear.ts';
-export { paramsTable, checkParamsTable, PARAMS_COLUMNS, PARAMS_EXTNAME, SOURCE_PARAMS, type SourceParam, type SourceParamsColumns, type ParamsColumnInfo } from './params.ts';
+export { paramsTable, checkParamsTable, PARAMS_COLUMNS, PARAMS_EXTNAME, MARGIN_EXTNAME, SOURCE_PARAMS, type SourceParam, type SourceParamsColumns, type ParamsColumnInfo } from './params.ts';
 export {
   metadataYaml,
   parseMetadataYaml,

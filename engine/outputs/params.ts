@@ -4,9 +4,10 @@
  * the catalog starting values. See docs/outputs.md.
  */
 import { ShineError } from '../errors.ts';
-import { writeFits, type ColumnSpec } from '../data/fits/write.ts';
+import { writeFits, type ColumnSpec, type HduSpec } from '../data/fits/write.ts';
 import type { FitsTable } from '../data/fits/table.ts';
 import { checkSubtileId, type SubtileId } from './names.ts';
+import type { CardInput } from '../data/fits/header.ts';
 import { provenanceCards, type Provenance } from './provenance.ts';
 import type { ProfileParamName } from '../scene/types.ts';
 
@@ -104,9 +105,23 @@ function toInt64(v: bigint | number | string, row: number): bigint {
   }
 }
 
-/** FITS bytes of `params_{tile}_{row}_{col}.fits`: empty primary HDU + BINTABLE 'PARAMS'. */
-export function paramsTable(id: SubtileId, src: SourceParamsColumns, prov: Provenance): Uint8Array {
+/**
+ * FITS bytes of `params_{tile}_{row}_{col}.fits`: empty primary HDU + BINTABLE 'PARAMS' (the core
+ * sources) and, when `margin` is given, BINTABLE 'MARGIN' with the same columns: the other sources
+ * the fit modelled (margin sources a neighbouring sub-tile owns, shear-blind nuisance objects), at
+ * their values in this fit — for a warm start of the same scene (docs/subtile.md) and for looking
+ * at; a margin source's values of record are its own sub-tile's PARAMS row.
+ */
+export function paramsTable(id: SubtileId, src: SourceParamsColumns, prov: Provenance, margin?: SourceParamsColumns): Uint8Array {
   checkSubtileId(id.tileId, id.row, id.col);
+  const core = paramsHdu(id, src, PARAMS_EXTNAME, 'core sources (rows)', provenanceCards(prov));
+  return writeFits(margin ? [core, paramsHdu(id, margin, MARGIN_EXTNAME, 'modelled sources not owned (rows)', [])] : [core]);
+}
+
+/** The HDU of the other modelled sources in a params file (paramsTable). */
+export const MARGIN_EXTNAME = 'MARGIN';
+
+function paramsHdu(id: SubtileId, src: SourceParamsColumns, name: string, rowsComment: string, extraCards: CardInput[]): HduSpec {
   const nAll = src.objectId.length;
   const lengths: Array<[string, ArrayLike<unknown> | undefined]> = [
     ['ra', src.ra],
@@ -170,21 +185,19 @@ export function paramsTable(id: SubtileId, src: SourceParamsColumns, prov: Prove
       ];
     }),
   ];
-  return writeFits([
-    {
-      kind: 'bintable',
-      name: PARAMS_EXTNAME,
-      nRows: n,
-      columns,
-      cards: [
-        { key: 'TILEID', value: id.tileId, comment: 'MER tile identifier' },
-        { key: 'SUBROW', value: id.row, comment: 'sub-tile row' },
-        { key: 'SUBCOL', value: id.col, comment: 'sub-tile column' },
-        { key: 'NSOURCE', value: n, comment: 'core sources (rows)' },
-        ...provenanceCards(prov),
-      ],
-    },
-  ]);
+  return {
+    kind: 'bintable',
+    name,
+    nRows: n,
+    columns,
+    cards: [
+      { key: 'TILEID', value: id.tileId, comment: 'MER tile identifier' },
+      { key: 'SUBROW', value: id.row, comment: 'sub-tile row' },
+      { key: 'SUBCOL', value: id.col, comment: 'sub-tile column' },
+      { key: 'NSOURCE', value: n, comment: rowsComment },
+      ...extraCards,
+    ],
+  };
 }
 
 /** Problems with a decoded params table (empty: valid): the columns in order and, when given, the sub-tile. */

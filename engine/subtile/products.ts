@@ -9,12 +9,13 @@ import {
   shearTable,
   subtileOutputNames,
   type Provenance,
+  type SourceParamsColumns,
   type SubtileMetadata,
   type SubtileShear,
 } from '../outputs/index.ts';
 import { diagnosticsTitle } from '../outputs/diagnostics.ts';
 import type { Manifest } from '../tiling/manifest.ts';
-import type { SubtileResult } from './result.ts';
+import type { CoreSourceResult, SubtileResult } from './result.ts';
 import type { StagePerformance } from '../bench/probe.ts';
 
 export interface ProductContext {
@@ -37,6 +38,38 @@ export interface SubtileProductBytes {
   params: Uint8Array;
   diagnostics: Uint8Array;
   metadata: string;
+}
+
+/** The PARAMS columns of core (or margin) source rows. */
+function sourceColumns(c: CoreSourceResult[]): SourceParamsColumns {
+  return {
+    objectId: c.map((s) => s.objectId),
+    ...(c.length && c.every((s) => s.nQuadrants !== undefined) ? { nQuadrants: c.map((s) => s.nQuadrants!) } : {}),
+    ra: c.map((s) => s.ra),
+    dec: c.map((s) => s.dec),
+    flux: c.map((s) => s.flux),
+    hlr: c.map((s) => s.hlr),
+    e1: c.map((s) => s.e1),
+    e2: c.map((s) => s.e2),
+    dx: c.map((s) => s.dx),
+    dy: c.map((s) => s.dy),
+    init: { flux: c.map((s) => s.initFlux), hlr: c.map((s) => s.initHlr) },
+    // the profile's own parameters (free ν, bulge + disk): NU, BULGE_* columns
+    ...(c.length && c[0].profile
+      ? {
+          profile: Object.fromEntries(
+            Object.keys(c[0].profile).map((k) => {
+              const key = k as keyof NonNullable<(typeof c)[0]['profile']>;
+              const col = (f: (v: { value: number; init: number; err?: number }) => number | undefined) => c.map((s) => f(s.profile![key]!) ?? NaN);
+              return [k, { value: col((v) => v.value), init: col((v) => v.init), err: col((v) => v.err) }];
+            }),
+          ),
+        }
+      : {}),
+    ...(c.length && c[0].err
+      ? { errors: { flux: c.map((s) => s.err!.flux), hlr: c.map((s) => s.err!.hlr), e1: c.map((s) => s.err!.e1), e2: c.map((s) => s.err!.e2), dx: c.map((s) => s.err!.dx), dy: c.map((s) => s.err!.dy) } }
+      : {}),
+  };
 }
 
 export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductContext): SubtileProductBytes {
@@ -68,39 +101,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
     nSourcesExtended: r.nSourcesModelled,
     iterations: r.iterations,
   };
-  const c = r.core;
-  const params = paramsTable(
-    id,
-    {
-      objectId: c.map((s) => s.objectId),
-      ...(c.length && c.every((s) => s.nQuadrants !== undefined) ? { nQuadrants: c.map((s) => s.nQuadrants!) } : {}),
-      ra: c.map((s) => s.ra),
-      dec: c.map((s) => s.dec),
-      flux: c.map((s) => s.flux),
-      hlr: c.map((s) => s.hlr),
-      e1: c.map((s) => s.e1),
-      e2: c.map((s) => s.e2),
-      dx: c.map((s) => s.dx),
-      dy: c.map((s) => s.dy),
-      init: { flux: c.map((s) => s.initFlux), hlr: c.map((s) => s.initHlr) },
-      // the profile's own parameters (free ν, bulge + disk): NU, BULGE_* columns
-      ...(c.length && c[0].profile
-        ? {
-            profile: Object.fromEntries(
-              Object.keys(c[0].profile).map((k) => {
-                const key = k as keyof NonNullable<(typeof c)[0]['profile']>;
-                const col = (f: (v: { value: number; init: number; err?: number }) => number | undefined) => c.map((s) => f(s.profile![key]!) ?? NaN);
-                return [k, { value: col((v) => v.value), init: col((v) => v.init), err: col((v) => v.err) }];
-              }),
-            ),
-          }
-        : {}),
-      ...(c.length && c[0].err
-        ? { errors: { flux: c.map((s) => s.err!.flux), hlr: c.map((s) => s.err!.hlr), e1: c.map((s) => s.err!.e1), e2: c.map((s) => s.err!.e2), dx: c.map((s) => s.err!.dx), dy: c.map((s) => s.err!.dy) } }
-        : {}),
-    },
-    prov,
-  );
+  const params = paramsTable(id, sourceColumns(r.core), prov, sourceColumns(r.margin));
   const title = diagnosticsTitle(shear);
   if (r.status === 'empty') title.push(`EMPTY: ${r.emptyReason ?? ''}`);
   const diagnostics = diagnosticsPng({

@@ -136,6 +136,8 @@ export interface SubtileResult extends FitOutcome {
   nQuadrants: number;
   pairs: number;
   core: CoreSourceResult[];
+  /** The other modelled sources (margin sources owned by a neighbouring sub-tile, nuisance objects), as `core`. */
+  margin: CoreSourceResult[];
   quadrants: QuadrantInfo[];
   images: QuadrantImages[];
   timings: Record<string, number>;
@@ -193,6 +195,7 @@ export function emptyResult(m: Manifest, method: SubtileResult['method'], reason
     nQuadrants: m.n_quadrants,
     pairs: 0,
     core: [],
+    margin: [],
     quadrants: [],
     images: [],
     timings: {},

@@ -285,7 +285,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       const q = built.set.quadrants[pr.quadrant];
       if (pr.cx + pr.n > 0 && pr.cx < q.width && pr.cy + pr.n > 0 && pr.cy < q.height) quadrantsOf[pr.source].add(pr.quadrant);
     }
-    const core: CoreSourceResult[] = coreIdx.map((i) => {
+    const sourceRow = (i: number): CoreSourceResult => {
       const s = built.sources[i];
       return {
         objectId: nameOf(s.id),
@@ -310,7 +310,12 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
           ? { profile: Object.fromEntries(profileNames.map((k) => [k, { value: p[k]![i], init: built.init[k]![i], ...(post?.std[k] ? { err: post.std[k]![i] } : {}) }])) }
           : {}),
       };
-    });
+    };
+    const core = coreIdx.map(sourceRow);
+    // the other modelled sources (margin, nuisance): the params file's MARGIN table (warm starts)
+    const isCore = new Uint8Array(built.sources.length);
+    for (const i of coreIdx) isCore[i] = 1;
+    const margin = built.sources.flatMap((_, i) => (isCore[i] ? [] : [sourceRow(i)]));
     return {
       status: 'ok',
       tileId: manifest.tile_id,
@@ -354,6 +359,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       nQuadrants: built.set.quadrants.length,
       pairs: engine.stats.pairs,
       core,
+      margin,
       quadrants: built.quadrants,
       images,
       timings,

@@ -106,15 +106,19 @@ const src = {
 };
 const PARAMS_BYTES = paramsTable({ tileId: 102018211, row: 1, col: 2 }, src, PROV);
 const PARAMS_EMPTY = paramsTable({ tileId: 5, row: 0, col: 0 }, { ...src, indices: [] }, PROV);
+// the core rows 0, 1, 3 in PARAMS and the other modelled source (row 2) in MARGIN
+const PARAMS_MARGIN = paramsTable({ tileId: 102018211, row: 1, col: 2 }, src, PROV, { ...src, indices: [2] });
 
 let cached: AstropyTable[] | undefined;
-/** astropy's reading of [shear, shear (big id, row 127, nuts), params, params (0 rows)]. */
+/** astropy's reading of [shear, shear (big id, row 127, nuts), params, params (0 rows), params with MARGIN: its PARAMS, its MARGIN]. */
 function astropyTables(): AstropyTable[] {
   cached ??= astropyAll([
     [SHEAR_BYTES, 'SHEAR'],
     [SHEAR_BIG, 'SHEAR'],
     [PARAMS_BYTES, 'PARAMS'],
     [PARAMS_EMPTY, 'PARAMS'],
+    [PARAMS_MARGIN, 'PARAMS'],
+    [PARAMS_MARGIN, 'MARGIN'],
   ]);
   return cached;
 }
@@ -223,6 +227,21 @@ describe('params table', () => {
     const t = astropyTables()[3];
     expect(t.nrows).toBe(0);
     expect(t.names).toContain('FLUX');
+  });
+
+  it('the MARGIN table (the other modelled sources) follows PARAMS with the same columns; PARAMS unchanged', () => {
+    const [core, margin] = astropyTables().slice(4);
+    expect(core.hdus).toBe(3);
+    expect(core.nrows).toBe(3);
+    expect(core.values.FLUX.map(Number)).toEqual([1000.5, 2000.25, 4000]);
+    expect(margin.names).toEqual(core.names);
+    expect(margin.nrows).toBe(1);
+    expect(margin.values.OBJECT_ID).toEqual(['7']);
+    expect(margin.values.FLUX.map(Number)).toEqual([3000]);
+    expect(margin.values.E1.map(Number)).toEqual([0.3]);
+    expect(margin.values.DX.map(Number)).toEqual([0.03]);
+    expect(margin.values.E1_ERR.map(Number)).toEqual([Math.fround(0.03)]);
+    expect(margin.values.SUBTILE_COL.map(Number)).toEqual([2]);
   });
 
   it('rejects mismatched lengths and non-integer ids', () => {

@@ -40,7 +40,7 @@ let dir: string;
 let row = 1;
 let col = 1;
 /** The fit of the first test (g = (−0.02, 0)), compared with the flipped simulation's. */
-let fitted: { g1: number; g2: number; g1Err: number; g2Err: number } | null = null;
+let fitted: { g1: number; g2: number; g1Err: number; g2Err: number; iterations: number } | null = null;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'shine-subtile-'));
@@ -106,7 +106,7 @@ describe('sub-tile end to end on the ci simulation', () => {
     expect(nCore).toBeGreaterThan(10);
     expect(s.g1Err).toBeLessThan(2 * shapeNoise);
     expect(s.g2Err).toBeLessThan(2 * shapeNoise);
-    fitted = { g1: s.g1, g2: s.g2, g1Err: s.g1Err, g2Err: s.g2Err };
+    fitted = { g1: s.g1, g2: s.g2, g1Err: s.g1Err, g2Err: s.g2Err, iterations: s.iterations };
     const st = await subtileOutputsComplete(out, TILE, row, col);
     expect(st).toEqual({ complete: true, missing: [], invalid: [] });
     // unmodelled objects masked (config masking, default on); χ²/N per quadrant in the metadata
@@ -128,6 +128,31 @@ describe('sub-tile end to end on the ci simulation', () => {
     const again = await run(['cli/subtile.ts', '--tile-id', String(TILE), '--sub-tile-row', String(row), '--sub-tile-col', String(col), '--config', cfg, '--out', out]);
     expect(again.code).toBe(0);
     expect(again.stderr).toMatch(/complete.*skipped/);
+  }, 900_000);
+
+  it('--start-from those products: every modelled source and the shear start at the earlier fit; the same shear in fewer iterations', async () => {
+    expect(fitted, 'the first test fits the simulation').not.toBeNull();
+    const cfg = join(dir, 'sim', 'config.yaml');
+    const args = ['cli/subtile.ts', '--tile-id', String(TILE), '--sub-tile-row', String(row), '--sub-tile-col', String(col), '--config', cfg];
+    const bad = await run([...args, '--out', join(dir, 'results-bad'), '--start-from', join(dir, 'no-such-folder')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--start-from .*no-such-folder: no such file or folder/);
+    const out = join(dir, 'results-warm');
+    const r = await run([...args, '--out', out, '--start-from', join(dir, 'results'), '--json', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    const meta = parseYaml(await readFile(join(out, `metadata_${TILE}_${row}_${col}.yaml`), 'utf8'));
+    const st = meta.inference.start;
+    console.log(`warm start: ${st.sources} of ${st.of} sources, shear from the ${st.shear}; ${s.iterations} iterations (cold ${fitted!.iterations}); ĝ − ĝ_cold = (${(s.g1 - fitted!.g1).toExponential(2)}, ${(s.g2 - fitted!.g2).toExponential(2)})`);
+    // the core sources from PARAMS, the margin and nuisance ones from MARGIN: all of them
+    expect(st.of).toBeGreaterThan(s.nSources);
+    expect(st.sources).toBe(st.of);
+    expect([st.moved, st.outside_support, st.shear]).toEqual([0, 0, 'table']);
+    expect(s.converged).toBe(true);
+    // the same posterior (priors still on the catalog): the same mode, reached from near it
+    expect(Math.abs(s.g1 - fitted!.g1)).toBeLessThan(0.05 * fitted!.g1Err);
+    expect(Math.abs(s.g2 - fitted!.g2)).toBeLessThan(0.05 * fitted!.g2Err);
+    expect(s.iterations).toBeLessThan(0.5 * fitted!.iterations);
   }, 900_000);
 
   it('the paired --flip-shear simulation (same scene and noise, g1 → −g1) moves ĝ1 by the shear difference', async () => {
