@@ -3,8 +3,8 @@
  * list, the SLURM options and resources, the runner of the generated scripts, option parsing
  * helpers. A module of its own so that no command is a library for another (docs/run.md).
  */
-import { readFile, mkdir, writeFile, chmod } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, mkdir, writeFile, chmod, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { UserError } from './command.ts';
 import { parseTileList } from '../engine/orchestrate/plan.ts';
 import type { GeneratedFile, StageResources } from '../engine/orchestrate/slurm.ts';
@@ -93,6 +93,19 @@ export function methodOption(opts: Record<string, unknown>): 'map' | 'vi' | 'nut
   const m = String(opts.method);
   if (m !== 'map' && m !== 'vi' && m !== 'nuts') throw new UserError(`--method must be map, vi or nuts, got '${m}'`);
   return m;
+}
+
+/**
+ * `--start-from DIR` (every sub-tile's fit starts at the products in DIR: docs/subtile.md
+ * "Starting from an earlier fit"), as an absolute path, or null; a missing folder is refused here,
+ * before any job starts.
+ */
+export async function startFromOption(opts: Record<string, unknown>): Promise<string | null> {
+  if (opts['start-from'] === undefined) return null;
+  const dir = resolve(String(opts['start-from']));
+  const st = await stat(dir).catch(() => null);
+  if (!st?.isDirectory()) throw new UserError(`--start-from ${dir}: no such folder (the products of an earlier run)`);
+  return dir;
 }
 
 /** SLURM resources of the three stages from the command-line options. */

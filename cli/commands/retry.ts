@@ -22,12 +22,12 @@ import { slurmPlan } from '../../engine/orchestrate/slurm.ts';
 import type { SubtileTask } from '../../engine/orchestrate/plan.ts';
 import { collectStatus } from './status.ts';
 import type { FitMethod } from '../../engine/config/fit-settings.ts';
-import { SLURM_OPTION_SPEC, int, readTiles, slurmResources, slurmRunner, writeFiles, methodOption, withRunLock } from '../survey-options.ts';
+import { SLURM_OPTION_SPEC, int, readTiles, slurmResources, slurmRunner, writeFiles, methodOption, withRunLock, startFromOption } from '../survey-options.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const USAGE = `usage: shine retry --config C (--tiles T1,T2,… | --tiles-file F) [--out RUN_DIR] [--executor local|slurm]
-                   [--method map|vi|nuts] [--catalog FILE] [--allow-missing] [--dry-run] [--quiet]
+                   [--method map|vi|nuts] [--start-from DIR] [--catalog FILE] [--allow-missing] [--dry-run] [--quiet]
   local: [--jobs N] [--retries N]
   slurm: [--retries N] [--partition P] [--cpu-partition P] [--gpus-per-task N] [--cpus-per-task N]
          [--mem M] [--time T] [--cpu-mem M] [--cpu-time T] [--max-array-size N] [--job-name S]
@@ -39,7 +39,7 @@ const command: Command = {
   async run(argv) {
     const spec = {
       config: 'string', tiles: 'string', 'tiles-file': 'string', executor: 'string', jobs: 'string', 'dry-run': 'boolean',
-      out: 'string', catalog: 'string', 'allow-missing': 'boolean', quiet: 'boolean', help: 'boolean', ...SLURM_OPTION_SPEC,
+      out: 'string', catalog: 'string', 'allow-missing': 'boolean', quiet: 'boolean', help: 'boolean', 'start-from': 'string', ...SLURM_OPTION_SPEC,
     } as const;
     const opts = parseTileCommand(argv, spec, USAGE);
     if (!opts) return 0;
@@ -109,7 +109,7 @@ const command: Command = {
         plan = slurmPlan({
           repoDir: REPO, runDir, configFile, outputDir, catalog, allowMissing: !!opts['allow-missing'], tiles, prepareTiles, tasks: todo,
           maxArraySize: int(opts['max-array-size'], 'max-array-size', 1001, 1), runner: slurmRunner(),
-          jobName: opts['job-name'] !== undefined ? String(opts['job-name']) : 'shine', retries: int(opts.retries, 'retries', 2, 0), prefix, method: methodOption(opts),
+          jobName: opts['job-name'] !== undefined ? String(opts['job-name']) : 'shine', retries: int(opts.retries, 'retries', 2, 0), prefix, method: methodOption(opts), startFrom: await startFromOption(opts),
           ...slurmResources(opts),
         });
       } catch (e) {

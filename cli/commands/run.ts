@@ -14,12 +14,13 @@ import type { FitMethod } from '../../engine/config/fit-settings.ts';
 import { planTasks, type PreparedSubtile } from '../../engine/orchestrate/plan.ts';
 import { slurmPlan } from '../../engine/orchestrate/slurm.ts';
 import { awsBatchPlan } from '../../engine/orchestrate/awsbatch.ts';
-import { SLURM_OPTION_SPEC, withRunLock, commandFromEnv, int, memMiB, writeFiles, readTiles, methodOption, slurmResources, slurmRunner } from '../survey-options.ts';
+import { SLURM_OPTION_SPEC, withRunLock, commandFromEnv, int, memMiB, writeFiles, readTiles, methodOption, slurmResources, slurmRunner, startFromOption } from '../survey-options.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const USAGE = `usage: shine run --config C (--tiles T1,T2,… | --tiles-file F) [--executor local|slurm|aws-batch]
-                 [--method map|vi|nuts] [--out DIR] [--catalog FILE] [--allow-missing] [--dry-run] [--quiet]
+                 [--method map|vi|nuts] [--start-from DIR] [--out DIR] [--catalog FILE] [--allow-missing]
+                 [--dry-run] [--quiet]
   local:     [--jobs N] [--retries N]
   slurm:     [--retries N] [--partition P] [--cpu-partition P] [--gpus-per-task N] [--cpus-per-task N]
              [--mem M] [--time T] [--cpu-mem M] [--cpu-time T] [--max-array-size N] [--job-name S]
@@ -29,6 +30,8 @@ const USAGE = `usage: shine run --config C (--tiles T1,T2,… | --tiles-file F) 
   --catalog FILE    Stage-3 catalog (default output_dir/shine_catalog.fits)
   --retries N       extra attempts of a failing sub-tile (default 2; on SLURM inside its array task)
   --method M        inference method of every sub-tile (default: the config's inference.method)
+  --start-from DIR  every sub-tile's fit starts at the products in DIR (e.g. an earlier run's
+                    output folder, refitted with other settings) instead of the catalog: docs/subtile.md
   Default executor: slurm when sbatch is on PATH, else local. SHINE_RUNNER (a JSON array, default
   ["npx","tsx"]) is the command prefix the SLURM scripts run the TypeScript entry points with.`;
 
@@ -41,12 +44,14 @@ const command: Command = {
         config: 'string', tiles: 'string', 'tiles-file': 'string', executor: 'string', jobs: 'string', 'dry-run': 'boolean',
         out: 'string', catalog: 'string', 'allow-missing': 'boolean', quiet: 'boolean', help: 'boolean',
         ...SLURM_OPTION_SPEC,
+        'start-from': 'string',
         'aws-image': 'string', 'aws-job-queue': 'string', 'aws-gpu-job-queue': 'string', vcpus: 'string',
       },
       USAGE,
     );
     if (!opts) return 0;
     const method = methodOption(opts);
+    const startFrom = await startFromOption(opts);
     const quiet = !!opts.quiet;
     const log = (s: string) => {
       if (!quiet) console.error(s);
@@ -89,7 +94,7 @@ const command: Command = {
           prepareCommand: commandFromEnv('SHINE_RUN_PREPARE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'prepare']),
           // complete products of another method or other resolved settings are redone (engine/config/fit-settings.ts)
           staleReason: (t) => subtileFitMismatch(outputDir, t.tileId, t.row, t.col, cfg, (method ?? cfg.inference.method) as FitMethod),
-          subtileCommand: [...commandFromEnv('SHINE_RUN_SUBTILE_CMD', [...tsx, join(REPO, 'cli/subtile.ts')]), ...(method ? ['--method', method] : [])],
+          subtileCommand: [...commandFromEnv('SHINE_RUN_SUBTILE_CMD', [...tsx, join(REPO, 'cli/subtile.ts')]), ...(method ? ['--method', method] : []), ...(startFrom ? ['--start-from', startFrom] : [])],
           assembleCommand: commandFromEnv('SHINE_RUN_ASSEMBLE_CMD', [...tsx, join(REPO, 'cli/shine.ts'), 'assemble']),
           progress: (d, f, s, n) => {
             if (quiet) return;
@@ -120,7 +125,7 @@ const command: Command = {
       let plan;
       try {
         plan = slurmPlan({
-          repoDir: REPO, runDir, configFile, outputDir, catalog, allowMissing, tiles, tasks, maxArraySize: maxArray, runner: slurmRunner(), jobName, method,
+          repoDir: REPO, runDir, configFile, outputDir, catalog, allowMissing, tiles, tasks, maxArraySize: maxArray, runner: slurmRunner(), jobName, method, startFrom,
           retries: int(opts.retries, 'retries', 2, 0),
           ...slurmResources(opts),
         });
@@ -144,6 +149,7 @@ const command: Command = {
     }
 
     // aws-batch
+    if (startFrom) throw new UserError('--start-from is for --executor local or slurm (the AWS Batch job definition has no such parameter)');
     if (!opts['dry-run']) throw new UserError('--executor aws-batch writes JSON for the AWS CLI/SDK only: add --dry-run (docs/run.md shows the aws commands)');
     const plan = awsBatchPlan({
       method,

@@ -39,6 +39,8 @@ export interface SlurmPlanOptions {
   retries?: number;
   /** Inference method passed to every sub-tile (`--method`); default: the config's inference.method. */
   method?: 'map' | 'vi' | 'nuts' | null;
+  /** A folder of earlier products every sub-tile's fit starts from (`--start-from`); default none. */
+  startFrom?: string | null;
   /**
    * File-name prefix of this submission: '' for `shine run`, `retry<n>_` for `shine retry` (its
    * submit script then appends to jobs.tsv instead of starting it afresh).
@@ -76,11 +78,15 @@ function directives(jobName: string, res: StageResources, arraySize: number | nu
   return d;
 }
 
-/** `SHINE_METHOD_ARGS=(--method 'nuts')`, or an empty array: the config's method. */
-function methodArgs(method: SlurmPlanOptions['method']): string {
-  if (method === undefined || method === null) return 'SHINE_METHOD_ARGS=()';
-  if (!['map', 'vi', 'nuts'].includes(method)) throw new Error(`method must be map, vi or nuts, got '${String(method)}'`);
-  return `SHINE_METHOD_ARGS=(--method ${shq(method)})`;
+/** `SHINE_SUBTILE_ARGS=(--method 'nuts' --start-from '/dir')`, each part only when given (empty: the config's method, the catalog start). */
+function subtileArgs(method: SlurmPlanOptions['method'], startFrom: SlurmPlanOptions['startFrom']): string {
+  const a: string[] = [];
+  if (method !== undefined && method !== null) {
+    if (!['map', 'vi', 'nuts'].includes(method)) throw new Error(`method must be map, vi or nuts, got '${String(method)}'`);
+    a.push('--method', shq(method));
+  }
+  if (startFrom) a.push('--start-from', shq(startFrom));
+  return `SHINE_SUBTILE_ARGS=(${a.join(' ')})`;
 }
 
 function assignments(vars: Record<string, string>, runner: readonly string[]): string[] {
@@ -124,7 +130,7 @@ while [ "$n" -lt "$attempts" ]; do
   n=$((n + 1))
   echo "shine: task $task: tile $tile sub-tile ($row, $col): attempt $n/$attempts" >&2
   rc=0
-  "\${SHINE_RUNNER[@]}" cli/subtile.ts --tile-id "$tile" --sub-tile-row "$row" --sub-tile-col "$col" --config "$SHINE_CONFIG" --out "$SHINE_OUT" --quiet \${SHINE_METHOD_ARGS[@]+"\${SHINE_METHOD_ARGS[@]}"} || rc=$?
+  "\${SHINE_RUNNER[@]}" cli/subtile.ts --tile-id "$tile" --sub-tile-row "$row" --sub-tile-col "$col" --config "$SHINE_CONFIG" --out "$SHINE_OUT" --quiet \${SHINE_SUBTILE_ARGS[@]+"\${SHINE_SUBTILE_ARGS[@]}"} || rc=$?
   if [ "$rc" -eq 0 ]; then
     if "\${SHINE_RUNNER[@]}" platform/node/slurm-task.ts done --run "$SHINE_RUN" --out "$SHINE_OUT" --tile-id "$tile" --sub-tile-row "$row" --sub-tile-col "$col"; then
       echo "shine: task $task: tile $tile sub-tile ($row, $col): attempt $n/$attempts exit 0, products complete" >&2
@@ -170,7 +176,7 @@ export function slurmPlan(o: SlurmPlanOptions): SlurmPlan {
   taskBatches.forEach((tasks, k) => {
     files.push({ name: `${P}stage2_tasks_${k}.tsv`, text: taskIndexText(tasks) });
     const vars = { ...common, SHINE_OUT: o.outputDir, SHINE_RUN: o.runDir, SHINE_STAGE: `${P}stage2_${k}`, SHINE_RETRIES: String(retries), SHINE_INDEX: join(`${P}stage2_tasks_${k}.tsv`) };
-    const text = [header, ...directives(`${o.jobName}-${P}s2-${k}`, o.stage2, tasks.length), 'set -euo pipefail', ...assignments(vars, o.runner), methodArgs(o.method), STAGE2_BODY].join('\n');
+    const text = [header, ...directives(`${o.jobName}-${P}s2-${k}`, o.stage2, tasks.length), 'set -euo pipefail', ...assignments(vars, o.runner), subtileArgs(o.method, o.startFrom), STAGE2_BODY].join('\n');
     files.push({ name: `${P}stage2_${k}.sh`, text, executable: true });
   });
   files.push({ name: `${P}tiles.txt`, text: tileIndexText(o.tiles) });

@@ -4,7 +4,7 @@
  * markers, resume, and the real Stage 3 (assemble) on the stub products, read back by astropy.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,20 @@ describe('shine run --executor local', () => {
     const bad = await cli(runCmd, ['--config', cfg, '--tiles', '7', '--executor', 'local', '--method', 'mcmc'], env);
     expect(bad.code).not.toBe(0);
     expect(bad.out).toMatch(/--method must be map, vi or nuts, got 'mcmc'/);
+  });
+
+  it('--start-from reaches every sub-tile as an absolute folder; a missing folder is refused before any work', async () => {
+    const { base, cfg, env, callList } = setup();
+    const earlier = join(base, 'earlier products');
+    mkdirSync(earlier);
+    const r = await cli(runCmd, ['--config', cfg, '--tiles', '7', '--executor', 'local', '--start-from', earlier, '--catalog', join(base, 'c.fits')], env);
+    expect(r.code, r.out).toBe(0);
+    expect(callList().length).toBe(4);
+    expect(readFileSync(join(base, 'calls.txt.start'), 'utf8').split('\n').filter(Boolean)).toEqual([earlier, earlier, earlier, earlier]);
+    const bad = await cli(runCmd, ['--config', cfg, '--tiles', '8', '--executor', 'local', '--start-from', join(base, 'nope')], env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.out).toMatch(/--start-from .*nope: no such folder/);
+    expect(callList().length).toBe(4);
   });
 
   it('runs every sub-tile, retries a failure once, assembles, and resumes without re-running', async () => {

@@ -143,6 +143,21 @@ describe('slurm scripts', () => {
     noPwned([base]);
   });
 
+  it('--start-from reaches every sub-tile command as one word, whatever its characters', () => {
+    const dir = "/earlier run/it's $(touch PWNED) `x`";
+    for (const [method, tail] of [[null, []], ['map', ['--method', 'map']]] as const) {
+      const ps = slurmPlan({ ...opts, method, startFrom: dir });
+      const f = join(base, 'stage2_start.sh');
+      writeFileSync(f, ps.files.find((x) => x.name === 'stage2_0.sh')!.text);
+      expect(spawnSync('bash', ['-n', f]).status).toBe(0);
+      resetCalls(join(base, 'argv'));
+      const r = spawnSync('bash', [f], { env: env({ SLURM_ARRAY_TASK_ID: '1' }), encoding: 'utf8', cwd: base });
+      expect(r.status, r.stderr).toBe(0);
+      expect(readCalls(join(base, 'argv'))[0]).toEqual([...subtileArgv(tasks[1]), ...tail, '--start-from', dir]);
+    }
+    noPwned([base]);
+  });
+
   it('retries a failing sub-tile inside its task, logs each exit code, and writes a failure marker after the last attempt', () => {
     const argvLog = join(base, 'argv');
     const t = tasks[5 + 3]; // stage2_1, task 3
