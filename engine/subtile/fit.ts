@@ -34,7 +34,7 @@ export interface FitContext {
   /** Parameter sets per engine call for the finite-difference columns of the Laplace Hessian and of the MAP's preconditioner (LaplaceOptions.batch, MapOptions.batch; default 1). */
   laplaceBatch?: number;
   /** A warm start (engine/subtile/start.ts): an earlier fit's values, and each source's OBJECT_ID and catalog position. */
-  start?: { values: StartValues; sources: ReadonlyArray<{ objectId: string; ra: number; dec: number }> };
+  start?: { values: StartValues; sources: ReadonlyArray<{ objectId: string; ra: number; dec: number; pointSource?: boolean }> };
 }
 
 export interface SubtileFit {

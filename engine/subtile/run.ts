@@ -220,7 +220,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
       return { ...emptyResult(manifest, method, 'every pixel under the modelled sources is masked in every quadrant'), nQuadrants: built.set.quadrants.length, warnings };
     }
     // ---- the fit: MAP, Laplace, σ_e, VI / NUTS (engine/subtile/fit.ts)
-    const startFrom = opts.start ? { values: opts.start, sources: built.sources.map((s) => ({ objectId: nameOf(s.id), ra: s.ra, dec: s.dec })) } : undefined;
+    const startFrom = opts.start ? { values: opts.start, sources: built.sources.map((s, i) => ({ objectId: nameOf(s.id), ra: s.ra, dec: s.dec, pointSource: !!built.set.sources[i].pointSource })) } : undefined;
     const { map, lap, polish, marginal, population, post, start } = await fitSubtile(engine, built, cfgM, {
       progress, log, warnings, timings,
       laplaceBatch: opts.planDevice?.software === false ? engine.replicas : 1,

@@ -100,6 +100,9 @@ export interface StartReport {
   shear: 'table' | 'catalog';
 }
 
+/** What a point source does not take from a row (engine/infer/posterior.ts holds them fixed at the start's values). */
+const POINT_FIXED: ReadonlySet<SourceParamName> = new Set<SourceParamName>(['hlr', 'e1', 'e2']);
+
 /** Rows whose RA/DEC differ from the catalog's by more than this (arcsec) belong to another catalog. */
 export const MOVED_ARCSEC = 1e-3;
 
@@ -113,11 +116,12 @@ function separationArcsec(ra1: number, dec1: number, ra2: number, dec2: number):
  * The starting parameters: `init` (the catalog start) with each source found in `start` by its
  * OBJECT_ID set to the table's values, and the shear set to the table's; `outside` (ParamSpace.
  * outsideSupport under this run's priors) sends the sources, or the shear, whose values it refuses
- * back to the catalog start.
+ * back to the catalog start. A point source (`pointSource`: the PSF alone) takes only its flux and
+ * offsets: its size and shape are not parameters but the values `init` holds them at.
  */
 export function applyStart(
   init: SceneParams,
-  sources: ReadonlyArray<{ objectId: string; ra: number; dec: number }>,
+  sources: ReadonlyArray<{ objectId: string; ra: number; dec: number; pointSource?: boolean }>,
   start: StartValues,
   outside: (p: SceneParams) => { sources: Set<number>; shear: boolean },
 ): { params: SceneParams; report: StartReport } {
@@ -132,7 +136,7 @@ export function applyStart(
       moved++;
       return;
     }
-    for (const k of SOURCE_PARAM_NAMES) p[k][i] = row.values[k];
+    for (const k of SOURCE_PARAM_NAMES) if (!s.pointSource || !POINT_FIXED.has(k)) p[k][i] = row.values[k];
     used.push(i);
   });
   let shear: 'table' | 'catalog' = 'catalog';

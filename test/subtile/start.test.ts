@@ -136,6 +136,17 @@ describe('applyStart: the start each source gets', () => {
     expect(Array.from(init.flux)).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
+  it('a point source takes only its flux and offsets: its size and shape stay where the start holds them', () => {
+    const { init, keys } = scene();
+    init.hlr[0] = 0.01;
+    const v = emptyStartValues();
+    v.sources.set('1', { values: { flux: 10, hlr: 0.5, e1: 0.2, e2: -0.1, dx: 0.02, dy: -0.03 }, ra: keys[0].ra, dec: keys[0].dec, file: 'p.fits' });
+    const pointKeys = keys.map((k, i) => ({ ...k, pointSource: i === 0 }));
+    const { params: p, report } = applyStart(init, pointKeys, v, () => ({ sources: new Set<number>(), shear: false }));
+    expect([p.flux[0], p.hlr[0], p.e1[0], p.e2[0], p.dx[0], p.dy[0]]).toEqual([10, 0.01, 0, 0, 0.02, -0.03]);
+    expect(report.sources).toBe(1);
+  });
+
   it('a shear outside the prior (here |g1| ≥ 0.05) starts at the catalog start (0, 0)', () => {
     const { init, keys } = scene();
     const v = emptyStartValues();
