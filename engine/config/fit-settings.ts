@@ -43,6 +43,9 @@ const NEUTRAL_ADDITIONS: ReadonlyArray<{ section: 'masking' | 'inference.map'; k
   // 2026-12-07: the Newton polish as a chord iteration of up to this many steps; 1 is the earlier
   // one-step rule (the default, 10, is not)
   { section: 'inference.map', key: 'newton_polish_steps', value: 1 },
+  // 2026-12-07: a precision-floor stop tested by rebuilding the preconditioner; 0 is the earlier
+  // behaviour (the default, 3, is not)
+  { section: 'inference.map', key: 'floor_restarts', value: 0 },
 ];
 
 function withoutNeutral(section: string, o: object): Record<string, unknown> {

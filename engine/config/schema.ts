@@ -256,6 +256,12 @@ export const MapSchema = z.strictObject({
   grad_tolerance: positive().default(1e-2),
   /** L-BFGS memory (pairs kept). */
   lbfgs_history: z.number().int().positive().default(10),
+  /**
+   * Times a 'precision-floor' stop of L-BFGS is tested by rebuilding its preconditioner where it
+   * stopped and going on (engine/infer/map.ts MapPreconditionOptions.floorRestarts); 0 is the
+   * behaviour before 2026-12-07 (the stop stands).
+   */
+  floor_restarts: z.number().int().min(0).max(10).default(3),
   /** Shear errors from the Laplace approximation marginalised over all source parameters. */
   laplace: z.boolean().default(true),
   /**

@@ -81,11 +81,13 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
       lbfgs: { ...MAP_LBFGS_DEFAULTS, maxIterations: mapCfg.max_iterations, history: mapCfg.lbfgs_history, ftol: mapCfg.tolerance, gtol: mapCfg.grad_tolerance, ...(o.onLineSearch ? { onTrial: o.onLineSearch } : {}) },
       adam: { maxIterations: mapCfg.max_iterations, learningRate: mapCfg.lr },
       batch: o.laplaceBatch ?? 1,
+      precondition: { floorRestarts: mapCfg.floor_restarts },
       onIteration: (info) => progress('map', ++iter, mapCfg.max_iterations, { loss: info.value, gradNorm: info.gradNorm }),
     });
     timings.mapMs = (timings.mapMs ?? 0) + performance.now() - t0;
     o.trace?.span({ name: 'MAP', cat: 'fit', startMs: t0, durMs: performance.now() - t0, track: 'cpu', args: { iterations: m.iterations, evaluations: m.evaluations } });
-    log(`map: ${m.iterations} iterations, ${m.evaluations} evaluations, ${m.converged ? 'converged' : 'not converged'} (${m.reason})`);
+    const rebuilt = m.preconditioner.floorRestarts;
+    log(`map: ${m.iterations} iterations, ${m.evaluations} evaluations, ${m.converged ? 'converged' : 'not converged'} (${m.reason})${rebuilt ? `; preconditioner rebuilt ${rebuilt}× after a precision-floor stop` : ''}`);
     if (m.shearAlongShapes) log(`map: ${m.shearAlongShapes.applied ? '' : 'not applied: '}${m.shearAlongShapes.message}`);
     return m;
   };

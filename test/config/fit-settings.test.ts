@@ -29,9 +29,10 @@ describe('fit settings hash', () => {
     // and with fft_factor 2 written out the earlier hashes come back
     // The same for inference.map.laplace_box_prior (2026-12-07, default true): written out as
     // false, the earlier hashes come back
-    // The same for inference.map.newton_polish_steps (2026-12-07, default 10): written out as 1
-    const FFT2 = 'stamps: {fft_factor: 2}\ninference: {map: {laplace_box_prior: false, newton_polish_steps: 1}}\n';
-    const NOBOX = 'inference: {map: {laplace_box_prior: false, newton_polish_steps: 1}}\n';
+    // The same for inference.map.newton_polish_steps (2026-12-07, default 10): written out as 1,
+    // and for inference.map.floor_restarts (2026-12-07, default 3): written out as 0
+    const FFT2 = 'stamps: {fft_factor: 2}\ninference: {map: {laplace_box_prior: false, newton_polish_steps: 1, floor_restarts: 0}}\n';
+    const NOBOX = 'inference: {map: {laplace_box_prior: false, newton_polish_steps: 1, floor_restarts: 0}}\n';
     expect(fitSettingsHash(cfg(`${BASE}${FFT2}`))).toBe('575ea3a938cc6d37');
     expect(fitSettingsHash(cfg(`${BASE}${FFT2}`), 'nuts')).toBe('0c666c3e93462035');
     expect(fitSettingsHash(cfg(`${BASE}${NOBOX}`))).toBe('3d105020078d39f7');
@@ -48,6 +49,7 @@ describe('fit settings hash', () => {
       'inference: {map: {laplace: false}}',
       'inference: {map: {laplace_box_prior: false}}',
       'inference: {map: {newton_polish_steps: 1}}',
+      'inference: {map: {floor_restarts: 0}}',
       'gal: {profile: {type: spergel, nu: 0.3}}',
       'stamps: {fft_factor: 2}',
       'masking: {footprint_scale: 4}',
