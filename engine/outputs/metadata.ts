@@ -65,6 +65,8 @@ export interface SubtileMetadata {
      * catalog position moved or a value lies outside this run's priors, where the shear started.
      * Absent for the catalog start.
      */
+    /** Times the MAP rebuilt its preconditioner after a precision-floor stop and went on (docs/inference.md "When MAP stops at the precision floor"). */
+    floor_restarts?: number;
     start?: { files: string[]; shear_file: string | null; sources: number; of: number; moved: number; outside_support: number; shear: 'table' | 'catalog' };
     message?: string;
     grad_norm?: number;

@@ -151,6 +151,7 @@ export function subtileProducts(r: SubtileResult, m: Manifest, ctx: ProductConte
       converged: r.converged,
       reason: r.reason,
       convergence: r.convergence,
+      ...(r.mapFloorRestarts !== undefined ? { floor_restarts: r.mapFloorRestarts } : {}),
       ...(r.start ? { start: { files: r.start.files, shear_file: r.start.shearFile, sources: r.start.sources, of: r.start.of, moved: r.start.moved, outside_support: r.start.outsideSupport, shear: r.start.shear } } : {}),
     },
     shear: {

@@ -120,6 +120,8 @@ export interface SubtileResult extends FitOutcome {
   laplaceNewtonStepG?: [number, number] | null;
   /** The MAP's step along the exact shear–shape degeneracy (engine/infer/shear-polish.ts), when tried. */
   shearAlongShapes?: { applied: boolean; stepG: [number, number]; gainLogPrior: number; message: string } | null;
+  /** Times the MAP rebuilt its preconditioner after a precision-floor stop (inference.map.floor_restarts); absent without a MAP. */
+  mapFloorRestarts?: number;
   /** What a warm start used (engine/subtile/start.ts); null or absent for the catalog start. */
   start?: StartReport | null;
   /** The Newton polish after the Laplace Hessian (inference.map.newton_polish), when tried. */

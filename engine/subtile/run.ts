@@ -351,6 +351,7 @@ export async function runSubtile(device: GPUDevice, manifest: Manifest, cfg: Shi
           }
         : null,
       start,
+      ...(map ? { mapFloorRestarts: map.preconditioner.floorRestarts } : {}),
       newtonPolish: polish ? { applied: polish.applied, stepG: polish.stepG, nextStepG: polish.nextStepG, message: polish.message } : null,
       population,
       nSourcesCore: coreIdx.length,

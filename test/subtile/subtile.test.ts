@@ -112,6 +112,8 @@ describe('sub-tile end to end on the ci simulation', () => {
     // unmodelled objects masked (config masking, default on); χ²/N per quadrant in the metadata
     const meta = parseYaml(await readFile(join(out, `metadata_${TILE}_${row}_${col}.yaml`), 'utf8'));
     expect(meta.unmodelled.mode).toBe('mask');
+    // the MAP's preconditioner rebuilds after a floor stop are recorded (inference.map.floor_restarts: at most 3)
+    expect([0, 1, 2, 3]).toContain(meta.inference.floor_restarts);
     expect(meta.unmodelled.masked_by_cut.point_like).toBeGreaterThan(0);
     expect(meta.quadrant_chi2).toHaveLength(s.nQuadrants);
     for (const q of meta.quadrant_chi2) {
