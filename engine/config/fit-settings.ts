@@ -46,10 +46,19 @@ const NEUTRAL_ADDITIONS: ReadonlyArray<{ section: 'masking' | 'inference.map'; k
   // 2026-12-07: a precision-floor stop tested by rebuilding the preconditioner; 0 is the earlier
   // behaviour (the default, 3, is not)
   { section: 'inference.map', key: 'floor_restarts', value: 0 },
+  // 2026-12-08: those restarts only after a stretch of this many iterations; 0 is the rule of
+  // 2026-12-07 (the default, 100, is not)
+  { section: 'inference.map', key: 'floor_restart_after', value: 0 },
+];
+
+/** Settings that change nothing while another one has this value (a refinement of a rule switched off). */
+const INERT_WHEN: ReadonlyArray<{ section: 'inference.map'; key: string; when: { key: string; value: unknown } }> = [
+  { section: 'inference.map', key: 'floor_restart_after', when: { key: 'floor_restarts', value: 0 } },
 ];
 
 function withoutNeutral(section: string, o: object): Record<string, unknown> {
   const out: Record<string, unknown> = { ...o };
+  for (const n of INERT_WHEN) if (n.section === section && out[n.when.key] === n.when.value) delete out[n.key];
   for (const n of NEUTRAL_ADDITIONS) if (n.section === section && out[n.key] === n.value) delete out[n.key];
   return out;
 }

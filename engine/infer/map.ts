@@ -38,9 +38,16 @@ export interface MapPreconditionOptions extends PreconditionOptions {
    * tolerance (a preconditioner that did work); the stop stands when the rebuilt one gains nothing.
    */
   floorRestarts: number;
+  /**
+   * …and only when the stretch since the preconditioner was built ran at least this many L-BFGS
+   * iterations. Staleness is what a long crawl shows; a fit that converges within tens of
+   * iterations of a build stops on a fresh curvature model, and a rebuild there found nothing
+   * (noisy `ci` seeds 21–26: +24 % evaluations, Δm ≤ 10⁻⁴; docs/inference.md). 0: any length.
+   */
+  floorRestartAfter: number;
 }
 
-export const DEFAULT_MAP_PRECONDITION: MapPreconditionOptions = { ...DEFAULT_PRECONDITION, refreshEvery: 12, refreshes: 1, floorRestarts: 3 };
+export const DEFAULT_MAP_PRECONDITION: MapPreconditionOptions = { ...DEFAULT_PRECONDITION, refreshEvery: 12, refreshes: 1, floorRestarts: 3, floorRestartAfter: 100 };
 
 /**
  * Largest change of one source's parameters in one MAP step, in the unconstrained z (a factor e in
@@ -218,7 +225,7 @@ export async function runMap(
         // a floor met under a preconditioner that did work may be its staleness: rebuild and go on
         const gain = r.history[0] - r.value;
         const tol = Math.max(lo.stallAbs ?? 1e-3, (lo.stallRel ?? 1e-8) * Math.abs(r.value));
-        if (pre.floorRestarts >= pOpts.floorRestarts || !(gain > 10 * tol)) break;
+        if (pre.floorRestarts >= pOpts.floorRestarts || !(gain > 10 * tol) || r.iterations < pOpts.floorRestartAfter) break;
         pre.floorRestarts++;
       } else if (r.reason !== 'max-iterations') break;
       z = r.x;

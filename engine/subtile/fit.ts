@@ -81,7 +81,7 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
       lbfgs: { ...MAP_LBFGS_DEFAULTS, maxIterations: mapCfg.max_iterations, history: mapCfg.lbfgs_history, ftol: mapCfg.tolerance, gtol: mapCfg.grad_tolerance, ...(o.onLineSearch ? { onTrial: o.onLineSearch } : {}) },
       adam: { maxIterations: mapCfg.max_iterations, learningRate: mapCfg.lr },
       batch: o.laplaceBatch ?? 1,
-      precondition: { floorRestarts: mapCfg.floor_restarts },
+      precondition: { floorRestarts: mapCfg.floor_restarts, floorRestartAfter: mapCfg.floor_restart_after },
       onIteration: (info) => progress('map', ++iter, mapCfg.max_iterations, { loss: info.value, gradNorm: info.gradNorm }),
     });
     timings.mapMs = (timings.mapMs ?? 0) + performance.now() - t0;

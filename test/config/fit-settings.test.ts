@@ -30,13 +30,15 @@ describe('fit settings hash', () => {
     // The same for inference.map.laplace_box_prior (2026-12-07, default true): written out as
     // false, the earlier hashes come back
     // The same for inference.map.newton_polish_steps (2026-12-07, default 10): written out as 1,
-    // and for inference.map.floor_restarts (2026-12-07, default 3): written out as 0
+    // and for inference.map.floor_restarts (2026-12-07, default 3): written out as 0 (its
+    // refinement floor_restart_after, 2026-12-08, then changes nothing and is not hashed)
     const FFT2 = 'stamps: {fft_factor: 2}\ninference: {map: {laplace_box_prior: false, newton_polish_steps: 1, floor_restarts: 0}}\n';
     const NOBOX = 'inference: {map: {laplace_box_prior: false, newton_polish_steps: 1, floor_restarts: 0}}\n';
     expect(fitSettingsHash(cfg(`${BASE}${FFT2}`))).toBe('575ea3a938cc6d37');
     expect(fitSettingsHash(cfg(`${BASE}${FFT2}`), 'nuts')).toBe('0c666c3e93462035');
     expect(fitSettingsHash(cfg(`${BASE}${NOBOX}`))).toBe('3d105020078d39f7');
     expect(fitSettingsHash(cfg(`${BASE}${NOBOX}`), 'nuts')).toBe('12c761dec214ece5');
+    expect(fitSettingsHash(cfg(`${BASE}inference: {map: {laplace_box_prior: false, newton_polish_steps: 1, floor_restarts: 0, floor_restart_after: 7}}\n`))).toBe('3d105020078d39f7');
     expect(h0).not.toBe('3d105020078d39f7');
     expect(fitSettingsHash(cfg(`${BASE}inference: {map: {laplace_box_prior: true}}\n`))).toBe(h0);
     expect(fitSettingsHash(cfg(`${BASE}masking: {point_like: mask}\n`))).toBe(h0);
@@ -50,6 +52,7 @@ describe('fit settings hash', () => {
       'inference: {map: {laplace_box_prior: false}}',
       'inference: {map: {newton_polish_steps: 1}}',
       'inference: {map: {floor_restarts: 0}}',
+      'inference: {map: {floor_restart_after: 0}}',
       'gal: {profile: {type: spergel, nu: 0.3}}',
       'stamps: {fft_factor: 2}',
       'masking: {footprint_scale: 4}',

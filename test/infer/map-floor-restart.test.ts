@@ -7,7 +7,8 @@
  * L-BFGS stopped at the precision floor 0.30 nats above where the restarted fit ended (the loss's
  * float32 rounding here is ~10⁻³ nats), i.e. the stop was not the floor; with them the loss must
  * end lower by more than the stall tolerance, the restarts stay within the number asked, and each
- * is one more preconditioner build.
+ * is one more preconditioner build. A restart needs a stretch of at least floorRestartAfter
+ * iterations on one preconditioner: with that above every stretch, the fit is the one without.
  */
 import { describe, it, expect } from 'vitest';
 import { testDevice } from '../helpers/device.ts';
@@ -58,5 +59,11 @@ describe('MAP: restarts after a precision-floor stop', () => {
     expect(now.preconditioner.floorRestarts).toBeLessThanOrEqual(3);
     expect(now.preconditioner.builds).toBe(before.preconditioner.builds + now.preconditioner.floorRestarts);
     expect(before.finalLoss - now.finalLoss).toBeGreaterThan(10 * tol);
+    // the gate: a floor met within floorRestartAfter iterations of a build stands (here every
+    // stretch is shorter than 5000), and the fit is the one without restarts, bit for bit
+    const gated = await runMap(eng, sc.set, {}, init, { ...opts, precondition: { floorRestartAfter: 5000 } });
+    expect(gated.preconditioner.floorRestarts).toBe(0);
+    expect(gated.iterations).toBe(before.iterations);
+    expect(gated.finalLoss).toBe(before.finalLoss);
   }, 600_000);
 });
