@@ -895,6 +895,28 @@ export interface NewtonPolish {
   evaluations: number;
 }
 
+/**
+ * A warning when the MAP's shear may be off its mode by a sizeable fraction of its error: the
+ * Newton step from the MAP (or, after the polish, the next one) is more than `threshold` (0.5) of
+ * σ̂ in either component and was not taken. L-BFGS can stop short of the mode (on the realistic
+ * sub-tile a stale preconditioner left a step of 5.7σ̂, which the one-step polish refused; docs/
+ * inference.md "When MAP stops at the precision floor"); its `converged` says nothing about that,
+ * so the sub-tile's warnings must. Null when the step is small or was taken.
+ */
+export function polishWarning(pol: NewtonPolish, g1Err: number, g2Err: number, threshold = 0.5): string | null {
+  const inSigma = (v: [number, number]) => Math.max(Math.abs(v[0]) / g1Err, Math.abs(v[1]) / g2Err);
+  const fmt = (v: [number, number]) => `(${v[0].toExponential(2)}, ${v[1].toExponential(2)})`;
+  if (!(g1Err > 0 && g2Err > 0)) return null;
+  const left: [number, number] | null = pol.applied ? pol.nextStepG : pol.stepG;
+  if (!left) return null;
+  const r = inSigma(left);
+  if (!(r > threshold)) return null;
+  return (
+    `the MAP's shear may be ${r.toFixed(2)}σ̂ off its mode: the ${pol.applied ? 'next ' : ''}Newton step in shear ${fmt(left)} was not taken ` +
+    `(${pol.message}); refit from these products (shine subtile --start-from) to test it`
+  );
+}
+
 /** Options of newtonPolish. */
 export interface NewtonPolishOptions {
   /**

@@ -9,7 +9,7 @@ import type { ShineConfig } from '../config/index.ts';
 import type { BuiltExposureSet } from '../exposures/exposure-set.ts';
 import type { ShearEngine } from '../gpu/render/engine.ts';
 import type { SceneParams } from '../scene/types.ts';
-import { newtonPolish, type NewtonPolish } from '../infer/laplace.ts';
+import { newtonPolish, polishWarning, type NewtonPolish } from '../infer/laplace.ts';
 import { laplaceMarginalShear, type LaplaceMarginalShear } from '../infer/laplace-marginal.ts';
 import { sigmaEUpdate } from '../infer/population.ts';
 import { runMap, laplaceShear, MAP_LBFGS_DEFAULTS, type LaplaceResult, type MapResult } from '../infer/index.ts';
@@ -139,6 +139,8 @@ export async function fitSubtile(engine: ShearEngine, built: BuiltExposureSet, c
       if (!map.converged) warnings.push(`MAP did not converge: ${map.message}`);
     }
     if (!lap.ok || lap.droppedSources.length) warnings.push(`Laplace approximation: ${lap.message}`);
+    const offMode = polish && lap.ok ? polishWarning(polish, lap.g1Err, lap.g2Err) : null;
+    if (offMode) warnings.push(offMode);
     if (mapCfg.shear_estimator === 'laplace_marginal' && !posteriorMethod) {
       const t0 = performance.now();
       progress('laplace-marginal', 0, 1);
