@@ -12,7 +12,8 @@ import { UserError, type Command } from '../command.ts';
 import { parseTileCommand } from '../args.ts';
 import { loadConfig } from '../../platform/node/config.ts';
 import { failureMarkerPath, readPrepared } from '../../platform/node/executor-local.ts';
-import { subtileFitMismatch, subtileOutputsComplete } from '../../platform/node/outputs.ts';
+import { subtileFitMismatch, subtileOutputsComplete, subtileQuality } from '../../platform/node/outputs.ts';
+import type { FitQuality } from '../../engine/outputs/quality.ts';
 import { methodOption } from '../survey-options.ts';
 import type { ShineConfig } from '../../engine/config/schema.ts';
 import type { FitMethod } from '../../engine/config/fit-settings.ts';
@@ -35,6 +36,8 @@ export interface SubtileStatus {
   /** SLURM state name of the latest task that ran this sub-tile (squeue or sacct), when known. */
   slurm_state?: string;
   slurm_job?: string;
+  /** For complete products (done or stale): what their metadata says of the fit (engine/outputs/quality.ts). */
+  quality?: FitQuality;
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -67,8 +70,11 @@ export async function collectStatus(o: { tiles: number[]; grid: [number, number]
         let state: SubtileState;
         let detail: string | undefined;
         const why = st.complete && o.fit ? await subtileFitMismatch(o.outputDir, tileId, row, col, o.fit.cfg, o.fit.method) : null;
-        if (st.complete && why === null) state = 'done';
-        else if (st.complete) {
+        const quality = st.complete ? await subtileQuality(o.outputDir, tileId, row, col) : null;
+        if (st.complete && why === null) {
+          state = 'done';
+          if (quality?.problems.length) detail = quality.problems.join('; ');
+        } else if (st.complete) {
           // a live task may be redoing it right now
           if (sl && (sl.state === 'pending' || sl.state === 'running')) {
             state = sl.state;
@@ -100,7 +106,7 @@ export async function collectStatus(o: { tiles: number[]; grid: [number, number]
           if (st.invalid.length) detail = `invalid: ${st.invalid.join('; ')}`;
           else if (st.missing.length < 4) detail = `missing: ${st.missing.join(', ')}`;
         }
-        subs.push({ tile_id: tileId, row, col, state, ...(detail ? { detail } : {}), ...slurm });
+        subs.push({ tile_id: tileId, row, col, state, ...(detail ? { detail } : {}), ...slurm, ...(quality ? { quality } : {}) });
       }
     }
     out.push({ tile_id: tileId, prepared: prepared !== null, sub_tiles: subs });
@@ -133,14 +139,24 @@ const command: Command = {
     }
     const counts: Record<SubtileState, number> = { done: 0, stale: 0, running: 0, failed: 0, pending: 0, empty: 0 };
     const lines = ['tile        row col  state    detail'];
+    const qc = { notConverged: 0, noErrors: 0, offMode: 0 };
     for (const t of status.tiles) {
       if (!t.prepared) lines.push(`${String(t.tile_id).padEnd(11)} (not prepared yet: Stage 1 has not run)`);
       for (const s of t.sub_tiles) {
         counts[s.state]++;
+        if (s.state === 'done' && s.quality) {
+          if (!s.quality.converged) qc.notConverged++;
+          if (!s.quality.shear || !s.quality.errors) qc.noErrors++;
+          if (s.quality.offMode) qc.offMode++;
+        }
         lines.push(`${String(s.tile_id).padEnd(11)} ${String(s.row).padStart(3)} ${String(s.col).padStart(3)}  ${s.state.padEnd(8)} ${s.detail ?? ''}`.trimEnd());
       }
     }
     lines.push(`total: ${counts.done} done, ${counts.stale ? `${counts.stale} stale, ` : ''}${counts.running} running, ${counts.failed} failed, ${counts.pending} pending, ${counts.empty} empty`);
+    if (counts.done) {
+      const bad = [qc.notConverged ? `${qc.notConverged} not converged` : '', qc.noErrors ? `${qc.noErrors} without a finite shear and errors` : '', qc.offMode ? `${qc.offMode} whose MAP may be off its mode (their metadata warnings say by how much)` : ''].filter(Boolean);
+      lines.push(`of the ${counts.done} done: ${bad.length ? bad.join(', ') : 'every one converged, with a finite shear and errors'}`);
+    }
     for (const n of slurm.notes) lines.push(`slurm: ${n}`);
     for (const j of slurm.jobs) lines.push(`  ${j.stage} job ${j.jobId}: ${j.states.length ? j.states.join(', ') : 'not known to squeue/sacct (finished long ago, or another cluster)'}`);
     console.log(lines.join('\n'));

@@ -895,6 +895,9 @@ export interface NewtonPolish {
   evaluations: number;
 }
 
+/** How the warning of polishWarning begins (`shine status` counts the sub-tiles that carry it). */
+export const OFF_MODE_WARNING = "the MAP's shear may be";
+
 /**
  * A warning when the MAP's shear may be off its mode by a sizeable fraction of its error: the
  * Newton step from the MAP (or, after the polish, the next one) is more than `threshold` (0.5) of
@@ -912,7 +915,7 @@ export function polishWarning(pol: NewtonPolish, g1Err: number, g2Err: number, t
   const r = inSigma(left);
   if (!(r > threshold)) return null;
   return (
-    `the MAP's shear may be ${r.toFixed(2)}σ̂ off its mode: the ${pol.applied ? 'next ' : ''}Newton step in shear ${fmt(left)} was not taken ` +
+    `${OFF_MODE_WARNING} ${r.toFixed(2)}σ̂ off its mode: the ${pol.applied ? 'next ' : ''}Newton step in shear ${fmt(left)} was not taken ` +
     `(${pol.message}); refit from these products (shine subtile --start-from) to test it`
   );
 }

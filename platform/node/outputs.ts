@@ -17,6 +17,7 @@ import { writeFileAtomic } from './files.ts';
 import { parse as parseYaml } from 'yaml';
 import { fitMismatch, type FitMethod, type FittedWith } from '../../engine/config/fit-settings.ts';
 import type { ShineConfig } from '../../engine/config/schema.ts';
+import { fitQuality, type FitQuality } from '../../engine/outputs/quality.ts';
 
 export { subtileOutputNames };
 
@@ -133,4 +134,13 @@ export async function subtileFitMismatch(dir: string, tileId: number | bigint, r
   if (method !== 'recorded') return fitMismatch(meta, cfg, method);
   const m = meta?.method;
   return fitMismatch(meta, cfg, m === 'map' || m === 'vi' || m === 'nuts' ? m : cfg.inference.method);
+}
+
+/** What the metadata of a sub-tile's complete products says of its fit (engine/outputs/quality.ts); null when it cannot be read. */
+export async function subtileQuality(dir: string, tileId: number | bigint, row: number, col: number): Promise<FitQuality | null> {
+  try {
+    return fitQuality(parseYaml(await readFile(join(dir, subtileOutputNames(tileId, row, col).metadata), 'utf8')));
+  } catch {
+    return null;
+  }
 }
