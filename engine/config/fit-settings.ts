@@ -46,8 +46,8 @@ const NEUTRAL_ADDITIONS: ReadonlyArray<{ section: 'masking' | 'inference.map'; k
   // 2026-12-07: a precision-floor stop tested by rebuilding the preconditioner; 0 is the earlier
   // behaviour (the default, 3, is not)
   { section: 'inference.map', key: 'floor_restarts', value: 0 },
-  // 2026-12-08: those restarts only after a stretch of this many iterations; 0 is the rule of
-  // 2026-12-07 (the default, 100, is not)
+  // 2026-12-07 (later): those restarts only after a stretch of this many iterations; 0 is the
+  // first restart rule, any stretch (the default, 100, is not)
   { section: 'inference.map', key: 'floor_restart_after', value: 0 },
 ];
 

@@ -264,7 +264,7 @@ export const MapSchema = z.strictObject({
   floor_restarts: z.number().int().min(0).max(10).default(3),
   /**
    * …each only after a stretch of at least this many L-BFGS iterations on one preconditioner
-   * (MapPreconditionOptions.floorRestartAfter); 0 is the rule of 2026-12-07 (any length).
+   * (MapPreconditionOptions.floorRestartAfter); 0 is the first restart rule (any length).
    */
   floor_restart_after: z.number().int().min(0).default(100),
   /** Shear errors from the Laplace approximation marginalised over all source parameters. */

@@ -31,7 +31,7 @@ describe('fit settings hash', () => {
     // false, the earlier hashes come back
     // The same for inference.map.newton_polish_steps (2026-12-07, default 10): written out as 1,
     // and for inference.map.floor_restarts (2026-12-07, default 3): written out as 0 (its
-    // refinement floor_restart_after, 2026-12-08, then changes nothing and is not hashed)
+    // refinement floor_restart_after, 2026-12-07, then changes nothing and is not hashed)
     const FFT2 = 'stamps: {fft_factor: 2}\ninference: {map: {laplace_box_prior: false, newton_polish_steps: 1, floor_restarts: 0}}\n';
     const NOBOX = 'inference: {map: {laplace_box_prior: false, newton_polish_steps: 1, floor_restarts: 0}}\n';
     expect(fitSettingsHash(cfg(`${BASE}${FFT2}`))).toBe('575ea3a938cc6d37');
