@@ -452,6 +452,13 @@ export const MaskingSchema = z.strictObject({
   /** Largest halo radius (arcsec). */
   halo_max_arcsec: positive().default(6),
   /**
+   * A galaxy's disc (not a point-like object's) is widened until the flux its exponential profile
+   * leaves outside it is fainter than this AB magnitude: the faint wings of bright unmodelled
+   * galaxies are sheared with the scene and bias the neighbours' shear (docs/config.md "masking").
+   * null: the footprint_scale rule alone.
+   */
+  wing_flux_mag: finite().nullable().default(null),
+  /**
    * A modelled source whose centre lies inside an unmodelled object's mask keeps its light in the
    * model, but its core pixels are out of the likelihood, so its shape is hardly measured:
    * 'shear_blind' (default) renders it unsheared, as a nuisance that informs the shear not at all;

@@ -9,12 +9,17 @@
  * Radius of an object's disc (docs/config.md, `masking`):
  *   r = max(footprint_scale × a, footprint_min_arcsec), a = SEMIMAJOR_AXIS × data.pixel_scale;
  *   point-like objects with mag < halo_mag_max: r = max(r, min(halo_max_arcsec,
- *     halo_radius_arcsec · 10^(−0.2 (mag − halo_mag_ref)))).
+ *     halo_radius_arcsec · 10^(−0.2 (mag − halo_mag_ref))));
+ *   other objects, with wing_flux_mag set: r = max(r, r_w), r_w the radius outside which a
+ *     circular exponential of half-light radius a and the catalog flux holds the flux of AB
+ *     magnitude wing_flux_mag: (1 + x) e^(−x) = 10^(−0.4 (wing_flux_mag − mag)), r_w = x a / b,
+ *     b = 1.67835 (hlr / scale length).
  *
  * Runtime-agnostic; no file access.
  */
 import type { MaskingConfig } from '../config/schema.ts';
 import { AB_MAG_1UJY } from '../data/catalog/mer.ts';
+import { EXP_HLR_OVER_R0 } from '../model/galsim.ts';
 import { pixelIndex } from '../scene/pixels.ts';
 import type { ActiveBlocks } from '../scene/types.ts';
 
@@ -36,7 +41,7 @@ export interface UnmodelledObject {
 }
 
 /** The radius rule's parameters (the fields of the `masking` section that set a radius). */
-export type MaskRadiusRule = Pick<MaskingConfig, 'footprint_scale' | 'footprint_min_arcsec' | 'halo_mag_max' | 'halo_radius_arcsec' | 'halo_mag_ref' | 'halo_max_arcsec'>;
+export type MaskRadiusRule = Pick<MaskingConfig, 'footprint_scale' | 'footprint_min_arcsec' | 'halo_mag_max' | 'halo_radius_arcsec' | 'halo_mag_ref' | 'halo_max_arcsec' | 'wing_flux_mag'>;
 
 export function radiusRuleOf(m: MaskingConfig): MaskRadiusRule {
   return {
@@ -46,6 +51,7 @@ export function radiusRuleOf(m: MaskingConfig): MaskRadiusRule {
     halo_radius_arcsec: m.halo_radius_arcsec,
     halo_mag_ref: m.halo_mag_ref,
     halo_max_arcsec: m.halo_max_arcsec,
+    wing_flux_mag: m.wing_flux_mag,
   };
 }
 
@@ -60,18 +66,42 @@ export function haloRadiusArcsec(mag: number, rule: MaskRadiusRule): number {
   return Math.min(rule.halo_max_arcsec, rule.halo_radius_arcsec * Math.pow(10, -0.2 * (mag - rule.halo_mag_ref)));
 }
 
+/**
+ * x = r / r0 at which a circular exponential profile keeps the fraction `q` of its flux outside r:
+ * the root of (1 + x) e^(−x) = q (0 when q ≥ 1). The left side falls monotonically from 1 at x = 0;
+ * Newton's iteration on the concave, decreasing f(x) = log(1 + x) − x − log q, started at
+ * −log q + log(1 − log q) (just below the root), lands above it and then falls to it monotonically.
+ */
+export function exponentialWingX(q: number): number {
+  if (!(q < 1)) return 0;
+  if (!(q > 0)) return Infinity;
+  const lq = Math.log(q);
+  let x = -lq + Math.log(1 - lq);
+  for (let i = 0; i < 50; i++) {
+    const f = Math.log1p(x) - x - lq;
+    const step = f / (1 / (1 + x) - 1);
+    x -= step;
+    if (Math.abs(step) < 1e-12 * (1 + x)) break;
+  }
+  return x;
+}
+
+/**
+ * Radius (arcsec) outside which a galaxy of magnitude `mag` and half-light radius `a` (arcsec), as
+ * a circular exponential, holds the flux of magnitude `wingMag`; 0 when its whole flux is fainter.
+ */
+export function wingRadiusArcsec(mag: number, a: number, wingMag: number): number {
+  if (!Number.isFinite(mag) || !(a > 0)) return 0;
+  return (exponentialWingX(Math.pow(10, -0.4 * (wingMag - mag))) * a) / EXP_HLR_OVER_R0;
+}
+
 /** Mask radius (arcsec) of one object. */
 export function maskRadiusArcsec(o: Pick<UnmodelledObject, 'mag' | 'semimajorArcsec' | 'pointLike'>, rule: MaskRadiusRule): number {
   const a = Number.isFinite(o.semimajorArcsec) && o.semimajorArcsec > 0 ? o.semimajorArcsec : 0;
   let r = Math.max(rule.footprint_scale * a, rule.footprint_min_arcsec);
   if (o.pointLike) r = Math.max(r, haloRadiusArcsec(o.mag, rule));
+  else if (rule.wing_flux_mag !== null) r = Math.max(r, wingRadiusArcsec(o.mag, a, rule.wing_flux_mag));
   return r;
-}
-
-/** The largest radius the rule can give an object whose semi-major axis is at most `maxSemimajorArcsec`. */
-export function maxMaskRadiusArcsec(rule: MaskRadiusRule, maxSemimajorArcsec: number): number {
-  const halo = rule.halo_mag_max === null ? 0 : rule.halo_max_arcsec;
-  return Math.max(rule.footprint_scale * Math.max(0, maxSemimajorArcsec), rule.footprint_min_arcsec, halo);
 }
 
 /** Half-extent in pixels along x and y of a disc of radius r (arcsec): r times the norms of the rows of J⁻¹. */
@@ -287,7 +317,7 @@ export function sourcesNearObjects(input: Pick<ApplyMaskInput, 'quadrants' | 'wc
 }
 
 function sameRule(a: MaskRadiusRule, b: MaskRadiusRule): boolean {
-  return (Object.keys(b) as Array<keyof MaskRadiusRule>).every((k) => a[k] === b[k]);
+  return (Object.keys(b) as Array<keyof MaskRadiusRule>).every((k) => (a[k] ?? null) === (b[k] ?? null));
 }
 
 /**

@@ -76,6 +76,8 @@ export const ManifestUnmodelledSchema = z.strictObject({
       halo_radius_arcsec: num(),
       halo_mag_ref: num(),
       halo_max_arcsec: num(),
+      /** Absent in manifests written before the rule existed (2026-12-08): null. */
+      wing_flux_mag: num().nullable().default(null),
     }),
   }),
   catalog: z.array(z.number().int().min(0)),
