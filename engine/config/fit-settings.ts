@@ -49,6 +49,9 @@ const NEUTRAL_ADDITIONS: ReadonlyArray<{ section: 'masking' | 'inference.map'; k
   // 2026-12-07 (later): those restarts only after a stretch of this many iterations; 0 is the
   // first restart rule, any stretch (the default, 100, is not)
   { section: 'inference.map', key: 'floor_restart_after', value: 0 },
+  // 2026-12-08: galaxies' discs widened to their wings (masking.wing_flux_mag); null is the earlier
+  // footprint_scale rule alone
+  { section: 'masking', key: 'wing_flux_mag', value: null },
 ];
 
 /** Settings that change nothing while another one has this value (a refinement of a rule switched off). */
