@@ -46,13 +46,53 @@ async function runPrepare(args: string[]): Promise<{ code: number; err: string }
   }
 }
 
-/** The default mask radius, written out independently of engine/exposures/masking.ts. */
-function radiusOf(o: { flux: number; semimajorArcsec: number; pointLike: boolean }): number {
+/**
+ * The default mask radius, written out independently of engine/exposures/masking.ts; with `wingMag`
+ * a galaxy's disc reaches where its exponential (hlr a) leaves that magnitude's flux outside, the
+ * root of (1 + x) e^(−x) = 10^(−0.4 (wingMag − mag)) found by bisection.
+ */
+function radiusOf(o: { flux: number; semimajorArcsec: number; pointLike: boolean }, wingMag: number | null = null): number {
   const a = Number.isFinite(o.semimajorArcsec) && o.semimajorArcsec > 0 ? o.semimajorArcsec : 0;
   let r = Math.max(3 * a, 0.7);
   const mag = o.flux > 0 ? 23.9 - 2.5 * Math.log10(o.flux) : NaN;
   if (o.pointLike && mag < 22) r = Math.max(r, Math.min(6, 1.5 * 10 ** (-0.2 * (mag - 20))));
+  if (!o.pointLike && wingMag !== null && mag < wingMag && a > 0) {
+    const q = 10 ** (-0.4 * (wingMag - mag));
+    let lo = 0;
+    let hi = 200;
+    for (let i = 0; i < 200; i++) {
+      const mid = (lo + hi) / 2;
+      if ((1 + mid) * Math.exp(-mid) > q) lo = mid;
+      else hi = mid;
+    }
+    r = Math.max(r, (lo * a) / 1.6783469900166605);
+  }
   return r;
+}
+
+type CatalogRow = { id: string; ra: number; dec: number; flux: number; semimajor: number; point_like: boolean; cut: string | null };
+
+/** Brute force: every catalog row against the extended box grown by the stamps' reach and its own radius; ties (|d − lim| < 1 µas) counted apart. */
+function bruteForceListing(rows: CatalogRow[], m: Manifest, wingMag: number | null): { expected: Map<string, string>; ties: number } {
+  const tp = tangentPlane(TILE_RA, TILE_DEC);
+  const ext = m.sub_tile.extended;
+  const R = m.unmodelled!.search.beyond_extended_arcsec;
+  const expected = new Map<string, string>();
+  let ties = 0;
+  for (const o of rows) {
+    const [u, v] = tp.toUV(o.ra, o.dec);
+    const xi = -u;
+    const inExt = xi >= ext.xi[0] && xi < ext.xi[1] && v >= ext.eta[0] && v < ext.eta[1];
+    if (o.cut === null && inExt) continue; // modelled
+    const d = Math.hypot(Math.max(ext.xi[0] - xi, 0, xi - ext.xi[1]), Math.max(ext.eta[0] - v, 0, v - ext.eta[1]));
+    const lim = R + radiusOf({ flux: o.flux, semimajorArcsec: o.semimajor * 0.1, pointLike: o.point_like }, wingMag);
+    if (Math.abs(d - lim) < 1e-6) {
+      ties++;
+      continue;
+    }
+    if (d <= lim) expected.set(o.id, o.cut ?? 'outside_extended_area');
+  }
+  return { expected, ties };
 }
 
 beforeAll(async () => {
@@ -72,27 +112,11 @@ afterAll(() => {
 describe('prepare lists the unmodelled objects of a sub-tile', () => {
   it('equals a brute-force scan of the catalog (astropy + numpy cuts, every row against the grown extended box)', () => {
     if (!astropyPython()) throw new Error('python3 with astropy not found (set SHINE_PYTHON)');
-    const rows = JSON.parse(runPython(FIXTURE, [merFile])) as Array<{ id: string; ra: number; dec: number; flux: number; semimajor: number; point_like: boolean; cut: string | null }>;
-    const tp = tangentPlane(TILE_RA, TILE_DEC);
-    const ext = man.sub_tile.extended;
+    const rows = JSON.parse(runPython(FIXTURE, [merFile])) as CatalogRow[];
     // stamps of the largest tier (128 px) reach √2·65 px beyond the extended box, +1 % pixel scale
     const R = Math.SQRT2 * 65 * 0.1 * 1.01;
     expect(man.unmodelled!.search.beyond_extended_arcsec).toBeCloseTo(R, 12);
-    const expected = new Map<string, string>();
-    let ties = 0;
-    for (const o of rows) {
-      const [u, v] = tp.toUV(o.ra, o.dec);
-      const xi = -u;
-      const inExt = xi >= ext.xi[0] && xi < ext.xi[1] && v >= ext.eta[0] && v < ext.eta[1];
-      if (o.cut === null && inExt) continue; // modelled
-      const d = Math.hypot(Math.max(ext.xi[0] - xi, 0, xi - ext.xi[1]), Math.max(ext.eta[0] - v, 0, v - ext.eta[1]));
-      const lim = R + radiusOf({ flux: o.flux, semimajorArcsec: o.semimajor * 0.1, pointLike: o.point_like });
-      if (Math.abs(d - lim) < 1e-6) {
-        ties++;
-        continue;
-      }
-      if (d <= lim) expected.set(o.id, o.cut ?? 'outside_extended_area');
-    }
+    const { expected, ties } = bruteForceListing(rows, man, null);
     const got = new Map(man.unmodelled!.object_id.map((id, k) => [id, man.unmodelled!.cut[k]]));
     expect(ties).toBe(0);
     expect([...got.entries()].sort()).toEqual([...expected.entries()].sort());
@@ -107,6 +131,38 @@ describe('prepare lists the unmodelled objects of a sub-tile', () => {
       expect(man.unmodelled!.semimajor_arcsec[k]).toBeCloseTo(o.semimajor * 0.1, 10);
       expect(man.unmodelled!.mag[k]).toBeCloseTo(23.9 - 2.5 * Math.log10(o.flux), 6);
     });
+  });
+
+  it('with masking.wing_flux_mag the listing follows the widened discs (brute force with a bisection radius)', async () => {
+    if (!astropyPython()) throw new Error('python3 with astropy not found (set SHINE_PYTHON)');
+    const cfgText = readFileSync(join(dir, 'config.yaml'), 'utf8');
+    expect(cfgText).not.toMatch(/^masking:/m);
+    writeFileSync(join(dir, 'config-wings.yaml'), `${cfgText}\nmasking:\n  wing_flux_mag: 33\n`);
+    const r = await runPrepare(['--config', join(dir, 'config-wings.yaml'), '--sub-tile', '1,1', '--out', join(dir, 'man-wings'), '--no-cache']);
+    expect(r.code, r.err).toBe(0);
+    const mw = parseManifest(readFileSync(join(dir, 'man-wings', manifestFileName(TILE, 1, 1)), 'utf8'));
+    expect(mw.unmodelled!.search.rule.wing_flux_mag).toBe(33);
+    const rows = JSON.parse(runPython(FIXTURE, [merFile])) as CatalogRow[];
+    const { expected, ties } = bruteForceListing(rows, mw, 33);
+    const got = new Map(mw.unmodelled!.object_id.map((id, k) => [id, mw.unmodelled!.cut[k]]));
+    expect(ties).toBe(0);
+    expect([...got.entries()].sort()).toEqual([...expected.entries()].sort());
+    const plain = new Set(man.unmodelled!.object_id);
+    const added = [...got.keys()].filter((id) => !plain.has(id));
+    expect([...plain].every((id) => got.has(id))).toBe(true);
+    // Stage 2's radii of the listed objects under the rule, against the bisection
+    const u = mw.unmodelled!;
+    const objects = u.ra.map((ra, k) => ({ ra, dec: u.dec[k], mag: u.mag[k], semimajorArcsec: u.semimajor_arcsec[k], pointLike: u.point_like[k] }));
+    const q = mw.quadrants[0];
+    const res = maskUnmodelled([{ name: q.id, width: 1, height: 1, flags: new Int32Array(1), wcs: { skyToPixel: () => [-1e6, -1e6], localJacobian: () => [0.1, 0, 0, 0.1] } }], objects, { ...defaultConfig().masking, wing_flux_mag: 33 });
+    let widened = 0;
+    objects.forEach((o, k) => {
+      const flux = 10 ** ((23.9 - o.mag) / 2.5);
+      expect(res.radius[k]).toBeCloseTo(radiusOf({ flux, semimajorArcsec: o.semimajorArcsec, pointLike: o.pointLike }, 33), 9);
+      if (res.radius[k] > radiusOf({ flux, semimajorArcsec: o.semimajorArcsec, pointLike: o.pointLike }) + 1e-9) widened++;
+    });
+    console.log(`wing_flux_mag 33: ${got.size} unmodelled objects listed (${added.length} more than the footprint rule alone), ${widened} discs widened`);
+    expect(widened).toBeGreaterThan(20);
   });
 
   it('lists the magnitude-20.4 star next to the margin galaxy, as point-like, removed by the point_like cut', async () => {
