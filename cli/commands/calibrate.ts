@@ -54,7 +54,8 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds LIST [--g G] [--rotations 2|4]
                        [--method map|vi|nuts] [--priors default|shine] [--config-overrides FILE.yaml]
                        [--noise-free] [--psf-oversampling Q] [--position-angle DEG] [--sim-spergel-nu NU]
-                       [--sim-profile exponential|spergel|spergel-per-galaxy|bulge-disk] [--sim-bulge-nu NU] [--sub-tiles all|R,C;R,C…]
+                       [--sim-profile exponential|spergel|spergel-per-galaxy|bulge-disk] [--sim-bulge-nu NU] [--sim-omit-undetected]
+                       [--sub-tiles all|R,C;R,C…]
                        [--jobs N] [--retries N]
                        [--executor local|slurm] [--bootstrap B] [--bootstrap-seed S] [--out DIR]
                        [--include FILE[,FILE…]] [--json] [--report-only] [--quiet]
@@ -79,6 +80,10 @@ const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds 
   --sim-profile P     simulated galaxy profile (shine simulate --profile): exponential, spergel
                       (with --sim-spergel-nu), spergel-per-galaxy (ν drawn per galaxy) or bulge-disk
                       (exponential disk + Spergel bulge of index --sim-bulge-nu, default -0.6)
+  --sim-omit-undetected  objects the MER catalog does not list (catalog S/N < 3) are left out of
+                      the pixels (shine simulate --omit-undetected): with --noise-free, the
+                      estimator's and the renderer's bias alone; calibrate-compare against the
+                      same seeds with them gives the undetected objects' share of m and c
   --sub-tiles S       sub-tiles to fit (default all; empty ones are listed, not fitted)
   --jobs N            Stage-2 processes at once (local executor; default 1)
   --executor E        local (default), or slurm: Stage-2 arrays submitted per simulation with
@@ -119,6 +124,8 @@ interface RunRecord {
   sim_profile?: string | null;
   /** Bulge index of the 'bulge-disk' simulations. */
   sim_bulge_nu?: number | null;
+  /** Objects the catalog does not list left out of the pixels (--sim-omit-undetected); absent: false. */
+  sim_omit_undetected?: boolean;
   overrides: { file: string; hash: string; doc: Record<string, unknown> } | null;
   /** Of the last invocation (defaults for the next one). */
   seeds: number[];
@@ -180,7 +187,7 @@ async function recordFromReport(file: string): Promise<RunRecord> {
   const s = r.settings;
   return {
     format: RUN_FORMAT, version: 1, preset: s.preset as PresetName, preset_revision: s.preset_revision, g: s.g, rotations: s.rotations, method: s.method as RunRecord['method'], priors: s.priors as PriorsChoice,
-    noise: s.noise, psf_oversampling: s.psf_oversampling, position_angle: s.position_angle, sim_spergel_nu: s.sim_spergel_nu, sim_profile: s.sim_profile,
+    noise: s.noise, psf_oversampling: s.psf_oversampling, position_angle: s.position_angle, sim_spergel_nu: s.sim_spergel_nu, sim_profile: s.sim_profile, sim_omit_undetected: s.sim_omit_undetected,
     overrides: r.overrides, seeds: [], sub_tiles: s.sub_tiles, bootstrap: r.bootstrap?.replicates ?? 2000, bootstrap_seed: r.bootstrap?.seed ?? 1,
   };
 }
@@ -250,7 +257,7 @@ const command: Command = {
       argv,
       {
         preset: 'string', seeds: 'string', g: 'string', rotations: 'string', priors: 'string', 'config-overrides': 'string',
-        'noise-free': 'boolean', 'psf-oversampling': 'string', 'position-angle': 'string', 'sim-spergel-nu': 'string', 'sim-profile': 'string', 'sim-bulge-nu': 'string', 'sub-tiles': 'string', jobs: 'string', executor: 'string', bootstrap: 'string', 'bootstrap-seed': 'string',
+        'noise-free': 'boolean', 'psf-oversampling': 'string', 'position-angle': 'string', 'sim-spergel-nu': 'string', 'sim-profile': 'string', 'sim-bulge-nu': 'string', 'sim-omit-undetected': 'boolean', 'sub-tiles': 'string', jobs: 'string', executor: 'string', bootstrap: 'string', 'bootstrap-seed': 'string',
         ...SLURM_OPTION_SPEC,
         out: 'string', include: 'string', json: 'boolean', 'report-only': 'boolean', quiet: 'boolean', help: 'boolean', 'dry-run': 'boolean',
       },
@@ -300,6 +307,7 @@ const command: Command = {
     const priors = (opts.priors !== undefined ? String(opts.priors) : (prev?.priors ?? 'default')) as PriorsChoice;
     if (!PRIORS_CHOICES.includes(priors)) fail(`--priors must be default or shine, got '${priors}'`);
     const noise = opts['noise-free'] ? false : (prev?.noise ?? true);
+    const omitUndetected = opts['sim-omit-undetected'] ? true : (prev?.sim_omit_undetected ?? false);
     const psfOversampling = int(opts['psf-oversampling'], 'psf-oversampling', prev?.psf_oversampling ?? 1, 1);
     let positionAngle = prev?.position_angle ?? basePreset.pa;
     if (opts['position-angle'] !== undefined) {
@@ -375,6 +383,7 @@ const command: Command = {
       if ((prev.position_angle ?? basePreset.pa) !== positionAngle) diff.push(`position angle ${prev.position_angle ?? basePreset.pa}° → ${positionAngle}°`);
       if ((prev.sim_profile ?? null) !== simProfileName || (prev.sim_bulge_nu ?? null) !== simBulgeNu) diff.push(`simulated profile ${prev.sim_profile ?? 'exponential/spergel'} → ${simProfileName ?? 'exponential/spergel'}`);
       if ((prev.sim_spergel_nu ?? null) !== simNu) diff.push(`simulated profile ${prev.sim_spergel_nu ?? 'exponential'} → ${simNu ?? 'exponential'}`);
+      if ((prev.sim_omit_undetected ?? false) !== omitUndetected) diff.push(`undetected objects ${prev.sim_omit_undetected ? 'omitted' : 'in the pixels'} → ${omitUndetected ? 'omitted' : 'in the pixels'}`);
       if ((prev.overrides?.hash ?? null) !== (overrides?.hash ?? null)) diff.push('config overrides');
       if (diff.length) fail(`${outDir} holds a calibration with other settings (${diff.join(', ')}): use another --out, or the same settings to resume`);
     }
@@ -384,7 +393,7 @@ const command: Command = {
       const files = includeFiles;
       const mine = {
         preset: presetName, preset_revision: folderRevision, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle,
-        sim_spergel_nu: simNu, sim_profile: simProfileName, overrides_hash: overrides?.hash ?? null, sub_tiles: subSel ?? ('all' as const),
+        sim_spergel_nu: simNu, sim_profile: simProfileName, sim_omit_undetected: omitUndetected, overrides_hash: overrides?.hash ?? null, sub_tiles: subSel ?? ('all' as const),
       };
       for (const f of files) {
         const file = resolve(f);
@@ -402,7 +411,7 @@ const command: Command = {
     if (pooledOnly) seeds = [];
     const reportSeeds = [...new Set([...seeds, ...included.flatMap((r) => r.seeds)])].sort((a, b) => a - b);
     const record: RunRecord = {
-      format: RUN_FORMAT, version: 1, preset: presetName as PresetName, preset_revision: folderRevision, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, sim_bulge_nu: simBulgeNu, overrides, seeds,
+      format: RUN_FORMAT, version: 1, preset: presetName as PresetName, preset_revision: folderRevision, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, sim_bulge_nu: simBulgeNu, ...(omitUndetected ? { sim_omit_undetected: true } : {}), overrides, seeds,
       sub_tiles: subSel ?? 'all', bootstrap, bootstrap_seed: bootstrapSeed, history: prev?.history ?? [],
     };
     if (!reportOnly) {
@@ -452,12 +461,12 @@ const command: Command = {
     };
 
     const simDone = async (s: Sim) => {
-      const m = await readJson<{ preset: string; preset_revision?: number; seed: number; shear: number[]; rotate_ellipticities: boolean; ellipticity_rotation_deg?: number; noise: boolean; psf_oversampling?: number; position_angle?: number; spergel_nu?: number | null; sim_profile?: string | null }>(join(s.dir, SIM_MARKER));
+      const m = await readJson<{ preset: string; preset_revision?: number; seed: number; shear: number[]; rotate_ellipticities: boolean; ellipticity_rotation_deg?: number; noise: boolean; psf_oversampling?: number; position_angle?: number; spergel_nu?: number | null; sim_profile?: string | null; omit_undetected?: boolean }>(join(s.dir, SIM_MARKER));
       if (!m) return false;
       // markers written before the rotation angle was recorded: rotate_ellipticities means 90°
       const deg = m.ellipticity_rotation_deg ?? (m.rotate_ellipticities ? 90 : 0);
-      if (m.preset !== presetName || (m.preset_revision ?? 1) !== folderRevision || m.seed !== s.seed || m.shear[0] !== s.shear[0] || m.shear[1] !== s.shear[1] || deg !== s.rotationDeg || m.noise !== noise || (m.psf_oversampling ?? 1) !== psfOversampling || (m.position_angle ?? basePreset.pa) !== positionAngle || (m.spergel_nu ?? null) !== simNu || (m.sim_profile ?? null) !== simProfileKey) {
-        fail(`${join(s.dir, SIM_MARKER)} describes another simulation (preset ${m.preset} revision ${m.preset_revision ?? 1}, seed ${m.seed}, shear ${m.shear}, shapes rotated ${deg}°, noise ${m.noise}, PSF oversampling ${m.psf_oversampling ?? 1}, position angle ${m.position_angle ?? basePreset.pa}°, Spergel ν ${m.spergel_nu ?? 'none'}, profile ${m.sim_profile ?? 'exponential/spergel'}): remove ${s.dir} or use another --out`);
+      if (m.preset !== presetName || (m.preset_revision ?? 1) !== folderRevision || m.seed !== s.seed || m.shear[0] !== s.shear[0] || m.shear[1] !== s.shear[1] || deg !== s.rotationDeg || m.noise !== noise || (m.psf_oversampling ?? 1) !== psfOversampling || (m.position_angle ?? basePreset.pa) !== positionAngle || (m.spergel_nu ?? null) !== simNu || (m.sim_profile ?? null) !== simProfileKey || (m.omit_undetected ?? false) !== omitUndetected) {
+        fail(`${join(s.dir, SIM_MARKER)} describes another simulation (preset ${m.preset} revision ${m.preset_revision ?? 1}, seed ${m.seed}, shear ${m.shear}, shapes rotated ${deg}°, noise ${m.noise}, PSF oversampling ${m.psf_oversampling ?? 1}, position angle ${m.position_angle ?? basePreset.pa}°, Spergel ν ${m.spergel_nu ?? 'none'}, profile ${m.sim_profile ?? 'exponential/spergel'}, undetected objects ${m.omit_undetected ? 'omitted' : 'in the pixels'}): remove ${s.dir} or use another --out`);
       }
       return true;
     };
@@ -539,6 +548,7 @@ const command: Command = {
         const output = nodeSimOutput(s.dir);
         const options: SimulateOptions = {
           preset, seed: s.seed, shear: s.shear, noise, ellipticityRotationDeg: s.rotationDeg, psfOversampling, ...(simProfile ? { profile: simProfile } : {}),
+          ...(omitUndetected ? { omitUndetected: true } : {}),
           ...(pool ? { render: pool.render, concurrency: poolThreads + 1 } : {}),
         };
         const summary = await simulate(output, options).catch(async (e) => {
@@ -547,7 +557,7 @@ const command: Command = {
         });
         const marker = {
           format: 'shine-calibrate-simulation', version: 1, preset: presetName, preset_revision: simRevision, seed: s.seed, member: s.label, shear: s.shear,
-          rotate_ellipticities: s.rotationDeg === 90, ellipticity_rotation_deg: s.rotationDeg, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, spergel_nu: simNu, ...(simProfileKey ? { sim_profile: simProfileKey } : {}), software_version: SHINE_VERSION, created: new Date().toISOString(),
+          rotate_ellipticities: s.rotationDeg === 90, ellipticity_rotation_deg: s.rotationDeg, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, spergel_nu: simNu, ...(simProfileKey ? { sim_profile: simProfileKey } : {}), ...(omitUndetected ? { omit_undetected: true } : {}), software_version: SHINE_VERSION, created: new Date().toISOString(),
           galaxies: summary.galaxies, stars: summary.stars, catalog_rows: summary.catalogRows, quadrants: summary.quadrants, files: summary.files,
         };
         await writeFileAtomic(join(s.dir, SIM_MARKER), enc(`${JSON.stringify(marker, null, 2)}\n`));
@@ -852,7 +862,7 @@ const command: Command = {
       created,
       software: { name: 'shine-webgpu', version: SHINE_VERSION },
       inputs: {
-        preset: presetName, preset_revision: folderRevision, tile_id: tileId, sub_tile_grid: grid, seeds: reportSeeds, folder_seeds: seeds, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, executor, report_only: reportOnly,
+        preset: presetName, preset_revision: folderRevision, tile_id: tileId, sub_tile_grid: grid, seeds: reportSeeds, folder_seeds: seeds, g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, sim_omit_undetected: omitUndetected, executor, report_only: reportOnly,
         sub_tiles: subSel ?? 'all', config_overrides: overrides ? { file: overrides.file, hash: overrides.hash, content: overrides.doc } : null,
         bootstrap: { replicates: bootstrap, seed: bootstrapSeed, unit: 'seed' },
         included: included.map((r) => ({ file: r.file, seeds: r.seeds, fits: r.fits.length, config_hash: r.configHash, created: r.created, software_version: r.softwareVersion })),
@@ -890,7 +900,7 @@ const command: Command = {
     await mkdir(outDir, { recursive: true });
     await writeFileAtomic(paths.json, enc(jsonText));
     await writeFileAtomic(paths.fits, calibrationFits(fits, summary, { preset: presetName, g, method, priors, noise, rotations, configHash: configHash ?? '', softwareVersion: SHINE_VERSION, created }));
-    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, PSF oversampling ${psfOversampling}, position angle ${positionAngle}°, ${simProfile ? profileLabel(simProfile) : 'exponential'} galaxies, ${method} (shear estimator ${estimatorText}), priors ${priors}, g = ${g}, ${rotations} rotations, seeds ${formatSeeds(reportSeeds)}${included.length ? ` (${included.length} included report(s))` : ''}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
+    const head = `shine calibrate: preset ${presetName}, ${noise ? 'noisy' : 'noise-free'}, PSF oversampling ${psfOversampling}, position angle ${positionAngle}°, ${simProfile ? profileLabel(simProfile) : 'exponential'} galaxies${omitUndetected ? ' (undetected objects omitted)' : ''}, ${method} (shear estimator ${estimatorText}), priors ${priors}, g = ${g}, ${rotations} rotations, seeds ${formatSeeds(reportSeeds)}${included.length ? ` (${included.length} included report(s))` : ''}, ${subSel ? `${subSel.length} sub-tile(s)` : `all ${grid[0] * grid[1]} sub-tiles`}`;
     await writeFileAtomic(paths.png, calibrationPng({
       fits, summary,
       title: [head.replace(/^shine calibrate: /, 'SHINE CALIBRATE: '), `${summary.nSetsComplete} COMPLETE SETS OF ${summary.nSets}, ${summary.fits.byStatus.ok} FITS OK OF ${summary.fits.attempted}, CONFIG ${configHash ?? '-'}`],
@@ -901,7 +911,7 @@ const command: Command = {
       const e = summary.estimates;
       const est = (k: keyof typeof e) => ({ [k]: e[k].mean, [`${k}_err`]: e[k].err, [`${k}_sem`]: e[k].sem });
       const line = {
-        format: 'shine-calibration-summary', preset: presetName, preset_revision: folderRevision, seeds: formatSeeds(reportSeeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName,
+        format: 'shine-calibration-summary', preset: presetName, preset_revision: folderRevision, seeds: formatSeeds(reportSeeds), g, rotations, method, priors, noise, psf_oversampling: psfOversampling, position_angle: positionAngle, sim_spergel_nu: simNu, sim_profile: simProfileName, sim_omit_undetected: omitUndetected,
         shear_estimators: Object.fromEntries(estimators), n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
         weighted: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: summary.estimatesWeighted[k].mean, err: summary.estimatesWeighted[k].err }])),
         ...(mapSummary ? { map_of_same_fits: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: mapSummary.estimates[k].mean, err: mapSummary.estimates[k].err }])) } : {}),

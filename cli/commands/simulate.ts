@@ -22,7 +22,8 @@ import type { GalaxyProfile } from '../../engine/model/profile.ts';
 const USAGE = `usage: shine simulate --preset ci|medium|subtile|tile|minitile --seed S --out DIR [--shear G1,G2] [--flip-shear]
                       [--rotate-ellipticities | --rotate-ellipticities-deg D] [--no-noise] [--no-defects]
                       [--psf-oversampling Q] [--profile exponential|spergel|spergel-per-galaxy|bulge-disk]
-                      [--spergel-nu NU] [--bulge-nu NU] [--mag-max M] [--position-angle DEG] [--threads N] [--quiet]
+                      [--spergel-nu NU] [--bulge-nu NU] [--mag-max M] [--position-angle DEG] [--omit-undetected]
+                      [--threads N] [--quiet]
   --shear G1,G2           the same reduced shear everywhere (default: a seeded field per sub-tile)
   --flip-shear            opposite shear; identical scene, defects and noise deviates
   --rotate-ellipticities  every galaxy's intrinsic shape rotated by 90° ((e1, e2) → (−e1, −e2));
@@ -48,6 +49,8 @@ const USAGE = `usage: shine simulate --preset ci|medium|subtile|tile|minitile --
   --position-angle DEG    instrument position angle, -360–360 (default: the preset's, 7): the same
                           sky, shear and noise seeds seen through a focal plane (pixel axes, CCD
                           gaps, PSF field) turned by another angle; header PA
+  --omit-undetected       objects the MER catalog does not list (catalog S/N < 3) are left out of the
+                          pixels; catalog, truth and noise unchanged; header OMITUND (docs/simulate.md)
   --threads N             worker threads rendering quadrants (default: one per 8 quadrants, at
                           most the CPU count; 1 = in the main thread)
   --quiet                 no progress / summary`;
@@ -186,10 +189,12 @@ interface Args {
   magMax: number | null;
   /** --position-angle (null: the preset's). */
   positionAngle: number | null;
+  /** --omit-undetected. */
+  omitUndetected: boolean;
 }
 
 export function parseSimulateArgs(argv: string[]): Args {
-  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0, psfOversampling: 1, spergelNu: null, magMax: null, positionAngle: null };
+  const a: Partial<Args> & { flip: boolean; rotate: boolean; noise: boolean; defects: boolean; quiet: boolean } = { flip: false, rotate: false, rotateDeg: null, noise: true, defects: true, quiet: false, shear: null, threads: 0, psfOversampling: 1, spergelNu: null, magMax: null, positionAngle: null, omitUndetected: false };
   let profile: string | null = null;
   let bulgeNu: number | null = null;
   for (let i = 0; i < argv.length; i++) {
@@ -237,6 +242,7 @@ export function parseSimulateArgs(argv: string[]): Args {
       }
       case '--no-noise': a.noise = false; break;
       case '--no-defects': a.defects = false; break;
+      case '--omit-undetected': a.omitUndetected = true; break;
       case '--quiet': a.quiet = true; break;
       case '--psf-oversampling': {
         const q = val();
@@ -322,6 +328,7 @@ const command: Command = {
       ...(args.rotateDeg !== null ? { ellipticityRotationDeg: args.rotateDeg } : {}), noise: args.noise, defects: args.defects,
       ...(args.psfOversampling !== 1 ? { psfOversampling: args.psfOversampling } : {}),
       ...(args.profile ? { profile: args.profile } : {}),
+      ...(args.omitUndetected ? { omitUndetected: true } : {}),
       render: pool?.render, concurrency: pool ? threads + 1 : 1,
       onProgress(done, total, label) {
         if (bar) {

@@ -19,7 +19,12 @@ import type { ParsedReport, PooledSettings } from './include.ts';
 import { bootstrapClusterMeans, groupSets, mean, median, quantileSorted, sd, setEstimate, usable, QUANTITIES, type CalibrationFit, type Quantity, type SetEstimate } from './stats.ts';
 import { memberKey } from './design.ts';
 
-/** The settings that make two folders' simulations the same pixels (the fit may differ in everything else). */
+/**
+ * The settings that make two folders' simulations the same pixels (the fit may differ in everything
+ * else). `sim_omit_undetected` is not among them on purpose: with and without the objects the
+ * catalog never detected, the sets share every listed object, shear, noise deviate and the catalog
+ * itself, so the paired B − A is the undetected objects' share of m and c.
+ */
 export const SIMULATION_KEYS = ['preset', 'preset_revision', 'g', 'rotations', 'noise', 'psf_oversampling', 'position_angle', 'sim_spergel_nu', 'sim_profile'] as const satisfies ReadonlyArray<keyof PooledSettings>;
 
 /** The simulation settings that differ between A and B, as `key A → B` phrases (empty: comparable). */

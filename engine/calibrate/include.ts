@@ -30,6 +30,8 @@ export interface PooledSettings {
   position_angle: number;
   sim_spergel_nu: number | null;
   sim_profile: string | null;
+  /** Objects the catalog does not list left out of the pixels (`--sim-omit-undetected`); absent in older reports: false. */
+  sim_omit_undetected: boolean;
   /** Hash of the configuration overrides file, null when none. */
   overrides_hash: string | null;
   sub_tiles: Array<[number, number]> | 'all';
@@ -70,6 +72,7 @@ export function settingsOf(inputs: Obj): PooledSettings {
     position_angle: num(inputs.position_angle),
     sim_spergel_nu: typeof inputs.sim_spergel_nu === 'number' ? inputs.sim_spergel_nu : null,
     sim_profile: typeof inputs.sim_profile === 'string' ? inputs.sim_profile : null,
+    sim_omit_undetected: inputs.sim_omit_undetected === true,
     overrides_hash: isObj(over) && typeof over.hash === 'string' ? over.hash : null,
     sub_tiles: inputs.sub_tiles === 'all' || inputs.sub_tiles === undefined ? 'all' : (inputs.sub_tiles as Array<[number, number]>),
   };

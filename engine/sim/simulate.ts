@@ -72,6 +72,15 @@ export interface SimulateOptions {
    * HLR column still the half-light radius; headers GALPROF = 'SPERGEL', SPERGNU = ν.
    */
   profile?: GalaxyProfile;
+  /**
+   * Leave out of the pixels every object that the MER catalog does not list (undetected: catalog
+   * S/N < 3). Default false: the sky holds them, as a real one does, and their light is in no
+   * model — a source of shear bias of its own (docs/calibrate.md "Galaxies the catalog never
+   * detected"). True isolates the estimator's and the renderer's bias in a noise-free calibration.
+   * The catalog, the truth table (undetected rows keep OBJECT_ID −1) and the noise are unchanged;
+   * headers OMITUND = T.
+   */
+  omitUndetected?: boolean;
   /** Progress: called after each quadrant. */
   onProgress?: (done: number, total: number, label: string) => void;
   /**
@@ -100,6 +109,11 @@ export interface QuadrantJob {
   psfOversampling?: number;
   /** Galaxy light profile (default exponential). */
   profile?: GalaxyProfile;
+  /**
+   * Diagnostics: render only the objects with these truth IDs (the `ID` column of truth/sources.fits);
+   * noise, background and defects as without it. Absent: every object.
+   */
+  renderOnly?: readonly number[];
 }
 
 export interface QuadrantResult {
@@ -725,7 +739,9 @@ export function renderJob(job: QuadrantJob): QuadrantResult {
   const ctx = cachedContext;
   const crop = ctx.cropsPerExp[job.dither][job.crop];
   const p = ctx.pointings[job.dither];
-  const imgs = renderQuadrant(crop, p, job.dither, ctx.objects, job.seed, { noise: job.noise, defects: job.defects, profile: job.profile });
+  const only = job.renderOnly ? new Set(job.renderOnly) : null;
+  const objects = only ? ctx.objects.filter((o) => only.has(o.id)) : ctx.objects;
+  const imgs = renderQuadrant(crop, p, job.dither, objects, job.seed, { noise: job.noise, defects: job.defects, profile: job.profile });
   return { ...imgs, psf: psfGridImage(crop, p, checkPsfOversampling(job.psfOversampling)) };
 }
 
@@ -743,7 +759,11 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   const psfSide = psfStampSide(psfQ);
   const profile = checkGalaxyProfile(options.profile);
   // recorded only for a Spergel profile: the default output stays byte-identical
-  const profileCards: CardInput[] = galaxyProfileCards(profile);
+  const profileCards: CardInput[] = [
+    ...galaxyProfileCards(profile),
+    // recorded only when set: the default output stays byte-identical
+    ...(options.omitUndetected === true ? [['OMITUND', true, 'objects the catalog does not list left out'] as CardInput] : []),
+  ];
   const files: string[] = [];
 
   const fixedShear = options.shear ?? null;
@@ -754,13 +774,19 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   const ctx = buildContext(preset, seed, fixedShear, flip, rotDeg);
   const { toSky, popRegion, shear, objects, pointings, cropsPerExp } = ctx;
   const total = cropsPerExp.reduce((a, c) => a + c.length, 0);
+  // the MER catalog (measured from the objects alone, before any pixel)
+  const rows = measureCatalog(seed, preset, objects, popRegion, toSky, profile);
+  const omit = options.omitUndetected === true;
+  const listed = omit ? rows.filter((r) => r.truthIndex >= 0).map((r) => objects[r.truthIndex].id) : null;
+  const listedSet = listed ? new Set(listed) : null;
+  const rendered = listedSet ? objects.filter((o) => listedSet.has(o.id)) : objects;
   // jobs in file order; up to `concurrency` rendered ahead of the writer
   const jobs: QuadrantJob[] = [];
-  cropsPerExp.forEach((crops, d) => crops.forEach((_, c) => jobs.push({ preset, seed, shear: fixedShear, flipShear: flip, rotateEllipticities: rotate, ellipticityRotationDeg: rotDeg, noise, defects, dither: d, crop: c, ...(psfQ !== 1 ? { psfOversampling: psfQ } : {}), ...(profile ? { profile } : {}) })));
+  cropsPerExp.forEach((crops, d) => crops.forEach((_, c) => jobs.push({ preset, seed, shear: fixedShear, flipShear: flip, rotateEllipticities: rotate, ellipticityRotationDeg: rotDeg, noise, defects, dither: d, crop: c, ...(psfQ !== 1 ? { psfOversampling: psfQ } : {}), ...(profile ? { profile } : {}), ...(listed ? { renderOnly: listed } : {}) })));
   const render = options.render ?? (async (job: QuadrantJob) => {
     const crop = cropsPerExp[job.dither][job.crop];
     const p = pointings[job.dither];
-    const imgs = renderQuadrant(crop, p, job.dither, objects, seed, { noise, defects, profile });
+    const imgs = renderQuadrant(crop, p, job.dither, rendered, seed, { noise, defects, profile });
     return { ...imgs, psf: psfGridImage(crop, p, psfQ) };
   });
   const ahead = Math.max(1, Math.floor(options.concurrency ?? 1));
@@ -840,7 +866,6 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
   }
 
   // MER catalog
-  const rows = measureCatalog(seed, preset, objects, popRegion, toSky, profile);
 
   const col = <T>(f: (r: CatalogRow) => T) => rows.map(f);
   const merRel = `MER/${merFileName(preset.tileId)}`;

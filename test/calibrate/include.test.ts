@@ -22,7 +22,7 @@ const INPUTS = {
 };
 const MINE: PooledSettings = {
   preset: 'ci', preset_revision: 1, g: G, rotations: 2, method: 'map', priors: 'default', noise: true, psf_oversampling: 1, position_angle: 7,
-  sim_spergel_nu: null, sim_profile: null, overrides_hash: null, sub_tiles: [[1, 1]],
+  sim_spergel_nu: null, sim_profile: null, sim_omit_undetected: false, overrides_hash: null, sub_tiles: [[1, 1]],
 };
 
 /** A calibration.json with one complete 2-ring set per seed: seed s has m_s and c_s on both components. */
