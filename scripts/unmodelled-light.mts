@@ -120,8 +120,9 @@ console.log(`likelihood pixels ${all.pixels}; χ² of the unmodelled light in th
 const kinds = [...new Set(objs.map((o) => o.kind))].sort();
 const byKind = kinds.map((k) => ({ kind: k, n: objs.filter((o) => o.kind === k).length, chi2: chi2Of(objs.filter((o) => o.kind === k).map((o) => o.id)).total }));
 for (const k of byKind) console.log(`  ${k.kind.padEnd(44)} ${String(k.n).padStart(4)} objects  χ² ${k.chi2.toFixed(2)}`);
-const each = objs.map((o) => ({ ...o, chi2: chi2Of([o.id]).total })).sort((a, b) => b.chi2 - a.chi2);
 const top = Number(opt.top);
-console.log(`the ${top} largest (each alone):`);
+// each object alone (one render of every quadrant per object: the slow part; --top 0 skips it)
+const each = top > 0 ? objs.map((o) => ({ ...o, chi2: chi2Of([o.id]).total })).sort((a, b) => b.chi2 - a.chi2) : [];
+if (top > 0) console.log(`the ${top} largest (each alone):`);
 for (const o of each.slice(0, top)) console.log(`  ${o.objectId.padEnd(16)} ${o.kind.padEnd(44)} mag ${o.mag.toFixed(2)}  hlr ${o.hlr.toFixed(3)}″  χ² ${o.chi2.toFixed(2)}`);
 if (opt.json) writeFileSync(opt.json, JSON.stringify({ member: dir, row, col, masking: cfg.masking, pixels: all.pixels, chi2: all.total, perQuadrant: all.perQuadrant, byKind, objects: each }, null, 1));

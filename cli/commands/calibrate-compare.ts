@@ -34,6 +34,8 @@ async function readReport(arg: string): Promise<ParsedReport> {
 }
 
 const f = (v: number, d = 5) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(d)}` : 'n/a');
+/** An error or a spread (non-negative): no sign; n/a when not finite (fewer than 2 seeds). */
+const u = (v: number, d = 5) => (Number.isFinite(v) ? Math.abs(v).toFixed(d) : 'n/a');
 
 function describe(r: ParsedReport): string {
   const s = r.settings;
@@ -49,7 +51,7 @@ function text(c: Comparison, a: ParsedReport, b: ParsedReport): string {
   lines.push('quantity   A (paired sets)          B (paired sets)          B − A (paired)           sd per set: A, B, B − A');
   for (const q of QUANTITIES) {
     const v = c.quantities[q];
-    lines.push(`${q.padEnd(9)}  ${f(v.a)} ± ${f(v.aErr).slice(1)}   ${f(v.b)} ± ${f(v.bErr).slice(1)}   ${f(v.delta)} ± ${f(v.deltaErr).slice(1)}   ${f(v.aSdPerSet).slice(1)}, ${f(v.bSdPerSet).slice(1)}, ${f(v.deltaSdPerSet).slice(1)}`);
+    lines.push(`${q.padEnd(9)}  ${f(v.a)} ± ${u(v.aErr)}   ${f(v.b)} ± ${u(v.bErr)}   ${f(v.delta)} ± ${u(v.deltaErr)}   ${u(v.aSdPerSet)}, ${u(v.bSdPerSet)}, ${u(v.deltaSdPerSet)}`);
   }
   const r = c.errorRatio;
   lines.push(`shear errors σ̂_B/σ̂_A (median over fits in both): g1 ${r.g1.median.toFixed(4)} (${r.g1.n}), g2 ${r.g2.median.toFixed(4)} (${r.g2.n}); B needs ${c.setsFactor.toFixed(3)}× the sets of A for the same σ(m)`);

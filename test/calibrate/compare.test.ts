@@ -128,6 +128,12 @@ describe('calibrate-compare: paired differences of two calibrations', () => {
     expect(j.format).toBe('shine-calibration-comparison');
     expect(j.comparison.quantities.m1.delta).toBeCloseTo(-0.0015, 12);
     expect(j.bootstrap).toBe(200);
+    // one seed: no bootstrap error, printed as n/a (not a clipped "/a")
+    writeFileSync(join(dir, 'a1.json'), report([1], { m: 0.002, c: 0 }));
+    writeFileSync(join(dir, 'b1.json'), report([1], { m: 0.0005, c: 0 }));
+    r = await runCli(compareCommand, [join(dir, 'a1.json'), join(dir, 'b1.json'), '--bootstrap', '200'], {});
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/^m1 +[+-]0\.\d{5} ± n\/a +[+-]0\.\d{5} ± n\/a +-0\.00150 ± n\/a +n\/a, n\/a, n\/a$/m);
     r = await runCli(compareCommand, [join(dir, 'a.json')], {});
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/^shine: expected two calibration reports \(A B\), got 1/);
