@@ -35,6 +35,7 @@ import { subtileOutputsComplete } from '../../platform/node/outputs.ts';
 import { failureMarkerPath, readPrepared, runLogged, subtileLogPath, onPath } from '../../platform/node/executor-local.ts';
 import { isEmptySubtile, type PreparedSubtile, type SubtileTask } from '../../engine/orchestrate/plan.ts';
 import { slurmPlan } from '../../engine/orchestrate/slurm.ts';
+import { fitQuality } from '../../engine/outputs/quality.ts';
 import { readShearRow, SHEAR_EXTNAME } from '../../engine/outputs/shear.ts';
 import { subtileOutputNames } from '../../engine/outputs/names.ts';
 import { SHINE_VERSION } from '../../engine/version.ts';
@@ -44,7 +45,7 @@ import {
   checkShearAmplitude, checkRotations, DEFAULT_ROTATIONS, type Member, type Rotations,
 } from '../../engine/calibrate/design.ts';
 import { deriveConfig, parseYamlMapping, PRIORS_CHOICES, type PriorsChoice } from '../../engine/calibrate/config.ts';
-import { mapShearFits, mapShearFromMetadata, oversizeTally, shearBlindTally, summarize, type CalibrationFit, type CalibrationSummary, type FitStatus, type Estimate } from '../../engine/calibrate/stats.ts';
+import { mapShearFits, mapShearFromMetadata, offModeTally, oversizeTally, shearBlindTally, summarize, type CalibrationFit, type CalibrationSummary, type FitStatus, type Estimate } from '../../engine/calibrate/stats.ts';
 import { calibrationFits } from '../../engine/calibrate/table.ts';
 import { calibrationPng } from '../../engine/calibrate/plot.ts';
 import { checkDisjointSeeds, parseIncludedReport, reportInputs, type IncludedReport } from '../../engine/calibrate/include.ts';
@@ -98,6 +99,12 @@ const USAGE = `usage: shine calibrate --preset ci|minitile|subtile|tile --seeds 
   method, priors, noise and overrides must match it (use another --out to change them).`;
 
 const RUN_FORMAT = 'shine-calibrate-run';
+
+/** The off-mode warning of a fit's metadata (engine/outputs/quality.ts), as CalibrationFit.offModeSigma. */
+function offModeOf(meta: unknown): { offModeSigma?: number } {
+  const q = fitQuality(meta);
+  return q.offMode ? { offModeSigma: q.offModeSigma } : {};
+}
 const SIM_MARKER = 'simulation.json';
 const DERIVED_CONFIG = 'config.calibrate.yaml';
 
@@ -494,7 +501,7 @@ const command: Command = {
     };
 
     // ---- collecting one fit from disk ----
-    const productState = async (s: Sim, row: number, col: number): Promise<{ complete: boolean; stale: boolean; hash?: string; why?: string; warnings?: string[]; estimator?: string; mapG?: [number, number]; nShearBlind?: number; nOversize?: number }> => {
+    const productState = async (s: Sim, row: number, col: number): Promise<{ complete: boolean; stale: boolean; hash?: string; why?: string; warnings?: string[]; estimator?: string; mapG?: [number, number]; nShearBlind?: number; nOversize?: number; offModeSigma?: number }> => {
       const st = await subtileOutputsComplete(s.outputDir, tileId, row, col);
       if (!st.complete) return { complete: false, stale: false };
       type Meta = FittedWith & { inputs?: { config_hash?: string; fit_settings_hash?: unknown }; shear?: { estimator?: unknown }; unmodelled?: { shear_blind?: unknown }; oversize_stamps?: unknown; warnings?: unknown };
@@ -515,7 +522,7 @@ const command: Command = {
       const mapG = mapShearFromMetadata(meta);
       const blind = meta?.unmodelled?.shear_blind;
       const oversize = meta?.oversize_stamps;
-      return { complete: true, stale: why !== null, hash: have, ...(why ? { why } : {}), warnings, estimator: est, ...(mapG ? { mapG } : {}), nShearBlind: Array.isArray(blind) ? blind.length : 0, ...(Array.isArray(oversize) ? { nOversize: oversize.length } : {}) };
+      return { complete: true, stale: why !== null, hash: have, ...(why ? { why } : {}), warnings, estimator: est, ...(mapG ? { mapG } : {}), nShearBlind: Array.isArray(blind) ? blind.length : 0, ...(Array.isArray(oversize) ? { nOversize: oversize.length } : {}), ...offModeOf(meta) };
     };
 
     const listings = new Map<string, PreparedSubtile[] | null>();
@@ -803,7 +810,7 @@ const command: Command = {
         if (row_.nSources > 0 && st.estimator) estimators.set(st.estimator, (estimators.get(st.estimator) ?? 0) + 1);
         // the MAP's shear of this fit: G1/G2 read back when the estimator was the MAP (FITS float32, as the shear product)
         const mapG = st.mapG ?? (st.estimator === 'map' ? ([row_.g1, row_.g2] as [number, number]) : undefined);
-        Object.assign(vals, mapG ? { mapG } : {}, { nShearBlind: st.nShearBlind ?? 0 }, st.nOversize !== undefined ? { nOversize: st.nOversize } : {});
+        Object.assign(vals, mapG ? { mapG } : {}, { nShearBlind: st.nShearBlind ?? 0 }, st.nOversize !== undefined ? { nOversize: st.nOversize } : {}, st.offModeSigma !== undefined ? { offModeSigma: st.offModeSigma } : {});
         if (row_.nSources === 0) push('empty', { ...vals, reason: 'no core source in Stage 2' });
         else if (!Number.isFinite(row_.g1) || !Number.isFinite(row_.g2)) push('nan', { ...vals, reason: 'NaN shear' });
         else if (!Number.isFinite(row_.g1Err) || !Number.isFinite(row_.g2Err)) {
@@ -847,6 +854,7 @@ const command: Command = {
     const mapSummary = mapFits ? summarize(mapFits, { g, bootstrap, bootstrapSeed }) : null;
     const blindTally = shearBlindTally(fits);
     const oversize = oversizeTally(fits);
+    const offMode = offModeTally(fits);
 
     // ---- outputs ----
     const effectivePriors = priorsNow();
@@ -885,12 +893,13 @@ const command: Command = {
         problems: summary.problems, no_errors: summary.noErrors, warnings: problems, shear_estimators: Object.fromEntries(estimators),
         map_of_same_fits: mapSummary ? { estimates: mapSummary.estimates, estimates_weighted: mapSummary.estimatesWeighted, pulls: mapSummary.pulls, per_seed: mapSummary.perSeed } : null,
         shear_blind: blindTally,
+        off_mode: offMode,
         oversize_stamps: oversize,
       },
       fits: fits.map((x) => ({
         seed: x.seed, sim: memberLabel(x), component: x.component, sign: x.sign, rotation: x.rotation, rotation_deg: memberRotationDeg(x), rotated: memberRotated(x), tile_id: x.tileId, row: x.row, col: x.col,
         g_true1: x.gTrue1, g_true2: x.gTrue2, g1: x.g1, g2: x.g2, g1_err: x.g1Err, g2_err: x.g2Err, converged: x.converged, n_sources: x.nSources,
-        status: x.status, ...(x.reason ? { reason: x.reason } : {}), ...(x.mapG ? { map_g1: x.mapG[0], map_g2: x.mapG[1] } : {}), ...(x.nShearBlind !== undefined ? { n_shear_blind: x.nShearBlind } : {}), ...(x.nOversize !== undefined ? { n_oversize: x.nOversize } : {}),
+        status: x.status, ...(x.reason ? { reason: x.reason } : {}), ...(x.mapG ? { map_g1: x.mapG[0], map_g2: x.mapG[1] } : {}), ...(x.nShearBlind !== undefined ? { n_shear_blind: x.nShearBlind } : {}), ...(x.nOversize !== undefined ? { n_oversize: x.nOversize } : {}), ...(x.offModeSigma !== undefined ? { off_mode_sigma: x.offModeSigma } : {}),
       })),
       this_run: { ...snakeCounts(counts), seconds: { ...timing, total_s: (performance.now() - t0) / 1000 } },
       outputs: paths,
@@ -915,7 +924,7 @@ const command: Command = {
         shear_estimators: Object.fromEntries(estimators), n_sets: summary.nSets, n_sets_complete: summary.nSetsComplete, ...est('m1'), ...est('m2'), ...est('c1'), ...est('c2'), ...est('leak1to2'), ...est('leak2to1'),
         weighted: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: summary.estimatesWeighted[k].mean, err: summary.estimatesWeighted[k].err }])),
         ...(mapSummary ? { map_of_same_fits: Object.fromEntries((['m1', 'm2', 'c1', 'c2'] as const).map((k) => [k, { mean: mapSummary.estimates[k].mean, err: mapSummary.estimates[k].err }])) } : {}),
-        shear_blind: blindTally, oversize_stamps: oversize, pull_mean: summary.pulls.all.mean, pull_sd: summary.pulls.all.sd, pull_robust_sd: summary.pulls.all.robustSd, n_pulls: summary.pulls.all.n,
+        shear_blind: blindTally, oversize_stamps: oversize, off_mode: offMode, pull_mean: summary.pulls.all.mean, pull_sd: summary.pulls.all.sd, pull_robust_sd: summary.pulls.all.robustSd, n_pulls: summary.pulls.all.n,
         pull_sd_by_realisation: summary.pullsByRealisation.all.sd, pull_sd_by_realisation_err: summary.pullsByRealisation.all.sdErr, n_realisation_pulls: summary.pullsByRealisation.all.n,
         frac_converged: summary.fits.fracConverged, frac_err_finite: summary.fits.fracErrFinite, fits: summary.fits.byStatus,
         this_run: snakeCounts(counts), seconds: Number(secs), out: paths,
@@ -925,6 +934,7 @@ const command: Command = {
       console.log(summaryText(summary, head));
       if (mapSummary) console.log(mapLine(mapSummary));
       if (oversize.sources) console.log(`  WARNING: ${oversize.sources} source(s) in ${oversize.with_oversize} of ${oversize.fits} fits need a stamp larger than the largest tier (at most ${oversize.max_per_fit} in one): their light beyond it is in no model, a bias of m and c (the fits' metadata oversize_stamps)`);
+      if (offMode.off_mode) console.log(`  WARNING: ${offMode.off_mode} of ${offMode.fits} fits warn that their MAP's shear may be off its mode (up to ${offMode.max_sigma.toFixed(2)}σ̂; docs/inference.md "How converged is the MAP"): refit them with shine subtile --start-from`);
       if (blindTally.sources) console.log(`  shear-blind sources (centre in an unmodelled object's mask; masking.covered_centres): ${blindTally.sources} in ${blindTally.with_shear_blind} of ${blindTally.fits} fits, at most ${blindTally.max_per_fit} in one`);
       if (!reportOnly) console.log(`  this run: ${counts.simulated} simulated (${counts.simsReused} reused), ${counts.prepared} prepared, ${counts.fitted} fitted (${counts.fitsReused} already complete), ${counts.fitsFailed} failed, ${counts.retried} retries — ${secs} s`);
       for (const p of problems) console.log(`  WARNING: ${p}`);

@@ -125,6 +125,7 @@ function fitOf(f: unknown, i: number, rotations: Rotations, file: string): Calib
   if (typeof f.map_g1 === 'number' && typeof f.map_g2 === 'number') fit.mapG = [f.map_g1, f.map_g2];
   if (typeof f.n_shear_blind === 'number') fit.nShearBlind = f.n_shear_blind;
   if (typeof f.n_oversize === 'number') fit.nOversize = f.n_oversize;
+  if (typeof f.off_mode_sigma === 'number') fit.offModeSigma = f.off_mode_sigma;
   return fit;
 }
 

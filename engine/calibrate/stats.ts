@@ -53,6 +53,11 @@ export interface CalibrationFit extends Member {
   nShearBlind?: number;
   /** Sources larger than the largest stamp tier (metadata `oversize_stamps`; absent: not recorded). */
   nOversize?: number;
+  /**
+   * The fit's metadata warns that its MAP's shear may be off its mode (engine/infer/laplace.ts
+   * polishWarning): by how many σ̂ (absent: no such warning, or not recorded).
+   */
+  offModeSigma?: number;
 }
 
 /** How many ok fits with sources have a count > 0, the sum and the largest (absent counts as 0). */
@@ -66,6 +71,13 @@ function countTally(fits: readonly CalibrationFit[], count: (f: CalibrationFit) 
 export function shearBlindTally(fits: readonly CalibrationFit[]): { fits: number; with_shear_blind: number; sources: number; max_per_fit: number } {
   const t = countTally(fits, (f) => f.nShearBlind);
   return { fits: t.fits, with_shear_blind: t.with, sources: t.sources, max_per_fit: t.max_per_fit };
+}
+
+/** How many ok fits with sources carry the off-mode warning, and the largest distance it names (σ̂). */
+export function offModeTally(fits: readonly CalibrationFit[]): { fits: number; off_mode: number; max_sigma: number } {
+  const ok = fits.filter((f) => f.status === 'ok' && f.nSources > 0);
+  const off = ok.filter((f) => f.offModeSigma !== undefined);
+  return { fits: ok.length, off_mode: off.length, max_sigma: off.reduce((a, f) => (Number.isFinite(f.offModeSigma) ? Math.max(a, f.offModeSigma!) : a), 0) };
 }
 
 /** How many fits rendered sources in stamps smaller than their size needs (their light beyond not modelled). */

@@ -17,6 +17,8 @@ export interface FitQuality {
   errors: boolean;
   /** The sub-tile carries the warning that its MAP's shear may be off its mode. */
   offMode: boolean;
+  /** How far off, in σ̂, as the warning says (NaN when there is none or it names no number). */
+  offModeSigma: number;
   /** Number of warnings in the metadata (any kind). */
   warnings: number;
   /** The problems above in words (empty when none). */
@@ -40,5 +42,6 @@ export function fitQuality(meta: unknown): FitQuality {
   if (!shear) problems.push('no shear (G1/G2 not finite)');
   else if (!errors) problems.push('no shear errors (G1_ERR/G2_ERR not finite)');
   if (off) problems.push(off.split(':')[0]);
-  return { converged, reason, shear, errors, offMode: off !== undefined, warnings: warnings.length, problems };
+  const sigma = off ? Number(/^[^0-9]*([0-9.]+)σ̂/.exec(off.slice(OFF_MODE_WARNING.length))?.[1] ?? NaN) : NaN;
+  return { converged, reason, shear, errors, offMode: off !== undefined, offModeSigma: sigma, warnings: warnings.length, problems };
 }

@@ -15,7 +15,7 @@ import {
   checkRotations, formatSeeds, type Member, type Rotations,
 } from '../../engine/calibrate/design.ts';
 import {
-  summarize, mapShearFits, mapShearFromMetadata, oversizeTally, shearBlindTally, setEstimate, bootstrapClusterMeans, robustSd, sd, mean, pullStats, type CalibrationFit, type FitStatus,
+  summarize, mapShearFits, mapShearFromMetadata, offModeTally, oversizeTally, shearBlindTally, setEstimate, bootstrapClusterMeans, robustSd, sd, mean, pullStats, type CalibrationFit, type FitStatus,
 } from '../../engine/calibrate/stats.ts';
 import { deriveConfig, deepMerge, SHINE_PRIORS } from '../../engine/calibrate/config.ts';
 import { calibrationFits, FITS_EXTNAME, SUMMARY_EXTNAME } from '../../engine/calibrate/table.ts';
@@ -23,6 +23,8 @@ import { calibrationPng } from '../../engine/calibrate/plot.ts';
 import { parseConfig } from '../../engine/config/parse.ts';
 import { FitsFile } from '../../engine/data/fits/file.ts';
 import { mulberry32 } from '../../engine/util/rng.ts';
+import { fitQuality } from '../../engine/outputs/quality.ts';
+import { polishWarning } from '../../engine/infer/laplace.ts';
 
 /** A standard normal deviate from a uniform generator (Box–Muller). */
 function gauss(rnd: () => number): number {
@@ -581,6 +583,24 @@ describe('shearBlindTally', () => {
     ];
     expect(oversizeTally(fits)).toEqual({ fits: 3, with_oversize: 2, sources: 3, max_per_fit: 2 });
     expect(shearBlindTally(fits)).toEqual({ fits: 3, with_shear_blind: 1, sources: 4, max_per_fit: 4 });
+  });
+
+  it('offModeTally counts the fits whose metadata warns of a MAP off its mode, read from the warning text', () => {
+    // the warning as engine/infer/laplace.ts polishWarning writes it, through engine/outputs/quality.ts
+    const warn = (sigma: number) => fitQuality({ inference: { converged: true, reason: 'precision-floor' }, shear: { g1: 0.01, g2: 0, g1_err: 0.02, g2_err: 0.02 }, warnings: [polishWarning({ applied: false, stepG: [sigma * 0.02, 0], nextStepG: null, message: 'step refused' } as never, 0.02, 0.02)!] });
+    expect(warn(0.8).offModeSigma).toBeCloseTo(0.8, 2);
+    const base = { component: 1 as const, sign: 1 as const, rotation: 0, rotations: 2 as const, seed: 1, tileId: 1, row: 0, col: 0, gTrue1: 0.02, gTrue2: 0, g1: 0.02, g2: 0, g1Err: 0.01, g2Err: 0.01, converged: true, nSources: 3 };
+    const fits: CalibrationFit[] = [
+      { ...base, status: 'ok', offModeSigma: warn(0.8).offModeSigma },
+      { ...base, status: 'ok', offModeSigma: warn(2.5).offModeSigma },
+      { ...base, status: 'ok' },
+      { ...base, status: 'failed', offModeSigma: 9 },
+    ];
+    const t = offModeTally(fits);
+    expect(t.fits).toBe(3);
+    expect(t.off_mode).toBe(2);
+    expect(t.max_sigma).toBeCloseTo(2.5, 2);
+    expect(offModeTally([])).toEqual({ fits: 0, off_mode: 0, max_sigma: 0 });
   });
 });
 

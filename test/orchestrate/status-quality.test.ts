@@ -67,7 +67,7 @@ describe('shine status: the quality of done sub-tiles', () => {
     expect(at(0, 1).detail).toBe('not converged (max-iterations)');
     expect(at(1, 0).detail).toBe('no shear errors (G1_ERR/G2_ERR not finite)');
     expect(at(1, 1).detail).toBe("the MAP's shear may be 5.70σ̂ off its mode");
-    expect(at(1, 1).quality).toMatchObject({ converged: true, errors: true, offMode: true, warnings: 2 });
+    expect(at(1, 1).quality).toMatchObject({ converged: true, errors: true, offMode: true, offModeSigma: 5.7, warnings: 2 });
     const table = await runCli(statusCmd, ['--config', cfgFile, '--tiles', '7'], { PATH: '/nonexistent' });
     expect(table.out).toMatch(/total: 4 done, 0 running, 0 failed, 0 pending, 0 empty/);
     expect(table.out).toMatch(/of the 4 done: 1 not converged, 1 without a finite shear and errors, 1 whose MAP may be off its mode/);
