@@ -45,7 +45,10 @@ function describe(r: ParsedReport): string {
 function text(c: Comparison, a: ParsedReport, b: ParsedReport): string {
   const lines = [`A ${describe(a)}`, `B ${describe(b)}`];
   const s = (r: ParsedReport) => JSON.stringify([r.fitSettingsHash, r.settings.method, r.settings.priors, r.settings.overrides_hash]);
-  if (a.fitSettingsHash !== null && s(a) === s(b)) lines.push('note: A and B were fitted with the same settings: a difference comes from the software between them, not from the configuration');
+  const omit = (r: ParsedReport) => (r.settings.sim_omit_undetected ? 'omitted' : 'in the pixels');
+  const omitDiffers = omit(a) !== omit(b);
+  if (omitDiffers) lines.push(`note: the objects no catalog lists are ${omit(a)} in A and ${omit(b)} in B (--sim-omit-undetected): a difference is their share of m and c, with the software's if it changed too`);
+  else if (a.fitSettingsHash !== null && s(a) === s(b)) lines.push('note: A and B were fitted with the same settings: a difference comes from the software between them, not from the configuration');
   lines.push(`paired: ${c.pairedSets} set(s) complete in both (seeds ${c.seeds.join(',')}); complete in A only ${c.onlyA}, in B only ${c.onlyB}, incomplete in either ${c.incomplete}`);
   lines.push(`fits usable / with errors: A ${c.fits.a.usable}/${c.fits.a.withErrors} of ${c.fits.a.attempted}, B ${c.fits.b.usable}/${c.fits.b.withErrors} of ${c.fits.b.attempted}`);
   lines.push('quantity   A (paired sets)          B (paired sets)          B − A (paired)           sd per set: A, B, B − A');

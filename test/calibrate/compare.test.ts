@@ -134,6 +134,12 @@ describe('calibrate-compare: paired differences of two calibrations', () => {
     r = await runCli(compareCommand, [join(dir, 'a1.json'), join(dir, 'b1.json'), '--bootstrap', '200'], {});
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/^m1 +[+-]0\.\d{5} ± n\/a +[+-]0\.\d{5} ± n\/a +-0\.00150 ± n\/a +n\/a, n\/a, n\/a$/m);
+    // the same fit settings on pixels with and without the undetected objects: the note says which
+    writeFileSync(join(dir, 'b1-omit.json'), report([1], { m: 0.0005, c: 0 }, { sim_omit_undetected: true }));
+    r = await runCli(compareCommand, [join(dir, 'a1.json'), join(dir, 'b1-omit.json'), '--bootstrap', '200'], {});
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/note: the objects no catalog lists are in the pixels in A and omitted in B/);
+    expect(r.out).not.toMatch(/fitted with the same settings/);
     r = await runCli(compareCommand, [join(dir, 'a.json')], {});
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/^shine: expected two calibration reports \(A B\), got 1/);
