@@ -43,7 +43,7 @@ const dir = opt.member;
 const row = Number(opt.row);
 const col = Number(opt.col);
 const sim = JSON.parse(readFileSync(join(dir, 'simulation.json'), 'utf8')) as {
-  preset: PresetName; seed: number; shear: [number, number]; ellipticity_rotation_deg: number; psf_oversampling: number; spergel_nu: number | null; position_angle?: number;
+  preset: PresetName; seed: number; shear: [number, number]; ellipticity_rotation_deg: number; psf_oversampling: number; spergel_nu: number | null; position_angle?: number; omit_undetected?: boolean;
 };
 // the preset as the calibration simulated it (its position angle)
 const preset = sim.position_angle === undefined || sim.position_angle === PRESETS[sim.preset].pa ? PRESETS[sim.preset] : { ...PRESETS[sim.preset], pa: sim.position_angle };
@@ -74,9 +74,12 @@ const modelled = new Set(manifest.sources.object_id);
 const listed = new Map((manifest.unmodelled?.object_id ?? []).map((id, k) => [id, k]));
 type Obj = { id: number; objectId: string; mag: number; hlr: number; kind: string };
 const objs: Obj[] = [];
+let omitted = 0;
 for (let i = 0; i < t.nRows; i++) {
   const oid = toid[i].toString();
   if (modelled.has(oid)) continue;
+  // simulated with --omit-undetected: the objects no catalog lists are not in these pixels
+  if (sim.omit_undetected === true && oid === '-1') { omitted++; continue; }
   const kind = tstar[i] ? 'star' : oid === '-1' ? 'galaxy, not in the catalog' : listed.has(oid) ? `galaxy, masked (${manifest.unmodelled!.cut[listed.get(oid)!]})` : 'galaxy, in the catalog, beyond reach';
   objs.push({ id: Number(tid[i]), objectId: oid, mag: tmag[i], hlr: thlr[i], kind });
 }
@@ -115,7 +118,7 @@ function chi2Of(ids: number[]): { total: number; perQuadrant: number[]; pixels: 
 }
 
 const all = chi2Of(objs.map((o) => o.id));
-console.log(`${dir}: sub-tile (${row}, ${col}), ${set.sources.length} modelled sources, ${objs.length} unmodelled truth objects; masking ${JSON.stringify(cfg.masking)}`);
+console.log(`${dir}: sub-tile (${row}, ${col}), ${set.sources.length} modelled sources, ${objs.length} unmodelled truth objects${omitted ? ` (${omitted} not in the catalog left out: simulated without them)` : ''}; masking ${JSON.stringify(cfg.masking)}`);
 console.log(`likelihood pixels ${all.pixels}; χ² of the unmodelled light in them: ${all.total.toFixed(2)}`);
 const kinds = [...new Set(objs.map((o) => o.kind))].sort();
 const byKind = kinds.map((k) => ({ kind: k, n: objs.filter((o) => o.kind === k).length, chi2: chi2Of(objs.filter((o) => o.kind === k).map((o) => o.id)).total }));
