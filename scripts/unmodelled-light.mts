@@ -72,7 +72,24 @@ const thlr = t.column('HLR').data as Float64Array;
 const tstar = t.column('IS_STAR').data as ArrayLike<unknown>;
 const modelled = new Set(manifest.sources.object_id);
 const listed = new Map((manifest.unmodelled?.object_id ?? []).map((id, k) => [id, k]));
-type Obj = { id: number; objectId: string; mag: number; hlr: number; kind: string };
+type Obj = { id: number; objectId: string; mag: number; hlr: number; kind: string; nearest: { arcsec: number; hlrs: number } };
+// how far each object lies from the nearest modelled galaxy, in arcsec and in that galaxy's (truth)
+// half-light radii: light on a modelled profile can trade against its shape and the shear, light
+// beside it cannot (docs/calibrate.md, "What the light outside the masks is")
+const tra = t.column('RA').data as Float64Array;
+const tdec = t.column('DEC').data as Float64Array;
+const truthRow = new Map<string, number>();
+for (let i = 0; i < t.nRows; i++) truthRow.set(toid[i].toString(), i);
+const modelledRows = manifest.sources.object_id.map((o) => truthRow.get(o)).filter((i): i is number => i !== undefined);
+function nearestModelled(i: number): { arcsec: number; hlrs: number } {
+  let best = { arcsec: Infinity, hlrs: Infinity };
+  const cosd = Math.cos((tdec[i] * Math.PI) / 180);
+  for (const k of modelledRows) {
+    const d = 3600 * Math.hypot((tra[k] - tra[i]) * cosd, tdec[k] - tdec[i]);
+    if (d < best.arcsec) best = { arcsec: d, hlrs: d / thlr[k] };
+  }
+  return best;
+}
 const objs: Obj[] = [];
 let omitted = 0;
 for (let i = 0; i < t.nRows; i++) {
@@ -81,7 +98,7 @@ for (let i = 0; i < t.nRows; i++) {
   // simulated with --omit-undetected: the objects no catalog lists are not in these pixels
   if (sim.omit_undetected === true && oid === '-1') { omitted++; continue; }
   const kind = tstar[i] ? 'star' : oid === '-1' ? 'galaxy, not in the catalog' : listed.has(oid) ? `galaxy, masked (${manifest.unmodelled!.cut[listed.get(oid)!]})` : 'galaxy, in the catalog, beyond reach';
-  objs.push({ id: Number(tid[i]), objectId: oid, mag: tmag[i], hlr: thlr[i], kind });
+  objs.push({ id: Number(tid[i]), objectId: oid, mag: tmag[i], hlr: thlr[i], kind, nearest: nearestModelled(i) });
 }
 
 // quadrant j of the set ↔ (dither, crop) of the simulation
@@ -127,5 +144,5 @@ const top = Number(opt.top);
 // each object alone (one render of every quadrant per object: the slow part; --top 0 skips it)
 const each = top > 0 ? objs.map((o) => ({ ...o, chi2: chi2Of([o.id]).total })).sort((a, b) => b.chi2 - a.chi2) : [];
 if (top > 0) console.log(`the ${top} largest (each alone):`);
-for (const o of each.slice(0, top)) console.log(`  ${o.objectId.padEnd(16)} ${o.kind.padEnd(44)} mag ${o.mag.toFixed(2)}  hlr ${o.hlr.toFixed(3)}″  χ² ${o.chi2.toFixed(2)}`);
+for (const o of each.slice(0, top)) console.log(`  ${o.objectId.padEnd(16)} ${o.kind.padEnd(44)} mag ${o.mag.toFixed(2)}  hlr ${o.hlr.toFixed(3)}″  χ² ${o.chi2.toFixed(2)}  nearest modelled ${o.nearest.arcsec.toFixed(2)}″ (${o.nearest.hlrs.toFixed(1)} of its hlr)`);
 if (opt.json) writeFileSync(opt.json, JSON.stringify({ member: dir, row, col, masking: cfg.masking, pixels: all.pixels, chi2: all.total, perQuadrant: all.perQuadrant, byKind, objects: each }, null, 1));
