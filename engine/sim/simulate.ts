@@ -865,8 +865,7 @@ export async function simulate(out: SimOutput, options: SimulateOptions): Promis
     det.push(detFileName(preset.obsId, d)); bkgs.push(bkgFileName(preset.obsId, d)); psfs.push(psfFileName(preset.obsId, d));
   }
 
-  // MER catalog
-
+  // MER catalog (its rows measured above, before the pixels)
   const col = <T>(f: (r: CatalogRow) => T) => rows.map(f);
   const merRel = `MER/${merFileName(preset.tileId)}`;
   await writeWhole(out, merRel, [{
